@@ -53,7 +53,7 @@ class Anomaly(Frozen):
     """One series that left its normal behaviour, with the window that shows it."""
 
     signal: str = Field(description="catalog signal name, e.g. 'error_ratio'")
-    series: dict[str, str] = Field(description="the series' labels, e.g. {'workload': 'cartservice'}")
+    series: dict[str, str] = Field(description="the series' labels, e.g. {'workload': 'cart'}")
     query: str = Field(description="the PromQL that produced the series")
     start: datetime
     score: float = Field(ge=0.0)
