@@ -1,0 +1,211 @@
+"""One settings tree for the whole daemon.
+
+Sources, highest priority first: constructor arguments, `AIOPS_*` environment variables (`__`
+separates nesting levels, e.g. `AIOPS_TEMPORAL__ADDRESS`), the YAML file named by `AIOPS_CONFIG`
+(or `--config`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_ENV = "AIOPS_CONFIG"
+
+
+class ConfigError(Exception):
+    """Settings could not be loaded; the message names the setting and how to fix it."""
+
+
+class TemporalSettings(BaseModel):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "aiops"
+    tls: bool = False
+    tls_cert: Path | None = Field(default=None, description="client certificate (mTLS)")
+    tls_key: Path | None = None
+    api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
+    ui_url: str = "http://127.0.0.1:8233"
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. 127.0.0.1:7233")
+        return value
+
+
+class DevServerSettings(BaseModel):
+    ip: str = "127.0.0.1"
+    port: int = Field(default=7233, ge=1, le=65535)
+    ui_port: int = Field(default=8233, ge=1, le=65535)
+    log_level: str = "warn"
+
+
+class PrometheusSettings(BaseModel):
+    url: str = "http://127.0.0.1:9090"
+    timeout_s: float = Field(default=10.0, gt=0)
+    verify_tls: bool = True
+    bearer_token: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:9090")
+        return value.rstrip("/")
+
+
+class KubernetesSettings(BaseModel):
+    kubeconfig: Path | None = Field(default=None, description="path; empty: in-cluster or ~/.kube")
+    context: str | None = None
+    in_cluster: bool = False
+
+
+class LlmSettings(BaseModel):
+    base_url: str | None = Field(default=None, description="OpenAI-compatible API; unset: none")
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_tokens_per_incident: int = Field(default=20_000, ge=0)
+    redact_patterns: list[str] = Field(default_factory=list)
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    channel: str | None = None
+    mode: Literal["socket", "http"] = "socket"
+    api_url: str | None = Field(default=None, description="Slack Web API base, for tests/proxies")
+
+
+class McpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    enable_write_tools: bool = False
+    tokens: dict[str, str] = Field(
+        default_factory=dict, description="bearer token -> identity (roles come from policy)"
+    )
+
+
+class LogSettings(BaseModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AIOPS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    state_dir: Path = Path(".state")
+    playbooks_dir: Path = Path("playbooks")
+    policies_dir: Path = Path("policies")
+    cli_identity: str | None = Field(default=None, description="CLI approver; default: OS user")
+    temporal: TemporalSettings = TemporalSettings()
+    dev_server: DevServerSettings = DevServerSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    llm: LlmSettings = LlmSettings()
+    slack: SlackSettings = SlackSettings()
+    mcp: McpSettings = McpSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by AIOPS_CONFIG, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            return {}
+        return read_yaml_config(Path(path))
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {path}: cannot read it ({exc.strerror}); fix the path in ${CONFIG_ENV}"
+        ) from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one message naming each bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        dotted = ".".join(str(part) for part in err["loc"])
+        env = "AIOPS_" + "__".join(str(part).upper() for part in err["loc"])
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"invalid setting {dotted}{shown}: {err['msg']}; set {env} or fix the file")
+    return "\n".join(lines)
+
+
+_SECRET_MASK = "********"  # noqa: S105 - the mask, not a secret
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data with every secret replaced by a mask."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return _SECRET_MASK if value.get_secret_value() else ""
+        if isinstance(value, BaseModel):
+            return {name: walk(getattr(value, name)) for name in type(value).model_fields}
+        if isinstance(value, dict):
+            return {str(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    data: dict[str, Any] = walk(settings)
+    # MCP tokens are secrets used as keys: show only which identities exist.
+    data["mcp"]["tokens"] = {_SECRET_MASK + f"#{i}": ident for i, ident in enumerate(
+        settings.mcp.tokens.values())}
+    return data

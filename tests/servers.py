@@ -1,0 +1,131 @@
+"""Helpers that start real servers for tests on random 127.0.0.1 ports and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class MetricsTarget:
+    """A tiny /metrics endpoint whose values the test sets."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {"aiops_test_up": 1.0}
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = "".join(f"{k} {v}\n" for k, v in target.values.items()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+
+
+@contextlib.contextmanager
+def run_prometheus(
+    scrape_targets: list[str], interval_s: float = 1.0
+) -> Iterator[PrometheusServer]:
+    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+    if not Path(binary).exists():
+        raise RuntimeError(
+            "prometheus is not installed; the README's test command installs it "
+            "(apt-get install prometheus)"
+        )
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="aiops-prom-") as tmp:
+        config = Path(tmp) / "prometheus.yml"
+        targets = ", ".join(f"'{t}'" for t in scrape_targets)
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {interval_s}s\n"
+            f"  evaluation_interval: {interval_s}s\n"
+            "scrape_configs:\n"
+            "  - job_name: test\n"
+            f"    static_configs: [{{targets: [{targets}]}}]\n"
+        )
+        data = Path(tmp) / "data"
+        log = (Path(tmp) / "prometheus.log").open("wb")
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        server = PrometheusServer(url=f"http://127.0.0.1:{port}", process=process, data_dir=data)
+        try:
+            wait_until(lambda: _ready(server.url), 30, f"Prometheus on port {port}")
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def scraped(url: str, query: str) -> bool:
+    try:
+        response = httpx.get(url + "/api/v1/query", params={"query": query}, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return bool(response.json().get("data", {}).get("result"))
