@@ -87,10 +87,11 @@ def run_prometheus(
     with tempfile.TemporaryDirectory(prefix="aiops-prom-") as tmp:
         config = Path(tmp) / "prometheus.yml"
         targets = ", ".join(f"'{t}'" for t in scrape_targets)
+        interval = f"{round(interval_s * 1000)}ms"  # Prometheus rejects "1.0s"
         config.write_text(
             "global:\n"
-            f"  scrape_interval: {interval_s}s\n"
-            f"  evaluation_interval: {interval_s}s\n"
+            f"  scrape_interval: {interval}\n"
+            f"  evaluation_interval: {interval}\n"
             "scrape_configs:\n"
             "  - job_name: test\n"
             f"    static_configs: [{{targets: [{targets}]}}]\n"

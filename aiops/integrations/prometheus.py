@@ -55,7 +55,9 @@ class Prometheus:
 
     def query(self, promql: str, at: datetime | None = None) -> list[Series]:
         params = {"time": str(at.timestamp())} if at is not None else None
-        result = self._call(lambda: self._conn.custom_query(promql, params=params), promql)
+        result: Any = self._call(lambda: self._conn.custom_query(promql, params=params), promql)
+        if result and not isinstance(result[0], dict):  # a scalar: [ts, "value"]
+            return [_instant_series({"metric": {}, "value": result})]
         return [_instant_series(item) for item in result]
 
     def query_range(

@@ -41,5 +41,18 @@ async def connect(settings: TemporalSettings, *, timeout_s: float = 5.0) -> Clie
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    text = str(exc)
+    for needle, plain in (
+        ("ConnectionRefused", "connection refused"),
+        ("timed out", "connection timed out"),
+        ("Timeout", "connection timed out"),
+        ("dns error", "host name not found"),
+        ("certificate", "TLS certificate problem"),
+        ("Unauthenticated", "not authenticated: check the API key or client certificate"),
+        ("PermissionDenied", "permission denied for this namespace"),
+        ("NamespaceNotFound", "namespace not found"),
+    ):
+        if needle in text:
+            return plain
+    lines = text.strip().splitlines()
+    return lines[0][:160] if lines else type(exc).__name__

