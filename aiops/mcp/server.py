@@ -9,6 +9,7 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from mcp.types import ToolAnnotations
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -16,8 +17,9 @@ from aiops.config import Settings
 from aiops.domain import ApprovalRequest
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 
-READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True,
-             "openWorldHint": False}
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 MAX_LIST = 200
 
 

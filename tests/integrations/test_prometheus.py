@@ -22,10 +22,14 @@ def test_instant_and_range_queries_see_the_scraped_target(
     [series] = prom.query("aiops_test_queue_depth")
     assert series.values == [42.0]
     assert series.labels["job"] == "test"
-    end = datetime.now(UTC)
-    [ranged] = prom.query_range("aiops_test_up", end - timedelta(seconds=30), end, step_s=1)
-    assert len(ranged.timestamps) >= 2
-    assert all(v == 1.0 for v in ranged.values)
+    def history() -> list[float]:
+        end = datetime.now(UTC)
+        [ranged] = prom.query_range("aiops_test_up", end - timedelta(seconds=30), end, step_s=1)
+        assert ranged.timestamps == sorted(ranged.timestamps)
+        return ranged.values
+
+    wait_until(lambda: len(history()) >= 3, 15, "three seconds of history")
+    assert all(v == 1.0 for v in history())
 
 
 def test_nan_values_come_back_as_nan(prometheus: PrometheusServer) -> None:

@@ -1,0 +1,89 @@
+"""`aiops dev` as a person runs it: the UI answers, the worker runs incidents, the MCP server
+answers, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+from fastmcp import Client as McpClient
+from temporalio.client import Client
+
+from aiops.domain import Incident, PolicyDecision
+from tests.servers import free_port, wait_until
+from workflows import IncidentWorkflow
+from workflows.incident import IncidentInput
+
+AIOPS = str(Path(sys.executable).parent / "aiops")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Path) -> None:
+    port, ui_port, mcp_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
+    env.update({
+        "AIOPS_STATE_DIR": str(tmp_path / "state"),
+        "AIOPS_DEV_SERVER__PORT": str(port),
+        "AIOPS_DEV_SERVER__UI_PORT": str(ui_port),
+        "AIOPS_MCP__PORT": str(mcp_port),
+        "FASTMCP_CHECK_FOR_UPDATES": "off",
+    })
+    proc = subprocess.Popen([AIOPS, "dev"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{ui_port}/"), 90, "the Temporal UI")
+        assert (tmp_path / "state" / "temporal.db").exists(), "SQLite state lives in state_dir"
+
+        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        client = await Client.connect(f"127.0.0.1:{port}",
+                                      data_converter=pydantic_data_converter)
+        incident = Incident(id=f"incident-{uuid.uuid4().hex[:8]}", fingerprint="a" * 16,
+                            namespace="boutique", opened_at=datetime.now(UTC))
+        handle = await client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(incident=incident, approval=PolicyDecision(
+                allowed=True, requires_approval=True, approvers=["alice"])),
+            id=incident.id, task_queue="aiops",
+        )
+        report = await asyncio.wait_for(handle.result(), 30)
+        assert report.status.value == "escalated"  # no anomalies: nothing to act on
+
+        wait_until(lambda: _port_open(mcp_port), 30, "the MCP server")
+        async with McpClient(f"http://127.0.0.1:{mcp_port}/mcp") as mcp:
+            result = await mcp.call_tool("get_incident", {"incident_id": incident.id})
+            assert result.data["workflow_status"] == "COMPLETED"
+            assert result.data["temporal_ui"].endswith(f"/workflows/{incident.id}")
+
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("temporal" in " ".join(c.cmdline()) for c in children)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{ui_port}" in out
+    assert "Traceback" not in err
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, \
+            f"{child.pid} survived Ctrl-C"
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
