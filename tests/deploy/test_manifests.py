@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +544,15 @@ def test_the_kustomization_lists_every_manifest_and_config_map() -> None:
                 assert volume["configMap"]["name"] in generated, where
     images = {i["name"] for i in kustomization().get("images", [])}
     assert IMAGE in images, "the image must be overridable with `kustomize edit set image`"
+
+
+def test_the_image_tag_is_the_package_version() -> None:
+    # A release bumps pyproject.toml; the manifests must then pull the matching image.
+    entry = next(i for i in kustomization()["images"] if i["name"] == IMAGE)
+    assert entry["newTag"] == package_version("aiops")
+    for where, spec in pod_specs(load_objects()):
+        for container in containers(spec):
+            assert container["image"] == f"{IMAGE}:{package_version('aiops')}", where
 
 
 def test_the_config_map_copies_match_the_repository() -> None:
