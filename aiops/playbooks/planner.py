@@ -27,7 +27,7 @@ class RenderError(ValueError):
 
 
 class Observed(BaseModel):
-    """Facts the caller observed in the cluster about the target (the report does not carry them)."""
+    """What the caller observed in the cluster about the target (the report does not carry it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
