@@ -20,6 +20,7 @@ from aiops.playbooks.yamlsource import parse_duration
 
 ESCALATE_ID = "escalate"
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_PARAM = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -220,6 +221,10 @@ class Playbook(Strict):
             raise ValueError("'escalate' is built in and cannot be defined by a file")
         earlier: list[str] = []
         for name, param in self.parameters.items():
+            if not _PARAM.match(name):
+                raise ValueError(
+                    f"parameter name '{name}' must be lower_snake_case starting with a letter"
+                )
             if isinstance(param.multiply_by, str) and param.multiply_by not in earlier:
                 raise ValueError(
                     f"parameter '{name}' multiplies by '{param.multiply_by}', which is not a "
@@ -280,8 +285,8 @@ class Playbook(Strict):
 def _type_problem(
     want: ArgType | None, value: Any, refs: list[str], fields: dict[str, ArgType]
 ) -> str | None:
-    if want is None:
-        return None
+    if want is None or any(ref not in fields for ref in refs):
+        return None  # an unknown reference is reported once, as a missing field
     whole = isinstance(value, str) and len(refs) == 1 and value.strip().startswith("{{")
     whole = whole and value.strip().endswith("}}")
     if want == "int":

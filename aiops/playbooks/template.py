@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _REF = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$")
+_PATH = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _WHOLE = re.compile(r"^\s*\{\{(.*?)\}\}\s*$", re.DOTALL)
 
 
