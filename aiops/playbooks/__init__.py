@@ -7,6 +7,7 @@ from aiops.playbooks.planner import (
     PlannedRemediation,
     RenderError,
     choose_plan,
+    escalation,
     plan_remediation,
 )
 from aiops.playbooks.yamlsource import LoadError, SourceError
@@ -21,6 +22,7 @@ __all__ = [
     "RenderError",
     "SourceError",
     "choose_plan",
+    "escalation",
     "load_playbook",
     "load_playbooks",
     "parse_playbook",

@@ -275,3 +275,8 @@ def _escalate(report: RcaReport, top: Hypothesis | None, reasons: list[str]) -> 
         rationale="escalated to a human: " + "; ".join(reasons),
     )
     return PlannedRemediation(plan=plan, skipped=reasons)
+
+
+def escalation(report: RcaReport, reason: str) -> RemediationPlan:
+    """The built-in `escalate` plan for this report, e.g. when a precondition fails."""
+    return _escalate(report, report.top, [reason]).plan

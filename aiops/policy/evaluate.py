@@ -129,6 +129,12 @@ def _check_step(
         return
     if namespace is not None and namespace in policy.protected:
         denials.append(f"{prefix}: namespace '{namespace}' is protected; nothing touches it")
+    for item in policy.unprotect:
+        if item.namespace == namespace and namespace not in policy.protected:
+            notes.append(
+                f"{prefix}: namespace '{namespace}' is protected by default but was unprotected: "
+                f"{item.reason}"
+            )
     labels = context.labels.get(step.target)
 
     for rule in policy.deny:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiops.domain import Evidence, FaultType, RcaReport, RiskLevel
-from aiops.playbooks import Observed, load_playbooks, plan_remediation
+from aiops.playbooks import Observed, escalation, load_playbooks, plan_remediation
 
 from .builders import NOW, PLAYBOOKS, report
 
@@ -169,3 +169,12 @@ def test_planning_is_deterministic() -> None:
     b = plan_remediation(report("traffic_surge"), SHIPPED, Observed(replicas=4)).plan
     assert a == b
     assert a.plan_hash() == b.plan_hash()
+
+
+def test_escalation_for_a_failed_precondition() -> None:
+    plan = escalation(report("memory"), "precondition failed: the Deployment does not exist")
+    assert plan.is_escalation
+    assert (plan.namespace, plan.target, plan.steps) == ("boutique", "cartservice", [])
+    assert plan.rationale == (
+        "escalated to a human: precondition failed: the Deployment does not exist"
+    )

@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from aiops.policy import DEFAULT_PROTECTED, LoadError, load_policy, parse_policy
+from aiops.domain import RemediationPlan, Step
+from aiops.policy import (
+    DEFAULT_PROTECTED,
+    LoadError,
+    PolicyContext,
+    evaluate,
+    load_policy,
+    parse_policy,
+)
 
-from .builders import REPO
+from .builders import NOW, REPO
 
 
 def errors_of(text: str, tmp_path: Path) -> list:
@@ -169,6 +177,15 @@ def test_unprotecting_a_default_needs_an_explicit_reason(tmp_path: Path) -> None
     )
     assert "kube-public" not in policy.protected
     assert "kube-system" in policy.protected
+    policy = parse_policy(
+        "unprotect:\n  - {namespace: kube-public, reason: our status page lives here}\n"
+        "allow:\n  - {name: status, namespaces: [kube-public], actions: [k8s.rollout_restart]}\n"
+    )
+    restart = Step(action="k8s.rollout_restart", args={"namespace": "kube-public", "name": "st"})
+    plan = RemediationPlan(incident_id="i", playbook_id="p", steps=[restart])
+    decision = evaluate(plan, PolicyContext(now=NOW), policy)
+    assert decision.allowed
+    assert any("unprotected: our status page lives here" in r for r in decision.reasons)
 
 
 def test_listing_protected_namespaces_cannot_drop_the_defaults() -> None:
