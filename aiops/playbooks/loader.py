@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from aiops.playbooks.models import Playbook
+from aiops.playbooks.models import Playbook, template_problems
 from aiops.playbooks.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
 
 
@@ -31,11 +31,11 @@ class PlaybookSet(BaseModel):
 def playbook_from_document(doc: YamlDocument, expected_id: str | None = None) -> Playbook:
     if not isinstance(doc.data, dict):
         raise LoadError([doc.error((), "a playbook is a mapping with id, description, steps, ...")])
+    errors = [doc.error(path, reason) for path, reason in template_problems(doc.data)]
     try:
         playbook = Playbook.model_validate(doc.data)
     except ValidationError as exc:
-        raise LoadError(doc.validation_errors(exc)) from exc
-    errors = [doc.error(path, reason) for path, reason in playbook.template_problems()]
+        raise LoadError(_by_line([*doc.validation_errors(exc), *errors])) from exc
     if expected_id is not None and playbook.id != expected_id:
         errors.append(
             doc.error(
@@ -44,8 +44,12 @@ def playbook_from_document(doc: YamlDocument, expected_id: str | None = None) ->
             )
         )
     if errors:
-        raise LoadError(errors)
+        raise LoadError(_by_line(errors))
     return playbook
+
+
+def _by_line(errors: list[SourceError]) -> list[SourceError]:
+    return sorted(errors, key=lambda e: (e.line or 0, e.field))
 
 
 def load_playbook(path: Path) -> Playbook:

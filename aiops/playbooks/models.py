@@ -104,7 +104,7 @@ class Parameter(Strict):
         if self.type in ("int", "float"):
             if self.min is None or self.max is None:
                 raise ValueError(
-                    f"unbounded parameter: a {self.type} parameter needs both min and max"
+                    f"unbounded parameter: a numeric ({self.type}) parameter needs both min and max"
                 )
             if self.min > self.max:
                 raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
@@ -233,53 +233,71 @@ class Playbook(Strict):
             earlier.append(name)
         return self
 
-    def field_types(self) -> dict[str, ArgType]:
-        """Every field a template in this playbook may name, with its type."""
-        fields = dict(BASE_FIELDS)
-        for name, param in self.parameters.items():
-            fields[f"params.{name}"] = param.type
-        return fields
-
     def template_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Templates naming missing fields or giving an argument the wrong type, by location."""
-        fields = self.field_types()
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        return template_problems(self.model_dump(mode="json"))
 
-        def check(path: tuple[str | int, ...], value: Any) -> list[str]:
-            try:
-                refs = all_references(value)
-            except TemplateError as exc:
-                problems.append((path, str(exc)))
-                return []
-            for ref in refs:
-                if ref not in fields:
-                    problems.append(
-                        (
-                            path,
-                            f"template names missing field '{ref}'; available: "
-                            f"{', '.join(sorted(fields))}",
-                        )
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def template_problems(data: Any) -> list[Problem]:
+    """The template checks over raw playbook data, so that they also run (and report) when
+    other parts of the file fail schema validation."""
+    if not isinstance(data, dict):
+        return []
+    fields: dict[str, ArgType] = dict(BASE_FIELDS)
+    params = data.get("parameters")
+    if isinstance(params, dict):
+        for name, param in params.items():
+            kind = param.get("type") if isinstance(param, dict) else None
+            fields[f"params.{name}"] = kind if kind in ("int", "float", "str") else "str"
+    problems: list[Problem] = []
+
+    def check(path: tuple[str | int, ...], value: Any) -> list[str]:
+        try:
+            refs = all_references(value)
+        except TemplateError as exc:
+            problems.append((path, str(exc)))
+            return []
+        for ref in refs:
+            if ref not in fields:
+                problems.append(
+                    (
+                        path,
+                        f"template names missing field '{ref}'; available: "
+                        f"{', '.join(sorted(fields))}",
                     )
-            return refs
+                )
+        return refs
 
-        for group in ("steps", "compensation"):
-            for i, step in enumerate(getattr(self, group)):
-                spec = ACTIONS[step.action]
-                types = {**spec.required, **spec.optional}
-                for arg, value in step.args.items():
-                    path = (group, i, "args", arg)
-                    refs = check(path, value)
-                    want = types.get(arg)
-                    problem = _type_problem(want, value, refs, fields)
-                    if problem:
-                        problems.append((path, problem))
-        for i, pre in enumerate(self.preconditions):
-            if pre.promql is not None:
-                check(("preconditions", i, "promql"), pre.promql)
-            for arg, value in pre.args.items():
-                check(("preconditions", i, "args", arg), value)
-        check(("verification", "query"), self.verification.query)
-        return problems
+    for group in ("steps", "compensation"):
+        for i, step in enumerate(_items(data.get(group))):
+            spec = ACTIONS.get(str(step.get("action")))
+            types = {**spec.required, **spec.optional} if spec else {}
+            args = step.get("args")
+            for arg, value in args.items() if isinstance(args, dict) else []:
+                path = (group, i, "args", arg)
+                refs = check(path, value)
+                problem = _type_problem(types.get(arg), value, refs, fields)
+                if problem:
+                    problems.append((path, problem))
+    for i, pre in enumerate(_items(data.get("preconditions"))):
+        if isinstance(pre.get("promql"), str):
+            check(("preconditions", i, "promql"), pre["promql"])
+        args = pre.get("args")
+        for arg, value in args.items() if isinstance(args, dict) else []:
+            check(("preconditions", i, "args", arg), value)
+    verification = data.get("verification")
+    if isinstance(verification, dict) and isinstance(verification.get("query"), str):
+        check(("verification", "query"), verification["query"])
+    return problems
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [item if isinstance(item, dict) else {} for item in value]
 
 
 def _type_problem(

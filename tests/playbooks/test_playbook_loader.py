@@ -222,3 +222,10 @@ def test_validate_command_on_a_missing_directory(
 ) -> None:
     assert validate(tmp_path / "nope") == 1
     assert "not a directory of playbooks" in capsys.readouterr().out
+
+
+def test_schema_and_template_errors_are_reported_together(tmp_path: Path) -> None:
+    path = good(tmp_path, "risk: low", "risk: urgent")
+    path.write_text(path.read_text().replace("{{ params.replicas }}", "{{ params.many }}"))
+    errors = errors_of(path)
+    assert [(e.line, e.field) for e in errors] == [(3, "risk"), (13, "steps[0].args.replicas")]
