@@ -67,7 +67,7 @@ def step_namespace(step: Step) -> str | None:
 
 def evaluate(plan: RemediationPlan, context: PolicyContext, policy: Policy) -> PolicyDecision:
     version = policy.version()
-    if plan.is_escalation or not plan.steps:
+    if not plan.steps and not plan.compensation:
         what = "the plan escalates to a human" if plan.is_escalation else "the plan has no steps"
         return PolicyDecision(
             allowed=True,
@@ -81,6 +81,8 @@ def evaluate(plan: RemediationPlan, context: PolicyContext, policy: Policy) -> P
 
     denials: list[str] = []
     notes: list[str] = []
+    if plan.is_escalation:
+        denials.append("an 'escalate' plan must not carry steps: it hands over to a human")
     if policy.kill_switch or context.kill_switch:
         where = "in the policy" if policy.kill_switch else "by an operator"
         denials.append(f"the kill switch is on ({where}): no remediation runs")

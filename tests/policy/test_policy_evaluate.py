@@ -206,6 +206,13 @@ def test_escalation_is_always_allowed_and_changes_nothing() -> None:
     assert "escalates to a human" in d.reasons[0]
 
 
+def test_an_escalation_carrying_steps_is_denied() -> None:
+    sneaky = plan(step("k8s.rollout_restart")).model_copy(update={"playbook_id": "escalate"})
+    d = evaluate(sneaky, ctx(), policy())
+    assert not d.allowed
+    assert "'escalate' plan must not carry steps" in d.reasons[0]
+
+
 def test_compensation_steps_must_be_allowed_too() -> None:
     p = plan(
         step("k8s.rollout_restart"),
