@@ -129,10 +129,10 @@ def _check_step(
     if expected_kind != "Node" and not namespace:
         denials.append(f"{prefix}: the step names no namespace")
         return
-    if namespace is not None and namespace in policy.protected:
+    if policy.is_protected(namespace):
         denials.append(f"{prefix}: namespace '{namespace}' is protected; nothing touches it")
     for item in policy.unprotect:
-        if item.namespace == namespace and namespace not in policy.protected:
+        if item.namespace == namespace and not policy.is_protected(namespace):
             notes.append(
                 f"{prefix}: namespace '{namespace}' is protected by default but was unprotected: "
                 f"{item.reason}"

@@ -303,7 +303,9 @@ class Approvals(Strict):
 class Policy(Strict):
     description: str = ""
     kill_switch: bool = False
-    protected_namespaces: list[str] = Field(default_factory=list)
+    protected_namespaces: list[str] = Field(
+        default_factory=list, description="added to the built-in three; glob patterns allowed"
+    )
     unprotect: list[Unprotect] = Field(default_factory=list)
     allow: list[Rule] = Field(default_factory=list)
     deny: list[Rule] = Field(default_factory=list)
@@ -316,6 +318,12 @@ class Policy(Strict):
     def protected(self) -> frozenset[str]:
         removed = {u.namespace for u in self.unprotect}
         return frozenset(set(DEFAULT_PROTECTED) - removed) | frozenset(self.protected_namespaces)
+
+    def is_protected(self, namespace: str | None) -> bool:
+        """Protected namespaces may be glob patterns (e.g. 'kube-*', 'openshift-*')."""
+        if namespace is None:
+            return False
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.protected)
 
     def version(self) -> str:
         """A content hash: the same rules give the same version whatever the YAML layout."""
@@ -334,7 +342,7 @@ class Policy(Strict):
                 names.setdefault(rule.name, where)
         for i, rule in enumerate(self.allow):
             for ns in rule.namespaces:
-                if ns in self.protected:
+                if self.is_protected(ns):
                     out.append(
                         (
                             ("allow", i, "namespaces"),

@@ -193,6 +193,19 @@ def test_listing_protected_namespaces_cannot_drop_the_defaults() -> None:
     assert policy.protected == {*DEFAULT_PROTECTED, "vault"}
 
 
+def test_protected_namespaces_may_be_patterns(tmp_path: Path) -> None:
+    policy = parse_policy("protected_namespaces: ['openshift-*']\n")
+    assert policy.is_protected("openshift-monitoring")
+    assert not policy.is_protected("openshift")
+    (err,) = errors_of(
+        "protected_namespaces: ['openshift-*']\n"
+        "allow:\n  - {name: o, namespaces: [openshift-dns], actions: [k8s.scale]}\n",
+        tmp_path,
+    )
+    assert err.line == 3
+    assert "allows protected namespace 'openshift-dns'" in err.reason
+
+
 def test_an_empty_selector_is_refused(tmp_path: Path) -> None:
     text = (
         "allow:\n  - name: all\n    namespaces: [a]\n    actions: [k8s.scale]\n    selector: {}\n"
