@@ -8,7 +8,14 @@ from datetime import timedelta
 import pytest
 
 from aiops.domain import RiskLevel
-from aiops.policy import ActionRecord, PolicyContext, evaluate, parse_policy
+from aiops.policy import (
+    ActionRecord,
+    PolicyContext,
+    can_approve,
+    evaluate,
+    parse_policy,
+    resolve_identity,
+)
 from aiops.policy.models import ACTION_KINDS
 
 from .builders import NOW, plan, step
@@ -141,3 +148,9 @@ def test_approval_states_in_the_allow_list() -> None:
         assert (decision.requires_approval, decision.approvals_required) == expected[risk]
         if decision.requires_approval:
             assert decision.approvers == ["alice", "bob"]
+            assert can_approve("alice", decision)
+            # A raw channel user id is not an identity until resolved through the policy.
+            assert not can_approve("U1", decision)
+            assert can_approve(resolve_identity(POLICY, "slack", "U1") or "", decision)
+        else:
+            assert not can_approve("alice", decision)
