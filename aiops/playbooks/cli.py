@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
         faults = ", ".join(f.value for f in pb.matches.faults)
         actions = ", ".join(s.action for s in pb.steps)
         print(f"{pb.id}: {faults} -> {actions} (risk {pb.risk.value})")
-    print(f"ok: {len(playbooks)} playbooks in {directory} (version {playbooks.version})")
+    print(f"ok: {len(playbooks)} playbooks in {directory} (version {playbooks.version()})")
     return 0

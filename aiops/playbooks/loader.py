@@ -19,8 +19,8 @@ class PlaybookSet(BaseModel):
 
     playbooks: dict[str, Playbook]
 
-    @property
     def version(self) -> str:
+        """A content hash of every playbook; recorded with the plans made from them."""
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

@@ -229,3 +229,12 @@ def test_schema_and_template_errors_are_reported_together(tmp_path: Path) -> Non
     path.write_text(path.read_text().replace("{{ params.replicas }}", "{{ params.many }}"))
     errors = errors_of(path)
     assert [(e.line, e.field) for e in errors] == [(3, "risk"), (13, "steps[0].args.replicas")]
+
+
+def test_the_set_version_is_a_content_hash(tmp_path: Path) -> None:
+    write(tmp_path, GOOD.format(id="test-book"))
+    first = load_playbooks(tmp_path).version()
+    write(tmp_path, "# a comment\n" + GOOD.format(id="test-book"))
+    assert load_playbooks(tmp_path).version() == first
+    write(tmp_path, GOOD.format(id="test-book").replace("max: 10", "max: 11"))
+    assert load_playbooks(tmp_path).version() != first
