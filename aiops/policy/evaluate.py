@@ -126,8 +126,13 @@ def _check_step(
         denials.append(f"{prefix}: {step.action} acts on {expected_kind}, not {kind}")
         return
     namespace = step_namespace(step)
-    if expected_kind != "Node" and not namespace:
-        denials.append(f"{prefix}: the step names no namespace")
+    # The target the policy judges must be the object the executor acts on: one way to name it.
+    if expected_kind == "Node":
+        if not step.args.get("node") or "name" in step.args or "namespace" in step.args:
+            denials.append(f"{prefix}: a node step names its node as 'node' and nothing else")
+            return
+    elif not namespace or not step.args.get("name"):
+        denials.append(f"{prefix}: the step must name both its namespace and its name")
         return
     if policy.is_protected(namespace):
         denials.append(f"{prefix}: namespace '{namespace}' is protected; nothing touches it")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aiops.domain import RemediationPlan, RiskLevel, TimeoutAction
+from aiops.domain import RemediationPlan, RiskLevel, Step, TimeoutAction
 from aiops.policy import (
     ActionRecord,
     PdbInfo,
@@ -221,6 +221,25 @@ def test_compensation_steps_must_be_allowed_too() -> None:
     d = evaluate(p, ctx(), policy())
     assert not d.allowed
     assert any(r.startswith("compensation step 1") and "protected" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"node": "n1", "name": "other", "kind": "Node"},
+        {"node": "n1", "namespace": "boutique", "kind": "Node"},
+        {"name": "n1", "kind": "Node"},
+    ],
+)
+def test_a_node_step_names_its_node_one_way(args) -> None:
+    d = evaluate(plan(Step(action="k8s.cordon", args=args)), ctx(), policy())
+    assert not d.allowed
+    assert any("names its node as 'node'" in r for r in d.reasons)
+
+
+def test_a_namespaced_step_without_a_name_is_denied() -> None:
+    s = Step(action="k8s.rollout_restart", args={"namespace": "boutique"})
+    assert not evaluate(plan(s), ctx(), policy()).allowed
 
 
 def test_step_with_wrong_kind_or_unknown_action_is_denied() -> None:
