@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from aiops.domain import PolicyDecision, RemediationPlan, Step, TimeoutAction
 from aiops.policy.models import ACTION_KINDS, RISK_ORDER, Channel, Policy, Rule, WindowEffect
@@ -34,6 +34,14 @@ class ActionRecord(Frozen):
     incident_id: str = ""
     outcome: Literal["succeeded", "failed", "rolled_back", "pending"] = "succeeded"
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _namespace_from_target(self) -> ActionRecord:
+        # A record that forgot its namespace must still count against that namespace's budget.
+        parts = self.target.split("/")
+        if self.namespace is None and len(parts) == 3:
+            object.__setattr__(self, "namespace", parts[1])
+        return self
 
 
 class PdbInfo(Frozen):

@@ -182,6 +182,20 @@ def test_budget_counts_every_step_of_the_plan() -> None:
     assert any("namespace budget: 4 mutations in 'boutique'" in r for r in d.reasons)
 
 
+def test_a_record_without_namespace_counts_against_its_targets_namespace() -> None:
+    history = [
+        ActionRecord(
+            at=NOW - timedelta(minutes=10),
+            action="k8s.rollout_restart",
+            target=f"Deployment/boutique/x{i}",
+        )
+        for i in range(5)
+    ]
+    d = evaluate(plan(step("k8s.rollout_restart")), ctx(history=history), policy())
+    assert not d.allowed
+    assert any("namespace budget: 5 mutations in 'boutique'" in r for r in d.reasons)
+
+
 def test_kill_switch_in_policy_or_context() -> None:
     p = plan(step("k8s.rollout_restart"))
     assert not evaluate(p, ctx(kill_switch=True), policy()).allowed
