@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib
 import json
 import os
 import sys
@@ -47,11 +48,11 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.integrations.temporal import TemporalUnavailableError
-    from aiops.worker import run_worker
+    from aiops.worker import StartupError, run_worker
 
     try:
         asyncio.run(run_worker(settings))
-    except TemporalUnavailableError as exc:
+    except (TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 
@@ -73,10 +74,11 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.devstack import DevStackError, run_dev
     from aiops.integrations.temporal import TemporalUnavailableError
+    from aiops.worker import StartupError
 
     try:
         asyncio.run(run_dev(settings))
-    except (DevStackError, TemporalUnavailableError) as exc:
+    except (DevStackError, TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 
@@ -151,6 +153,21 @@ def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_client(settings, action))
 
 
+def _delegate(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
+) -> None:
+    """A subcommand implemented by a module's `configure_parser(p)` and `run(args) -> int`."""
+    mod = importlib.import_module(module)
+    p = sub.add_parser(name, help=help_)
+    mod.configure_parser(p)
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        code: int = mod.run(args)
+        return code
+
+    p.set_defaults(handler=handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiops",
@@ -194,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why, for the audit trail")
     p.add_argument("--plan-hash", help="reject only if this is still the pending plan")
     p.set_defaults(handler=_cmd_decide)
+    p = sub.add_parser("playbooks", help="work with playbook files")
+    pb_sub = p.add_subparsers(dest="playbooks_command", metavar="ACTION", required=True)
+    _delegate(pb_sub, "validate", "check playbook files; name file, line and field of errors",
+              "aiops.playbooks.cli")
+    p = sub.add_parser("policy", help="work with policies")
+    pol_sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    _delegate(pol_sub, "explain", "print a policy decision with every reason behind it",
+              "aiops.policy.cli")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser
