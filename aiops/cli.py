@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version as package_version
+from typing import TYPE_CHECKING
 
 from aiops.config import CONFIG_ENV, ConfigError, Settings, load_settings, masked_settings
 from aiops.logs import configure_logging
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -42,11 +48,11 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.integrations.temporal import TemporalUnavailableError
-    from aiops.worker import run_worker
+    from aiops.worker import StartupError, run_worker
 
     try:
         asyncio.run(run_worker(settings))
-    except TemporalUnavailableError as exc:
+    except (TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 
@@ -68,12 +74,98 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.devstack import DevStackError, run_dev
     from aiops.integrations.temporal import TemporalUnavailableError
+    from aiops.worker import StartupError
 
     try:
         asyncio.run(run_dev(settings))
-    except (DevStackError, TemporalUnavailableError) as exc:
+    except (DevStackError, TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
+
+
+def _cli_identity(settings: Settings) -> str:
+    return settings.cli_identity or getpass.getuser()
+
+
+async def _with_client(settings: Settings, action: Callable[[Client], Awaitable[int]]) -> int:
+    from aiops.approvals.incidents import IncidentError
+    from aiops.integrations.temporal import TemporalUnavailableError, connect
+
+    try:
+        client = await connect(settings.temporal)
+        return await action(client)
+    except (TemporalUnavailableError, IncidentError) as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.approvals.incidents import list_incidents
+
+    async def action(client: Client) -> int:
+        found = await list_incidents(client, limit=args.limit)
+        if args.json:
+            print(json.dumps([{"id": i.id, "execution": i.execution,
+                               "started_at": i.started_at.isoformat(),
+                               "closed_at": i.closed_at.isoformat() if i.closed_at else None}
+                              for i in found], indent=2))
+            return 0
+        if not found:
+            print("no incidents")
+        for item in found:
+            print(f"{item.id:<40} {item.execution:<11} {item.started_at:%Y-%m-%d %H:%M:%S}")
+        return 0
+
+    return asyncio.run(_with_client(settings, action))
+
+
+def _cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.approvals.incidents import show_incident
+
+    async def action(client: Client) -> int:
+        view = await show_incident(client, args.incident_id)
+        data = {
+            "id": view.id, "execution": view.execution,
+            "status": view.status.value if view.status else None,
+            "pending_approval": view.pending.model_dump(mode="json") if view.pending else None,
+            "report": view.report.model_dump(mode="json") if view.report else None,
+            "temporal_ui": f"{settings.temporal.ui_url}/namespaces/"
+            f"{settings.temporal.namespace}/workflows/{view.id}",
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+
+    return asyncio.run(_with_client(settings, action))
+
+
+def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.approvals.incidents import decide
+
+    approve = args.command == "approve"
+
+    async def action(client: Client) -> int:
+        message = await decide(
+            client, args.incident_id, approve=approve, identity=_cli_identity(settings),
+            channel="cli", plan_hash=args.plan_hash, reason=getattr(args, "reason", "") or "",
+        )
+        print(message)
+        return 0
+
+    return asyncio.run(_with_client(settings, action))
+
+
+def _delegate(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
+) -> None:
+    """A subcommand implemented by a module's `configure_parser(p)` and `run(args) -> int`."""
+    mod = importlib.import_module(module)
+    p = sub.add_parser(name, help=help_)
+    mod.configure_parser(p)
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        code: int = mod.run(args)
+        return code
+
+    p.set_defaults(handler=handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +193,32 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub.add_parser("show", help="effective settings, secrets masked").set_defaults(
         handler=_cmd_config_show
     )
+    p = sub.add_parser("incidents", help="list and show incidents")
+    inc_sub = p.add_subparsers(dest="incidents_command", metavar="ACTION", required=True)
+    q = inc_sub.add_parser("list", help="recent incidents, newest first")
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_cmd_incidents_list)
+    q = inc_sub.add_parser("show", help="one incident: status, pending plan, report")
+    q.add_argument("incident_id", metavar="ID")
+    q.set_defaults(handler=_cmd_incidents_show)
+    p = sub.add_parser("approve", help="approve the plan awaiting a decision")
+    p.add_argument("incident_id", metavar="ID")
+    p.add_argument("--plan-hash", help="approve only if this is still the pending plan")
+    p.set_defaults(handler=_cmd_decide)
+    p = sub.add_parser("reject", help="reject the plan awaiting a decision")
+    p.add_argument("incident_id", metavar="ID")
+    p.add_argument("--reason", required=True, help="why, for the audit trail")
+    p.add_argument("--plan-hash", help="reject only if this is still the pending plan")
+    p.set_defaults(handler=_cmd_decide)
+    p = sub.add_parser("playbooks", help="work with playbook files")
+    pb_sub = p.add_subparsers(dest="playbooks_command", metavar="ACTION", required=True)
+    _delegate(pb_sub, "validate", "check playbook files; name file, line and field of errors",
+              "aiops.playbooks.cli")
+    p = sub.add_parser("policy", help="work with policies")
+    pol_sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    _delegate(pol_sub, "explain", "print a policy decision with every reason behind it",
+              "aiops.policy.cli")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser

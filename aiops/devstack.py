@@ -108,8 +108,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def run_dev(settings: Settings) -> None:
     from aiops.mcp.server import create_server
-    from aiops.worker import build_worker
+    from aiops.worker import build_worker, load_rules
 
+    load_rules(settings)  # refuse to start on an invalid policy before anything runs
     dev = settings.dev_server
     settings = settings.model_copy(
         update={"temporal": settings.temporal.model_copy(

@@ -6,6 +6,7 @@ import asyncio
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client
@@ -15,9 +16,43 @@ from aiops.activities.incident import IncidentActivities
 from aiops.config import Settings
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
+from aiops.playbooks.loader import PlaybookSet, load_playbooks
+from aiops.playbooks.yamlsource import LoadError as PlaybookLoadError
+from aiops.policy import policy_version
+from aiops.policy.loader import load_policy
+from aiops.policy.models import Policy
+from aiops.policy.yamlsource import LoadError as PolicyLoadError
 from workflows import ALL_WORKFLOWS
 
 log = get_logger(__name__)
+
+
+class StartupError(Exception):
+    """The daemon must not start; the message lists what to fix."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    policy: Policy
+    playbooks: PlaybookSet
+
+
+def load_rules(settings: Settings) -> Rules:
+    """Policy and playbooks, validated before anything starts: an invalid or missing policy is
+    never replaced by a permissive default."""
+    try:
+        policy = load_policy(settings.policies_dir)
+    except PolicyLoadError as exc:
+        raise StartupError(
+            f"refusing to start: the policy in {settings.policies_dir} is invalid:\n{exc}"
+        ) from exc
+    try:
+        playbooks = load_playbooks(settings.playbooks_dir)
+    except PlaybookLoadError as exc:
+        raise StartupError(
+            f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
+        ) from exc
+    return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_worker(
@@ -34,6 +69,9 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
+    rules = load_rules(settings)
+    log.info("rules loaded", policy=policy_version(rules.policy),
+             playbooks=rules.playbooks.version())
     client = await connect(settings.temporal)
     worker = build_worker(client, settings.temporal.task_queue)
     stop = asyncio.Event()

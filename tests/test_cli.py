@@ -120,3 +120,41 @@ def test_doctor_passes_temporal_and_prometheus_when_they_run(
     assert lines["prometheus"].startswith("ok") and "version 2." in lines["prometheus"]
     assert lines["llm"].startswith("FAIL") and "AIOPS_LLM__BASE_URL" in lines["llm"]
     assert result.returncode == 1  # kubernetes is still missing
+
+
+def test_playbooks_validate_names_file_line_and_field(tmp_path: Path) -> None:
+    assert run("playbooks", "validate", "playbooks").returncode == 0
+    bad = tmp_path / "restart-thing.yaml"
+    bad.write_text(
+        "id: restart-thing\ndescription: x\nrisk: low\nmatches: {faults: [memory]}\n"
+        "steps:\n  - action: k8s.reboot_everything\n    args: {}\n"
+    )
+    result = run("playbooks", "validate", str(tmp_path))
+    assert result.returncode != 0
+    assert f"{bad}:6" in result.stdout + result.stderr
+    assert "k8s.reboot_everything" in result.stdout + result.stderr
+
+
+def test_policy_explain_denies_protected_namespaces_with_reasons() -> None:
+    result = run("policy", "explain", "--policy", "policies", "--action", "k8s.scale",
+                 "--namespace", "kube-system", "--name", "coredns", "--replicas", "3",
+                 "--current-replicas", "2")
+    assert result.returncode == 1
+    assert "DENIED" in result.stdout
+    assert "'kube-system' is protected" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["worker", "dev"])
+def test_daemon_refuses_to_start_with_an_invalid_or_missing_policy(
+    tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "default.yaml").write_text("kill_switch: false\nallow: not-a-list\n")
+    result = run(command, env={"AIOPS_POLICIES_DIR": str(tmp_path),
+                               "AIOPS_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 1
+    assert "refusing to start" in result.stderr
+    assert f"{tmp_path / 'default.yaml'}:2" in result.stderr
+    assert not (tmp_path / "state").exists(), "nothing started"
+    missing = run(command, env={"AIOPS_POLICIES_DIR": str(tmp_path / "nope")})
+    assert missing.returncode == 1
+    assert "policy file not found" in missing.stderr

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from aiops.domain import (
         ApprovalRequest,
         AuditEntry,
+        DecideResult,
         Decision,
         Incident,
         IncidentReport,
@@ -49,15 +50,6 @@ class IncidentInput(BaseModel):
     approval: PolicyDecision = Field(
         default_factory=lambda: PolicyDecision(allowed=True, requires_approval=True)
     )
-
-
-class DecideResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    accepted: bool
-    status: IncidentStatus
-    approved_by: list[str]
-    approvals_needed: int
 
 
 STEP_RETRY = RetryPolicy(

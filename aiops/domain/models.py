@@ -232,6 +232,15 @@ class IncidentStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
+class DecideResult(Frozen):
+    """What the `decide` update answers: accepted, and how many approvals are still needed."""
+
+    accepted: bool
+    status: IncidentStatus
+    approved_by: list[str]
+    approvals_needed: int
+
+
 class AuditEntry(Frozen):
     at: datetime
     actor: str

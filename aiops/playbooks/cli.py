@@ -1,0 +1,34 @@
+"""`aiops playbooks validate [DIR]`: check every playbook file, naming file, line and field."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aiops.playbooks.loader import load_playbooks
+from aiops.playbooks.yamlsource import LoadError
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.description = "Check every playbook in DIR; print each error as file:line: field: reason."
+    p.add_argument(
+        "dir", nargs="?", default="playbooks", type=Path, help="directory of *.yaml playbooks"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    try:
+        playbooks = load_playbooks(directory)
+    except LoadError as exc:
+        for error in exc.errors:
+            print(error)
+        files = {e.file for e in exc.errors}
+        print(f"{len(exc.errors)} error(s) in {len(files)} file(s); nothing was loaded")
+        return 1
+    for pb in sorted(playbooks.playbooks.values(), key=lambda p: p.id):
+        faults = ", ".join(f.value for f in pb.matches.faults)
+        actions = ", ".join(s.action for s in pb.steps)
+        print(f"{pb.id}: {faults} -> {actions} (risk {pb.risk.value})")
+    print(f"ok: {len(playbooks)} playbooks in {directory} (version {playbooks.version()})")
+    return 0
