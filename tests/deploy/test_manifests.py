@@ -24,6 +24,9 @@ from pydantic import BaseModel, SecretStr
 
 from aiops.cli import build_parser
 from aiops.config import Settings, load_settings
+from aiops.playbooks.actions import ACTIONS
+from aiops.playbooks.models import K8sCheck
+from aiops.worker import load_rules
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "deploy" / "kubernetes"
@@ -69,6 +72,7 @@ CHECK_CALLS: dict[str, set[Grant]] = {
     },
     "pod_exists": {("", "pods", "get")},
     "node_exists": {("", "nodes", "get")},
+    "node_ready": {("", "nodes", "get")},
     "other_nodes_schedulable": {("", "nodes", "list")},
 }
 
@@ -355,6 +359,23 @@ def test_the_action_table_matches_the_playbooks(folder: Path) -> None:
         f"playbooks use Kubernetes preconditions the RBAC table does not know: {unknown_checks}; "
         "add their API calls to CHECK_CALLS (and rbac.yaml if they need more)"
     )
+
+
+def test_the_tables_cover_every_action_and_check_a_playbook_may_name() -> None:
+    assert set(ACTION_CALLS) == set(ACTIONS), "keep ACTION_CALLS in step with the allow-list"
+    assert set(CHECK_CALLS) == {check.value for check in K8sCheck}, (
+        "keep CHECK_CALLS in step with aiops.playbooks.models.K8sCheck"
+    )
+
+
+def test_the_worker_starts_with_the_shipped_config_maps() -> None:
+    # The worker refuses to start on an invalid policy or playbook; the shipped copies must load.
+    rules = load_rules(
+        Settings(playbooks_dir=CONFIG / "playbooks", policies_dir=CONFIG / "policies")
+    )
+    shipped = {p.stem for p in playbook_files(CONFIG / "playbooks")}
+    assert set(rules.playbooks.playbooks) == shipped
+    assert rules.policy.allow, "a policy that allows nothing makes the deployment pointless"
 
 
 # --------------------------------------------------------------------------- pods
