@@ -70,9 +70,9 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     rules = load_rules(settings)
+    client = await connect(settings.temporal)
     log.info("rules loaded", policy=policy_version(rules.policy),
              playbooks=rules.playbooks.version())
-    client = await connect(settings.temporal)
     worker = build_worker(client, settings.temporal.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
