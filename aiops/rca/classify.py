@@ -1,0 +1,114 @@
+"""Fault type of a ranked service, from its metric evidence and recent changes.
+
+Metric names differ between exporters, so the kind of a metric is read from words in its name
+(`cpu`, `mem`, `latency`/`lat`/`duration`, `error`/`success`, `restart`, `node_`, request counts).
+Resource saturation is a cause, latency usually a symptom: when a resource metric stands out
+almost as much as the latency, the resource wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+
+from aiops.domain import FaultType
+from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
+
+
+class Family(StrEnum):
+    CPU = "cpu"
+    MEMORY = "memory"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    RESTARTS = "restarts"
+    TRAFFIC = "traffic"
+    NODE = "node"
+    OTHER = "other"
+
+
+_WORDS = {
+    Family.RESTARTS: re.compile(r"restart|crash|oom|terminat"),
+    Family.ERRORS: re.compile(r"error|fail|5xx|success|exception"),
+    Family.LATENCY: re.compile(r"latency|(^|_)lat(_|$)|duration|response_time|(^|_)rt(_|$)"),
+    Family.CPU: re.compile(r"cpu|throttl"),
+    Family.MEMORY: re.compile(r"mem|rss|heap|working_set"),
+    Family.TRAFFIC: re.compile(r"workload|request|(^|_)rps|(^|_)qps|(^|_)lod(_|$)|throughput|load"),
+}
+
+
+def family_of(metric: str) -> Family:
+    name = metric.lower()
+    if name.startswith("node_"):
+        return Family.NODE
+    for fam, rx in _WORDS.items():
+        if rx.search(name):
+            return fam
+    return Family.OTHER
+
+
+# A resource metric counts as the cause when its standing is at least this share of the top one.
+RESOURCE_SHARE = 0.5
+
+
+def classify(
+    evidence: Sequence[MetricEvidence], changes: Sequence[ChangeEvidence] = ()
+) -> FaultType:
+    """Fault type for one service. `evidence` is that service's metrics, strongest first."""
+    kinds = {c.kind for c in changes}
+    if ChangeKind.ROLLOUT in kinds or ChangeKind.CONFIG_CHANGE in kinds:
+        return FaultType.BAD_ROLLOUT
+    if ChangeKind.OOM_KILL in kinds:
+        return FaultType.MEMORY
+    if ChangeKind.CORDON in kinds:
+        return FaultType.NODE
+    restarts = sum(1 for c in changes if c.kind is ChangeKind.RESTART)
+    if restarts >= 2:
+        return FaultType.CRASHLOOP
+    if not evidence:
+        return FaultType.CRASHLOOP if restarts else FaultType.UNKNOWN
+
+    best: dict[Family, MetricEvidence] = {}
+    for e in evidence:
+        fam = family_of(e.metric)
+        if fam not in best or e.peer_score > best[fam].peer_score:
+            best[fam] = e
+    top = max(e.peer_score for e in evidence)
+    floor = RESOURCE_SHARE * top if top > 0 else top
+
+    def strong(fam: Family, direction: int | None = None) -> bool:
+        e = best.get(fam)
+        if e is None or e.peer_score < floor or e.peer_score <= 0:
+            return False
+        return direction is None or e.direction == direction
+
+    if strong(Family.RESTARTS, +1) or restarts:
+        return FaultType.CRASHLOOP
+    # Node-level metrics only blame the node when the pod's own resources stayed quiet.
+    cpu, mem = best.get(Family.CPU), best.get(Family.MEMORY)
+    if strong(Family.CPU, +1) or strong(Family.MEMORY, +1):
+        cpu_s = cpu.peer_score if cpu and cpu.direction > 0 else float("-inf")
+        mem_s = mem.peer_score if mem and mem.direction > 0 else float("-inf")
+        return FaultType.CPU if cpu_s >= mem_s else FaultType.MEMORY
+    if strong(Family.NODE, +1):
+        return FaultType.NODE
+    err = best.get(Family.ERRORS)
+    if err is not None and err.peer_score >= floor and err.peer_score > 0:
+        # A success rate that drops, or an error count that rises.
+        went_bad = err.direction < 0 if "success" in err.metric.lower() else err.direction > 0
+        if went_bad:
+            return FaultType.ERRORS
+    if strong(Family.TRAFFIC, +1):
+        return FaultType.TRAFFIC_SURGE
+    if strong(Family.LATENCY, +1):
+        return FaultType.LATENCY
+    fam = family_of(evidence[0].metric)
+    return {
+        Family.CPU: FaultType.CPU,
+        Family.MEMORY: FaultType.MEMORY,
+        Family.LATENCY: FaultType.LATENCY,
+        Family.ERRORS: FaultType.ERRORS,
+        Family.NODE: FaultType.NODE,
+        Family.TRAFFIC: FaultType.TRAFFIC_SURGE,
+        Family.RESTARTS: FaultType.CRASHLOOP,
+    }.get(fam, FaultType.UNKNOWN)
