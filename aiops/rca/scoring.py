@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,9 @@ class ScoringConfig:
     sustain: int = 2  # score = sustain-th largest |z| in the window
     onset_z: float = 3.0  # |z| at which a metric counts as departed (onset time)
     z_cap: float = 1e4
+    # "iqr": median/IQR of the normal period (BARO); "std": mean/std (N-Sigma).
+    scale: Literal["iqr", "std"] = "iqr"
+    peer: bool = True  # compare each metric with the same metric of the other services
     peer_min_services: int = 3
     peer_mad_floor: float = 0.1
 
@@ -86,9 +90,13 @@ def score_metrics(
         # All-NaN columns warn here; `valid` masks them out below.
         warnings.simplefilter("ignore", RuntimeWarning)
         valid = np.sum(np.isfinite(normal), axis=0) >= cfg.min_baseline_rows
-        median = np.nanmedian(normal, axis=0)
-        q75, q25 = np.nanpercentile(normal, [75, 25], axis=0)
-        scale = (q75 - q25) / 1.349
+        if cfg.scale == "std":
+            median = np.nanmean(normal, axis=0)
+            scale = np.nanstd(normal, axis=0)
+        else:
+            median = np.nanmedian(normal, axis=0)
+            q75, q25 = np.nanpercentile(normal, [75, 25], axis=0)
+            scale = (q75 - q25) / 1.349
         scale = np.fmax(scale, cfg.rel_floor * np.abs(median))
         # A baseline that never moved and sits at zero: fall back to its std, then to a tiny
         # unit so that any change still registers (capped below).
@@ -114,7 +122,7 @@ def score_metrics(
     wtimes = m.times[window_rows]
     onset = np.where(above.any(axis=0) & valid, wtimes[first], np.nan)
 
-    peer = peer_scores(m.columns, score, cfg)
+    peer = peer_scores(m.columns, score, cfg) if cfg.peer else np.log1p(score)
     return MetricScores(
         score=score,
         direction=direction,
