@@ -124,6 +124,9 @@ class MetricEvidence(BaseModel):
     scale: float = Field(description="robust spread of the normal period (IQR/1.349, floored)")
     value: float = Field(description="the value at the sustained peak after the anomaly time")
     onset: float | None = Field(default=None, description="unix seconds of the first exceedance")
+    ratio: float | None = Field(
+        default=None, description="value / baseline, when the baseline is positive"
+    )
     peer_score: float = Field(
         default=0.0, description="how far this score stands out among services for the same metric"
     )

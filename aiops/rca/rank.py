@@ -138,7 +138,8 @@ def rank(
 
     ranked: list[ServiceScore] = []
     for s in order:
-        evidence = _evidence(matrix, scores, by_service[s], cfg.evidence_per_service)
+        # Classify on all of the service's metrics; report only the strongest few.
+        evidence = _evidence(matrix, scores, by_service[s], len(by_service[s]))
         ranked.append(
             ServiceScore(
                 service=s,
@@ -149,7 +150,7 @@ def rank(
                 anomaly_score=anomaly[s] if math.isfinite(anomaly[s]) else 0.0,
                 topology_score=topo.get(s, 0.0),
                 change_score=change_total.get(s, 0.0),
-                evidence=evidence,
+                evidence=evidence[: cfg.evidence_per_service],
                 changes=change_ev.get(s, []),
             )
         )
@@ -171,6 +172,8 @@ def _evidence(
     out: list[MetricEvidence] = []
     for j in usable[:limit]:
         onset = float(scores.onset[j])
+        base, val = float(scores.baseline[j]), float(scores.value[j])
+        ratio = val / base if base > 0 and math.isfinite(val) else None
         out.append(
             MetricEvidence(
                 column=matrix.columns[j],
@@ -181,6 +184,7 @@ def _evidence(
                 scale=_num(scores.scale[j]),
                 value=_num(scores.value[j]),
                 onset=onset if math.isfinite(onset) else None,
+                ratio=ratio,
                 peer_score=float(scores.peer[j]),
             )
         )
