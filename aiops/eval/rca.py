@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiops.domain import FaultType
 from aiops.eval.rca_cases import Case, CaseError, load_cases
 from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
 
@@ -66,7 +65,10 @@ class Summary:
 
 def evaluate_case(case: Case, config: RankConfig, offset_s: float = 0.0) -> CaseResult:
     started = time.perf_counter()
-    ranking = rank(case.matrix, case.inject_time + offset_s, config=config)
+    try:
+        ranking = rank(case.matrix, case.inject_time + offset_s, config=config)
+    except RcaInputError as exc:
+        raise CaseError(f"{case.path}: {exc}") from None
     seconds = time.perf_counter() - started
     services = ranking.services
     position = services.index(case.service) + 1 if case.service in services else None
@@ -108,11 +110,13 @@ def summarise(results: Sequence[CaseResult]) -> Summary:
         random_avg5=sum(rnd(k) for k in range(1, 6)) / 5,
         type_accuracy=(
             sum(1 for r in typed if r.predicted_type == r.expected_type) / len(typed)
-            if typed else None
+            if typed
+            else None
         ),
         type_accuracy_true_service=(
             sum(1 for r in typed if r.true_service_type == r.expected_type) / len(typed)
-            if typed else None
+            if typed
+            else None
         ),
     )
 
@@ -128,13 +132,26 @@ def evaluate(
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True,
-                   help="folder of cases: DIR/<service>_<fault>/<n>/{metrics.csv,inject_time.txt}")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder of cases: DIR/<service>_<fault>/<n>/{metrics.csv,inject_time.txt}",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--method", choices=sorted(METHODS), default="aiops",
-                   help="ranking method (default aiops; baro and nsigma for comparison)")
-    p.add_argument("--offset", type=float, default=0.0, metavar="SECONDS",
-                   help="shift the anomaly time by this many seconds (t_delta; e.g. 60)")
+    p.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="aiops",
+        help="ranking method (default aiops; baro and nsigma for comparison)",
+    )
+    p.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="shift the anomaly time by this many seconds (t_delta; e.g. 60)",
+    )
     p.add_argument("--cases", action="store_true", help="also list every case (plain output)")
 
 
@@ -142,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cases = load_cases(args.data)
         results, overall, by_fault = evaluate(cases, METHODS[args.method], args.offset)
-    except (CaseError, RcaInputError) as exc:
+    except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -156,18 +173,26 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
-    print(f"RCA evaluation of {args.data}: {overall.n} cases, method {args.method}, "
-          f"anomaly time = injection {args.offset:+.0f} s")
-    header = (f"{'group':<24}{'n':>4}  {'AC@1':>5} {'AC@3':>5} {'Avg@5':>5}   "
-              f"{'random AC@1':>11} {'AC@3':>5} {'Avg@5':>5}   {'type acc':>8}")
+    print(
+        f"RCA evaluation of {args.data}: {overall.n} cases, method {args.method}, "
+        f"anomaly time = injection {args.offset:+.0f} s"
+    )
+    header = (
+        f"{'group':<24}{'n':>4}  {'AC@1':>5} {'AC@3':>5} {'Avg@5':>5}   "
+        f"{'random AC@1':>11} {'AC@3':>5} {'Avg@5':>5}   {'type acc':>8}"
+    )
     print(header)
     for name, s in [*by_fault.items(), ("overall", overall)]:
         acc = "-" if s.type_accuracy is None else f"{s.type_accuracy:.2f}"
-        print(f"{name:<24}{s.n:>4}  {s.ac1:>5.2f} {s.ac3:>5.2f} {s.avg5:>5.2f}   "
-              f"{s.random_ac1:>11.2f} {s.random_ac3:>5.2f} {s.random_avg5:>5.2f}   {acc:>8}")
+        print(
+            f"{name:<24}{s.n:>4}  {s.ac1:>5.2f} {s.ac3:>5.2f} {s.avg5:>5.2f}   "
+            f"{s.random_ac1:>11.2f} {s.random_ac3:>5.2f} {s.random_avg5:>5.2f}   {acc:>8}"
+        )
     if overall.type_accuracy_true_service is not None:
-        print(f"fault type of the true service (whatever its rank): "
-              f"{overall.type_accuracy_true_service:.2f}")
+        print(
+            f"fault type of the true service (whatever its rank): "
+            f"{overall.type_accuracy_true_service:.2f}"
+        )
     if args.cases:
         print()
         print(f"{'case':<44}{'rank':>5}  {'type':<10}{'top 3':<60}")
@@ -175,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
             pos = "-" if r.position is None else str(r.position)
             print(f"{r.case:<44}{pos:>5}  {r.predicted_type:<10}{', '.join(r.top[:3]):<60}")
     times = [r.seconds for r in results]
-    print(f"ranking time per case: mean {1000 * sum(times) / len(times):.1f} ms, "
-          f"max {1000 * max(times):.1f} ms")
+    print(
+        f"ranking time per case: mean {1000 * sum(times) / len(times):.1f} ms, "
+        f"max {1000 * max(times):.1f} ms"
+    )
     print(f"RCA AC@1: {overall.ac1:.3f}")
     return 0
 

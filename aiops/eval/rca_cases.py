@@ -58,6 +58,7 @@ class Case:
     fault: str
     matrix: MetricsMatrix
     inject_time: float
+    path: Path
 
     @property
     def fault_type(self) -> FaultType | None:
@@ -100,6 +101,7 @@ def load_case(folder: Path, *, service: str, fault: str) -> Case:
         fault=fault,
         matrix=matrix,
         inject_time=inject_time,
+        path=folder,
     )
 
 
@@ -107,7 +109,9 @@ def read_inject_time(path: Path) -> float:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CaseError(f"{path}: missing (it must hold the injection time in unix seconds)") from None
+        raise CaseError(
+            f"{path}: missing (it must hold the injection time in unix seconds)"
+        ) from None
     lines = [ln.strip() for ln in text.splitlines()]
     content = [(i, ln) for i, ln in enumerate(lines, start=1) if ln]
     if not content:
@@ -135,7 +139,9 @@ def read_metrics_csv(path: Path) -> MetricsMatrix:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise CaseError(f"{path}:1: empty file; expected a header 'time,<service>_<metric>,...'")
+            raise CaseError(
+                f"{path}:1: empty file; expected a header 'time,<service>_<metric>,...'"
+            )
         header = [h.strip() for h in header]
         if not header or header[0] != "time":
             raise CaseError(
@@ -146,9 +152,7 @@ def read_metrics_csv(path: Path) -> MetricsMatrix:
             raise CaseError(f"{path}:1: no metric columns after 'time'")
         for pos, col in enumerate(columns, start=2):
             if "_" not in col or col.startswith("_"):
-                raise CaseError(
-                    f"{path}:1: column {pos} {col!r} is not named <service>_<metric>"
-                )
+                raise CaseError(f"{path}:1: column {pos} {col!r} is not named <service>_<metric>")
         seen: set[str] = set()
         for col in columns:
             if col in seen:
@@ -161,9 +165,7 @@ def read_metrics_csv(path: Path) -> MetricsMatrix:
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != width:
-                raise CaseError(
-                    f"{path}:{lineno}: {len(row)} fields, the header has {width}"
-                )
+                raise CaseError(f"{path}:{lineno}: {len(row)} fields, the header has {width}")
             values: list[float] = []
             for col, cell in zip(header, row, strict=True):
                 cell = cell.strip()
@@ -180,8 +182,8 @@ def read_metrics_csv(path: Path) -> MetricsMatrix:
                     ) from None
             if rows and values[0] <= rows[-1][0]:
                 raise CaseError(
-                    f"{path}:{lineno}: time {row[0].strip()} does not come after the previous row's;"
-                    " rows must be in increasing time order without duplicates"
+                    f"{path}:{lineno}: time {row[0].strip()} does not come after the previous"
+                    " row's; rows must be in increasing time order without duplicates"
                 )
             rows.append(values)
     if not rows:

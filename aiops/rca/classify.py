@@ -91,8 +91,11 @@ def classify(
     # x2.9 and more, CPU hogs x2.2 at most). CPU saturation is a cause even when the latency it
     # causes stands out more, so it needs only a smaller share of the top standing.
     mem = best.get(Family.MEMORY)
-    if mem is not None and mem.direction > 0 and mem.score >= ONSET_Z and (
-        mem.ratio is not None and mem.ratio >= MEMORY_GROWTH
+    if (
+        mem is not None
+        and mem.direction > 0
+        and mem.score >= ONSET_Z
+        and (mem.ratio is not None and mem.ratio >= MEMORY_GROWTH)
     ):
         return FaultType.MEMORY
     if strong(Family.CPU, +1, share=CPU_SHARE):

@@ -35,7 +35,7 @@ def metric_of(column: str) -> str:
 
 @dataclass(frozen=True)
 class MetricsMatrix:
-    """Time × metrics. `times` are unix seconds, ascending; `values[i, j]` is column j at times[i].
+    """Time x metrics. `times` are unix seconds, ascending; `values[i, j]` is column j at times[i].
 
     Missing samples are NaN. Columns are named `<service>_<metric>`.
     """
@@ -77,8 +77,10 @@ class MetricsMatrix:
     ) -> MetricsMatrix:
         """Build from a column dict (each list aligned with `times`)."""
         cols = tuple(series)
-        vals = np.column_stack([np.asarray(series[c], dtype=np.float64) for c in cols]) if cols else (
-            np.empty((len(times), 0))
+        vals = (
+            np.column_stack([np.asarray(series[c], dtype=np.float64) for c in cols])
+            if cols
+            else (np.empty((len(times), 0)))
         )
         return cls(times=np.asarray(times, dtype=np.float64), columns=cols, values=vals)
 

@@ -71,15 +71,19 @@ def rank(
     anomaly: dict[str, float] = {}
     onset: dict[str, float | None] = {}
     for svc, idx in by_service.items():
-        peers = sorted((float(scores.peer[j]) for j in idx if math.isfinite(scores.peer[j])),
-                       reverse=True)
+        peers = sorted(
+            (float(scores.peer[j]) for j in idx if math.isfinite(scores.peer[j])), reverse=True
+        )
         if not peers:
             anomaly[svc] = float("-inf")
             onset[svc] = None
             continue
         anomaly[svc] = peers[0] + cfg.breadth * sum(max(p, 0.0) for p in peers[1:3])
-        strong = [scores.onset[j] for j in idx
-                  if math.isfinite(scores.onset[j]) and scores.peer[j] >= cfg.onset_min_peer]
+        strong = [
+            scores.onset[j]
+            for j in idx
+            if math.isfinite(scores.onset[j]) and scores.peer[j] >= cfg.onset_min_peer
+        ]
         onset[svc] = float(min(strong)) if strong else None
 
     finite = [v for v in anomaly.values() if math.isfinite(v)]
@@ -98,8 +102,9 @@ def rank(
     topo: dict[str, float] = {}
     edges = list(call_graph)
     if edges and cfg.topology_weight:
-        positive = {s: math.exp(min(max(v, -20.0), 20.0) / cfg.temperature)
-                    for s, v in total.items()}
+        positive = {
+            s: math.exp(min(max(v, -20.0), 20.0) / cfg.temperature) for s, v in total.items()
+        }
         topo = random_walk_scores(list(total), edges, positive)
         if topo:
             top = max(topo.values())
@@ -114,8 +119,11 @@ def rank(
         dt = anomaly_time - ev.timestamp
         if dt > cfg.change_lookback_s or dt < -cfg.scoring.window_s:
             continue
-        bonus = cfg.change_weight * _CHANGE_STRENGTH[ev.kind] * math.exp(-max(dt, 0.0)
-                                                                          / cfg.change_decay_s)
+        bonus = (
+            cfg.change_weight
+            * _CHANGE_STRENGTH[ev.kind]
+            * math.exp(-max(dt, 0.0) / cfg.change_decay_s)
+        )
         targets = [ev.service, *ev.affects]
         for i, target in enumerate(targets):
             b = bonus if i == 0 else bonus * 0.5
@@ -124,8 +132,9 @@ def rank(
                     notes.append(f"change {ev.kind} on {target} has no metrics; not ranked")
                 continue
             change_ev.setdefault(target, []).append(
-                ChangeEvidence(kind=ev.kind, at=ev.timestamp, source=ev.source,
-                               detail=ev.detail, bonus=b)
+                ChangeEvidence(
+                    kind=ev.kind, at=ev.timestamp, source=ev.source, detail=ev.detail, bonus=b
+                )
             )
     change_total = {s: sum(c.bonus for c in evs) for s, evs in change_ev.items()}
     for s, b in change_total.items():

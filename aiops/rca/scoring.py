@@ -5,7 +5,7 @@ inter-quartile range, so earlier incidents inside the look-back window do not in
 the way mean/std (N-Sigma) do. Two changes measured on the development cases:
 
 * the scale is floored at a fraction of |median|, so a metric that never moved before (a constant
-  memory gauge, a latency stuck on one histogram bucket) does not get an infinite z from a tiny wiggle;
+  memory gauge, a latency stuck on one histogram bucket) does not get an infinite z from a wiggle;
 * the score is the k-th largest |z| in the window, not the largest, so a single-sample spike (a
   scrape glitch, a lone slow request on an idle service) cannot outrank a sustained shift.
 
@@ -56,9 +56,7 @@ class MetricScores:
     peer: FloatArray  # standing among peers for the same metric kind
 
 
-def split_rows(
-    m: MetricsMatrix, anomaly_time: float, cfg: ScoringConfig
-) -> tuple[slice, slice]:
+def split_rows(m: MetricsMatrix, anomaly_time: float, cfg: ScoringConfig) -> tuple[slice, slice]:
     """Row ranges of the normal period and the anomalous window."""
     t = m.times
     i0 = int(np.searchsorted(t, anomaly_time, side="left"))
@@ -83,8 +81,9 @@ def score_metrics(
 ) -> MetricScores:
     cfg = cfg or ScoringConfig()
     normal_rows, window_rows = split_rows(m, anomaly_time, cfg)
-    normal = m.values[normal_rows]
-    window = m.values[window_rows]
+    # Infinite samples (a division by zero upstream) carry no information: treat as missing.
+    normal = np.where(np.isinf(m.values[normal_rows]), np.nan, m.values[normal_rows])
+    window = np.where(np.isinf(m.values[window_rows]), np.nan, m.values[window_rows])
     ncol = m.values.shape[1]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         # All-NaN columns warn here; `valid` masks them out below.
@@ -94,8 +93,7 @@ def score_metrics(
             median = np.nanmean(normal, axis=0)
             scale = np.nanstd(normal, axis=0)
         else:
-            median = np.nanmedian(normal, axis=0)
-            q75, q25 = np.nanpercentile(normal, [75, 25], axis=0)
+            q25, median, q75 = nan_quantiles(normal, (0.25, 0.5, 0.75))
             scale = (q75 - q25) / 1.349
         scale = np.fmax(scale, cfg.rel_floor * np.abs(median))
         # A baseline that never moved and sits at zero: fall back to its std, then to a tiny
@@ -132,6 +130,30 @@ def score_metrics(
         onset=onset,
         peer=peer,
     )
+
+
+def nan_quantiles(a: FloatArray, qs: tuple[float, ...]) -> list[FloatArray]:
+    """Column-wise quantiles ignoring NaN (linear interpolation, as numpy's default).
+
+    np.nanpercentile loops over columns in Python; one sort of the whole matrix is ~50x faster
+    on a few thousand columns.
+    """
+    ordered = np.sort(a, axis=0)  # NaN sorts last
+    n = np.sum(~np.isnan(a), axis=0)
+    cols = np.arange(a.shape[1])
+    out = []
+    for q in qs:
+        pos = q * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        val = (
+            ordered[lo, cols] * (1 - frac) + ordered[hi, cols] * frac
+            if a.shape[0]
+            else (np.full(a.shape[1], np.nan))
+        )
+        out.append(np.where(n > 0, val, np.nan))
+    return out
 
 
 def peer_scores(columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig) -> FloatArray:

@@ -10,8 +10,15 @@ from aiops.rca import ChangeEvidence, ChangeKind, MetricEvidence, classify, fami
 
 def ev(metric: str, peer: float, direction: int = 1, ratio: float | None = 1.5) -> MetricEvidence:
     return MetricEvidence(
-        column=f"svc_{metric}", metric=metric, score=50.0, direction=direction,
-        baseline=1.0, scale=0.1, value=2.0, ratio=ratio, peer_score=peer,
+        column=f"svc_{metric}",
+        metric=metric,
+        score=50.0,
+        direction=direction,
+        baseline=1.0,
+        scale=0.1,
+        value=2.0,
+        ratio=ratio,
+        peer_score=peer,
     )
 
 

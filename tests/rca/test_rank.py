@@ -151,8 +151,10 @@ def test_cordon_blames_the_workloads_on_the_node() -> None:
     shift(series, "email_latency_p90", 2.0)
     shift(series, "cart_latency_p90", 2.1)
     cordon = ChangeEvent(
-        service="node-a", kind=ChangeKind.CORDON,
-        at=datetime.fromtimestamp(ANOMALY - 60, tz=UTC), affects=["email"],
+        service="node-a",
+        kind=ChangeKind.CORDON,
+        at=datetime.fromtimestamp(ANOMALY - 60, tz=UTC),
+        affects=["email"],
     )
     top = rank(matrix(times, series), ANOMALY, changes=[cordon]).ranked[0]
     assert (top.service, top.fault) == ("email", FaultType.NODE)
