@@ -26,10 +26,16 @@ from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
 METHODS: dict[str, RankConfig] = {
     "aiops": RankConfig(),
     "baro": RankConfig(
-        scoring=ScoringConfig(window_s=math.inf, rel_floor=0.0, sustain=1, peer=False)
+        scoring=ScoringConfig(
+            window_s=math.inf, rel_floor=0.0, sustain=1, peer=False, scale="iqr", level_s=None
+        ),
+        symptom_weight=1.0,
     ),
     "nsigma": RankConfig(
-        scoring=ScoringConfig(window_s=math.inf, rel_floor=0.0, sustain=1, peer=False, scale="std")
+        scoring=ScoringConfig(
+            window_s=math.inf, rel_floor=0.0, sustain=1, peer=False, scale="std", level_s=None
+        ),
+        symptom_weight=1.0,
     ),
 }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aiops.rca.classify import classify
+from aiops.rca.classify import Family, classify, family_of
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
@@ -42,6 +42,9 @@ class RankConfig:
     change_lookback_s: float = 3600.0
     change_decay_s: float = 900.0
     temperature: float = 2.0
+    # Latency propagates to callers and neighbours; CPU or memory saturation mostly does not. A
+    # latency metric's standing counts this much against a resource metric's.
+    symptom_weight: float = 0.7
     evidence_per_service: int = 5
 
 
@@ -68,11 +71,20 @@ def rank(
     by_service = _group(matrix, scores)
     notes: list[str] = []
 
+    weights = [
+        cfg.symptom_weight if family_of(metric_of(c)) is Family.LATENCY else 1.0
+        for c in matrix.columns
+    ]
     anomaly: dict[str, float] = {}
     onset: dict[str, float | None] = {}
     for svc, idx in by_service.items():
         peers = sorted(
-            (float(scores.peer[j]) for j in idx if math.isfinite(scores.peer[j])), reverse=True
+            (
+                float(scores.peer[j]) * (weights[j] if scores.peer[j] > 0 else 1.0)
+                for j in idx
+                if math.isfinite(scores.peer[j])
+            ),
+            reverse=True,
         )
         if not peers:
             anomaly[svc] = float("-inf")

@@ -37,7 +37,12 @@ class ScoringConfig:
     onset_z: float = 3.0  # |z| at which a metric counts as departed (onset time)
     z_cap: float = 1e4
     # "iqr": median/IQR of the normal period (BARO); "std": mean/std (N-Sigma).
-    scale: Literal["iqr", "std"] = "iqr"
+    # "diff": noise from successive differences (median |x[t] - x[t-1]| / 0.954), which earlier
+    # incidents in the normal period (level shifts) barely move; "min": the smaller of iqr and diff.
+    scale: Literal["iqr", "std", "diff", "min"] = "min"
+    # The level to depart from: median of the last `level_s` seconds before the anomaly time
+    # (None: of the whole normal period).
+    level_s: float | None = 120.0
     peer: bool = True  # compare each metric with the same metric of the other services
     peer_min_services: int = 3
     peer_mad_floor: float = 0.1
@@ -95,13 +100,27 @@ def score_metrics(
         else:
             q25, median, q75 = nan_quantiles(normal, (0.25, 0.5, 0.75))
             scale = (q75 - q25) / 1.349
+            if cfg.scale in ("diff", "min"):
+                (dmed,) = nan_quantiles(np.abs(np.diff(normal, axis=0)), (0.5,))
+                dscale = dmed / 0.954
+                scale = dscale if cfg.scale == "diff" else np.fmin(scale, dscale)
+        level = median
+        if cfg.level_s is not None:
+            recent = m.times[normal_rows] >= anomaly_time - cfg.level_s
+            if recent.sum() >= 1:
+                (lv,) = nan_quantiles(normal[recent], (0.5,))
+                level = np.where(np.isfinite(lv), lv, median)
         scale = np.fmax(scale, cfg.rel_floor * np.abs(median))
         # A baseline that never moved and sits at zero: fall back to its std, then to a tiny
         # unit so that any change still registers (capped below).
         std = np.nanstd(normal, axis=0)
         scale = np.where(scale > 0, scale, std)
         scale = np.where(scale > 0, scale, 1e-6)
-        z = (window - median) / scale
+        # A departure must be away from both the recent level and the long-run median: a metric
+        # returning to normal after an earlier incident is not a new fault.
+        z_recent = (window - level) / scale
+        z_long = (window - median) / scale
+        z = np.where(np.abs(z_recent) <= np.abs(z_long), z_recent, z_long)
         z = np.clip(z, -cfg.z_cap, cfg.z_cap)
         absz = np.where(np.isfinite(z), np.abs(z), -np.inf)
 

@@ -37,9 +37,14 @@ def test_sockshop_cpu_and_memory_hogs() -> None:
 
 def test_nezha_cases_beat_the_published_style_baselines() -> None:
     cases = cases_or_skip("rca-dev")
-    _, ours, by_fault = evaluate(cases, METHODS["aiops"])
+    results, ours, by_fault = evaluate(cases, METHODS["aiops"])
     _, baro, _ = evaluate(cases, METHODS["baro"])
-    assert ours.ac1 >= 0.55
-    assert ours.avg5 >= 0.65
-    assert ours.ac1 > baro.ac1 + 0.3
-    assert by_fault["cpu-contention"].ac1 >= 0.9
+    # Measured 0.73 / 0.83; BARO-style 0.14, the README's ten-line floor 0.23.
+    assert ours.ac1 >= 0.68
+    assert ours.avg5 >= 0.78
+    assert ours.ac1 > baro.ac1 + 0.4
+    # CPU faults are what per-pod metrics show well; network delay is near chance (see report).
+    cpu = [r for r in results if r.fault.startswith("cpu")]
+    assert sum(1 for r in cpu if r.position == 1) >= 14
+    assert by_fault["cpu-contention"].type_accuracy is not None
+    assert by_fault["cpu-contention"].type_accuracy >= 0.7
