@@ -71,7 +71,7 @@ def rank(
     by_service = _group(matrix, scores)
     notes: list[str] = []
 
-    weights = [
+    family_weight = [
         cfg.symptom_weight if family_of(metric_of(c)) is Family.LATENCY else 1.0
         for c in matrix.columns
     ]
@@ -80,7 +80,7 @@ def rank(
     for svc, idx in by_service.items():
         peers = sorted(
             (
-                float(scores.peer[j]) * (weights[j] if scores.peer[j] > 0 else 1.0)
+                float(scores.peer[j]) * (family_weight[j] if scores.peer[j] > 0 else 1.0)
                 for j in idx
                 if math.isfinite(scores.peer[j])
             ),
