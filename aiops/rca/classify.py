@@ -71,6 +71,10 @@ def classify(
     if not evidence:
         return FaultType.CRASHLOOP if restarts else FaultType.UNKNOWN
 
+    # Below ONSET_Z a metric has not departed at all; its family says nothing about the fault.
+    evidence = [e for e in evidence if e.score >= ONSET_Z]
+    if not evidence:
+        return FaultType.UNKNOWN
     best: dict[Family, MetricEvidence] = {}
     for e in evidence:
         fam = family_of(e.metric)
@@ -81,7 +85,7 @@ def classify(
 
     def strong(fam: Family, direction: int | None = None, share: float = RESOURCE_SHARE) -> bool:
         e = best.get(fam)
-        if e is None or e.peer_score < share * top or e.peer_score <= 0:
+        if e is None or e.peer_score < share * top or e.peer_score <= 0 or e.score < ONSET_Z:
             return False
         return direction is None or e.direction == direction
 
@@ -102,10 +106,11 @@ def classify(
         return FaultType.CPU
     if strong(Family.MEMORY, +1):
         return FaultType.MEMORY
-    if strong(Family.NODE, +1):
+    # Node-wide metrics blame the node only when nothing of the pod's own stands out more.
+    if strong(Family.NODE, +1, share=1.0):
         return FaultType.NODE
     err = best.get(Family.ERRORS)
-    if err is not None and err.peer_score >= floor and err.peer_score > 0:
+    if err is not None and err.peer_score >= floor and err.peer_score > 0 and err.score >= ONSET_Z:
         # A success rate that drops, or an error count that rises.
         went_bad = err.direction < 0 if "success" in err.metric.lower() else err.direction > 0
         if went_bad:
