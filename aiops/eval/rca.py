@@ -8,6 +8,7 @@ ranking of the same services would score, and the accuracy of the fault type the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -70,6 +71,7 @@ class Summary:
 
 
 def evaluate_case(case: Case, config: RankConfig, offset_s: float = 0.0) -> CaseResult:
+    """Rank one case with the anomaly time = injection time + offset_s."""
     started = time.perf_counter()
     try:
         ranking = rank(case.matrix, case.inject_time + offset_s, config=config)
@@ -158,13 +160,23 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="shift the anomaly time by this many seconds (t_delta; e.g. 60)",
     )
+    p.add_argument(
+        "--onset-search",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="treat the time as a detector alarm: estimate the onset up to this far before it",
+    )
     p.add_argument("--cases", action="store_true", help="also list every case (plain output)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         cases = load_cases(args.data)
-        results, overall, by_fault = evaluate(cases, METHODS[args.method], args.offset)
+        config = METHODS[args.method]
+        if args.onset_search:
+            config = dataclasses.replace(config, onset_search_s=args.onset_search)
+        results, overall, by_fault = evaluate(cases, config, args.offset)
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -173,15 +185,17 @@ def run(args: argparse.Namespace) -> int:
             "data": str(args.data),
             "method": args.method,
             "offset_s": args.offset,
+            "onset_search_s": args.onset_search,
             "overall": asdict(overall),
             "by_fault": {f: asdict(s) for f, s in by_fault.items()},
             "cases": [asdict(r) for r in results],
         }
         print(json.dumps(doc, indent=2))
         return 0
+    refine = f", onset searched {args.onset_search:.0f} s back" if args.onset_search else ""
     print(
         f"RCA evaluation of {args.data}: {overall.n} cases, method {args.method}, "
-        f"anomaly time = injection {args.offset:+.0f} s"
+        f"anomaly time = injection {args.offset:+.0f} s{refine}"
     )
     header = (
         f"{'group':<24}{'n':>4}  {'AC@1':>5} {'AC@3':>5} {'Avg@5':>5}   "

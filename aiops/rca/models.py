@@ -162,7 +162,8 @@ class ServiceScore(BaseModel):
 class RcaRanking(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    anomaly_time: float
+    anomaly_time: float = Field(description="unix seconds the ranking compared before/after at")
+    alarm_time: float = Field(description="the time given; differs when the onset was estimated")
     ranked: list[ServiceScore] = Field(description="most likely root cause first")
     notes: list[str] = Field(default_factory=list)
 

@@ -24,6 +24,7 @@ from aiops.rca.models import (
     metric_of,
     service_of,
 )
+from aiops.rca.onset import estimate_onset
 from aiops.rca.scoring import MetricScores, ScoringConfig, score_metrics
 from aiops.rca.topology import random_walk_scores
 
@@ -31,6 +32,9 @@ from aiops.rca.topology import random_walk_scores
 @dataclass(frozen=True)
 class RankConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    # When the given time is a detector's alarm (after the real start), look this far back for
+    # the multivariate change point and rank from there. None: the time given is the onset.
+    onset_search_s: float | None = None
     # Share of a service's score that comes from metrics beyond its strongest one (corroboration
     # by a second metric family).
     breadth: float = 0.0
@@ -67,9 +71,19 @@ def rank(
     config: RankConfig | None = None,
 ) -> RcaRanking:
     cfg = config or RankConfig()
+    alarm_time = anomaly_time
+    notes: list[str] = []
+    if cfg.onset_search_s:
+        anomaly_time = estimate_onset(
+            matrix,
+            alarm_time,
+            search_back_s=cfg.onset_search_s,
+            after_s=cfg.scoring.window_s,
+        )
+        if anomaly_time != alarm_time:
+            notes.append(f"onset estimated {alarm_time - anomaly_time:.0f} s before the alarm time")
     scores = score_metrics(matrix, anomaly_time, cfg.scoring)
     by_service = _group(matrix, scores)
-    notes: list[str] = []
 
     family_weight = [
         cfg.symptom_weight if family_of(metric_of(c)) is Family.LATENCY else 1.0
@@ -175,7 +189,7 @@ def rank(
                 changes=change_ev.get(s, []),
             )
         )
-    return RcaRanking(anomaly_time=anomaly_time, ranked=ranked, notes=notes)
+    return RcaRanking(anomaly_time=anomaly_time, alarm_time=alarm_time, ranked=ranked, notes=notes)
 
 
 def _group(matrix: MetricsMatrix, scores: MetricScores) -> dict[str, list[int]]:

@@ -11,9 +11,11 @@ from aiops.domain import FaultType
 from aiops.rca import (
     ChangeEvent,
     ChangeKind,
+    MetricEvidence,
     MetricsMatrix,
     RankConfig,
     RcaInputError,
+    RcaRanking,
     rank,
 )
 
@@ -208,3 +210,29 @@ def test_custom_config_changes_the_window() -> None:
     wide = RankConfig()
     wide = RankConfig(scoring=wide.scoring.__class__(window_s=600.0))
     assert rank(matrix(times, series), ANOMALY, config=wide).ranked[0].service == "cart"
+
+
+def test_late_alarm_onset_is_estimated_and_ranking_recovers() -> None:
+    times, series = base_series(12)
+    series["cart_cpu_usage"][N_BEFORE:] *= 6.0  # starts at ANOMALY and stays
+    shift(series, "email_latency_p90", 1.5, rows=10)
+    alarm = ANOMALY + 3 * STEP  # the detector fired three scrapes later
+    m = matrix(times, series)
+
+    def cart_cpu(result: RcaRanking) -> MetricEvidence:
+        cart = next(r for r in result.ranked if r.service == "cart")
+        return next(e for e in cart.evidence if e.column == "cart_cpu_usage")
+
+    # Taken at face value, the alarm time puts the fault's first rows into the "normal" period:
+    # the recent level is already the faulty one and the departure looks small.
+    late = rank(m, alarm)
+    assert cart_cpu(late).score < 20
+
+    refined = rank(m, alarm, config=RankConfig(onset_search_s=300.0))
+    assert refined.alarm_time == alarm
+    assert refined.anomaly_time == ANOMALY
+    assert any("onset estimated 180 s before" in n for n in refined.notes)
+    assert refined.ranked[0].service == "cart"
+    assert cart_cpu(refined).onset == ANOMALY
+    assert cart_cpu(refined).score > 5 * cart_cpu(late).score
+    assert cart_cpu(refined).ratio == pytest.approx(6.0, rel=0.1)

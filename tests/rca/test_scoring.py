@@ -56,3 +56,16 @@ def test_column_without_baseline_is_not_scored() -> None:
     s = score_metrics(m, 180.0)
     assert np.isnan(s.score[0])
     assert s.score[1] > 3
+
+
+def test_onset_estimate_finds_a_multivariate_step() -> None:
+    from aiops.rca.onset import estimate_onset
+
+    rng = np.random.default_rng(0)
+    times = 60.0 * np.arange(50)
+    values = 10 + rng.standard_normal((50, 20))
+    values[31:, :4] += 8  # four columns shift at row 31
+    m = MetricsMatrix(times=times, columns=tuple(f"s{i}_m" for i in range(20)), values=values)
+    assert estimate_onset(m, times[35], search_back_s=600) == times[31]
+    # Nothing to search: the alarm time comes back unchanged.
+    assert estimate_onset(m, times[35], search_back_s=0) == times[35]
