@@ -23,18 +23,33 @@ from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
 
 # Published methods re-expressed with our scorer, so their figures can be compared on the same
 # cases. "baro": BARO's robust scoring with the true anomaly time (median/IQR of everything before,
-# largest |z| after); "nsigma": the same with mean/std.
+# largest |z| after; columns with a flat normal period are skipped: this is the README's ten-line
+# floor); "nsigma": the same with mean/std.
 METHODS: dict[str, RankConfig] = {
     "aiops": RankConfig(),
     "baro": RankConfig(
         scoring=ScoringConfig(
-            window_s=math.inf, rel_floor=0.0, sustain=1, peer=False, scale="iqr", level_s=None
+            window_s=math.inf,
+            rel_floor=0.0,
+            sustain=1,
+            peer=False,
+            scale="iqr",
+            level_s=None,
+            flat_scale="skip",
+            z_cap=math.inf,
         ),
         symptom_weight=1.0,
     ),
     "nsigma": RankConfig(
         scoring=ScoringConfig(
-            window_s=math.inf, rel_floor=0.0, sustain=1, peer=False, scale="std", level_s=None
+            window_s=math.inf,
+            rel_floor=0.0,
+            sustain=1,
+            peer=False,
+            scale="std",
+            level_s=None,
+            flat_scale="skip",
+            z_cap=math.inf,
         ),
         symptom_weight=1.0,
     ),

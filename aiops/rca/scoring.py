@@ -43,6 +43,10 @@ class ScoringConfig:
     # The level to depart from: median of the last `level_s` seconds before the anomaly time
     # (None: of the whole normal period).
     level_s: float | None = 120.0
+    # A normal period with zero spread: "std" falls back to its std, then to a tiny unit (any change
+    # registers, capped by z_cap); "unit" divides by 1 as scikit-learn's RobustScaler (BARO) does;
+    # "skip" leaves the column unscored.
+    flat_scale: Literal["std", "unit", "skip"] = "std"
     peer: bool = True  # compare each metric with the same metric of the other services
     peer_min_services: int = 3
     peer_mad_floor: float = 0.1
@@ -113,6 +117,10 @@ def score_metrics(
         scale = np.fmax(scale, cfg.rel_floor * np.abs(median))
         # A baseline that never moved and sits at zero: fall back to its std, then to a tiny
         # unit so that any change still registers (capped below).
+        if cfg.flat_scale == "unit":
+            scale = np.where(scale > 0, scale, 1.0)
+        elif cfg.flat_scale == "skip":
+            valid &= scale > 0
         std = np.nanstd(normal, axis=0)
         scale = np.where(scale > 0, scale, std)
         scale = np.where(scale > 0, scale, 1e-6)
