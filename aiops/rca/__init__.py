@@ -13,7 +13,9 @@ from aiops.rca.models import (
     metric_of,
     service_of,
 )
+from aiops.rca.onset import estimate_onset
 from aiops.rca.rank import RankConfig, rank
+from aiops.rca.report import summarise, to_hypotheses, to_hypothesis
 from aiops.rca.scoring import ScoringConfig
 
 __all__ = [
@@ -28,8 +30,12 @@ __all__ = [
     "ScoringConfig",
     "ServiceScore",
     "classify",
+    "estimate_onset",
     "family_of",
     "metric_of",
     "rank",
     "service_of",
+    "summarise",
+    "to_hypotheses",
+    "to_hypothesis",
 ]
