@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiops.domain import Evidence, FaultType, Hypothesis
+from aiops.rca.classify import Family, family_of
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence, RcaRanking, ServiceScore
 
 _CHANGE_KIND: dict[ChangeKind, Literal["rollout", "event", "node"]] = {
@@ -21,6 +22,23 @@ _CHANGE_KIND: dict[ChangeKind, Literal["rollout", "event", "node"]] = {
     ChangeKind.OOM_KILL: "event",
     ChangeKind.CORDON: "node",
 }
+
+
+_FAULT_FAMILY = {
+    FaultType.CPU: Family.CPU,
+    FaultType.MEMORY: Family.MEMORY,
+    FaultType.LATENCY: Family.LATENCY,
+    FaultType.ERRORS: Family.ERRORS,
+    FaultType.CRASHLOOP: Family.RESTARTS,
+    FaultType.TRAFFIC_SURGE: Family.TRAFFIC,
+    FaultType.NODE: Family.NODE,
+}
+
+
+def supporting_first(s: ServiceScore) -> list[MetricEvidence]:
+    """The service's evidence with the metrics behind its fault type first (stable otherwise)."""
+    fam = _FAULT_FAMILY.get(s.fault)
+    return sorted(s.evidence, key=lambda e: family_of(e.metric) is not fam)
 
 
 def _utc(ts: float | None) -> datetime | None:
@@ -77,7 +95,7 @@ def to_hypothesis(
 ) -> Hypothesis:
     src = sources or {}
     evidence = [change_evidence(c) for c in s.changes]
-    evidence += [metric_evidence(e, src.get(e.column, e.column)) for e in s.evidence]
+    evidence += [metric_evidence(e, src.get(e.column, e.column)) for e in supporting_first(s)]
     return Hypothesis(
         target=s.service,
         target_kind="Deployment",
@@ -106,7 +124,14 @@ def summarise(ranking: RcaRanking) -> str:
     top = ranking.ranked[0]
     kind = "unknown kind of fault" if top.fault is FaultType.UNKNOWN else f"{top.fault.value} fault"
     why = [describe_change(c) for c in top.changes[:1]]
-    why += [describe_metric(e) for e in top.evidence[:2]]
+    # One metric per family: cpu_usage and cpu_usage_rate tell the same story.
+    seen: set[Family] = set()
+    for e in supporting_first(top):
+        if len(why) >= 2:
+            break
+        if e.onset is not None and family_of(e.metric) not in seen:  # departed, not noise
+            seen.add(family_of(e.metric))
+            why.append(describe_metric(e))
     runner_up = ""
     if len(ranking.ranked) > 1:
         nxt = ranking.ranked[1]
