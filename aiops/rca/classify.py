@@ -49,9 +49,27 @@ def family_of(metric: str) -> Family:
 
 # A resource metric counts as the cause when its standing is at least this share of the top one.
 RESOURCE_SHARE = 0.5
+TRAFFIC_GROWTH = 1.5
 CPU_SHARE = 0.25
 MEMORY_GROWTH = 2.5
 ONSET_Z = 3.0
+
+
+_OUTBOUND = re.compile(r"client|outbound|upstream|external|dependency")
+
+
+def _outbound_only(evidence: Sequence[MetricEvidence], fam: Family) -> bool:
+    """Every departed metric of this family measures calls the service makes, none the calls it
+    serves: the service waits on something else (a slow or failing dependency)."""
+    of_family = [e for e in evidence if family_of(e.metric) is fam and e.direction > 0]
+    if fam is Family.ERRORS:
+        of_family = [
+            e
+            for e in evidence
+            if family_of(e.metric) is fam
+            and (e.direction < 0 if "success" in e.metric.lower() else e.direction > 0)
+        ]
+    return bool(of_family) and all(_OUTBOUND.search(e.metric.lower()) for e in of_family)
 
 
 def classify(
@@ -102,6 +120,17 @@ def classify(
         and (mem.ratio is not None and mem.ratio >= MEMORY_GROWTH)
     ):
         return FaultType.MEMORY
+    # More requests drive CPU and latency up: when the request rate grew at least as visibly as
+    # CPU, the load is the cause.
+    traffic, cpu = best.get(Family.TRAFFIC), best.get(Family.CPU)
+    if (
+        strong(Family.TRAFFIC, +1)
+        and traffic is not None
+        and traffic.ratio is not None
+        and traffic.ratio >= TRAFFIC_GROWTH
+        and (cpu is None or traffic.peer_score >= cpu.peer_score)
+    ):
+        return FaultType.TRAFFIC_SURGE
     if strong(Family.CPU, +1, share=CPU_SHARE):
         return FaultType.CPU
     if strong(Family.MEMORY, +1):
@@ -114,11 +143,19 @@ def classify(
         # A success rate that drops, or an error count that rises.
         went_bad = err.direction < 0 if "success" in err.metric.lower() else err.direction > 0
         if went_bad:
-            return FaultType.ERRORS
+            return (
+                FaultType.DEPENDENCY
+                if _outbound_only(evidence, Family.ERRORS)
+                else (FaultType.ERRORS)
+            )
     if strong(Family.TRAFFIC, +1):
         return FaultType.TRAFFIC_SURGE
     if strong(Family.LATENCY, +1):
-        return FaultType.LATENCY
+        return (
+            FaultType.DEPENDENCY
+            if _outbound_only(evidence, Family.LATENCY)
+            else (FaultType.LATENCY)
+        )
     # Nothing clear-cut: go by the strongest metric's family (an error metric that improved is no
     # evidence of errors, hence absent here).
     fam = family_of(evidence[0].metric)

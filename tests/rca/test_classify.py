@@ -54,7 +54,7 @@ def test_cpu_saturation_wins_over_the_latency_it_causes() -> None:
 
 
 def test_latency_alone_is_latency() -> None:
-    assert classify([ev("pod_client_latency_p90", 10), ev("cpu_usage", 1)]) is FaultType.LATENCY
+    assert classify([ev("pod_server_latency_p90", 10), ev("cpu_usage", 1)]) is FaultType.LATENCY
 
 
 def test_memory_needs_real_growth() -> None:
@@ -69,7 +69,8 @@ def test_errors_need_the_bad_direction() -> None:
 
 
 def test_traffic_surge() -> None:
-    assert classify([ev("pod_workload", 10), ev("latency_p90", 4)]) is FaultType.TRAFFIC_SURGE
+    surge = [ev("pod_workload", 10, ratio=2.0), ev("latency_p90", 4)]
+    assert classify(surge) is FaultType.TRAFFIC_SURGE
 
 
 @pytest.mark.parametrize(
@@ -88,3 +89,18 @@ def test_changes_decide_the_type(kinds: list[ChangeKind], fault: FaultType) -> N
 
 def test_nothing_known_is_unknown() -> None:
     assert classify([]) is FaultType.UNKNOWN
+
+
+def test_outbound_only_latency_or_errors_is_a_dependency() -> None:
+    client = [ev("pod_client_latency_p90", 10), ev("cpu_usage", 1)]
+    assert classify(client) is FaultType.DEPENDENCY
+    both = [ev("pod_client_latency_p90", 10), ev("pod_server_latency_p90", 9)]
+    assert classify(both) is FaultType.LATENCY
+    assert classify([ev("upstream_errors_total", 8)]) is FaultType.DEPENDENCY
+
+
+def test_load_that_grew_more_than_cpu_is_a_traffic_surge() -> None:
+    surge = [ev("requests_per_second", 12, ratio=3.0), ev("cpu_usage", 8, ratio=2.0)]
+    assert classify(surge) is FaultType.TRAFFIC_SURGE
+    hog = [ev("cpu_usage", 12, ratio=20.0), ev("requests_per_second", 6, ratio=1.6)]
+    assert classify(hog) is FaultType.CPU
