@@ -13,12 +13,12 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiops.eval.rca_cases import Case, CaseError, load_cases
+from aiops.eval.rca_cases import Case, CaseError, load_cases, load_systems
 from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
 
 # Published methods re-expressed with our scorer, so their figures can be compared on the same
@@ -148,10 +148,14 @@ def evaluate(
     cases: Sequence[Case], config: RankConfig, offset_s: float = 0.0
 ) -> tuple[list[CaseResult], Summary, dict[str, Summary]]:
     results = [evaluate_case(c, config, offset_s) for c in cases]
-    by_fault: dict[str, list[CaseResult]] = {}
+    return results, summarise(results), group(results, lambda r: r.fault)
+
+
+def group(results: Sequence[CaseResult], key: Callable[[CaseResult], str]) -> dict[str, Summary]:
+    groups: dict[str, list[CaseResult]] = {}
     for r in results:
-        by_fault.setdefault(r.fault, []).append(r)
-    return results, summarise(results), {f: summarise(rs) for f, rs in sorted(by_fault.items())}
+        groups.setdefault(key(r), []).append(r)
+    return {k: summarise(rs) for k, rs in sorted(groups.items())}
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -192,9 +196,15 @@ def run(args: argparse.Namespace) -> int:
         if args.onset_search:
             config = dataclasses.replace(config, onset_search_s=args.onset_search)
         results, overall, by_fault = evaluate(cases, config, args.offset)
+        systems = load_systems(args.data)
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    by_system = (
+        group(results, lambda r: systems.get(r.case, "?"))
+        if len(set(systems.values())) > 1
+        else {}
+    )
     if args.json:
         doc: dict[str, Any] = {
             "data": str(args.data),
@@ -203,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
             "onset_search_s": args.onset_search,
             "overall": asdict(overall),
             "by_fault": {f: asdict(s) for f, s in by_fault.items()},
+            "by_system": {k: asdict(s) for k, s in by_system.items()},
             "cases": [asdict(r) for r in results],
         }
         print(json.dumps(doc, indent=2))
@@ -217,7 +228,12 @@ def run(args: argparse.Namespace) -> int:
         f"{'random AC@1':>11} {'AC@3':>5} {'Avg@5':>5}   {'type acc':>8}"
     )
     print(header)
-    for name, s in [*by_fault.items(), ("overall", overall)]:
+    rows = [
+        *by_fault.items(),
+        *((f"system {k}", v) for k, v in by_system.items()),
+        ("overall", overall),
+    ]
+    for name, s in rows:
         acc = "-" if s.type_accuracy is None else f"{s.type_accuracy:.2f}"
         print(
             f"{name:<24}{s.n:>4}  {s.ac1:>5.2f} {s.ac3:>5.2f} {s.avg5:>5.2f}   "

@@ -10,6 +10,7 @@ fault after it. Every problem is reported with the file and line so the data can
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,30 @@ class Case:
     @property
     def fault_type(self) -> FaultType | None:
         return FAULT_TYPES.get(self.fault.lower().replace("_", "-"))
+
+
+def load_systems(root: Path) -> dict[str, str]:
+    """Optional DIR/cases.json (a list of {"case": "<folder>/<n>", "system": ...}): case → system.
+
+    Only used to group figures per system; absent file → {}.
+    """
+    path = root / "cases.json"
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CaseError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(doc, list):
+        raise CaseError(f"{path}: expected a list of case records")
+    out: dict[str, str] = {}
+    for i, rec in enumerate(doc):
+        if not isinstance(rec, dict):
+            raise CaseError(f"{path}: record {i} is not an object")
+        case, system = rec.get("case"), rec.get("system")
+        if isinstance(case, str) and isinstance(system, str):
+            out[case] = system
+    return out
 
 
 def load_cases(root: Path) -> list[Case]:

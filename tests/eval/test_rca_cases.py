@@ -143,3 +143,23 @@ def test_anomaly_time_before_the_data_is_reported(
     err = capsys.readouterr().err
     assert str(d) in err
     assert "before the anomaly time" in err
+
+
+def test_cases_json_groups_by_system(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_case(tmp_path, "alpha_cpu", seed=5)
+    write_case(tmp_path, "beta_cpu", seed=6)
+    records = [{"case": "alpha_cpu/1", "system": "shop"}, {"case": "beta_cpu/1", "system": "bank"}]
+    (tmp_path / "cases.json").write_text(json.dumps(records))
+    assert run_cli(["--data", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["by_system"]) == {"shop", "bank"}
+    assert doc["by_system"]["shop"]["n"] == 1
+
+
+def test_broken_cases_json_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(tmp_path, "alpha_cpu")
+    (tmp_path / "cases.json").write_text('[\n  {"case": "alpha_cpu/1",\n')
+    assert run_cli(["--data", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'cases.json'}:3: not valid JSON" in capsys.readouterr().err
