@@ -201,9 +201,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     by_system = (
-        group(results, lambda r: systems.get(r.case, "?"))
-        if len(set(systems.values())) > 1
-        else {}
+        group(results, lambda r: systems.get(r.case, "?")) if len(set(systems.values())) > 1 else {}
     )
     if args.json:
         doc: dict[str, Any] = {
