@@ -18,7 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiops.eval.rca_cases import Case, CaseError, load_cases, load_systems
+from aiops.eval.rca_cases import (
+    Case,
+    CaseError,
+    load_cases,
+    load_systems,
+    read_call_graph,
+)
 from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
 
 # Published methods re-expressed with our scorer, so their figures can be compared on the same
@@ -85,11 +91,18 @@ class Summary:
     type_accuracy_true_service: float | None
 
 
-def evaluate_case(case: Case, config: RankConfig, offset_s: float = 0.0) -> CaseResult:
+def evaluate_case(
+    case: Case,
+    config: RankConfig,
+    offset_s: float = 0.0,
+    call_graph: Sequence[tuple[str, str]] = (),
+) -> CaseResult:
     """Rank one case with the anomaly time = injection time + offset_s."""
     started = time.perf_counter()
     try:
-        ranking = rank(case.matrix, case.inject_time + offset_s, config=config)
+        ranking = rank(
+            case.matrix, case.inject_time + offset_s, call_graph=call_graph, config=config
+        )
     except RcaInputError as exc:
         raise CaseError(f"{case.path}: {exc}") from None
     seconds = time.perf_counter() - started
@@ -145,9 +158,12 @@ def summarise(results: Sequence[CaseResult]) -> Summary:
 
 
 def evaluate(
-    cases: Sequence[Case], config: RankConfig, offset_s: float = 0.0
+    cases: Sequence[Case],
+    config: RankConfig,
+    offset_s: float = 0.0,
+    call_graph: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[CaseResult], Summary, dict[str, Summary]]:
-    results = [evaluate_case(c, config, offset_s) for c in cases]
+    results = [evaluate_case(c, config, offset_s, call_graph) for c in cases]
     return results, summarise(results), group(results, lambda r: r.fault)
 
 
@@ -186,6 +202,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="treat the time as a detector alarm: estimate the onset up to this far before it",
     )
+    p.add_argument(
+        "--graph",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="call graph for every case: one 'caller,callee' per line (service names as in the"
+        " column prefixes; '#' starts a comment)",
+    )
     p.add_argument("--cases", action="store_true", help="also list every case (plain output)")
 
 
@@ -195,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         config = METHODS[args.method]
         if args.onset_search:
             config = dataclasses.replace(config, onset_search_s=args.onset_search)
-        results, overall, by_fault = evaluate(cases, config, args.offset)
+        graph = read_call_graph(args.graph) if args.graph else []
+        results, overall, by_fault = evaluate(cases, config, args.offset, graph)
         systems = load_systems(args.data)
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -209,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
             "method": args.method,
             "offset_s": args.offset,
             "onset_search_s": args.onset_search,
+            "graph": str(args.graph) if args.graph else None,
             "overall": asdict(overall),
             "by_fault": {f: asdict(s) for f, s in by_fault.items()},
             "by_system": {k: asdict(s) for k, s in by_system.items()},
@@ -217,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     refine = f", onset searched {args.onset_search:.0f} s back" if args.onset_search else ""
+    if args.graph:
+        refine += f", call graph {args.graph}"
     print(
         f"RCA evaluation of {args.data}: {overall.n} cases, method {args.method}, "
         f"anomaly time = injection {args.offset:+.0f} s{refine}"
@@ -244,10 +272,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.cases:
         print()
-        print(f"{'case':<44}{'rank':>5}  {'type':<10}{'top 3':<60}")
+        print(f"{'case':<44}{'rank':>5}  {'type':<13}{'top 3':<60}")
         for r in results:
             pos = "-" if r.position is None else str(r.position)
-            print(f"{r.case:<44}{pos:>5}  {r.predicted_type:<10}{', '.join(r.top[:3]):<60}")
+            print(f"{r.case:<44}{pos:>5}  {r.predicted_type:<13}{', '.join(r.top[:3]):<60}")
     times = [r.seconds for r in results]
     print(
         f"ranking time per case: mean {1000 * sum(times) / len(times):.1f} ms, "

@@ -66,6 +66,24 @@ class Case:
         return FAULT_TYPES.get(self.fault.lower().replace("_", "-"))
 
 
+def read_call_graph(path: Path) -> list[tuple[str, str]]:
+    """Edges caller → callee, one `caller,callee` per line; blank lines and `#` comments skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaseError(f"{path}: missing (expected one 'caller,callee' per line)") from None
+    edges: list[tuple[str, str]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise CaseError(f"{path}:{lineno}: expected 'caller,callee', got {raw.strip()!r}")
+        edges.append((parts[0], parts[1]))
+    return edges
+
+
 def load_systems(root: Path) -> dict[str, str]:
     """Optional DIR/cases.json (a list of {"case": "<folder>/<n>", "system": ...}): case → system.
 

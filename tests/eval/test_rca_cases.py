@@ -163,3 +163,15 @@ def test_broken_cases_json_names_file_and_line(
     (tmp_path / "cases.json").write_text('[\n  {"case": "alpha_cpu/1",\n')
     assert run_cli(["--data", str(tmp_path)]) == 2
     assert f"{tmp_path / 'cases.json'}:3: not valid JSON" in capsys.readouterr().err
+
+
+def test_call_graph_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_case(tmp_path / "cases", "beta_cpu")
+    graph = tmp_path / "graph.csv"
+    graph.write_text("# caller,callee\nalpha,beta\n\nalpha , gamma  # trailing comment\n")
+    assert run_cli(["--data", str(tmp_path / "cases"), "--graph", str(graph), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["graph"] == str(graph)
+
+    graph.write_text("alpha,beta\nalpha beta\n")
+    assert run_cli(["--data", str(tmp_path / "cases"), "--graph", str(graph)]) == 2
+    assert f"{graph}:2: expected 'caller,callee'" in capsys.readouterr().err
