@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from rca_case_files import write_case
+from test_rca_cases import write_case
 
 from aiops.eval import rca_ablation
 
