@@ -154,9 +154,15 @@ def rank(
         for i, target in enumerate(targets):
             b = bonus if i == 0 else bonus * 0.5
             if target not in total:
-                if i == 0 and ev.kind is not ChangeKind.CORDON:
-                    notes.append(f"change {ev.kind} on {target} has no metrics; not ranked")
-                continue
+                if i > 0 or ev.kind is ChangeKind.CORDON:
+                    continue  # a node is not a service; its workloads are in `affects`
+                # A change to something without metrics is still a suspect: rank it on the
+                # change alone, below every service with metrics but no change.
+                notes.append(f"{ev.kind.value} of {target}, which has no metrics: ranked on it")
+                total[target] = lowest - 1.0
+                anomaly[target] = float("-inf")
+                onset[target] = None
+                by_service[target] = []
             change_ev.setdefault(target, []).append(
                 ChangeEvidence(
                     kind=ev.kind, at=ev.timestamp, source=ev.source, detail=ev.detail, bonus=b

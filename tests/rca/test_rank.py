@@ -236,3 +236,20 @@ def test_late_alarm_onset_is_estimated_and_ranking_recovers() -> None:
     assert cart_cpu(refined).onset == ANOMALY
     assert cart_cpu(refined).score > 5 * cart_cpu(late).score
     assert cart_cpu(refined).ratio == pytest.approx(6.0, rel=0.1)
+
+
+def test_change_to_a_service_without_metrics_is_still_a_suspect() -> None:
+    times, series = base_series(13)
+    shift(series, "cart_latency_p90", 1.3)  # mild symptoms only
+    config_change = ChangeEvent(
+        service="inventory",
+        kind=ChangeKind.CONFIG_CHANGE,
+        at=datetime.fromtimestamp(ANOMALY - 30, tz=UTC),
+        source="ConfigMap/shop/inventory",
+    )
+    result = rank(matrix(times, series), ANOMALY, changes=[config_change])
+    suspect = next(r for r in result.ranked if r.service == "inventory")
+    assert suspect.fault is FaultType.BAD_ROLLOUT
+    assert suspect.evidence == []
+    assert suspect.changes[0].source == "ConfigMap/shop/inventory"
+    assert any("inventory, which has no metrics" in n for n in result.notes)
