@@ -35,16 +35,21 @@ def variants() -> list[tuple[str, RankConfig, float]]:
     s4 = dataclasses.replace(s3, scale="min", level_s=120.0)
     assert s4 == ScoringConfig(), "the chain must end at the default scoring"
     default = RankConfig()
+
+    def plain(scoring: ScoringConfig) -> RankConfig:
+        return RankConfig(scoring=scoring, symptom_weight=1.0, node_weight=1.0)
+
     search = dataclasses.replace(default, onset_search_s=180.0)
     lat05 = dataclasses.replace(default, symptom_weight=0.5)
     return [
         ("nsigma (mean/std, largest |z|)", METHODS["nsigma"], 0.0),
         ("baro (median/IQR, largest |z|)", METHODS["baro"], 0.0),
-        ("+ 5 min window, scale >= 1% of median", RankConfig(scoring=s1, symptom_weight=1.0), 0.0),
-        ("+ 2nd largest |z| (sustained)", RankConfig(scoring=s2, symptom_weight=1.0), 0.0),
-        ("+ peer standing per metric kind", RankConfig(scoring=s3, symptom_weight=1.0), 0.0),
-        ("+ recent level, noise from diffs", RankConfig(scoring=s4, symptom_weight=1.0), 0.0),
-        ("+ latency weighs 0.7 (= default)", default, 0.0),
+        ("+ 5 min window, scale >= 1% of median", plain(s1), 0.0),
+        ("+ 2nd largest |z| (sustained)", plain(s2), 0.0),
+        ("+ peer standing per metric kind", plain(s3), 0.0),
+        ("+ recent level, noise from diffs", plain(s4), 0.0),
+        ("+ latency weighs 0.7", dataclasses.replace(default, node_weight=1.0), 0.0),
+        ("+ node_* metrics weigh 0.7 (= default)", default, 0.0),
         ("default, breadth 0.3 (not kept)", dataclasses.replace(default, breadth=0.3), 0.0),
         ("default, onset bonus 3 (not kept)", dataclasses.replace(default, onset_bonus=3.0), 0.0),
         ("default, latency weighs 0.5 (not kept)", lat05, 0.0),

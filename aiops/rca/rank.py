@@ -49,6 +49,9 @@ class RankConfig:
     # Latency propagates to callers and neighbours; CPU or memory saturation mostly does not. A
     # latency metric's standing counts this much against a resource metric's.
     symptom_weight: float = 0.7
+    # Node-level metrics (node_*) describe the host the pod shares with others: weaker evidence
+    # against the service itself.
+    node_weight: float = 0.7
     evidence_per_service: int = 5
 
 
@@ -85,10 +88,8 @@ def rank(
     scores = score_metrics(matrix, anomaly_time, cfg.scoring)
     by_service = _group(matrix, scores)
 
-    family_weight = [
-        cfg.symptom_weight if family_of(metric_of(c)) is Family.LATENCY else 1.0
-        for c in matrix.columns
-    ]
+    per_family = {Family.LATENCY: cfg.symptom_weight, Family.NODE: cfg.node_weight}
+    family_weight = [per_family.get(family_of(metric_of(c)), 1.0) for c in matrix.columns]
     anomaly: dict[str, float] = {}
     onset: dict[str, float | None] = {}
     for svc, idx in by_service.items():
