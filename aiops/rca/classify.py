@@ -8,6 +8,7 @@ almost as much as the latency, the resource wins.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -37,6 +38,7 @@ _WORDS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def family_of(metric: str) -> Family:
     name = metric.lower()
     if name.startswith("node_"):

@@ -180,8 +180,12 @@ def rank(
 
     ranked: list[ServiceScore] = []
     for s in order:
-        # Classify on all of the service's metrics; report only the strongest few.
-        evidence = _evidence(matrix, scores, by_service[s], len(by_service[s]))
+        # Classify on every metric of the service that departed (plus the strongest few, which
+        # are reported); the rest cannot change the fault type.
+        departed = [j for j in by_service[s] if scores.score[j] >= cfg.scoring.onset_z]
+        evidence = _evidence(
+            matrix, scores, by_service[s], max(len(departed), cfg.evidence_per_service)
+        )
         ranked.append(
             ServiceScore(
                 service=s,

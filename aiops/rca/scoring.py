@@ -199,10 +199,10 @@ def peer_scores(columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig)
         glob_mad = float(np.nanmedian(np.abs(logs - glob_med))) if np.isfinite(logs).any() else 1.0
     for idx in kinds.values():
         v = logs[idx]
-        finite = np.isfinite(v)
-        if finite.sum() >= cfg.peer_min_services:
-            med = float(np.nanmedian(v))
-            mad = float(np.nanmedian(np.abs(v - med)))
+        finite = v[np.isfinite(v)]
+        if finite.size >= cfg.peer_min_services:
+            med = float(np.median(finite))
+            mad = float(np.median(np.abs(finite - med)))
         else:
             med, mad = glob_med, glob_mad
         out[idx] = (v - med) / max(mad, cfg.peer_mad_floor)
