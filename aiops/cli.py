@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     pol_sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     _delegate(pol_sub, "explain", "print a policy decision with every reason behind it",
               "aiops.policy.cli")
+    p = sub.add_parser("eval", help="measure detection and root-cause analysis on datasets")
+    eval_sub = p.add_subparsers(dest="eval_command", metavar="DATASET", required=True)
+    _delegate(eval_sub, "rca", "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
+              "aiops.eval.rca")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser

@@ -14,14 +14,13 @@ from temporalio.worker import Worker
 
 from aiops.activities.incident import IncidentActivities
 from aiops.config import Settings
+from aiops.domain.yamlsource import LoadError
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
 from aiops.playbooks.loader import PlaybookSet, load_playbooks
-from aiops.playbooks.yamlsource import LoadError as PlaybookLoadError
 from aiops.policy import policy_version
 from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
-from aiops.policy.yamlsource import LoadError as PolicyLoadError
 from workflows import ALL_WORKFLOWS
 
 log = get_logger(__name__)
@@ -42,13 +41,13 @@ def load_rules(settings: Settings) -> Rules:
     never replaced by a permissive default."""
     try:
         policy = load_policy(settings.policies_dir)
-    except PolicyLoadError as exc:
+    except LoadError as exc:
         raise StartupError(
             f"refusing to start: the policy in {settings.policies_dir} is invalid:\n{exc}"
         ) from exc
     try:
         playbooks = load_playbooks(settings.playbooks_dir)
-    except PlaybookLoadError as exc:
+    except LoadError as exc:
         raise StartupError(
             f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
         ) from exc
@@ -70,9 +69,9 @@ def build_worker(
 
 async def run_worker(settings: Settings) -> None:
     rules = load_rules(settings)
+    client = await connect(settings.temporal)
     log.info("rules loaded", policy=policy_version(rules.policy),
              playbooks=rules.playbooks.version())
-    client = await connect(settings.temporal)
     worker = build_worker(client, settings.temporal.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

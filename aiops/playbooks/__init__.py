@@ -1,5 +1,6 @@
 """Playbooks: typed, bounded, allow-listed remediation recipes, matched and rendered purely."""
 
+from aiops.domain.yamlsource import LoadError, SourceError
 from aiops.playbooks.loader import PlaybookSet, load_playbook, load_playbooks, parse_playbook
 from aiops.playbooks.models import ESCALATE_ID, Playbook
 from aiops.playbooks.planner import (
@@ -10,7 +11,6 @@ from aiops.playbooks.planner import (
     escalation,
     plan_remediation,
 )
-from aiops.playbooks.yamlsource import LoadError, SourceError
 
 __all__ = [
     "ESCALATE_ID",

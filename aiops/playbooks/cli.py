@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aiops.domain.yamlsource import LoadError
 from aiops.playbooks.loader import load_playbooks
-from aiops.playbooks.yamlsource import LoadError
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:

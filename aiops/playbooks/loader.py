@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from aiops.domain.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
 from aiops.playbooks.models import Playbook, template_problems
-from aiops.playbooks.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
 
 
 class PlaybookSet(BaseModel):

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from aiops.domain import FaultType, RiskLevel
+from aiops.domain.yamlsource import parse_duration
 from aiops.playbooks.actions import ACTIONS, ArgType
 from aiops.playbooks.template import TemplateError, all_references
-from aiops.playbooks.yamlsource import parse_duration
 
 ESCALATE_ID = "escalate"
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

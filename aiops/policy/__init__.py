@@ -1,5 +1,6 @@
 """Policy: what may run, within which bounds and budgets, and who must approve it (pure)."""
 
+from aiops.domain.yamlsource import LoadError, SourceError
 from aiops.policy.evaluate import (
     ActionRecord,
     PdbInfo,
@@ -10,7 +11,6 @@ from aiops.policy.evaluate import (
 )
 from aiops.policy.loader import load_policy, parse_policy
 from aiops.policy.models import ACTION_KINDS, DEFAULT_PROTECTED, Policy, deny_all
-from aiops.policy.yamlsource import LoadError, SourceError
 
 
 def policy_version(policy: Policy) -> str:

@@ -10,10 +10,10 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from aiops.domain import RemediationPlan, RiskLevel, Step
+from aiops.domain.yamlsource import LoadError
 from aiops.policy.evaluate import ActionRecord, PdbInfo, PolicyContext, can_approve, evaluate
 from aiops.policy.loader import load_policy
 from aiops.policy.models import ACTION_KINDS
-from aiops.policy.yamlsource import LoadError
 
 EXIT_ALLOWED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
 

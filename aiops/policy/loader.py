@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from aiops.domain.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
 from aiops.policy.models import Policy
-from aiops.policy.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
 
 DEFAULT_FILE = "default.yaml"
 

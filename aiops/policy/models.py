@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from aiops.domain import RiskLevel, TimeoutAction
+from aiops.domain.yamlsource import parse_duration
 from aiops.policy.schedule import WEEKDAYS, parse_cron, parse_hhmm
-from aiops.policy.yamlsource import parse_duration
 
 # The allow-listed actions and the kind each acts on (mirrors aiops/playbooks/actions.py; the
 # policy may import only the domain, and a test keeps the two lists equal).

@@ -1,0 +1,41 @@
+"""Pure root-cause ranking over a metrics matrix, the call graph and recent changes."""
+
+from aiops.rca.classify import classify, family_of
+from aiops.rca.models import (
+    ChangeEvent,
+    ChangeEvidence,
+    ChangeKind,
+    MetricEvidence,
+    MetricsMatrix,
+    RcaInputError,
+    RcaRanking,
+    ServiceScore,
+    metric_of,
+    service_of,
+)
+from aiops.rca.onset import estimate_onset
+from aiops.rca.rank import RankConfig, rank
+from aiops.rca.report import summarise, to_hypotheses, to_hypothesis
+from aiops.rca.scoring import ScoringConfig
+
+__all__ = [
+    "ChangeEvent",
+    "ChangeEvidence",
+    "ChangeKind",
+    "MetricEvidence",
+    "MetricsMatrix",
+    "RankConfig",
+    "RcaInputError",
+    "RcaRanking",
+    "ScoringConfig",
+    "ServiceScore",
+    "classify",
+    "estimate_onset",
+    "family_of",
+    "metric_of",
+    "rank",
+    "service_of",
+    "summarise",
+    "to_hypotheses",
+    "to_hypothesis",
+]

@@ -11,12 +11,6 @@ from aiops.policy.models import ACTION_KINDS
 from .builders import NOW, PLAYBOOKS, REPO, report
 
 
-def test_the_shared_yaml_helper_is_identical_in_both_packages() -> None:
-    a = (REPO / "aiops" / "playbooks" / "yamlsource.py").read_text()
-    b = (REPO / "aiops" / "policy" / "yamlsource.py").read_text()
-    assert a == b
-
-
 def test_playbooks_and_policy_know_the_same_actions() -> None:
     assert {a: s.kind for a, s in ACTIONS.items()} == ACTION_KINDS
 

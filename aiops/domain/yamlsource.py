@@ -1,7 +1,6 @@
 """YAML files read with their line numbers, so every load error names file, line and field.
 
-This module is kept byte-identical in aiops/playbooks/ and aiops/policy/ (a test checks it):
-both packages may import only aiops.domain, and this is the one helper they share.
+It lives in domain because playbooks and policy may import only domain, and both need it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,171 @@
+"""Fault type of a ranked service, from its metric evidence and recent changes.
+
+Metric names differ between exporters, so the kind of a metric is read from words in its name
+(`cpu`, `mem`, `latency`/`lat`/`duration`, `error`/`success`, `restart`, `node_`, request counts).
+Resource saturation is a cause, latency usually a symptom: when a resource metric stands out
+almost as much as the latency, the resource wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+
+from aiops.domain import FaultType
+from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
+
+
+class Family(StrEnum):
+    CPU = "cpu"
+    MEMORY = "memory"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    RESTARTS = "restarts"
+    TRAFFIC = "traffic"
+    NODE = "node"
+    OTHER = "other"
+
+
+_WORDS = {
+    Family.RESTARTS: re.compile(r"restart|crash|oom|terminat"),
+    Family.ERRORS: re.compile(r"error|fail|5xx|success|exception"),
+    Family.LATENCY: re.compile(r"latency|(^|_)lat(_|$)|duration|response_time|(^|_)rt(_|$)"),
+    Family.CPU: re.compile(r"cpu|throttl"),
+    Family.MEMORY: re.compile(r"mem|rss|heap|working_set"),
+    Family.TRAFFIC: re.compile(r"workload|request|(^|_)rps|(^|_)qps|(^|_)lod(_|$)|throughput|load"),
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def family_of(metric: str) -> Family:
+    name = metric.lower()
+    if name.startswith("node_"):
+        return Family.NODE
+    for fam, rx in _WORDS.items():
+        if rx.search(name):
+            return fam
+    return Family.OTHER
+
+
+# A resource metric counts as the cause when its standing is at least this share of the top one.
+RESOURCE_SHARE = 0.5
+TRAFFIC_GROWTH = 1.5
+CPU_SHARE = 0.25
+MEMORY_GROWTH = 2.5
+ONSET_Z = 3.0
+
+
+_OUTBOUND = re.compile(r"client|outbound|upstream|external|dependency")
+
+
+def _outbound_only(evidence: Sequence[MetricEvidence], fam: Family) -> bool:
+    """Every departed metric of this family measures calls the service makes, none the calls it
+    serves: the service waits on something else (a slow or failing dependency)."""
+    of_family = [e for e in evidence if family_of(e.metric) is fam and e.direction > 0]
+    if fam is Family.ERRORS:
+        of_family = [
+            e
+            for e in evidence
+            if family_of(e.metric) is fam
+            and (e.direction < 0 if "success" in e.metric.lower() else e.direction > 0)
+        ]
+    return bool(of_family) and all(_OUTBOUND.search(e.metric.lower()) for e in of_family)
+
+
+def classify(
+    evidence: Sequence[MetricEvidence], changes: Sequence[ChangeEvidence] = ()
+) -> FaultType:
+    """Fault type for one service. `evidence` is that service's metrics, strongest first."""
+    kinds = {c.kind for c in changes}
+    if ChangeKind.ROLLOUT in kinds or ChangeKind.CONFIG_CHANGE in kinds:
+        return FaultType.BAD_ROLLOUT
+    if ChangeKind.OOM_KILL in kinds:
+        return FaultType.MEMORY
+    if ChangeKind.CORDON in kinds:
+        return FaultType.NODE
+    restarts = sum(1 for c in changes if c.kind is ChangeKind.RESTART)
+    if restarts >= 2:
+        return FaultType.CRASHLOOP
+    if not evidence:
+        return FaultType.CRASHLOOP if restarts else FaultType.UNKNOWN
+
+    # Below ONSET_Z a metric has not departed at all; its family says nothing about the fault.
+    evidence = [e for e in evidence if e.score >= ONSET_Z]
+    if not evidence:
+        return FaultType.UNKNOWN
+    best: dict[Family, MetricEvidence] = {}
+    for e in evidence:
+        fam = family_of(e.metric)
+        if fam not in best or e.peer_score > best[fam].peer_score:
+            best[fam] = e
+    top = max(e.peer_score for e in evidence)
+    floor = RESOURCE_SHARE * top
+
+    def strong(fam: Family, direction: int | None = None, share: float = RESOURCE_SHARE) -> bool:
+        e = best.get(fam)
+        if e is None or e.peer_score < share * top or e.peer_score <= 0 or e.score < ONSET_Z:
+            return False
+        return direction is None or e.direction == direction
+
+    if strong(Family.RESTARTS, +1) or restarts:
+        return FaultType.CRASHLOOP
+    # A memory fault multiplies memory use; CPU stress moves it a little (measured: memory hogs
+    # x2.9 and more, CPU hogs x2.2 at most). CPU saturation is a cause even when the latency it
+    # causes stands out more, so it needs only a smaller share of the top standing.
+    mem = best.get(Family.MEMORY)
+    if (
+        mem is not None
+        and mem.direction > 0
+        and mem.score >= ONSET_Z
+        and (mem.ratio is not None and mem.ratio >= MEMORY_GROWTH)
+    ):
+        return FaultType.MEMORY
+    # More requests drive CPU and latency up: when the request rate grew at least as visibly as
+    # CPU, the load is the cause.
+    traffic, cpu = best.get(Family.TRAFFIC), best.get(Family.CPU)
+    if (
+        strong(Family.TRAFFIC, +1)
+        and traffic is not None
+        and traffic.ratio is not None
+        and traffic.ratio >= TRAFFIC_GROWTH
+        and (cpu is None or traffic.peer_score >= cpu.peer_score)
+    ):
+        return FaultType.TRAFFIC_SURGE
+    if strong(Family.CPU, +1, share=CPU_SHARE):
+        return FaultType.CPU
+    if strong(Family.MEMORY, +1):
+        return FaultType.MEMORY
+    # Node-wide metrics blame the node only when nothing of the pod's own stands out more.
+    if strong(Family.NODE, +1, share=1.0):
+        return FaultType.NODE
+    err = best.get(Family.ERRORS)
+    if err is not None and err.peer_score >= floor and err.peer_score > 0 and err.score >= ONSET_Z:
+        # A success rate that drops, or an error count that rises.
+        went_bad = err.direction < 0 if "success" in err.metric.lower() else err.direction > 0
+        if went_bad:
+            return (
+                FaultType.DEPENDENCY
+                if _outbound_only(evidence, Family.ERRORS)
+                else (FaultType.ERRORS)
+            )
+    if strong(Family.TRAFFIC, +1):
+        return FaultType.TRAFFIC_SURGE
+    if strong(Family.LATENCY, +1):
+        return (
+            FaultType.DEPENDENCY
+            if _outbound_only(evidence, Family.LATENCY)
+            else (FaultType.LATENCY)
+        )
+    # Nothing clear-cut: go by the strongest metric's family (an error metric that improved is no
+    # evidence of errors, hence absent here).
+    fam = family_of(evidence[0].metric)
+    return {
+        Family.CPU: FaultType.CPU,
+        Family.MEMORY: FaultType.MEMORY,
+        Family.LATENCY: FaultType.LATENCY,
+        Family.NODE: FaultType.NODE,
+        Family.TRAFFIC: FaultType.TRAFFIC_SURGE,
+        Family.RESTARTS: FaultType.CRASHLOOP,
+    }.get(fam, FaultType.UNKNOWN)

@@ -1,0 +1,242 @@
+"""Rank services as root-cause candidates: anomaly magnitude, onset order, topology, changes.
+
+Entry point: `rank(matrix, anomaly_time, call_graph=..., changes=...)`. Pure: numpy in, pydantic
+out, no I/O, deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aiops.rca.classify import Family, classify, family_of
+from aiops.rca.models import (
+    ChangeEvent,
+    ChangeEvidence,
+    ChangeKind,
+    MetricEvidence,
+    MetricsMatrix,
+    RcaRanking,
+    ServiceScore,
+    metric_of,
+    service_of,
+)
+from aiops.rca.onset import estimate_onset
+from aiops.rca.scoring import MetricScores, ScoringConfig, score_metrics
+from aiops.rca.topology import random_walk_scores
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    # When the given time is a detector's alarm (after the real start), look this far back for
+    # the multivariate change point and rank from there. None: the time given is the onset.
+    onset_search_s: float | None = None
+    # Share of a service's score that comes from metrics beyond its strongest one (corroboration
+    # by a second metric family).
+    breadth: float = 0.0
+    # Bonus, in peer-score units, for the service(s) whose first departure came earliest.
+    onset_bonus: float = 0.0
+    onset_min_peer: float = 2.0  # only services that clearly departed compete on onset
+    topology_weight: float = 2.0
+    change_weight: float = 3.0
+    change_lookback_s: float = 3600.0
+    change_decay_s: float = 900.0
+    temperature: float = 2.0
+    # Latency propagates to callers and neighbours; CPU or memory saturation mostly does not. A
+    # latency metric's standing counts this much against a resource metric's.
+    symptom_weight: float = 0.7
+    # Node-level metrics (node_*) describe the host the pod shares with others: weaker evidence
+    # against the service itself.
+    node_weight: float = 0.7
+    evidence_per_service: int = 5
+
+
+_CHANGE_STRENGTH = {
+    ChangeKind.ROLLOUT: 1.0,
+    ChangeKind.CONFIG_CHANGE: 1.0,
+    ChangeKind.OOM_KILL: 0.8,
+    ChangeKind.RESTART: 0.6,
+    ChangeKind.CORDON: 0.6,
+    ChangeKind.SCALE: 0.3,
+}
+
+
+def rank(
+    matrix: MetricsMatrix,
+    anomaly_time: float,
+    *,
+    call_graph: Iterable[tuple[str, str]] = (),
+    changes: Sequence[ChangeEvent] = (),
+    config: RankConfig | None = None,
+) -> RcaRanking:
+    cfg = config or RankConfig()
+    alarm_time = anomaly_time
+    notes: list[str] = []
+    if cfg.onset_search_s:
+        anomaly_time = estimate_onset(
+            matrix,
+            alarm_time,
+            search_back_s=cfg.onset_search_s,
+            after_s=cfg.scoring.window_s,
+        )
+        if anomaly_time != alarm_time:
+            notes.append(f"onset estimated {alarm_time - anomaly_time:.0f} s before the alarm time")
+    scores = score_metrics(matrix, anomaly_time, cfg.scoring)
+    by_service = _group(matrix, scores)
+
+    per_family = {Family.LATENCY: cfg.symptom_weight, Family.NODE: cfg.node_weight}
+    family_weight = [per_family.get(family_of(metric_of(c)), 1.0) for c in matrix.columns]
+    anomaly: dict[str, float] = {}
+    onset: dict[str, float | None] = {}
+    for svc, idx in by_service.items():
+        peers = sorted(
+            (
+                float(scores.peer[j]) * (family_weight[j] if scores.peer[j] > 0 else 1.0)
+                for j in idx
+                if math.isfinite(scores.peer[j])
+            ),
+            reverse=True,
+        )
+        if not peers:
+            anomaly[svc] = float("-inf")
+            onset[svc] = None
+            continue
+        anomaly[svc] = peers[0] + cfg.breadth * sum(max(p, 0.0) for p in peers[1:3])
+        strong = [
+            scores.onset[j]
+            for j in idx
+            if math.isfinite(scores.onset[j]) and scores.peer[j] >= cfg.onset_min_peer
+        ]
+        onset[svc] = float(min(strong)) if strong else None
+
+    finite = [v for v in anomaly.values() if math.isfinite(v)]
+    if not finite:
+        notes.append("no metric could be scored: every column lacks a usable baseline")
+    lowest = min(finite) if finite else 0.0
+    total = {s: (v if math.isfinite(v) else lowest - 1.0) for s, v in anomaly.items()}
+
+    onsets = [o for o in onset.values() if o is not None]
+    first_onset = min(onsets) if onsets else None
+    if cfg.onset_bonus and first_onset is not None:
+        for s, o in onset.items():
+            if o is not None and o <= first_onset:
+                total[s] += cfg.onset_bonus
+
+    topo: dict[str, float] = {}
+    edges = list(call_graph)
+    if edges and cfg.topology_weight:
+        positive = {
+            s: math.exp(min(max(v, -20.0), 20.0) / cfg.temperature) for s, v in total.items()
+        }
+        topo = random_walk_scores(list(total), edges, positive)
+        if topo:
+            top = max(topo.values())
+            for s in total:
+                topo[s] = topo.get(s, 0.0) / top if top > 0 else 0.0
+                total[s] += cfg.topology_weight * topo[s]
+        else:
+            notes.append("call graph given but none of its edges joins two services in the metrics")
+
+    change_ev: dict[str, list[ChangeEvidence]] = {}
+    for ev in changes:
+        dt = anomaly_time - ev.timestamp
+        if dt > cfg.change_lookback_s or dt < -cfg.scoring.window_s:
+            continue
+        bonus = (
+            cfg.change_weight
+            * _CHANGE_STRENGTH[ev.kind]
+            * math.exp(-max(dt, 0.0) / cfg.change_decay_s)
+        )
+        targets = [ev.service, *ev.affects]
+        for i, target in enumerate(targets):
+            b = bonus if i == 0 else bonus * 0.5
+            if target not in total:
+                if i > 0 or ev.kind is ChangeKind.CORDON:
+                    continue  # a node is not a service; its workloads are in `affects`
+                # A change to something without metrics is still a suspect: rank it on the
+                # change alone, below every service with metrics but no change.
+                notes.append(f"{ev.kind.value} of {target}, which has no metrics: ranked on it")
+                total[target] = lowest - 1.0
+                anomaly[target] = float("-inf")
+                onset[target] = None
+                by_service[target] = []
+            change_ev.setdefault(target, []).append(
+                ChangeEvidence(
+                    kind=ev.kind, at=ev.timestamp, source=ev.source, detail=ev.detail, bonus=b
+                )
+            )
+    change_total = {s: sum(c.bonus for c in evs) for s, evs in change_ev.items()}
+    for s, b in change_total.items():
+        total[s] += b
+
+    order = sorted(total, key=lambda s: (-total[s], s))
+    top_score = total[order[0]] if order else 0.0
+    weights = {s: math.exp(max((total[s] - top_score) / cfg.temperature, -50.0)) for s in order}
+    norm = sum(weights.values()) or 1.0
+
+    ranked: list[ServiceScore] = []
+    for s in order:
+        # Classify on every metric of the service that departed (plus the strongest few, which
+        # are reported); the rest cannot change the fault type.
+        departed = [j for j in by_service[s] if scores.score[j] >= cfg.scoring.onset_z]
+        evidence = _evidence(
+            matrix, scores, by_service[s], max(len(departed), cfg.evidence_per_service)
+        )
+        ranked.append(
+            ServiceScore(
+                service=s,
+                score=round(total[s], 6),
+                confidence=min(1.0, weights[s] / norm),
+                fault=classify(evidence, change_ev.get(s, [])),
+                onset=onset[s],
+                anomaly_score=anomaly[s] if math.isfinite(anomaly[s]) else 0.0,
+                topology_score=topo.get(s, 0.0),
+                change_score=change_total.get(s, 0.0),
+                evidence=evidence[: cfg.evidence_per_service],
+                changes=change_ev.get(s, []),
+            )
+        )
+    return RcaRanking(anomaly_time=anomaly_time, alarm_time=alarm_time, ranked=ranked, notes=notes)
+
+
+def _group(matrix: MetricsMatrix, scores: MetricScores) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {s: [] for s in matrix.services}
+    for j, c in enumerate(matrix.columns):
+        groups[service_of(c)].append(j)
+    return groups
+
+
+def _evidence(
+    matrix: MetricsMatrix, scores: MetricScores, idx: list[int], limit: int
+) -> list[MetricEvidence]:
+    usable = [j for j in idx if math.isfinite(scores.peer[j]) and math.isfinite(scores.score[j])]
+    usable.sort(key=lambda j: -float(scores.peer[j]))
+    out: list[MetricEvidence] = []
+    for j in usable[:limit]:
+        onset = float(scores.onset[j])
+        base, val = float(scores.baseline[j]), float(scores.value[j])
+        ratio = val / base if base > 0 and math.isfinite(val) else None
+        out.append(
+            MetricEvidence(
+                column=matrix.columns[j],
+                metric=metric_of(matrix.columns[j]),
+                score=float(scores.score[j]),
+                direction=int(scores.direction[j]),
+                baseline=_num(scores.baseline[j]),
+                scale=_num(scores.scale[j]),
+                value=_num(scores.value[j]),
+                onset=onset if math.isfinite(onset) else None,
+                ratio=ratio,
+                peer_score=float(scores.peer[j]),
+            )
+        )
+    return out
+
+
+def _num(x: np.floating | float) -> float:
+    v = float(x)
+    return v if math.isfinite(v) else 0.0
