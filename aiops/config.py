@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,7 +26,12 @@ class ConfigError(Exception):
     """Settings could not be loaded; the message names the setting and how to fix it."""
 
 
-class TemporalSettings(BaseModel):
+class _Section(BaseModel):
+    # A misspelled setting must be an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemporalSettings(_Section):
     address: str = "127.0.0.1:7233"
     namespace: str = "default"
     task_queue: str = "aiops"
@@ -45,14 +50,14 @@ class TemporalSettings(BaseModel):
         return value
 
 
-class DevServerSettings(BaseModel):
+class DevServerSettings(_Section):
     ip: str = "127.0.0.1"
     port: int = Field(default=7233, ge=1, le=65535)
     ui_port: int = Field(default=8233, ge=1, le=65535)
     log_level: str = "warn"
 
 
-class PrometheusSettings(BaseModel):
+class PrometheusSettings(_Section):
     url: str = "http://127.0.0.1:9090"
     timeout_s: float = Field(default=10.0, gt=0)
     verify_tls: bool = True
@@ -66,13 +71,13 @@ class PrometheusSettings(BaseModel):
         return value.rstrip("/")
 
 
-class KubernetesSettings(BaseModel):
+class KubernetesSettings(_Section):
     kubeconfig: Path | None = Field(default=None, description="path; empty: in-cluster or ~/.kube")
     context: str | None = None
     in_cluster: bool = False
 
 
-class LlmSettings(BaseModel):
+class LlmSettings(_Section):
     base_url: str | None = Field(default=None, description="OpenAI-compatible API; unset: none")
     model: str = "gpt-4o-mini"
     api_key: SecretStr | None = None
@@ -81,7 +86,7 @@ class LlmSettings(BaseModel):
     redact_patterns: list[str] = Field(default_factory=list)
 
 
-class SlackSettings(BaseModel):
+class SlackSettings(_Section):
     bot_token: SecretStr | None = None
     app_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -90,7 +95,7 @@ class SlackSettings(BaseModel):
     api_url: str | None = Field(default=None, description="Slack Web API base, for tests/proxies")
 
 
-class McpSettings(BaseModel):
+class McpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
     enable_write_tools: bool = False
@@ -99,7 +104,7 @@ class McpSettings(BaseModel):
     )
 
 
-class LogSettings(BaseModel):
+class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 

@@ -158,3 +158,9 @@ def test_daemon_refuses_to_start_with_an_invalid_or_missing_policy(
     missing = run(command, env={"AIOPS_POLICIES_DIR": str(tmp_path / "nope")})
     assert missing.returncode == 1
     assert "policy file not found" in missing.stderr
+
+
+def test_misspelled_nested_setting_is_an_error_not_ignored() -> None:
+    result = run("config", "show", env={"AIOPS_PROMETHEUS__URLL": "http://x:9090"})
+    assert result.returncode == 2
+    assert "prometheus.urll" in result.stderr
