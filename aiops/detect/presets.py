@@ -6,6 +6,7 @@ evaluation commands report scores with these values, never with values fitted on
 
 from __future__ import annotations
 
+from aiops.detect.multivariate import MultivariateConfig
 from aiops.detect.novelty import NoveltyConfig
 
 #: Alarm threshold on NoveltyDetector scores (also starts the refractory period). Picked in the
@@ -24,3 +25,6 @@ NOVELTY_CONFIG = NoveltyConfig(
 
 #: Seasonal period used by default: one day.
 SEASON_SECONDS = 86_400
+
+#: Multivariate detector for a group's metrics; tuned on SMD dev (see README for the figures).
+MULTIVARIATE_CONFIG = MultivariateConfig()
