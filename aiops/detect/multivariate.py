@@ -89,8 +89,9 @@ class MultivariateDetector:
         change = _causal_change(x, c.baseline_alpha)
         cq = np.nan_to_num(np.nanquantile(change, c.scale_quantile, axis=0), nan=0.0)
         change_scale = np.maximum(cq, np.maximum(c.change_floor, c.rel_floor * span))
-        self.model = MultivariateModel(np.nan_to_num(median, nan=0.0), scale, change_scale, mean,
-                                       std, c.threshold)
+        self.model = MultivariateModel(
+            np.nan_to_num(median, nan=0.0), scale, change_scale, mean, std, c.threshold
+        )
         # Run over the training rows once so scoring continues with warm baselines.
         self.reset()
         self.score(x)
@@ -121,7 +122,7 @@ class MultivariateDetector:
         u = np.minimum(np.abs(xs - m.median) / m.scale, changed / m.change_scale)
         u = np.where(ok, u, 0.0)
         k = min(c.top_k, u.shape[0])
-        top = np.partition(u, u.shape[0] - k)[u.shape[0] - k:] if k else u[:0]
+        top = np.partition(u, u.shape[0] - k)[u.shape[0] - k :] if k else u[:0]
         raw = float(top.mean()) if k else 0.0
         if ok.any():
             s.smooth = raw if s.count == 0 else s.smooth + c.smooth_alpha * (raw - s.smooth)
@@ -137,7 +138,7 @@ class MultivariateDetector:
 
 
 def _causal_change(x: FloatArray, alpha: float) -> FloatArray:
-    """|x_t − EWMA baseline of rows < t| for every training row."""
+    """|x_t - EWMA baseline of rows < t| for every training row."""
     out = np.zeros_like(x)
     base = np.where(np.isfinite(x[0]), x[0], 0.0)
     for t in range(x.shape[0]):

@@ -69,11 +69,18 @@ class NoveltyState:
         width = int(period.max()) if period.size and period.max() > 0 else 0
         nan = np.full(n, np.nan)
         return cls(
-            count=np.zeros(n, np.int64), last_raw=nan.copy(), smooth=nan.copy(),
-            season_smooth=nan.copy(), slow=nan.copy(), vol=nan.copy(), last=nan.copy(),
+            count=np.zeros(n, np.int64),
+            last_raw=nan.copy(),
+            smooth=nan.copy(),
+            season_smooth=nan.copy(),
+            slow=nan.copy(),
+            vol=nan.copy(),
+            last=nan.copy(),
             center=np.full((N_FEATURES, n), np.nan),
-            lo=np.full((N_FEATURES, n), np.nan), hi=np.full((N_FEATURES, n), np.nan),
-            history=np.full((n, width), np.nan), period=period.astype(np.int64),
+            lo=np.full((N_FEATURES, n), np.nan),
+            hi=np.full((N_FEATURES, n), np.nan),
+            history=np.full((n, width), np.nan),
+            period=period.astype(np.int64),
             quiet=np.zeros(n, np.int64),
         )
 
@@ -114,14 +121,20 @@ class NoveltyDetector:
         ok = np.isfinite(x)
         xs = np.where(ok, x, 0.0)
 
-        s.smooth = np.where(ok, np.where(np.isnan(s.smooth), xs,
-                                         s.smooth + c.smooth_alpha * (xs - s.smooth)), s.smooth)
-        s.slow = np.where(ok, np.where(np.isnan(s.slow), xs,
-                                       s.slow + c.slow_alpha * (xs - s.slow)), s.slow)
+        s.smooth = np.where(
+            ok,
+            np.where(np.isnan(s.smooth), xs, s.smooth + c.smooth_alpha * (xs - s.smooth)),
+            s.smooth,
+        )
+        s.slow = np.where(
+            ok, np.where(np.isnan(s.slow), xs, s.slow + c.slow_alpha * (xs - s.slow)), s.slow
+        )
         jump = np.abs(xs - s.last)
-        s.vol = np.where(ok & np.isfinite(s.last),
-                         np.where(np.isnan(s.vol), jump, s.vol + c.vol_alpha * (jump - s.vol)),
-                         s.vol)
+        s.vol = np.where(
+            ok & np.isfinite(s.last),
+            np.where(np.isnan(s.vol), jump, s.vol + c.vol_alpha * (jump - s.vol)),
+            s.vol,
+        )
         s.last = np.where(ok, xs, s.last)
         feats = np.empty((N_FEATURES, self.n_series))
         feats[0] = xs
@@ -136,9 +149,14 @@ class NoveltyDetector:
             sdiff = np.where(ok & (s.period > 0), xs - past, np.nan)
             sd_ok = np.isfinite(sdiff)
             s.season_smooth = np.where(
-                sd_ok, np.where(np.isnan(s.season_smooth), sdiff,
-                                s.season_smooth + c.season_smooth_alpha * (sdiff - s.season_smooth)),
-                s.season_smooth)
+                sd_ok,
+                np.where(
+                    np.isnan(s.season_smooth),
+                    sdiff,
+                    s.season_smooth + c.season_smooth_alpha * (sdiff - s.season_smooth),
+                ),
+                s.season_smooth,
+            )
             feats[2] = np.where(sd_ok, s.season_smooth, np.nan)
             s.history[:, s.t % width] = np.where(ok, xs, np.nan)
 
@@ -163,15 +181,17 @@ class NoveltyDetector:
 
         if c.refractory:
             score = np.where(s.quiet > 0, np.minimum(score, c.alarm_threshold * 0.999), score)
-            s.quiet = np.where(score >= c.alarm_threshold, c.refractory,
-                               np.maximum(s.quiet - 1, 0))
+            s.quiet = np.where(score >= c.alarm_threshold, c.refractory, np.maximum(s.quiet - 1, 0))
 
         # Update the known range after scoring (causal), then let it forget a little.
         f = np.where(valid, feats, 0.0)
         s.lo = np.where(valid, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
         s.hi = np.where(valid, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
-        s.center = np.where(valid, np.where(np.isnan(s.center), f,
-                                            s.center + c.center_alpha * (f - s.center)), s.center)
+        s.center = np.where(
+            valid,
+            np.where(np.isnan(s.center), f, s.center + c.center_alpha * (f - s.center)),
+            s.center,
+        )
         if c.forget:
             s.hi = np.where(valid, s.hi - c.forget * (s.hi - s.center), s.hi)
             s.lo = np.where(valid, s.lo + c.forget * (s.center - s.lo), s.lo)

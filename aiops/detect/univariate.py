@@ -74,10 +74,19 @@ class UnivariateState:
     def new(cls, n: int, season: int = 0) -> UnivariateState:
         z = np.zeros(n)
         return cls(
-            count=np.zeros(n, dtype=np.int64), last=np.full(n, np.nan), last_raw=np.full(n, np.nan),
-            level=z.copy(), var=z.copy(), jump_var=z.copy(), magnitude=z.copy(),
-            season_mean=np.full((n, season), np.nan), season_var=np.zeros((n, season)),
-            lik_short=z.copy(), lik_mean=z.copy(), lik_var=np.ones(n), quiet=np.zeros(n, np.int64),
+            count=np.zeros(n, dtype=np.int64),
+            last=np.full(n, np.nan),
+            last_raw=np.full(n, np.nan),
+            level=z.copy(),
+            var=z.copy(),
+            jump_var=z.copy(),
+            magnitude=z.copy(),
+            season_mean=np.full((n, season), np.nan),
+            season_var=np.zeros((n, season)),
+            lik_short=z.copy(),
+            lik_mean=z.copy(),
+            lik_var=np.ones(n),
+            quiet=np.zeros(n, np.int64),
         )
 
 
@@ -128,8 +137,9 @@ class UnivariateDetector:
             ssd = np.sqrt(s.season_var[:, phase]) + floor
             e_season = np.where(have, (xs - np.where(have, sm, 0.0)) / ssd, 0.0)
             # A seasonal series is only surprising if it leaves both its level and its cycle.
-            raw = np.where(have, np.minimum(raw, c.w_season * _directed(e_season, c.direction)),
-                           raw)
+            raw = np.where(
+                have, np.minimum(raw, c.w_season * _directed(e_season, c.direction)), raw
+            )
         warm = s.count >= c.warmup
         raw = np.where(ok & warm, raw, 0.0)
 
@@ -160,8 +170,7 @@ class UnivariateDetector:
         s.level = np.where(ok, s.level + a_lvl * r, s.level)
         s.var = np.where(ok & ~first, (1 - a_var) * (s.var + a_var * r * r), s.var)
         jr = np.clip(xs - s.last, -c.clip * jsd, c.clip * jsd)
-        s.jump_var = np.where(ok & ~first, (1 - a_var) * (s.jump_var + a_var * jr * jr),
-                              s.jump_var)
+        s.jump_var = np.where(ok & ~first, (1 - a_var) * (s.jump_var + a_var * jr * jr), s.jump_var)
         s.magnitude = np.where(ok, s.magnitude + a_var * (np.abs(xs) - s.magnitude), s.magnitude)
         if c.season:
             phase = self.t % c.season

@@ -68,8 +68,9 @@ def _read_matrix_slow(path: Path, n_cols: int | None) -> npt.NDArray[np.float64]
         if width is None:
             width = len(parts)
         if len(parts) != width:
-            raise DatasetError(path, f"expected {width} comma-separated values, got {len(parts)}",
-                               lineno)
+            raise DatasetError(
+                path, f"expected {width} comma-separated values, got {len(parts)}", lineno
+            )
         try:
             rows.append([float(p) for p in parts])
         except ValueError:

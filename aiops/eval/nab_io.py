@@ -39,25 +39,27 @@ def read_nab_csv(path: Path, name: str) -> NabFile:
                 raise DatasetError(path, "file is empty; expected a 'timestamp,value' header", 1)
             cols = [h.strip() for h in header]
             if "timestamp" not in cols or "value" not in cols:
-                raise DatasetError(path, f"header must name 'timestamp' and 'value', got {header}",
-                                   1)
+                raise DatasetError(
+                    path, f"header must name 'timestamp' and 'value', got {header}", 1
+                )
             ti, vi = cols.index("timestamp"), cols.index("value")
             for lineno, row in enumerate(reader, 2):
                 if not row:
                     continue
                 if len(row) <= max(ti, vi):
-                    raise DatasetError(path, f"expected {len(cols)} fields, got {len(row)}",
-                                       lineno)
+                    raise DatasetError(path, f"expected {len(cols)} fields, got {len(row)}", lineno)
                 try:
                     ts.append(parse_time(row[ti]))
                 except ValueError:
-                    raise DatasetError(path, f"bad timestamp {row[ti]!r}; expected "
-                                       "'YYYY-MM-DD HH:MM:SS'", lineno) from None
+                    raise DatasetError(
+                        path, f"bad timestamp {row[ti]!r}; expected 'YYYY-MM-DD HH:MM:SS'", lineno
+                    ) from None
                 try:
                     vals.append(float(row[vi]))
                 except ValueError:
-                    raise DatasetError(path, f"value is not a number: {row[vi]!r}",
-                                       lineno) from None
+                    raise DatasetError(
+                        path, f"value is not a number: {row[vi]!r}", lineno
+                    ) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(path, f"cannot read file ({exc})") from exc
     if not vals:
@@ -73,7 +75,7 @@ def read_windows(path: Path) -> dict[str, list[tuple[np.datetime64, np.datetime6
     except json.JSONDecodeError as exc:
         raise DatasetError(path, f"invalid JSON: {exc.msg}", exc.lineno) from None
     if not isinstance(raw, dict):
-        raise DatasetError(path, "expected an object {\"<category>/<file>.csv\": [[start, end]]}")
+        raise DatasetError(path, 'expected an object {"<category>/<file>.csv": [[start, end]]}')
     out: dict[str, list[tuple[np.datetime64, np.datetime64]]] = {}
     for key, wins in raw.items():
         line = _line_of(text, key)
@@ -86,8 +88,9 @@ def read_windows(path: Path) -> dict[str, list[tuple[np.datetime64, np.datetime6
             try:
                 start, end = parse_time(w[0]), parse_time(w[1])
             except ValueError:
-                raise DatasetError(path, f"bad timestamp in window {w!r} of {key!r}",
-                                   line) from None
+                raise DatasetError(
+                    path, f"bad timestamp in window {w!r} of {key!r}", line
+                ) from None
             if end < start:
                 raise DatasetError(path, f"window {w!r} of {key!r} ends before it starts", line)
             parsed.append((start, end))
@@ -102,15 +105,20 @@ def read_profiles(path: Path) -> tuple[Profile, ...]:
     try:
         raw: Any = json.loads(text)
         return tuple(
-            Profile(name, float(p["CostMatrix"]["tpWeight"]), float(p["CostMatrix"]["fpWeight"]),
-                    float(p["CostMatrix"]["fnWeight"]))
+            Profile(
+                name,
+                float(p["CostMatrix"]["tpWeight"]),
+                float(p["CostMatrix"]["fpWeight"]),
+                float(p["CostMatrix"]["fnWeight"]),
+            )
             for name, p in raw.items()
         )
     except json.JSONDecodeError as exc:
         raise DatasetError(path, f"invalid JSON: {exc.msg}", exc.lineno) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DatasetError(path, f"each profile needs CostMatrix.tpWeight/fpWeight/fnWeight "
-                           f"({exc!r})") from None
+        raise DatasetError(
+            path, f"each profile needs CostMatrix.tpWeight/fpWeight/fnWeight ({exc!r})"
+        ) from None
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -138,6 +146,9 @@ def load_corpus(root: Path, windows_file: Path | None = None) -> NabCorpus:
     on_disk = {p.relative_to(data).as_posix() for p in data.glob("*/*.csv")}
     unlabelled = sorted(on_disk - set(windows))
     if unlabelled:
-        raise DatasetError(wpath, f"no windows entry for {unlabelled[0]} (and "
-                           f"{len(unlabelled) - 1} more); add it, with [] if it has no anomaly")
+        raise DatasetError(
+            wpath,
+            f"no windows entry for {unlabelled[0]} (and "
+            f"{len(unlabelled) - 1} more); add it, with [] if it has no anomaly",
+        )
     return NabCorpus(root, files, windows, read_profiles(root / "config" / "profiles.json"))

@@ -32,7 +32,7 @@ DEFAULT_PROFILES: tuple[Profile, ...] = (
 
 
 def scaled_sigmoid(y: FloatArray | float) -> FloatArray:
-    """NAB's σ̃(y) = 2/(1+e^(5y)) − 1, clipped like NAB's (y > 3 counts as −1)."""
+    """NAB's sig(y) = 2/(1+e^(5y)) - 1, clipped like NAB's (y > 3 counts as -1)."""
     arr = np.asarray(y, dtype=np.float64)
     out = 2.0 / (1.0 + np.exp(np.clip(5.0 * arr, -700, 700))) - 1.0
     return np.where(arr > 3.0, -1.0, out)
@@ -50,14 +50,15 @@ class FileLayout:
     n_rows: int
     probation: int
     window_id: IntArray  # -1 outside every window
-    tp_value: FloatArray  # σ̃(y)/σ̃(−1) inside windows, 0 elsewhere
-    fp_value: FloatArray  # σ̃(distance past previous window) or −1, 0 inside windows
+    tp_value: FloatArray  # sig(y)/sig(-1) inside windows, 0 elsewhere
+    fp_value: FloatArray  # sig(distance past previous window) or -1, 0 inside windows
     n_windows: int
     window_bounds: list[tuple[int, int]] = field(default_factory=list)
 
 
 def layout_file(
-    name: str, timestamps: npt.NDArray[np.datetime64],
+    name: str,
+    timestamps: npt.NDArray[np.datetime64],
     windows: list[tuple[np.datetime64, np.datetime64]],
 ) -> FileLayout:
     n = len(timestamps)
@@ -86,8 +87,14 @@ def layout_file(
         denom = max(width - 1.0, 1.0)
         fp_value[after] = scaled_sigmoid(np.abs(right - after) / denom)
     return FileLayout(
-        name=name, n_rows=n, probation=probationary_length(n), window_id=window_id,
-        tp_value=tp_value, fp_value=fp_value, n_windows=len(bounds), window_bounds=bounds,
+        name=name,
+        n_rows=n,
+        probation=probationary_length(n),
+        window_id=window_id,
+        tp_value=tp_value,
+        fp_value=fp_value,
+        n_windows=len(bounds),
+        window_bounds=bounds,
     )
 
 
@@ -104,7 +111,9 @@ class FileScore:
     n_windows: int
 
 
-def score_file(layout: FileLayout, detections: npt.NDArray[np.bool_], profile: Profile) -> FileScore:
+def score_file(
+    layout: FileLayout, detections: npt.NDArray[np.bool_], profile: Profile
+) -> FileScore:
     """Raw NAB score of one file given boolean detections per row."""
     det = detections.copy()
     det[: layout.probation] = False
@@ -128,7 +137,7 @@ def score_file(layout: FileLayout, detections: npt.NDArray[np.bool_], profile: P
 
 
 def normalise(raw: float, n_windows: int, profile: Profile) -> float:
-    """100·(S − S_null)/(S_perfect − S_null): 0 for a detector that never fires, 100 for perfect."""
+    """100·(S - S_null)/(S_perfect - S_null): 0 for a detector that never fires, 100 for perfect."""
     perfect = n_windows * profile.tp_weight
     null = -n_windows * profile.fn_weight
     if perfect == null:
@@ -137,7 +146,9 @@ def normalise(raw: float, n_windows: int, profile: Profile) -> float:
 
 
 def sweep_threshold(
-    layouts: list[FileLayout], scores: list[FloatArray], profile: Profile,
+    layouts: list[FileLayout],
+    scores: list[FloatArray],
+    profile: Profile,
 ) -> tuple[float, float]:
     """Threshold maximising the corpus raw score over every distinct score value (NAB's oracle).
 
@@ -166,7 +177,7 @@ def sweep_threshold(
     tp = np.concatenate(tpv)[order]
     w = np.concatenate(wins)[order]
     delta = fp.copy()
-    # A window's contribution moves from −A_FN to its best (earliest) TP value seen so far.
+    # A window's contribution moves from -A_FN to its best (earliest) TP value seen so far.
     win_rows = np.flatnonzero(w >= 0)
     if win_rows.size:
         ww = w[win_rows]

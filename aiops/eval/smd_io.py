@@ -38,10 +38,18 @@ def _data_file(folder: Path, name: str) -> Path:
 def entity_names(root: Path) -> list[str]:
     train = root / "train"
     if not train.is_dir():
-        raise DatasetError(train, "missing folder; expected train/, test/, test_label/ and "
-                           "interpretation_label/ under --data")
-    names = sorted({p.name.removesuffix(".gz").removesuffix(".txt") for p in train.iterdir()
-                    if p.name.endswith((".txt", ".txt.gz"))})
+        raise DatasetError(
+            train,
+            "missing folder; expected train/, test/, test_label/ and "
+            "interpretation_label/ under --data",
+        )
+    names = sorted(
+        {
+            p.name.removesuffix(".gz").removesuffix(".txt")
+            for p in train.iterdir()
+            if p.name.endswith((".txt", ".txt.gz"))
+        }
+    )
     if not names:
         raise DatasetError(train, "no <entity>.txt or <entity>.txt.gz files")
     return names
@@ -73,13 +81,15 @@ def load_entity(root: Path, name: str, inclusive_end: bool) -> Entity:
     test_path = _data_file(root / "test", name)
     test = read_matrix(test_path)
     if test.shape[1] != train.shape[1]:
-        raise DatasetError(test_path, f"has {test.shape[1]} columns but train has "
-                           f"{train.shape[1]}")
+        raise DatasetError(test_path, f"has {test.shape[1]} columns but train has {train.shape[1]}")
     label_path = _data_file(root / "test_label", name)
     labels = read_labels(label_path)
     if len(labels) != len(test):
-        raise DatasetError(label_path, f"has {len(labels)} labels for {len(test)} test rows; "
-                           "there must be one label per test row")
+        raise DatasetError(
+            label_path,
+            f"has {len(labels)} labels for {len(test)} test rows; "
+            "there must be one label per test row",
+        )
     interp = _data_file(root / "interpretation_label", name)
     segs = read_segments(interp, train.shape[1], len(test), inclusive_end)
     return Entity(name, train, test, labels, segs)

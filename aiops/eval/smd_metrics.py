@@ -80,5 +80,8 @@ def random_hit_rate(segments: list[Segment], n_dims: int, percent: float) -> flo
     """Expected HitRate of a uniformly random ranking: ⌊P/100·|G|⌋ / n_dims per segment."""
     if not segments:
         return float("nan")
-    return float(np.mean([min(int(np.floor(percent / 100.0 * len(s.dims))), n_dims) / n_dims
-                          for s in segments]))
+    return float(
+        np.mean(
+            [min(int(np.floor(percent / 100.0 * len(s.dims))), n_dims) / n_dims for s in segments]
+        )
+    )
