@@ -52,7 +52,8 @@ def test_missing_values_do_not_crash_or_alarm() -> None:
     det = MultivariateDetector(MULTIVARIATE_CONFIG)
     det.fit(train)
     scores, blame = det.score(test)
-    assert np.all(np.isfinite(scores)) and np.all(np.isfinite(blame))
+    assert np.all(np.isfinite(scores))
+    assert np.all(np.isfinite(blame))
     assert not np.any(scores >= det.threshold)
 
 
