@@ -12,15 +12,15 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import dataclasses  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
+import dataclasses
+import time
+import tracemalloc
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from aiops.detect.multivariate import MultivariateDetector  # noqa: E402
-from aiops.detect.novelty import NoveltyDetector  # noqa: E402
-from aiops.detect.presets import MULTIVARIATE_CONFIG, NOVELTY_CONFIG  # noqa: E402
+from aiops.detect.multivariate import MultivariateDetector
+from aiops.detect.novelty import NoveltyDetector
+from aiops.detect.presets import MULTIVARIATE_CONFIG, NOVELTY_CONFIG
 
 
 def state_bytes(state: object) -> int:
