@@ -39,8 +39,15 @@ class MultivariateConfig:
     top_k: int = 3
     smooth_alpha: float = 0.1
     baseline_alpha: float = 0.01
-    # Alarm when the smoothed score exceeds this many training-99th-percentile units.
+    # While the group is alarming, its baselines learn this much slower, so a long incident is
+    # not absorbed into "normal" halfway through.
+    freeze_factor: float = 1.0
+    # Alarm threshold, from training data only: the larger of a floor (in training-99th-percentile
+    # units) and a margin over a high quantile of the detector's own scores on the training rows
+    # (a group that is restless even in training needs a higher bar).
     threshold: float = 1.2
+    threshold_quantile: float = 0.98
+    threshold_margin: float = 1.2
 
 
 @dataclass
@@ -71,8 +78,8 @@ class MultivariateDetector:
     def fit(self, train: npt.ArrayLike) -> MultivariateModel:
         """Learn per-dimension behaviour and the alarm threshold from training rows only.
 
-        Scores are in units of each dimension's training 99th percentile, so the frozen threshold
-        means "k times further out than 99% of training"; no labels and no test data are involved.
+        Scores are in units of each dimension's training 99th percentile; the threshold comes
+        from the detector's own scores on the training rows; no labels, no test data.
         """
         x = np.asarray(train, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 2:
@@ -92,9 +99,12 @@ class MultivariateDetector:
         self.model = MultivariateModel(
             np.nan_to_num(median, nan=0.0), scale, change_scale, mean, std, c.threshold
         )
-        # Run over the training rows once so scoring continues with warm baselines.
+        # Run over the training rows once: scoring continues with warm baselines, and the
+        # detector's own training scores set the threshold.
         self.reset()
-        self.score(x)
+        train_scores, _ = self.score(x)
+        q = float(np.quantile(train_scores, c.threshold_quantile))
+        self.model.threshold = max(c.threshold, c.threshold_margin * q)
         return self.model
 
     def reset(self) -> None:
@@ -128,7 +138,8 @@ class MultivariateDetector:
             s.smooth = raw if s.count == 0 else s.smooth + c.smooth_alpha * (raw - s.smooth)
         blame = (changed / m.std) * (np.abs(xs - m.mean) / m.std)
         blame = np.where(ok, blame, 0.0)
-        s.baseline = np.where(ok, base + c.baseline_alpha * (xs - base), s.baseline)
+        a = c.baseline_alpha * (c.freeze_factor if s.smooth >= m.threshold else 1.0)
+        s.baseline = np.where(ok, base + a * (xs - base), s.baseline)
         s.count += int(ok.any())
         return s.smooth, blame
 

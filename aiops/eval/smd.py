@@ -1,7 +1,7 @@
 """`aiops eval smd`: the multivariate detector on an SMD/ASD-style corpus.
 
-Per entity: fit on train/ only (the threshold is the frozen constant of the detector, in units of
-each dimension's training 99th percentile), score test/ causally, then compare with test_label/
+Per entity: fit on train/ only (the threshold comes from the detector's scores on train/ with
+constants frozen on SMD dev), score test/ causally, then compare with test_label/
 and interpretation_label/. Every figure is shown next to a random baseline.
 """
 
@@ -102,9 +102,9 @@ def evaluate_folder(
         "entities": per,
         "mean": mean,
         "interpretation_ranges": "inclusive" if incl else "end-exclusive",
-        "threshold_rule": "frozen constant in units of each dimension's training 99th "
-        "percentile (aiops.detect.presets.MULTIVARIATE_CONFIG.threshold); "
-        "no test labels",
+        "threshold_rule": "per entity from train scores only: max(1.2, 1.2 x 98th percentile "
+        "of the detector's scores on train); constants frozen on smd-dev in "
+        "aiops.detect.presets.MULTIVARIATE_CONFIG; no test labels",
         "random_rule": "U(0,1) scores with oracle thresholds (best F1; best F1_PA on a 0.01 "
         "grid); HitRate = expected value of a uniformly random ranking",
         "hitrate_segments": "all interpretation segments",
