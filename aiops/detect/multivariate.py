@@ -103,8 +103,8 @@ class MultivariateDetector:
         # detector's own training scores set the threshold.
         self.reset()
         train_scores, _ = self.score(x)
-        q = float(np.quantile(train_scores, c.threshold_quantile))
-        self.model.threshold = max(c.threshold, c.threshold_margin * q)
+        train_q = float(np.quantile(train_scores, c.threshold_quantile))
+        self.model.threshold = max(c.threshold, float(c.threshold_margin * train_q))
         return self.model
 
     def reset(self) -> None:
