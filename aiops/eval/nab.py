@@ -26,13 +26,19 @@ from aiops.eval.nab_scoring import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+PERIOD_ROWS = 20
 
 
 def season_period(ts: npt.NDArray[np.datetime64]) -> int:
-    """Samples per day from the median sampling step (0 if the file is too short to tell)."""
-    if len(ts) < 3:
+    """Samples per day from the median step of the first rows (0 if too short to tell).
+
+    Only the opening rows are used, as a live system knows its scrape interval up front; looking
+    at the whole file would leak information from the future into early scores.
+    """
+    head = ts[:PERIOD_ROWS]
+    if len(head) < 3:
         return 0
-    step = float(np.median(np.diff(ts).astype("timedelta64[s]").astype(np.float64)))
+    step = float(np.median(np.diff(head).astype("timedelta64[s]").astype(np.float64)))
     if step <= 0:
         return 0
     return max(round(SEASON_SECONDS / step), 0)
