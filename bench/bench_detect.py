@@ -47,14 +47,20 @@ def bench_novelty(n: int, steps: int, period: int) -> None:
     tracemalloc.stop()
     rate = n * (steps - 1) / dt
     sb = state_bytes(det.state)
-    print(f"novelty  series={n} steps={steps} period={period}: {rate / 1e6:.2f} M samples/s "
-          f"({dt / (steps - 1) * 1e3:.2f} ms per step of {n} series)")
-    print(f"novelty  state per 10,000 series: {sb / n * 10_000 / 2**20:.2f} MiB "
-          f"(seasonal ring buffer {period} samples/series); peak traced "
-          f"{peak / n * 10_000 / 2**20:.2f} MiB per 10,000 series")
+    print(
+        f"novelty  series={n} steps={steps} period={period}: {rate / 1e6:.2f} M samples/s "
+        f"({dt / (steps - 1) * 1e3:.2f} ms per step of {n} series)"
+    )
+    print(
+        f"novelty  state per 10,000 series: {sb / n * 10_000 / 2**20:.2f} MiB "
+        f"(seasonal ring buffer {period} samples/series); peak traced "
+        f"{peak / n * 10_000 / 2**20:.2f} MiB per 10,000 series"
+    )
     det0 = NoveltyDetector(n, NOVELTY_CONFIG, period=0)
-    print(f"novelty  state per 10,000 series without seasonality: "
-          f"{state_bytes(det0.state) / n * 10_000 / 2**20:.2f} MiB")
+    print(
+        f"novelty  state per 10,000 series without seasonality: "
+        f"{state_bytes(det0.state) / n * 10_000 / 2**20:.2f} MiB"
+    )
 
 
 def bench_multivariate(rows: int, dims: int) -> None:
@@ -68,8 +74,10 @@ def bench_multivariate(rows: int, dims: int) -> None:
     t0 = time.perf_counter()
     det.score(test)
     dt = time.perf_counter() - t0
-    print(f"multivariate rows={rows} dims={dims}: fit {fit:.2f} s, score "
-          f"{rows * dims / dt / 1e6:.2f} M values/s ({rows / dt:,.0f} rows/s)")
+    print(
+        f"multivariate rows={rows} dims={dims}: fit {fit:.2f} s, score "
+        f"{rows * dims / dt / 1e6:.2f} M values/s ({rows / dt:,.0f} rows/s)"
+    )
 
 
 def main() -> None:

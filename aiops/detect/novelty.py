@@ -16,7 +16,9 @@ one alarm.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -98,6 +100,33 @@ class NoveltyDetector:
         if np.any(per < 0):
             raise ValueError("period must be >= 0 samples (0 disables the seasonal feature)")
         self.state = NoveltyState.new(self.n_series, per)
+        self.blame = np.zeros((N_FEATURES, self.n_series))
+
+    def grow(self, k: int, period: npt.ArrayLike | int = 0) -> None:
+        """Append k new series (cold, as if never seen) without disturbing the others."""
+        if k <= 0:
+            return
+        per = np.broadcast_to(np.asarray(period, dtype=np.int64), (k,)).copy()
+        if np.any(per < 0):
+            raise ValueError("period must be >= 0 samples (0 disables the seasonal feature)")
+        old, new = self.state, NoveltyState.new(k, per)
+        width = max(old.history.shape[1], new.history.shape[1])
+
+        def widen(h: FloatArray) -> FloatArray:
+            pad = np.full((h.shape[0], width - h.shape[1]), np.nan)
+            return np.concatenate([h, pad], axis=1)
+
+        merged: dict[str, Any] = {}
+        for f in dataclasses.fields(NoveltyState):
+            a, b = getattr(old, f.name), getattr(new, f.name)
+            if f.name == "t":
+                merged[f.name] = old.t
+            elif f.name == "history":
+                merged[f.name] = np.concatenate([widen(a), widen(b)], axis=0)
+            else:
+                merged[f.name] = np.concatenate([a, b], axis=-1)
+        self.state = NoveltyState(**merged)
+        self.n_series += k
         self.blame = np.zeros((N_FEATURES, self.n_series))
 
     def score(self, values: npt.ArrayLike) -> FloatArray:

@@ -20,6 +20,9 @@ NOVELTY_CONFIG = NoveltyConfig(
     weights=(1.0, 1.0, 2.0, 0.0, 0.0),
     forget=1e-5,
     refractory=100,
+    # Silent until 200 samples are known (NAB's probationary period is longer on every file,
+    # so this does not change NAB figures); live passes should prime with recent history.
+    warmup=200,
     alarm_threshold=NOVELTY_THRESHOLD,
 )
 
