@@ -42,6 +42,9 @@ class NoveltyConfig:
     center_alpha: float = 0.01
     scale: float = 0.1  # score = s / (s + scale), s = weighted novelty
     warmup: int = 20
+    # A feature joins the score only after it has this many samples of its own: the seasonal
+    # difference exists only from the second season on, and its first records are not news.
+    feature_warmup: int = 0
     refractory: int = 0
     alarm_threshold: float = 0.5  # the score at which the refractory period starts
     counter: bool = False
@@ -64,6 +67,7 @@ class NoveltyState:
     history: FloatArray  # [n, max_period] ring buffer of past values (seasonal difference)
     period: IntArray  # samples per season per series; 0 = no seasonal feature
     quiet: IntArray
+    feature_count: IntArray  # [N_FEATURES, n] valid samples seen per feature
     t: int = 0
 
     @classmethod
@@ -84,6 +88,7 @@ class NoveltyState:
             history=np.full((n, width), np.nan),
             period=period.astype(np.int64),
             quiet=np.zeros(n, np.int64),
+            feature_count=np.zeros((N_FEATURES, n), np.int64),
         )
 
 
@@ -191,9 +196,10 @@ class NoveltyDetector:
 
         valid = np.isfinite(feats) & ok[None, :]
         have_range = np.isfinite(s.lo)
+        scored = have_range & valid & (s.feature_count >= c.feature_warmup)
         rng = np.maximum(np.where(have_range, s.hi - s.lo, 0.0), c.floor)
-        above = np.where(have_range & valid, (feats - s.hi) / rng, 0.0)
-        below = np.where(have_range & valid, (s.lo - feats) / rng, 0.0)
+        above = np.where(scored, (feats - s.hi) / rng, 0.0)
+        below = np.where(scored, (s.lo - feats) / rng, 0.0)
         if c.direction > 0:
             nov = np.maximum(above, 0.0)
         elif c.direction < 0:
@@ -225,6 +231,7 @@ class NoveltyDetector:
             s.hi = np.where(valid, s.hi - c.forget * (s.hi - s.center), s.hi)
             s.lo = np.where(valid, s.lo + c.forget * (s.center - s.lo), s.lo)
         s.count = s.count + ok
+        s.feature_count = s.feature_count + valid
         s.t += 1
         return score
 
