@@ -1,0 +1,245 @@
+"""Range-novelty detector: a causal, vectorised streaming detector for many series at once.
+
+Why this shape: on real operational series the moments that matter are the ones the series has
+not shown before — a value, a smoothed level, or a change against the same time yesterday that
+falls outside everything seen so far. Counting "how far past the known range, relative to the
+range" is scale-free (scores compare across series, so one threshold serves a whole fleet), robust
+to heavy tails and spikes (the range already contains the usual spikes) and cheap (a few array
+operations per step). The known range slowly forgets, so a series that quietened down becomes
+sensitive again, and a seasonal difference keeps a daily cycle from looking new.
+
+`step` takes one sample per series (shape [n_series]); `score` a batch [T, n_series]. NaN/Inf
+samples never update state and always score 0. Counter series can be turned into increases with
+reset handling. After an alarm the series is held quiet for `refractory` samples: one incident,
+one alarm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# value, smoothed value, smoothed seasonal difference, slow level, volatility
+N_FEATURES = 5
+FEATURE_NAMES = ("value", "level", "seasonal", "slow_level", "volatility")
+
+
+@dataclass(frozen=True)
+class NoveltyConfig:
+    smooth_alpha: float = 0.3  # EWMA weight of the smoothed level (~ a 6-sample mean)
+    season_smooth_alpha: float = 0.3
+    weights: tuple[float, float, float, float, float] = (0.5, 1.0, 1.0, 0.0, 0.0)
+    slow_alpha: float = 0.02
+    vol_alpha: float = 0.1
+    forget: float = 0.0  # per-sample pull of the known range towards the centre
+    center_alpha: float = 0.01
+    scale: float = 0.1  # score = s / (s + scale), s = weighted novelty
+    warmup: int = 20
+    # A feature joins the score only after it has this many samples of its own: the seasonal
+    # difference exists only from the second season on, and its first records are not news.
+    feature_warmup: int = 0
+    refractory: int = 0
+    alarm_threshold: float = 0.5  # the score at which the refractory period starts
+    counter: bool = False
+    direction: int = 0  # +1: only new highs count, -1: only new lows, 0: both
+    floor: float = 1e-9
+
+
+@dataclass
+class NoveltyState:
+    count: IntArray  # valid samples seen per series
+    last_raw: FloatArray  # last counter value (counter mode)
+    smooth: FloatArray
+    season_smooth: FloatArray
+    slow: FloatArray
+    vol: FloatArray
+    last: FloatArray
+    center: FloatArray  # [N_FEATURES, n]
+    lo: FloatArray  # [N_FEATURES, n]
+    hi: FloatArray  # [N_FEATURES, n]
+    history: FloatArray  # [n, max_period] ring buffer of past values (seasonal difference)
+    period: IntArray  # samples per season per series; 0 = no seasonal feature
+    quiet: IntArray
+    feature_count: IntArray  # [N_FEATURES, n] valid samples seen per feature
+    t: int = 0
+
+    @classmethod
+    def new(cls, n: int, period: IntArray) -> NoveltyState:
+        width = int(period.max()) if period.size and period.max() > 0 else 0
+        nan = np.full(n, np.nan)
+        return cls(
+            count=np.zeros(n, np.int64),
+            last_raw=nan.copy(),
+            smooth=nan.copy(),
+            season_smooth=nan.copy(),
+            slow=nan.copy(),
+            vol=nan.copy(),
+            last=nan.copy(),
+            center=np.full((N_FEATURES, n), np.nan),
+            lo=np.full((N_FEATURES, n), np.nan),
+            hi=np.full((N_FEATURES, n), np.nan),
+            history=np.full((n, width), np.nan),
+            period=period.astype(np.int64),
+            quiet=np.zeros(n, np.int64),
+            feature_count=np.zeros((N_FEATURES, n), np.int64),
+        )
+
+
+@dataclass
+class NoveltyDetector:
+    n_series: int
+    config: NoveltyConfig = field(default_factory=NoveltyConfig)
+    period: npt.ArrayLike | int = 0
+    state: NoveltyState = field(init=False)
+    blame: FloatArray = field(init=False)  # last per-feature novelty, [N_FEATURES, n]
+
+    def __post_init__(self) -> None:
+        per = np.broadcast_to(np.asarray(self.period, dtype=np.int64), (self.n_series,)).copy()
+        if np.any(per < 0):
+            raise ValueError("period must be >= 0 samples (0 disables the seasonal feature)")
+        self.state = NoveltyState.new(self.n_series, per)
+        self.blame = np.zeros((N_FEATURES, self.n_series))
+
+    def grow(self, k: int, period: npt.ArrayLike | int = 0) -> None:
+        """Append k new series (cold, as if never seen) without disturbing the others."""
+        if k <= 0:
+            return
+        per = np.broadcast_to(np.asarray(period, dtype=np.int64), (k,)).copy()
+        if np.any(per < 0):
+            raise ValueError("period must be >= 0 samples (0 disables the seasonal feature)")
+        old, new = self.state, NoveltyState.new(k, per)
+        width = max(old.history.shape[1], new.history.shape[1])
+
+        def widen(h: FloatArray) -> FloatArray:
+            pad = np.full((h.shape[0], width - h.shape[1]), np.nan)
+            return np.concatenate([h, pad], axis=1)
+
+        merged: dict[str, Any] = {}
+        for f in dataclasses.fields(NoveltyState):
+            a, b = getattr(old, f.name), getattr(new, f.name)
+            if f.name == "t":
+                merged[f.name] = old.t
+            elif f.name == "history":
+                merged[f.name] = np.concatenate([widen(a), widen(b)], axis=0)
+            else:
+                merged[f.name] = np.concatenate([a, b], axis=-1)
+        self.state = NoveltyState(**merged)
+        self.n_series += k
+        self.blame = np.zeros((N_FEATURES, self.n_series))
+
+    def score(self, values: npt.ArrayLike) -> FloatArray:
+        """Score a batch [T, n_series] (or [T] for one series) in time order."""
+        x = np.asarray(values, dtype=np.float64)
+        one = x.ndim == 1
+        if one:
+            x = x[:, None]
+        if x.shape[1] != self.n_series:
+            raise ValueError(f"expected {self.n_series} series per row, got {x.shape[1]}")
+        out = np.empty_like(x)
+        for t in range(x.shape[0]):
+            out[t] = self.step(x[t])
+        return out[:, 0] if one else out
+
+    def step(self, values: npt.ArrayLike) -> FloatArray:
+        c, s = self.config, self.state
+        x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
+        if c.counter:
+            x = _counter_increase(x, s)
+        ok = np.isfinite(x)
+        xs = np.where(ok, x, 0.0)
+
+        s.smooth = np.where(
+            ok,
+            np.where(np.isnan(s.smooth), xs, s.smooth + c.smooth_alpha * (xs - s.smooth)),
+            s.smooth,
+        )
+        s.slow = np.where(
+            ok, np.where(np.isnan(s.slow), xs, s.slow + c.slow_alpha * (xs - s.slow)), s.slow
+        )
+        jump = np.abs(xs - s.last)
+        s.vol = np.where(
+            ok & np.isfinite(s.last),
+            np.where(np.isnan(s.vol), jump, s.vol + c.vol_alpha * (jump - s.vol)),
+            s.vol,
+        )
+        s.last = np.where(ok, xs, s.last)
+        feats = np.empty((N_FEATURES, self.n_series))
+        feats[0] = xs
+        feats[1] = s.smooth
+        feats[2] = np.nan
+        feats[3] = s.slow
+        feats[4] = s.vol
+        if s.history.shape[1]:
+            width = s.history.shape[1]
+            rows = np.arange(self.n_series)
+            past = s.history[rows, (s.t - s.period) % width]
+            sdiff = np.where(ok & (s.period > 0), xs - past, np.nan)
+            sd_ok = np.isfinite(sdiff)
+            s.season_smooth = np.where(
+                sd_ok,
+                np.where(
+                    np.isnan(s.season_smooth),
+                    sdiff,
+                    s.season_smooth + c.season_smooth_alpha * (sdiff - s.season_smooth),
+                ),
+                s.season_smooth,
+            )
+            feats[2] = np.where(sd_ok, s.season_smooth, np.nan)
+            s.history[:, s.t % width] = np.where(ok, xs, np.nan)
+
+        valid = np.isfinite(feats) & ok[None, :]
+        have_range = np.isfinite(s.lo)
+        scored = have_range & valid & (s.feature_count >= c.feature_warmup)
+        rng = np.maximum(np.where(have_range, s.hi - s.lo, 0.0), c.floor)
+        above = np.where(scored, (feats - s.hi) / rng, 0.0)
+        below = np.where(scored, (s.lo - feats) / rng, 0.0)
+        if c.direction > 0:
+            nov = np.maximum(above, 0.0)
+        elif c.direction < 0:
+            nov = np.maximum(below, 0.0)
+        else:
+            nov = np.maximum(np.maximum(above, below), 0.0)
+        nov = nov * np.asarray(c.weights, dtype=np.float64)[:, None]
+        # A flat series that moves at all has infinite novelty; cap it so scores stay ordered.
+        nov = np.minimum(nov, 1e6)
+        self.blame = nov
+        raw = nov.max(axis=0)
+        score = raw / (raw + c.scale)
+        score = np.where(ok & (s.count >= c.warmup), score, 0.0)
+
+        if c.refractory:
+            score = np.where(s.quiet > 0, np.minimum(score, c.alarm_threshold * 0.999), score)
+            s.quiet = np.where(score >= c.alarm_threshold, c.refractory, np.maximum(s.quiet - 1, 0))
+
+        # Update the known range after scoring (causal), then let it forget a little.
+        f = np.where(valid, feats, 0.0)
+        s.lo = np.where(valid, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
+        s.hi = np.where(valid, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
+        s.center = np.where(
+            valid,
+            np.where(np.isnan(s.center), f, s.center + c.center_alpha * (f - s.center)),
+            s.center,
+        )
+        if c.forget:
+            s.hi = np.where(valid, s.hi - c.forget * (s.hi - s.center), s.hi)
+            s.lo = np.where(valid, s.lo + c.forget * (s.center - s.lo), s.lo)
+        s.count = s.count + ok
+        s.feature_count = s.feature_count + valid
+        s.t += 1
+        return score
+
+
+def _counter_increase(x: FloatArray, s: NoveltyState) -> FloatArray:
+    """Per-step increase of a monotonic counter; a drop means it reset and restarted from 0."""
+    prev = s.last_raw
+    inc = np.where(x < prev, x, x - prev)
+    ok = np.isfinite(x)
+    s.last_raw = np.where(ok, x, prev)
+    return np.where(ok & np.isfinite(prev), inc, np.nan)
