@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
               "aiops.policy.cli")
     p = sub.add_parser("eval", help="measure detection and root-cause analysis on datasets")
     eval_sub = p.add_subparsers(dest="eval_command", metavar="DATASET", required=True)
+    _delegate(eval_sub, "nab", "NAB scoring (standard, low FP, low FN) of the shipped detector",
+              "aiops.eval.nab")
+    _delegate(eval_sub, "smd", "SMD/ASD point-wise precision, recall, F1, AUPRC, HitRate",
+              "aiops.eval.smd")
     _delegate(eval_sub, "rca", "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
               "aiops.eval.rca")
     p = sub.add_parser("version", help="print the version")
