@@ -692,8 +692,8 @@ class Cluster:
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise InvalidError(
-                f'Scale.autoscaling "{d["metadata"]["name"]}" is invalid: spec.replicas: InvalidError '
-                f"value: {replicas!r}: must be greater than or equal to 0",
+                f'Scale.autoscaling "{d["metadata"]["name"]}" is invalid: spec.replicas: '
+                f"Invalid value: {replicas!r}: must be greater than or equal to 0",
                 kind="Scale",
                 name=d["metadata"]["name"],
                 group="autoscaling",

@@ -63,7 +63,7 @@ def template_hash(template: Obj) -> str:
 
 
 def same_template(a: Obj, b: Obj) -> bool:
-    return _normalise(template_without_hash(a)) == _normalise(template_without_hash(b))
+    return bool(_normalise(template_without_hash(a)) == _normalise(template_without_hash(b)))
 
 
 def _normalise(value: Any) -> Any:
