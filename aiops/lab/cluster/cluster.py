@@ -49,6 +49,7 @@ from aiops.lab.cluster.selectors import (
 )
 from aiops.lab.cluster.state import ClusterConfig, NodeSpec, PodRuntime, State
 from aiops.lab.ports import (
+    ClusterPort,
     ClusterSnapshot,
     DeploymentState,
     NodeState,
@@ -1050,3 +1051,8 @@ def _node_conditions(ready: bool, at: str) -> list[Obj]:
         cond("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
         _ready_condition(ready, at),
     ]
+
+
+def as_port(cluster: Cluster) -> ClusterPort:
+    """The cluster as the simulation sees it (mypy checks here that Cluster satisfies the port)."""
+    return cluster
