@@ -351,3 +351,23 @@ def test_replace_round_trips_a_read_object(lab: Lab) -> None:
     assert replaced.metadata.generation == d.metadata.generation + 1
     rss = lab.apps.list_namespaced_replica_set(NS, label_selector="app=currencyservice").items
     assert len(rss) == 1  # same template: no new revision
+
+
+def test_create_and_delete_a_deployment_cascades_to_its_pods(lab: Lab) -> None:
+    body = lab.api_client.sanitize_for_serialization(
+        lab.apps.read_namespaced_deployment("emailservice", NS)
+    )
+    body["metadata"] = {"name": "email-canary", "labels": {"app": "email-canary"}}
+    body["spec"]["selector"] = {"matchLabels": {"app": "email-canary"}}
+    body["spec"]["template"]["metadata"]["labels"] = {"app": "email-canary"}
+    body.pop("status")
+    created = lab.apps.create_namespaced_deployment(NS, body)
+    assert created.metadata.uid
+    wait_until(lambda: settled(lab, "email-canary"))
+    assert len(pod_names(lab, "app=email-canary")) == 1
+    status = lab.apps.delete_namespaced_deployment("email-canary", NS)
+    assert status["status"] == "Success"
+    wait_until(
+        lambda: not lab.core.list_namespaced_pod(NS, label_selector="app=email-canary").items
+    )
+    assert not lab.apps.list_namespaced_replica_set(NS, label_selector="app=email-canary").items
