@@ -83,7 +83,10 @@ class KubernetesExecutor:
         conflict_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_wait` is called with a progress line whenever a drain waits (pass a Temporal
+        activity's heartbeat so that long drains are not timed out)."""
         self.api_client = api_client
         self.core = k8s.CoreV1Api(api_client)
         self.apps = k8s.AppsV1Api(api_client)
@@ -93,6 +96,7 @@ class KubernetesExecutor:
         self.conflict_retries = conflict_retries
         self._sleep = sleep
         self._monotonic = monotonic
+        self.on_wait = on_wait
 
     @classmethod
     def from_kubeconfig(
@@ -700,6 +704,7 @@ class KubernetesExecutor:
                     "scale the workload up, then retry",
                     pending,
                 )
+            self._waiting(f"drain {node}: {len(pending)} pod(s) wait for a disruption budget")
             self._sleep(self.poll_interval_s)
         # kubectl drain waits until the evicted pods are really gone from the node.
         while evicted:
@@ -714,8 +719,13 @@ class KubernetesExecutor:
                     f"{', '.join(sorted(left))}; retry the step to wait longer",
                     sorted(left),
                 )
+            self._waiting(f"drain {node}: {len(left)} evicted pod(s) still terminating")
             self._sleep(self.poll_interval_s)
         return evicted
+
+    def _waiting(self, message: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(message)
 
     def _still_on_node(self, action: str, target: str, node: str, refs: set[str]) -> set[str]:
         pods = self._call(

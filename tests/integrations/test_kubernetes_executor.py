@@ -240,7 +240,10 @@ def test_drain_moves_two_replicas_on_one_node_one_at_a_time(env: Env) -> None:
         if p["spec"]["nodeName"] == "node-a"
     ]
     assert len(on_a) >= 2
+    progress: list[str] = []
+    env.ex.on_wait = progress.append
     result = env.ex.drain("node-a")
+    assert any("wait for a disruption budget" in line for line in progress)
     assert result.changed
     assert all(
         f"pod boutique/{p['metadata']['name']}: on node-a → evicted" in result.message for p in on_a

@@ -75,8 +75,12 @@ def error_of(exc: pytest.ExceptionInfo[ApiException]) -> dict:
     return json.loads(exc.value.body)
 
 
+def all_settled(lab: Lab) -> bool:
+    return all(settled(lab, d.metadata.name) for d in lab.apps.list_namespaced_deployment(NS).items)
+
+
 def test_every_kind_lists_and_validates_against_the_client_models(lab: Lab) -> None:
-    wait_until(lambda: all(settled(lab, d) for d in ("frontend", "cartservice")))
+    wait_until(lambda: all_settled(lab))
     assert {n.metadata.name for n in lab.core.list_node().items} == {"node-a", "node-b", "node-c"}
     assert NS in {n.metadata.name for n in lab.core.list_namespace().items}
     deployments = lab.apps.list_namespaced_deployment(NS).items

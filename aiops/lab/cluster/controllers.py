@@ -40,6 +40,7 @@ from aiops.lab.cluster.objects import (
 from aiops.lab.cluster.quantity import parse_quantity
 from aiops.lab.cluster.selectors import selector_to_matcher
 from aiops.lab.cluster.state import PodRuntime, State
+from aiops.lab.ports import BEHAVIOUR_ANNOTATION
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 MAX_PASSES = 50
@@ -159,8 +160,13 @@ def _start_container(state: State, pod: Obj, rt: PodRuntime, now: float, node: s
     )
     if revision:
         _log(state, rt, now, f'level=info msg="revision {revision}"')
-    port = ((c.get("ports") or [{}])[0]).get("containerPort", 8080)
-    _log(state, rt, now, f'level=info msg="listening" port={port}')
+    behaviour = annotations_of(pod).get(BEHAVIOUR_ANNOTATION, "")
+    if behaviour.startswith("crash:"):
+        # What a bad config looks like from the outside: the process fails its start-up checks.
+        _log(state, rt, now, f'level=error msg="invalid configuration" detail={behaviour[6:]}')
+    else:
+        port = ((c.get("ports") or [{}])[0]).get("containerPort", 8080)
+        _log(state, rt, now, f'level=info msg="listening" port={port}')
     if first:
         state.record_event(
             now,
