@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiops.lab.cluster import controllers
+from aiops.lab.cluster.disruption import pdb_numbers
 from aiops.lab.cluster.errors import (
     AlreadyExistsError,
     ApiError,
@@ -26,6 +27,7 @@ from aiops.lab.cluster.errors import (
     TooManyRequestsError,
     not_found,
 )
+from aiops.lab.cluster.kubelet import container_exit, delete_pod
 from aiops.lab.cluster.objects import (
     MIRROR_POD,
     REVISION,
@@ -513,7 +515,7 @@ class Cluster:
                         preview["metadata"]["deletionTimestamp"] = rfc3339(now + grace)
                         preview["metadata"]["deletionGracePeriodSeconds"] = grace
                     return preview
-                controllers.delete_pod(self._state, obj, now, grace_period_seconds)
+                delete_pod(self._state, obj, now, grace_period_seconds)
                 result = _copy(obj)
                 if grace_period_seconds == 0:
                     self._remove_pod(obj)
@@ -552,7 +554,7 @@ class Cluster:
                 for obj in self._state.store.items(plural, ns):
                     self._state.store.remove(plural, ns, obj["metadata"]["name"])
             for pod in self._state.store.items("pods", ns):
-                controllers.delete_pod(self._state, pod, now)
+                delete_pod(self._state, pod, now)
             return
         uid = owner["metadata"]["uid"]
         for rs in self._state.store.items("replicasets"):
@@ -563,7 +565,7 @@ class Cluster:
                 self._cascade(rs, now)
         for pod in self._state.store.items("pods"):
             if owner_uid(pod) == uid:
-                controllers.delete_pod(self._state, pod, now)
+                delete_pod(self._state, pod, now)
 
     # ------------------------------------------------------------------ defaults and validation
 
@@ -748,7 +750,7 @@ class Cluster:
                 )
             if pdbs:
                 pdb = pdbs[0]
-                _, desired, healthy = controllers.pdb_numbers(self._state, pdb)
+                _, desired, healthy = pdb_numbers(self._state, pdb)
                 allowed = healthy - desired
                 if (pod_ready(pod) and allowed <= 0) or (not pod_ready(pod) and healthy < desired):
                     pdb_name = pdb["metadata"]["name"]
@@ -770,7 +772,7 @@ class Cluster:
             self._state.record_event(
                 now, pod, "Evicted", "Evicted through the eviction API", component="eviction-api"
             )
-            controllers.delete_pod(self._state, pod, now, grace)
+            delete_pod(self._state, pod, now, grace)
             controllers.reconcile(self._state, now)
             return success
 
@@ -897,7 +899,7 @@ class Cluster:
             if rt is None or not rt.running:
                 return
             now = self._clock()
-            controllers.container_exit(self._state, obj, reason, exit_code, now)
+            container_exit(self._state, obj, reason, exit_code, now)
             controllers.reconcile(self._state, now)
 
     def set_pod_ready(self, namespace: str, pod: str, ready: bool) -> None:
