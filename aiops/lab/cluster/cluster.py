@@ -9,13 +9,13 @@ time in a real cluster (containers starting, graceful termination, CrashLoopBack
 from __future__ import annotations
 
 import copy
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiops.lab.cluster import controllers
+from aiops.lab.cluster.admission import default, validate
 from aiops.lab.cluster.disruption import pdb_numbers
 from aiops.lab.cluster.errors import (
     AlreadyExistsError,
@@ -28,6 +28,7 @@ from aiops.lab.cluster.errors import (
     not_found,
 )
 from aiops.lab.cluster.kubelet import container_exit, delete_pod
+from aiops.lab.cluster.nodes import put_namespace, put_node, ready_condition
 from aiops.lab.cluster.objects import (
     MIRROR_POD,
     REVISION,
@@ -58,7 +59,6 @@ from aiops.lab.ports import (
     PodState,
 )
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _WITH_GENERATION = frozenset({"deployments", "replicasets", "poddisruptionbudgets"})
 __all__ = ["Cluster", "ClusterConfig", "NodeSpec"]
 
@@ -86,9 +86,9 @@ class Cluster:
         now = clock()
         with self._lock:
             for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-                self._put_namespace(ns, now)
+                put_namespace(self._state, ns, now)
             for spec in self.config.nodes:
-                self._put_node(spec, now)
+                put_node(self._state, spec, now)
             controllers.reconcile(self._state, now)
 
     @classmethod
@@ -146,84 +146,10 @@ class Cluster:
             time.sleep(0.02)
         return predicate(self)
 
-    # ------------------------------------------------------------------ seeding
-
-    def _put_namespace(self, name: str, now: float) -> None:
-        self._state.store.put(
-            "namespaces",
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": name,
-                    "uid": self._state.new_uid(),
-                    "creationTimestamp": rfc3339(now),
-                    "labels": {"kubernetes.io/metadata.name": name},
-                },
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"},
-            },
-        )
-
-    def _put_node(self, spec: NodeSpec, now: float) -> None:
-        at = rfc3339(now)
-        index = len(self._state.store.items("nodes"))
-        resources = {
-            "cpu": spec.cpu,
-            "memory": spec.memory,
-            "pods": str(spec.pods),
-            "ephemeral-storage": "100Gi",
-        }
-        self._state.store.put(
-            "nodes",
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": spec.name,
-                    "uid": self._state.new_uid(),
-                    "creationTimestamp": at,
-                    "labels": {
-                        "kubernetes.io/hostname": spec.name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "beta.kubernetes.io/os": "linux",
-                        "beta.kubernetes.io/arch": "amd64",
-                        "topology.kubernetes.io/zone": spec.zone,
-                        "node.kubernetes.io/instance-type": "lab.standard",
-                    },
-                    "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
-                },
-                "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
-                "status": {
-                    "capacity": dict(resources),
-                    "allocatable": dict(resources),
-                    "conditions": _node_conditions(True, at),
-                    "addresses": [
-                        {"type": "InternalIP", "address": f"192.168.0.{10 + index}"},
-                        {"type": "Hostname", "address": spec.name},
-                    ],
-                    "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                    "nodeInfo": {
-                        "architecture": "amd64",
-                        "bootID": self._state.new_uid(),
-                        "containerRuntimeVersion": "containerd://1.7.22",
-                        "kernelVersion": "6.1.0-lab",
-                        "kubeProxyVersion": "v1.33.0",
-                        "kubeletVersion": "v1.33.0",
-                        "machineID": self._state.new_uid().replace("-", ""),
-                        "operatingSystem": "linux",
-                        "osImage": "Debian GNU/Linux 12 (bookworm)",
-                        "systemUUID": self._state.new_uid(),
-                    },
-                },
-            },
-        )
-
     def add_namespace(self, name: str) -> None:
         with self._lock:
             if self._state.store.get("namespaces", "", name) is None:
-                self._put_namespace(name, self._clock())
+                put_namespace(self._state, name, self._clock())
 
     def add_object(self, plural: str, obj: Obj) -> Obj:
         """Create an object as a cluster admin would (`kubectl apply`), then reconcile."""
@@ -388,8 +314,8 @@ class Cluster:
                 m.pop(transient, None)
             if plural in _WITH_GENERATION:
                 m["generation"] = 1
-            self._default(plural, obj)
-            self._validate(plural, obj, None)
+            default(plural, obj)
+            validate(plural, obj, None)
             if plural == "namespaces":
                 obj["status"] = {"phase": "Active"}
             elif plural == "pods":
@@ -473,8 +399,8 @@ class Cluster:
                 new["status"] = _copy(old["status"])
             else:
                 new.pop("status", None)
-        self._default(plural, new)
-        self._validate(plural, new, old)
+        default(plural, new)
+        validate(plural, new, old)
         if plural in _WITH_GENERATION and new.get("spec") != old.get("spec"):
             nm["generation"] = int(om.get("generation", 1)) + 1
         if plural == "pods" and new.get("spec") != old.get("spec"):
@@ -566,91 +492,6 @@ class Cluster:
         for pod in self._state.store.items("pods"):
             if owner_uid(pod) == uid:
                 delete_pod(self._state, pod, now)
-
-    # ------------------------------------------------------------------ defaults and validation
-
-    def _default(self, plural: str, obj: Obj) -> None:
-        spec = obj.setdefault("spec", {}) if plural not in ("events",) else {}
-        if plural == "deployments":
-            spec.setdefault("replicas", 1)
-            spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("progressDeadlineSeconds", 600)
-            strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
-            if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-                strategy["type"] = "RollingUpdate"
-                rolling = strategy.setdefault("rollingUpdate", {})
-                rolling.setdefault("maxSurge", "25%")
-                rolling.setdefault("maxUnavailable", "25%")
-            _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
-        elif plural == "pods":
-            _default_pod_spec(spec)
-        elif plural == "namespaces":
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj[
-                "metadata"
-            ]["name"]
-
-    def _validate(self, plural: str, obj: Obj, old: Obj | None) -> None:
-        m = obj["metadata"]
-        name = m["name"]
-        kind = obj["kind"]
-        causes: list[dict[str, str]] = []
-
-        def invalid(field: str, message: str) -> None:
-            causes.append({"reason": "FieldValueInvalid", "message": message, "field": field})
-
-        if old is None and plural != "events" and not _DNS1123.match(name):
-            invalid(
-                "metadata.name",
-                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain '
-                "must consist of lower case alphanumeric characters, '-' or '.'",
-            )
-        for field in ("labels", "annotations"):
-            values = m.get(field)
-            if values is not None and (
-                not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values())
-            ):
-                invalid(f"metadata.{field}", "Invalid value: values must be strings")
-        spec = obj.get("spec") or {}
-        if plural == "deployments":
-            replicas = spec.get("replicas")
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                invalid(
-                    "spec.replicas",
-                    f"Invalid value: {replicas!r}: must be greater than or equal to 0",
-                )
-            selector = spec.get("selector")
-            tmpl_labels = (spec.get("template", {}).get("metadata") or {}).get("labels") or {}
-            if not selector or not (
-                selector.get("matchLabels") or selector.get("matchExpressions")
-            ):
-                invalid("spec.selector", "Required value")
-            elif not selector_to_matcher(selector)(tmpl_labels):
-                invalid(
-                    "spec.template.metadata.labels",
-                    "Invalid value: `selector` does not match template `labels`",
-                )
-            if old is not None and selector != old.get("spec", {}).get("selector"):
-                invalid("spec.selector", "Invalid value: field is immutable")
-            _validate_containers(
-                spec.get("template", {}).get("spec") or {}, "spec.template.spec", invalid
-            )
-        elif plural == "pods":
-            _validate_containers(spec, "spec", invalid)
-        elif plural == "poddisruptionbudgets":
-            if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
-                invalid("spec", "Invalid value: minAvailable and maxUnavailable are exclusive")
-        elif plural == "nodes" and not isinstance(spec.get("unschedulable", False), bool):
-            invalid("spec.unschedulable", "Invalid value: must be true or false")
-        if causes:
-            raise InvalidError(
-                f"{kind}{'.' + RESOURCES[plural].group if RESOURCES[plural].group else ''} "
-                f'"{name}" is invalid: '
-                + "; ".join(f"{c['field']}: {c['message']}" for c in causes),
-                kind=kind,
-                name=name,
-                group=RESOURCES[plural].group,
-                causes=causes,
-            )
 
     # ------------------------------------------------------------------ scale subresource
 
@@ -940,7 +781,7 @@ class Cluster:
                 return
             now = self._clock()
             obj["status"]["conditions"] = [
-                c if c["type"] != "Ready" else _ready_condition(ready, rfc3339(now))
+                c if c["type"] != "Ready" else ready_condition(ready, rfc3339(now))
                 for c in obj["status"]["conditions"]
             ]
             self._state.store.touch(obj)
@@ -979,80 +820,6 @@ class Cluster:
 def _first_container(pod_spec: Obj) -> Obj:
     containers: list[Obj] = pod_spec.get("containers") or [{}]
     return containers[0]
-
-
-def _default_pod_spec(spec: Obj) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    for c in spec.get("containers") or []:
-        if isinstance(c, dict):
-            c.setdefault("imagePullPolicy", "IfNotPresent")
-            c.setdefault("terminationMessagePath", "/dev/termination-log")
-            c.setdefault("terminationMessagePolicy", "File")
-            c.setdefault("resources", {})
-            for port in c.get("ports") or []:
-                if isinstance(port, dict):
-                    port.setdefault("protocol", "TCP")
-
-
-def _validate_containers(pod_spec: Obj, path: str, invalid: Callable[[str, str], None]) -> None:
-    containers = pod_spec.get("containers")
-    if not containers:
-        invalid(f"{path}.containers", "Required value")
-        return
-    for i, c in enumerate(containers):
-        if not isinstance(c, dict) or not c.get("name"):
-            invalid(f"{path}.containers[{i}].name", "Required value")
-        elif not c.get("image"):
-            invalid(f"{path}.containers[{i}].image", "Required value")
-        for kind in ("limits", "requests"):
-            for res, qty in ((c.get("resources") or {}).get(kind) or {}).items():
-                try:
-                    parse_quantity(qty)
-                except (ValueError, TypeError):
-                    invalid(
-                        f"{path}.containers[{i}].resources.{kind}[{res}]",
-                        f"Invalid value: {qty!r}: write quantities like '250m' or '128Mi'",
-                    )
-
-
-def _ready_condition(ready: bool, at: str) -> Obj:
-    return {
-        "type": "Ready",
-        "status": "True" if ready else "False",
-        "reason": "KubeletReady" if ready else "KubeletNotReady",
-        "message": "kubelet is posting ready status"
-        if ready
-        else "container runtime is down: PLEG is not healthy",
-        "lastHeartbeatTime": at,
-        "lastTransitionTime": at,
-    }
-
-
-def _node_conditions(ready: bool, at: str) -> list[Obj]:
-    def cond(type_: str, reason: str, message: str) -> Obj:
-        return {
-            "type": type_,
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastHeartbeatTime": at,
-            "lastTransitionTime": at,
-        }
-
-    return [
-        cond(
-            "MemoryPressure",
-            "KubeletHasSufficientMemory",
-            "kubelet has sufficient memory available",
-        ),
-        cond("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        cond("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        _ready_condition(ready, at),
-    ]
 
 
 def as_port(cluster: Cluster) -> ClusterPort:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiops.lab.cluster.deployment import sync_deployments
 from aiops.lab.cluster.disruption import sync_disruption_budgets
 from aiops.lab.cluster.kubelet import sync_pods
-from aiops.lab.cluster.objects import Obj, node_ready, rfc3339
+from aiops.lab.cluster.objects import rfc3339
 from aiops.lab.cluster.replicaset import sync_replicasets
 from aiops.lab.cluster.scheduler import schedule
 from aiops.lab.cluster.state import State
@@ -65,7 +65,3 @@ def _nodes(state: State, now: float) -> bool:
             )
             changed = True
     return changed
-
-
-def node_schedulable(node: Obj) -> bool:
-    return node_ready(node) and not node.get("spec", {}).get("unschedulable")
