@@ -28,6 +28,9 @@ def default(plural: str, obj: Obj) -> None:
             rolling.setdefault("maxSurge", "25%")
             rolling.setdefault("maxUnavailable", "25%")
         _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+    elif plural == "daemonsets":
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        _default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
     elif plural == "pods":
         _default_pod_spec(spec)
     elif plural == "namespaces":

@@ -113,6 +113,34 @@ def pdb_manifest(svc: Service, namespace: str = NAMESPACE) -> Obj:
     }
 
 
+KUBE_PROXY: Obj = {
+    "apiVersion": "apps/v1",
+    "kind": "DaemonSet",
+    "metadata": {
+        "name": "kube-proxy",
+        "namespace": "kube-system",
+        "labels": {"k8s-app": "kube-proxy"},
+    },
+    "spec": {
+        "selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
+        "updateStrategy": {"type": "RollingUpdate"},
+        "template": {
+            "metadata": {"labels": {"k8s-app": "kube-proxy"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "kube-proxy",
+                        "image": "registry.k8s.io/kube-proxy:v1.33.0",
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                    }
+                ],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        },
+    },
+}
+
+
 def seed_boutique(cluster: Cluster, namespace: str = NAMESPACE, *, kube_proxy: bool = True) -> None:
     """Create the shop's namespace, deployments and PDBs, plus a kube-proxy pod per node (a
     DaemonSet's pods, which a drain must leave alone)."""
@@ -122,12 +150,12 @@ def seed_boutique(cluster: Cluster, namespace: str = NAMESPACE, *, kube_proxy: b
         if svc.pdb_min_available is not None:
             cluster.create("poddisruptionbudgets", namespace, pdb_manifest(svc, namespace))
     if kube_proxy:
+        daemonset = cluster.create("daemonsets", "kube-system", KUBE_PROXY)
         for node in cluster.config.nodes:
             cluster.add_static_pod(
                 "kube-system",
                 f"kube-proxy-{node.name}",
                 node.name,
-                owner_kind="DaemonSet",
-                owner_name="kube-proxy",
-                image="registry.k8s.io/kube-proxy:v1.33.0",
+                owner=daemonset,
+                image=KUBE_PROXY["spec"]["template"]["spec"]["containers"][0]["image"],
             )

@@ -36,6 +36,7 @@ from aiops.lab.cluster.objects import (
     annotations_of,
     is_terminating,
     node_ready,
+    owner_ref,
     owner_uid,
     pod_ready,
     revision_of,
@@ -59,7 +60,7 @@ from aiops.lab.ports import (
     PodState,
 )
 
-_WITH_GENERATION = frozenset({"deployments", "replicasets", "poddisruptionbudgets"})
+_WITH_GENERATION = frozenset({"deployments", "replicasets", "poddisruptionbudgets", "daemonsets"})
 __all__ = ["Cluster", "ClusterConfig", "NodeSpec"]
 
 
@@ -162,33 +163,27 @@ class Cluster:
         name: str,
         node: str,
         *,
-        owner_kind: str | None = None,
-        owner_name: str = "",
+        owner: Obj | None = None,
         mirror: bool = False,
         image: str = "registry.k8s.io/pause:3.10",
     ) -> Obj:
-        """A pod not managed by a ReplicaSet: a DaemonSet's pod or a mirror (static) pod."""
+        """A pod no ReplicaSet manages, already bound to `node`: a DaemonSet's pod (`owner`), a
+        mirror (static) pod, or a bare pod."""
         with self._lock:
             now = self._clock()
             uid = self._state.new_uid()
+            template_labels = (
+                (owner or {}).get("spec", {}).get("template", {}).get("metadata") or {}
+            ).get("labels") or {"app": name}
             metadata: Obj = {
                 "name": name,
                 "namespace": namespace,
                 "uid": uid,
                 "creationTimestamp": rfc3339(now),
-                "labels": {"app": owner_name or name},
+                "labels": dict(template_labels),
             }
-            if owner_kind:
-                metadata["ownerReferences"] = [
-                    {
-                        "apiVersion": "apps/v1" if owner_kind == "DaemonSet" else "v1",
-                        "kind": owner_kind,
-                        "name": owner_name,
-                        "uid": self._state.new_uid(),
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ]
+            if owner is not None:
+                metadata["ownerReferences"] = [owner_ref(owner)]
             if mirror:
                 metadata["annotations"] = {MIRROR_POD: uid, "kubernetes.io/config.source": "file"}
             pod: Obj = {
@@ -199,7 +194,7 @@ class Cluster:
                     "nodeName": node,
                     "containers": [
                         {
-                            "name": owner_name or name,
+                            "name": (owner or {}).get("metadata", {}).get("name", name),
                             "image": image,
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
                         }

@@ -10,6 +10,7 @@ graceful termination) progress on each `tick`.
 
 from __future__ import annotations
 
+from aiops.lab.cluster.daemonset import sync_daemonsets
 from aiops.lab.cluster.deployment import sync_deployments
 from aiops.lab.cluster.disruption import sync_disruption_budgets
 from aiops.lab.cluster.kubelet import sync_pods
@@ -30,6 +31,7 @@ def reconcile(state: State, now: float) -> None:
         changed |= sync_replicasets(state, now)
         changed |= sync_deployments(state, now)
         changed |= sync_disruption_budgets(state, now)
+        changed |= sync_daemonsets(state, now)
         if not changed:
             return
 

@@ -106,6 +106,7 @@ RESOURCES: dict[str, ResourceType] = {
         ResourceType(
             "deployments", "Deployment", "apps", "v1", True, _RW, ("deploy",), has_status=True
         ),
+        ResourceType("daemonsets", "DaemonSet", "apps", "v1", True, _RW, ("ds",), has_status=True),
         ResourceType(
             "replicasets",
             "ReplicaSet",

@@ -19,6 +19,7 @@ SUBRESOURCES: dict[str, list[tuple[str, str, str, str, list[str]]]] = {
     ],
     "nodes": [("status", "", "", "Node", ["get"])],
     "replicasets": [("status", "", "", "ReplicaSet", ["get"])],
+    "daemonsets": [("status", "", "", "DaemonSet", ["get"])],
     "poddisruptionbudgets": [("status", "", "", "PodDisruptionBudget", ["get"])],
     "namespaces": [("status", "", "", "Namespace", ["get"])],
 }
