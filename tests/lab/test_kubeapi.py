@@ -375,3 +375,28 @@ def test_create_and_delete_a_deployment_cascades_to_its_pods(lab: Lab) -> None:
         lambda: not lab.core.list_namespaced_pod(NS, label_selector="app=email-canary").items
     )
     assert not lab.apps.list_namespaced_replica_set(NS, label_selector="app=email-canary").items
+
+
+def test_watch_streams_changes_to_the_official_watch_helper(lab: Lab) -> None:
+    from kubernetes import watch
+
+    wait_until(lambda: settled(lab, "frontend"))
+    listed = lab.core.list_namespaced_pod(NS, label_selector="app=frontend")
+    lab.apps.patch_namespaced_deployment_scale("frontend", NS, {"spec": {"replicas": 3}})
+    seen: list[tuple[str, str, str]] = []
+    stream = watch.Watch().stream(
+        lab.core.list_namespaced_pod,
+        NS,
+        label_selector="app=frontend",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=1,
+    )
+    for event in stream:
+        pod = event["object"]
+        seen.append((event["type"], pod.metadata.name, pod.status.phase))
+    old = {p.metadata.name for p in listed.items}
+    new = [s for s in seen if s[1] not in old]
+    assert new
+    assert new[0][0] == "ADDED"
+    assert new[-1][2] == "Running"  # the new pod's start arrives as MODIFIED
+    assert all(s[1] in old or s[1] == new[0][1] for s in seen)

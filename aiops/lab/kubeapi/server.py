@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -172,7 +173,18 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = route.rtype
         dry_run = _dry_run(query)
         if query.get("watch") in ("true", "1"):
-            raise BadRequestError("the lab API does not serve watches; poll with list instead")
+            if method != "GET":
+                raise MethodNotAllowedError("watch is only for GET")
+            if route.name is not None:
+                # GET .../pods/NAME?watch=true (old style): a watch of one object.
+                query = {
+                    **query,
+                    "fieldSelector": _and(
+                        query.get("fieldSelector"), f"metadata.name={route.name}"
+                    ),
+                }
+            self._watch(route, query)
+            return
         if route.name is None:
             if method == "GET":
                 self._list(route, query)
@@ -217,6 +229,69 @@ class _Handler(BaseHTTPRequestHandler):
                 "items": items,
             },
         )
+
+    def _watch(self, route: _Route, query: dict[str, str]) -> None:
+        """Stream ADDED/MODIFIED/DELETED events (chunked JSON lines) until timeoutSeconds.
+
+        Changes are found by comparing resourceVersions on each poll of the store; the poll lists
+        only when the store's resourceVersion moved, so an idle watch costs next to nothing."""
+        cluster = self.server.cluster
+        rtype = route.rtype
+        timeout = min(float(query.get("timeoutSeconds") or 1800), 3600.0)
+        since = query.get("resourceVersion") or ""
+        since_rv = int(since) if since.isdigit() else 0
+        label, field = query.get("labelSelector"), query.get("fieldSelector")
+        items, rv = cluster.list(rtype.plural, route.namespace, label, field)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()  # clients wait for the headers before they consider the watch open
+        known: dict[tuple[str, str], dict[str, Any]] = {}
+        initial: list[tuple[str, dict[str, Any]]] = []
+        for obj in items:
+            key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            known[key] = obj
+            if since_rv == 0 or int(obj["metadata"]["resourceVersion"]) > since_rv:
+                initial.append(("ADDED", obj))
+        deadline = time.monotonic() + timeout
+        try:
+            self._chunk(initial)
+            while time.monotonic() < deadline and not self.server.stopping.is_set():
+                self.server.stopping.wait(0.1)
+                if cluster.resource_version() == rv:
+                    continue
+                items, rv = cluster.list(rtype.plural, route.namespace, label, field)
+                current = {
+                    (o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in items
+                }
+                changes: list[tuple[str, dict[str, Any]]] = []
+                for key, obj in current.items():
+                    before = known.get(key)
+                    if before is None:
+                        changes.append(("ADDED", obj))
+                    elif (
+                        before["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]
+                    ):
+                        changes.append(("MODIFIED", obj))
+                changes += [("DELETED", obj) for key, obj in known.items() if key not in current]
+                known = current
+                self._chunk(changes)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away: the watch ends
+        self.close_connection = True
+
+    def _chunk(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        if not events:
+            return
+        data = b"".join(
+            json.dumps({"type": t, "object": o}, separators=(",", ":")).encode() + b"\n"
+            for t, o in events
+        )
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
 
     def _item(self, method: str, route: _Route, query: dict[str, str], dry_run: bool) -> None:
         cluster = self.server.cluster
@@ -273,6 +348,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise MethodNotAllowedError(f"{method} is not allowed on {plural}/{sub} in the lab API")
 
 
+def _and(first: str | None, second: str) -> str:
+    return f"{first},{second}" if first else second
+
+
 def _dry_run(query: dict[str, str]) -> bool:
     value = query.get("dryRun")
     if value is None or value == "":
@@ -298,6 +377,7 @@ class LabApiHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], cluster: Cluster) -> None:
         super().__init__(address, _Handler)
         self.cluster = cluster
+        self.stopping = threading.Event()  # ends open watches on shutdown
 
 
 class LabApiServer:
@@ -338,6 +418,7 @@ class LabApiServer:
         return self
 
     def stop(self) -> None:
+        self._httpd.stopping.set()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
