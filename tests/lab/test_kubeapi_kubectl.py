@@ -70,3 +70,34 @@ def test_kubectl_rollout_undo_and_drain(kubectl: tuple[Cluster, Callable[..., st
     assert left.split() == ["pod/kube-proxy-node-a"]
     snap = cluster.snapshot()
     assert next(n for n in snap.nodes if n.name == "node-a").unschedulable
+
+
+def test_kubectl_get_prints_the_usual_columns(kubectl: tuple[Cluster, Callable[..., str]]) -> None:
+    cluster, run = kubectl
+    pods, _ = cluster.list("pods", "boutique", label_selector="app=cartservice")
+    pod = pods[0]["metadata"]["name"]
+    cluster.wait_for(lambda c: c.get("pods", "boutique", pod)["status"]["phase"] == "Running")
+    cluster.report_container_exit("boutique", pod, "OOMKilled", 137)
+    cluster.wait_for(
+        lambda c: (
+            c.get("pods", "boutique", pod)["status"]["containerStatuses"][0]["state"].get("running")
+            is not None
+        )
+    )
+    cluster.report_container_exit("boutique", pod, "OOMKilled", 137)
+    table = run("get", "pods", "-n", "boutique", "-o", "wide")
+    header, *rows = table.splitlines()
+    assert header.split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    row = next(r.split() for r in rows if r.startswith(pod))
+    assert row[1:4] == ["0/1", "CrashLoopBackOff", "2"]
+    run("cordon", "node-c")
+    nodes = run("get", "nodes")
+    assert "node-c   Ready,SchedulingDisabled" in nodes
+    deployments = run("get", "deployments", "-n", "boutique")
+    assert deployments.splitlines()[0].split() == [
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+    ]

@@ -23,7 +23,7 @@ import yaml
 from aiops.lab.cluster import ApiError, Cluster
 from aiops.lab.cluster.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from aiops.lab.cluster.resources import RESOURCES, ResourceType
-from aiops.lab.kubeapi import discovery
+from aiops.lab.kubeapi import discovery, tables
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
                 meta["continue"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
                 meta["remainingItemCount"] = len(items) - offset - limit
             items = page
+        if tables.wants_table(self.headers.get("Accept")):
+            self._json(200, tables.table(rtype.plural, items, meta, query.get("includeObject")))
+            return
         self._json(
             200,
             {
@@ -297,7 +300,11 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         plural, ns, name = route.rtype.plural, route.namespace, route.name or ""
         if method == "GET":
-            self._json(200, cluster.get(plural, ns, name))
+            obj = cluster.get(plural, ns, name)
+            if tables.wants_table(self.headers.get("Accept")):
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                obj = tables.table(plural, [obj], meta, query.get("includeObject"))
+            self._json(200, obj)
         elif method == "PUT":
             self._json(200, cluster.replace(plural, ns, name, self._body(), dry_run))
         elif method == "PATCH":
