@@ -9,6 +9,7 @@ time in a real cluster (containers starting, graceful termination, CrashLoopBack
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ from aiops.lab.ports import (
 )
 
 _WITH_GENERATION = frozenset({"deployments", "replicasets", "poddisruptionbudgets", "daemonsets"})
+FULL_PASS_S = 1.0
 __all__ = ["Cluster", "ClusterConfig", "NodeSpec"]
 
 
@@ -83,6 +85,8 @@ class Cluster:
         self._lock = threading.RLock()
         self._state = State(self.config)
         self._thread: threading.Thread | None = None
+        self._next_due = 0.0  # earliest kubelet timer
+        self._last_full = -math.inf
         self._stop = threading.Event()
         now = clock()
         with self._lock:
@@ -90,7 +94,7 @@ class Cluster:
                 put_namespace(self._state, ns, now)
             for spec in self.config.nodes:
                 put_node(self._state, spec, now)
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
 
     @classmethod
     def boutique(
@@ -109,9 +113,29 @@ class Cluster:
         return self._clock()
 
     def tick(self, now: float | None = None) -> None:
-        """Advance the controllers and the kubelet to `now` (default: the clock)."""
+        """Advance the controllers and the kubelet to `now` (default: the clock).
+
+        Cheap when nothing is due: every mutation reconciles at once, so a tick only has work
+        when a timer (container start, back-off, graceful termination) expires; it still makes
+        a full pass every `FULL_PASS_S` for the slow conditions (progress deadlines)."""
         with self._lock:
-            controllers.reconcile(self._state, self._clock() if now is None else now)
+            now = self._clock() if now is None else now
+            if now < self._next_due and now - self._last_full < FULL_PASS_S:
+                return
+            self._reconcile(now)
+
+    def _reconcile(self, now: float) -> None:
+        controllers.reconcile(self._state, now)
+        self._last_full = now
+        self._next_due = min(
+            (
+                t
+                for rt in self._state.runtime.values()
+                for t in (rt.start_at, rt.terminate_at)
+                if t is not None
+            ),
+            default=math.inf,
+        )
 
     def start(self, interval: float = 0.1) -> None:
         """Reconcile in a background thread every `interval` seconds until `stop()`."""
@@ -207,7 +231,7 @@ class Cluster:
             self._state.store.put("pods", pod)
             rt = PodRuntime(uid, namespace, name, start_at=now)
             self._state.runtime[uid] = rt
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
             return _copy(pod)
 
     # ------------------------------------------------------------------ API: reads
@@ -322,7 +346,7 @@ class Cluster:
             self._state.store.put(plural, obj)
             if plural == "pods":
                 self._state.runtime[m["uid"]] = PodRuntime(m["uid"], key_ns, name)
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
             return _copy(obj)
 
     def replace(
@@ -412,7 +436,7 @@ class Cluster:
             return new
         now = self._clock()
         self._state.store.put(plural, new)
-        controllers.reconcile(self._state, now)
+        self._reconcile(now)
         return _copy(new)
 
     def delete(
@@ -440,7 +464,7 @@ class Cluster:
                 result = _copy(obj)
                 if grace_period_seconds == 0:
                     self._remove_pod(obj)
-                controllers.reconcile(self._state, now)
+                self._reconcile(now)
                 return result
             status = {
                 "kind": "Status",
@@ -459,7 +483,7 @@ class Cluster:
             key_ns = obj["metadata"].get("namespace", "")
             self._state.store.remove(plural, key_ns, name)
             self._cascade(obj, now)
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
             return status
 
     def _remove_pod(self, pod: Obj) -> None:
@@ -609,7 +633,7 @@ class Cluster:
                 now, pod, "Evicted", "Evicted through the eviction API", component="eviction-api"
             )
             delete_pod(self._state, pod, now, grace)
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
             return success
 
     def pod_log(
@@ -736,7 +760,7 @@ class Cluster:
                 return
             now = self._clock()
             container_exit(self._state, obj, reason, exit_code, now)
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
 
     def set_pod_ready(self, namespace: str, pod: str, ready: bool) -> None:
         """The readiness probe's verdict (sticky until set again); unknown pods are ignored."""
@@ -748,7 +772,7 @@ class Cluster:
             if rt is None or rt.ready_override is ready:
                 return
             rt.ready_override = ready
-            controllers.reconcile(self._state, self._clock())
+            self._reconcile(self._clock())
 
     def rollout(
         self, namespace: str, deployment: str, image: str, annotations: dict[str, str]
@@ -788,7 +812,7 @@ class Cluster:
                 "Normal",
                 component="node-controller",
             )
-            controllers.reconcile(self._state, now)
+            self._reconcile(now)
 
     def record_event(
         self, namespace: str, kind: str, name: str, reason: str, message: str, type_: str = "Normal"
