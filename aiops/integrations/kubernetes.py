@@ -764,7 +764,9 @@ def _arg(action: str, args: dict[str, Any], *names: str, kind: type = str) -> An
             value = args[name]
             if kind is int and isinstance(value, str) and value.isdigit():
                 value = int(value)
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
                 raise InvalidStepError(
                     action, str(args), f"argument {name!r} must be a {kind.__name__}, got {value!r}"
                 )
@@ -772,8 +774,10 @@ def _arg(action: str, args: dict[str, Any], *names: str, kind: type = str) -> An
     raise InvalidStepError(action, str(args), f"missing argument {' or '.join(map(repr, names))}")
 
 
-def _optional(args: dict[str, Any], name: str) -> Any:
-    return args.get(name)
+def _optional(action: str, args: dict[str, Any], name: str, kind: type) -> Any:
+    if args.get(name) in (None, ""):
+        return None
+    return _arg(action, args, name, kind=kind)
 
 
 Handler = Callable[[KubernetesExecutor, dict[str, Any], str, bool], StepResult]
@@ -795,7 +799,7 @@ ACTIONS: dict[str, Handler] = {
         _arg("k8s.rollout_undo", a, "namespace"),
         _arg("k8s.rollout_undo", a, "name"),
         inc,
-        to_revision=_optional(a, "to_revision"),
+        to_revision=_optional("k8s.rollout_undo", a, "to_revision", int),
         dry_run=dry,
     ),
     "k8s.delete_pod": lambda ex, a, inc, dry: ex.delete_pod(
@@ -812,7 +816,7 @@ ACTIONS: dict[str, Handler] = {
     "k8s.drain": lambda ex, a, inc, dry: ex.drain(
         _arg("k8s.drain", a, "node", "name"),
         dry_run=dry,
-        timeout_s=_optional(a, "timeout_s"),
+        timeout_s=_optional("k8s.drain", a, "timeout_s", float),
         force=bool(a.get("force", False)),
     ),
 }

@@ -283,6 +283,10 @@ def test_bad_input_and_missing_targets_raise_actionable_errors(env: Env) -> None
         env.ex.scale(NS, "frontend", -1)
     with pytest.raises(InvalidStepError, match="unknown action"):
         env.ex.execute(Step(action="k8s.exec", args={}), incident_id="i")
+    with pytest.raises(InvalidStepError, match="'timeout_s' must be a float"):
+        env.ex.execute(
+            Step(action="k8s.drain", args={"node": "node-a", "timeout_s": "soon"}), incident_id="i"
+        )
     with pytest.raises(InvalidStepError, match="'namespace'"):
         env.ex.execute(Step(action="k8s.scale", args={"name": "x", "replicas": 1}), incident_id="i")
     with pytest.raises(TargetNotFoundError, match="check the name and the namespace"):
