@@ -495,11 +495,23 @@ class Cluster:
         """Background cascading deletion of what the owner controlled."""
         if owner["kind"] == "Namespace":
             ns = owner["metadata"]["name"]
-            for plural in ("deployments", "replicasets", "poddisruptionbudgets", "events"):
+            for plural in (
+                "deployments",
+                "daemonsets",
+                "replicasets",
+                "poddisruptionbudgets",
+                "events",
+            ):
                 for obj in self._state.store.items(plural, ns):
                     self._state.store.remove(plural, ns, obj["metadata"]["name"])
             for pod in self._state.store.items("pods", ns):
                 delete_pod(self._state, pod, now)
+            return
+        if owner["kind"] == "Node":
+            # The pod garbage collector removes pods bound to a node that no longer exists.
+            for pod in self._state.store.items("pods"):
+                if pod.get("spec", {}).get("nodeName") == owner["metadata"]["name"]:
+                    delete_pod(self._state, pod, now, 0)
             return
         uid = owner["metadata"]["uid"]
         for rs in self._state.store.items("replicasets"):
