@@ -310,3 +310,34 @@ def test_unreachable_api_is_a_retryable_error(tmp_path: Path) -> None:
         ex.scale(NS, "frontend", 2)
     assert err.value.retryable
     assert "cannot reach the Kubernetes API" in str(err.value)
+
+
+def test_restart_clears_what_the_simulation_sees_as_a_leak(env: Env) -> None:
+    before = [p for p in env.cluster.snapshot().pods if p.deployment == "cartservice"]
+    for pod in before:
+        env.cluster.report_container_exit(NS, pod.name, "OOMKilled", 137)
+    leaking = [p for p in env.cluster.snapshot().pods if p.deployment == "cartservice"]
+    assert all(p.restarts == 1 and p.last_terminated_reason == "OOMKilled" for p in leaking)
+    env.ex.rollout_restart(NS, "cartservice", "inc-leak")
+
+    def fresh() -> bool:
+        pods = [
+            p
+            for p in env.cluster.snapshot().pods
+            if p.deployment == "cartservice" and not p.deleting
+        ]
+        return len(pods) == 2 and all(
+            p.ready
+            and p.restarts == 0
+            and p.last_terminated_reason is None
+            and p.name not in {b.name for b in before}
+            for p in pods
+        )
+
+    wait_until(fresh)
+    started = min(
+        p.started_at
+        for p in env.cluster.snapshot().pods
+        if p.deployment == "cartservice" and not p.deleting
+    )
+    assert started > max(p.started_at for p in before)

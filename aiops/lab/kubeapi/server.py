@@ -391,10 +391,20 @@ class LabApiServer:
     """The lab API on 127.0.0.1 in a background thread. Starts the cluster's reconcile loop if it
     is not running yet (and stops it again on `stop`)."""
 
-    def __init__(self, cluster: Cluster, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        run_controllers: bool = True,
+    ) -> None:
+        """`run_controllers=False` when the caller ticks the cluster itself (a simulation that
+        drives time); otherwise the cluster's background loop is started if it is not running."""
         self.cluster = cluster
         self._httpd = LabApiHTTPServer((host, port), cluster)
         self._thread: threading.Thread | None = None
+        self._run_controllers = run_controllers
         self._owns_cluster_loop = False
 
     @property
@@ -412,7 +422,7 @@ class LabApiServer:
     def start(self) -> LabApiServer:
         if self._thread is not None:
             return self
-        if not self.cluster.running:
+        if self._run_controllers and not self.cluster.running:
             self.cluster.start()
             self._owns_cluster_loop = True
         self._thread = threading.Thread(
@@ -451,10 +461,17 @@ class LabApiServer:
 
 
 def start_lab_api(
-    cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0
+    cluster: Cluster | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    run_controllers: bool = True,
 ) -> LabApiServer:
     """Serve `cluster` (default: a fresh Online Boutique) on host:port (0 = a free port)."""
-    return LabApiServer(cluster or Cluster.boutique(), host, port).start()
+    server = LabApiServer(
+        cluster or Cluster.boutique(), host, port, run_controllers=run_controllers
+    )
+    return server.start()
 
 
 def write_kubeconfig(
