@@ -365,3 +365,19 @@ def test_concurrent_mutations_with_the_background_loop_stay_consistent() -> None
     finally:
         cluster.stop()
     assert {d.name: d.spec_replicas for d in cluster.snapshot().deployments}["frontend"] == 2
+
+
+def test_logs_tell_a_bad_config_from_a_healthy_start(cluster: Cluster, clock: FakeClock) -> None:
+    cluster.rollout(
+        NS,
+        "emailservice",
+        "email:v2",
+        {BEHAVIOUR_ANNOTATION: "errors:0.1,crash:bad-config,crash_after:2"},
+    )
+    advance(cluster, clock, 3)
+    (pod,) = [p for p in pods_of(cluster, "emailservice")]
+    text = cluster.pod_log(NS, pod["metadata"]["name"])
+    assert 'msg="invalid configuration" detail=bad-config' in text
+    assert "listening" not in text
+    healthy = pods_of(cluster, "adservice")[0]["metadata"]["name"]
+    assert "listening" in cluster.pod_log(NS, healthy, tail_lines=1)

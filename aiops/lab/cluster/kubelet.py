@@ -82,9 +82,12 @@ def _start_container(state: State, pod: Obj, rt: PodRuntime, now: float, node: s
     if revision:
         _log(state, rt, now, f'level=info msg="revision {revision}"')
     behaviour = annotations_of(pod).get(BEHAVIOUR_ANNOTATION, "")
-    if behaviour.startswith("crash:"):
+    crash = next(
+        (p.split(":", 1)[1] for p in behaviour.split(",") if p.strip().startswith("crash:")), None
+    )
+    if crash:
         # What a bad config looks like from the outside: the process fails its start-up checks.
-        _log(state, rt, now, f'level=error msg="invalid configuration" detail={behaviour[6:]}')
+        _log(state, rt, now, f'level=error msg="invalid configuration" detail={crash}')
     else:
         port = ((c.get("ports") or [{}])[0]).get("containerPort", 8080)
         _log(state, rt, now, f'level=info msg="listening" port={port}')
