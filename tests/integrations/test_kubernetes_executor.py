@@ -3,6 +3,7 @@ effect, dry runs change nothing and show a diff, failures are typed and say what
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -341,3 +342,42 @@ def test_restart_clears_what_the_simulation_sees_as_a_leak(env: Env) -> None:
         if p.deployment == "cartservice" and not p.deleting
     )
     assert started > max(p.started_at for p in before)
+
+
+def test_paused_rollouts_are_not_restarted_or_rolled_back(env: Env) -> None:
+    env.cluster.patch(
+        "deployments", NS, "frontend", "application/merge-patch+json", {"spec": {"paused": True}}
+    )
+    with pytest.raises(ActionRefusedError, match="kubectl rollout resume deployment/frontend"):
+        env.ex.rollout_restart(NS, "frontend", "inc-3")
+    with pytest.raises(ActionRefusedError, match="paused"):
+        env.ex.rollout_undo(NS, "frontend", "inc-3")
+    assert len(replicasets(env, "frontend")) == 1
+
+
+def test_api_refusals_map_to_typed_errors() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from aiops.integrations.kube_errors import ConflictError, KubeApiError, PermissionDeniedError
+    from aiops.integrations.kubernetes import _api_error
+
+    def refused(status: int, message: str) -> ApiException:
+        exc = ApiException(status=status, reason="x")
+        exc.body = json.dumps({"kind": "Status", "message": message, "code": status})
+        return exc
+
+    denied = _api_error(
+        "k8s.scale",
+        "Deployment/b/f",
+        refused(403, 'deployments.apps "f" is forbidden: User "aiops" cannot patch'),
+    )
+    assert isinstance(denied, PermissionDeniedError)
+    assert "cannot patch" in str(denied)
+    assert "RBAC" in str(denied)
+    assert isinstance(_api_error("a", "t", refused(409, "modified")), ConflictError)
+    server = _api_error("a", "t", refused(503, "etcd unavailable"))
+    assert isinstance(server, KubeApiError)
+    assert server.retryable
+    invalid = _api_error("a", "t", refused(422, "spec.replicas: Invalid value"))
+    assert isinstance(invalid, KubeApiError)
+    assert not invalid.retryable
