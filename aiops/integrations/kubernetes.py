@@ -12,6 +12,7 @@ touched) for the approval request.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -832,8 +833,7 @@ def _normalise(value: Any) -> Any:
 
 
 def _cause(body: Any) -> str:
-    import json
-
+    """The causes of a Status (for a 429: which disruption budget holds the pod)."""
     try:
         parsed = json.loads(body) if isinstance(body, str | bytes) else {}
     except ValueError:
