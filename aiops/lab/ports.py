@@ -75,9 +75,7 @@ class ClusterPort(Protocol):
 
     def snapshot(self) -> ClusterSnapshot: ...
 
-    def report_container_exit(
-        self, namespace: str, pod: str, reason: str, exit_code: int
-    ) -> None:
+    def report_container_exit(self, namespace: str, pod: str, reason: str, exit_code: int) -> None:
         """A container died (OOMKilled, Error, ...): restart count + 1, last termination reason
         set, the pod not ready until the kubelet restarts it (with CrashLoopBackOff back-off)."""
         ...

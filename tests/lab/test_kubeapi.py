@@ -400,3 +400,13 @@ def test_watch_streams_changes_to_the_official_watch_helper(lab: Lab) -> None:
     assert new[0][0] == "ADDED"
     assert new[-1][2] == "Running"  # the new pod's start arrives as MODIFIED
     assert all(s[1] in old or s[1] == new[0][1] for s in seen)
+
+
+def test_logs_follow_streams_new_lines_until_the_container_restarts(lab: Lab) -> None:
+    (pod,) = pod_names(lab, "app=emailservice")
+    wait_until(lambda: settled(lab, "emailservice"))
+    response = lab.core.read_namespaced_pod_log(pod, NS, follow=True, _preload_content=False)
+    lab.cluster.report_container_exit(NS, pod, "Error", 2)  # last line, then a new container
+    text = b"".join(response.stream(1024)).decode()
+    assert text.splitlines()[0].startswith('level=info msg="starting server"')
+    assert 'msg="exiting" code=2 reason=Error' in text.splitlines()[-1]

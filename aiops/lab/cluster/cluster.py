@@ -12,7 +12,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiops.lab.cluster import controllers
@@ -648,15 +648,11 @@ class Cluster:
             self._reconcile(now)
             return success
 
-    def pod_log(
-        self,
-        namespace: str,
-        name: str,
-        container: str | None = None,
-        previous: bool = False,
-        tail_lines: int | None = None,
-        timestamps: bool = False,
-    ) -> str:
+    def log_lines(
+        self, namespace: str, name: str, container: str | None = None, previous: bool = False
+    ) -> tuple[Sequence[str], str, int]:
+        """Raw log lines ("<RFC3339> <text>") of the current or previous container, the
+        container's id and how many lines it has written in all (for following a log)."""
         with self._lock:
             pod = self._stored("pods", namespace, name)
             names = [c.get("name") for c in pod.get("spec", {}).get("containers") or []]
@@ -672,12 +668,21 @@ class Cluster:
                 raise BadRequestError(
                     f'previous terminated container "{names[0]}" in pod "{name}" not found'
                 )
-            lines = list(rt.previous_logs if previous else rt.logs)
-        if tail_lines is not None:
-            lines = lines[-tail_lines:] if tail_lines > 0 else []
-        if not timestamps:
-            lines = [line.split(" ", 1)[1] if " " in line else line for line in lines]
-        return "".join(f"{line}\n" for line in lines)
+            if previous:
+                return list(rt.previous_logs), "", rt.previous_logged
+            return list(rt.logs), rt.container_id, rt.logged
+
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str | None = None,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+    ) -> str:
+        lines, _, _ = self.log_lines(namespace, name, container, previous)
+        return format_log(lines, tail_lines, timestamps)
 
     # ------------------------------------------------------------------ ClusterPort
 
@@ -851,6 +856,16 @@ class Cluster:
 def _first_container(pod_spec: Obj) -> Obj:
     containers: list[Obj] = pod_spec.get("containers") or [{}]
     return containers[0]
+
+
+def format_log(
+    lines: Sequence[str], tail_lines: int | None = None, timestamps: bool = False
+) -> str:
+    if tail_lines is not None:
+        lines = lines[-tail_lines:] if tail_lines > 0 else []
+    if not timestamps:
+        lines = [line.split(" ", 1)[1] if " " in line else line for line in lines]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def as_port(cluster: Cluster) -> ClusterPort:

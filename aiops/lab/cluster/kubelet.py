@@ -26,6 +26,7 @@ def _container(pod: Obj) -> Obj:
 
 def _log(state: State, rt: PodRuntime, now: float, line: str) -> None:
     rt.logs.append(f"{rfc3339(now)} {line}")
+    rt.logged += 1
     if len(rt.logs) > state.config.max_log_lines:
         del rt.logs[: len(rt.logs) - state.config.max_log_lines]
 
@@ -60,8 +61,8 @@ def _start_container(state: State, pod: Obj, rt: PodRuntime, now: float, node: s
     c = _container(pod)
     first = rt.container_id == ""
     if not first:
-        rt.previous_logs = rt.logs
-        rt.logs = []
+        rt.previous_logs, rt.previous_logged = rt.logs, rt.logged
+        rt.logs, rt.logged = [], 0
     rt.running = True
     rt.started_at = now
     rt.start_at = None

@@ -63,7 +63,9 @@ class PodRuntime:
     terminate_at: float | None = None
     unschedulable_reported: bool = False
     logs: list[str] = field(default_factory=list)
+    logged: int = 0  # lines written by the current container (logs keeps only the last ones)
     previous_logs: list[str] = field(default_factory=list)
+    previous_logged: int = 0
 
 
 Key = tuple[str, str]

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from aiops.lab.cluster import ApiError, Cluster
+from aiops.lab.cluster.cluster import format_log
 from aiops.lab.cluster.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from aiops.lab.cluster.resources import RESOURCES, ResourceType
 from aiops.lab.kubeapi import discovery, tables
@@ -286,6 +288,45 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client went away: the watch ends
         self.close_connection = True
 
+    def _follow_log(self, namespace: str, name: str, query: dict[str, str]) -> None:
+        """`kubectl logs -f`: the log so far, then new lines as they come, until the container
+        is replaced or the pod goes away."""
+        cluster = self.server.cluster
+        container = query.get("container")
+        timestamps = query.get("timestamps") in ("true", "1")
+        tail = query.get("tailLines")
+        lines, container_id, seen = cluster.log_lines(namespace, name, container)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self._text_chunk(format_log(lines, int(tail) if tail else None, timestamps))
+            while not self.server.stopping.wait(0.2):
+                try:
+                    lines, current_id, written = cluster.log_lines(namespace, name, container)
+                except ApiError:
+                    break  # the pod is gone
+                if current_id != container_id:
+                    # The container restarted: its last words, then the stream ends (as with
+                    # kubectl logs -f).
+                    lines, _, written = cluster.log_lines(namespace, name, container, True)
+                    self._text_chunk(format_log(_unseen(lines, written, seen), None, timestamps))
+                    break
+                self._text_chunk(format_log(_unseen(lines, written, seen), None, timestamps))
+                seen = written
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def _text_chunk(self, text: str) -> None:
+        data = text.encode()
+        if data:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
     def _chunk(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         if not events:
             return
@@ -341,6 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
             dry_run = dry_run or "All" in ((body.get("deleteOptions") or {}).get("dryRun") or [])
             self._json(201, cluster.evict(ns, name, body, dry_run))
         elif plural == "pods" and sub == "log" and method == "GET" and ns is not None:
+            if query.get("follow") in ("true", "1"):
+                self._follow_log(ns, name, query)
+                return
             tail = query.get("tailLines")
             text = cluster.pod_log(
                 ns,
@@ -353,6 +397,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, text.encode(), "text/plain")
         else:
             raise MethodNotAllowedError(f"{method} is not allowed on {plural}/{sub} in the lab API")
+
+
+def _unseen(lines: Sequence[str], written: int, seen: int) -> Sequence[str]:
+    """The last `written - seen` lines (the log keeps only its tail, so never more than it has)."""
+    if written <= seen:
+        return []
+    return lines[len(lines) - min(written - seen, len(lines)) :]
 
 
 def _and(first: str | None, second: str) -> str:
