@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,3 +412,25 @@ def test_logs_follow_streams_new_lines_until_the_container_restarts(lab: Lab) ->
     text = b"".join(response.stream(1024)).decode()
     assert text.splitlines()[0].startswith('level=info msg="starting server"')
     assert 'msg="exiting" code=2 reason=Error' in text.splitlines()[-1]
+
+
+def test_bad_query_parameters_are_bad_requests(lab: Lab) -> None:
+    with pytest.raises(ApiException) as err:
+        lab.core.list_namespaced_pod(NS, label_selector="app=frontend,===")
+    assert err.value.status == 400
+    assert "unable to parse requirement" in error_of(err)["message"]
+    (pod,) = pod_names(lab, "app=adservice")
+    with pytest.raises(ApiException) as err:
+        lab.core.read_namespaced_pod_log(pod, NS, container="nope")
+    assert err.value.status == 400
+    with pytest.raises(ApiException) as err:
+        lab.apps.patch_namespaced_deployment(
+            "frontend", NS, {"spec": {"replicas": 1}}, dry_run="Sometimes"
+        )
+    assert err.value.status == 400
+    assert "dryRun" in error_of(err)["message"]
+    url = f"{lab.server.url}/api/v1/namespaces/{NS}/pods/{pod}/log?tailLines=ten"
+    with pytest.raises(urllib.error.HTTPError) as http_err:
+        urllib.request.urlopen(url, timeout=5)
+    assert http_err.value.code == 400
+    assert "tailLines='ten' must be an integer" in json.loads(http_err.value.read())["message"]

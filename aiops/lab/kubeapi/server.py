@@ -214,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             rtype.plural, route.namespace, query.get("labelSelector"), query.get("fieldSelector")
         )
         meta: dict[str, Any] = {"resourceVersion": rv}
-        limit = int(query.get("limit") or 0)
+        limit = _int_param(query, "limit") or 0
         if limit > 0:
             offset = _decode_continue(query.get("continue", ""))
             page = items[offset : offset + limit]
@@ -294,14 +294,13 @@ class _Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         container = query.get("container")
         timestamps = query.get("timestamps") in ("true", "1")
-        tail = query.get("tailLines")
         lines, container_id, seen = cluster.log_lines(namespace, name, container)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            self._text_chunk(format_log(lines, int(tail) if tail else None, timestamps))
+            self._text_chunk(format_log(lines, _int_param(query, "tailLines"), timestamps))
             while not self.server.stopping.wait(0.2):
                 try:
                     lines, current_id, written = cluster.log_lines(namespace, name, container)
@@ -354,7 +353,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "DELETE":
             body = self._body() or {}
             grace = query.get("gracePeriodSeconds")
-            grace_s = int(grace) if grace not in (None, "") else body.get("gracePeriodSeconds")
+            grace_s = (
+                _int_param(query, "gracePeriodSeconds")
+                if grace not in (None, "")
+                else body.get("gracePeriodSeconds")
+            )
             dry_run = dry_run or "All" in (body.get("dryRun") or [])
             self._json(200, cluster.delete(plural, ns, name, dry_run, grace_s))
         else:
@@ -385,18 +388,27 @@ class _Handler(BaseHTTPRequestHandler):
             if query.get("follow") in ("true", "1"):
                 self._follow_log(ns, name, query)
                 return
-            tail = query.get("tailLines")
             text = cluster.pod_log(
                 ns,
                 name,
                 container=query.get("container"),
                 previous=query.get("previous") in ("true", "1"),
-                tail_lines=int(tail) if tail else None,
+                tail_lines=_int_param(query, "tailLines"),
                 timestamps=query.get("timestamps") in ("true", "1"),
             )
             self._send(200, text.encode(), "text/plain")
         else:
             raise MethodNotAllowedError(f"{method} is not allowed on {plural}/{sub} in the lab API")
+
+
+def _int_param(query: dict[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise BadRequestError(f"query parameter {name}={value!r} must be an integer") from exc
 
 
 def _unseen(lines: Sequence[str], written: int, seen: int) -> Sequence[str]:
