@@ -223,7 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
                 meta["remainingItemCount"] = len(items) - offset - limit
             items = page
         if tables.wants_table(self.headers.get("Accept")):
-            self._json(200, tables.table(rtype.plural, items, meta, query.get("includeObject")))
+            self._json(
+                200,
+                tables.table(
+                    rtype.plural,
+                    items,
+                    meta,
+                    query.get("includeObject"),
+                    now=self.server.cluster.now(),
+                ),
+            )
             return
         self._json(
             200,
@@ -343,7 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
             obj = cluster.get(plural, ns, name)
             if tables.wants_table(self.headers.get("Accept")):
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-                obj = tables.table(plural, [obj], meta, query.get("includeObject"))
+                obj = tables.table(
+                    plural, [obj], meta, query.get("includeObject"), now=cluster.now()
+                )
             self._json(200, obj)
         elif method == "PUT":
             self._json(200, cluster.replace(plural, ns, name, self._body(), dry_run))

@@ -184,9 +184,16 @@ def wants_table(accept: str | None) -> bool:
     return bool(accept) and "as=Table" in (accept or "")
 
 
-def table(plural: str, items: list[Obj], list_meta: Obj, include_object: str | None = None) -> Obj:
-    """A Table of `items` (include_object: None | Metadata (default) | Object, as the API)."""
-    now = time.time()
+def table(
+    plural: str,
+    items: list[Obj],
+    list_meta: Obj,
+    include_object: str | None = None,
+    now: float | None = None,
+) -> Obj:
+    """A Table of `items` (include_object: None | Metadata (default) | Object, as the API);
+    ages are counted to `now` (the cluster's clock)."""
+    now = time.time() if now is None else now
     columns = COLUMNS.get(plural) or [("Name", "string", 0, _name), ("Age", "string", 0, _age)]
     rows: list[Obj] = []
     for obj in items:
