@@ -381,3 +381,25 @@ def test_logs_tell_a_bad_config_from_a_healthy_start(cluster: Cluster, clock: Fa
     assert "listening" not in text
     healthy = pods_of(cluster, "adservice")[0]["metadata"]["name"]
     assert "listening" in cluster.pod_log(NS, healthy, tail_lines=1)
+
+
+def test_external_readiness_waits_for_the_probe_verdict(clock: FakeClock) -> None:
+    cluster = Cluster.boutique(
+        ClusterConfig(pod_start_s=1.0, pod_terminate_s=1.0, external_readiness=True), clock=clock
+    )
+    advance(cluster, clock, 2)
+    pods = [p for p in cluster.snapshot().pods if p.deployment == "emailservice"]
+    assert [(p.phase, p.ready) for p in pods] == [("Running", False)]
+    cluster.set_pod_ready(NS, pods[0].name, True)
+    assert deployment(cluster, "emailservice").available_replicas == 1
+    # A rollout whose new pod never passes its probe leaves the old pod serving.
+    cluster.rollout(NS, "emailservice", "email:v2", {BEHAVIOUR_ANNOTATION: "crash:bad-config"})
+    advance(cluster, clock, 10)
+    live = [p for p in cluster.snapshot().pods if p.deployment == "emailservice" and not p.deleting]
+    assert sorted((p.revision, p.ready) for p in live) == [(1, True), (2, False)]
+    # A restarted container needs the verdict again.
+    cluster.report_container_exit(NS, pods[0].name, "OOMKilled", 137)
+    advance(cluster, clock, 1)
+    again = next(p for p in cluster.snapshot().pods if p.name == pods[0].name)
+    assert again.restarts == 1
+    assert not again.ready

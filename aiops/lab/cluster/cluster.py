@@ -780,7 +780,9 @@ class Cluster:
             self._reconcile(now)
 
     def set_pod_ready(self, namespace: str, pod: str, ready: bool) -> None:
-        """The readiness probe's verdict (sticky until set again); unknown pods are ignored."""
+        """The readiness probe's verdict, sticky until set again (with
+        `ClusterConfig.external_readiness`, until the container restarts). Unknown pods are
+        ignored: the simulation may speak of a pod deleted since its last snapshot."""
         with self._lock:
             obj = self._state.store.get("pods", namespace, pod)
             if obj is None:

@@ -65,6 +65,8 @@ def _start_container(state: State, pod: Obj, rt: PodRuntime, now: float, node: s
         rt.logs, rt.logged = [], 0
     rt.running = True
     rt.started_at = now
+    if state.config.external_readiness:
+        rt.ready_override = False  # a new container waits for its readiness probe
     rt.start_at = None
     rt.waiting_reason = ""
     rt.waiting_message = ""

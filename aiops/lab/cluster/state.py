@@ -38,6 +38,9 @@ class ClusterConfig:
     pod_terminate_s: float = 0.3  # deletion -> object gone (graceful termination)
     backoff_base_s: float = 10.0  # CrashLoopBackOff: 10s, 20s, 40s, ... as the kubelet does
     backoff_cap_s: float = 300.0
+    # True when a simulation plays the readiness probe: a container that (re)starts is not ready
+    # until set_pod_ready(..., True) says so. False: ready as soon as it runs (standalone API).
+    external_readiness: bool = False
     event_ttl_s: float = 3600.0
     max_events: int = 2000
     max_log_lines: int = 500
