@@ -444,6 +444,52 @@ class KubernetesExecutor:
             )
         return owned[-2][1]
 
+    def rollout_progress(self, namespace: str, name: str) -> tuple[bool, str]:
+        """(done, what kubectl rollout status would say), by kubectl's own rules."""
+        action, target = "k8s.rollout_status", f"Deployment/{namespace}/{name}"
+        d = self._call(
+            action, target, lambda: self.apps.read_namespaced_deployment(name, namespace)
+        )
+        spec, status, meta = d.spec, d.status, d.metadata
+        want = int(spec.replicas if spec and spec.replicas is not None else 1)
+        if (
+            status is None
+            or meta is None
+            or (status.observed_generation or 0) < (meta.generation or 0)
+        ):
+            return False, "waiting for the deployment spec update to be observed"
+        for cond in status.conditions or []:
+            if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+                return False, f'deployment "{name}" exceeded its progress deadline'
+        updated = status.updated_replicas or 0
+        if updated < want:
+            return False, f"{updated} out of {want} new replicas have been updated"
+        if (status.replicas or 0) > updated:
+            return False, f"{(status.replicas or 0) - updated} old replicas are pending termination"
+        if (status.available_replicas or 0) < updated:
+            return (
+                False,
+                f"{status.available_replicas or 0} of {updated} updated replicas are available",
+            )
+        return True, f'deployment "{name}" successfully rolled out'
+
+    def wait_for_rollout(self, namespace: str, name: str, timeout_s: float = 300.0) -> StepResult:
+        """Wait until the rollout completes (read-only, so that verification starts after it);
+        ok=False with kubectl's last status line when it does not within `timeout_s`."""
+        deadline = self._monotonic() + timeout_s
+        while True:
+            done, message = self.rollout_progress(namespace, name)
+            if done or self._monotonic() >= deadline:
+                return StepResult(
+                    action="k8s.rollout_status",
+                    target=f"Deployment/{namespace}/{name}",
+                    ok=done,
+                    changed=False,
+                    message=message if done else f"not done after {timeout_s:.0f}s: {message}",
+                )
+            self._waiting(f"rollout {namespace}/{name}: {message}")
+            self._sleep(self.poll_interval_s)
+
     # ------------------------------------------------------------------ pods
 
     def delete_pod(

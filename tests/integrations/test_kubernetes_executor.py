@@ -381,3 +381,18 @@ def test_api_refusals_map_to_typed_errors() -> None:
     invalid = _api_error("a", "t", refused(422, "spec.replicas: Invalid value"))
     assert isinstance(invalid, KubeApiError)
     assert not invalid.retryable
+
+
+def test_wait_for_rollout_reports_like_kubectl_rollout_status(env: Env) -> None:
+    env.ex.rollout_restart(NS, "currencyservice", "inc-4")
+    done = env.ex.wait_for_rollout(NS, "currencyservice", timeout_s=10)
+    assert done.ok
+    assert done.message == 'deployment "currencyservice" successfully rolled out'
+    # A revision whose pods never become ready does not complete.
+    env.cluster.rollout(NS, "shippingservice", "shipping:broken", {})
+    for pod in env.cluster.snapshot().pods:
+        if pod.deployment == "shippingservice" and pod.revision == 2:
+            env.cluster.set_pod_ready(NS, pod.name, False)
+    stuck = env.ex.wait_for_rollout(NS, "shippingservice", timeout_s=0.5)
+    assert not stuck.ok
+    assert "not done after" in stuck.message
