@@ -36,6 +36,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -112,19 +114,25 @@ class FaultSpec(BaseModel):
                 isinstance(value, bool) or not isinstance(value, int | float) or value < 0
             ):
                 raise ValueError(f"{key} must be a non-negative number, got {value!r}")
-        target = self.target
-        if target is None:
-            if self.kind is FaultKind.DEPENDENCY_DOWN:
-                object.__setattr__(self, "target", "redis-cart")
-                return self
-            raise ValueError(f"kind {self.kind.value} needs a target")
-        if self.kind is FaultKind.NODE_PRESSURE:
-            if target not in NODES:
-                raise ValueError(f"target {target!r} is not a node; allowed: {', '.join(NODES)}")
-        elif target not in SERVICES:
-            raise ValueError(f"target {target!r} is not a deployment of the shop; allowed: "
-                             f"{', '.join(SERVICES)}")
+        if self.target is None:
+            if self.kind is not FaultKind.DEPENDENCY_DOWN:
+                raise ValueError(f"kind {self.kind.value} needs a target")
+            object.__setattr__(self, "target", "redis-cart")
         return self
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, target: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if target is None or kind is None:
+            return target
+        if kind is FaultKind.NODE_PRESSURE:
+            if target not in NODES:
+                raise ValueError(f"{target!r} is not a node; allowed: {', '.join(NODES)}")
+        elif target not in SERVICES:
+            raise ValueError(f"{target!r} is not a deployment of the shop; allowed: "
+                             f"{', '.join(SERVICES)}")
+        return target
 
     @property
     def params(self) -> dict[str, Any]:
