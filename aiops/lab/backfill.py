@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiops.lab.prometheus_config import DEFAULT_INSTANCE, DEFAULT_JOB
 from aiops.lab.sim.exposition import render_openmetrics_samples
 from aiops.lab.sim.shop import Shop
 from aiops.lab.sim.static import StaticCluster
@@ -53,8 +54,13 @@ def backfill(
     seed: int = 0,
     promtool: str | None = None,
     workers: int | None = None,
+    job: str = DEFAULT_JOB,
+    instance: str = DEFAULT_INSTANCE,
 ) -> BackfillResult:
-    """Write `days` of normal history ending at `end` (default: now) into `data_dir`."""
+    """Write `days` of normal history ending at `end` (default: now) into `data_dir`.
+
+    `job` and `instance` must be what Prometheus attaches to the live scrape (see
+    `write_prometheus_config`), so that history and live samples are the same series."""
     t0 = time.perf_counter()
     tool = promtool or shutil.which("promtool") or "/usr/bin/promtool"
     if not Path(tool).exists() and shutil.which(tool) is None:
@@ -72,6 +78,7 @@ def backfill(
     shop = Shop(cluster, seed=seed,
                 traffic=Traffic(rps=rps, pattern=Pattern.DIURNAL, seed=seed, anchor=end_t))
     samples = 0
+    extra = (("instance", instance), ("job", job))
 
     def convert(path: Path) -> None:
         proc = subprocess.run(
@@ -97,7 +104,7 @@ def backfill(
                 while t < w_end:
                     cluster.at = t
                     shop.step(t)
-                    text = render_openmetrics_samples(shop.families(), t)
+                    text = render_openmetrics_samples(shop.families(), t, extra)
                     samples += text.count("\n")
                     fh.write(text)
                     t += step

@@ -17,6 +17,8 @@ import httpx
 import yaml
 
 DEFAULT_SCRAPE_INTERVAL = "1s"
+DEFAULT_JOB = "boutique"
+DEFAULT_INSTANCE = "aiops-lab"
 
 
 class PrometheusError(RuntimeError):
@@ -25,16 +27,35 @@ class PrometheusError(RuntimeError):
 
 def write_prometheus_config(
     path: str | Path,
-    targets: list[str],
+    targets: list[str] | dict[str, str],
     *,
     scrape_interval: str = DEFAULT_SCRAPE_INTERVAL,
-    job: str = "boutique",
+    job: str = DEFAULT_JOB,
+    instance: str = DEFAULT_INSTANCE,
     evaluation_interval: str | None = None,
     extra_scrape_configs: list[dict[str, object]] | None = None,
 ) -> Path:
-    """Write prometheus.yml scraping `targets` ("127.0.0.1:PORT", path /metrics)."""
+    """Write prometheus.yml scraping the lab's /metrics.
+
+    `targets` is a list of "127.0.0.1:PORT" for one job named `job`, or a mapping job -> target.
+    The `instance` label is pinned to `instance` (not host:port) so that backfilled history,
+    written with the same job and instance, continues as the same series whatever port the
+    lab's exporter got."""
+    jobs = dict(targets) if isinstance(targets, dict) else (
+        {job: targets[0]} if len(targets) == 1 else {})
+    if not jobs and isinstance(targets, list):
+        jobs = {job: ""}
     if not targets:
         raise ValueError("at least one scrape target is needed")
+    scrape_configs: list[dict[str, object]] = []
+    for name, target in jobs.items():
+        scrape_configs.append({
+            "job_name": name,
+            "honor_labels": True,
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": [target] if target else list(targets)}],
+            "relabel_configs": [{"target_label": "instance", "replacement": instance}],
+        })
     cfg: dict[str, object] = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -42,15 +63,7 @@ def write_prometheus_config(
             "evaluation_interval": evaluation_interval or scrape_interval,
             "external_labels": {"cluster": "aiops-lab"},
         },
-        "scrape_configs": [
-            {
-                "job_name": job,
-                "honor_labels": True,
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": list(targets)}],
-            },
-            *(extra_scrape_configs or []),
-        ],
+        "scrape_configs": [*scrape_configs, *(extra_scrape_configs or [])],
     }
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

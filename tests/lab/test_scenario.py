@@ -125,5 +125,5 @@ def test_node_pressure_targets_a_node_and_dependency_down_defaults_to_redis(
 def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, GOOD, "a.yaml")
     _write(tmp_path, GOOD, "b.yaml")
-    with pytest.raises(ScenarioError, match="b.yaml: name 'cart-memory-leak' is used"):
+    with pytest.raises(ScenarioError, match=r"b\.yaml: name 'cart-memory-leak' is used"):
         load_all(tmp_path)

@@ -56,12 +56,32 @@ def render_text(families: Sequence[Family]) -> str:
     return "\n".join(out)
 
 
-def render_openmetrics_samples(families: Iterable[Family], timestamp: float) -> str:
+def render_openmetrics_samples(families: Iterable[Family], timestamp: float,
+                               extra: Labels = ()) -> str:
     """Sample lines with a timestamp, no metadata: promtool accepts families interleaved across
-    timestamps this way, which lets backfill stream one timestamp at a time."""
+    timestamps this way, which lets backfill stream one timestamp at a time. `extra` labels
+    (job, instance: what Prometheus attaches when it scrapes) are added where a sample does not
+    carry them itself (like honor_labels)."""
     ts = f" {timestamp:.3f}"
     out: list[str] = []
     for f in families:
-        out.extend(f"{n}{render_labels(lb)} {_number(v)}{ts}" for n, lb, v in f.samples)
+        out.extend(f"{n}{render_labels(_merge(lb, extra))} {_number(v)}{ts}"
+                   for n, lb, v in f.samples)
     out.append("")
     return "\n".join(out)
+
+
+_merge_cache: dict[tuple[Labels, Labels], Labels] = {}
+
+
+def _merge(labels: Labels, extra: Labels) -> Labels:
+    if not extra:
+        return labels
+    merged = _merge_cache.get((labels, extra))
+    if merged is None:
+        if len(_merge_cache) > 200_000:
+            _merge_cache.clear()
+        have = {k for k, _ in labels}
+        merged = tuple(sorted((*labels, *(kv for kv in extra if kv[0] not in have))))
+        _merge_cache[(labels, extra)] = merged
+    return merged
