@@ -2,7 +2,8 @@
 (Debian package prometheus 2.42) on 127.0.0.1.
 
 The scrape job uses `honor_labels: true` because one lab endpoint stands in for many real
-targets: node_exporter series carry their own `instance="node-a:9100"`, `job="node-exporter"`.
+targets: node_exporter series carry their own `instance="node-a:9100"`. The target's own
+instance label is pinned to a stable name so backfilled history and live scrapes are one series.
 """
 
 from __future__ import annotations
@@ -41,21 +42,22 @@ def write_prometheus_config(
     The `instance` label is pinned to `instance` (not host:port) so that backfilled history,
     written with the same job and instance, continues as the same series whatever port the
     lab's exporter got."""
-    jobs = dict(targets) if isinstance(targets, dict) else (
-        {job: targets[0]} if len(targets) == 1 else {})
-    if not jobs and isinstance(targets, list):
-        jobs = {job: ""}
     if not targets:
         raise ValueError("at least one scrape target is needed")
-    scrape_configs: list[dict[str, object]] = []
-    for name, target in jobs.items():
-        scrape_configs.append({
+    jobs: dict[str, list[str]] = (
+        {name: [t] for name, t in targets.items()} if isinstance(targets, dict)
+        else {job: list(targets)}
+    )
+    scrape_configs: list[dict[str, object]] = [
+        {
             "job_name": name,
             "honor_labels": True,
             "metrics_path": "/metrics",
-            "static_configs": [{"targets": [target] if target else list(targets)}],
+            "static_configs": [{"targets": addresses}],
             "relabel_configs": [{"target_label": "instance", "replacement": instance}],
-        })
+        }
+        for name, addresses in jobs.items()
+    ]
     cfg: dict[str, object] = {
         "global": {
             "scrape_interval": scrape_interval,

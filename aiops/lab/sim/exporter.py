@@ -28,7 +28,7 @@ class MetricsServer:
         self._httpd.daemon_threads = True
         self.host = host
         self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,),
                                         name="lab-metrics", daemon=True)
         self._thread.start()
 

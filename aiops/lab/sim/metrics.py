@@ -178,8 +178,9 @@ def collect(shop: Shop) -> list[Family]:
         for status in ("true", "false", "unknown"):
             cond_f.add((("condition", "Ready"), ("node", n.name), ("status", status)),
                        1 if (status == "true") == n.ready and status != "unknown" else 0)
-        nl: Labels = (("instance", f"{n.name}:9100"), ("job", "node-exporter"),
-                      ("node", n.name))
+        # instance as node_exporter's target would have it (kept by honor_labels); the job is
+        # the lab's scrape job, so one Prometheus can scrape several shops apart.
+        nl: Labels = (("instance", f"{n.name}:9100"), ("node", n.name))
         cores = max(int(n.cpu_cores), 1)
         for cpu_i in range(cores):
             for mode in ("idle", "iowait", "system", "user"):
