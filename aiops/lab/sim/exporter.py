@@ -17,13 +17,17 @@ from aiops.lab.sim.shop import Shop
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+# Optional extra routes: (method, path, body) -> (status, content type, body), or None for 404.
+Control = Callable[[str, str, bytes], tuple[int, str, bytes] | None]
+
 
 class MetricsServer:
     """A running /metrics endpoint; `stop()` shuts it down."""
 
-    def __init__(self, shop: Shop, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, shop: Shop, host: str = "127.0.0.1", port: int = 0,
+                 control: Control | None = None) -> None:
         self.shop = shop
-        handler = _handler_for(shop)
+        handler = _handler_for(shop, control)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self.host = host
@@ -46,15 +50,29 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _handler_for(shop: Shop) -> type[BaseHTTPRequestHandler]:
+def _handler_for(shop: Shop, control: Control | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+            path = self.path.split("?", 1)[0]
+            if path in ("/metrics", "/"):
+                self._reply(200, CONTENT_TYPE, render_text(shop.families()).encode())
+            else:
+                self._control("GET", path)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._control("POST", self.path.split("?", 1)[0], self.rfile.read(length))
+
+        def _control(self, method: str, path: str, body: bytes = b"") -> None:
+            answer = control(method, path, body) if control is not None else None
+            if answer is None:
                 self.send_error(404, "only /metrics here")
-                return
-            body = render_text(shop.families()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
+            else:
+                self._reply(*answer)
+
+        def _reply(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -65,9 +83,10 @@ def _handler_for(shop: Shop) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_metrics(shop: Shop, port: int = 0, host: str = "127.0.0.1") -> MetricsServer:
+def serve_metrics(shop: Shop, port: int = 0, host: str = "127.0.0.1",
+                  control: Control | None = None) -> MetricsServer:
     """Start serving `shop`'s metrics; port 0 picks a free port (see `.port`, `.url`)."""
-    return MetricsServer(shop, host, port)
+    return MetricsServer(shop, host, port, control)
 
 
 class ShopRunner:
