@@ -37,10 +37,12 @@ class FakeCluster:
         self.events: list[tuple[str, str, str]] = []
         self.exits: list[tuple[str, str]] = []
         self._n = itertools.count(1)
+        self._restart_at: dict[str, float] = {}
 
     # --- ClusterPort ---------------------------------------------------------------------
 
     def snapshot(self) -> ClusterSnapshot:
+        self._restart_due()  # tests may move `at` directly
         deps = []
         for d in self.deployments.values():
             ready = sum(1 for p in self.pods.values()
@@ -51,11 +53,16 @@ class FakeCluster:
 
     def report_container_exit(self, namespace: str, pod: str, reason: str,
                               exit_code: int) -> None:
+        # Like the lab cluster: the restart is counted at exit; the next container starts after
+        # the back-off (the first at once), and only then does started_at change.
         p = self.pods[pod]
-        delay = min(self.backoff * 2 ** p.restarts, 300.0)
-        self.pods[pod] = replace(p, restarts=p.restarts + 1, last_terminated_reason=reason,
-                                 ready=False, started_at=self.at + delay)
+        restarts = p.restarts + 1
+        delay = 0.0 if restarts == 1 else min(self.backoff * 2 ** (restarts - 2), 300.0)
+        self.pods[pod] = replace(p, restarts=restarts, last_terminated_reason=reason,
+                                 ready=False)
+        self._restart_at[pod] = self.at + delay
         self.exits.append((pod, reason))
+        self._restart_due()
 
     def set_pod_ready(self, namespace: str, pod: str, ready: bool) -> None:
         if pod in self.pods:
@@ -113,6 +120,15 @@ class FakeCluster:
 
     def advance(self, seconds: float) -> None:
         self.at += seconds
+        self._restart_due()
+
+    def _restart_due(self) -> None:
+        for name, when in list(self._restart_at.items()):
+            if name not in self.pods:
+                del self._restart_at[name]
+            elif when <= self.at:
+                del self._restart_at[name]
+                self.pods[name] = replace(self.pods[name], started_at=self.at)
 
     # --- controllers -----------------------------------------------------------------------
 

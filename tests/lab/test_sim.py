@@ -98,7 +98,7 @@ def test_healthy_shop_serves_without_errors_and_latency_adds_up_the_call_graph()
 def test_memory_leak_ends_in_oomkilled_and_only_a_restart_heals_it() -> None:
     shop, cluster = make()
     shop.inject(Fault(FaultKind.MEMORY_LEAK, "cartservice", Severity.HIGH), cluster.at)
-    limit = 256 * 1024**2
+    limit = samples(shop, "container_spec_memory_limit_bytes", container="cartservice")[0][1]
     peak = 0.0
 
     def watch(_: int) -> None:

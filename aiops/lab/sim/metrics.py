@@ -114,7 +114,7 @@ def collect(shop: Shop) -> list[Family]:
             cpu.add((*lb, ("cpu", "total")), round(c.cpu_seconds, 6))
             mem.add(lb, round(c.memory))
             mem_limit.add(lb, pod.memory_limit_bytes)
-            quota.add(lb, round(pod.cpu_limit_cores * 100000))
+            quota.add(lb, round(pod.cpu_limit_cores * 100000) if pod.cpu_limit_cores else -1)
             period.add(lb, 100000)
         rs = pod.name.rsplit("-", 1)[0]
         info.add((("created_by_kind", "ReplicaSet"), ("created_by_name", rs),
@@ -136,10 +136,12 @@ def collect(shop: Shop) -> list[Family]:
         if pod.phase == "Running" and view is not None and not view.running:
             reason = "CrashLoopBackOff" if pod.restarts > 0 else "ContainerCreating"
             waiting.add((*cl, ("reason", reason)), 1)
-        res_limits.add((*cl, ("node", node), ("resource", "cpu"), ("unit", "core")),
-                       pod.cpu_limit_cores)
-        res_limits.add((*cl, ("node", node), ("resource", "memory"), ("unit", "byte")),
-                       pod.memory_limit_bytes)
+        if pod.cpu_limit_cores:
+            res_limits.add((*cl, ("node", node), ("resource", "cpu"), ("unit", "core")),
+                           pod.cpu_limit_cores)
+        if pod.memory_limit_bytes:
+            res_limits.add((*cl, ("node", node), ("resource", "memory"), ("unit", "byte")),
+                           pod.memory_limit_bytes)
     fams += [cpu, mem, mem_limit, quota, period, info, ready, phase, restarts, last_term,
              waiting, c_ready, res_limits]
 

@@ -261,15 +261,20 @@ class Shop:
             if pod.namespace != self.namespace or pod.deployment not in SERVICES:
                 continue
             live.add(pod.uid)
+            # A container instance is known by its start time. A cluster may count the restart
+            # at exit and change started_at only when the kubelet starts the next instance
+            # (after back-off), or set started_at to the future restart at once: both work.
             c = self._containers.get(pod.uid)
-            if c is None or c.restarts != pod.restarts:
+            if c is None or c.started_at != pod.started_at:
                 # A new container: cAdvisor starts its counters from zero.
                 c = _Container(restarts=pod.restarts, started_at=pod.started_at)
                 self._containers[pod.uid] = c
-            c.started_at = pod.started_at
+            elif pod.restarts > c.restarts:
+                c.exited = True  # it died (whoever noticed) and has not been restarted yet
+            c.restarts = pod.restarts
             running = (
                 pod.phase == "Running" and pod.node is not None and not c.exited
-                and pod.started_at <= snap.at
+                and 0 < pod.started_at <= snap.at
             )
             behaviour = parse_behaviour(pod.template_annotations.get(BEHAVIOUR_ANNOTATION))
             serving = (running and pod.ready and not pod.deleting
@@ -306,12 +311,12 @@ class Shop:
             capacity_total = 0.0
             demand_total = 0.0
             for v in fl.pods:
-                limit = v.pod.cpu_limit_cores
+                limit = _cpu_limit(v.pod)
                 v.hog = sum(f.fault.magnitude() * limit for f in hogs if v.pod.uid in f.pod_uids)
                 # A leak grows from when it began in this container (a restarted container
                 # starts clean and leaks again: the bug is still in the process).
                 v.leak_bytes = sum(
-                    (v.pod.memory_limit_bytes - spec.memory_base_bytes)
+                    (_memory_limit(v.pod) - spec.memory_base_bytes)
                     / max(f.fault.magnitude(), 1.0) * _spread(v.pod.uid)
                     * max(snap.at - max(v.pod.started_at, f.started), 0.0)
                     for f in leaks if v.pod.uid in f.pod_uids
@@ -471,7 +476,7 @@ class Shop:
                 continue
             c = self._containers[pod.uid]
             up_for = snap.at - pod.started_at
-            if v.running and c.memory >= pod.memory_limit_bytes:
+            if v.running and c.memory >= _memory_limit(pod):
                 self._exit(pod, c, "OOMKilled", 137)
                 continue
             if v.running and v.behaviour.crash and up_for >= v.behaviour.crash_after:
@@ -516,6 +521,17 @@ class Shop:
 
         with self.lock:
             return collect(self)
+
+
+def _cpu_limit(pod: PodState) -> float:
+    """A pod without a CPU limit gets its service's default (not the node: keeps the model sane)."""
+    return (pod.cpu_limit_cores if pod.cpu_limit_cores > 0
+            else SERVICES[pod.deployment].cpu_limit_cores)
+
+
+def _memory_limit(pod: PodState) -> float:
+    return (pod.memory_limit_bytes if pod.memory_limit_bytes > 0
+            else SERVICES[pod.deployment].memory_limit_bytes)
 
 
 def _spread(uid: str) -> float:

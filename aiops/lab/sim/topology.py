@@ -22,8 +22,9 @@ MIB = 1024**2
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    # Default deployment shape (what the lab cluster should seed; the simulation itself always
-    # reads replicas and limits from the cluster snapshot).
+    # Default deployment shape (the static layout used for backfill; live, the simulation reads
+    # replicas and limits from the cluster snapshot and falls back to these only for a missing
+    # limit).
     replicas: int
     cpu_limit_cores: float
     memory_limit_bytes: float
@@ -40,26 +41,28 @@ def _image(name: str) -> str:
     return f"us-central1-docker.pkg.dev/google-samples/microservices-demo/{name}:v0.10.2"
 
 
+# Replicas and limits as the lab cluster deploys them (aiops/lab/cluster/boutique.py, after the
+# upstream manifests); the cost model is calibrated against them.
 SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
-        ServiceSpec("frontend", 2, 0.5, 256 * MIB, _image("frontend"), "http",
-                    8.0, 0.010, 60 * MIB, 0.4 * MIB),
+        ServiceSpec("frontend", 2, 0.2, 128 * MIB, _image("frontend"), "http",
+                    8.0, 0.0040, 60 * MIB, 0.4 * MIB),
         ServiceSpec("productcatalogservice", 2, 0.2, 128 * MIB, _image("productcatalogservice"),
                     "grpc", 3.0, 0.0010, 40 * MIB, 0.1 * MIB),
         ServiceSpec("currencyservice", 2, 0.2, 128 * MIB, _image("currencyservice"), "grpc",
                     2.0, 0.0010, 50 * MIB, 0.1 * MIB),
-        ServiceSpec("cartservice", 2, 0.3, 256 * MIB, _image("cartservice"), "grpc",
-                    4.0, 0.0035, 90 * MIB, 0.3 * MIB),
+        ServiceSpec("cartservice", 2, 0.3, 128 * MIB, _image("cartservice"), "grpc",
+                    4.0, 0.0035, 60 * MIB, 0.3 * MIB),
         ServiceSpec("redis-cart", 1, 0.125, 256 * MIB, "redis:alpine", "tcp",
                     1.0, 0.0008, 30 * MIB, 0.2 * MIB),
-        ServiceSpec("recommendationservice", 1, 0.2, 220 * MIB,
-                    _image("recommendationservice"), "grpc", 5.0, 0.0020, 70 * MIB, 0.2 * MIB),
+        ServiceSpec("recommendationservice", 1, 0.2, 450 * MIB,
+                    _image("recommendationservice"), "grpc", 5.0, 0.0020, 150 * MIB, 0.2 * MIB),
         ServiceSpec("adservice", 1, 0.3, 300 * MIB, _image("adservice"), "grpc",
                     3.0, 0.0030, 150 * MIB, 0.2 * MIB),
         ServiceSpec("shippingservice", 1, 0.2, 128 * MIB, _image("shippingservice"), "grpc",
                     3.0, 0.0030, 30 * MIB, 0.1 * MIB),
-        ServiceSpec("checkoutservice", 1, 0.2, 128 * MIB, _image("checkoutservice"), "grpc",
+        ServiceSpec("checkoutservice", 2, 0.2, 128 * MIB, _image("checkoutservice"), "grpc",
                     10.0, 0.0150, 40 * MIB, 1.0 * MIB),
         ServiceSpec("paymentservice", 1, 0.2, 128 * MIB, _image("paymentservice"), "grpc",
                     15.0, 0.0150, 50 * MIB, 1.0 * MIB),
