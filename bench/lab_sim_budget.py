@@ -33,7 +33,7 @@ def main() -> None:
         now = time.time()
         r = backfill(Path(tmp) / "data", end=now, days=args.days, step=args.step)
         print(f"backfill: {args.days:g} days at {args.step:g} s: {r.samples} samples, "
-              f"{r.blocks} blocks in {r.seconds:.1f} s")
+              f"{r.blocks} blocks in {r.seconds:.1f} s wall, {r.cpu_seconds:.1f} s CPU")
 
         cluster = StaticCluster(at=now)
         shop = Shop(cluster, traffic=Traffic(50, Pattern.DIURNAL, anchor=r.end))
@@ -52,7 +52,7 @@ def main() -> None:
         try:
             prom.wait_ready()
             print(f"prometheus ready in {time.perf_counter() - t0:.1f} s")
-            prom.wait_for_scrape("istio_requests_total")
+            prom.wait_for_scrape("up == 1")
             print(f"first scrape after {time.perf_counter() - t0:.1f} s")
             pp = psutil.Process(prom.proc.pid)
             c_me, c_prom = me.cpu_times(), pp.cpu_times()
@@ -66,6 +66,7 @@ def main() -> None:
             d_me = sum(me.cpu_times()[:2]) - sum(c_me[:2])
             d_prom = sum(pp.cpu_times()[:2]) - sum(c_prom[:2])
             series = prom.query("count({__name__=~'.+'})")
+            scrapes = prom.query(f"count_over_time(up[{int(wall)}s])")
             print(f"steady state over {wall:.0f} s at scrape {args.scrape_interval}:")
             print(f"  shop + exporter : {100 * d_me / wall:5.1f} % of a core, "
                   f"RSS peak {peak_me / 2**20:.0f} MiB")
@@ -73,7 +74,8 @@ def main() -> None:
                   f"RSS peak {peak_prom / 2**20:.0f} MiB")
             print(f"  together        : {100 * (d_me + d_prom) / wall:5.1f} % of a core, "
                   f"{(peak_me + peak_prom) / 2**20:.0f} MiB")
-            print(f"  series in head+history: {series[0]['value'][1] if series else '?'}")
+            print(f"  series: {series[0]['value'][1] if series else '?'}, scrapes in the window: "
+                  f"{scrapes[0]['value'][1] if scrapes else '?'}")
         finally:
             prom.stop()
             runner.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -40,7 +41,8 @@ class BackfillResult:
     step: float
     samples: int
     blocks: int
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # user + system, this process and promtool together
     shop: Shop  # the history's shop: `Shop.continue_from` keeps live counters monotonic
 
 
@@ -62,6 +64,7 @@ def backfill(
     `job` and `instance` must be what Prometheus attaches to the live scrape (see
     `write_prometheus_config`), so that history and live samples are the same series."""
     t0 = time.perf_counter()
+    cpu0 = _cpu()
     tool = promtool or shutil.which("promtool") or "/usr/bin/promtool"
     if not Path(tool).exists() and shutil.which(tool) is None:
         raise BackfillError(f"promtool not found ({tool}); install the Debian package prometheus")
@@ -113,7 +116,14 @@ def backfill(
         for f in futures:
             f.result()
     blocks = sum(1 for p in out.iterdir() if p.is_dir() and len(p.name) == 26)
-    return BackfillResult(start, end_t, step, samples, blocks, time.perf_counter() - t0, shop)
+    return BackfillResult(start, end_t, step, samples, blocks, time.perf_counter() - t0,
+                          _cpu() - cpu0, shop)
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -132,5 +142,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"backfill failed: {e}")
         return 1
     print(f"backfilled {r.samples} samples in {r.blocks} blocks "
-          f"({(r.end - r.start) / 86400:.1f} days at {r.step:g} s) in {r.seconds:.1f} s")
+          f"({(r.end - r.start) / 86400:.1f} days at {r.step:g} s) in {r.seconds:.1f} s "
+          f"({r.cpu_seconds:.1f} CPU s)")
     return 0
