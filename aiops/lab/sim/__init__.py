@@ -5,8 +5,7 @@ Wiring (what `aiops lab up/inject/status/down` needs):
     from aiops.lab.backfill import backfill
     from aiops.lab.prometheus_config import PrometheusProcess, write_prometheus_config
     from aiops.lab.scenario import load_scenario
-    from aiops.lab.sim import ShopService
-
+    
     history = backfill(data_dir, days=2, step=60)            # before Prometheus starts
     service = ShopService(cluster, rps=50, anchor=history.end, history=history.shop,
                           port=9464).start()                 # ticks 1/s, serves /metrics
@@ -14,13 +13,14 @@ Wiring (what `aiops lab up/inject/status/down` needs):
     prom = PrometheusProcess(cfg_path, data_dir, port=9090); prom.wait_ready()
     service.play(load_scenario(path))                        # or POST /lab/scenario
     service.status()                                         # or GET /lab/status
+
+(ShopService and ScenarioTimeline are not re-exported here: they import aiops.lab.scenario,
+which imports this package.)
 """
 
 from aiops.lab.sim.exporter import MetricsServer, ShopRunner, serve_metrics
 from aiops.lab.sim.faults import Fault, FaultKind, NoiseKind, Severity
-from aiops.lab.sim.service import ShopService
 from aiops.lab.sim.shop import ServiceStatus, Shop
-from aiops.lab.sim.timeline import ScenarioTimeline
 from aiops.lab.sim.traffic import Pattern, Traffic
 
 __all__ = [
@@ -29,12 +29,10 @@ __all__ = [
     "MetricsServer",
     "NoiseKind",
     "Pattern",
-    "ScenarioTimeline",
     "ServiceStatus",
     "Severity",
     "Shop",
     "ShopRunner",
-    "ShopService",
     "Traffic",
     "serve_metrics",
 ]
