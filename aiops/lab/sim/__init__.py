@@ -5,7 +5,7 @@ Wiring (what `aiops lab up/inject/status/down` needs):
     from aiops.lab.backfill import backfill
     from aiops.lab.prometheus_config import PrometheusProcess, write_prometheus_config
     from aiops.lab.scenario import load_scenario
-    
+
     history = backfill(data_dir, days=2, step=60)            # before Prometheus starts
     service = ShopService(cluster, rps=50, anchor=history.end, history=history.shop,
                           port=9464).start()                 # ticks 1/s, serves /metrics
