@@ -330,11 +330,11 @@ class Shop:
                     continue
                 usable = max(limit * v.node_share - v.hog - IDLE_CPU_CORES, 0.02 * limit)
                 mu = usable / spec.cpu_per_request
-                capacity_total += mu
                 if not v.serving:
                     v.cpu = min(limit * v.node_share, IDLE_CPU_CORES + v.hog) \
                         if v.node_share else 0.0
                     continue
+                capacity_total += mu
                 v.rate = per_pod
                 rho = per_pod / mu
                 v.shed = max(0.0, 1.0 - RHO_CAP / rho) if rho > RHO_CAP else 0.0
