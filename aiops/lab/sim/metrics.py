@@ -118,7 +118,7 @@ def collect(shop: Shop) -> list[Family]:
             period.add(lb, 100000)
         rs = pod.name.rsplit("-", 1)[0]
         info.add((("created_by_kind", "ReplicaSet"), ("created_by_name", rs),
-                  ("host_ip", _pod_ip(node, node) if node else ""),
+                  ("host_ip", f"192.168.49.{NODES.index(node) + 2}" if node in NODES else ""),
                   ("host_network", "false"), ("namespace", ns), ("node", node),
                   ("pod", pod.name), ("pod_ip", _pod_ip(pod.uid, pod.node) if node else ""),
                   ("priority_class", ""), ("uid", pod.uid)), 1)
@@ -151,8 +151,6 @@ def collect(shop: Shop) -> list[Family]:
                    "The number of available replicas per deployment.")
     unavail = Family("kube_deployment_status_replicas_unavailable", "gauge",
                      "The number of unavailable replicas per deployment.")
-    gen = Family("kube_deployment_metadata_generation", "gauge",
-                 "Sequence number representing a specific generation of the desired state.")
     for d in sorted(snap.deployments, key=lambda d: d.name):
         if d.namespace != ns:
             continue
@@ -160,8 +158,7 @@ def collect(shop: Shop) -> list[Family]:
         spec.add(dl, d.spec_replicas)
         avail.add(dl, d.available_replicas)
         unavail.add(dl, max(d.spec_replicas - d.available_replicas, 0))
-        gen.add(dl, d.revision)
-    fams += [spec, avail, unavail, gen]
+    fams += [spec, avail, unavail]
 
     unsched = Family("kube_node_spec_unschedulable", "gauge",
                      "Whether a node can schedule new pods.")

@@ -212,8 +212,8 @@ class Shop:
                 self._ship(self.cluster.snapshot(), target, None, new_image=True)
             elif kind is NoiseKind.TRAFFIC_SEASONALITY:
                 self.traffic.extra_seasonality = magnitude if magnitude is not None else 0.3
-                self.traffic.anchor = now
-                self.traffic.period = duration if duration is not None else 600.0
+                self.traffic.seasonality_start = now
+                self.traffic.seasonality_period = duration if duration is not None else 600.0
             elif kind is NoiseKind.SHORT_SPIKE:
                 self.traffic.spikes.append(
                     Spike(now, duration if duration is not None else 15.0,

@@ -40,8 +40,10 @@ class Traffic:
     anchor: float = 0.0
     period: float = DAY
     amplitude: float = 0.3
-    # Seasonality always present in diurnal; a scenario may add it to steady traffic as noise.
+    # A faster seasonal swing a scenario may add as noise (amplitude, start, period).
     extra_seasonality: float = 0.0
+    seasonality_start: float = 0.0
+    seasonality_period: float = 600.0
     spikes: list[Spike] = field(default_factory=list)
     # Multiplicative jitter, deterministic per second of time.
     jitter: float = 0.03
@@ -52,7 +54,7 @@ class Traffic:
             r *= 1.0 + self.amplitude * math.sin(2 * math.pi * (t - self.anchor) / self.period)
         if self.extra_seasonality:
             r *= 1.0 + self.extra_seasonality * math.sin(
-                2 * math.pi * (t - self.anchor) / self.period
+                2 * math.pi * (t - self.seasonality_start) / self.seasonality_period
             )
         if self.pattern is Pattern.SPIKY:
             r *= self._random_spike(t)
