@@ -67,6 +67,7 @@ class FakeCluster:
     def set_pod_ready(self, namespace: str, pod: str, ready: bool) -> None:
         if pod in self.pods:
             self.pods[pod] = replace(self.pods[pod], ready=ready)
+            self._finish_rollouts()
 
     def rollout(self, namespace: str, deployment: str, image: str,
                 annotations: dict[str, str]) -> int:
@@ -133,16 +134,21 @@ class FakeCluster:
     # --- controllers -----------------------------------------------------------------------
 
     def _apply(self, d: _Deployment, revision: int) -> None:
+        """A rolling update, simplified: the new revision's pods start next to the old ones,
+        which keep serving until every new pod is ready (so a crashing revision never
+        replaces them, as with maxUnavailable 0)."""
         t = d.history[revision - 1]
         d.state = replace(d.state, revision=revision, image=t.image,
                           template_annotations=dict(t.annotations))
         for p in list(self.pods.values()):
-            if p.deployment == d.state.name:
+            # pods of an abandoned revision that never became ready go at once
+            if p.deployment == d.state.name and p.revision != revision and not p.ready:
                 del self.pods[p.name]
         self._reconcile(d)
 
     def _reconcile(self, d: _Deployment) -> None:
-        mine = [p for p in self.pods.values() if p.deployment == d.state.name]
+        mine = [p for p in self.pods.values()
+                if p.deployment == d.state.name and p.revision == d.state.revision]
         for p in mine[d.state.spec_replicas:]:
             del self.pods[p.name]
         for _ in range(d.state.spec_replicas - len(mine)):
@@ -153,6 +159,16 @@ class FakeCluster:
                 d.state.revision, "Running", False, 0, None, self.at,
                 dict(d.state.template_annotations), d.state.cpu_limit_cores,
                 d.state.memory_limit_bytes)
+        self._finish_rollouts()
+
+    def _finish_rollouts(self) -> None:
+        for d in self.deployments.values():
+            current = [p for p in self.pods.values()
+                       if p.deployment == d.state.name and p.revision == d.state.revision]
+            if len(current) >= d.state.spec_replicas and all(p.ready for p in current):
+                for p in list(self.pods.values()):
+                    if p.deployment == d.state.name and p.revision != d.state.revision:
+                        del self.pods[p.name]
 
     def _schedule(self) -> str:
         ok = [n for n in self.nodes.values() if not n.unschedulable and n.ready]

@@ -174,8 +174,8 @@ def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) 
     assert lab.value(f"sum(kube_pod_container_status_restarts_total{{{crash}}})") >= 2
     assert lab.value('sum(kube_pod_container_status_last_terminated_reason{job="crashloop",'
                      'reason="Error"})') >= 1
-    assert lab.value('kube_deployment_status_replicas_available{job="crashloop",'
-                     'deployment="productcatalogservice"}') == 0
+    assert lab.value('max(max_over_time(kube_pod_container_status_waiting_reason{'
+                     'job="crashloop",reason="CrashLoopBackOff"}[10s]))') == 1
 
     def node_a(job: str, metric: str) -> float:
         sel = f'job="{job}",node="node-a"'

@@ -69,11 +69,12 @@ class Traffic:
         return float(np.random.default_rng([self.seed, 7, second & 0xFFFFFFFF]).standard_normal())
 
     def _random_spike(self, t: float) -> float:
-        # One chance per 2-minute window of a 10-30 s burst of 1.5-2.2x.
+        # One chance per 2-minute window of a 10-30 s burst of 1.3-1.6x: enough to show on
+        # every graph, not enough to overload a healthy shop (the frontend peaks near 80 %).
         window = int(t // 120)
         rng = np.random.default_rng([self.seed, 11, window & 0xFFFFFFFF])
         if rng.random() > 0.5:
             return 1.0
         start = window * 120 + rng.uniform(0, 90)
         length = rng.uniform(10, 30)
-        return float(rng.uniform(1.5, 2.2)) if start <= t < start + length else 1.0
+        return float(rng.uniform(1.3, 1.6)) if start <= t < start + length else 1.0
