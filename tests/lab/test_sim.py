@@ -337,3 +337,22 @@ expect: {root_cause: cartservice, fault: bad_rollout, playbook: rollback-deploym
     assert cluster.deployments["cartservice"].state.revision == 2
     assert not tl.done(cluster.at)
     assert tl.done(start + 60)
+
+
+def test_a_finished_scenario_ends_its_faults() -> None:
+    scenario = parse_scenario("""
+name: t
+warmup: 0s
+duration: 30s
+traffic: {rps: 50, pattern: steady}
+faults: [{at: 0s, kind: latency, target: cartservice, severity: high}]
+expect: {root_cause: cartservice, fault: latency, playbook: escalate}
+""")
+    shop, cluster = make()
+    tl = ScenarioTimeline(shop, scenario, started_at=cluster.at)
+    run(shop, cluster, 10, lambda _: tl.step(cluster.at))
+    assert Window(shop, cluster, "cartservice", 10).mean_ms > 500
+    run(shop, cluster, 15, lambda _: tl.step(cluster.at))
+    assert tl.finished
+    assert not shop.faults
+    assert Window(shop, cluster, "cartservice", 10).mean_ms < 20

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import structlog
+
 from aiops.lab.ports import ClusterPort
 from aiops.lab.scenario import Scenario, ScenarioError, parse_scenario
 from aiops.lab.sim.exporter import MetricsServer, ShopRunner, serve_metrics
@@ -24,6 +26,7 @@ from aiops.lab.sim.timeline import ScenarioTimeline
 from aiops.lab.sim.traffic import Pattern, Traffic
 
 JSON = "application/json"
+log = structlog.get_logger("aiops.lab.shop")
 
 
 class ShopService:
@@ -86,11 +89,18 @@ class ShopService:
         timeline = ScenarioTimeline(self.shop, scenario,
                                     started_at=now if now is not None else time.time())
         with self._lock:
-            self.timeline = timeline
+            previous, self.timeline = self.timeline, timeline
+        if previous is not None and not previous.finished:
+            previous.finish()
+        log.info("scenario started", scenario=scenario.name, faults_at=timeline.fault_start,
+                 ends_at=timeline.ends_at, faults=[f.kind.value for f in scenario.faults])
         return timeline
 
     def inject(self, fault: Fault) -> ActiveFault:
-        return self.shop.inject(fault, time.time())
+        active = self.shop.inject(fault, time.time())
+        log.info("fault injected", fault=active.id, kind=fault.kind.value, target=fault.target,
+                 severity=fault.severity.value)
+        return active
 
     def status(self) -> dict[str, Any]:
         now = time.time()

@@ -220,6 +220,12 @@ class Shop:
                           magnitude if magnitude is not None else 1.8)
                 )
 
+    def end_faults(self, ids: set[str]) -> None:
+        """End these faults now (a scenario is over). Faults shipped as a revision live on in
+        the cluster until it is rolled back; this only forgets them here."""
+        with self.lock:
+            self.faults = [f for f in self.faults if f.id not in ids]
+
     def clear_faults(self, kind: FaultKind | None = None) -> None:
         """End faults that have no remediation in the cluster (latency, packet loss, ...)."""
         with self.lock:

@@ -17,6 +17,7 @@ class ScenarioTimeline:
     scenario: Scenario
     started_at: float
     injected: list[ActiveFault] = field(default_factory=list)
+    finished: bool = False
     _next_fault: int = 0
     _next_noise: int = 0
 
@@ -42,7 +43,13 @@ class ScenarioTimeline:
         return now >= self.ends_at
 
     def step(self, now: float) -> None:
-        """Inject whatever is due by `now`; call before `shop.step(now)`."""
+        """Inject whatever is due by `now`, end the scenario's faults once it is over; call
+        before `shop.step(now)`."""
+        if self.finished:
+            return
+        if self.done(now):
+            self.finish()
+            return
         while self._next_fault < len(self._faults) and \
                 self.fault_start + self._faults[self._next_fault].at <= now:
             spec = self._faults[self._next_fault]
@@ -53,3 +60,12 @@ class ScenarioTimeline:
             n = self._noise[self._next_noise]
             self._next_noise += 1
             self.shop.noise(n.kind, n.target, now, n.duration, n.magnitude)
+
+    def finish(self) -> None:
+        """The scenario is over: its faults end (revision faults stay in the cluster until
+        rolled back), its traffic seasonality and spikes stop."""
+        self.finished = True
+        self.shop.end_faults({f.id for f in self.injected})
+        with self.shop.lock:
+            self.shop.traffic.extra_seasonality = 0.0
+            self.shop.traffic.spikes.clear()
