@@ -83,6 +83,12 @@ def collect(shop: Shop) -> list[Family]:
                  "Current working set in bytes.")
     mem_limit = Family("container_spec_memory_limit_bytes", "gauge",
                        "Memory limit for the container.")
+    periods = Family("container_cpu_cfs_periods_total", "counter",
+                     "Number of elapsed enforcement period intervals.")
+    throttled = Family("container_cpu_cfs_throttled_periods_total", "counter",
+                       "Number of throttled period intervals.")
+    throttled_s = Family("container_cpu_cfs_throttled_seconds_total", "counter",
+                         "Total time duration the container has been throttled.")
     quota = Family("container_spec_cpu_quota", "gauge", "CPU quota of the container.")
     period = Family("container_spec_cpu_period", "gauge", "CPU period of the container.")
     info = Family("kube_pod_info", "gauge", "Information about pod.")
@@ -112,6 +118,10 @@ def collect(shop: Shop) -> list[Family]:
             lb: Labels = (("container", container), ("image", image), ("namespace", ns),
                           ("node", node), ("pod", pod.name))
             cpu.add((*lb, ("cpu", "total")), round(c.cpu_seconds, 6))
+            if pod.cpu_limit_cores:  # only a container with a quota is throttled
+                periods.add(lb, int(c.cfs_periods))
+                throttled.add(lb, int(c.cfs_throttled_periods))
+                throttled_s.add(lb, round(c.cfs_throttled_seconds, 6))
             mem.add(lb, round(c.memory))
             mem_limit.add(lb, pod.memory_limit_bytes)
             quota.add(lb, round(pod.cpu_limit_cores * 100000) if pod.cpu_limit_cores else -1)
@@ -142,7 +152,8 @@ def collect(shop: Shop) -> list[Family]:
         if pod.memory_limit_bytes:
             res_limits.add((*cl, ("node", node), ("resource", "memory"), ("unit", "byte")),
                            pod.memory_limit_bytes)
-    fams += [cpu, mem, mem_limit, quota, period, info, ready, phase, restarts, last_term,
+    fams += [cpu, periods, throttled, throttled_s, mem, mem_limit, quota, period, info, ready,
+             phase, restarts, last_term,
              waiting, c_ready, res_limits]
 
     spec = Family("kube_deployment_spec_replicas", "gauge",

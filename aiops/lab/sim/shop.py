@@ -61,6 +61,7 @@ IDLE_CPU_CORES = 0.003
 NODE_SYSTEM_CPU = 0.15
 NODE_SYSTEM_MEMORY = 1.0 * 1024**3
 RHO_CAP = 0.98
+CFS_PERIOD_S = 0.1
 # node_pressure: extra load on the node itself (cores, bytes) per unit of (1 - cpu_share)
 PRESSURE_STRESS_CORES = 3.6
 PRESSURE_MEMORY = 6.0 * 1024**3
@@ -77,6 +78,9 @@ class _Container:
     restarts: int
     started_at: float
     cpu_seconds: float = 0.0
+    cfs_periods: float = 0.0
+    cfs_throttled_periods: float = 0.0
+    cfs_throttled_seconds: float = 0.0
     memory: float = 0.0
     exited: bool = False  # reported to the cluster, waiting for the kubelet to restart it
 
@@ -94,6 +98,7 @@ class _PodView:
     p_own_500: float = 0.0
     p_own_503: float = 0.0
     cpu: float = 0.0
+    throttled: float = 0.0  # share of CFS periods throttled
     hog: float = 0.0
     leak_bytes: float = 0.0
     node_share: float = 1.0
@@ -349,6 +354,10 @@ class Shop:
                 v.own_ms = spec.own_ms * (1.0 + r**4 / (1.0 - r)) + v.extra_ms
                 v.cpu = min(limit * v.node_share,
                             IDLE_CPU_CORES + v.hog + v.served * spec.cpu_per_request)
+                # CFS throttling: requests arrive in bursts, so periods hit the quota well
+                # before the average use does; from ~70 % of the limit on, more and more do.
+                demand = IDLE_CPU_CORES + v.hog + per_pod * spec.cpu_per_request
+                v.throttled = min(max((demand / limit - 0.7) / 0.3, 0.0), 1.0)
                 v.p_own_500 = v.behaviour.error_rate
                 v.p_own_503 = loss.get(name, 0.0)
                 demand_total += per_pod
@@ -400,6 +409,11 @@ class Shop:
             if not v.running:
                 continue
             c.cpu_seconds += v.cpu * dt
+            periods = dt / CFS_PERIOD_S
+            c.cfs_periods += periods
+            c.cfs_throttled_periods += periods * v.throttled
+            # a throttled period waits out, on average, half of it
+            c.cfs_throttled_seconds += periods * v.throttled * CFS_PERIOD_S * 0.5
             c.memory = (spec.memory_base_bytes + spec.memory_per_rps_bytes * v.served
                         + v.leak_bytes)
             c.memory *= 1.0 + 0.004 * float(self.rng.standard_normal())
