@@ -154,7 +154,7 @@ def test_latency_faults_raise_p90_and_slow_callers(lab: Lab) -> None:
 
 def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) -> None:
     def cpu_saturation(job: str) -> float:
-        sel = f'job="{job}",container="recommendationservice"'
+        sel = f'job="{job}",pod=~"recommendationservice-.*"'
         return lab.value(f"sum(rate(container_cpu_usage_seconds_total{{{sel}}}[3s])) / "
                          f"sum(container_spec_cpu_quota{{{sel}}} / "
                          f"container_spec_cpu_period{{{sel}}})")
@@ -162,15 +162,15 @@ def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) 
     assert cpu_saturation("cpu_hog") > 0.9
     assert cpu_saturation("control") < 0.5
 
-    leak = 'job="memory_leak",container="adservice"'
+    leak = 'job="memory_leak",pod=~"adservice-.*"'
     peak = lab.value(f"max(max_over_time(container_memory_working_set_bytes{{{leak}}}[15s]))")
     limit = lab.value(f"max(max_over_time(container_spec_memory_limit_bytes{{{leak}}}[10s]))")
     assert peak > 0.8 * limit
     assert lab.value(f"sum(kube_pod_container_status_restarts_total{{{leak}}})") >= 1
     assert lab.value('sum(kube_pod_container_status_last_terminated_reason{job="memory_leak",'
-                     'container="adservice",reason="OOMKilled"})') >= 1
+                     'pod=~"adservice-.*",reason="OOMKilled"})') >= 1
 
-    crash = 'job="crashloop",container="productcatalogservice"'
+    crash = 'job="crashloop",pod=~"productcatalogservice-.*"'
     assert lab.value(f"sum(kube_pod_container_status_restarts_total{{{crash}}})") >= 2
     assert lab.value('sum(kube_pod_container_status_last_terminated_reason{job="crashloop",'
                      'reason="Error"})') >= 1

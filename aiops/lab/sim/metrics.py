@@ -52,6 +52,13 @@ def _istio_labels(ns: str, reporter: str, src: str, dst: str, code: str) -> Labe
     )
 
 
+def container_name(deployment: str) -> str:
+    """The container's name as the upstream Online Boutique manifests (and the lab cluster) have
+    it: `server`, `redis` for redis-cart. Select a service's containers by pod name or join
+    with kube_pod_info."""
+    return "redis" if deployment == "redis-cart" else "server"
+
+
 def _pod_ip(uid: str, node: str | None) -> str:
     h = hashlib.blake2s(uid.encode(), digest_size=2).digest()
     idx = NODES.index(node) if node in NODES else 9
@@ -109,11 +116,11 @@ def collect(shop: Shop) -> list[Family]:
     for pod in sorted(snap.pods, key=lambda p: p.name):
         if pod.namespace != ns or pod.deployment not in SERVICES:
             continue
-        container = pod.deployment if pod.deployment != "redis-cart" else "redis"
+        container = container_name(pod.deployment)
         node = pod.node or ""
         view = views.get(pod.uid)
         c = shop._containers.get(pod.uid)
-        image = SERVICES[pod.deployment].image
+        image = shop._images.get((pod.deployment, pod.revision), SERVICES[pod.deployment].image)
         if view is not None and view.running and c is not None:
             lb: Labels = (("container", container), ("image", image), ("namespace", ns),
                           ("node", node), ("pod", pod.name))

@@ -166,6 +166,7 @@ class Shop:
         self._flows: dict[str, _ServiceFlow] = {}
         self._node_busy: dict[str, dict[str, float]] = {}
         self._pod_views: dict[str, _PodView] = {}
+        self._images: dict[tuple[str, int], str] = {}
 
     def continue_from(self, history: Shop) -> None:
         """Carry Istio and node counters over from the backfilled history, so counters stay
@@ -255,6 +256,8 @@ class Shop:
             self.faults = [f for f in self.faults if f.until is None or f.until > now]
             snap = self.cluster.snapshot()
             self._snapshot = snap
+            for d in snap.deployments:  # pods of an older revision keep their image
+                self._images.setdefault((d.name, d.revision), d.image)
             views = self._sync_pods(snap)
             self._flows = self._flow(snap, views, now)
             self._account(snap, views, dt)
