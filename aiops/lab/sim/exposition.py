@@ -64,13 +64,20 @@ def render_openmetrics_samples(families: Iterable[Family], timestamp: float,
     carry them itself (like honor_labels)."""
     ts = f" {timestamp:.3f}"
     out: list[str] = []
+    cache = _series_cache.setdefault(extra, {})
+    if len(cache) > 200_000:  # pods come and go; do not grow without bound
+        cache.clear()
     for f in families:
-        out.extend(f"{n}{render_labels(_merge(lb, extra))} {_number(v)}{ts}"
-                   for n, lb, v in f.samples)
+        for n, lb, v in f.samples:
+            series = cache.get((n, lb))
+            if series is None:
+                series = cache[(n, lb)] = n + render_labels(_merge(lb, extra)) + " "
+            out.append(series + _number(v) + ts)
     out.append("")
     return "\n".join(out)
 
 
+_series_cache: dict[Labels, dict[tuple[str, Labels], str]] = {}
 _merge_cache: dict[tuple[Labels, Labels], Labels] = {}
 
 

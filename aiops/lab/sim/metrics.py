@@ -52,6 +52,21 @@ def _istio_labels(ns: str, reporter: str, src: str, dst: str, code: str) -> Labe
     )
 
 
+_istio_cache: dict[tuple[str, ...], tuple[Labels, list[Labels]]] = {}
+
+
+def _istio_label_sets(ns: str, reporter: str, src: str, dst: str, code: str
+                      ) -> tuple[Labels, list[Labels]]:
+    """The series' labels and its buckets' (with `le`), built once per series."""
+    key = (ns, reporter, src, dst, code)
+    hit = _istio_cache.get(key)
+    if hit is None:
+        base = _istio_labels(ns, reporter, src, dst, code)
+        hit = (base, [(*base, ("le", le)) for le in [*_LE, "+Inf"]])
+        _istio_cache[key] = hit
+    return hit
+
+
 def container_name(deployment: str) -> str:
     """The container's name as the upstream Online Boutique manifests (and the lab cluster) have
     it: `server`, `redis` for redis-cart. Select a service's containers by pod name or join
@@ -72,12 +87,13 @@ def collect(shop: Shop) -> list[Family]:
 
     req = Family("istio_requests_total", "counter", "Total requests.")
     dur = Family("istio_request_duration_milliseconds", "histogram", "Request duration.")
-    for (reporter, src, dst, code), h in sorted(shop._istio.items()):
-        base = _istio_labels(ns, reporter, src, dst, code)
+    bucket_name = dur.name + "_bucket"
+    for key, h in sorted(shop._istio.items()):
+        base, per_le = _istio_label_sets(ns, *key)
         req.add(base, h.total)
-        for le, v in zip(_LE, h.buckets, strict=True):
-            dur.add((*base, ("le", le)), float(v), "_bucket")
-        dur.add((*base, ("le", "+Inf")), h.total, "_bucket")
+        dur.samples.extend(
+            (bucket_name, lb, v) for lb, v in zip(per_le, [*h.buckets.tolist(), h.total],
+                                                  strict=True))
         dur.add(base, h.sum_ms, "_sum")
         dur.add(base, h.total, "_count")
     fams += [req, dur]

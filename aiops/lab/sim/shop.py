@@ -69,6 +69,7 @@ PRESSURE_LATENCY_MS = 40.0
 
 
 _LN_BUCKETS = np.log(np.array(ISTIO_BUCKETS_MS))
+_FAST_FAIL = (np.array(ISTIO_BUCKETS_MS) >= 1.0).astype(float)
 
 
 @dataclass
@@ -423,6 +424,7 @@ class Shop:
         if dt <= 0:
             return
         # Istio, reporter=destination: what each destination's sidecar counted.
+        latency: dict[str, tuple[np.ndarray, float]] = {}
         for src, dst, per_request in self._edges():
             rate = (self._flows[src].served * per_request if src != LOADGENERATOR
                     else self._flows["frontend"].rate_in)
@@ -433,14 +435,17 @@ class Shop:
                 if src != LOADGENERATOR:
                     # No healthy upstream: only the caller's sidecar can report it.
                     n = int(self.rng.poisson(rate * dt))
-                    self._observe(src, dst, "503", n, [], reporter="source")
+                    self._observe(src, dst, "503", n, None, 0.5, reporter="source")
                 continue
+            if dst not in latency:
+                latency[dst] = _bucket_probs(fl.medians)
+            probs, mean_ms = latency[dst]
             n = int(self.rng.poisson(rate * dt))
             p_ok = max(1.0 - fl.p500 - fl.p503, 0.0)
             counts = self.rng.multinomial(n, _normalise([p_ok, fl.p500, fl.p503]))
             for code, k in zip(("200", "500", "503"), counts, strict=True):
                 if k or code == "200":
-                    self._observe(src, dst, code, int(k), fl.medians)
+                    self._observe(src, dst, code, int(k), probs, mean_ms)
         # node_exporter: CPU seconds by mode, summed over the node's CPUs.
         self._node_busy = {}
         pressured = {f.fault.target: f.fault.magnitude()
@@ -465,8 +470,8 @@ class Shop:
             (c.source, c.destination, c.per_request) for c in CALLS
         ]
 
-    def _observe(self, src: str, dst: str, code: str, n: int, medians: list[float],
-                 reporter: str = "destination") -> None:
+    def _observe(self, src: str, dst: str, code: str, n: int, probs: np.ndarray | None,
+                 mean_ms: float, reporter: str = "destination") -> None:
         key = (reporter, src, dst, code)
         h = self._istio.get(key)
         if h is None:
@@ -474,21 +479,12 @@ class Shop:
         if n <= 0:
             return
         h.total += n
-        if not medians:  # connection refused: fails fast
-            h.buckets += n * (np.array(ISTIO_BUCKETS_MS) >= 1.0)
-            h.sum_ms += n * 0.5
+        h.sum_ms += n * mean_ms
+        if probs is None:  # connection refused: fails fast
+            h.buckets += n * _FAST_FAIL
             return
-        # Mixture of the serving pods' lognormal latencies.
-        cdf = np.zeros(len(ISTIO_BUCKETS_MS))
-        for m in medians:
-            cdf += 0.5 * (1.0 + _erf((_LN_BUCKETS - math.log(max(m, 1e-3)))
-                                     / (LATENCY_SIGMA * math.sqrt(2.0))))
-        cdf /= len(medians)
-        probs = np.diff(np.concatenate(([0.0], cdf, [1.0])))
-        draws = self.rng.multinomial(n, _normalise(list(np.clip(probs, 0.0, None))))
+        draws = self.rng.multinomial(n, probs)
         h.buckets += np.cumsum(draws[:-1])
-        mean = sum(medians) / len(medians) * math.exp(LATENCY_SIGMA**2 / 2)
-        h.sum_ms += n * mean
 
     def _kubelet(self, snap: ClusterSnapshot, views: list[_PodView]) -> None:
         """Report what a kubelet would see: OOM kills, crashing containers, readiness."""
@@ -544,6 +540,17 @@ class Shop:
 
         with self.lock:
             return collect(self)
+
+
+def _bucket_probs(medians: list[float]) -> tuple[np.ndarray, float]:
+    """Per-bucket probabilities (last: above the largest bucket) and the mean of a mixture of
+    the serving pods' lognormal latencies."""
+    ln_m = np.log(np.maximum(np.array(medians), 1e-3))[:, None]
+    cdf = (0.5 * (1.0 + _erf((_LN_BUCKETS[None, :] - ln_m)
+                             / (LATENCY_SIGMA * math.sqrt(2.0))))).mean(axis=0)
+    probs = np.clip(np.diff(np.concatenate(([0.0], cdf, [1.0]))), 0.0, None)
+    mean = sum(medians) / len(medians) * math.exp(LATENCY_SIGMA**2 / 2)
+    return probs / probs.sum(), mean
 
 
 def _cpu_limit(pod: PodState) -> float:
