@@ -25,6 +25,7 @@ per fault `duration` (default: until remediated) and the kind's own magnitude pa
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -284,3 +285,28 @@ def load_all(directory: str | Path = SCENARIO_DIR) -> dict[str, Scenario]:
             raise ScenarioError(f"{path}: name {s.name!r} is used by another scenario")
         out[s.name] = s
     return out
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """`aiops lab scenarios [FILE...]`: validate scenario files and list them."""
+    p.add_argument("files", nargs="*", type=Path,
+                   help=f"scenario files (default: every *.yaml in {SCENARIO_DIR})")
+
+
+def run(args: argparse.Namespace) -> int:
+    files: list[Path] = list(args.files) or sorted(SCENARIO_DIR.glob("*.yaml"))
+    failed = 0
+    for path in files:
+        try:
+            s = load_scenario(path)
+        except ScenarioError as e:
+            print(e)
+            failed += 1
+            continue
+        faults = ", ".join(f"{f.kind.value}@{f.target}+{f.at:g}s" for f in s.faults) or "-"
+        print(f"{s.name:28} {s.traffic.rps:g} rps {s.traffic.pattern.value:8} "
+              f"faults: {faults:45} expect: {s.expect.root_cause}/{s.expect.fault}"
+              f" -> {s.expect.playbook}")
+    if failed:
+        print(f"{failed} of {len(files)} scenario files are invalid")
+    return 1 if failed else 0

@@ -127,3 +127,23 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, GOOD, "b.yaml")
     with pytest.raises(ScenarioError, match=r"b\.yaml: name 'cart-memory-leak' is used"):
         load_all(tmp_path)
+
+
+def test_command_lists_valid_files_and_fails_on_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from aiops.lab import scenario as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.configure_parser(parser)
+    assert cmd.run(parser.parse_args([])) == 0
+    out = capsys.readouterr().out
+    assert "cart-memory-leak" in out
+    assert "restart-deployment" in out
+    bad = _write(tmp_path, GOOD.replace("severity: medium", "severity: huge"), "bad.yaml")
+    assert cmd.run(parser.parse_args([str(bad)])) == 1
+    out = capsys.readouterr().out
+    assert "bad.yaml:7: faults[0].severity" in out
+    assert "1 of 1 scenario files are invalid" in out
