@@ -234,7 +234,9 @@ class Shop:
             self.faults = [f for f in self.faults if f.id not in ids]
 
     def clear_faults(self, kind: FaultKind | None = None) -> None:
-        """End faults that have no remediation in the cluster (latency, packet loss, ...)."""
+        """End every fault, or those of one kind: the way out of faults that have no remedy in
+        the cluster (latency, packet loss, dependency down). Revisions shipped by bad_rollout or
+        crashloop stay in the cluster until rolled back."""
         with self.lock:
             self.faults = [f for f in self.faults if kind is not None and f.fault.kind != kind]
 
