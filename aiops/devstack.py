@@ -108,7 +108,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def run_dev(settings: Settings) -> None:
     from aiops.mcp.server import create_server
-    from aiops.worker import build_worker, load_rules
+    from aiops.worker import build_activities, build_worker, load_rules
 
     load_rules(settings)  # refuse to start on an invalid policy before anything runs
     dev = settings.dev_server
@@ -125,7 +125,8 @@ async def run_dev(settings: Settings) -> None:
     try:
         await _wait_for_temporal(settings, proc)
         client = await connect(settings.temporal)
-        worker = build_worker(client, settings.temporal.task_queue)
+        worker = build_worker(client, settings.temporal.task_queue,
+                              build_activities(settings, client).all())
         mcp_server = _QuietUvicorn(uvicorn.Config(
             create_server(settings).http_app(), host=settings.mcp.host, port=settings.mcp.port,
             log_level="warning", lifespan="on",

@@ -7,14 +7,18 @@ import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import IncidentActivities
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
+from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
 from aiops.playbooks.loader import PlaybookSet, load_playbooks
@@ -54,15 +58,32 @@ def load_rules(settings: Settings) -> Rules:
     return Rules(policy=policy, playbooks=playbooks)
 
 
+def build_activities(settings: Settings, client: Client) -> IncidentActivities:
+    """The activities with their real dependencies, from settings."""
+    kube = settings.kubernetes
+    executor: KubernetesExecutor | None = None
+    if kube.in_cluster:
+        executor = KubernetesExecutor.in_cluster()
+    elif kube.kubeconfig is not None or Path("~/.kube/config").expanduser().exists():
+        executor = KubernetesExecutor.from_kubeconfig(
+            str(kube.kubeconfig) if kube.kubeconfig else None, kube.context
+        )
+    return IncidentActivities(
+        executor=executor,
+        prometheus=Prometheus(settings.prometheus),
+        history=TemporalHistory(client),
+    )
+
+
 def build_worker(
-    client: Client, task_queue: str, activities: Sequence[Callable[..., Any]] | None = None
+    client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]
 ) -> Worker:
-    acts = list(activities) if activities is not None else IncidentActivities().all()
+    acts = list(activities)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(ALL_WORKFLOWS),
-        activities=acts,  # type: ignore[arg-type]
+        activities=acts,
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )
 
@@ -72,7 +93,8 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal)
     log.info("rules loaded", policy=policy_version(rules.policy),
              playbooks=rules.playbooks.version())
-    worker = build_worker(client, settings.temporal.task_queue)
+    worker = build_worker(client, settings.temporal.task_queue,
+                          build_activities(settings, client).all())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

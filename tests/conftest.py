@@ -11,9 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from tests.servers import (
     MetricsTarget,
     PrometheusServer,
@@ -24,6 +26,8 @@ from tests.servers import (
 )
 
 os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
+
+pytest_plugins = ["tests.incident_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +53,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         ui=False,
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
     )
     try:
         yield env

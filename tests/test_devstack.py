@@ -17,10 +17,11 @@ import psutil
 from fastmcp import Client as McpClient
 from temporalio.client import Client
 
-from aiops.domain import Incident, PolicyDecision
+from aiops.config import Settings
+from aiops.domain import Incident
+from aiops.intake import open_incident, search_attributes_ready
+from aiops.worker import load_rules
 from tests.servers import free_port, wait_until
-from workflows import IncidentWorkflow
-from workflows.incident import IncidentInput
 
 AIOPS = str(Path(sys.executable).parent / "aiops")
 
@@ -54,12 +55,9 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
                                       data_converter=pydantic_data_converter)
         incident = Incident(id=f"incident-{uuid.uuid4().hex[:8]}", fingerprint="a" * 16,
                             namespace="boutique", opened_at=datetime.now(UTC))
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            IncidentInput(incident=incident, approval=PolicyDecision(
-                allowed=True, requires_approval=True, approvers=["alice"])),
-            id=incident.id, task_queue="aiops",
-        )
+        rules = load_rules(Settings())
+        assert await search_attributes_ready(client), "aiops dev registers them"
+        handle = await open_incident(client, "aiops", incident, rules)
         report = await asyncio.wait_for(handle.result(), 30)
         assert report.status.value == "escalated"  # no anomalies: nothing to act on
 

@@ -1,29 +1,42 @@
 """IncidentWorkflow: one durable workflow per incident; its history is the audit trail.
 
-investigate → plan → policy → dry-run → approval gate (`decide` update) → execute → close.
-Verification and compensation join in when the executor lands; keep this shape.
+investigate → observe → plan → policy → preconditions → dry-run → approval gate (`decide`) →
+execute → verify → compensate when verification fails → close with an IncidentReport.
+
+Policy is evaluated here, purely, on the snapshot the workflow was started with; activities only
+gather facts and act.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from aiops.activities.contracts import (
+        CHECK_PRECONDITIONS,
         DRY_RUN_PLAN,
         EXECUTE_STEP,
         INVESTIGATE_INCIDENT,
+        OBSERVE_TARGET,
         PLAN_REMEDIATION,
+        VERIFY_REMEDIATION,
         DryRunInput,
         DryRunResult,
         ExecuteStepInput,
         InvestigateInput,
+        Observation,
+        ObserveInput,
         PlanInput,
+        PlanResult,
+        PreconditionsInput,
+        PreconditionsResult,
+        VerifyInput,
+        VerifyResult,
     )
     from aiops.domain import (
         ApprovalRequest,
@@ -36,28 +49,55 @@ with workflow.unsafe.imports_passed_through():
         PolicyDecision,
         RcaReport,
         RemediationPlan,
+        Step,
         StepResult,
         TimeoutAction,
     )
+    from aiops.playbooks.loader import PlaybookSet
+    from aiops.policy.evaluate import ActionRecord, PolicyContext, evaluate
+    from aiops.policy.models import Policy
+
+
+class RulesSnapshot(BaseModel):
+    """Policy and playbooks in force when the incident started (versioned by content hash)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: Policy
+    playbooks: PlaybookSet
 
 
 class IncidentInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     incident: Incident
-    # The policy's verdict on approvals, decided outside the workflow from a versioned snapshot;
-    # the workflow never reads files or settings.
-    approval: PolicyDecision = Field(
-        default_factory=lambda: PolicyDecision(allowed=True, requires_approval=True)
-    )
+    rules: RulesSnapshot
+    kill_switch: bool = False
+    # Upsert the Aiops* search attributes only where the namespace has them: on a namespace
+    # without them every upsert would fail the workflow task and stall the incident.
+    index: bool = True
 
 
+SERVICE = SearchAttributeKey.for_keyword("AiopsService")
+NAMESPACE = SearchAttributeKey.for_keyword("AiopsNamespace")
+SEVERITY = SearchAttributeKey.for_keyword("AiopsSeverity")
+FAULT = SearchAttributeKey.for_keyword("AiopsFault")
+STATUS = SearchAttributeKey.for_keyword("AiopsStatus")
+PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
+
+def _set(key: SearchAttributeKey[str], value: str) -> SearchAttributeUpdate[str]:
+    return key.value_set(value)
+
+
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
+)
 STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["PolicyViolation", "InvalidStep"],
+    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
+    non_retryable_error_types=["InvalidStepError", "TargetNotFoundError", "ActionRefusedError",
+                               "PermissionDeniedError", "KubernetesNotConfigured"],
 )
 
 
@@ -70,89 +110,158 @@ class IncidentWorkflow:
         self._decisions: list[Decision] = []
         self._rejected = False
         self._audit: list[AuditEntry] = []
+        self._actions: list[ActionRecord] = []
+        self._steps: list[StepResult] = []
+        self._index = False
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
         incident = inp.incident
+        self._index = inp.index
+        self._set_status(IncidentStatus.INVESTIGATING)
+        self._upsert([
+            _set(SERVICE, incident.service or ""),
+            _set(NAMESPACE, incident.namespace or ""),
+            _set(SEVERITY, incident.severity.value),
+        ])
         self._note("aiops", f"incident opened with {len(incident.anomalies)} anomalies")
-
-        self._status = IncidentStatus.INVESTIGATING
         report = await workflow.execute_activity(
-            INVESTIGATE_INCIDENT,
-            InvestigateInput(incident=incident),
-            result_type=RcaReport,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=STEP_RETRY,
+            INVESTIGATE_INCIDENT, InvestigateInput(incident=incident), result_type=RcaReport,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
         )
-        self._note("aiops", f"investigation: {report.summary}")
+        self._note("aiops", f"root cause: {report.summary}")
+        if report.top is not None:
+            self._upsert([_set(FAULT, report.top.fault.value)])
 
-        self._status = IncidentStatus.PLANNING
-        plan = await workflow.execute_activity(
-            PLAN_REMEDIATION,
-            PlanInput(incident=incident, report=report),
-            result_type=RemediationPlan,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STEP_RETRY,
+        self._set_status(IncidentStatus.PLANNING)
+        observation = await workflow.execute_activity(
+            OBSERVE_TARGET, ObserveInput(incident_id=incident.id, report=report,
+                                         namespace=incident.namespace),
+            result_type=Observation, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=READ_RETRY,
         )
-        decision = inp.approval
-        self._note("policy", f"plan {plan.playbook_id} ({plan.plan_hash()}): {decision.reasons}")
-        if plan.is_escalation or not decision.allowed:
-            status = IncidentStatus.ESCALATED
-            return self._close(incident, status, report, plan, decision, [])
+        planned = await workflow.execute_activity(
+            PLAN_REMEDIATION, PlanInput(incident=incident, report=report,
+                                        playbooks=inp.rules.playbooks,
+                                        observed=observation.observed),
+            result_type=PlanResult, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=READ_RETRY,
+        )
+        plan = planned.plan
+        self._upsert([_set(PLAYBOOK, plan.playbook_id)])
+        decision = evaluate(plan, self._policy_context(inp, observation), inp.rules.policy)
+        self._note("policy", f"plan {plan.playbook_id} ({plan.plan_hash()}): "
+                   f"{'allowed' if decision.allowed else 'denied'}; "
+                   + "; ".join(decision.reasons))
+        if plan.is_escalation or not decision.allowed or not plan.steps:
+            return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision)
+
+        if planned.preconditions:
+            checks = await workflow.execute_activity(
+                CHECK_PRECONDITIONS, PreconditionsInput(incident_id=incident.id,
+                                                        checks=planned.preconditions),
+                result_type=PreconditionsResult, start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=READ_RETRY,
+            )
+            self._note("aiops", "preconditions: " + "; ".join(checks.findings))
+            if not checks.passed:
+                return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision)
 
         dry_run = await workflow.execute_activity(
-            DRY_RUN_PLAN,
-            DryRunInput(incident_id=incident.id, plan=plan),
-            result_type=DryRunResult,
-            start_to_close_timeout=timedelta(seconds=60),
+            DRY_RUN_PLAN, DryRunInput(incident_id=incident.id, plan=plan),
+            result_type=DryRunResult, start_to_close_timeout=timedelta(seconds=60),
             retry_policy=STEP_RETRY,
         )
+        self._note("aiops", "dry-run: " + "; ".join(dry_run.diffs))
 
         if decision.requires_approval:
             outcome = await self._await_approval(incident, plan, decision, dry_run.diffs)
             if outcome is not None:
-                return self._close(incident, outcome, report, plan, decision, [])
+                return self._close(incident, outcome, report, plan, decision)
 
-        self._status = IncidentStatus.EXECUTING
-        results: list[StepResult] = []
-        for index, step in enumerate(plan.steps):
-            result = await workflow.execute_activity(
-                EXECUTE_STEP,
-                ExecuteStepInput(
-                    incident_id=incident.id, plan_hash=plan.plan_hash(), step_index=index,
-                    step=step,
-                ),
-                result_type=StepResult,
-                start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=STEP_RETRY,
-            )
-            results.append(result)
-            self._note("aiops", f"step {index} {step.action} on {step.target}: {result.message}")
+        self._set_status(IncidentStatus.EXECUTING)
+        if not await self._run_steps(incident, plan, plan.steps, "step"):
+            return self._close(incident, IncidentStatus.FAILED, report, plan, decision)
+
+        if plan.verification is None:
+            return self._close(incident, IncidentStatus.RESOLVED, report, plan, decision)
+        self._set_status(IncidentStatus.VERIFYING)
+        verdict = await workflow.execute_activity(
+            VERIFY_REMEDIATION, VerifyInput(incident_id=incident.id,
+                                            verification=plan.verification),
+            result_type=VerifyResult,
+            start_to_close_timeout=timedelta(seconds=plan.verification.timeout_s + 60),
+            heartbeat_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
+        )
+        self._note("aiops", f"verification: {verdict.detail}")
+        if verdict.verified:
+            return self._close(incident, IncidentStatus.RESOLVED, report, plan, decision,
+                               verified=True)
+        self._mark_outcome("failed")
+        if plan.compensation:
+            await self._run_steps(incident, plan, plan.compensation, "compensation")
+            return self._close(incident, IncidentStatus.ROLLED_BACK, report, plan, decision,
+                               verified=False)
+        return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision,
+                           verified=False)
+
+    def _policy_context(self, inp: IncidentInput, observation: Observation) -> PolicyContext:
+        target = observation.target
+        replicas = observation.observed.replicas
+        return PolicyContext(
+            now=workflow.now(),
+            history=observation.history,
+            current_replicas={target: replicas} if target and replicas is not None else {},
+            pdbs=observation.pdbs,
+            labels={target: observation.labels} if target else {},
+            kill_switch=inp.kill_switch,
+        )
+
+    async def _run_steps(
+        self, incident: Incident, plan: RemediationPlan, steps: list[Step], kind: str
+    ) -> bool:
+        for index, step in enumerate(steps):
+            try:
+                result = await workflow.execute_activity(
+                    EXECUTE_STEP,
+                    ExecuteStepInput(incident_id=incident.id, plan_hash=plan.plan_hash(),
+                                     step_index=index, step=step),
+                    result_type=StepResult, start_to_close_timeout=timedelta(minutes=10),
+                    heartbeat_timeout=timedelta(seconds=60), retry_policy=STEP_RETRY,
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                message = getattr(cause, "message", None) or str(cause or exc)
+                result = StepResult(action=step.action, target=step.target, ok=False,
+                                    changed=False, message=message)
+            self._steps.append(result)
+            self._actions.append(ActionRecord(
+                at=workflow.now(), action=step.action, target=step.target,
+                incident_id=incident.id, outcome="succeeded" if result.ok else "failed",
+            ))
+            self._note("aiops", f"{kind} {index + 1} {step.action} on {step.target}: "
+                       f"{result.message}")
             if not result.ok:
-                return self._close(incident, IncidentStatus.FAILED, report, plan, decision, results)
-        return self._close(incident, IncidentStatus.RESOLVED, report, plan, decision, results)
+                return False
+        return True
+
+    def _mark_outcome(self, outcome: str) -> None:
+        self._actions = [a.model_copy(update={"outcome": outcome}) for a in self._actions]
 
     async def _await_approval(
-        self,
-        incident: Incident,
-        plan: RemediationPlan,
-        decision: PolicyDecision,
+        self, incident: Incident, plan: RemediationPlan, decision: PolicyDecision,
         diffs: list[str],
     ) -> IncidentStatus | None:
         """Wait for enough approvals; return the closing status if it ends otherwise."""
         now = workflow.now()
         self._request = ApprovalRequest(
-            incident_id=incident.id,
-            plan_hash=plan.plan_hash(),
-            plan=plan,
-            decision=decision,
-            requested_at=now,
-            expires_at=now + timedelta(seconds=decision.approval_timeout_s),
+            incident_id=incident.id, plan_hash=plan.plan_hash(), plan=plan, decision=decision,
+            requested_at=now, expires_at=now + timedelta(seconds=decision.approval_timeout_s),
             dry_run=diffs,
         )
-        self._status = IncidentStatus.AWAITING_APPROVAL
-        self._note("aiops", f"approval requested for plan {plan.plan_hash()}")
+        self._set_status(IncidentStatus.AWAITING_APPROVAL)
+        self._note("aiops", f"approval requested for plan {plan.plan_hash()} from "
+                   f"{', '.join(decision.approvers) or 'nobody'}")
         try:
             await workflow.wait_condition(
                 lambda: self._rejected or self._enough_approvals(),
@@ -229,6 +338,11 @@ class IncidentWorkflow:
     def audit(self) -> list[AuditEntry]:
         return list(self._audit)
 
+    @workflow.query(name="actions")
+    def actions(self) -> list[ActionRecord]:
+        """Mutations this incident ran, for other incidents' budgets and cooldowns."""
+        return list(self._actions)
+
     def _decide_result(self, accepted: bool) -> DecideResult:
         needed = self._request.decision.approvals_required if self._request else 1
         return DecideResult(
@@ -236,23 +350,25 @@ class IncidentWorkflow:
             approvals_needed=max(max(needed, 1) - len(self._approved_by), 0),
         )
 
+    def _set_status(self, status: IncidentStatus) -> None:
+        self._status = status
+        self._upsert([_set(STATUS, status.value)])
+
+    def _upsert(self, updates: list[SearchAttributeUpdate[str]]) -> None:
+        if self._index:
+            workflow.upsert_search_attributes(updates)
+
     def _note(self, actor: str, what: str) -> None:
         self._audit.append(AuditEntry(at=workflow.now(), actor=actor, what=what))
 
     def _close(
-        self,
-        incident: Incident,
-        status: IncidentStatus,
-        report: RcaReport,
-        plan: RemediationPlan,
-        decision: PolicyDecision,
-        steps: list[StepResult],
+        self, incident: Incident, status: IncidentStatus, report: RcaReport,
+        plan: RemediationPlan, decision: PolicyDecision, verified: bool | None = None,
     ) -> IncidentReport:
-        self._status = status
+        self._set_status(status)
         self._note("aiops", f"incident closed: {status.value}")
-        closed_at: datetime = workflow.now()
         return IncidentReport(
             incident_id=incident.id, status=status, rca=report, plan=plan, policy=decision,
-            decisions=list(self._decisions), steps=steps, audit=list(self._audit),
-            opened_at=incident.opened_at, closed_at=closed_at,
+            decisions=list(self._decisions), steps=list(self._steps), verified=verified,
+            audit=list(self._audit), opened_at=incident.opened_at, closed_at=workflow.now(),
         )

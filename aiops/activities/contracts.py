@@ -1,13 +1,16 @@
-"""Inputs and results of the activities, shared by workflows and the worker.
+"""Inputs and results of the incident activities, shared by workflows and the worker.
 
 Pure pydantic, so workflows can import this module without pulling in any I/O.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.domain import Incident, RcaReport, RemediationPlan, Step
+from aiops.domain import Incident, RcaReport, RemediationPlan, Step, Verification
+from aiops.playbooks.loader import PlaybookSet
+from aiops.playbooks.planner import Observed, RenderedCheck
+from aiops.policy.evaluate import ActionRecord, PdbInfo
 
 
 class _Message(BaseModel):
@@ -18,9 +21,44 @@ class InvestigateInput(_Message):
     incident: Incident
 
 
+class ObserveInput(_Message):
+    incident_id: str
+    report: RcaReport
+    namespace: str | None = None
+
+
+class Observation(_Message):
+    """What the cluster and the audit trail say, for planning and for policy."""
+
+    observed: Observed = Field(default_factory=Observed)
+    target: str | None = Field(default=None, description="Step.target form")
+    labels: dict[str, str] = Field(default_factory=dict)
+    pdbs: list[PdbInfo] = Field(default_factory=list)
+    history: list[ActionRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class PlanInput(_Message):
     incident: Incident
     report: RcaReport
+    playbooks: PlaybookSet
+    observed: Observed = Field(default_factory=Observed)
+
+
+class PlanResult(_Message):
+    plan: RemediationPlan
+    preconditions: list[RenderedCheck] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+
+
+class PreconditionsInput(_Message):
+    incident_id: str
+    checks: list[RenderedCheck]
+
+
+class PreconditionsResult(_Message):
+    passed: bool
+    findings: list[str]
 
 
 class ExecuteStepInput(_Message):
@@ -40,8 +78,21 @@ class DryRunResult(_Message):
     diffs: list[str]
 
 
+class VerifyInput(_Message):
+    incident_id: str
+    verification: Verification
+
+
+class VerifyResult(_Message):
+    verified: bool
+    detail: str
+
+
 # Activity names are explicit and stable: renaming a Python function must not break histories.
 INVESTIGATE_INCIDENT = "investigate_incident"
+OBSERVE_TARGET = "observe_target"
 PLAN_REMEDIATION = "plan_remediation"
+CHECK_PRECONDITIONS = "check_preconditions"
 DRY_RUN_PLAN = "dry_run_plan"
 EXECUTE_STEP = "execute_step"
+VERIFY_REMEDIATION = "verify_remediation"

@@ -13,9 +13,13 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from aiops.activities.incident import IncidentActivities
+from aiops.config import PrometheusSettings
 from aiops.domain import IncidentReport, IncidentStatus
-from aiops.worker import build_worker
-from tests.workflows.test_incident_workflow import approval, pending, start
+from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.prometheus import Prometheus
+from aiops.worker import Rules, build_worker
+from tests.incident_fixtures import FixedInvestigator, pending, start
+from tests.servers import MetricsTarget, PrometheusServer
 from workflows import IncidentWorkflow
 
 AIOPS = str(Path(sys.executable).parent / "aiops")
@@ -35,17 +39,24 @@ async def aiops(client: Client, task_queue: str, *args: str, identity: str = "al
 
 
 @pytest.fixture
-async def acts(temporal_client: Client, task_queue: str) -> AsyncIterator[IncidentActivities]:
-    activities = IncidentActivities()
+async def acts(
+    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
+) -> AsyncIterator[IncidentActivities]:
+    activities = IncidentActivities(
+        investigator=FixedInvestigator(), executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
+    )
     async with build_worker(temporal_client, task_queue, activities.all()):
         yield activities
 
 
 @pytest.fixture
 async def handle(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
-    h = await start(temporal_client, task_queue, approval(approvals_required=2))
+    h = await start(temporal_client, task_queue, rules, approvals=2)
     await pending(h)
     return h
 
@@ -66,7 +77,7 @@ async def test_show_then_approve_by_two_people(
                                  "--plan-hash", plan_hash)
     assert code == 0, err
     assert "1 more approval(s) needed" in out
-    assert acts.executed == []
+    assert await handle.query(IncidentWorkflow.actions) == []
     code, out, err = await aiops(temporal_client, task_queue, "approve", handle.id,
                                  identity="bob")
     assert code == 0, err
@@ -96,7 +107,7 @@ async def test_refusals_are_one_line_and_change_nothing(
     assert code == 1
     assert "no incident 'incident-unknown'" in err
     assert (await pending(handle)).approved_by == []
-    assert acts.executed == []
+    assert await handle.query(IncidentWorkflow.actions) == []
 
     code, _, err = await aiops(temporal_client, task_queue, "reject", handle.id,
                                "--reason", "not during the sale", identity="bob")

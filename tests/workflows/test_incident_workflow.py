@@ -1,135 +1,112 @@
-"""The walking skeleton of the incident path, on the real Temporal dev server."""
+"""The incident path on the real Temporal dev server: real playbooks, policy evaluated in the
+workflow, the executor acting through the official client on the lab Kubernetes API, and
+preconditions and verification through a real Prometheus."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from aiops.activities.incident import IncidentActivities
-from aiops.domain import (
-    Anomaly,
-    ApprovalRequest,
-    Decision,
-    Direction,
-    Incident,
-    IncidentReport,
-    IncidentStatus,
-    PolicyDecision,
-    TimeoutAction,
+from aiops.config import PrometheusSettings
+from aiops.domain import Decision, IncidentStatus
+from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.prometheus import Prometheus
+from aiops.policy.loader import parse_policy
+from aiops.worker import Rules, build_worker
+from tests.incident_fixtures import (
+    NS,
+    FixedInvestigator,
+    approve,
+    make_incident,
+    pending,
+    restarted_by,
+    start,
 )
-from aiops.worker import build_worker
+from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
 from workflows import IncidentWorkflow
-from workflows.incident import IncidentInput
+from workflows.incident import IncidentInput, RulesSnapshot
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def make_incident(service: str = "cartservice") -> Incident:
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    return Incident(
-        id=f"incident-{uuid.uuid4().hex[:12]}",
-        fingerprint="f" * 16,
-        namespace="boutique",
-        service=service,
-        opened_at=now,
-        anomalies=[
-            Anomaly(
-                signal="error_ratio", series={"workload": service},
-                query=f'sum(rate(istio_requests_total{{destination_workload="{service}"}}[1m]))',
-                start=now, score=0.9, direction=Direction.UP, value=0.3, baseline=0.001,
-            ),
-            Anomaly(
-                signal="p99_latency", series={"workload": "frontend"},
-                query="histogram_quantile(0.99, ...)", start=now, score=0.4,
-                direction=Direction.UP,
-            ),
-        ],
-    )
-
-
-def approval(**overrides: object) -> PolicyDecision:
-    base: dict[str, object] = {
-        "allowed": True, "requires_approval": True, "approvers": ["alice", "bob"],
-        "approval_timeout_s": 600,
-    }
-    base.update(overrides)
-    return PolicyDecision.model_validate(base)
-
 
 @pytest.fixture
-async def worker_and_acts(
-    temporal_client: Client, task_queue: str
+async def acts(
+    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
 ) -> AsyncIterator[IncidentActivities]:
-    acts = IncidentActivities()
-    async with build_worker(temporal_client, task_queue, acts.all()):
-        yield acts
-
-
-async def start(
-    client: Client, task_queue: str, decision: PolicyDecision
-) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
-    incident = make_incident()
-    return await client.start_workflow(
-        IncidentWorkflow.run,
-        IncidentInput(incident=incident, approval=decision),
-        id=incident.id,
-        task_queue=task_queue,
+    activities = IncidentActivities(
+        investigator=FixedInvestigator(), executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
     )
+    async with build_worker(temporal_client, task_queue, activities.all()):
+        yield activities
 
 
-async def pending(handle: WorkflowHandle[IncidentWorkflow, IncidentReport]) -> ApprovalRequest:
-    for _ in range(100):
-        request = await handle.query(IncidentWorkflow.pending_approval)
-        if request is not None:
-            return request
-        await asyncio.sleep(0.1)
-    raise AssertionError("the workflow never asked for approval")
-
-
-async def test_approved_plan_runs_its_step_once_and_resolves(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities
+async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
 ) -> None:
-    handle = await start(temporal_client, task_queue, approval())
+    handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
-    assert request.plan.target == "cartservice"  # the strongest anomaly ranks first
-    assert request.dry_run, "the approval request carries the dry-run preview"
-    assert worker_and_acts.executed == [], "nothing runs before approval"
+    assert request.plan.playbook_id == "restart-deployment"
+    assert request.plan.target == "cartservice"
+    assert any("restart" in diff for diff in request.dry_run), request.dry_run
+    assert restarted_by(executor) != handle.id, "nothing runs before approval"
 
-    result = await handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=True, plan_hash=request.plan_hash, identity="alice"),
-    )
-    assert result.accepted
+    await approve(handle, "alice", request)
     report = await handle.result()
-    assert report.status is IncidentStatus.RESOLVED
-    assert len(worker_and_acts.executed) == 1
-    assert [d.identity for d in report.decisions] == ["alice"]
+    assert report.status is IncidentStatus.RESOLVED, report.audit
+    assert report.verified is True
+    assert restarted_by(executor) == handle.id
+    assert [s.action for s in report.steps] == ["k8s.rollout_restart"]
     assert any(e.actor == "alice" and "approved plan" in e.what for e in report.audit)
+    actions = await handle.query(IncidentWorkflow.actions)
+    assert [(a.action, a.target) for a in actions] == [
+        ("k8s.rollout_restart", f"Deployment/{NS}/cartservice")]
+
+
+async def test_failed_verification_escalates(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget, prometheus: PrometheusServer,
+) -> None:
+    handle = await start(temporal_client, task_queue, rules)
+    request = await pending(handle)
+    healthy_cart.values[f'kube_deployment_status_replicas_available{{namespace="{NS}",'
+                        'deployment="cartservice"}'] = 1
+    wait_until(lambda: scraped(prometheus.url, "kube_deployment_status_replicas_available == 1"),
+               15, "the degraded value")
+    try:
+        await approve(handle, "alice", request)
+        report = await handle.result()
+    finally:
+        healthy_cart.values[f'kube_deployment_status_replicas_available{{namespace="{NS}",'
+                            'deployment="cartservice"}'] = 2
+    assert report.status is IncidentStatus.ESCALATED
+    assert report.verified is False
+    assert any("not verified within" in e.what for e in report.audit)
 
 
 @pytest.mark.parametrize(
     ("identity", "plan_hash", "error"),
-    [
-        ("mallory", None, "may not decide"),
-        ("alice", "0000000000000000", "does not match the pending plan"),
-    ],
+    [("mallory", None, "may not decide"),
+     ("alice", "0000000000000000", "does not match the pending plan")],
 )
 async def test_decide_validator_refuses_and_nothing_runs(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities,
-    identity: str, plan_hash: str | None, error: str,
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget, identity: str, plan_hash: str | None, error: str,
 ) -> None:
-    handle = await start(temporal_client, task_queue, approval())
+    handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
@@ -138,16 +115,16 @@ async def test_decide_validator_refuses_and_nothing_runs(
         )
     assert error in str(refused.value.cause)
     assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
-    assert worker_and_acts.executed == []
-    # A refused update leaves no trace in history: the audit shows no decision.
-    assert not any(identity in entry.what for entry in await handle.query(IncidentWorkflow.audit))
+    assert await handle.query(IncidentWorkflow.actions) == []
+    assert not any(e.actor == identity for e in await handle.query(IncidentWorkflow.audit))
     await handle.terminate("test done")
 
 
 async def test_rejection_closes_without_running_anything(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> None:
-    handle = await start(temporal_client, task_queue, approval())
+    handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
     await handle.execute_update(
         IncidentWorkflow.decide,
@@ -156,90 +133,95 @@ async def test_rejection_closes_without_running_anything(
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
     assert report.steps == []
-    assert worker_and_acts.executed == []
 
 
 async def test_two_person_rule_needs_two_distinct_approvers(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> None:
-    handle = await start(temporal_client, task_queue, approval(approvals_required=2))
+    handle = await start(temporal_client, task_queue, rules, approvals=2)
     request = await pending(handle)
+    assert request.decision.approvals_required == 2
     first = await handle.execute_update(
         IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                          identity="alice"),
-    )
+                                          identity="alice"))
     assert first.approvals_needed == 1
-    with pytest.raises(WorkflowUpdateFailedError, match="Workflow update failed"):
-        await handle.execute_update(
-            IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                              identity="alice"),
-        )
+    with pytest.raises(WorkflowUpdateFailedError):
+        await approve(handle, "alice", request)
     assert (await pending(handle)).approved_by == ["alice"]
-    assert worker_and_acts.executed == []
-    await handle.execute_update(
-        IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                          identity="bob"),
-    )
+    assert await handle.query(IncidentWorkflow.actions) == []
+    await approve(handle, "bob", request)
     report = await handle.result()
     assert report.status is IncidentStatus.RESOLVED
-    assert len(worker_and_acts.executed) == 1
+    assert [d.identity for d in report.decisions] == ["alice", "bob"]
 
 
 async def test_approval_after_expiry_is_refused(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> None:
-    handle = await start(temporal_client, task_queue, approval(approval_timeout_s=1.5))
+    handle = await start(temporal_client, task_queue, rules, timeout="2s")
     request = await pending(handle)
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
-    # The incident closed on expiry, so the server refuses the late update outright.
     with pytest.raises(RPCError, match="already completed"):
-        await handle.execute_update(
-            IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                              identity="alice"),
-        )
-    assert worker_and_acts.executed == []
+        await approve(handle, "alice", request)
+    assert report.steps == []
 
 
 async def test_timeout_escalates_when_policy_says_so(
-    time_skipping_env: WorkflowEnvironment,
+    time_skipping_env: WorkflowEnvironment, executor: KubernetesExecutor, rules: Rules,
+    prometheus: PrometheusServer, healthy_cart: MetricsTarget,
 ) -> None:
     """A 15-minute approval window, skipped through on the time-skipping server."""
     client = time_skipping_env.client
     queue = f"ts-{uuid.uuid4().hex[:8]}"
-    acts = IncidentActivities()
-    async with build_worker(client, queue, acts.all()):
-        handle = await start(
-            client, queue, approval(approval_timeout_s=900, on_timeout=TimeoutAction.ESCALATE)
-        )
+    activities = IncidentActivities(
+        investigator=FixedInvestigator(), executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
+    )
+    async with build_worker(client, queue, activities.all()):
+        # The time-skipping server has no custom search attributes: incidents must still run.
+        handle = await start(client, queue, rules, index=False, timeout="15m",
+                             on_timeout="escalate")
         report = await handle.result()
     assert report.status is IncidentStatus.ESCALATED
-    assert acts.executed == []
+    assert report.steps == []
+
+
+async def test_policy_denial_escalates_without_asking_anyone(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+) -> None:
+    incident = make_incident()
+    denied = Rules(policy=parse_policy("allow: []\n"), playbooks=rules.playbooks)
+    handle = await temporal_client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident=incident, rules=RulesSnapshot(policy=denied.policy,
+                                                             playbooks=denied.playbooks)),
+        id=incident.id, task_queue=task_queue,
+    )
+    report = await handle.result()
+    assert report.status is IncidentStatus.ESCALATED
+    assert report.policy is not None
+    assert not report.policy.allowed
+    assert report.steps == []
 
 
 async def test_recorded_history_replays(
-    temporal_client: Client, task_queue: str, worker_and_acts: IncidentActivities
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> None:
-    """The committed history must replay against today's code (no non-determinism); and a
-    fresh history recorded now replays too."""
-    handle = await start(temporal_client, task_queue, approval())
+    """Committed histories must replay against today's code (no non-determinism)."""
+    handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
-    await handle.execute_update(
-        IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                          identity="alice"),
-    )
+    await approve(handle, "alice", request)
     await handle.result()
     fresh = await handle.fetch_history()
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(fresh)
     if os.environ.get("AIOPS_RECORD_HISTORIES") == "1":
-        (HISTORIES / "incident-approved.json").write_text(fresh.to_json())
-
+        (HISTORIES / "incident-approved-restart.json").write_text(fresh.to_json())
     recorded = sorted(HISTORIES.glob("incident-*.json"))
     assert recorded, f"no recorded histories in {HISTORIES}"
-    from temporalio.client import WorkflowHistory
-
     for path in recorded:
-        history = WorkflowHistory.from_json(path.stem, path.read_text())
-        await replayer.replay_workflow(history)
-
+        await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))

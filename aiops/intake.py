@@ -1,0 +1,44 @@
+"""Opening incidents: one IncidentWorkflow per incident id, with the rules in force attached."""
+
+from __future__ import annotations
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
+
+from aiops.domain import Incident, IncidentReport
+from aiops.temporal_setup import SEARCH_ATTRIBUTES
+from aiops.worker import Rules
+from workflows.incident import IncidentInput, IncidentWorkflow, RulesSnapshot
+
+
+def snapshot(rules: Rules) -> RulesSnapshot:
+    return RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks)
+
+
+async def search_attributes_ready(client: Client) -> bool:
+    """Whether the namespace has every Aiops* search attribute (temporal/setup-namespace.sh)."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError:
+        return False
+    return set(SEARCH_ATTRIBUTES) <= set(listed.custom_attributes)
+
+
+async def open_incident(
+    client: Client, task_queue: str, incident: Incident, rules: Rules, *,
+    kill_switch: bool = False, index: bool | None = None,
+) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
+    if index is None:
+        index = await search_attributes_ready(client)
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident=incident, rules=snapshot(rules), kill_switch=kill_switch,
+                      index=index),
+        id=incident.id,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )

@@ -1,0 +1,160 @@
+"""Shared incident-test fixtures: the lab Kubernetes API, the executor on it, the shipped
+playbooks with short verification windows, and helpers to start and approve incidents."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+
+from aiops.domain import (
+    Anomaly,
+    ApprovalRequest,
+    Decision,
+    Direction,
+    Evidence,
+    FaultType,
+    Hypothesis,
+    Incident,
+    IncidentReport,
+    RcaReport,
+)
+from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.lab.cluster.cluster import Cluster
+from aiops.lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconfig
+from aiops.playbooks.loader import load_playbooks
+from aiops.policy.loader import parse_policy
+from aiops.worker import Rules
+from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
+from workflows import IncidentWorkflow
+from workflows.incident import IncidentInput, RulesSnapshot
+
+REPO = Path(__file__).resolve().parents[1]
+NS = "boutique"
+
+
+def policy_yaml(*, approvals: int = 1, timeout: str = "10m", on_timeout: str = "reject") -> str:
+    return f"""
+allow:
+  - name: boutique
+    namespaces: [{NS}]
+    actions: [k8s.rollout_restart, k8s.scale, k8s.rollout_undo, k8s.delete_pod]
+budgets: {{per_namespace_per_hour: 50, per_cluster_per_hour: 100, cooldown_per_target: 1s}}
+approvals:
+  timeout: {timeout}
+  on_timeout: {on_timeout}
+  default_approvers: [alice, bob]
+  rules:
+    - {{name: everything-needs-a-human, risk_at_least: low, approvals: {approvals},
+       approvers: [alice, bob]}}
+  identities:
+    alice: {{cli: [alice]}}
+    bob: {{cli: [bob]}}
+"""
+
+
+class FixedInvestigator:
+    """The report a finished investigation would give: cartservice leaks memory."""
+
+    async def investigate(self, incident: Incident) -> RcaReport:
+        now = datetime.now(UTC)
+        return RcaReport(
+            incident_id=incident.id, summary="cartservice leaks memory", started_at=now,
+            finished_at=now,
+            hypotheses=[Hypothesis(
+                target="cartservice", namespace=NS, fault=FaultType.MEMORY, confidence=0.9,
+                evidence=[Evidence(kind="metric", summary="working set near the limit",
+                                   source="container_memory_working_set_bytes")],
+            )],
+        )
+
+
+def make_incident() -> Incident:
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    return Incident(
+        id=f"incident-{uuid.uuid4().hex[:12]}", fingerprint="f" * 16, namespace=NS,
+        service="cartservice", opened_at=now,
+        anomalies=[Anomaly(signal="memory_vs_limit", series={"workload": "cartservice"},
+                           query="container_memory_working_set_bytes", start=now, score=0.9,
+                           direction=Direction.UP)],
+    )
+
+
+@pytest.fixture(scope="module")
+def lab_api() -> Iterator[LabApiServer]:
+    with start_lab_api(Cluster.boutique()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def executor(lab_api: LabApiServer, tmp_path_factory: pytest.TempPathFactory) -> \
+        KubernetesExecutor:
+    path = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", lab_api.url)
+    return KubernetesExecutor.from_kubeconfig(str(path))
+
+
+@pytest.fixture
+def healthy_cart(prometheus: PrometheusServer, metrics_target: MetricsTarget) -> MetricsTarget:
+    """What kube-state-metrics would export for a healthy cartservice."""
+    labels = f'namespace="{NS}",deployment="cartservice"'
+    metrics_target.values[f"kube_deployment_status_replicas_available{{{labels}}}"] = 2
+    metrics_target.values[f"kube_deployment_spec_replicas{{{labels}}}"] = 2
+    metrics_target.values[
+        f'kube_pod_container_status_restarts_total{{namespace="{NS}",pod="cartservice-5d9-x2"}}'
+    ] = 0
+    wait_until(lambda: scraped(prometheus.url, "kube_deployment_spec_replicas"), 15, "scrape")
+    return metrics_target
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Rules:
+    """The shipped playbooks, with verification windows short enough for a test."""
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    for source in (REPO / "playbooks").glob("*.yaml"):
+        text = re.sub(r"hold_for: \w+", "hold_for: 2s", source.read_text())
+        (books / source.name).write_text(re.sub(r"(\n  timeout:) \w+", r"\1 15s", text))
+    return Rules(policy=parse_policy(policy_yaml()), playbooks=load_playbooks(books))
+
+
+async def start(
+    client: Client, task_queue: str, rules: Rules, index: bool = True, **policy: object
+) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
+    if policy:
+        rules = Rules(policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
+                      playbooks=rules.playbooks)
+    incident = make_incident()
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident=incident,
+                      rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
+                      index=index),
+        id=incident.id, task_queue=task_queue,
+    )
+
+
+async def pending(handle: WorkflowHandle[IncidentWorkflow, IncidentReport]) -> ApprovalRequest:
+    for _ in range(300):
+        request = await handle.query(IncidentWorkflow.pending_approval)
+        if request is not None:
+            return request
+        await asyncio.sleep(0.1)
+    raise AssertionError("the workflow never asked for approval")
+
+
+def restarted_by(executor: KubernetesExecutor) -> str | None:
+    dep = executor.apps.read_namespaced_deployment("cartservice", NS)
+    annotations = dep.spec.template.metadata.annotations or {}
+    return annotations.get("aiops.dev/restarted-by-incident")
+
+
+async def approve(handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who: str,
+                  request: ApprovalRequest) -> None:
+    await handle.execute_update(IncidentWorkflow.decide,
+                                Decision(approve=True, plan_hash=request.plan_hash, identity=who))
