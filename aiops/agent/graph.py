@@ -303,10 +303,12 @@ def _report(deps: AgentDeps, state: AgentState) -> AgentState:
         suspect = _node_suspect(state, ranking)
         if suspect is not None:
             node, services = suspect
-            hyps.insert(0, _node_hypothesis(state, ranking, node, services))
+            node_hyp = _node_hypothesis(state, ranking, node, services)
+            hyps.insert(0, node_hyp)
+            facts = "; ".join(e.summary for e in node_hyp.evidence[:2])
             summary = (
-                f"Node {node} is the most likely root cause: {', '.join(services)} "
-                f"on it degraded together. " + summary
+                f"Node {node} is the most likely root cause (node fault, "
+                f"{node_hyp.confidence:.0%}): {facts}. Workloads on other nodes are not affected."
             )
     report = RcaReport(
         incident_id=state["incident"].id,
@@ -330,20 +332,21 @@ def _node_hypothesis(
         evidence.append(Evidence(kind="node", summary=f"node {node}: {why}", source=f"Node/{node}"))
     sources = state["metrics"].node_columns.get(node, {})
     by_service = {s.service: s for s in ranking.ranked}
+    cited: set[str] = set()
     for svc in services:
         for e in by_service[svc].evidence:
-            if e.metric.startswith("node_") and e.score >= 3.0:
+            if e.metric.startswith("node_") and e.score >= 3.0 and e.metric not in cited:
+                cited.add(e.metric)
                 evidence.append(
                     Evidence(
                         kind="metric",
-                        summary=f"{e.metric} of {node} (hosting {svc}) went from "
-                        f"{e.baseline:.3g} to {e.value:.3g}",
+                        summary=f"{e.metric} of {node} went from {e.baseline:.3g} to "
+                        f"{e.value:.3g}",
                         source=sources.get(e.metric, e.metric),
                         value=e.value,
                         baseline=e.baseline,
                     )
                 )
-                break
     evidence.append(
         Evidence(
             kind="topology",

@@ -183,8 +183,11 @@ def gather(
     plan = plan_queries(namespace, step_s)
     notes: list[str] = []
 
+    # "15s", not "15.0s": Prometheus rejects a fractional-looking duration string.
+    step: float = int(step_s) if float(step_s).is_integer() else step_s
+
     def run(q: MetricQuery) -> Sequence[SeriesLike]:
-        return source.query_range(q.promql, start, end, step_s)
+        return source.query_range(q.promql, start, end, step)
 
     results: dict[str, Sequence[SeriesLike]] = {}
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
@@ -193,7 +196,9 @@ def gather(
             try:
                 results[q.metric] = futures[q.metric].result()
             except Exception as exc:
-                notes.append(f"query for {q.metric} failed ({exc}); its columns are missing")
+                why = str(exc)
+                why = why if len(why) <= 300 else why[:300] + "..."
+                notes.append(f"query for {q.metric} failed ({why}); its columns are missing")
                 results[q.metric] = []
 
     t0 = start.timestamp()
