@@ -415,6 +415,8 @@ def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
         )
     except ModelError as exc:
         return {"llm_error": str(exc), "iterations": state.get("iterations", 0) + 1}
+    except Exception as exc:  # whatever the client does, the report must survive
+        return {"llm_error": f"the model client failed: {type(exc).__name__}: {exc}"[:300]}
     used += turn.tokens
     out: AgentState = {"turn": turn, "tokens": used, "iterations": state.get("iterations", 0) + 1}
     if used > cfg.token_budget:

@@ -138,7 +138,7 @@ class ReadOnlyTools:
         after = min(max(int(args.get("minutes_after", 10)), 0), 60)
         start = self._at - timedelta(minutes=before)
         end = min(self._at + timedelta(minutes=after), datetime.now(UTC))
-        step = max(15.0, (end - start).total_seconds() / 120)
+        step = max(15, math.ceil((end - start).total_seconds() / 120))  # whole seconds
         series = self._metrics.query_range(promql, start, end, step)
         out = []
         for s in series[:10]:

@@ -78,7 +78,7 @@ class OpenAiChat:
             raise ModelError(
                 f"the model at {self.base_url} answered HTTP {exc.status_code}"
             ) from exc
-        except openai.APIError as exc:
+        except (openai.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
             raise ModelError(f"the model at {self.base_url} failed: {type(exc).__name__}") from exc
         if not getattr(response, "choices", None):
             raise ModelError(f"the model at {self.base_url} returned no choices")
