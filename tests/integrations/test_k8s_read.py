@@ -38,8 +38,9 @@ def rs(name: str, rev: str, image: str, created: str) -> dict[str, Any]:
 
 OBJECTS: dict[str, dict[str, Any]] = {
     f"/apis/apps/v1/namespaces/{NS}/replicasets": {
-        "kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {}, "items": [rs("cart-5d4f8b7c9a", "1", "shop/cart:1.0", T1),
-                                  rs("cart-7b6c5d4e3f", "2", "shop/cart:1.1", T2)]},
+        "kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {},
+        "items": [rs("cart-5d4f8b7c9a", "1", "shop/cart:1.0", T1),
+                  rs("cart-7b6c5d4e3f", "2", "shop/cart:1.1", T2)]},
     f"/apis/apps/v1/namespaces/{NS}/deployments": {
         "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": [{
             "metadata": {**meta("cart"), "annotations": {"deployment.kubernetes.io/revision": "2"}},
