@@ -60,6 +60,8 @@ class AgentConfig:
     token_budget: int = 20_000
     max_completion_tokens: int = 1024
     tool_output_chars: int = 4000
+    prompt_evidence: int = 3  # evidence lines per hypothesis shown to the model
+    summary_max_chars: int = 600
     # The model may put a hypothesis first only if the ranking gave it at least this share of
     # the top hypothesis' confidence: it breaks near-ties, it does not overturn clear evidence.
     rerank_min_share: float = 0.5
@@ -387,7 +389,13 @@ def _estimate_tokens(messages: list[dict[str, Any]]) -> int:
 
 def _llm_start(deps: AgentDeps, state: AgentState) -> AgentState:
     det = state["deterministic"]
-    content = user_message(state["incident"], state["namespace"], det.hypotheses, det.summary)
+    content = user_message(
+        state["incident"],
+        state["namespace"],
+        det.hypotheses,
+        det.summary,
+        evidence_limit=deps.config.prompt_evidence,
+    )
     return {
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}],
         "iterations": 0,
@@ -410,7 +418,7 @@ def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
         turn = deps.llm.complete(
             messages,
             tools=TOOL_SPECS if may_use_tools else None,
-            response_schema=verdict_schema(targets),
+            response_schema=verdict_schema(targets, cfg.summary_max_chars),
             max_tokens=min(cfg.max_completion_tokens, left),
         )
     except ModelError as exc:

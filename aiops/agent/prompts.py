@@ -31,7 +31,12 @@ def hypothesis_brief(h: Hypothesis, evidence_limit: int = 3) -> dict[str, Any]:
 
 
 def user_message(
-    incident: Incident, namespace: str, hypotheses: list[Hypothesis], summary: str
+    incident: Incident,
+    namespace: str,
+    hypotheses: list[Hypothesis],
+    summary: str,
+    *,
+    evidence_limit: int = 3,
 ) -> str:
     anomalies = [
         {"signal": a.signal, "entity": a.entity, "start": a.start.isoformat(), "score": a.score}
@@ -41,13 +46,13 @@ def user_message(
         "incident": incident.id,
         "namespace": namespace,
         "anomalies": anomalies,
-        "hypotheses": [hypothesis_brief(h) for h in hypotheses],
+        "hypotheses": [hypothesis_brief(h, evidence_limit) for h in hypotheses],
         "deterministic_summary": summary,
     }
     return json.dumps(body, indent=None, separators=(",", ":"))
 
 
-def verdict_schema(targets: list[str]) -> dict[str, Any]:
+def verdict_schema(targets: list[str], summary_max_chars: int = 600) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -57,7 +62,7 @@ def verdict_schema(targets: list[str]) -> dict[str, Any]:
                 "minItems": 1,
                 "maxItems": len(targets),
             },
-            "summary": {"type": "string", "minLength": 1, "maxLength": 600},
+            "summary": {"type": "string", "minLength": 1, "maxLength": summary_max_chars},
         },
         "required": ["ranking", "summary"],
         "additionalProperties": False,
