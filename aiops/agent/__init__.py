@@ -6,7 +6,14 @@ temporalio: the Temporal activity wraps `investigate`.
 """
 
 from aiops.agent.chat import ChatModel, ChatTurn, ModelError, ToolCall
-from aiops.agent.graph import AgentConfig, AgentDeps, AgentState, build_graph, investigate
+from aiops.agent.graph import (
+    AgentConfig,
+    AgentDeps,
+    AgentState,
+    ainvestigate,
+    build_graph,
+    investigate,
+)
 from aiops.agent.ports import (
     ClusterReader,
     ClusterReadError,
@@ -40,6 +47,7 @@ __all__ = [
     "ReplicaSetInfo",
     "SeriesLike",
     "ToolCall",
+    "ainvestigate",
     "build_graph",
     "investigate",
 ]

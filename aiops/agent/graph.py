@@ -11,6 +11,7 @@ Nothing here mutates the cluster, and the report carries no actions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import operator
@@ -263,8 +264,11 @@ def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str
         )
         return node, [s.service for s in degraded if node in placement.get(s.service, ())]
     # Several degraded services that share exactly one node, which is unhealthy or whose metrics
-    # departed, while services elsewhere are fine.
+    # departed, while services elsewhere are fine, and no single service stands out (a CPU hog
+    # heats its node too: then the hog is the cause).
     if len(degraded) < 2 or len({n for ns in placement.values() for n in ns}) < 2:
+        return None
+    if top.confidence >= NODE_RULE_MAX_TOP and not (set(hosts) & set(unhealthy)):
         return None
     common = set(placement.get(degraded[0].service, []))
     for s in degraded[1:]:
@@ -280,6 +284,9 @@ def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str
     if node in unhealthy or node_metrics_moved:
         return node, [s.service for s in degraded]
     return None
+
+
+NODE_RULE_MAX_TOP = 0.8
 
 
 def _departed(s: ServiceScore) -> bool:
@@ -581,6 +588,11 @@ def build_graph(deps: AgentDeps) -> CompiledStateGraph[AgentState, None, AgentSt
     g.add_conditional_edges("llm_finalize", _route_finalize, ["fallback", END])
     g.add_edge("fallback", END)
     return g.compile()
+
+
+async def ainvestigate(incident: Incident, deps: AgentDeps) -> RcaReport:
+    """`investigate` off the event loop (the tools are blocking HTTP clients)."""
+    return await asyncio.to_thread(investigate, incident, deps)
 
 
 def investigate(incident: Incident, deps: AgentDeps) -> RcaReport:

@@ -107,8 +107,10 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
         ),
         MetricQuery(
             "restarts",
+            # Back-off spaces restarts minutes apart: count them over a longer window.
             per_workload(
-                f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}"}}[{w}])'
+                f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}"}}'
+                f"[{max(300, int(w[:-1]))}s])"
             ),
             "workload",
             "workload",

@@ -83,6 +83,11 @@ FAULTS = [
     Fault("shop-node", latency={"checkout": 3.0, "payment": 3.0, "shipping": 3.0,
                                 "frontend": 1.5},
           cpu={"checkout": 1.3, "payment": 1.3, "shipping": 1.3}, node_busy={2: 0.97}),
+    # A CPU hog also heats its node: the service, not the node, is the cause.
+    Fault("shop-hot", latency={"payment": 6.0, "checkout": 3.0}, cpu={"payment": 10.0},
+          node_busy={2: 0.6}),
+    Fault("shop-crash", errors={"cart": 0.3, "frontend": 0.15}, restarts={"cart": 1.0},
+          cpu={"cart": 0.3}),
 ]
 
 

@@ -147,3 +147,39 @@ def test_the_agent_never_imports_temporalio() -> None:
     sources = Path(__file__).resolve().parents[2].joinpath("aiops", "agent").glob("*.py")
     pattern = re.compile(r"^\s*(import|from)\s+temporalio", re.M)
     assert not [p.name for p in sources if pattern.search(p.read_text())]
+
+
+def test_a_cpu_hog_that_heats_its_node_is_still_the_cause(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(incident_for("shop-hot", history),
+                         AgentDeps(metrics=prom, cluster=FakeCluster("shop-hot", history),
+                                   config=CONFIG))
+    assert report.top is not None
+    assert (report.top.target, report.top.fault) == ("payment", FaultType.CPU)
+    assert all(h.target_kind == "Deployment" for h in report.hypotheses)
+
+
+def test_crashloop_cites_the_crashing_pod(prom: Prometheus, history: History) -> None:
+    from datetime import UTC
+
+    from aiops.agent import ContainerState
+
+    cluster = FakeCluster("shop-crash", history)
+    crashed = datetime.fromtimestamp(history.fault_at + 120, tz=UTC)
+    cluster.pods = [
+        p if not p.name.startswith("cart-") else p.model_copy(update={"containers": [
+            ContainerState(name="cart", restart_count=5, waiting_reason="CrashLoopBackOff",
+                           last_terminated_reason="Error", last_exit_code=1,
+                           last_terminated_at=crashed)]})
+        for p in cluster.pods
+    ]
+    report = investigate(incident_for("shop-crash", history),
+                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    top = report.top
+    assert top is not None
+    assert (top.target, top.fault) == ("cart", FaultType.CRASHLOOP)
+    pods = [e for e in top.evidence if e.kind == "pod"]
+    assert pods and pods[0].source == f"Pod/shop-crash/{pod_name('cart')}"
+    assert "CrashLoopBackOff" in pods[0].summary
+    assert any("kube_pod_container_status_restarts_total" in e.source for e in top.evidence)
