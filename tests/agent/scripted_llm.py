@@ -73,6 +73,9 @@ class ScriptedLlm:
                 return
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A handler still sleeping for a time-out test must not hold up the test's teardown.
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
