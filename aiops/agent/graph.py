@@ -416,15 +416,16 @@ def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
     cfg = deps.config
     messages = state["messages"]
     used = state.get("tokens", 0)
-    left = cfg.token_budget - used - _estimate_tokens(messages)
+    may_use_tools = cfg.use_tools and state.get("iterations", 0) < cfg.max_iterations
+    offered = TOOL_SPECS if may_use_tools else []
+    left = cfg.token_budget - used - _estimate_tokens([*messages, *offered])
     if left < 64:
         return {"llm_error": f"token budget of {cfg.token_budget} exhausted ({used} used)"}
-    may_use_tools = cfg.use_tools and state.get("iterations", 0) < cfg.max_iterations
     targets = [h.target for h in state["deterministic"].hypotheses]
     try:
         turn = deps.llm.complete(
             messages,
-            tools=TOOL_SPECS if may_use_tools else None,
+            tools=offered or None,
             response_schema=verdict_schema(targets, cfg.summary_max_chars),
             max_tokens=min(cfg.max_completion_tokens, left),
         )
