@@ -202,3 +202,41 @@ def test_an_answer_that_adds_actions_is_rejected(
     assert choose_plan(report, playbooks) == choose_plan(plain, playbooks)
     assert report.generated_by == "deterministic"
     assert "cart" not in {s.args.get("name") for s in choose_plan(report, playbooks).steps}
+
+
+def test_a_mutating_tool_does_not_exist(
+    prom: Prometheus, history: History, scripted: list[ScriptedLlm]
+) -> None:
+    replies = [
+        tool_call("restart_deployment", {"name": "payment"}),
+        answer({"ranking": ["payment"], "summary": "payment is CPU-bound."}),
+    ]
+    report, _, server = run(prom, history, scripted, replies)
+    tool_msg = next(m for m in server.requests[1]["messages"] if m["role"] == "tool")
+    assert "unknown tool 'restart_deployment'" in tool_msg["content"]
+    assert report.generated_by == "llm" and report.top is not None
+    assert report.top.target == "payment"
+
+
+def test_the_model_may_reorder_the_top_only_among_close_hypotheses(
+    prom: Prometheus, history: History, scripted: list[ScriptedLlm]
+) -> None:
+    from aiops.agent import AgentDeps
+
+    incident = incident_for("shop-cpu", history)
+    cluster = FakeCluster("shop-cpu", history)
+    verdict = answer({"ranking": ["checkout", "payment"], "summary": "checkout first."})
+    reports = []
+    for share in (0.5, 0.0):
+        server = ScriptedLlm([verdict])
+        scripted.append(server)
+        llm = OpenAiChat(LlmSettings(base_url=server.base_url, model="m"))
+        config = AgentConfig(after_s=300, rerank_min_share=share)
+        reports.append(investigate(incident, AgentDeps(metrics=prom, cluster=cluster, llm=llm,
+                                                       config=config)))
+    strict, lenient = reports
+    assert strict.top is not None and strict.top.target == "payment"
+    assert any("too far apart" in n for n in strict.notes)
+    assert lenient.top is not None and lenient.top.target == "checkout"
+    assert lenient.generated_by == "llm"
+    assert any("re-ranked checkout above payment" in n for n in lenient.notes)
