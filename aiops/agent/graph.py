@@ -319,6 +319,7 @@ def _report(deps: AgentDeps, state: AgentState) -> AgentState:
                 f"Node {node} is the most likely root cause (node fault, "
                 f"{node_hyp.confidence:.0%}): {facts}. Workloads on other nodes are not affected."
             )
+    hyps = [_with_alarms(h, state["incident"]) for h in hyps]
     report = RcaReport(
         incident_id=state["incident"].id,
         hypotheses=hyps,
@@ -329,6 +330,23 @@ def _report(deps: AgentDeps, state: AgentState) -> AgentState:
         notes=_dedupe([*state.get("notes", []), *notes]),
     )
     return {"deterministic": report, "report": report, "notes": notes}
+
+
+def _with_alarms(h: Hypothesis, incident: Incident) -> Hypothesis:
+    """The incident's own anomalies about this target, citing the detector's query."""
+    extra = [
+        Evidence(
+            kind="alert" if a.source == "alertmanager" else "metric",
+            summary=f"{a.signal} of {a.entity} went {a.direction.value} (score {a.score:.1f})",
+            source=a.query,
+            observed_at=a.start,
+            value=a.value,
+            baseline=a.baseline,
+        )
+        for a in incident.anomalies
+        if a.entity == h.target or a.series.get("node") == h.target
+    ]
+    return h.model_copy(update={"evidence": [*h.evidence, *extra]}) if extra else h
 
 
 def _node_hypothesis(

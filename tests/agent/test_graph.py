@@ -109,10 +109,14 @@ def test_crashing_pod_logs_are_evidence(prom: Prometheus, history: History) -> N
 
 
 def test_runs_on_metrics_alone_and_says_so(prom: Prometheus, history: History) -> None:
-    report = investigate(incident_for("shop-cpu", history),
-                         AgentDeps(metrics=prom, cluster=None, config=CONFIG))
+    incident = incident_for("shop-cpu", history, entity="payment")
+    report = investigate(incident, AgentDeps(metrics=prom, cluster=None, config=CONFIG))
     assert report.top is not None and report.top.target == "payment"
     assert any("no Kubernetes access" in n for n in report.notes)
+    # The detector's own alarm is cited with its query.
+    alarm = incident.anomalies[0]
+    assert any(e.source == alarm.query and e.observed_at == alarm.start
+               for e in report.top.evidence)
 
 
 class Unreachable:
