@@ -17,6 +17,7 @@ import math
 import operator
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypedDict
@@ -548,8 +549,11 @@ def _strip_fence(text: str) -> str:
     return text.strip()
 
 
-def _route_finalize(state: AgentState) -> str:
-    return "fallback" if state.get("llm_error") else END
+Finish = Literal["__end__"]  # langgraph.graph.END, spelled out so routers stay typed
+
+
+def _route_finalize(state: AgentState) -> Literal["fallback"] | Finish:
+    return "fallback" if state.get("llm_error") else "__end__"
 
 
 def _fallback(deps: AgentDeps, state: AgentState) -> AgentState:
@@ -561,10 +565,10 @@ def _fallback(deps: AgentDeps, state: AgentState) -> AgentState:
     return {"report": report}
 
 
-def _route_report(deps: AgentDeps) -> Any:
-    def route(state: AgentState) -> str:
+def _route_report(deps: AgentDeps) -> Callable[[AgentState], Literal["llm_start"] | Finish]:
+    def route(state: AgentState) -> Literal["llm_start"] | Finish:
         if deps.llm is None or not state["deterministic"].hypotheses:
-            return END
+            return "__end__"
         return "llm_start"
 
     return route
