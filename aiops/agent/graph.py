@@ -507,6 +507,8 @@ def _llm_finalize(deps: AgentDeps, state: AgentState) -> AgentState:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"
         return {"llm_error": f"the model's answer is not valid ({where}: {first['msg']})"}
+    if len(_WORD.findall(_SPECIAL_TOKEN.sub(" ", verdict.summary))) < 3:
+        return {"llm_error": "the model's summary is not an explanation (fewer than 3 words)"}
     by_target = {h.target: h for h in det.hypotheses}
     unknown = [t for t in verdict.ranking if t not in by_target]
     if unknown:
@@ -540,6 +542,10 @@ def _llm_finalize(deps: AgentDeps, state: AgentState) -> AgentState:
         }
     )
     return {"report": report}
+
+
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_SPECIAL_TOKEN = re.compile(r"<\|[^|]*\|>")
 
 
 def _strip_fence(text: str) -> str:

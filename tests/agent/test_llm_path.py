@@ -119,6 +119,7 @@ def test_the_tool_loop_is_bounded(
         (answer("The root cause is payment, I think."), "not valid"),
         (answer('{"ranking": ["payment"]'), "not valid"),
         (answer({"ranking": [], "summary": "x"}), "not valid"),
+        (answer({"ranking": ["payment"], "summary": "]<|im_end|>["}), "not an explanation"),
         (answer({"ranking": ["payment"], "summary": "ok", "actions": ["restart cart"]}),
          "not valid"),
         (answer({"ranking": ["mystery-service"], "summary": "it is the mystery one"}),
@@ -225,7 +226,8 @@ def test_the_model_may_reorder_the_top_only_among_close_hypotheses(
 
     incident = incident_for("shop-cpu", history)
     cluster = FakeCluster("shop-cpu", history)
-    verdict = answer({"ranking": ["checkout", "payment"], "summary": "checkout first."})
+    verdict = answer({"ranking": ["checkout", "payment"],
+                      "summary": "checkout degraded first, then payment."})
     reports = []
     for share in (0.5, 0.0):
         server = ScriptedLlm([verdict])

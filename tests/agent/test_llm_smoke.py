@@ -51,7 +51,7 @@ def test_real_model_answers_through_json_schema(
     settings = LlmSettings(base_url=local_model, model="gemma-3-270m", timeout_s=45,
                            max_tokens_per_incident=4000)
     # A short brief and a short answer keep a 270M model on 2 shared cores well under a minute.
-    config = AgentConfig(after_s=300, use_tools=False, hypotheses=3, prompt_evidence=1,
+    config = AgentConfig(after_s=300, use_tools=False, hypotheses=2, prompt_evidence=1,
                          summary_max_chars=120, max_completion_tokens=120,
                          token_budget=settings.max_tokens_per_incident)
     incident = incident_for("shop-cpu", history)
