@@ -452,7 +452,12 @@ def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
         return {"llm_error": str(exc), "iterations": state.get("iterations", 0) + 1}
     except Exception as exc:  # whatever the client does, the report must survive
         return {"llm_error": f"the model client failed: {type(exc).__name__}: {exc}"[:300]}
-    used += turn.tokens
+    # A server that reports no usage is charged an estimate, so the budget still holds.
+    used += turn.tokens or (
+        _estimate_tokens([*messages, *offered])
+        + len(turn.content or "") // 3
+        + sum(len(c.arguments) // 3 + 8 for c in turn.tool_calls)
+    )
     out: AgentState = {"turn": turn, "tokens": used, "iterations": state.get("iterations", 0) + 1}
     if used > cfg.token_budget:
         out["llm_error"] = f"token budget of {cfg.token_budget} exhausted ({used} used)"

@@ -242,3 +242,15 @@ def test_the_model_may_reorder_the_top_only_among_close_hypotheses(
     assert lenient.top is not None and lenient.top.target == "checkout"
     assert lenient.generated_by == "llm"
     assert any("re-ranked checkout above payment" in n for n in lenient.notes)
+
+
+def test_a_server_without_usage_is_charged_an_estimate(
+    prom: Prometheus, history: History, scripted: list[ScriptedLlm]
+) -> None:
+    no_usage = tool_call("list_pods", {})
+    assert no_usage.body is not None
+    del no_usage.body["usage"]
+    report, _, server = run(prom, history, scripted, [no_usage] * 10, budget=3000)
+    assert report.generated_by == "deterministic"
+    assert any("budget of 3000 exhausted" in n for n in report.notes)
+    assert len(server.requests) < AgentConfig().max_iterations + 1
