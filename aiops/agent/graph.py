@@ -1,0 +1,639 @@
+"""The investigation graph: evidence → ranking → RcaReport, then (optionally) the model's advice.
+
+    prepare ─┬─ gather_metrics ─┬─ rank ── report ──(llm?)── llm_step ⇄ llm_tools
+             └─ gather_cluster ─┘             │                │
+                                              END   llm_finalize / fallback ── END
+
+The deterministic path needs no model. The model may only re-order hypotheses the deterministic
+ranking produced and rewrite the summary; any failure keeps the deterministic report, with a note.
+Nothing here mutates the cluster, and the report carries no actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import operator
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aiops.agent.chat import ChatModel, ChatTurn, ModelError
+from aiops.agent.cluster import ClusterFacts, bad_nodes, change_events, read_cluster
+from aiops.agent.metrics import GatheredMetrics, gather
+from aiops.agent.ports import ClusterReader, MetricsSource
+from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
+from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
+from aiops.domain import Evidence, FaultType, Hypothesis, Incident, RcaReport
+from aiops.rca import (
+    ChangeEvent,
+    ChangeKind,
+    MetricsMatrix,
+    RankConfig,
+    RcaInputError,
+    RcaRanking,
+    ServiceScore,
+    rank,
+    summarise,
+    to_hypotheses,
+)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    lookback_s: float = 1800.0  # normal period queried before the anomaly
+    after_s: float = 600.0  # how far after the anomaly to query (capped at now)
+    step_s: float = 15.0
+    rank: RankConfig = field(default_factory=RankConfig)
+    hypotheses: int = 5
+    log_tail_lines: int = 200
+    log_evidence_lines: int = 3
+    # The model
+    max_iterations: int = 4  # model calls with tools before it must answer
+    use_tools: bool = True  # base models (no tool calling) answer straight away
+    token_budget: int = 20_000
+    max_completion_tokens: int = 1024
+    tool_output_chars: int = 4000
+    prompt_evidence: int = 3  # evidence lines per hypothesis shown to the model
+    summary_max_chars: int = 600
+    # The model may put a hypothesis first only if the ranking gave it at least this share of
+    # the top hypothesis' confidence: it breaks near-ties, it does not overturn clear evidence.
+    rerank_min_share: float = 0.5
+
+
+@dataclass
+class AgentDeps:
+    metrics: MetricsSource
+    cluster: ClusterReader | None = None
+    llm: ChatModel | None = None
+    config: AgentConfig = field(default_factory=AgentConfig)
+
+
+class AgentState(TypedDict, total=False):
+    incident: Incident
+    namespace: str
+    anomaly_time: float
+    window_start: datetime
+    window_end: datetime
+    started_at: datetime
+    metrics: GatheredMetrics
+    cluster: ClusterFacts
+    changes: list[ChangeEvent]
+    ranking: RcaRanking
+    deterministic: RcaReport
+    messages: list[dict[str, Any]]
+    iterations: int
+    tokens: int
+    turn: ChatTurn
+    llm_error: str
+    tool_calls: int
+    report: RcaReport
+    notes: Annotated[list[str], operator.add]
+
+
+# ---------------------------------------------------------------------------- deterministic
+
+
+def _anomaly_time(incident: Incident) -> datetime:
+    starts = [a.start for a in incident.anomalies]
+    at = min(starts) if starts else incident.opened_at
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _namespace(incident: Incident) -> str:
+    if incident.namespace:
+        return incident.namespace
+    for a in incident.anomalies:
+        for key in ("namespace", "destination_workload_namespace", "destination_service_namespace"):
+            if a.series.get(key):
+                return a.series[key]
+    return "default"
+
+
+def _aligned(ts: float, step: float) -> datetime:
+    return datetime.fromtimestamp(math.floor(ts / step) * step, tz=UTC)
+
+
+def _prepare(deps: AgentDeps, state: AgentState) -> AgentState:
+    cfg = deps.config
+    at = _anomaly_time(state["incident"]).timestamp()
+    now = time.time()
+    end = min(at + cfg.after_s, now)
+    return {
+        "namespace": _namespace(state["incident"]),
+        "anomaly_time": at,
+        "window_start": _aligned(at - cfg.lookback_s, cfg.step_s),
+        "window_end": _aligned(end, cfg.step_s),
+        "started_at": datetime.now(UTC),
+        "notes": [],
+    }
+
+
+def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
+    got = gather(
+        deps.metrics,
+        state["namespace"],
+        state["window_start"],
+        state["window_end"],
+        deps.config.step_s,
+    )
+    return {"metrics": got, "notes": got.notes}
+
+
+def _gather_cluster(deps: AgentDeps, state: AgentState) -> AgentState:
+    if deps.cluster is None:
+        note = "no Kubernetes access: ranked on metrics only"
+        return {"cluster": ClusterFacts(), "notes": [note]}
+    facts = read_cluster(deps.cluster, state["namespace"])
+    return {"cluster": facts, "notes": facts.notes}
+
+
+def _placement(state: AgentState) -> dict[str, list[str]]:
+    merged: dict[str, set[str]] = {}
+    for source in (state["metrics"].placement, state["cluster"].placement()):
+        for svc, nodes in source.items():
+            merged.setdefault(svc, set()).update(nodes)
+    return {k: sorted(v) for k, v in merged.items()}
+
+
+def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
+    at = state["anomaly_time"]
+    changes = change_events(
+        state["cluster"],
+        state["namespace"],
+        _placement(state),
+        since=datetime.fromtimestamp(at - deps.config.rank.change_lookback_s, tz=UTC),
+        until=state["window_end"] + timedelta(seconds=deps.config.step_s),
+    )
+    matrix = state["metrics"].matrix
+    notes: list[str] = []
+    if matrix is None:
+        ranking = RcaRanking(anomaly_time=at, alarm_time=at, ranked=[], notes=[])
+        if changes:  # rank on the changes alone
+            ranking = _rank_changes_only(changes, at)
+    else:
+        try:
+            ranking = rank(
+                matrix,
+                at,
+                call_graph=state["metrics"].call_graph,
+                changes=changes,
+                config=deps.config.rank,
+            )
+        except RcaInputError as exc:
+            notes.append(f"metrics could not be ranked: {exc}")
+            ranking = _rank_changes_only(changes, at)
+    return {"ranking": ranking, "changes": changes, "notes": notes + list(ranking.notes)}
+
+
+def _rank_changes_only(changes: list[ChangeEvent], at: float) -> RcaRanking:
+    # A tiny empty matrix lets rank() score the changes with the usual weights and decay.
+    times = [at - 60.0 * i for i in range(5, 0, -1)] + [at, at + 60.0]
+    empty = MetricsMatrix.from_series(times, {})
+    try:
+        return rank(empty, at, changes=changes)
+    except RcaInputError:
+        return RcaRanking(anomaly_time=at, alarm_time=at, ranked=[], notes=[])
+
+
+_ERROR_LINE = re.compile(r"error|exception|fatal|panic|fail|oom|refused|timed? ?out", re.I)
+
+
+def _log_evidence(deps: AgentDeps, state: AgentState, service: str) -> tuple[list[Evidence], str]:
+    """Error lines from one pod of the service (the one with most restarts)."""
+    if deps.cluster is None:
+        return [], ""
+    facts = state["cluster"]
+    pods = [p for p in facts.pods if facts.pod_workload(p) == service]
+    if not pods:
+        return [], ""
+    pod = max(pods, key=lambda p: (p.restarts, p.name))
+    try:
+        text = deps.cluster.pod_logs(
+            state["namespace"], pod.name, tail_lines=deps.config.log_tail_lines
+        )
+    except Exception as exc:
+        return [], f"could not read logs of Pod/{state['namespace']}/{pod.name}: {exc}"
+    lines = [ln.strip() for ln in text.splitlines() if _ERROR_LINE.search(ln)]
+    source = f"Pod/{state['namespace']}/{pod.name}"
+    return [
+        Evidence(kind="log", summary=line[:300], source=source, weight=0.5)
+        for line in lines[-deps.config.log_evidence_lines :]
+    ], ""
+
+
+def _pod_evidence(state: AgentState, service: str) -> list[Evidence]:
+    facts = state["cluster"]
+    out = []
+    for p in facts.pods:
+        if facts.pod_workload(p) != service:
+            continue
+        waiting = [c.waiting_reason for c in p.containers if c.waiting_reason]
+        if p.restarts or waiting or p.phase not in ("Running", "Succeeded"):
+            what = f"pod {p.name} on {p.node or '?'}: {p.phase}, {p.restarts} restart(s)"
+            if waiting:
+                what += f", waiting: {', '.join(waiting)}"
+            out.append(Evidence(kind="pod", summary=what, source=f"Pod/{p.namespace}/{p.name}"))
+    return out[:2]
+
+
+def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str]] | None:
+    """The node to blame, with its degraded services, when the evidence points at a node."""
+    if not ranking.ranked:
+        return None
+    placement = _placement(state)
+    unhealthy = bad_nodes(state["cluster"])
+    top = ranking.ranked[0]
+    for c in top.changes:
+        if c.kind is ChangeKind.CORDON and c.source.startswith("Node/"):
+            node = c.source.split("/", 1)[1]
+            return node, [s.service for s in ranking.ranked if node in placement.get(s.service, ())]
+    hosts = placement.get(top.service, [])
+    degraded = [s for s in ranking.ranked[:5] if _departed(s)]
+    if top.fault is FaultType.NODE and hosts:
+        sick = [n for n in hosts if n in unhealthy]
+        node = sick[0] if sick else max(
+            hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded)
+        )
+        return node, [s.service for s in degraded if node in placement.get(s.service, ())]
+    # Several degraded services that share exactly one node, which is unhealthy or whose metrics
+    # departed, while services elsewhere are fine, and no single service stands out (a CPU hog
+    # heats its node too: then the hog is the cause).
+    if len(degraded) < 2 or len({n for ns in placement.values() for n in ns}) < 2:
+        return None
+    if top.confidence >= NODE_RULE_MAX_TOP and not (set(hosts) & set(unhealthy)):
+        return None
+    common = set(placement.get(degraded[0].service, []))
+    for s in degraded[1:]:
+        common &= set(placement.get(s.service, []))
+    if len(common) != 1:
+        return None
+    node = next(iter(common))
+    node_metrics_moved = any(
+        e.metric.startswith("node_") and e.score >= 3.0 and e.direction > 0
+        for s in degraded
+        for e in s.evidence
+    )
+    if node in unhealthy or node_metrics_moved:
+        return node, [s.service for s in degraded]
+    return None
+
+
+NODE_RULE_MAX_TOP = 0.8
+
+
+def _departed(s: ServiceScore) -> bool:
+    return any(e.score >= 3.0 and e.peer_score >= 1.0 for e in s.evidence) or bool(s.changes)
+
+
+def _report(deps: AgentDeps, state: AgentState) -> AgentState:
+    ranking = state["ranking"]
+    ns = state["namespace"]
+    hyps = to_hypotheses(
+        ranking, sources=state["metrics"].sources, namespace=ns, limit=deps.config.hypotheses
+    )
+    notes: list[str] = []
+    summary = summarise(ranking)
+    if hyps:
+        top = ranking.ranked[0]
+        extra = _pod_evidence(state, top.service)
+        logs, note = _log_evidence(deps, state, top.service)
+        if note:
+            notes.append(note)
+        first = hyps[0]
+        hyps[0] = first.model_copy(update={"evidence": [*first.evidence, *extra, *logs]})
+        suspect = _node_suspect(state, ranking)
+        if suspect is not None:
+            node, services = suspect
+            node_hyp = _node_hypothesis(state, ranking, node, services)
+            hyps.insert(0, node_hyp)
+            facts = "; ".join(e.summary for e in node_hyp.evidence[:2])
+            summary = (
+                f"Node {node} is the most likely root cause (node fault, "
+                f"{node_hyp.confidence:.0%}): {facts}. Workloads on other nodes are not affected."
+            )
+    hyps = [_with_alarms(h, state["incident"]) for h in hyps]
+    report = RcaReport(
+        incident_id=state["incident"].id,
+        hypotheses=hyps,
+        summary=summary,
+        generated_by="deterministic",
+        started_at=state["started_at"],
+        finished_at=datetime.now(UTC),
+        notes=_dedupe([*state.get("notes", []), *notes]),
+    )
+    return {"deterministic": report, "report": report, "notes": notes}
+
+
+def _with_alarms(h: Hypothesis, incident: Incident) -> Hypothesis:
+    """The incident's own anomalies about this target, citing the detector's query."""
+    extra = [
+        Evidence(
+            kind="alert" if a.source == "alertmanager" else "metric",
+            summary=f"{a.signal} of {a.entity} went {a.direction.value} (score {a.score:.1f})",
+            source=a.query,
+            observed_at=a.start,
+            value=a.value,
+            baseline=a.baseline,
+        )
+        for a in incident.anomalies
+        if a.entity == h.target or a.series.get("node") == h.target
+    ]
+    return h.model_copy(update={"evidence": [*h.evidence, *extra]}) if extra else h
+
+
+def _node_hypothesis(
+    state: AgentState, ranking: RcaRanking, node: str, services: list[str]
+) -> Hypothesis:
+    facts = state["cluster"]
+    evidence: list[Evidence] = []
+    why = bad_nodes(facts).get(node)
+    if why:
+        evidence.append(Evidence(kind="node", summary=f"node {node}: {why}", source=f"Node/{node}"))
+    sources = state["metrics"].node_columns.get(node, {})
+    by_service = {s.service: s for s in ranking.ranked}
+    cited: set[str] = set()
+    for svc in services:
+        for e in by_service[svc].evidence:
+            if e.metric.startswith("node_") and e.score >= 3.0 and e.metric not in cited:
+                cited.add(e.metric)
+                evidence.append(
+                    Evidence(
+                        kind="metric",
+                        summary=f"{e.metric} of {node} went from {e.baseline:.3g} to "
+                        f"{e.value:.3g}",
+                        source=sources.get(e.metric, e.metric),
+                        value=e.value,
+                        baseline=e.baseline,
+                    )
+                )
+    evidence.append(
+        Evidence(
+            kind="topology",
+            summary=f"degraded workloads on {node}: {', '.join(services)}",
+            source=f"Node/{node}",
+        )
+    )
+    confidence = min(1.0, sum(by_service[s].confidence for s in services if s in by_service))
+    return Hypothesis(
+        target=node,
+        target_kind="Node",
+        namespace=state["namespace"],
+        fault=FaultType.NODE,
+        confidence=round(confidence, 4),
+        evidence=evidence[:6],
+    )
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+class Verdict(BaseModel):
+    """The model's answer. Anything else in it (an 'actions' field, say) makes it invalid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ranking: list[str] = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=2000)
+
+
+def _estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    return len(json.dumps(messages)) // 3 + 16
+
+
+def _llm_start(deps: AgentDeps, state: AgentState) -> AgentState:
+    det = state["deterministic"]
+    content = user_message(
+        state["incident"],
+        state["namespace"],
+        det.hypotheses,
+        det.summary,
+        evidence_limit=deps.config.prompt_evidence,
+    )
+    return {
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}],
+        "iterations": 0,
+        "tokens": 0,
+        "tool_calls": 0,
+    }
+
+
+def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
+    assert deps.llm is not None
+    cfg = deps.config
+    messages = state["messages"]
+    used = state.get("tokens", 0)
+    may_use_tools = cfg.use_tools and state.get("iterations", 0) < cfg.max_iterations
+    offered = TOOL_SPECS if may_use_tools else []
+    left = cfg.token_budget - used - _estimate_tokens([*messages, *offered])
+    if left < 64:
+        return {"llm_error": f"token budget of {cfg.token_budget} exhausted ({used} used)"}
+    targets = [h.target for h in state["deterministic"].hypotheses]
+    try:
+        turn = deps.llm.complete(
+            messages,
+            tools=offered or None,
+            response_schema=verdict_schema(targets, cfg.summary_max_chars),
+            max_tokens=min(cfg.max_completion_tokens, left),
+        )
+    except ModelError as exc:
+        return {"llm_error": str(exc), "iterations": state.get("iterations", 0) + 1}
+    except Exception as exc:  # whatever the client does, the report must survive
+        return {"llm_error": f"the model client failed: {type(exc).__name__}: {exc}"[:300]}
+    # A server that reports no usage is charged an estimate, so the budget still holds.
+    used += turn.tokens or (
+        _estimate_tokens([*messages, *offered])
+        + len(turn.content or "") // 3
+        + sum(len(c.arguments) // 3 + 8 for c in turn.tool_calls)
+    )
+    out: AgentState = {"turn": turn, "tokens": used, "iterations": state.get("iterations", 0) + 1}
+    if used > cfg.token_budget:
+        out["llm_error"] = f"token budget of {cfg.token_budget} exhausted ({used} used)"
+    elif turn.refusal:
+        out["llm_error"] = f"the model refused: {turn.refusal[:200]}"
+    elif turn.tool_calls and not may_use_tools:
+        out["llm_error"] = "the model kept calling tools after its last allowed iteration"
+    return out
+
+
+def _route_step(state: AgentState) -> Literal["llm_tools", "llm_finalize", "fallback"]:
+    if state.get("llm_error"):
+        return "fallback"
+    if state["turn"].tool_calls:
+        return "llm_tools"
+    return "llm_finalize"
+
+
+def _llm_tools(deps: AgentDeps, state: AgentState) -> AgentState:
+    turn = state["turn"]
+    tools = ReadOnlyTools(
+        deps.metrics,
+        deps.cluster,
+        state["namespace"],
+        state["anomaly_time"],
+        max_chars=deps.config.tool_output_chars,
+    )
+    messages = list(state["messages"])
+    messages.append(
+        {
+            "role": "assistant",
+            "content": turn.content,
+            "tool_calls": [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}}
+                for c in turn.tool_calls
+            ],
+        }
+    )
+    for c in turn.tool_calls:
+        messages.append({"role": "tool", "tool_call_id": c.id, "content": tools.call(c.name,
+                                                                                    c.arguments)})
+    return {"messages": messages, "tool_calls": state.get("tool_calls", 0) + len(turn.tool_calls)}
+
+
+def _llm_finalize(deps: AgentDeps, state: AgentState) -> AgentState:
+    det = state["deterministic"]
+    raw = (state["turn"].content or "").strip()
+    try:
+        verdict = Verdict.model_validate_json(_strip_fence(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        return {"llm_error": f"the model's answer is not valid ({where}: {first['msg']})"}
+    if len(_WORD.findall(_SPECIAL_TOKEN.sub(" ", verdict.summary))) < 3:
+        return {"llm_error": "the model's summary is not an explanation (fewer than 3 words)"}
+    by_target = {h.target: h for h in det.hypotheses}
+    unknown = [t for t in verdict.ranking if t not in by_target]
+    if unknown:
+        return {
+            "llm_error": f"the model ranked {', '.join(unknown)}, which the evidence does not "
+            "support (not among the deterministic hypotheses)"
+        }
+    order = list(dict.fromkeys(verdict.ranking))
+    order += [h.target for h in det.hypotheses if h.target not in order]
+    new_top, old_top = by_target[order[0]], det.hypotheses[0]
+    if new_top is not old_top and new_top.confidence < deps.config.rerank_min_share * (
+        old_top.confidence
+    ):
+        return {
+            "llm_error": f"the model put {new_top.target} ({new_top.confidence:.0%}) first, "
+            f"above {old_top.target} ({old_top.confidence:.0%}); the evidence is too far apart"
+        }
+    note = (
+        f"model advice: {state.get('iterations', 0)} call(s), {state.get('tool_calls', 0)} "
+        f"tool call(s), {state.get('tokens', 0)} tokens"
+    )
+    if order[0] != old_top.target:
+        note += f"; re-ranked {new_top.target} above {old_top.target}"
+    report = det.model_copy(
+        update={
+            "hypotheses": [by_target[t] for t in order],
+            "summary": " ".join(verdict.summary.split())[:1000],
+            "generated_by": "llm",
+            "finished_at": datetime.now(UTC),
+            "notes": [*det.notes, note],
+        }
+    )
+    return {"report": report}
+
+
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_SPECIAL_TOKEN = re.compile(r"<\|[^|]*\|>")
+
+
+def _strip_fence(text: str) -> str:
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text.split("\n", 1)[1] if "\n" in text else text
+    return text.strip()
+
+
+Finish = Literal["__end__"]  # langgraph.graph.END, spelled out so routers stay typed
+
+
+def _route_finalize(state: AgentState) -> Literal["fallback"] | Finish:
+    return "fallback" if state.get("llm_error") else "__end__"
+
+
+def _fallback(deps: AgentDeps, state: AgentState) -> AgentState:
+    det = state["deterministic"]
+    note = f"model advice unused, deterministic report kept: {state.get('llm_error', 'unknown')}"
+    report = det.model_copy(
+        update={"notes": [*det.notes, note], "finished_at": datetime.now(UTC)}
+    )
+    return {"report": report}
+
+
+def _route_report(deps: AgentDeps) -> Callable[[AgentState], Literal["llm_start"] | Finish]:
+    def route(state: AgentState) -> Literal["llm_start"] | Finish:
+        if deps.llm is None or not state["deterministic"].hypotheses:
+            return "__end__"
+        return "llm_start"
+
+    return route
+
+
+# ---------------------------------------------------------------------------- assembly
+
+
+def build_graph(deps: AgentDeps) -> CompiledStateGraph[AgentState, None, AgentState, AgentState]:
+    g: StateGraph[AgentState, None, AgentState, AgentState] = StateGraph(AgentState)
+
+    def bind(fn: Any) -> Any:
+        def node(state: AgentState) -> AgentState:
+            result: AgentState = fn(deps, state)
+            return result
+
+        node.__name__ = fn.__name__.lstrip("_")
+        return node
+
+    g.add_node("prepare", bind(_prepare))
+    g.add_node("gather_metrics", bind(_gather_metrics))
+    g.add_node("gather_cluster", bind(_gather_cluster))
+    g.add_node("rank", bind(_rank))
+    g.add_node("report", bind(_report))
+    g.add_node("llm_start", bind(_llm_start))
+    g.add_node("llm_step", bind(_llm_step))
+    g.add_node("llm_tools", bind(_llm_tools))
+    g.add_node("llm_finalize", bind(_llm_finalize))
+    g.add_node("fallback", bind(_fallback))
+
+    g.add_edge(START, "prepare")
+    g.add_edge("prepare", "gather_metrics")
+    g.add_edge("prepare", "gather_cluster")
+    g.add_edge(["gather_metrics", "gather_cluster"], "rank")
+    g.add_edge("rank", "report")
+    g.add_conditional_edges("report", _route_report(deps), ["llm_start", END])
+    g.add_edge("llm_start", "llm_step")
+    g.add_conditional_edges("llm_step", _route_step, ["llm_tools", "llm_finalize", "fallback"])
+    g.add_edge("llm_tools", "llm_step")
+    g.add_conditional_edges("llm_finalize", _route_finalize, ["fallback", END])
+    g.add_edge("fallback", END)
+    return g.compile()
+
+
+async def ainvestigate(incident: Incident, deps: AgentDeps) -> RcaReport:
+    """`investigate` off the event loop (the tools are blocking HTTP clients)."""
+    return await asyncio.to_thread(investigate, incident, deps)
+
+
+def investigate(incident: Incident, deps: AgentDeps) -> RcaReport:
+    """Run the graph on one incident and return its report (never raises on a model failure)."""
+    graph = build_graph(deps)
+    # Each model round trip is two graph steps; leave room for the whole bounded loop.
+    limit = 20 + 3 * (deps.config.max_iterations + 1)
+    final = graph.invoke({"incident": incident}, {"recursion_limit": limit})
+    report: RcaReport = final["report"]
+    return report
