@@ -14,10 +14,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from aiops.activities.history import TemporalHistory
-from aiops.activities.incident import IncidentActivities
+from aiops.activities.incident import AgentInvestigator, IncidentActivities
+from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
+from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
@@ -62,15 +65,23 @@ def build_activities(settings: Settings, client: Client) -> IncidentActivities:
     """The activities with their real dependencies, from settings."""
     kube = settings.kubernetes
     executor: KubernetesExecutor | None = None
-    if kube.in_cluster:
-        executor = KubernetesExecutor.in_cluster()
-    elif kube.kubeconfig is not None or Path("~/.kube/config").expanduser().exists():
-        executor = KubernetesExecutor.from_kubeconfig(
-            str(kube.kubeconfig) if kube.kubeconfig else None, kube.context
-        )
+    reader: KubernetesReader | None = None
+    if kube.in_cluster or kube.kubeconfig is not None or \
+            Path("~/.kube/config").expanduser().exists():
+        executor = (KubernetesExecutor.in_cluster() if kube.in_cluster else
+                    KubernetesExecutor.from_kubeconfig(
+                        str(kube.kubeconfig) if kube.kubeconfig else None, kube.context))
+        reader = KubernetesReader(executor.api_client)
+    prometheus = Prometheus(settings.prometheus)
+    llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
+    agent = AgentDeps(
+        metrics=prometheus, cluster=reader, llm=llm,
+        config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
+    )
     return IncidentActivities(
+        investigator=AgentInvestigator(agent),
         executor=executor,
-        prometheus=Prometheus(settings.prometheus),
+        prometheus=prometheus,
         history=TemporalHistory(client),
     )
 

@@ -36,6 +36,7 @@ from aiops.activities.contracts import (
     VerifyInput,
     VerifyResult,
 )
+from aiops.agent.graph import AgentDeps, ainvestigate
 from aiops.domain import (
     Evidence,
     FaultType,
@@ -93,6 +94,16 @@ class AnomalyRanker:
         summary = f"{ranked[0]} shows the strongest anomaly" if ranked else "no anomalies"
         return RcaReport(incident_id=incident.id, hypotheses=hypotheses, summary=summary,
                          started_at=started, finished_at=datetime.now(UTC))
+
+
+class AgentInvestigator:
+    """The LangGraph investigation agent (deterministic unless an LLM is configured)."""
+
+    def __init__(self, deps: AgentDeps) -> None:
+        self.deps = deps
+
+    async def investigate(self, incident: Incident) -> RcaReport:
+        return await ainvestigate(incident, self.deps)
 
 
 class NoHistory:

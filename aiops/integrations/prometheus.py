@@ -65,7 +65,7 @@ class Prometheus:
     ) -> list[Series]:
         result = self._call(
             lambda: self._conn.custom_query_range(
-                promql, start_time=start, end_time=end, step=f"{step_s}s"
+                promql, start_time=start, end_time=end, step=f"{step_s:g}s"
             ),
             promql,
         )
