@@ -80,12 +80,14 @@ class PassConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must match to be reused (the rest may change freely)."""
-        return {
+        fp = {
             "step_seconds": self.step_seconds,
             "rate_window": self.rate_window,
             "threshold": self.threshold,
             "detector": dataclasses.asdict(self.detector),
         }
+        normal: dict[str, Any] = json.loads(json.dumps(fp))  # as a checkpoint header holds it
+        return normal
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,9 @@ class DetectionState:
                 continue
             ts = np.asarray(s.timestamps, np.float64)
             vs = np.asarray(s.values, np.float64)
+            if ts.shape != vs.shape:
+                raise ValueError(f"series {dict(s.labels)} has {ts.size} timestamps but "
+                                 f"{vs.size} values")
             idx = np.rint((ts - start) / c.step_seconds).astype(np.int64)
             ok = (idx >= 0) & (idx < steps)
             if ok.any():
