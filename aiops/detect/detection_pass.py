@@ -16,6 +16,16 @@ State (`DetectionState`) is plain numpy arrays plus label keys and serialises to
 `to_bytes` / `from_bytes` (an .npz archive, no pickle), so a long-running process or a Temporal
 activity can carry it between passes. Series that have not been seen for `evict_after_seconds`
 are dropped, so pod churn does not grow the state without bound.
+
+Edges of gaps: rate() over a window that is only partly covered by samples extrapolates less
+and reads low, both when a series stops (the window runs off the end of its data) and when it
+comes back. For signals whose query has a $window (settle = window / step, rounded up):
+- after a series had no value (a gap, NaN, a restart of Prometheus), its next `settle - 1`
+  grid times are not scored, and in a range answer neither are the `settle - 1` before a gap;
+- a DOWN alarm is held for `2 * settle` grid times (decay plus ramp of a short raw gap) and
+  reported only if the series kept a value throughout and stayed below the midpoint between the
+  alarm value and its baseline. A short dip or a series that stopped is not a traffic drop.
+UP alarms are never held; gauge signals (no $window) need none of this.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyState
 from aiops.detect.presets import NOVELTY_CONFIG, NOVELTY_THRESHOLD
 from aiops.detect.tracker import SeriesKey, SignalTracker
-from aiops.domain.models import Anomaly
+from aiops.domain.models import Anomaly, Direction
 
 FORMAT_VERSION = 1
 
@@ -134,11 +144,23 @@ class PassResult:
 
 
 @dataclass
+class _Held:
+    """A DOWN alarm waiting to see whether its series goes on (see the module docstring)."""
+
+    col: int
+    anomaly: Anomaly
+    present: int = 0  # grid times with a value since the alarm
+    mid: float = math.inf  # back above this value: a dip, not a drop
+
+
+@dataclass
 class _SignalState:
     tracker: SignalTracker
     query: str  # the rendered PromQL; a different query means the state is not reusable
     last_at: float | None = None  # newest grid time fed to the tracker (unix seconds)
     last_seen: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    since_gap: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    held: list[_Held] = field(default_factory=list)
 
 
 class DetectionState:
@@ -148,6 +170,8 @@ class DetectionState:
         self.config = config or PassConfig()
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
         self._states: dict[str, _SignalState] = {}
+        self.window_steps = max(1, math.ceil(_duration(self.config.rate_window)
+                                             / self.config.step_seconds - 1e-9))
 
     # ---- the pass ----------------------------------------------------------------------
 
@@ -192,6 +216,7 @@ class DetectionState:
         newest = max((p.end for p in plans), default=None)
         for plan in plans:
             got = fetched.get(plan.signal)
+
             if got is None or isinstance(got, BaseException | str):
                 error = "not fetched" if got is None else str(got)
                 outcomes.append(
@@ -237,13 +262,15 @@ class DetectionState:
             self._states[plan.signal] = st
         tracker = st.tracker
         start, steps = _ts(plan.start), plan.steps
+        windowed = "$window" in self.signals[plan.signal].query
+        settle = self.window_steps if windowed else 1
 
         # Columns once per block, not once per grid time: priming scores hundreds of times.
         cols = np.empty(len(series), np.int64)
         labels_of: dict[int, Mapping[str, str]] = {}
         fresh = 0
         for j, s in enumerate(series):
-            key: SeriesKey = tuple(sorted((str(k), str(v)) for k, v in s.labels.items()))
+            key = _key(s.labels)
             col = tracker.index.get(key)
             if col is None:
                 col = len(tracker.index)
@@ -256,6 +283,8 @@ class DetectionState:
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, _ts(plan.end))
             st.last_seen = np.concatenate([st.last_seen, fill])
+            new = np.zeros(n - st.since_gap.size, np.int64)
+            st.since_gap = np.concatenate([st.since_gap, new])
 
         block = np.full((steps, len(series)), np.nan)
         for j, s in enumerate(series):
@@ -274,19 +303,50 @@ class DetectionState:
                 latest = start + idx[ok].max() * c.step_seconds
                 st.last_seen[cols[j]] = max(st.last_seen[cols[j]], latest)
         # NaN, +-Inf (a ratio over zero traffic, a dead exporter) are gaps: never scored.
-        block[~np.isfinite(block)] = np.nan
+        finite = np.isfinite(block)
+        block[~finite] = np.nan
+        # Within a block the future is known: the values just before a gap were computed over
+        # windows running off the end of the data. Never learn them as normal.
+        for d in range(1, min(settle, steps)):
+            block[:-d][~finite[d:]] = np.nan
 
         found: list[Anomaly] = []
         for t in range(steps):
             row = np.full(n, np.nan)
             row[cols] = block[t]
+            present = np.isfinite(row)
+            st.since_gap = np.where(present, st.since_gap + 1, 0)
+            row[st.since_gap < settle] = np.nan  # window still overlaps the gap
+            found += self._release(st, row, 2 * settle)
             level_before = tracker.detector.state.smooth.copy()
             scores = tracker.detector.step(row)
             at = _dt(start + t * c.step_seconds)
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
-            found += tracker._emit(at, row, scores, level_before, labels_of)
+            for a in tracker._emit(at, row, scores, level_before, labels_of):
+                if windowed and a.direction is Direction.DOWN:
+                    mid = a.value if a.baseline is None or a.value is None else (
+                        (a.value + a.baseline) / 2)
+                    st.held.append(_Held(tracker.index[_key(a.series)], a, mid=mid or 0.0))
+                else:
+                    found.append(a)
         st.last_at = _ts(plan.end)
         return found, len(series)
+
+    def _release(self, st: _SignalState, row: npt.NDArray[np.float64], hold: int
+                 ) -> list[Anomaly]:
+        out: list[Anomaly] = []
+        keep: list[_Held] = []
+        for h in st.held:
+            v = row[h.col]
+            if not np.isfinite(v) or v > h.mid:
+                continue  # stopped, or back up: the rate window ran dry, traffic did not fall
+            h.present += 1
+            if h.present >= hold:
+                out.append(h.anomaly)
+            else:
+                keep.append(h)
+        st.held = keep
+        return out
 
     def _evict(self, name: str, now: float) -> int:
         st = self._states[name]
@@ -316,6 +376,8 @@ class DetectionState:
             tr = st.tracker
             s = tr.detector.state
             header["signals"][name] = {
+                "held": [{"col": h.col, "present": h.present, "mid": h.mid,
+                          "anomaly": h.anomaly.model_dump(mode="json")} for h in st.held],
                 "prefix": f"s{i}",
                 "query": st.query,
                 "last_at": st.last_at,
@@ -328,6 +390,7 @@ class DetectionState:
                 if f.name != "t":
                     arrays[f"s{i}.{f.name}"] = getattr(s, f.name)
             arrays[f"s{i}.last_seen"] = st.last_seen
+            arrays[f"s{i}.since_gap"] = st.since_gap
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, allow_pickle=False, **arrays)
@@ -392,8 +455,11 @@ def _restore_signal(
         raise CheckpointError(f"checkpoint of signal {signal.name!r} has {n} columns but "
                               f"{len(tracker.index)} series keys")
     last_at = meta["last_at"]
+    held = [_Held(int(h["col"]), Anomaly.model_validate(h["anomaly"]), int(h["present"]),
+                  float(h["mid"])) for h in meta["held"]]
     return _SignalState(tracker, meta["query"], None if last_at is None else float(last_at),
-                        np.array(npz[f"{p}.last_seen"], np.float64))
+                        np.array(npz[f"{p}.last_seen"], np.float64),
+                        np.array(npz[f"{p}.since_gap"], np.int64), held)
 
 
 def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
@@ -411,6 +477,9 @@ def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
     tr.detector.n_series = len(keep)
     tr.detector.blame = np.zeros((s.lo.shape[0], len(keep)))
     st.last_seen = st.last_seen[keep]
+    st.since_gap = st.since_gap[keep]
+    st.held = [dataclasses.replace(h, col=new_of_old[h.col]) for h in st.held
+               if h.col in new_of_old]
 
 
 def _keys_in_order(index: Mapping[SeriesKey, int]) -> list[SeriesKey]:
@@ -418,6 +487,23 @@ def _keys_in_order(index: Mapping[SeriesKey, int]) -> list[SeriesKey]:
     for k, c in index.items():
         keys[c] = k
     return keys
+
+
+def _key(labels: Mapping[str, str]) -> SeriesKey:
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _duration(text: str) -> float:
+    """A Prometheus duration such as 1m, 30s, 1h30m, in seconds."""
+    import re
+
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a Prometheus duration like 1m or 30s")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
 def _ts(at: datetime) -> float:

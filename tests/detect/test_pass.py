@@ -178,3 +178,36 @@ def test_series_unseen_for_long_are_forgotten() -> None:
     t = state.grid_time(NOW + timedelta(seconds=STEP * 15)).timestamp()
     _, r = run(state, NOW + timedelta(seconds=STEP * 15), fault_at=t, skip={"frontend"})
     assert [x.series["destination_workload"] for x in r.anomalies] == ["checkout"]
+
+
+def drop_to(fraction: float, since: float, until: float = float("inf")):  # type: ignore[no-untyped-def]
+    def answer_with_drop(plan: QueryPlan) -> list[S]:
+        out = answer(plan)
+        if plan.signal != "request_rate":
+            return out
+        return [S(s.labels, s.timestamps, [
+            v * fraction if s.labels["destination_workload"] == "cart" and since <= t < until
+            else v for t, v in zip(s.timestamps, s.values, strict=True)]) for s in out]
+    return answer_with_drop
+
+
+def test_a_traffic_drop_is_reported_once_it_holds_and_a_short_dip_never() -> None:
+    hold = 2 * 4  # twice the rate window (1m) in 15 s steps
+    for fraction, dip_steps, expected in [(0.3, None, 1), (0.3, 3, 0)]:
+        state = DetectionState(SIGNALS, config())
+        run(state, NOW)
+        t0 = state.grid_time(NOW).timestamp() + STEP
+        until = float("inf") if dip_steps is None else t0 + dip_steps * STEP
+        shape = drop_to(fraction, t0, until)
+        found = []
+        for k in range(1, hold + 4):
+            plans = state.plan(NOW + timedelta(seconds=STEP * k))
+            r = state.apply(plans, {p.signal: shape(p) for p in plans})
+            found += [(k, a) for a in r.anomalies]
+        assert len(found) == expected, (fraction, dip_steps)
+        if expected:
+            [(k, a)] = found
+            assert (a.signal, a.series["destination_workload"], a.direction) == (
+                "request_rate", "cart", Direction.DOWN)
+            assert a.start.timestamp() == t0  # dated when it began, reported after the hold
+            assert k == hold + 1
