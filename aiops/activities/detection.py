@@ -210,7 +210,14 @@ def build_signals(user: list[dict[str, Any]], disabled: list[str]) -> list[Signa
     for i, raw in enumerate(user):
         try:
             build_catalog([raw])
-        except (ValidationError, ValueError, TypeError) as exc:
+        except ValidationError as exc:
+            why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'signal'}: {e['msg']}"
+                            for e in exc.errors())
+            raise ConfigError(
+                f"invalid setting detection.signals[{i}]: {why}; fix the signal in the config "
+                "file (fields: name, query, entity_label, direction, unit)"
+            ) from exc
+        except (ValueError, TypeError) as exc:
             raise ConfigError(
                 f"invalid setting detection.signals[{i}]: {exc}; fix the signal in the config "
                 "file (fields: name, query, entity_label, direction, unit)"
