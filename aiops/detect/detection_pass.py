@@ -37,6 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -286,22 +287,24 @@ class DetectionState:
             new = np.zeros(n - st.since_gap.size, np.int64)
             st.since_gap = np.concatenate([st.since_gap, new])
 
-        block = np.full((steps, len(series)), np.nan)
-        for j, s in enumerate(series):
-            if not s.timestamps:
-                continue
-            ts = np.asarray(s.timestamps, np.float64)
-            vs = np.asarray(s.values, np.float64)
-            if ts.shape != vs.shape:
-                raise ValueError(f"series {dict(s.labels)} has {ts.size} timestamps but "
-                                 f"{vs.size} values")
-            idx = np.rint((ts - start) / c.step_seconds).astype(np.int64)
-            ok = (idx >= 0) & (idx < steps)
-            if ok.any():
-                block[idx[ok], j] = vs[ok]
-                # Returned at all (even as NaN) means the series still exists.
-                latest = start + idx[ok].max() * c.step_seconds
-                st.last_seen[cols[j]] = max(st.last_seen[cols[j]], latest)
+        # All points of all series at once (10,000 series: no per-series numpy calls).
+        m = len(series)
+        lens = np.fromiter((len(s.timestamps) for s in series), np.int64, m)
+        vlens = np.fromiter((len(s.values) for s in series), np.int64, m)
+        if not np.array_equal(lens, vlens):
+            j = int(np.flatnonzero(lens != vlens)[0])
+            raise ValueError(f"series {dict(series[j].labels)} has {lens[j]} timestamps but "
+                             f"{vlens[j]} values")
+        total = int(lens.sum())
+        ts = np.fromiter(chain.from_iterable(s.timestamps for s in series), np.float64, total)
+        vs = np.fromiter(chain.from_iterable(s.values for s in series), np.float64, total)
+        owner = np.repeat(np.arange(m), lens)
+        idx = np.rint((ts - start) / c.step_seconds).astype(np.int64)
+        ok = (idx >= 0) & (idx < steps)
+        block = np.full((steps, m), np.nan)
+        block[idx[ok], owner[ok]] = vs[ok]
+        # Returned at all (even as NaN) means the series still exists.
+        np.maximum.at(st.last_seen, cols[owner[ok]], start + idx[ok] * c.step_seconds)
         # NaN, +-Inf (a ratio over zero traffic, a dead exporter) are gaps: never scored.
         finite = np.isfinite(block)
         block[~finite] = np.nan
@@ -383,7 +386,7 @@ class DetectionState:
                 "last_at": st.last_at,
                 "t": s.t,
                 "n": tr.detector.n_series,
-                "keys": [list(map(list, k)) for k in _keys_in_order(tr.index)],
+                "keys": _keys_in_order(tr.index),  # tuples: JSON arrays
                 "open_quiet": [[c, q] for c, q in tr.open_quiet.items()],
             }
             for f in dataclasses.fields(NoveltyState):
