@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -215,7 +216,8 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     print(f"memory per 10,000 series: detector arrays {state_bytes * per10k / 2**20:.2f} MiB, "
           f"checkpoint file {len(blob) * per10k / 2**20:.2f} MiB, peak traced while scoring a "
           f"pass {peak * per10k / 2**20:.1f} MiB")
-    print(f"anomalies in the synthetic history: {len(result.anomalies)} in the last pass; "
+    by_signal = Counter(a.signal for a in result.anomalies)
+    print(f"anomalies in the synthetic history: {dict(by_signal) or 0} in the last pass; "
           f"checkpoint reference in the workflow history: {len(ref.model_dump_json())} bytes")
 
 

@@ -121,3 +121,31 @@ def test_the_result_survives_temporals_data_converter(url: str, tmp_path: Path) 
     conv = pydantic_data_converter.payload_converter
     [back] = conv.from_payloads(conv.to_payloads([out]), [DetectAnomaliesResult])
     assert back == out
+
+
+def test_the_command_prints_one_json_result_per_pass(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import json
+
+    from aiops.activities.detection import configure_parser, run
+
+    monkeypatch.delenv("AIOPS_CONFIG", raising=False)
+    monkeypatch.setenv("AIOPS_PROMETHEUS__URL", url)
+    monkeypatch.setenv("AIOPS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("AIOPS_DETECTION__INTERVAL_S", "1")
+    monkeypatch.setenv("AIOPS_DETECTION__PRIME_S", "10")
+    monkeypatch.setenv("AIOPS_DETECTION__SIGNALS", json.dumps([GAUGE]))
+    p = argparse.ArgumentParser()
+    configure_parser(p)
+    assert run(p.parse_args(["--json"])) == 0
+    # (`aiops` sends logs to stderr; unconfigured structlog prints them here too)
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith('{"')]
+    out = DetectAnomaliesResult.model_validate_json(line)
+    assert {s.signal for s in out.signals} >= {"queue_depth", "error_ratio"}
+    assert out.checkpoint.stream == "cli"
+
+    monkeypatch.setenv("AIOPS_PROMETHEUS__URL", f"http://127.0.0.1:{free_port()}")
+    assert run(p.parse_args([])) == 1  # every signal failed: said on stdout, exit code 1
+    assert "FAILED" in capsys.readouterr().out
