@@ -342,7 +342,11 @@ class DetectionState:
         for h in st.held:
             v = row[h.col]
             if not np.isfinite(v) or v > h.mid:
-                continue  # stopped, or back up: the rate window ran dry, traffic did not fall
+                # Stopped, or back up: the rate window ran dry, traffic did not fall. Forget
+                # the episode, so the series is not muted (refractory) for a false alarm.
+                st.tracker.detector.state.quiet[h.col] = 0
+                st.tracker.open_quiet.pop(h.col, None)
+                continue
             h.present += 1
             if h.present >= hold:
                 out.append(h.anomaly)
