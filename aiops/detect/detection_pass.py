@@ -196,10 +196,10 @@ class DetectionState:
                 st = None  # the signal was redefined: its old state describes another query
             if st is not None and st.last_at is not None and st.last_at >= end:
                 continue
-            cold = st is None or st.last_at is None
-            start = earliest if cold or st is None or st.last_at is None else max(
-                earliest, st.last_at + c.step_seconds
-            )
+            last = None if st is None else st.last_at
+            cold = last is None
+            # After a failed or missed pass, catch up on every grid time since (within reach).
+            start = earliest if last is None else max(earliest, last + c.step_seconds)
             plans.append(QueryPlan(name, promql, _dt(start), _dt(end), c.step_seconds, cold))
         return plans
 
@@ -217,7 +217,6 @@ class DetectionState:
         newest = max((p.end for p in plans), default=None)
         for plan in plans:
             got = fetched.get(plan.signal)
-
             if got is None or isinstance(got, BaseException | str):
                 error = "not fetched" if got is None else str(got)
                 outcomes.append(
