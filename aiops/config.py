@@ -104,6 +104,26 @@ class McpSettings(_Section):
     )
 
 
+class DetectionSettings(_Section):
+    """The live detection pass (aiops.activities.detection)."""
+
+    interval_s: float = Field(default=15.0, gt=0, description="one pass per interval; use the "
+                              "scrape interval")
+    prime_s: float = Field(default=3600.0, ge=0, description="history read on a cold start "
+                           "(the detector needs 200 samples before it alarms)")
+    rate_window: str = Field(default="1m", pattern=r"^\d+(ms|s|m|h|d|w|y)$",
+                             description="range of rate() in the catalog's queries")
+    report_window_s: float = Field(default=600.0, gt=0, description="older episodes found in "
+                                   "history are counted, not reported")
+    disabled: list[str] = Field(default_factory=list, description="catalog signals to skip")
+    signals: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="user signals (name, query, entity_label, direction, unit, ...); a name "
+        "already in the catalog replaces the built-in signal",
+    )
+    parallel_queries: int = Field(default=4, ge=1, le=32)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -128,6 +148,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     slack: SlackSettings = SlackSettings()
     mcp: McpSettings = McpSettings()
+    detection: DetectionSettings = DetectionSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

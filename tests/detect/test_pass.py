@@ -1,0 +1,213 @@
+"""The detection pass over fetched answers (no network): priming, de-duplication, failures,
+checkpoints, eviction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from aiops.detect.catalog import build_catalog
+from aiops.detect.detection_pass import (
+    CheckpointError,
+    DetectionState,
+    PassConfig,
+    QueryPlan,
+)
+from aiops.domain.models import Direction
+
+STEP = 15.0
+NOW = datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)
+WORKLOADS = ["cart", "checkout", "frontend"]
+CATALOG = build_catalog()
+SIGNALS = [CATALOG["error_ratio"], CATALOG["request_rate"]]
+
+
+@dataclass(frozen=True)
+class S:
+    labels: dict[str, str]
+    timestamps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+def labels(w: str) -> dict[str, str]:
+    return {"destination_workload": w, "destination_workload_namespace": "shop"}
+
+
+def truth(signal: str, w: str, t: float, fault_at: float | None) -> float:
+    """A deterministic daily-ish pattern per workload, so history covers the normal range."""
+    phase = WORKLOADS.index(w)
+    wave = np.sin(2 * np.pi * t / 900 + phase)
+    if signal == "error_ratio":
+        v = 0.01 * (1 + 0.3 * wave)
+        if fault_at is not None and w == "checkout" and t >= fault_at:
+            v = 0.3
+        return float(v)
+    return float(100 * (1 + 0.2 * wave))
+
+
+def answer(plan: QueryPlan, fault_at: float | None = None, skip: set[str] = frozenset(),
+           override: dict[str, float] | None = None) -> list[S]:
+    times = [plan.start.timestamp() + k * plan.step_seconds for k in range(plan.steps)]
+    out = []
+    for w in WORKLOADS:
+        if w in skip:
+            continue
+        vals = [truth(plan.signal, w, t, fault_at) for t in times]
+        if override and w in override:
+            vals = [override[w]] * len(vals)
+        out.append(S(labels(w), times, vals))
+    return out
+
+
+def run(state: DetectionState, now: datetime, **kw: object):  # type: ignore[no-untyped-def]
+    plans = state.plan(now)
+    return plans, state.apply(plans, {p.signal: answer(p, **kw) for p in plans})  # type: ignore[arg-type]
+
+
+def config(**kw: object) -> PassConfig:
+    return PassConfig(step_seconds=STEP, prime_seconds=3600, settle_seconds=0, **kw)  # type: ignore[arg-type]
+
+
+def test_cold_start_primes_from_history_and_reports_one_anomaly_per_episode() -> None:
+    state = DetectionState(SIGNALS, config())
+    fault = state.grid_time(NOW).timestamp() - 2 * STEP  # began two steps before this pass
+    plans, result = run(state, NOW, fault_at=fault)
+    assert {p.signal for p in plans} == {"error_ratio", "request_rate"}
+    assert all(p.cold and p.steps == 241 for p in plans)
+    [a] = result.anomalies
+    assert a.signal == "error_ratio"
+    assert a.series == labels("checkout")
+    assert a.direction is Direction.UP
+    assert a.start == datetime.fromtimestamp(fault, UTC)
+    assert a.value == pytest.approx(0.3)
+    assert a.baseline is not None and a.baseline < 0.02
+    assert "istio_requests_total" in a.query
+    assert a.evidence_window is not None and a.evidence_window[1] == a.start
+    assert not result.failed
+
+    # The episode goes on: later passes are single instants and raise nothing new.
+    for k in range(1, 6):
+        plans, later = run(state, NOW + timedelta(seconds=STEP * k), fault_at=fault)
+        assert all(p.instant and not p.cold for p in plans)
+        assert later.anomalies == []
+
+
+def test_a_pass_within_the_same_step_does_nothing() -> None:
+    state = DetectionState(SIGNALS, config())
+    run(state, NOW)
+    assert state.plan(NOW + timedelta(seconds=1)) == []  # 12:00:08 is in the same 15 s step
+    result = state.apply([], {})
+    assert {o.status for o in result.outcomes} == {"up_to_date"}
+
+
+def test_a_failed_query_skips_the_signal_and_the_next_pass_catches_up() -> None:
+    state = DetectionState(SIGNALS, config())
+    run(state, NOW)
+    later = NOW + timedelta(seconds=STEP)
+    plans = state.plan(later)
+    result = state.apply(plans, {"request_rate": answer(plans[1]),
+                                 "error_ratio": "Prometheus at x did not answer within 10s"})
+    [failed] = result.failed
+    assert failed.signal == "error_ratio" and "did not answer" in (failed.error or "")
+    assert result.anomalies == []
+    # Two steps later the failed signal asks for both missed grid times, the other for one.
+    plans = {p.signal: p for p in state.plan(later + timedelta(seconds=STEP))}
+    assert plans["error_ratio"].steps == 2 and plans["request_rate"].steps == 1
+    result = state.apply(list(plans.values()), {p: answer(q) for p, q in plans.items()})
+    assert not result.failed and result.anomalies == []
+
+
+def test_nan_inf_and_missing_series_never_raise_anomalies() -> None:
+    state = DetectionState(SIGNALS, config())
+    run(state, NOW)
+    for k, bad in enumerate([np.nan, np.inf, -np.inf, np.nan], start=1):
+        _, r = run(state, NOW + timedelta(seconds=STEP * k), override={"checkout": bad})
+        assert r.anomalies == [] and not r.failed
+    for k in range(5, 10):  # checkout vanishes (scaled to zero), then comes back as before
+        _, r = run(state, NOW + timedelta(seconds=STEP * k), skip={"checkout"})
+        assert r.anomalies == []
+    _, r = run(state, NOW + timedelta(seconds=STEP * 10))
+    assert r.anomalies == []
+    # An answer that cannot be scored at all is a failed signal, not a crash.
+    plans = state.plan(NOW + timedelta(seconds=STEP * 11))
+    r = state.apply(plans, {plans[0].signal: [S(labels("cart"), [1.0, 2.0], [1.0])]})
+    assert [o.signal for o in r.failed] == [p.signal for p in plans]
+
+
+def test_checkpoint_round_trip_continues_exactly() -> None:
+    a = DetectionState(SIGNALS, config())
+    run(a, NOW)
+    b = DetectionState.from_bytes(a.to_bytes(), SIGNALS, config())
+    assert b.n_series == a.n_series == 6
+    fault = a.grid_time(NOW).timestamp() + STEP  # begins right after the checkpoint
+    found_a, found_b = [], []
+    for k in range(1, 4):
+        now = NOW + timedelta(seconds=STEP * k)
+        found_a += run(a, now, fault_at=fault)[1].anomalies
+        found_b += run(b, now, fault_at=fault)[1].anomalies
+    assert found_a == found_b
+    assert [x.series["destination_workload"] for x in found_b] == ["checkout"]
+    again = DetectionState.from_bytes(b.to_bytes(), SIGNALS, config())
+    assert again.to_bytes() == b.to_bytes()
+
+
+def test_checkpoint_from_other_settings_or_garbage_starts_cold() -> None:
+    a = DetectionState(SIGNALS, config())
+    run(a, NOW)
+    other = DetectionState.from_bytes(a.to_bytes(), SIGNALS, config(rate_window="5m"))
+    assert other.n_series == 0
+    assert all(p.cold for p in other.plan(NOW + timedelta(seconds=STEP)))
+    with pytest.raises(CheckpointError, match="unreadable"):
+        DetectionState.from_bytes(b"not a checkpoint", SIGNALS, config())
+
+
+def test_series_unseen_for_long_are_forgotten() -> None:
+    state = DetectionState(SIGNALS, config(evict_after_seconds=10 * STEP))
+    run(state, NOW)
+    evicted = 0
+    for k in range(1, 15):
+        _, r = run(state, NOW + timedelta(seconds=STEP * k), skip={"frontend"})
+        evicted += r.evicted_series
+        assert r.anomalies == []
+    assert evicted == 2  # frontend's series of both signals
+    assert state.n_series == 4
+    # The survivors keep their history: checkout's fault is still seen at once.
+    t = state.grid_time(NOW + timedelta(seconds=STEP * 15)).timestamp()
+    _, r = run(state, NOW + timedelta(seconds=STEP * 15), fault_at=t, skip={"frontend"})
+    assert [x.series["destination_workload"] for x in r.anomalies] == ["checkout"]
+
+
+def drop_to(fraction: float, since: float, until: float = float("inf")):  # type: ignore[no-untyped-def]
+    def answer_with_drop(plan: QueryPlan) -> list[S]:
+        out = answer(plan)
+        if plan.signal != "request_rate":
+            return out
+        return [S(s.labels, s.timestamps, [
+            v * fraction if s.labels["destination_workload"] == "cart" and since <= t < until
+            else v for t, v in zip(s.timestamps, s.values, strict=True)]) for s in out]
+    return answer_with_drop
+
+
+def test_a_traffic_drop_is_reported_once_it_holds_and_a_short_dip_never() -> None:
+    hold = 2 * 4  # twice the rate window (1m) in 15 s steps
+    for fraction, dip_steps, expected in [(0.3, None, 1), (0.3, 3, 0)]:
+        state = DetectionState(SIGNALS, config())
+        run(state, NOW)
+        t0 = state.grid_time(NOW).timestamp() + STEP
+        until = float("inf") if dip_steps is None else t0 + dip_steps * STEP
+        shape = drop_to(fraction, t0, until)
+        found = []
+        for k in range(1, hold + 4):
+            plans = state.plan(NOW + timedelta(seconds=STEP * k))
+            r = state.apply(plans, {p.signal: shape(p) for p in plans})
+            found += [(k, a) for a in r.anomalies]
+        assert len(found) == expected, (fraction, dip_steps)
+        if expected:
+            [(k, a)] = found
+            assert (a.signal, a.series["destination_workload"], a.direction) == (
+                "request_rate", "cart", Direction.DOWN)
+            assert a.start.timestamp() == t0  # dated when it began, reported after the hold
+            assert k == hold + 1
