@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiops.config import CONFIG_ENV, ConfigError, Settings, load_settings, masked_settings
@@ -153,6 +154,26 @@ def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_client(settings, action))
 
 
+def _cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.lab import commands
+
+    state = settings.state_dir
+    try:
+        if args.lab_command == "up":
+            print(commands.up(state, rps=args.rps, scrape_interval=args.scrape_interval))
+        elif args.lab_command == "run":
+            commands.run(state, rps=args.rps, scrape_interval=args.scrape_interval)
+        elif args.lab_command == "inject":
+            print(commands.inject(state, Path(args.scenario_file)))
+        elif args.lab_command == "status":
+            print(commands.status(state))
+        else:
+            print(commands.down(state))
+    except commands.LabError as exc:
+        raise UserError(str(exc)) from exc
+    return 0
+
+
 def _delegate(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
 ) -> None:
@@ -227,6 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
               "aiops.eval.smd")
     _delegate(eval_sub, "rca", "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
               "aiops.eval.rca")
+    p = sub.add_parser("lab", help="the demo lab: a simulated shop on a simulated cluster")
+    lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    for name, help_ in (("up", "start Prometheus, the shop and the lab Kubernetes API"),
+                        ("run", "run the lab in the foreground (what `up` starts)")):
+        q = lab_sub.add_parser(name, help=help_)
+        q.add_argument("--rps", type=float, default=50.0, help="shop traffic, requests/s")
+        q.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval")
+        q.set_defaults(handler=_cmd_lab)
+    q = lab_sub.add_parser("inject", help="play a scenario file (faults and noise)")
+    q.add_argument("scenario_file", metavar="SCENARIO_FILE")
+    q.set_defaults(handler=_cmd_lab)
+    lab_sub.add_parser("status", help="services, faults and the running scenario").set_defaults(
+        handler=_cmd_lab)
+    lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
+    _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser
