@@ -67,8 +67,9 @@ def inject(state_dir: Path, scenario_file: Path) -> str:
     if response.status_code != 200:
         raise LabError(f"the lab refused {scenario_file}: {response.text.strip()}")
     faults = ", ".join(f"{f.kind.value} on {f.target} at +{f.at:.0f}s" for f in scenario.faults)
+    expected = scenario.expect.model_dump(mode="json")
     return (f"scenario {scenario.name} started: {faults or 'no faults (control)'} after "
-            f"{scenario.warmup:.0f}s of warmup; expected: {scenario.expect.model_dump(mode='json')}")
+            f"{scenario.warmup:.0f}s of warmup; expected: {expected}")
 
 
 def status(state_dir: Path) -> str:
