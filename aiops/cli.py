@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="HTTP bind address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default from settings)")
     p.set_defaults(handler=_cmd_mcp)
+    _delegate(sub, "detect", "run detection passes against Prometheus and print anomalies",
+              "aiops.activities.detection")
     p = sub.add_parser("doctor", help="check Temporal, Prometheus, Kubernetes, LLM and Slack")
     p.set_defaults(handler=_cmd_doctor)
     p = sub.add_parser("config", help="inspect settings")

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from aiops.activities.detection import DetectionActivities
 from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
@@ -104,8 +105,9 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal)
     log.info("rules loaded", policy=policy_version(rules.policy),
              playbooks=rules.playbooks.version())
-    worker = build_worker(client, settings.temporal.task_queue,
-                          build_activities(settings, client).all())
+    activities = [*build_activities(settings, client).all(),
+                  *DetectionActivities(settings).all()]
+    worker = build_worker(client, settings.temporal.task_queue, activities)  # type: ignore[arg-type]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
