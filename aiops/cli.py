@@ -52,7 +52,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.worker import StartupError, run_worker
 
     try:
-        asyncio.run(run_worker(settings))
+        asyncio.run(run_worker(settings, start_detection=args.start_detection))
     except (TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="run Temporal dev server + UI, worker and MCP server (HTTP)")
     p.set_defaults(handler=_cmd_dev)
     p = sub.add_parser("worker", help="run a Temporal worker for incidents")
+    p.add_argument("--start-detection", action="store_true",
+                   help="also start the detection loop (once per namespace; idempotent)")
     p.set_defaults(handler=_cmd_worker)
     p = sub.add_parser("mcp", help="serve the MCP tools to chat assistants")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")

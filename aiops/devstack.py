@@ -107,10 +107,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def run_dev(settings: Settings) -> None:
+    from aiops.intake import start_detection_loop
     from aiops.mcp.server import create_server
-    from aiops.worker import build_activities, build_worker, load_rules
+    from aiops.worker import all_activities, build_worker, load_rules
 
-    load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
     dev = settings.dev_server
     settings = settings.model_copy(
         update={"temporal": settings.temporal.model_copy(
@@ -126,7 +127,7 @@ async def run_dev(settings: Settings) -> None:
         await _wait_for_temporal(settings, proc)
         client = await connect(settings.temporal)
         worker = build_worker(client, settings.temporal.task_queue,
-                              build_activities(settings, client).all())
+                              all_activities(settings, client))
         mcp_server = _QuietUvicorn(uvicorn.Config(
             create_server(settings).http_app(), host=settings.mcp.host, port=settings.mcp.port,
             log_level="warning", lifespan="on",
@@ -142,6 +143,8 @@ async def run_dev(settings: Settings) -> None:
             flush=True,
         )
         async with worker:
+            await start_detection_loop(client, settings.temporal.task_queue, rules,
+                                       interval_s=settings.detection.interval_s)
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait(
                 {stop_task, mcp_task}, return_when=asyncio.FIRST_COMPLETED

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from aiops.domain import Incident, IncidentReport
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from aiops.worker import Rules
+from workflows.detection import DetectionLoopInput, DetectionLoopWorkflow
 from workflows.incident import IncidentInput, IncidentWorkflow, RulesSnapshot
+
+DETECTION_LOOP_ID = "aiops-detection-loop"
 
 
 def snapshot(rules: Rules) -> RulesSnapshot:
@@ -41,4 +44,17 @@ async def open_incident(
         id=incident.id,
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )
+
+
+async def start_detection_loop(
+    client: Client, task_queue: str, rules: Rules, *, interval_s: float,
+) -> WorkflowHandle[DetectionLoopWorkflow, None]:
+    """Start the one detection loop of this namespace, or return the one already running."""
+    index = await search_attributes_ready(client)
+    return await client.start_workflow(
+        DetectionLoopWorkflow.run,
+        DetectionLoopInput(rules=snapshot(rules), interval_s=interval_s, index=index),
+        id=DETECTION_LOOP_ID, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

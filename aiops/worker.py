@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from aiops.activities.detection import DetectionActivities
 from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
+from aiops.activities.intake import IntakeActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
@@ -100,14 +101,18 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
+def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
+    return [*build_activities(settings, client).all(),
+            *DetectionActivities(settings).all(),  # type: ignore[list-item]
+            *IntakeActivities(client, settings.temporal.task_queue).all()]  # type: ignore[list-item]
+
+
+async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:
     rules = load_rules(settings)
     client = await connect(settings.temporal)
     log.info("rules loaded", policy=policy_version(rules.policy),
              playbooks=rules.playbooks.version())
-    activities = [*build_activities(settings, client).all(),
-                  *DetectionActivities(settings).all()]
-    worker = build_worker(client, settings.temporal.task_queue, activities)  # type: ignore[arg-type]
+    worker = build_worker(client, settings.temporal.task_queue, all_activities(settings, client))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,5 +120,10 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker started", address=settings.temporal.address,
              task_queue=settings.temporal.task_queue)
     async with worker:
+        if start_detection:
+            from aiops.intake import start_detection_loop
+
+            await start_detection_loop(client, settings.temporal.task_queue, rules,
+                                       interval_s=settings.detection.interval_s)
         await stop.wait()
     log.info("worker stopped")

@@ -35,10 +35,12 @@ with workflow.unsafe.imports_passed_through():
         PlanResult,
         PreconditionsInput,
         PreconditionsResult,
+        RulesSnapshot,
         VerifyInput,
         VerifyResult,
     )
     from aiops.domain import (
+        Anomaly,
         ApprovalRequest,
         AuditEntry,
         DecideResult,
@@ -53,18 +55,10 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         TimeoutAction,
     )
-    from aiops.playbooks.loader import PlaybookSet
     from aiops.policy.evaluate import ActionRecord, PolicyContext, evaluate
-    from aiops.policy.models import Policy
 
 
-class RulesSnapshot(BaseModel):
-    """Policy and playbooks in force when the incident started (versioned by content hash)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    policy: Policy
-    playbooks: PlaybookSet
+__all__ = ["AnomalyBatch", "IncidentInput", "IncidentWorkflow", "RulesSnapshot"]
 
 
 class IncidentInput(BaseModel):
@@ -76,6 +70,18 @@ class IncidentInput(BaseModel):
     # Upsert the Aiops* search attributes only where the namespace has them: on a namespace
     # without them every upsert would fail the workflow task and stall the incident.
     index: bool = True
+
+
+class AnomalyBatch(BaseModel):
+    """Anomalies that join an open incident (the `add_anomalies` signal)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    anomalies: list[Anomaly]
+
+
+def _anomaly_key(anomaly: Anomaly) -> str:
+    return f"{anomaly.fingerprint()}@{anomaly.start.isoformat()}"
 
 
 SERVICE = SearchAttributeKey.for_keyword("AiopsService")
@@ -113,11 +119,17 @@ class IncidentWorkflow:
         self._actions: list[ActionRecord] = []
         self._steps: list[StepResult] = []
         self._index = False
+        self._known: set[str] = set()
+        self._joined: list[Anomaly] = []
+        self._started = False
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
         incident = inp.incident
         self._index = inp.index
+        self._known.update(_anomaly_key(a) for a in incident.anomalies)
+        self._joined = [a for a in self._joined if _anomaly_key(a) not in self._known]
+        self._started = True
         self._set_status(IncidentStatus.INVESTIGATING)
         self._upsert([
             _set(SERVICE, incident.service or ""),
@@ -279,6 +291,21 @@ class IncidentWorkflow:
     def _enough_approvals(self) -> bool:
         needed = self._request.decision.approvals_required if self._request else 1
         return len(self._approved_by) >= max(needed, 1)
+
+    @workflow.signal(name="add_anomalies")
+    def add_anomalies(self, batch: AnomalyBatch) -> None:
+        """Later anomalies of the same incident join it (recorded; the plan is not redone)."""
+        fresh = [a for a in batch.anomalies if _anomaly_key(a) not in self._known]
+        if self._started:
+            self._known.update(_anomaly_key(a) for a in fresh)
+        self._joined.extend(fresh)
+        if fresh and self._started:
+            entities = sorted({a.entity for a in fresh})
+            self._note("detector", f"{len(fresh)} more anomalies joined: {', '.join(entities)}")
+
+    @workflow.query(name="joined_anomalies")
+    def joined_anomalies(self) -> list[Anomaly]:
+        return list(self._joined)
 
     @workflow.update(name="decide")
     async def decide(self, decision: Decision) -> DecideResult:

@@ -11,10 +11,20 @@ from aiops.domain import Incident, RcaReport, RemediationPlan, Step, Verificatio
 from aiops.playbooks.loader import PlaybookSet
 from aiops.playbooks.planner import Observed, RenderedCheck
 from aiops.policy.evaluate import ActionRecord, PdbInfo
+from aiops.policy.models import Policy
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RulesSnapshot(BaseModel):
+    """Policy and playbooks in force when an incident started (versioned by content hash)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: Policy
+    playbooks: PlaybookSet
 
 
 class InvestigateInput(_Message):

@@ -1,0 +1,52 @@
+"""`open_incidents`: group a pass's anomalies and open or join one IncidentWorkflow per group
+(signal-with-start, so repeats join the incident that is still open)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+
+from aiops.activities.intake_contracts import (
+    OPEN_INCIDENTS,
+    OpenIncidentsInput,
+    OpenIncidentsResult,
+)
+from aiops.detect.grouping import group_anomalies
+from aiops.domain import Incident, Severity
+from aiops.logs import get_logger
+from workflows.incident import AnomalyBatch, IncidentInput
+
+log = get_logger(__name__)
+
+
+class IntakeActivities:
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn(name=OPEN_INCIDENTS)
+    async def open_incidents(self, inp: OpenIncidentsInput) -> OpenIncidentsResult:
+        ids = []
+        for group in group_anomalies(inp.anomalies):
+            severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
+            incident = Incident(
+                id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
+                service=group.service, opened_at=min(a.start for a in group.anomalies),
+                anomalies=group.anomalies, severity=severity,
+            )
+            await self.client.start_workflow(
+                "IncidentWorkflow",
+                IncidentInput(incident=incident, rules=inp.rules, index=inp.index),
+                id=group.incident_id, task_queue=self.task_queue,
+                start_signal="add_anomalies",
+                start_signal_args=[AnomalyBatch(anomalies=group.anomalies)],
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            )
+            log.info("incident opened or joined", incident_id=group.incident_id,
+                     anomalies=len(group.anomalies), service=group.service)
+            ids.append(group.incident_id)
+        return OpenIncidentsResult(incident_ids=ids)
+
+    def all(self) -> list[object]:
+        return [self.open_incidents]
