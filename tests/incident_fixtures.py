@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from aiops.activities.incident import IncidentActivities
+from aiops.config import PrometheusSettings
 from aiops.domain import (
     Anomaly,
     ApprovalRequest,
@@ -26,11 +28,12 @@ from aiops.domain import (
     RcaReport,
 )
 from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.prometheus import Prometheus
 from aiops.lab.cluster.cluster import Cluster
 from aiops.lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconfig
 from aiops.playbooks.loader import load_playbooks
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules
+from aiops.worker import Rules, build_worker
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
 from workflows import IncidentWorkflow
 from workflows.incident import IncidentInput, RulesSnapshot
@@ -158,3 +161,18 @@ async def approve(handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who:
                   request: ApprovalRequest) -> None:
     await handle.execute_update(IncidentWorkflow.decide,
                                 Decision(approve=True, plan_hash=request.plan_hash, identity=who))
+
+
+@pytest.fixture
+async def acts(
+    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
+) -> AsyncIterator[IncidentActivities]:
+    """A worker on `task_queue` whose incidents investigate to FixedInvestigator's report and
+    act on the lab Kubernetes API, with verification through the test Prometheus."""
+    activities = IncidentActivities(
+        investigator=FixedInvestigator(), executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
+    )
+    async with build_worker(temporal_client, task_queue, activities.all()):
+        yield activities

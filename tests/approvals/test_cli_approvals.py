@@ -6,20 +6,16 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from aiops.activities.incident import IncidentActivities
-from aiops.config import PrometheusSettings
 from aiops.domain import IncidentReport, IncidentStatus
-from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.integrations.prometheus import Prometheus
-from aiops.worker import Rules, build_worker
-from tests.incident_fixtures import FixedInvestigator, pending, start
-from tests.servers import MetricsTarget, PrometheusServer
+from aiops.worker import Rules
+from tests.incident_fixtures import pending, start
+from tests.servers import MetricsTarget
 from workflows import IncidentWorkflow
 
 AIOPS = str(Path(sys.executable).parent / "aiops")
@@ -36,19 +32,6 @@ async def aiops(client: Client, task_queue: str, *args: str, identity: str = "al
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-async def acts(
-    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer,
-) -> AsyncIterator[IncidentActivities]:
-    activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
-        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
-    )
-    async with build_worker(temporal_client, task_queue, activities.all()):
-        yield activities
 
 
 @pytest.fixture

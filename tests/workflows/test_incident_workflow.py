@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,20 +36,6 @@ from workflows import IncidentWorkflow
 from workflows.incident import IncidentInput, RulesSnapshot
 
 HISTORIES = Path(__file__).parent / "histories"
-
-
-
-@pytest.fixture
-async def acts(
-    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer,
-) -> AsyncIterator[IncidentActivities]:
-    activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
-        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
-    )
-    async with build_worker(temporal_client, task_queue, activities.all()):
-        yield activities
 
 
 async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
