@@ -49,18 +49,18 @@ class SocketModeApp:
 
     async def _on_request(self, client: AsyncBaseSocketModeClient,
                           req: SocketModeRequest) -> None:
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-        if req.type != "interactive":
-            return
-        if req.envelope_id in self._envelopes:
+        if req.type == "interactive" and req.envelope_id not in self._envelopes:
+            self._envelopes[req.envelope_id] = None
+            while len(self._envelopes) > _ENVELOPES_KEPT:
+                self._envelopes.popitem(last=False)
+            # Scheduled before the ack, so whoever sees the ack can wait for the handling.
+            task = asyncio.create_task(self._handle(req))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif req.type == "interactive":
             log.info("slack envelope re-delivered; ignored", envelope_id=req.envelope_id)
-            return
-        self._envelopes[req.envelope_id] = None
-        while len(self._envelopes) > _ENVELOPES_KEPT:
-            self._envelopes.popitem(last=False)
-        task = asyncio.create_task(self._handle(req))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Always acknowledge, re-deliveries too: an unacknowledged envelope is sent again.
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
     async def _handle(self, req: SocketModeRequest) -> Outcome | None:
         try:
