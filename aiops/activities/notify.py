@@ -8,13 +8,20 @@ and a progress line is posted once per key. Without Slack configured they do not
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from aiops.domain import ApprovalRequest, IncidentStatus, RcaReport
+from aiops.domain import Anomaly, ApprovalRequest, Incident, IncidentStatus, RcaReport
+from aiops.logs import get_logger
+
+log = get_logger(__name__)
 
 NOTIFY_APPROVAL_REQUEST = "notify_approval_request"
 NOTIFY_PROGRESS = "notify_progress"
@@ -32,6 +39,9 @@ class _Message(BaseModel):
 class NotifyApprovalInput(_Message):
     request: ApprovalRequest
     report: RcaReport | None = None
+    incident: Incident | None = Field(default=None, description="with it, a plot of the top "
+                                      "anomaly's series goes into the thread (if Prometheus is "
+                                      "configured for the activity)")
 
 
 class NotifyProgressInput(_Message):
@@ -68,13 +78,32 @@ class Notifier(Protocol):
     async def close(self, incident_id: str, plan_hash: str, status: IncidentStatus | str,
                     approved_by: list[str], detail: str = "") -> bool: ...
 
+    async def upload(self, incident_id: str, plan_hash: str, key: str, content: bytes,
+                     filename: str, title: str) -> bool: ...
+
+
+class SeriesLike(Protocol):
+    @property
+    def timestamps(self) -> Sequence[float]: ...
+
+    @property
+    def values(self) -> Sequence[float]: ...
+
+
+class RangeReader(Protocol):
+    """What the plot needs from Prometheus (aiops.integrations.prometheus.Prometheus fits)."""
+
+    def query_range(self, promql: str, start: datetime, end: datetime,
+                    step_s: float) -> Sequence[SeriesLike]: ...
+
 
 class NotifyActivities:
     def __init__(self, notifier: Notifier | None, *, ui_url: str | None = None,
-                 namespace: str = "default") -> None:
+                 namespace: str = "default", metrics: RangeReader | None = None) -> None:
         self.notifier = notifier
         self.ui_url = ui_url
         self.namespace = namespace
+        self.metrics = metrics
 
     @activity.defn(name=NOTIFY_APPROVAL_REQUEST)
     async def notify_approval_request(self, inp: NotifyApprovalInput) -> NotifyResult:
@@ -89,8 +118,32 @@ class NotifyActivities:
             ref = await self.notifier.request_approval(inp.request, inp.report, link)
         except Exception as exc:
             raise _classify(exc) from exc
-        return NotifyResult(delivered=True, channel=ref.channel, ts=ref.ts,
-                            detail="posted" if ref.posted else "updated")
+        detail = "posted" if ref.posted else "updated"
+        if inp.incident is not None and self.metrics is not None:
+            detail += await self._plot(inp.request, inp.incident)
+        return NotifyResult(delivered=True, channel=ref.channel, ts=ref.ts, detail=detail)
+
+    async def _plot(self, request: ApprovalRequest, incident: Incident) -> str:
+        """The plot is a courtesy: when it cannot be drawn the approval message still stands."""
+        if not incident.anomalies or self.metrics is None or self.notifier is None:
+            return ""
+        top = max(incident.anomalies, key=lambda a: a.score)
+        start, end = _window(top)
+        step = max(math.ceil((end - start).total_seconds() / 300), 1)
+        try:
+            from aiops.approvals.slack.plot import render_png
+
+            series = await asyncio.to_thread(self.metrics.query_range, top.query, start, end,
+                                             float(step))
+            png = render_png([(s.timestamps, s.values) for s in series[:5]],
+                             mark_at=top.start.timestamp())
+            title = f"{top.signal} for {top.entity} (red line: anomaly start)"
+            posted = await self.notifier.upload(request.incident_id, request.plan_hash, "plot",
+                                                png, f"{top.signal}.png", title)
+        except Exception as exc:
+            log.warning("slack plot skipped", incident_id=request.incident_id, error=str(exc))
+            return "; plot skipped: " + (str(exc) or type(exc).__name__)
+        return "; plot attached" if posted else ""
 
     @activity.defn(name=NOTIFY_PROGRESS)
     async def notify_progress(self, inp: NotifyProgressInput) -> NotifyResult:
@@ -112,6 +165,13 @@ class NotifyActivities:
 
     def all(self) -> list[Any]:
         return [self.notify_approval_request, self.notify_progress]
+
+
+def _window(anomaly: Anomaly) -> tuple[datetime, datetime]:
+    if anomaly.evidence_window is not None:
+        return anomaly.evidence_window
+    end = min(anomaly.start + timedelta(minutes=15), datetime.now(UTC))
+    return anomaly.start - timedelta(minutes=30), max(end, anomaly.start + timedelta(minutes=1))
 
 
 def _workflow_id(inp: NotifyApprovalInput) -> str:

@@ -133,6 +133,20 @@ class SlackNotifier:
             self.store.put(incident_id, plan_hash, stored)
             return True
 
+    async def upload(self, incident_id: str, plan_hash: str, key: str, content: bytes,
+                     filename: str, title: str) -> bool:
+        """Attach a file (the anomaly plot) to the incident's thread once per key."""
+        async with self._lock(incident_id, plan_hash):
+            stored = await self._root(incident_id, plan_hash)
+            if key in stored.progress:
+                return False
+            await self.client.files_upload_v2(channel=stored.channel, thread_ts=stored.ts,
+                                              content=content, filename=filename, title=title,
+                                              alt_txt=title)
+            stored.progress.append(key)
+            self.store.put(incident_id, plan_hash, stored)
+            return True
+
     async def close(
         self, incident_id: str, plan_hash: str, status: IncidentStatus | str,
         approved_by: list[str], detail: str = "",

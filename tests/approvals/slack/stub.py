@@ -47,6 +47,7 @@ class SlackStub:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, Message] = field(default_factory=dict)
     acks: list[str] = field(default_factory=list)
+    uploads: list[bytes] = field(default_factory=list)
     url: str = ""
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -58,6 +59,7 @@ class SlackStub:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/upload", self._upload)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -142,6 +144,10 @@ class SlackStub:
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads.append(await request.read())
+        return web.Response(text="OK - " + str(len(self.uploads[-1])))
 
     # --- Socket Mode -----------------------------------------------------------------------
 
