@@ -48,6 +48,7 @@ class SlackStub:
     messages: dict[str, Message] = field(default_factory=dict)
     acks: list[str] = field(default_factory=list)
     uploads: list[bytes] = field(default_factory=list)
+    connections: int = 0
     url: str = ""
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -157,6 +158,7 @@ class SlackStub:
         self._sockets.append(ws)
         await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
                                       "connection_info": {"app_id": "A0AIOPS"}}))
+        self.connections += 1
         self._connected.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -168,6 +170,18 @@ class SlackStub:
 
     async def connected(self, timeout: float = 10) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def ask_to_reconnect(self, timeout: float = 10) -> None:
+        """Slack's periodic `disconnect` (refresh_requested); wait for the new connection."""
+        before = self.connections
+        await self._sockets[-1].send_str(json.dumps({
+            "type": "disconnect", "reason": "refresh_requested",
+            "debug_info": {"host": "applink-stub"}}))
+        deadline = time.monotonic() + timeout
+        while self.connections == before or not self._sockets:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the app did not reconnect")
+            await asyncio.sleep(0.02)
 
     async def send_envelope(self, envelope_id: str, payload: dict[str, Any],
                             retry_attempt: int = 0, timeout: float = 10) -> None:

@@ -100,6 +100,9 @@ async def test_two_people_approve_in_slack_and_the_plan_runs(
     assert len(said) == 1 and "already approved" in said[0]
     assert await handle.query(IncidentWorkflow.actions) == []
 
+    # Slack refreshes Socket Mode connections now and then; the app reconnects and carries on.
+    await slack.ask_to_reconnect()
+    assert len(slack.of("apps.connections.open")) == 2
     await click(slack, socket_app, click_payload(msg, BOB, APPROVE))
     report = await handle.result()
     assert report.status is IncidentStatus.RESOLVED
