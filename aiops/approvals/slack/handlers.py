@@ -131,9 +131,9 @@ class ApprovalHandler:
                 f"Your Slack user <@{click.user_id}> ({click.user_id}) is not mapped to any "
                 "identity in the aiops policy, so it cannot decide. Ask an admin to add it under "
                 "`approvals.identities.<name>.slack`."))
+        # Refusals never touch the shared message: only a decision the workflow accepted (or
+        # the workflow's own notify activity) changes what everybody sees.
         if self.clock() >= button.expires_at:
-            await self._set_status(click, outcome_text("expired", [], "nothing was run"),
-                                   buttons=False)
             return await self._refuse(click, (
                 f"The approval request for {button.incident_id} expired at "
                 f"{button.expires_at.isoformat()}; nothing was decided."))
@@ -144,7 +144,6 @@ class ApprovalHandler:
         pending = view.pending
         if pending is None:
             state = view.status.value if view.status else view.execution.lower()
-            await self._set_status(click, outcome_text(state, []), buttons=False)
             return await self._refuse(click, (
                 f"Incident {button.incident_id} is {state.replace('_', ' ')}; there is no plan "
                 "awaiting a decision."))

@@ -19,7 +19,7 @@ from aiops.approvals.slack.blocks import ACTIONS_BLOCK, APPROVE, REJECT, ButtonV
 from aiops.approvals.slack.handlers import ApprovalHandler
 from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, sign
 from aiops.approvals.slack.socket_mode import SocketModeApp
-from aiops.domain import IncidentReport, IncidentStatus
+from aiops.domain import Decision, IncidentReport, IncidentStatus
 from aiops.worker import Rules
 from tests.approvals.slack.conftest import ALICE, BOB, CAROL, STRANGER, slack_rules
 from tests.approvals.slack.stub import APP_TOKEN, BOT_TOKEN, Message, SlackStub, click_payload
@@ -157,10 +157,28 @@ async def test_an_expired_request_cannot_be_approved(
     msg = await ask(slack, notify, handle)
     report = await handle.result()  # the request times out; the policy says reject
     assert report.status is IncidentStatus.REJECTED
+    updates = len(slack.of("chat.update"))
     await click(slack, socket_app, click_payload(msg, ALICE, APPROVE))
     assert "expired" in ephemerals(slack, ALICE)[0]
-    assert not has_buttons(msg) and "expired" in repr(msg.blocks)
+    assert len(slack.of("chat.update")) == updates  # the workflow's notify closes the message
     assert (await handle.result()).decisions == []
+
+
+async def test_a_closed_incident_cannot_be_decided(
+    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
+    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    socket_app: SocketModeApp,
+) -> None:
+    # The button's own expiry is still ahead, but the incident was rejected from the CLI.
+    handle = await start(temporal_client, task_queue, slack_rules(rules))
+    msg = await ask(slack, notify, handle)
+    request = await pending(handle)
+    await handle.execute_update(IncidentWorkflow.decide, Decision(
+        approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"))
+    await handle.result()
+    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE))
+    assert "is rejected; there is no plan awaiting a decision" in ephemerals(slack, ALICE)[0]
+    assert [d.identity for d in (await handle.result()).decisions] == ["bob"]
 
 
 # --- HTTP mode --------------------------------------------------------------------------------
