@@ -221,11 +221,17 @@ async def test_signed_http_clicks_decide_and_bad_requests_do_nothing(
     handle = await start(temporal_client, task_queue, slack_rules(rules, approvals=2))
     msg = await ask(slack, notify, handle)
     async with httpx.AsyncClient() as http:
-        alice = signed(click_payload(msg, ALICE, APPROVE))
+        alice_click = click_payload(msg, ALICE, APPROVE)
+        alice = signed(alice_click)
         assert (await http.post(url, content=alice[0], headers=alice[1])).status_code == 200
         await ep.drain()
         assert (await pending(handle)).approved_by == ["alice"]
         calls = len(slack.calls)
+        # Slack's own retry of the same click comes freshly signed: accepted, handled once.
+        retry = signed(alice_click, age_s=-1)
+        assert (await http.post(url, content=retry[0], headers=retry[1])).status_code == 200
+        await ep.drain()
+        assert len(slack.calls) == calls
 
         bob = click_payload(msg, BOB, APPROVE)
         refused = {
