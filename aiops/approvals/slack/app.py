@@ -1,0 +1,89 @@
+"""`aiops slack serve`: the Slack approvals app, in Socket Mode or as an HTTP endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from aiohttp import web
+
+from aiops.approvals.slack.handlers import ApprovalHandler
+from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier
+from aiops.approvals.slack.notifier import web_client
+from aiops.approvals.slack.socket_mode import SocketModeApp
+from aiops.config import ConfigError, Settings, load_settings
+from aiops.domain.yamlsource import LoadError
+from aiops.integrations.temporal import TemporalUnavailableError, connect
+from aiops.logs import get_logger
+from aiops.policy.loader import load_policy
+
+log = get_logger(__name__)
+
+
+class SlackSetupError(Exception):
+    """A setting the chosen mode needs is missing; the message names it."""
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=["socket", "http"], help="default: the slack.mode setting")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP mode: bind address")
+    p.add_argument("--port", type=int, default=3000, help="HTTP mode: port")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        asyncio.run(serve(settings, mode=args.mode, host=args.host, port=args.port))
+    except (ConfigError, SlackSetupError, LoadError, TemporalUnavailableError) as exc:
+        print(f"aiops: {exc}")
+        return 2
+    return 0
+
+
+async def serve(settings: Settings, *, mode: str | None = None, host: str = "127.0.0.1",
+                port: int = 3000, stop: asyncio.Event | None = None) -> None:
+    slack = settings.slack
+    mode = mode or slack.mode
+    if slack.bot_token is None:
+        raise SlackSetupError("set AIOPS_SLACK__BOT_TOKEN (xoxb-...); `aiops slack check` "
+                              "lists everything that is missing")
+    if mode == "socket" and slack.app_token is None:
+        raise SlackSetupError("Socket Mode needs AIOPS_SLACK__APP_TOKEN (xapp-...)")
+    if mode == "http" and slack.signing_secret is None:
+        raise SlackSetupError("HTTP mode needs AIOPS_SLACK__SIGNING_SECRET")
+    policy = load_policy(settings.policies_dir)
+    temporal = await connect(settings.temporal)
+    client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
+    handler = ApprovalHandler(temporal, policy, client)
+    stop = stop or _stop_on_signals()
+    if mode == "socket":
+        assert slack.app_token is not None
+        app = SocketModeApp(handler, slack.app_token.get_secret_value(), client)
+        await app.start()
+        log.info("slack app connected", mode="socket")
+        try:
+            await stop.wait()
+        finally:
+            await app.close()
+        return
+    assert slack.signing_secret is not None
+    endpoint = InteractionEndpoint(handler, RequestVerifier(slack.signing_secret
+                                                            .get_secret_value()))
+    runner = web.AppRunner(endpoint.app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("slack app listening", mode="http", url=f"http://{host}:{port}{PATH}")
+    try:
+        await stop.wait()
+    finally:
+        await endpoint.drain()
+        await runner.cleanup()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
