@@ -267,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_cmd_lab)
     lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
     _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
+    p = sub.add_parser("slack", help="Slack approvals")
+    slack_sub = p.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
+    _delegate(slack_sub, "check", "verify the bot token and channel; name what is missing",
+              "aiops.approvals.slack.check")
+    _delegate(slack_sub, "serve", "run the Slack approvals app (Socket Mode or HTTP)",
+              "aiops.approvals.slack.app")
+    _delegate(slack_sub, "manifest", "print the Slack app manifest",
+              "aiops.approvals.slack.manifest")
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser

@@ -17,7 +17,9 @@ from aiops.activities.detection import DetectionActivities
 from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.activities.intake import IntakeActivities
+from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
+from aiops.approvals.slack.notifier import notifier_from_settings
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
 from aiops.integrations.k8s_read import KubernetesReader
@@ -102,9 +104,13 @@ def build_worker(
 
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
+    notify = NotifyActivities(notifier_from_settings(settings), ui_url=settings.temporal.ui_url,
+                              namespace=settings.temporal.namespace,
+                              metrics=Prometheus(settings.prometheus))
     return [*build_activities(settings, client).all(),
-            *DetectionActivities(settings).all(),  # type: ignore[list-item]
-            *IntakeActivities(client, settings.temporal.task_queue).all()]  # type: ignore[list-item]
+            *notify.all(),
+            *DetectionActivities(settings).all(),
+            *IntakeActivities(client, settings.temporal.task_queue).all()]
 
 
 async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:

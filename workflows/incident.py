@@ -39,6 +39,12 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         VerifyResult,
     )
+    from aiops.activities.notify import (
+        NOTIFY_APPROVAL_REQUEST,
+        NOTIFY_PROGRESS,
+        NotifyApprovalInput,
+        NotifyProgressInput,
+    )
     from aiops.domain import (
         Anomaly,
         ApprovalRequest,
@@ -91,6 +97,11 @@ FAULT = SearchAttributeKey.for_keyword("AiopsFault")
 STATUS = SearchAttributeKey.for_keyword("AiopsStatus")
 PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
 
+NOTIFY_PATCH = "notify-v1"
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
+                           maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+
+
 def _set(key: SearchAttributeKey[str], value: str) -> SearchAttributeUpdate[str]:
     return key.value_set(value)
 
@@ -122,6 +133,8 @@ class IncidentWorkflow:
         self._known: set[str] = set()
         self._joined: list[Anomaly] = []
         self._started = False
+        self._expired = False
+        self._rejected_by = ""
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
@@ -166,7 +179,7 @@ class IncidentWorkflow:
                    f"{'allowed' if decision.allowed else 'denied'}; "
                    + "; ".join(decision.reasons))
         if plan.is_escalation or not decision.allowed or not plan.steps:
-            return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision)
+            return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision)
 
         if planned.preconditions:
             checks = await workflow.execute_activity(
@@ -177,7 +190,8 @@ class IncidentWorkflow:
             )
             self._note("aiops", "preconditions: " + "; ".join(checks.findings))
             if not checks.passed:
-                return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision)
+                return await self._finish(incident, IncidentStatus.ESCALATED, report, plan,
+                                          decision)
 
         dry_run = await workflow.execute_activity(
             DRY_RUN_PLAN, DryRunInput(incident_id=incident.id, plan=plan),
@@ -187,16 +201,17 @@ class IncidentWorkflow:
         self._note("aiops", "dry-run: " + "; ".join(dry_run.diffs))
 
         if decision.requires_approval:
-            outcome = await self._await_approval(incident, plan, decision, dry_run.diffs)
+            outcome = await self._await_approval(incident, report, plan, decision,
+                                                 dry_run.diffs)
             if outcome is not None:
-                return self._close(incident, outcome, report, plan, decision)
+                return await self._finish(incident, outcome, report, plan, decision)
 
         self._set_status(IncidentStatus.EXECUTING)
         if not await self._run_steps(incident, plan, plan.steps, "step"):
-            return self._close(incident, IncidentStatus.FAILED, report, plan, decision)
+            return await self._finish(incident, IncidentStatus.FAILED, report, plan, decision)
 
         if plan.verification is None:
-            return self._close(incident, IncidentStatus.RESOLVED, report, plan, decision)
+            return await self._finish(incident, IncidentStatus.RESOLVED, report, plan, decision)
         self._set_status(IncidentStatus.VERIFYING)
         verdict = await workflow.execute_activity(
             VERIFY_REMEDIATION, VerifyInput(incident_id=incident.id,
@@ -207,15 +222,15 @@ class IncidentWorkflow:
         )
         self._note("aiops", f"verification: {verdict.detail}")
         if verdict.verified:
-            return self._close(incident, IncidentStatus.RESOLVED, report, plan, decision,
-                               verified=True)
+            return await self._finish(incident, IncidentStatus.RESOLVED, report, plan,
+                                      decision, verified=True)
         self._mark_outcome("failed")
         if plan.compensation:
             await self._run_steps(incident, plan, plan.compensation, "compensation")
-            return self._close(incident, IncidentStatus.ROLLED_BACK, report, plan, decision,
-                               verified=False)
-        return self._close(incident, IncidentStatus.ESCALATED, report, plan, decision,
-                           verified=False)
+            return await self._finish(incident, IncidentStatus.ROLLED_BACK, report, plan,
+                                      decision, verified=False)
+        return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision,
+                                  verified=False)
 
     def _policy_context(self, inp: IncidentInput, observation: Observation) -> PolicyContext:
         target = observation.target
@@ -253,6 +268,9 @@ class IncidentWorkflow:
             ))
             self._note("aiops", f"{kind} {index + 1} {step.action} on {step.target}: "
                        f"{result.message}")
+            await self._progress(f"{kind}-{index + 1}",
+                                 f"{'✅' if result.ok else '❌'} {kind} {index + 1}: "
+                                 f"{step.action} on {step.target}: {result.message}")
             if not result.ok:
                 return False
         return True
@@ -261,8 +279,8 @@ class IncidentWorkflow:
         self._actions = [a.model_copy(update={"outcome": outcome}) for a in self._actions]
 
     async def _await_approval(
-        self, incident: Incident, plan: RemediationPlan, decision: PolicyDecision,
-        diffs: list[str],
+        self, incident: Incident, report: RcaReport, plan: RemediationPlan,
+        decision: PolicyDecision, diffs: list[str],
     ) -> IncidentStatus | None:
         """Wait for enough approvals; return the closing status if it ends otherwise."""
         now = workflow.now()
@@ -274,12 +292,15 @@ class IncidentWorkflow:
         self._set_status(IncidentStatus.AWAITING_APPROVAL)
         self._note("aiops", f"approval requested for plan {plan.plan_hash()} from "
                    f"{', '.join(decision.approvers) or 'nobody'}")
+        await self._notify(NOTIFY_APPROVAL_REQUEST, NotifyApprovalInput(
+            request=self._request, report=report, incident=incident))
         try:
             await workflow.wait_condition(
                 lambda: self._rejected or self._enough_approvals(),
                 timeout=timedelta(seconds=decision.approval_timeout_s),
             )
         except TimeoutError:
+            self._expired = True
             self._note("aiops", f"approval expired; policy says {decision.on_timeout.value}")
             if decision.on_timeout is TimeoutAction.ESCALATE:
                 return IncidentStatus.ESCALATED
@@ -316,6 +337,7 @@ class IncidentWorkflow:
                        f"{decision.channel}")
         else:
             self._rejected = True
+            self._rejected_by = decision.identity
             self._note(decision.identity, f"rejected plan {decision.plan_hash} via "
                        f"{decision.channel}: {decision.reason}")
         return self._decide_result(accepted=True)
@@ -387,6 +409,39 @@ class IncidentWorkflow:
 
     def _note(self, actor: str, what: str) -> None:
         self._audit.append(AuditEntry(at=workflow.now(), actor=actor, what=what))
+
+    async def _notify(self, activity_name: str, payload: BaseModel) -> None:
+        """Tell the people watching (Slack); never let a notification failure block the
+        incident. Histories recorded before notifications existed replay without them."""
+        if not workflow.patched(NOTIFY_PATCH):
+            return
+        try:
+            await workflow.execute_activity(
+                activity_name, payload, start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:
+            self._note("aiops", f"notification failed: {exc.cause or exc}")
+
+    async def _progress(
+        self, key: str, text: str, outcome: str | None = None, detail: str = ""
+    ) -> None:
+        if self._request is None:  # only incidents that asked a person have a message
+            return
+        await self._notify(NOTIFY_PROGRESS, NotifyProgressInput(
+            incident_id=self._request.incident_id, plan_hash=self._request.plan_hash, key=key,
+            text=text, outcome=outcome, approved_by=list(self._approved_by), detail=detail))
+
+    async def _finish(
+        self, incident: Incident, status: IncidentStatus, report: RcaReport,
+        plan: RemediationPlan, decision: PolicyDecision, verified: bool | None = None,
+    ) -> IncidentReport:
+        closed = self._close(incident, status, report, plan, decision, verified)
+        outcome = "expired" if self._expired else status.value
+        detail = f"by {self._rejected_by}" if self._rejected_by else ""
+        await self._progress("closed", f"incident closed: {status.value}", outcome=outcome,
+                             detail=detail)
+        return closed
 
     def _close(
         self, incident: Incident, status: IncidentStatus, report: RcaReport,

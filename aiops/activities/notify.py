@@ -54,6 +54,7 @@ class NotifyProgressInput(_Message):
                                 "an IncidentStatus value or 'expired'; the approval message then "
                                 "shows it and loses its buttons")
     approved_by: list[str] = Field(default_factory=list)
+    detail: str = Field(default="", description="with `outcome`: who or why, e.g. 'by bob'")
 
 
 class NotifyResult(_Message):
@@ -157,7 +158,7 @@ class NotifyActivities:
             closed = False
             if inp.outcome is not None:
                 closed = await self.notifier.close(inp.incident_id, inp.plan_hash, inp.outcome,
-                                                   inp.approved_by)
+                                                   inp.approved_by, inp.detail)
         except Exception as exc:
             raise _classify(exc) from exc
         done = [w for w, did in (("posted", posted), ("message updated", closed)) if did]

@@ -205,7 +205,7 @@ async def test_recorded_history_replays(
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(fresh)
     if os.environ.get("AIOPS_RECORD_HISTORIES") == "1":
-        (HISTORIES / "incident-approved-restart.json").write_text(fresh.to_json())
+        (HISTORIES / "incident-approved-restart-notify.json").write_text(fresh.to_json())
     recorded = sorted(HISTORIES.glob("incident-*.json"))
     assert recorded, f"no recorded histories in {HISTORIES}"
     for path in recorded:

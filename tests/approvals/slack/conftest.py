@@ -61,11 +61,13 @@ def notify(web: AsyncWebClient, tmp_path: Path) -> NotifyActivities:
 @pytest.fixture
 async def worker(
     temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer,
+    prometheus: PrometheusServer, notify: NotifyActivities,
 ) -> AsyncIterator[None]:
+    """A worker whose incidents post to the Slack stub themselves, as in production."""
     activities = IncidentActivities(
         investigator=FixedInvestigator(), executor=executor,
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
     )
-    async with build_worker(temporal_client, task_queue, activities.all()):
+    async with build_worker(temporal_client, task_queue,
+                            [*activities.all(), *notify.all()]):
         yield

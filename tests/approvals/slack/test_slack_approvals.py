@@ -155,10 +155,13 @@ async def test_an_expired_request_cannot_be_approved(
 ) -> None:
     handle = await start(temporal_client, task_queue, slack_rules(rules, timeout="2s"))
     msg = await ask(slack, notify, handle)
+    late = click_payload(msg, ALICE, APPROVE)  # alice's screen still shows the buttons
     report = await handle.result()  # the request times out; the policy says reject
     assert report.status is IncidentStatus.REJECTED
+    assert not has_buttons(msg), "the workflow closed the message on expiry"
+    assert "expired" in repr(msg.blocks)
     updates = len(slack.of("chat.update"))
-    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE))
+    await click(slack, socket_app, late)
     assert "expired" in ephemerals(slack, ALICE)[0]
     assert len(slack.of("chat.update")) == updates  # the workflow's notify closes the message
     assert (await handle.result()).decisions == []
@@ -172,11 +175,12 @@ async def test_a_closed_incident_cannot_be_decided(
     # The button's own expiry is still ahead, but the incident was rejected from the CLI.
     handle = await start(temporal_client, task_queue, slack_rules(rules))
     msg = await ask(slack, notify, handle)
+    late = click_payload(msg, ALICE, APPROVE)
     request = await pending(handle)
     await handle.execute_update(IncidentWorkflow.decide, Decision(
         approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"))
     await handle.result()
-    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE))
+    await click(slack, socket_app, late)
     assert "is rejected; there is no plan awaiting a decision" in ephemerals(slack, ALICE)[0]
     assert [d.identity for d in (await handle.result()).decisions] == ["bob"]
 
