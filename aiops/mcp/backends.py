@@ -1,0 +1,90 @@
+"""What the MCP tools read from: Temporal, Prometheus, the Kubernetes API (read-only), and the
+policy and playbook files. Each is opened on first use, so the server starts (and lists its tools)
+while any of them is still down; a tool that needs a missing one answers with a ToolError."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastmcp.exceptions import ToolError
+from temporalio.client import Client
+
+from aiops.agent.ports import ClusterReadError
+from aiops.config import Settings
+from aiops.domain.yamlsource import LoadError
+from aiops.integrations.k8s_read import KubernetesReader
+from aiops.integrations.prometheus import Prometheus
+from aiops.integrations.redact import Redactor
+from aiops.integrations.temporal import TemporalUnavailableError, connect
+from aiops.playbooks.loader import PlaybookSet, load_playbooks
+from aiops.policy.loader import load_policy
+from aiops.policy.models import Policy
+
+
+class Backends:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        temporal: Client | None = None,
+        prometheus: Prometheus | None = None,
+        kube: KubernetesReader | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = temporal
+        self._prometheus = prometheus
+        self._kube = kube
+        self._lock = asyncio.Lock()
+        self.redactor = Redactor(settings.llm.redact_patterns)
+
+    async def temporal(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await connect(self.settings.temporal)
+                except TemporalUnavailableError as exc:
+                    raise ToolError(str(exc)) from exc
+            return self._client
+
+    def prometheus(self) -> Prometheus:
+        if self._prometheus is None:
+            self._prometheus = Prometheus(self.settings.prometheus)
+        return self._prometheus
+
+    def kube(self) -> KubernetesReader:
+        if self._kube is None:
+            try:
+                self._kube = KubernetesReader.from_settings(self.settings.kubernetes)
+            except ClusterReadError as exc:
+                raise ToolError(str(exc)) from exc
+        return self._kube
+
+    def policy(self) -> Policy:
+        # Read on every call: an operator who edits the policy sees the effect at once.
+        try:
+            return load_policy(self.settings.policies_dir)
+        except LoadError as exc:
+            raise ToolError(_load_problem("policy", exc)) from exc
+
+    def playbooks(self) -> PlaybookSet:
+        try:
+            return load_playbooks(self.settings.playbooks_dir)
+        except LoadError as exc:
+            raise ToolError(_load_problem("playbooks", exc)) from exc
+
+    def redact(self, value: Any) -> Any:
+        return self.redactor.data(value)
+
+    def redact_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.redact_dict(r) for r in rows]
+
+    def redact_dict(self, value: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self.redactor.data(value)
+        return out
+
+
+def _load_problem(what: str, exc: LoadError) -> str:
+    lines = "; ".join(str(e) for e in exc.errors[:5])
+    more = f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
+    return f"the {what} could not be loaded: {lines}{more}; fix the files and retry"
