@@ -5,21 +5,24 @@ while any of them is still down; a tool that needs a missing one answers with a 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastmcp.exceptions import ToolError
 from temporalio.client import Client
 
-from aiops.agent.ports import ClusterReadError
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
-from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.redact import Redactor
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.playbooks.loader import PlaybookSet, load_playbooks
 from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
+
+if TYPE_CHECKING:
+    # Imported when first used: the Kubernetes reader pulls in the agent package (LangGraph),
+    # seconds of start-up a stdio server launched by a desktop app should not pay.
+    from aiops.integrations.k8s_read import KubernetesReader
 
 
 class Backends:
@@ -54,6 +57,9 @@ class Backends:
 
     def kube(self) -> KubernetesReader:
         if self._kube is None:
+            from aiops.agent.ports import ClusterReadError
+            from aiops.integrations.k8s_read import KubernetesReader
+
             try:
                 self._kube = KubernetesReader.from_settings(self.settings.kubernetes)
             except ClusterReadError as exc:

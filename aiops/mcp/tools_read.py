@@ -20,8 +20,6 @@ from fastmcp.utilities.types import Image
 from mcp.types import TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from aiops.agent.metrics import plan_queries, workload_of_pod
-from aiops.agent.ports import ClusterReadError
 from aiops.detect.catalog import build_catalog
 from aiops.domain import RemediationPlan, RiskLevel, Step
 from aiops.integrations.prometheus import PrometheusError, RangeQuery, Series
@@ -74,6 +72,8 @@ def register(mcp: FastMCP, b: Backends) -> None:
             raise ToolError(_prom_message(str(exc), q.promql, b)) from exc
 
     def kube_call(fn: Any) -> Any:
+        from aiops.agent.ports import ClusterReadError
+
         try:
             return b.redact(fn())
         except ClusterReadError as exc:
@@ -164,6 +164,8 @@ def register(mcp: FastMCP, b: Backends) -> None:
     def get_service_health(service: str, namespace: str = "default") -> dict[str, Any]:
         """The golden signals of one workload (traffic, errors, latency, saturation,
         availability) now, against their median over the hour before the last 10 minutes."""
+        from aiops.agent.metrics import workload_of_pod
+
         service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
         catalog = build_catalog(settings.detection.signals)
         now = datetime.now(UTC)
@@ -210,6 +212,8 @@ def register(mcp: FastMCP, b: Backends) -> None:
     def get_topology(namespace: str = "default", window: str = "5m") -> dict[str, Any]:
         """Who calls whom in a namespace, with requests per second on each edge (Istio
         istio_requests_total, server side), over the last `window`."""
+        from aiops.agent.metrics import plan_queries
+
         namespace = k8s_name(namespace, "namespace")
         seconds = guard.parse_duration(window, "window")
         if not 60 <= seconds <= 86400:
@@ -279,6 +283,8 @@ def register(mcp: FastMCP, b: Backends) -> None:
     def describe_workload(namespace: str, name: str) -> dict[str, Any]:
         """A Deployment: replicas, revision, images, its pods (phase, restarts, last
         termination reason), ReplicaSets and its recent events."""
+        from aiops.agent.metrics import workload_of_pod
+
         namespace, name = k8s_name(namespace, "namespace"), k8s_name(name, "name")
         kube = b.kube()
         deps = kube_call(lambda: [d.model_dump(mode="json") for d in kube.list_deployments(

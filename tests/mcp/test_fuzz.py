@@ -23,7 +23,7 @@ from aiops.mcp.server import create_server
 from tests.mcp.conftest import TOKENS, make_settings
 
 T = TypeVar("T")
-PROM_SECRET = "prom-secret-9f8e7d6c5b4a"  # noqa: S105 - a test secret that must never leak
+PROM_SECRET = "prom-secret-9f8e7d6c5b4a"
 FORBIDDEN = ("Traceback", 'File "', "Error calling tool", "errors.pydantic.dev", "KeyError",
              "AttributeError", "TypeError:", "NoneType", "object has no attribute",
              PROM_SECRET, *TOKENS)
@@ -73,12 +73,12 @@ def fuzz_settings(temporal_env: WorkflowEnvironment, lab: LabInfo, policies_dir:
 def client(fuzz_settings: Settings) -> Iterator[tuple[LoopThread, McpClient[Any], dict[str, Any]]]:
     lt = LoopThread()
     mcp: McpClient[Any] = McpClient(create_server(fuzz_settings))
-    lt.run(mcp.__aenter__())
+    lt.run(mcp.__aenter__())  # type: ignore[no-untyped-call]
     schemas = {t.name: t.input_schema for t in lt.run(mcp.list_tools())}
     try:
         yield lt, mcp, schemas
     finally:
-        lt.run(mcp.__aexit__(None, None, None))
+        lt.run(mcp.__aexit__(None, None, None))  # type: ignore[no-untyped-call]
         lt.close()
 
 

@@ -95,7 +95,7 @@ async def test_read_an_incident_awaiting_approval(
         assert any(a["incident_id"] == handle.id and a["signal"] == "memory_vs_limit"
                    for a in anomalies)
         resource = await mcp.read_resource(f"incident://{handle.id}")
-        assert json.loads(resource[0].text)["plan"]["plan_hash"] == waiting["plan_hash"]  # type: ignore[union-attr]
+        assert json.loads(resource[0].text)["plan"]["plan_hash"] == waiting["plan_hash"]
         trail = (await mcp.call_tool("get_audit_trail", {"incident_id": handle.id})).data
         whats = [row["what"] for row in trail]
         assert any(w.startswith("root cause: cartservice leaks memory") for w in whats)

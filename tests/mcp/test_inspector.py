@@ -23,6 +23,8 @@ from aiops.lab.runner import LabInfo
 from tests.mcp.conftest import NS, REPO
 from tests.servers import free_port
 
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent / "inspector"
 AIOPS = str(Path(sys.executable).parent / "aiops")
 
@@ -61,7 +63,7 @@ def run_inspector(inspector: str, *args: str) -> dict[str, object]:
 
 
 def tool_names(listing: dict[str, object]) -> set[str]:
-    return {t["name"] for t in listing["tools"]}  # type: ignore[attr-defined, index]
+    return {t["name"] for t in listing["tools"]}  # type: ignore[attr-defined]
 
 
 def test_inspector_over_stdio(inspector: str, lab: LabInfo) -> None:

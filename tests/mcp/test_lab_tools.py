@@ -59,9 +59,9 @@ async def test_query_metrics_instant_range_and_guardrails(mcp: McpClient[Any]) -
     assert ranged["kind"] == "range" and 25 <= len(ranged["series"][0]["points"]) <= 31
     many = await data(mcp, "query_metrics", promql="{__name__=~\".+\"}")
     assert len(many["series"]) == 50 and "aggregate" in many["truncated"]
-    with pytest.raises(ToolError, match="Prometheus rejected the PromQL: .*parse error"):
+    with pytest.raises(ToolError, match=r"Prometheus rejected the PromQL: .*parse error"):
         await mcp.call_tool("query_metrics", {"promql": "sum(rate(x[5m]"})
-    with pytest.raises(ToolError, match="the limit is 7.0d"):
+    with pytest.raises(ToolError, match=r"the limit is 7\.0d"):
         await mcp.call_tool("query_metrics", {"promql": "up", "start": "-30d"})
     with pytest.raises(ToolError, match="use step '4s' or more"):
         await mcp.call_tool("query_metrics", {"promql": "up", "start": "-1h", "step": "1s"})
@@ -139,7 +139,7 @@ async def test_playbooks_and_policy(mcp: McpClient[Any]) -> None:
     assert explained["you_may_approve"] is True  # in-memory: the local user, alice
     denied = await data(mcp, "explain_policy", action="k8s.drain", name="node-a")
     assert denied["decision"]["allowed"] is False
-    with pytest.raises(ToolError, match="action must be one of k8s.cordon"):
+    with pytest.raises(ToolError, match=r"action must be one of k8s\.cordon"):
         await mcp.call_tool("explain_policy", {"action": "kubectl delete", "name": "x"})
 
 
