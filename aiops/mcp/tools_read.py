@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -39,6 +40,7 @@ READ_ONLY = ToolAnnotations(
 TAGS = {"investigate"}
 MAX_LIST = 200
 STATUSES = ("Running", "Completed", "Failed", "Terminated", "TimedOut", "Canceled")
+BASELINE_TTL_S = 60.0
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -64,6 +66,7 @@ def _series_json(s: Series, max_points: int) -> dict[str, Any]:
 
 def register(mcp: FastMCP, b: Backends) -> None:
     settings = b.settings
+    baselines = TtlCache(BASELINE_TTL_S)
 
     def prom_query(q: RangeQuery) -> list[Series]:
         try:
@@ -169,19 +172,25 @@ def register(mcp: FastMCP, b: Backends) -> None:
         service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
         catalog = build_catalog(settings.detection.signals)
         now = datetime.now(UTC)
-        queries, signals = [], []
-        for sig in catalog:
-            if sig.namespace_label is None or sig.name in settings.detection.disabled:
-                continue
-            q = sig.render_for(namespace, window=settings.detection.rate_window)
-            queries.append(RangeQuery(q, now, now, 0))
-            queries.append(RangeQuery(f"quantile_over_time(0.5, ({q})[1h:1m] offset 10m)",
-                                      now, now, 0))
-            signals.append(sig)
-        results = b.prometheus().fetch_many(queries, parallel=4)
+        signals = [sig for sig in catalog if sig.namespace_label is not None
+                   and sig.name not in settings.detection.disabled]
+        rendered = [sig.render_for(namespace, window=settings.detection.rate_window)
+                    for sig in signals]
+        queries = [RangeQuery(q, now, now, 0) for q in rendered]
+        # The baseline (a median over an hour that ended 10 minutes ago) barely moves within a
+        # minute and is the expensive half (subqueries): reuse it for BASELINE_TTL_S.
+        base_text = [f"quantile_over_time(0.5, ({q})[1h:1m] offset 10m)" for q in rendered]
+        fresh = baselines.get_many(base_text)
+        missing = [q for q in base_text if q not in fresh]
+        results = b.prometheus().fetch_many(
+            [*queries, *(RangeQuery(q, now, now, 0) for q in missing)], parallel=8)
+        for q, r in zip(missing, results[len(queries):], strict=True):
+            fresh[q] = r
+            if not isinstance(r, PrometheusError):
+                baselines.put(q, r)
         out, problems = [], []
         for i, sig in enumerate(signals):
-            cur, base = results[2 * i], results[2 * i + 1]
+            cur, base = results[i], fresh[base_text[i]]
             if isinstance(cur, PrometheusError):
                 problems.append(f"{sig.name}: {_prom_message(str(cur), sig.name, b)}")
                 continue
@@ -393,6 +402,21 @@ def register(mcp: FastMCP, b: Backends) -> None:
             "you": caller.describe(),
             "you_may_approve": bool(caller.identity and can_approve(caller.identity, decision)),
         }
+
+
+class TtlCache:
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl = ttl_s
+        self._items: dict[str, tuple[float, list[Series]]] = {}
+
+    def get_many(self, keys: list[str]) -> dict[str, list[Series] | PrometheusError]:
+        now = time.monotonic()
+        return {k: hit[1] for k in keys if (hit := self._items.get(k)) and hit[0] > now}
+
+    def put(self, key: str, value: list[Series]) -> None:
+        if len(self._items) > 1000:  # many namespaces: start over rather than grow
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self._ttl, value)
 
 
 def _prom_message(raw: str, promql: str, b: Backends) -> str:
