@@ -5,6 +5,8 @@ argument, and the workflow's validator has the last word (approver list, plan ha
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from fastmcp import FastMCP
@@ -12,6 +14,7 @@ from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from aiops.approvals.incidents import IncidentError, decide
+from aiops.domain import Anomaly, Direction, Incident, Severity
 from aiops.mcp.auth import Caller, current_caller
 from aiops.mcp.backends import Backends
 from aiops.mcp.incidents import check_id
@@ -21,6 +24,7 @@ DESTRUCTIVE = ToolAnnotations(
 )
 TAGS = {"remediation"}
 MAX_REASON = 500
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def _approver(b: Backends) -> Caller:
@@ -70,3 +74,56 @@ def register(mcp: FastMCP, b: Backends) -> None:
         if not reason.strip():
             raise ToolError("give a reason for the rejection; it goes into the audit trail")
         return await _decide(incident_id, False, plan_hash, reason)
+
+    @mcp.tool(annotations=DESTRUCTIVE, tags=TAGS)
+    async def propose_remediation(service: str, namespace: str, summary: str,
+                                  severity: str = "warning") -> dict[str, Any]:
+        """Open an incident for a service you believe is unhealthy: aiops investigates it,
+        matches a playbook and the policy decides what may run and who must approve, exactly
+        as for a detected anomaly. Returns the incident id; follow it with get_incident."""
+        for value, what in ((service, "service"), (namespace, "namespace")):
+            if not _NAME.match(value):
+                raise ToolError(f"{what} {value[:80]!r} is not a Kubernetes name; e.g. "
+                                "'cartservice' in 'boutique'")
+        if not summary.strip() or len(summary) > MAX_REASON:
+            raise ToolError(f"give a summary of what you observed (1 to {MAX_REASON} "
+                            "characters); it goes into the audit trail")
+        if severity not in {s.value for s in Severity}:
+            raise ToolError(f"severity must be one of info, warning, critical; got "
+                            f"{severity[:30]!r}")
+        caller = _approver(b)
+        incident = _reported_incident(service, namespace, summary, Severity(severity),
+                                      caller.identity or "")
+        # Imported here: opening an incident needs the workflow classes and the worker's rule
+        # loading, which a read-only server never uses.
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        from aiops.intake import open_incident
+        from aiops.worker import Rules
+
+        rules = Rules(policy=b.policy(), playbooks=b.playbooks())
+        client = await b.temporal()
+        try:
+            await open_incident(client, b.settings.temporal.task_queue, incident, rules)
+        except WorkflowAlreadyStartedError:
+            return {"incident_id": incident.id, "result": "already open; see get_incident"}
+        return {"incident_id": incident.id, "result": f"incident opened by {caller.identity}; "
+                "aiops investigates and plans now, and the policy decides what may run"}
+
+
+def _reported_incident(service: str, namespace: str, summary: str, severity: Severity,
+                       identity: str) -> Incident:
+    now = datetime.now(UTC)
+    sel = (f'reporter="destination", destination_workload="{service}", '
+           f'destination_workload_namespace="{namespace}"')
+    anomaly = Anomaly(
+        signal="reported_by_person", series={"workload": service, "namespace": namespace},
+        query=f"sum(rate(istio_requests_total{{{sel}, response_code=~\"5..\"}}[5m])) / "
+              f"sum(rate(istio_requests_total{{{sel}}}[5m]))",
+        start=now, score=1.0, direction=Direction.BOTH,
+        blamed_dimensions=[f"reported by {identity}: {summary.strip()}"],
+    )
+    # One proposal per service and minute: a second call within the minute finds it open.
+    return Incident(id=f"incident-{anomaly.fingerprint()}-{now:%Y%m%d%H%M}",
+                    fingerprint=anomaly.fingerprint(), namespace=namespace, service=service,
+                    opened_at=now, anomalies=[anomaly], severity=severity)

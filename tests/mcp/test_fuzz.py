@@ -86,7 +86,7 @@ TOOLS = [
     "list_incidents", "get_incident", "list_anomalies", "get_audit_trail", "query_metrics",
     "get_service_health", "get_topology", "plot_metric", "describe_workload", "get_events",
     "get_pod_logs", "list_playbooks", "explain_policy", "approve_remediation",
-    "reject_remediation",
+    "reject_remediation", "propose_remediation",
 ]
 
 

@@ -164,3 +164,34 @@ async def test_reject_over_stdio_identity_needs_a_reason(
     assert report.status is IncidentStatus.REJECTED
     assert report.decisions[-1].identity == "bob"
     assert report.decisions[-1].reason == "not during the sale"
+
+
+async def test_propose_opens_an_incident_that_policy_gates(
+    temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, policies_dir: Path,
+    task_queue: str, acts: IncidentActivities, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+) -> None:
+    viewer = settings_for(temporal_env, prometheus, policies_dir, local_user="mallory")
+    async with McpClient(create_server(viewer)) as mcp:
+        with pytest.raises(ToolError, match="does not have the approver role"):
+            await mcp.call_tool("propose_remediation", {
+                "service": "cartservice", "namespace": "boutique", "summary": "slow"})
+    settings = settings_for(temporal_env, prometheus, policies_dir)
+    settings.temporal.task_queue = task_queue
+    async with McpClient(create_server(settings)) as mcp:
+        opened = (await mcp.call_tool("propose_remediation", {
+            "service": "cartservice", "namespace": "boutique",
+            "summary": "carts vanish at checkout"})).data
+        handle = temporal_client.get_workflow_handle(opened["incident_id"],
+                                                     result_type=IncidentReport)
+        await pending(handle)  # type: ignore[arg-type]
+        again = (await mcp.call_tool("propose_remediation", {
+            "service": "cartservice", "namespace": "boutique", "summary": "still"})).data
+        assert again["incident_id"] == opened["incident_id"] and "already open" in again["result"]
+        inc = (await mcp.call_tool("get_incident", {"incident_id": opened["incident_id"]})).data
+        assert inc["status"] == "awaiting_approval"  # policy: a person approves, even so
+        assert inc["anomalies"][0]["blamed_dimensions"] == [
+            "reported by alice: carts vanish at checkout"]
+        await mcp.call_tool("reject_remediation", {"incident_id": opened["incident_id"],
+                                                   "reason": "test over"})
+    assert (await handle.result()).status is IncidentStatus.REJECTED

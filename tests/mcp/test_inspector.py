@@ -73,10 +73,9 @@ def test_inspector_over_stdio(inspector: str, lab: LabInfo) -> None:
     assert {"get_incident", "query_metrics", "plot_metric"} <= tool_names(listing)
     assert "approve_remediation" not in tool_names(listing)
     called = run_inspector(inspector, *env_args, AIOPS, "mcp", "--transport", "stdio",
-                           "--method", "tools/call", "--tool-name", "get_topology",
-                           "--tool-arg", f"namespace={NS}", "--tool-arg", "window=1m")
+                           "--method", "tools/call", "--tool-name", "list_playbooks")
     assert called.get("isError") is not True
-    assert "cartservice" in json.dumps(called)
+    assert "restart-deployment" in json.dumps(called)
 
 
 @pytest.fixture
@@ -107,5 +106,7 @@ def test_inspector_over_http(inspector: str, http_server: str) -> None:
                             "--method", "tools/list")
     assert {"list_playbooks", "get_service_health"} <= tool_names(listing)
     called = run_inspector(inspector, http_server, "--transport", "http", "--method",
-                           "tools/call", "--tool-name", "list_playbooks")
-    assert "restart-deployment" in json.dumps(called)
+                           "tools/call", "--tool-name", "get_topology",
+                           "--tool-arg", f"namespace={NS}", "--tool-arg", "window=1m")
+    assert called.get("isError") is not True
+    assert "cartservice" in json.dumps(called)
