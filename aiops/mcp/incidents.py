@@ -4,6 +4,7 @@ while the workflow still runs, and the closing report once it has finished."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,13 +110,14 @@ async def read_incident(client: Client, incident_id: str) -> IncidentDetail:
         detail.rca = detail.report.rca or detail.rca
     elif desc.status is not None and desc.status.name == "RUNNING":
         try:
-            detail.status = await handle.query("status", result_type=IncidentStatus,
-                                               rpc_timeout=QUERY_TIMEOUT)
-            detail.pending = await handle.query(
-                "pending_approval", result_type=ApprovalRequest | None,  # type: ignore[arg-type]
-                rpc_timeout=QUERY_TIMEOUT)
-            detail.audit = await handle.query("audit", result_type=list[AuditEntry],
-                                              rpc_timeout=QUERY_TIMEOUT)
+            # Three queries at once: each is a round trip through the worker.
+            detail.status, detail.pending, detail.audit = await asyncio.gather(
+                handle.query("status", result_type=IncidentStatus, rpc_timeout=QUERY_TIMEOUT),
+                handle.query("pending_approval",
+                             result_type=ApprovalRequest | None,  # type: ignore[arg-type]
+                             rpc_timeout=QUERY_TIMEOUT),
+                handle.query("audit", result_type=list[AuditEntry], rpc_timeout=QUERY_TIMEOUT),
+            )
         except RPCError as exc:
             detail.notes.append(
                 "the workflow did not answer its queries (is an `aiops worker` running?); "
