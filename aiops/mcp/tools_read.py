@@ -21,7 +21,6 @@ from fastmcp.utilities.types import Image
 from mcp.types import TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from aiops.detect.catalog import build_catalog
 from aiops.domain import RemediationPlan, RiskLevel, Step
 from aiops.integrations.prometheus import PrometheusError, RangeQuery, Series
 from aiops.mcp import guard
@@ -168,6 +167,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
         """The golden signals of one workload (traffic, errors, latency, saturation,
         availability) now, against their median over the hour before the last 10 minutes."""
         from aiops.agent.metrics import workload_of_pod
+        from aiops.detect.catalog import build_catalog  # numpy: only when asked
 
         service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
         catalog = build_catalog(settings.detection.signals)
