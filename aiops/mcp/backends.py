@@ -5,6 +5,7 @@ while any of them is still down; a tool that needs a missing one answers with a 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastmcp.exceptions import ToolError
@@ -40,6 +41,8 @@ class Backends:
         self._kube = kube
         self._lock = asyncio.Lock()
         self.redactor = Redactor(settings.llm.redact_patterns)
+        self._policy: tuple[object, Policy] | None = None
+        self._playbooks: tuple[object, PlaybookSet] | None = None
 
     async def temporal(self) -> Client:
         async with self._lock:
@@ -67,17 +70,24 @@ class Backends:
         return self._kube
 
     def policy(self) -> Policy:
-        # Read on every call: an operator who edits the policy sees the effect at once.
-        try:
-            return load_policy(self.settings.policies_dir)
-        except LoadError as exc:
-            raise ToolError(_load_problem("policy", exc)) from exc
+        # Re-read whenever a file changed: an operator who edits the policy sees the
+        # effect at once, without the parse cost on every call.
+        key = _stamp(self.settings.policies_dir)
+        if self._policy is None or self._policy[0] != key:
+            try:
+                self._policy = (key, load_policy(self.settings.policies_dir))
+            except LoadError as exc:
+                raise ToolError(_load_problem("policy", exc)) from exc
+        return self._policy[1]
 
     def playbooks(self) -> PlaybookSet:
-        try:
-            return load_playbooks(self.settings.playbooks_dir)
-        except LoadError as exc:
-            raise ToolError(_load_problem("playbooks", exc)) from exc
+        key = _stamp(self.settings.playbooks_dir)
+        if self._playbooks is None or self._playbooks[0] != key:
+            try:
+                self._playbooks = (key, load_playbooks(self.settings.playbooks_dir))
+            except LoadError as exc:
+                raise ToolError(_load_problem("playbooks", exc)) from exc
+        return self._playbooks[1]
 
     def redact(self, value: Any) -> Any:
         return self.redactor.data(value)
@@ -88,6 +98,16 @@ class Backends:
     def redact_dict(self, value: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self.redactor.data(value)
         return out
+
+
+def _stamp(path: Path) -> object:
+    """Names, sizes and modification times of a file or of a directory's files."""
+    try:
+        files = sorted(path.iterdir()) if path.is_dir() else [path]
+        return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files
+                     if f.is_file())
+    except OSError:
+        return None
 
 
 def _load_problem(what: str, exc: LoadError) -> str:
