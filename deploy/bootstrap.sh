@@ -30,5 +30,13 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   (as_root systemctl disable --now prometheus >/dev/null 2>&1 || true)
 fi
 
+if ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+# The MCP Inspector (npm) that the MCP tests drive over stdio and HTTP.
+if [ ! -d tests/mcp/inspector/node_modules ]; then
+  npm ci --prefix tests/mcp/inspector --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 python3 -m uv sync --locked --quiet
 echo "bootstrap: ready (uv $(python3 -m uv --version | cut -d' ' -f2), $(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3))"
