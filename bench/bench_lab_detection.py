@@ -117,7 +117,8 @@ def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
                 rec.failed_passes += bool(result.failed)
                 for a in result.anomalies:
                     rec.anomalies.append(Observation(a.signal, dict(a.series), seen,
-                                                     a.start.timestamp()))
+                                                     a.start.timestamp(), a.value,
+                                                     a.baseline))
             # next pass on the next whole second (the grid), plus a little for the scrape
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.1))
     finally:
@@ -242,7 +243,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
 
 def _raw(r: ScenarioResult) -> dict[str, Any]:
     def obs(o: Observation) -> dict[str, Any]:
-        return {"signal": o.signal, "labels": dict(o.labels), "at": o.at, "onset": o.onset}
+        return {"signal": o.signal, "labels": dict(o.labels), "at": o.at, "onset": o.onset,
+                "value": o.value, "baseline": o.baseline}
 
     return {"name": r.name, "root_cause": r.root_cause, "fault": r.fault,
             "played_at": r.played_at, "fault_at": r.fault_at, "ends_at": r.ends_at,
@@ -251,7 +253,8 @@ def _raw(r: ScenarioResult) -> dict[str, Any]:
 
 def _from_raw(d: dict[str, Any]) -> ScenarioResult:
     def obs(o: dict[str, Any]) -> Observation:
-        return Observation(o["signal"], o["labels"], o["at"], o["onset"])
+        return Observation(o["signal"], o["labels"], o["at"], o["onset"], o.get("value"),
+                           o.get("baseline"))
 
     return ScenarioResult(d["name"], d["root_cause"], d["fault"], d["played_at"], d["fault_at"],
                           d["ends_at"], [obs(a) for a in d["anomalies"]],
@@ -262,7 +265,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--groups", type=int, default=3, choices=sorted(GROUPS))
     p.add_argument("--scenarios", default=None,
-                   help="comma-separated names, run as one group (default: all, in --groups)")
+                   help="comma-separated names, run as one lab; ';' separates labs run in "
+                   "parallel (default: all, in --groups)")
     p.add_argument("--warmup", type=float, default=30.0, help="fault scenarios' warmup (s)")
     p.add_argument("--hold", type=float, default=150.0, help="seconds observed from the fault")
     p.add_argument("--cooldown", type=float, default=40.0)
@@ -282,7 +286,8 @@ def main() -> int:
     if args.from_json is not None:
         groups_out = json.loads(args.from_json.read_text())["groups"]
     else:
-        plan = [args.scenarios.split(",")] if args.scenarios else GROUPS[args.groups]
+        plan = ([g.split(",") for g in args.scenarios.split(";")] if args.scenarios
+                else GROUPS[args.groups])
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="aiops-labdetect-bench-") as tmp:
             procs = []
@@ -312,7 +317,10 @@ def main() -> int:
             print(f"{r.name}: anomalies (t from {'play' if r.fault_at is None else 'fault'}):")
             for a in d["anomalies"][:12]:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(a["series"].items()))
-                print(f"    {a['t_s']:+7.1f}s {a['signal']:26} {labels}")
+                v, b = a.get("value"), a.get("baseline")
+                vb = "" if v is None else f" value={v:.4g} baseline=" + (
+                    "?" if b is None else f"{b:.4g}")
+                print(f"    {a['t_s']:+7.1f}s {a['signal']:26} {labels}{vb}")
     s = summary(results)
     for g in groups_out:
         print(f"lab: {g['passes']} passes, {g['failed_passes']} with a failed query, pass p50 "

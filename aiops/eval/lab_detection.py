@@ -112,6 +112,8 @@ class Observation:
     labels: Mapping[str, str]
     at: float  # unix time the bench saw it (a pass returned it / the alert API said firing)
     onset: float  # the anomaly's start grid time / the alert's activeAt
+    value: float | None = None
+    baseline: float | None = None
 
 
 @dataclass
@@ -216,7 +218,8 @@ class ScenarioResult:
             "watched_s": round(self.ends_at - self.played_at),
             "fault_watched_s": round(watched),
             "anomalies": [{"signal": a.signal, "series": dict(a.labels),
-                           "t_s": round(a.at - (self.fault_at or self.played_at), 1)}
+                           "t_s": round(a.at - (self.fault_at or self.played_at), 1),
+                           "value": a.value, "baseline": a.baseline}
                           for a in sorted(self.anomalies, key=lambda a: a.at)],
         }
 
