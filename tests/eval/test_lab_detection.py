@@ -98,3 +98,40 @@ def test_rules_and_config_pass_promtool(tmp_path: Path) -> None:
                          text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "11 rules found" in out.stdout + out.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_error_ratio_is_zero_not_absent_without_errors(tmp_path: Path) -> None:
+    """A workload that never answered 5xx has no 5xx series; its error ratio must be 0 (a
+    series the detector can learn), and a workload with errors gets its true ratio."""
+    from aiops.detect.catalog import build_catalog
+
+    expr = build_catalog()["error_ratio"].render(window="1m")
+    ok = 'istio_requests_total{reporter="destination",destination_workload="%s",' \
+         'destination_workload_namespace="shop",response_code="%s"}'
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "15s",
+            "input_series": [
+                {"series": ok % ("cart", "200"), "values": "0+30x20"},
+                {"series": ok % ("checkout", "200"), "values": "0+30x20"},
+                {"series": ok % ("checkout", "503"), "values": "0+10x20"},
+            ],
+            "promql_expr_test": [{
+                "expr": expr, "eval_time": "4m",
+                "exp_samples": [
+                    {"labels": '{destination_workload="cart",'
+                               'destination_workload_namespace="shop"}', "value": 0},
+                    {"labels": '{destination_workload="checkout",'
+                               'destination_workload_namespace="shop"}', "value": 0.25},
+                ],
+            }],
+        }],
+    }
+    path = tmp_path / "test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    out = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
+                         text=True, timeout=30, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
