@@ -121,8 +121,14 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
         direction=Direction.UP,
         unit="ratio",
         description="Share of a workload's requests answered with a 5xx code.",
-        query=f'sum by ({_ISTIO_BY}) (rate(istio_requests_total{{reporter="destination", '
-        f'response_code=~"5..", $filter}}[$window])) / sum by ({_ISTIO_BY}) '
+        # A workload that never failed has no 5xx series: `or ... * 0` makes its ratio 0
+        # rather than absent, so the detector learns the healthy baseline and sees the first
+        # errors at once (an absent series would be new, and new series are not scored at
+        # first).
+        query=f'(sum by ({_ISTIO_BY}) (rate(istio_requests_total{{reporter="destination", '
+        f'response_code=~"5..", $filter}}[$window])) or sum by ({_ISTIO_BY}) '
+        f'(rate(istio_requests_total{{reporter="destination", $filter}}[$window])) * 0) '
+        f'/ sum by ({_ISTIO_BY}) '
         f'(rate(istio_requests_total{{reporter="destination", $filter}}[$window]))',
     ),
     Signal(

@@ -35,13 +35,15 @@ def write_prometheus_config(
     instance: str = DEFAULT_INSTANCE,
     evaluation_interval: str | None = None,
     extra_scrape_configs: list[dict[str, object]] | None = None,
+    rule_files: list[str | Path] | None = None,
 ) -> Path:
     """Write prometheus.yml scraping the lab's /metrics.
 
     `targets` is a list of "127.0.0.1:PORT" for one job named `job`, or a mapping job -> target.
     The `instance` label is pinned to `instance` (not host:port) so that backfilled history,
     written with the same job and instance, continues as the same series whatever port the
-    lab's exporter got."""
+    lab's exporter got. `rule_files` (optional) are loaded as Prometheus rule files (alerting
+    rules evaluated every `evaluation_interval`)."""
     if not targets:
         raise ValueError("at least one scrape target is needed")
     jobs: dict[str, list[str]] = (
@@ -67,6 +69,8 @@ def write_prometheus_config(
         },
         "scrape_configs": [*scrape_configs, *(extra_scrape_configs or [])],
     }
+    if rule_files:
+        cfg["rule_files"] = [str(Path(f).resolve()) for f in rule_files]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")

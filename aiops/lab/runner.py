@@ -72,8 +72,10 @@ def read_info(state_dir: Path) -> LabInfo | None:
 def run_lab(
     state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s", history_days: float = 2.0,
     prometheus_port: int = 0, stop: threading.Event | None = None,
+    rule_files: list[str | Path] | None = None,
 ) -> None:
-    """Run the lab in this process until SIGTERM/SIGINT (or `stop` is set)."""
+    """Run the lab in this process until SIGTERM/SIGINT (or `stop` is set). `rule_files`:
+    optional Prometheus rule files (e.g. alerting rules a benchmark compares against)."""
     home = lab_dir(state_dir)
     if home.exists():
         shutil.rmtree(home)  # each lab starts from a clean cluster and fresh history
@@ -91,7 +93,7 @@ def run_lab(
     backfill_s = time.monotonic() - started
     shop = ShopService(cluster, rps=rps, anchor=history.end, history=history.shop).start()
     config = write_prometheus_config(home / "prometheus.yml", [shop.target],
-                                     scrape_interval=scrape_interval)
+                                     scrape_interval=scrape_interval, rule_files=rule_files)
     prom = PrometheusProcess(config, home / "prometheus", port=prometheus_port or None,
                              log_file=home / "prometheus.log")
     try:
