@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import importlib
+import ipaddress
 import json
 import os
 import sys
@@ -68,8 +69,20 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     else:
         host = args.host or settings.mcp.host
         port = args.port or settings.mcp.port
+        if not settings.mcp.tokens and not _is_loopback(host):
+            raise UserError(
+                f"refusing to serve MCP on {host} without bearer tokens (anyone could read "
+                "incidents); set AIOPS_MCP__TOKENS or bind 127.0.0.1"
+            )
         server.run(transport="http", host=host, port=port, show_banner=False)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:

@@ -164,3 +164,10 @@ def test_misspelled_nested_setting_is_an_error_not_ignored() -> None:
     result = run("config", "show", env={"AIOPS_PROMETHEUS__URLL": "http://x:9090"})
     assert result.returncode == 2
     assert "prometheus.urll" in result.stderr
+
+
+def test_mcp_http_refuses_a_public_address_without_tokens() -> None:
+    result = run("mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.returncode == 1
+    assert "without bearer tokens" in result.stderr
+    assert "AIOPS_MCP__TOKENS" in result.stderr
