@@ -65,7 +65,9 @@ def load_rules(settings: Settings) -> Rules:
     return Rules(policy=policy, playbooks=playbooks)
 
 
-def build_activities(settings: Settings, client: Client) -> IncidentActivities:
+def build_activities(
+    settings: Settings, client: Client, prometheus: Prometheus
+) -> IncidentActivities:
     """The activities with their real dependencies, from settings."""
     kube = settings.kubernetes
     executor: KubernetesExecutor | None = None
@@ -76,7 +78,6 @@ def build_activities(settings: Settings, client: Client) -> IncidentActivities:
                     KubernetesExecutor.from_kubeconfig(
                         str(kube.kubeconfig) if kube.kubeconfig else None, kube.context))
         reader = KubernetesReader(executor.api_client)
-    prometheus = Prometheus(settings.prometheus)
     llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
     agent = AgentDeps(
         metrics=prometheus, cluster=reader, llm=llm,
@@ -104,12 +105,12 @@ def build_worker(
 
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
+    prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
     notify = NotifyActivities(notifier_from_settings(settings), ui_url=settings.temporal.ui_url,
-                              namespace=settings.temporal.namespace,
-                              metrics=Prometheus(settings.prometheus))
-    return [*build_activities(settings, client).all(),
+                              namespace=settings.temporal.namespace, metrics=prometheus)
+    return [*build_activities(settings, client, prometheus).all(),
             *notify.all(),
-            *DetectionActivities(settings).all(),
+            *DetectionActivities(settings, prometheus).all(),
             *IntakeActivities(client, settings.temporal.task_queue).all()]
 
 
