@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import getpass
 import importlib
-import ipaddress
 import json
 import os
 import sys
@@ -19,7 +18,14 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiops.config import CONFIG_ENV, ConfigError, Settings, load_settings, masked_settings
+from aiops.config import (
+    CONFIG_ENV,
+    ConfigError,
+    Settings,
+    is_loopback,
+    load_settings,
+    masked_settings,
+)
 from aiops.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -69,7 +75,7 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     else:
         host = args.host or settings.mcp.host
         port = args.port or settings.mcp.port
-        if not settings.mcp.tokens and not _is_loopback(host):
+        if not settings.mcp.tokens and not is_loopback(host):
             raise UserError(
                 f"refusing to serve MCP on {host} without bearer tokens (anyone could read "
                 "incidents); set AIOPS_MCP__TOKENS or bind 127.0.0.1"
@@ -78,11 +84,19 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _is_loopback(host: str) -> bool:
+def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.integrations.temporal import TemporalUnavailableError
+    from aiops.webhook import WebhookConfigError, serve_webhook
+    from aiops.worker import StartupError
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    settings = settings.model_copy(
+        update={"alertmanager": settings.alertmanager.model_copy(update=overrides)})
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+        asyncio.run(serve_webhook(settings))
+    except (WebhookConfigError, TemporalUnavailableError, StartupError) as exc:
+        raise UserError(str(exc)) from exc
+    return 0
 
 
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="HTTP bind address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default from settings)")
     p.set_defaults(handler=_cmd_mcp)
+    p = sub.add_parser("webhook", help="serve the Alertmanager webhook receiver (alerts open "
+                       "incidents)")
+    p.add_argument("--host", help="bind address (default from settings: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from settings: 8766)")
+    p.set_defaults(handler=_cmd_webhook)
     _delegate(sub, "detect", "run detection passes against Prometheus and print anomalies",
               "aiops.activities.detection")
     p = sub.add_parser("doctor", help="check Temporal, Prometheus, Kubernetes, LLM and Slack")

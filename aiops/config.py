@@ -7,6 +7,7 @@ separates nesting levels, e.g. `AIOPS_TEMPORAL__ADDRESS`), the YAML file named b
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +105,19 @@ class McpSettings(_Section):
     )
 
 
+class AlertmanagerSettings(_Section):
+    """The Alertmanager webhook receiver (`aiops webhook`; `aiops dev` serves it too)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8766, ge=1, le=65535)
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens Alertmanager may send (http_config."
+        "authorization.credentials); JSON list in the environment")
+    basic_auth: dict[str, SecretStr] = Field(
+        default_factory=dict, description="username -> password (http_config.basic_auth)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+
 class DetectionSettings(_Section):
     """The live detection pass (aiops.activities.detection)."""
 
@@ -148,6 +162,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     slack: SlackSettings = SlackSettings()
     mcp: McpSettings = McpSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     detection: DetectionSettings = DetectionSettings()
     log: LogSettings = LogSettings()
 
@@ -190,6 +205,14 @@ def read_yaml_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
     return data
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def load_settings(**overrides: Any) -> Settings:

