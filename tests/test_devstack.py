@@ -1,5 +1,5 @@
 """`aiops dev` as a person runs it: the UI answers, the worker runs incidents, the MCP server
-answers, and Ctrl-C leaves no process behind."""
+and the Alertmanager webhook answer, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
@@ -34,13 +34,14 @@ def _http_ok(url: str) -> bool:
 
 
 async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Path) -> None:
-    port, ui_port, mcp_port = free_port(), free_port(), free_port()
+    port, ui_port, mcp_port, am_port = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env.update({
         "AIOPS_STATE_DIR": str(tmp_path / "state"),
         "AIOPS_DEV_SERVER__PORT": str(port),
         "AIOPS_DEV_SERVER__UI_PORT": str(ui_port),
         "AIOPS_MCP__PORT": str(mcp_port),
+        "AIOPS_ALERTMANAGER__PORT": str(am_port),
         "FASTMCP_CHECK_FOR_UPDATES": "off",
     })
     proc = subprocess.Popen([AIOPS, "dev"], env=env, stdout=subprocess.PIPE,
@@ -68,6 +69,12 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
             assert result.data["status"] == "escalated"
             assert result.data["temporal_ui"].endswith(f"/workflows/{incident.id}")
 
+        resolved = {"version": "4", "status": "resolved", "alerts": [{
+            "status": "resolved", "labels": {"alertname": "X", "namespace": "boutique"},
+            "startsAt": "2026-11-24T12:00:00Z"}]}
+        answer = httpx.post(f"http://127.0.0.1:{am_port}/alertmanager", json=resolved)
+        assert answer.json() == {"accepted": 0, "ignored_resolved": 1}
+
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("temporal" in " ".join(c.cmdline()) for c in children)
     finally:
@@ -75,6 +82,7 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{ui_port}" in out
+    assert f"Alertmanager webhook http://127.0.0.1:{am_port}/alertmanager" in out
     assert "Traceback" not in err
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, \
