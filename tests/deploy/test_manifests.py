@@ -325,13 +325,14 @@ def test_rbac_check_notices_a_missing_verb() -> None:
     assert "lacks create on core/pods/eviction, which an action needs" in rbac_problems(objects)
 
 
-def test_the_mcp_server_has_no_kubernetes_credentials() -> None:
+@pytest.mark.parametrize("name", ["aiops-mcp", "aiops-webhook"])
+def test_the_temporal_only_clients_have_no_kubernetes_credentials(name: str) -> None:
     objects = load_objects()
-    account = by_name(objects, "ServiceAccount", "aiops-mcp")
+    account = by_name(objects, "ServiceAccount", name)
     assert account["automountServiceAccountToken"] is False
-    mcp = by_name(objects, "Deployment", "aiops-mcp")["spec"]["template"]["spec"]
-    assert mcp["serviceAccountName"] == "aiops-mcp"
-    assert mcp["automountServiceAccountToken"] is False
+    spec = by_name(objects, "Deployment", name)["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == name
+    assert spec["automountServiceAccountToken"] is False
     worker = by_name(objects, "Deployment", "aiops-worker")["spec"]["template"]["spec"]
     assert worker["serviceAccountName"] == WORKER_SA[0]
 
@@ -383,7 +384,7 @@ def test_the_worker_starts_with_the_shipped_config_maps() -> None:
 
 def test_pods_run_non_root_with_a_read_only_root_filesystem() -> None:
     specs = list(pod_specs(load_objects()))
-    assert len(specs) == 2
+    assert len(specs) == 3
     for where, spec in specs:
         pod_sc = spec.get("securityContext", {})
         assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
@@ -423,7 +424,7 @@ def test_the_containers_run_real_aiops_commands() -> None:
     objects = load_objects()
     parser = build_parser()
     commands = {}
-    for name in ("aiops-worker", "aiops-mcp"):
+    for name in ("aiops-worker", "aiops-mcp", "aiops-webhook"):
         spec = by_name(objects, "Deployment", name)["spec"]["template"]["spec"]
         container = spec["containers"][0]
         argv = [*container.get("command", []), *container.get("args", [])]
@@ -432,20 +433,24 @@ def test_the_containers_run_real_aiops_commands() -> None:
     assert commands["aiops-worker"].command == "worker"
     mcp = commands["aiops-mcp"]
     assert (mcp.command, mcp.transport, mcp.host) == ("mcp", "http", "0.0.0.0")
+    webhook = commands["aiops-webhook"]
+    assert (webhook.command, webhook.host, webhook.port) == ("webhook", "0.0.0.0", None)
 
 
-def test_the_mcp_service_reaches_the_port_the_server_listens_on() -> None:
+@pytest.mark.parametrize(("name", "port_setting"), [
+    ("aiops-mcp", "AIOPS_MCP__PORT"), ("aiops-webhook", "AIOPS_ALERTMANAGER__PORT")])
+def test_each_service_reaches_the_port_its_server_listens_on(name: str, port_setting: str) -> None:
     objects = load_objects()
-    port = int(read_env_file(CONFIG / "settings.env")["AIOPS_MCP__PORT"])
-    mcp = by_name(objects, "Deployment", "aiops-mcp")
-    container = mcp["spec"]["template"]["spec"]["containers"][0]
+    port = int(read_env_file(CONFIG / "settings.env")[port_setting])
+    deployment = by_name(objects, "Deployment", name)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
-    service = by_name(objects, "Service", "aiops-mcp")
+    service = by_name(objects, "Service", name)
     target = service["spec"]["ports"][0]["targetPort"]
     assert named.get(target, target) == port
-    pod_labels = mcp["spec"]["template"]["metadata"]["labels"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    ingress = by_name(objects, "NetworkPolicy", "aiops-mcp-ingress")
+    ingress = by_name(objects, "NetworkPolicy", f"{name}-ingress")
     assert ingress["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert [p["port"] for p in ingress["spec"]["ingress"][0]["ports"]] == [target]
 
@@ -498,7 +503,8 @@ def test_secrets_come_only_from_optional_secret_refs() -> None:
     for key in read_env_file(CONFIG / "settings.env"):
         assert not _setting_field(key)[1], f"config/settings.env: {key} is a secret; use a Secret"
     refs = [(where, var) for where, var in _container_env() if "valueFrom" in var]
-    assert {var["name"] for _, var in refs} >= {"AIOPS_SLACK__BOT_TOKEN", "AIOPS_MCP__TOKENS"}
+    assert {var["name"] for _, var in refs} >= {"AIOPS_SLACK__BOT_TOKEN", "AIOPS_MCP__TOKENS",
+                                                "AIOPS_ALERTMANAGER__TOKENS"}
     for where, var in refs:
         ref = var["valueFrom"]["secretKeyRef"]
         assert ref["name"] == "aiops-secrets", where
@@ -516,7 +522,9 @@ def test_the_settings_load_as_the_pods_see_them(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AIOPS_SLACK__BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("AIOPS_MCP__TOKENS", '{"token-1": "alice@example.com"}')
+    monkeypatch.setenv("AIOPS_ALERTMANAGER__TOKENS", '["am-token-1"]')
     settings = load_settings()
+    assert [t.get_secret_value() for t in settings.alertmanager.tokens] == ["am-token-1"]
     assert settings.kubernetes.in_cluster is True
     assert settings.temporal.address == settings_env["AIOPS_TEMPORAL__ADDRESS"]
     assert settings.prometheus.url == settings_env["AIOPS_PROMETHEUS__URL"].rstrip("/")
