@@ -1,30 +1,60 @@
 """The audit trail as the source of recent actions: every incident workflow answers the query
-`actions` with what it ran, so budgets, cooldowns and anti-flapping need no second database."""
+`actions` with what it ran, so budgets, cooldowns and anti-flapping need no second database.
+
+Each query is answered by a worker (a closed incident is replayed for it), so asking every recent
+incident costs O(incidents) per observation and O(incidents²) under a storm. Incidents whose
+`AiopsStatus` says they cannot have acted yet (still investigating, planning or waiting for a
+decision, or rejected before running anything) are skipped; incidents without the attribute
+(unindexed) are still asked. Where the namespace lacks the search attribute every incident is
+asked, as before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from aiops.domain import IncidentStatus
 from aiops.policy.evaluate import ActionRecord
+
+# The workflow sets these before any step runs, and a rejection closes it before any step ran.
+NOT_ACTED = (IncidentStatus.OPEN, IncidentStatus.INVESTIGATING, IncidentStatus.PLANNING,
+             IncidentStatus.AWAITING_APPROVAL, IncidentStatus.REJECTED)
 
 
 class TemporalHistory:
-    def __init__(self, client: Client, limit: int = 500) -> None:
+    def __init__(self, client: Client, limit: int = 500, parallel: int = 8) -> None:
         self.client = client
         self.limit = limit
+        self.parallel = parallel
 
     async def recent_actions(self, since: datetime) -> list[ActionRecord]:
-        query = (f"WorkflowType = 'IncidentWorkflow' AND StartTime > "
-                 f"'{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'")
-        records: list[ActionRecord] = []
-        async for wf in self.client.list_workflows(query, limit=self.limit):
-            handle = self.client.get_workflow_handle(wf.id, run_id=wf.run_id)
-            try:
-                found = await handle.query("actions", result_type=list[ActionRecord])
-            except RPCError:
-                continue  # an incident from an older worker version without the query
-            records.extend(r for r in found if r.at >= since)
-        return records
+        base = (f"WorkflowType = 'IncidentWorkflow' AND StartTime > "
+                f"'{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'")
+        skipped = ", ".join(f"'{s.value}'" for s in NOT_ACTED)
+        try:
+            found = await self._list(
+                f"{base} AND (AiopsStatus IS NULL OR AiopsStatus NOT IN ({skipped}))")
+        except RPCError:  # the namespace has no AiopsStatus attribute: ask them all
+            found = await self._list(base)
+        limit = asyncio.Semaphore(self.parallel)
+
+        async def actions_of(workflow_id: str, run_id: str | None) -> list[ActionRecord]:
+            handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+            async with limit:
+                try:
+                    answer: list[ActionRecord] = await handle.query(
+                        "actions", result_type=list[ActionRecord])
+                except RPCError:
+                    return []  # an incident from an older worker version without the query
+            return answer
+
+        answers = await asyncio.gather(*(actions_of(wid, rid) for wid, rid in found))
+        return [r for found_actions in answers for r in found_actions if r.at >= since]
+
+    async def _list(self, query: str) -> list[tuple[str, str | None]]:
+        return [(wf.id, wf.run_id)
+                async for wf in self.client.list_workflows(query, limit=self.limit)]

