@@ -4,8 +4,8 @@
 Each query is answered by a worker (a closed incident is replayed for it), so asking every recent
 incident costs O(incidents) per observation and O(incidents²) under a storm. Incidents whose
 `AiopsStatus` says they cannot have acted yet (still investigating, planning or waiting for a
-decision, or rejected before running anything) are skipped; incidents without the attribute
-(unindexed) are still asked. Where the namespace lacks the search attribute every incident is
+decision, or rejected before running anything), and those whose plan was to escalate
+(`AiopsPlaybook`), are skipped; incidents without the attributes (unindexed) are still asked. Where the namespace lacks the search attribute every incident is
 asked, as before.
 """
 
@@ -25,6 +25,9 @@ NOT_ACTED = (IncidentStatus.OPEN, IncidentStatus.INVESTIGATING, IncidentStatus.P
              IncidentStatus.AWAITING_APPROVAL, IncidentStatus.REJECTED)
 
 
+ESCALATE = "escalate"  # the built-in plan that changes nothing
+
+
 class TemporalHistory:
     def __init__(self, client: Client, limit: int = 500, parallel: int = 8) -> None:
         self.client = client
@@ -37,7 +40,8 @@ class TemporalHistory:
         skipped = ", ".join(f"'{s.value}'" for s in NOT_ACTED)
         try:
             found = await self._list(
-                f"{base} AND (AiopsStatus IS NULL OR AiopsStatus NOT IN ({skipped}))")
+                f"{base} AND (AiopsStatus IS NULL OR AiopsStatus NOT IN ({skipped})) "
+                f"AND (AiopsPlaybook IS NULL OR AiopsPlaybook != '{ESCALATE}')")
         except RPCError:  # the namespace has no AiopsStatus attribute: ask them all
             found = await self._list(base)
         limit = asyncio.Semaphore(self.parallel)

@@ -16,6 +16,7 @@ from temporalio.client import (
 from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import IncidentActivities
 from aiops.domain import Decision
+from aiops.playbooks.loader import PlaybookSet
 from aiops.worker import Rules
 from tests.incident_fixtures import approve, pending, start
 from tests.servers import MetricsTarget
@@ -51,6 +52,9 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     await rejected.result()
     waiting = await start(temporal_client, task_queue, rules)
     await pending(waiting)
+    no_playbooks = Rules(policy=rules.policy, playbooks=PlaybookSet(playbooks={}))
+    escalated = await start(temporal_client, task_queue, no_playbooks)
+    assert (await escalated.result()).plan.is_escalation
 
     counter = CountQueries()
     config = temporal_client.config()
@@ -63,4 +67,5 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     assert acted.id in counter.asked
     assert waiting.id not in counter.asked, "an incident waiting for approval ran nothing"
     assert rejected.id not in counter.asked, "a rejected incident ran nothing"
+    assert escalated.id not in counter.asked, "an escalation plan changes nothing"
     await waiting.terminate("test over")
