@@ -5,8 +5,8 @@ Each query is answered by a worker (a closed incident is replayed for it), so as
 incident costs O(incidents) per observation and O(incidents²) under a storm. Incidents whose
 `AiopsStatus` says they cannot have acted yet (still investigating, planning or waiting for a
 decision, or rejected before running anything), and those whose plan was to escalate
-(`AiopsPlaybook`), are skipped; incidents without the attributes (unindexed) are still asked. Where the namespace lacks the search attribute every incident is
-asked, as before.
+(`AiopsPlaybook`), are skipped; incidents without the attributes (unindexed) are still asked.
+Where the namespace lacks the search attributes every incident is asked, as before.
 """
 
 from __future__ import annotations
