@@ -319,23 +319,28 @@ async def sequential(client: Client, task_queue: str, rules: Any, count: int,
         await run.handle.result()
         await read_history(run)
         runs.append(run)
+        print(f"sequential {i + 1}/{count}: {run.status or run.execution}", flush=True)
     return runs
 
 
 async def concurrent(client: Client, task_queue: str, rules: Any, count: int, run_id: str,
                      onset: datetime, approve_every: int) -> tuple[list[Run], dict[str, float]]:
     phases: dict[str, float] = {}
+    # Waiting is watched through visibility (AiopsStatus), not queries: queries are answered by
+    # the worker, and 200 pollers would load the very worker being measured.
+    ready = f"TaskQueue = '{task_queue}' AND (AiopsStatus = 'awaiting_approval' OR " \
+            "ExecutionStatus != 'Running')"
+    before = (await client.count_workflows(ready)).count  # the sequential run's, all closed
     t0 = time.monotonic()
     runs = list(await asyncio.gather(*(
         start_one(client, task_queue, rules, make_incident(f"{run_id}c", i, onset))
         for i in range(count))))
     phases["start all"] = time.monotonic() - t0
-    # Waiting is watched through visibility (AiopsStatus), not queries: queries are answered by
-    # the worker, and 200 pollers would load the very worker being measured.
-    ready = f"TaskQueue = '{task_queue}' AND (AiopsStatus = 'awaiting_approval' OR " \
-            "ExecutionStatus != 'Running')"
-    for _ in range(1800):  # bounded: 30 min
-        if (await client.count_workflows(ready)).count == count:
+    for second in range(1800):  # bounded: 30 min
+        done = (await client.count_workflows(ready)).count - before
+        if second % 10 == 0:
+            print(f"concurrent: {done}/{count} asked or closed after {second} s", flush=True)
+        if done == count:
             break
         await asyncio.sleep(1.0)
     phases["all asked or closed"] = time.monotonic() - t0
