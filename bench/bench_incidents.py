@@ -399,7 +399,7 @@ def summary(label: str, runs: list[Run]) -> None:
           f"{sum(r.retries for r in runs)}")
     unasked = next((r for r in runs if r.asked_at is None), None)
     if unasked is not None:  # say why an incident never reached its gate
-        print(f"  {unasked.incident_id} did not ask: " + " | ".join(unasked.audit)[:600])
+        print(f"  {unasked.incident_id} did not ask: " + " | ".join(unasked.audit[-3:])[:500])
 
 
 async def bench(args: argparse.Namespace, tmp: Path) -> int:

@@ -184,3 +184,36 @@ def test_aiops_webhook_refuses_to_serve_open_on_a_public_address() -> None:
     assert result.returncode == 1
     assert "refusing to serve the Alertmanager webhook on 0.0.0.0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_aiops_webhook_serves_alertmanager_and_opens_the_incident(
+    temporal_client: Client, task_queue: str,
+) -> None:
+    port = free_port()
+    address = temporal_client.service_client.config.target_host
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": "/tmp",
+           "AIOPS_TEMPORAL__ADDRESS": address, "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+           "AIOPS_ALERTMANAGER__TOKENS": f'["{TOKEN}"]', "AIOPS_LOG__FORMAT": "json"}
+    proc = subprocess.Popen([AIOPS, "webhook", "--port", str(port)], env=env,
+                            cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/alertmanager"
+    namespace = f"shop-{uuid.uuid4().hex[:6]}"
+    try:
+        for _ in range(200):
+            with contextlib.suppress(httpx.HTTPError):
+                response = await post(url, payload(alert(namespace=namespace)))
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("aiops webhook never answered")
+        assert response.status_code == 200, response.text
+        desc = await temporal_client.get_workflow_handle(incident_id_of(namespace)).describe()
+        assert desc.workflow_type == "IncidentWorkflow"
+        assert desc.task_queue == task_queue
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    await temporal_client.get_workflow_handle(incident_id_of(namespace)).terminate("test over")

@@ -6,6 +6,8 @@ worker runs on its thread pool; they heartbeat while they wait.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -97,13 +99,19 @@ class AnomalyRanker:
 
 
 class AgentInvestigator:
-    """The LangGraph investigation agent (deterministic unless an LLM is configured)."""
+    """The LangGraph investigation agent (deterministic unless an LLM is configured).
 
-    def __init__(self, deps: AgentDeps) -> None:
+    Investigations are mostly CPU (ranking a metrics matrix) and share the worker process with
+    the workflow tasks: at most `parallel` run at once (default: one per core), so a storm of
+    incidents queues here instead of starving the event loop until workflow tasks time out."""
+
+    def __init__(self, deps: AgentDeps, parallel: int | None = None) -> None:
         self.deps = deps
+        self._slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
 
     async def investigate(self, incident: Incident) -> RcaReport:
-        return await ainvestigate(incident, self.deps)
+        async with self._slots:
+            return await ainvestigate(incident, self.deps)
 
 
 class NoHistory:

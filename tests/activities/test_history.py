@@ -52,6 +52,9 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     await rejected.result()
     waiting = await start(temporal_client, task_queue, rules)
     await pending(waiting)
+    unindexed = await start(temporal_client, task_queue, rules, index=False)
+    await approve(unindexed, "alice", await pending(unindexed))
+    await unindexed.result()
     no_playbooks = Rules(policy=rules.policy, playbooks=PlaybookSet(playbooks={}))
     escalated = await start(temporal_client, task_queue, no_playbooks)
     assert (await escalated.result()).plan.is_escalation
@@ -59,12 +62,15 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     counter = CountQueries()
     config = temporal_client.config()
     config["interceptors"] = [counter]
-    history = TemporalHistory(Client(**config))
+    history = TemporalHistory(Client(**config), unindexed_after=timedelta(0))
     records = await history.recent_actions(datetime.now(UTC) - timedelta(hours=1))
 
-    mine = [(r.incident_id, r.action) for r in records if r.incident_id == acted.id]
-    assert mine == [(acted.id, "k8s.rollout_restart")]
+    mine = sorted((r.incident_id, r.action) for r in records
+                  if r.incident_id in (acted.id, unindexed.id))
+    assert mine == sorted([(acted.id, "k8s.rollout_restart"),
+                           (unindexed.id, "k8s.rollout_restart")])
     assert acted.id in counter.asked
+    assert unindexed.id in counter.asked, "without AiopsStatus it may have acted: asked"
     assert waiting.id not in counter.asked, "an incident waiting for approval ran nothing"
     assert rejected.id not in counter.asked, "a rejected incident ran nothing"
     assert escalated.id not in counter.asked, "an escalation plan changes nothing"
