@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import signal
 import subprocess
 import sys
 import uuid
@@ -214,6 +215,7 @@ async def test_aiops_webhook_serves_alertmanager_and_opens_the_incident(
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    # uvicorn drains, then re-raises the SIGTERM it caught: the exit a pod's runtime expects.
+    assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err
     await temporal_client.get_workflow_handle(incident_id_of(namespace)).terminate("test over")
