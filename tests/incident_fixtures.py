@@ -143,8 +143,10 @@ async def start(
     )
 
 
-async def pending(handle: WorkflowHandle[IncidentWorkflow, IncidentReport]) -> ApprovalRequest:
-    for _ in range(300):
+async def pending(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentReport], timeout_s: float = 30
+) -> ApprovalRequest:
+    for _ in range(int(timeout_s * 10)):
         request = await handle.query(IncidentWorkflow.pending_approval)
         if request is not None:
             return request
