@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from temporalio.api.enums.v1 import TimeoutType
 from temporalio.client import Client
 
 from aiops.domain import IncidentStatus
@@ -16,7 +17,14 @@ from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
 from tests.incident_fixtures import NS, approve, pending, restarted_by, start
-from tests.reliability.processes import DevServer, KubeApiGate, WorkerProcess, worker_env
+from tests.reliability.processes import (
+    DevServer,
+    KubeApiGate,
+    WorkerProcess,
+    activity_events,
+    worked_on,
+    worker_env,
+)
 from tests.servers import MetricsTarget, PrometheusServer
 
 CART = f"/apis/apps/v1/namespaces/{NS}/deployments/cartservice"
@@ -75,14 +83,11 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
     assert "already restarted for incident" in step.message, step.message
 
     history = await handle.fetch_history()
-    started = [e.activity_task_started_event_attributes for e in history.events
-               if e.HasField("activity_task_started_event_attributes")]
-    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-                 for e in history.events
-                 if e.HasField("activity_task_scheduled_event_attributes")}
-    [retried] = [s for s in started if scheduled[s.scheduled_event_id] == "execute_step"]
+    [retried] = [e.activity_task_started_event_attributes
+                 for e in activity_events(history, "execute_step")
+                 if e.HasField("activity_task_started_event_attributes")]
     assert retried.attempt == 2, "the first attempt died with its worker"
     assert retried.identity == second.identity
-    assert "Heartbeat" in retried.last_failure.message or \
-        retried.last_failure.timeout_failure_info.ListFields(), retried.last_failure
-    assert first.identity in {s.identity for s in started}, "the first worker did the start"
+    lost = retried.last_failure.timeout_failure_info.timeout_type
+    assert lost == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, retried.last_failure
+    assert first.identity in worked_on(history), "the first worker did the first half"
