@@ -18,7 +18,6 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHistory
@@ -179,20 +178,6 @@ async def wait_for_pollers(
             return
         await asyncio.sleep(0.25)
     raise TimeoutError(f"workers {sorted(identities - seen)} never polled {task_queue}")
-
-
-def activity_events(history: WorkflowHistory, activity: str) -> list[HistoryEvent]:
-    """The started and completed events of the activity named `activity`, in history order."""
-    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-                 for e in history.events
-                 if e.HasField("activity_task_scheduled_event_attributes")}
-    found = []
-    for event in history.events:
-        for attrs in (event.activity_task_started_event_attributes,
-                      event.activity_task_completed_event_attributes):
-            if attrs.scheduled_event_id and scheduled.get(attrs.scheduled_event_id) == activity:
-                found.append(event)
-    return found
 
 
 def worked_on(history: WorkflowHistory) -> set[str]:

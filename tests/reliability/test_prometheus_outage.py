@@ -19,7 +19,8 @@ from aiops.activities.detection import DETECT_ANOMALIES, DetectAnomaliesResult, 
 from aiops.intake import DETECTION_LOOP_ID
 from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from tests.detect.test_pass_prometheus import RATE_WINDOW_S, IstioTarget, istio_prometheus
-from tests.reliability.processes import DevServer, WorkerProcess, activity_events, worker_env
+from tests.reliability.processes import DevServer, WorkerProcess, worker_env
+from tests.workflows.recording import activity_events
 
 OUTAGE_S = 60
 T = TypeVar("T")

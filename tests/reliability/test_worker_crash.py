@@ -21,11 +21,11 @@ from tests.reliability.processes import (
     DevServer,
     KubeApiGate,
     WorkerProcess,
-    activity_events,
     worked_on,
     worker_env,
 )
 from tests.servers import MetricsTarget, PrometheusServer
+from tests.workflows.recording import activity_events
 
 CART = f"/apis/apps/v1/namespaces/{NS}/deployments/cartservice"
 
