@@ -46,7 +46,7 @@ async def test_two_workers_share_incidents_and_losing_one_loses_none(
         await wait_for_pollers(client, queue, {doomed.identity, survivor.identity}, 120)
         handles = [await start(client, queue, rules) for _ in range(INCIDENTS)]
         requests = await asyncio.gather(*(pending(h, timeout_s=120) for h in handles))
-        before = [worked_on(await h.fetch_history()) for h in handles]
+        before = [worked_on(h) for h in await asyncio.gather(*(h.fetch_history() for h in handles))]
         assert sum(doomed.identity in ids for ids in before) > 0, "worker A got no incident"
         assert sum(survivor.identity in ids for ids in before) > 0, "worker B got no incident"
 
@@ -68,7 +68,8 @@ async def test_two_workers_share_incidents_and_losing_one_loses_none(
     assert [r.status for r in reports] == [IncidentStatus.RESOLVED] * INCIDENTS, \
         [(r.incident_id, r.status, r.audit[-2:]) for r in reports]
     assert all(len(r.steps) == 1 and r.steps[0].ok and r.verified for r in reports)
-    after = [worked_on_since(await h.fetch_history(), killed_at) for h in handles[half:]]
+    after = [worked_on_since(h, killed_at)
+             for h in await asyncio.gather(*(h.fetch_history() for h in handles[half:]))]
     assert all(ids == {survivor.identity} for ids in after), "only B works after A died"
     taken_over = [i for i, ids in enumerate(before[half:]) if doomed.identity in ids]
     assert taken_over, "none of the incidents left waiting had been on worker A"
