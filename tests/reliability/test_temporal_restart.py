@@ -30,7 +30,7 @@ async def test_approval_wait_survives_a_temporal_restart(
                      kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url))
     with WorkerProcess.fixed_rca(env, tmp_path / "worker.log") as worker:
         handle = await start(client, queue, rules)
-        request = await pending(handle)
+        request = await pending(handle, timeout_s=120)  # the worker starts meanwhile
 
         assert server.db_file.exists(), "the state lives in a SQLite file"
         server.stop()
@@ -40,7 +40,7 @@ async def test_approval_wait_survives_a_temporal_restart(
 
         # The client from before the restart is used on purpose: it reconnects by itself.
         assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
-        after = await pending(handle)
+        after = await pending(handle, timeout_s=60)
         assert (after.plan_hash, after.expires_at) == (request.plan_hash, request.expires_at)
         assert restarted_by(executor) != handle.id, "nothing ran while waiting"
         await approve(handle, "alice", request)

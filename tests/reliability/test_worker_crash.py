@@ -58,7 +58,7 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
         second = WorkerProcess.fixed_rca(env, tmp_path / "worker-2.log")
         try:
             handle = await start(client, queue, rules)
-            request = await pending(handle)
+            request = await pending(handle, timeout_s=120)  # the worker starts meanwhile
             await approve(handle, "alice", request)
             reached = await asyncio.to_thread(gate.held.wait, 60)
             assert reached, f"the restart never reached the cluster:\n{first.output()}"
