@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubernetes.config.config_exception import ConfigException
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -74,9 +75,20 @@ def build_activities(
     reader: KubernetesReader | None = None
     if kube.in_cluster or kube.kubeconfig is not None or \
             Path("~/.kube/config").expanduser().exists():
-        executor = (KubernetesExecutor.in_cluster() if kube.in_cluster else
-                    KubernetesExecutor.from_kubeconfig(
-                        str(kube.kubeconfig) if kube.kubeconfig else None, kube.context))
+        try:
+            executor = (KubernetesExecutor.in_cluster() if kube.in_cluster else
+                        KubernetesExecutor.from_kubeconfig(
+                            str(kube.kubeconfig) if kube.kubeconfig else None, kube.context))
+        except (ConfigException, OSError) as exc:
+            # Found by the reliability tests: a wrong kubeconfig path crashed the worker with a
+            # traceback from deep inside the kubernetes client.
+            where = "in-cluster config" if kube.in_cluster else \
+                f"kubeconfig {kube.kubeconfig or '~/.kube/config'}"
+            raise StartupError(
+                f"refusing to start: the {where} is not usable ({exc}); set "
+                "AIOPS_KUBERNETES__KUBECONFIG to a readable kubeconfig (and "
+                "AIOPS_KUBERNETES__CONTEXT to one of its contexts)"
+            ) from exc
         reader = KubernetesReader(executor.api_client)
     llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
     agent = AgentDeps(

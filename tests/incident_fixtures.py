@@ -32,7 +32,7 @@ from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.lab.cluster.cluster import Cluster
 from aiops.lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconfig
-from aiops.playbooks.loader import load_playbooks
+from aiops.playbooks.loader import PlaybookSet, load_playbooks
 from aiops.policy.loader import parse_policy
 from aiops.worker import Rules, build_worker
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
@@ -64,15 +64,20 @@ approvals:
 
 
 class FixedInvestigator:
-    """The report a finished investigation would give: cartservice leaks memory."""
+    """The report a finished investigation would give: cartservice leaks memory (or has
+    another `fault`)."""
+
+    def __init__(self, fault: FaultType = FaultType.MEMORY) -> None:
+        self.fault = fault
 
     async def investigate(self, incident: Incident) -> RcaReport:
         now = datetime.now(UTC)
         return RcaReport(
-            incident_id=incident.id, summary="cartservice leaks memory", started_at=now,
-            finished_at=now,
+            incident_id=incident.id, summary="cartservice leaks memory"
+            if self.fault is FaultType.MEMORY else f"cartservice: {self.fault.value}",
+            started_at=now, finished_at=now,
             hypotheses=[Hypothesis(
-                target="cartservice", namespace=NS, fault=FaultType.MEMORY, confidence=0.9,
+                target="cartservice", namespace=NS, fault=self.fault, confidence=0.9,
                 evidence=[Evidence(kind="metric", summary="working set near the limit",
                                    source="container_memory_working_set_bytes")],
             )],
@@ -127,6 +132,17 @@ def rules(tmp_path: Path) -> Rules:
     return Rules(policy=parse_policy(policy_yaml()), playbooks=load_playbooks(books))
 
 
+def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) -> Rules:
+    """`rules` with one playbook's verification giving up after `timeout_s`: for tests where
+    verification is meant to fail, so they need not wait out the usual window."""
+    book = rules.playbooks.playbooks[playbook_id]
+    assert book.verification is not None, f"{playbook_id} has no verification"
+    quick = book.model_copy(update={
+        "verification": book.verification.model_copy(update={"timeout": timeout_s})})
+    return Rules(policy=rules.policy, playbooks=PlaybookSet(
+        playbooks={**rules.playbooks.playbooks, playbook_id: quick}))
+
+
 async def start(
     client: Client, task_queue: str, rules: Rules, index: bool = True, **policy: object
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
@@ -143,8 +159,10 @@ async def start(
     )
 
 
-async def pending(handle: WorkflowHandle[IncidentWorkflow, IncidentReport]) -> ApprovalRequest:
-    for _ in range(300):
+async def pending(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentReport], timeout_s: float = 30
+) -> ApprovalRequest:
+    for _ in range(int(timeout_s * 10)):
         request = await handle.query(IncidentWorkflow.pending_approval)
         if request is not None:
             return request
@@ -165,14 +183,20 @@ async def approve(handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who:
 
 
 @pytest.fixture
+def fault() -> FaultType:
+    """The root cause the `acts` worker's investigations find (parametrize `fault` to change)."""
+    return FaultType.MEMORY
+
+
+@pytest.fixture
 async def acts(
     temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer,
+    prometheus: PrometheusServer, fault: FaultType,
 ) -> AsyncIterator[IncidentActivities]:
     """A worker on `task_queue` whose incidents investigate to FixedInvestigator's report and
     act on the lab Kubernetes API, with verification through the test Prometheus."""
     activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
+        investigator=FixedInvestigator(fault), executor=executor,
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
     )
     silent = NotifyActivities(None)  # no Slack here: notifications report "not delivered"

@@ -73,22 +73,59 @@ class PrometheusServer:
     data_dir: Path
 
 
-@contextlib.contextmanager
-def run_prometheus(
-    scrape_targets: list[str], interval_s: float = 1.0
-) -> Iterator[PrometheusServer]:
+def prometheus_binary() -> str:
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
     if not Path(binary).exists():
         raise RuntimeError(
             "prometheus is not installed; the README's test command installs it "
             "(apt-get install prometheus)"
         )
-    port = free_port()
+    return binary
+
+
+class PrometheusProcess:
+    """The prometheus binary on a fixed port with its config and TSDB in `folder`: `stop()` then
+    `start()` brings it back on the same address with the same data, as an operator's restart."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder = folder
+        self.data_dir = folder / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.folder / "prometheus.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [prometheus_binary(), f"--config.file={self.folder / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={self.data_dir}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", *self.args],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: _ready(self.url), 30, f"Prometheus on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def run_prometheus(
+    scrape_targets: list[str], interval_s: float = 1.0
+) -> Iterator[PrometheusServer]:
+    prometheus_binary()
     with tempfile.TemporaryDirectory(prefix="aiops-prom-") as tmp:
-        config = Path(tmp) / "prometheus.yml"
+        prom = PrometheusProcess(Path(tmp), "--web.enable-lifecycle")
         targets = ", ".join(f"'{t}'" for t in scrape_targets)
         interval = f"{round(interval_s * 1000)}ms"  # Prometheus rejects "1.0s"
-        config.write_text(
+        (prom.folder / "prometheus.yml").write_text(
             "global:\n"
             f"  scrape_interval: {interval}\n"
             f"  evaluation_interval: {interval}\n"
@@ -96,25 +133,12 @@ def run_prometheus(
             "  - job_name: test\n"
             f"    static_configs: [{{targets: [{targets}]}}]\n"
         )
-        data = Path(tmp) / "data"
-        log = (Path(tmp) / "prometheus.log").open("wb")
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        server = PrometheusServer(url=f"http://127.0.0.1:{port}", process=process, data_dir=data)
         try:
-            wait_until(lambda: _ready(server.url), 30, f"Prometheus on port {port}")
-            yield server
+            prom.start()
+            assert prom.process is not None
+            yield PrometheusServer(url=prom.url, process=prom.process, data_dir=prom.data_dir)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
+            prom.stop()
 
 
 def _ready(url: str) -> bool:

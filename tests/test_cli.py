@@ -171,3 +171,18 @@ def test_mcp_http_refuses_a_public_address_without_tokens() -> None:
     assert result.returncode == 1
     assert "without bearer tokens" in result.stderr
     assert "AIOPS_MCP__TOKENS" in result.stderr
+
+
+def test_worker_refuses_to_start_with_an_unusable_kubeconfig(
+    tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    missing = tmp_path / "nope" / "kubeconfig"
+    result = run("worker", env={"AIOPS_TEMPORAL__ADDRESS": address,
+                                "AIOPS_KUBERNETES__KUBECONFIG": str(missing)})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    error = result.stderr.strip().splitlines()[-1]  # after the "rules loaded" log line
+    assert "refusing to start" in error
+    assert str(missing) in error
+    assert "AIOPS_KUBERNETES__KUBECONFIG" in error

@@ -5,6 +5,7 @@ while any of them is still down; a tool that needs a missing one answers with a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,18 @@ class Backends:
                 raise ToolError(_load_problem("playbooks", exc)) from exc
         return self._playbooks[1]
 
+    async def warm_up(self) -> None:
+        """Pay the first-call costs in the background once the server is up: the heavy imports
+        (the Kubernetes client and LangGraph, numpy) and the Temporal connection. Without it the
+        first describe_workload or get_service_health of a session takes seconds. A backend that
+        is down is not an error here; the tool that needs it will say so."""
+        await asyncio.to_thread(_import_heavy_modules)
+        for open_backend in (self.kube, self.policy, self.playbooks):
+            with contextlib.suppress(ToolError):
+                await asyncio.to_thread(open_backend)
+        with contextlib.suppress(ToolError):
+            await self.temporal()
+
     def redact(self, value: Any) -> Any:
         return self.redactor.data(value)
 
@@ -98,6 +111,12 @@ class Backends:
     def redact_dict(self, value: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self.redactor.data(value)
         return out
+
+
+def _import_heavy_modules() -> None:
+    import aiops.agent.metrics
+    import aiops.detect.catalog
+    import aiops.integrations.k8s_read  # noqa: F401 - imported for its cost, not its names
 
 
 def _stamp(path: Path) -> object:

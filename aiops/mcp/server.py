@@ -6,7 +6,12 @@ sends `decide` updates to the workflows; it never changes the cluster itself.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
 from fastmcp import FastMCP
+from fastmcp.server.lifespan import Lifespan, lifespan
 
 from aiops.config import Settings
 from aiops.mcp import prompts, resources, tools_read, tools_write
@@ -30,6 +35,7 @@ def create_server(settings: Settings, backends: Backends | None = None) -> FastM
         # Unexpected exceptions reach the client as "Error calling tool X", never their text.
         mask_error_details=True,
         auth=build_auth(settings),
+        lifespan=_warm_up(b),
     )
     mcp.add_middleware(FriendlyArgumentErrors())
     tools_read.register(mcp, b)
@@ -38,3 +44,17 @@ def create_server(settings: Settings, backends: Backends | None = None) -> FastM
     resources.register(mcp, b)
     prompts.register(mcp)
     return mcp
+
+
+def _warm_up(b: Backends) -> Lifespan:
+    @lifespan
+    async def warm(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        # In the background: the server answers initialize and tools/list at once.
+        task = asyncio.create_task(b.warm_up())
+        try:
+            yield {}
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return warm

@@ -27,7 +27,7 @@ from aiops.mcp import guard
 from aiops.mcp.audit import audit_trail
 from aiops.mcp.auth import current_caller
 from aiops.mcp.backends import Backends
-from aiops.mcp.incidents import read_incident, recent_incident_ids
+from aiops.mcp.incidents import read_anomalies, read_incident, recent_incident_ids
 from aiops.mcp.plot import line_chart
 from aiops.mcp.views import incident_view
 from aiops.policy import PolicyContext, can_approve, evaluate
@@ -105,21 +105,23 @@ def register(mcp: FastMCP, b: Backends) -> None:
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
     async def list_anomalies(limit: int = 10, service: str | None = None) -> list[dict[str, Any]]:
-        """Anomalies behind the most recent incidents (newest incidents first): the signal,
-        series, score, value against baseline and the PromQL that shows it."""
+        """Anomalies behind the most recent incidents (newest incidents first), including those
+        that joined an open incident later: the signal, series, score, value against baseline
+        and the PromQL that shows it."""
         bounded(limit, "limit", 1, 50)
         client = await b.temporal()
         ids = await recent_incident_ids(client, limit)
-        details = await asyncio.gather(*(read_incident(client, i) for i, *_ in ids),
-                                       return_exceptions=True)
+        read = await asyncio.gather(*(read_anomalies(client, i) for i, *_ in ids),
+                                    return_exceptions=True)
         out = []
-        for d in details:
-            if isinstance(d, BaseException) or d.incident is None:
-                continue
-            for a in d.incident.anomalies:
-                if service is not None and service not in (a.entity, d.incident.service):
+        for found in read:
+            if isinstance(found, BaseException):
+                continue  # an incident deleted since it was listed
+            incident, anomalies = found
+            for a in anomalies:
+                if service is not None and service not in (a.entity, incident.service):
                     continue
-                out.append({"incident_id": d.id, "entity": a.entity,
+                out.append({"incident_id": incident.id, "entity": a.entity,
                             **a.model_dump(mode="json")})
         return b.redact_rows(out)
 
@@ -289,24 +291,31 @@ def register(mcp: FastMCP, b: Backends) -> None:
     # ---- cluster (read-only) -----------------------------------------------------------
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
-    def describe_workload(namespace: str, name: str) -> dict[str, Any]:
+    async def describe_workload(namespace: str, name: str) -> dict[str, Any]:
         """A Deployment: replicas, revision, images, its pods (phase, restarts, last
         termination reason), ReplicaSets and its recent events."""
         from aiops.agent.metrics import workload_of_pod
 
         namespace, name = k8s_name(namespace, "namespace"), k8s_name(name, "name")
         kube = b.kube()
-        deps = kube_call(lambda: [d.model_dump(mode="json") for d in kube.list_deployments(
-            namespace) if d.name == name])
+        # Four independent reads at once: the answer waits for the slowest, not their sum.
+        deps, pods, rss, events = await asyncio.gather(
+            asyncio.to_thread(kube_call, lambda: [
+                d.model_dump(mode="json") for d in kube.list_deployments(namespace)
+                if d.name == name]),
+            asyncio.to_thread(kube_call, lambda: [
+                p.model_dump(mode="json") for p in kube.list_pods(namespace)
+                if workload_of_pod(p.name) == name]),
+            asyncio.to_thread(kube_call, lambda: [
+                r.model_dump(mode="json") for r in kube.list_replicasets(namespace)
+                if r.deployment == name]),
+            asyncio.to_thread(kube_call, lambda: [
+                e.model_dump(mode="json") for e in kube.list_events(namespace)
+                if e.object_name == name or e.object_name.startswith(name + "-")]),
+        )
         if not deps:
             raise ToolError(f"no Deployment {name!r} in namespace {namespace!r}; "
                             "get_topology lists the services of a namespace")
-        pods = kube_call(lambda: [p.model_dump(mode="json") for p in kube.list_pods(namespace)
-                                  if workload_of_pod(p.name) == name])
-        rss = kube_call(lambda: [r.model_dump(mode="json") for r in
-                                 kube.list_replicasets(namespace) if r.deployment == name])
-        events = kube_call(lambda: [e.model_dump(mode="json") for e in kube.list_events(
-            namespace) if e.object_name == name or e.object_name.startswith(name + "-")])
         return {"deployment": deps[0], "pods": pods, "replicasets": rss, "events": events[-30:]}
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)

@@ -26,7 +26,7 @@ from aiops.activities.detection import (
 )
 from aiops.config import DetectionSettings, PrometheusSettings, Settings
 from aiops.domain.models import Direction
-from tests.servers import free_port, wait_until
+from tests.servers import PrometheusProcess, wait_until
 
 WORKLOADS = ["cart", "checkout", "frontend", "payments", "catalog"]
 HISTORY_S = 400
@@ -122,50 +122,45 @@ class IstioTarget:
 
 @contextlib.contextmanager
 def prometheus_with_history(target: IstioTarget, history_s: int) -> Iterator[str]:
-    """Prometheus whose TSDB holds `history_s` seconds of backfilled samples of `target`.
+    """Prometheus whose TSDB holds `history_s` seconds of backfilled samples of `target`."""
+    with istio_prometheus(target, history_s) as prom:
+        yield prom.url
+
+
+@contextlib.contextmanager
+def istio_prometheus(target: IstioTarget, history_s: int) -> Iterator[PrometheusProcess]:
+    """Prometheus whose TSDB holds `history_s` seconds of backfilled samples of `target`, and
+    that scrapes it every second from then on (stop and start it for an outage).
 
     The history runs a few seconds into the future: Prometheus refuses live samples older than
     its newest block, so the live scrapes take over exactly where the history ends, with no gap
     (a gap would make every rate() read low for a window and the tests wait it out).
     """
     promtool = shutil.which("promtool")
-    prometheus = shutil.which("prometheus")
-    if promtool is None or prometheus is None:
+    if promtool is None or shutil.which("prometheus") is None:
         pytest.fail("prometheus and promtool are not installed (apt-get install prometheus)")
     with tempfile.TemporaryDirectory(prefix="aiops-prom-") as tmp:
+        prom = PrometheusProcess(Path(tmp))
         end = int(time.time()) + LEAD_S
         om = Path(tmp) / "history.om"
         om.write_text(target.openmetrics_history(end - history_s, end))
-        data = Path(tmp) / "data"
         subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om),
-                        str(data)], check=True, capture_output=True)
-        config = Path(tmp) / "prometheus.yml"
-        config.write_text(
+                        str(prom.data_dir)], check=True, capture_output=True)
+        (prom.folder / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"scrape_configs: [{{job_name: test, static_configs: [{{targets: ['{target.address}']"
             "}]}]\n"
         )
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with (Path(tmp) / "prometheus.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until(lambda: _has(url, 'up{job="test"} == 1'), 30, "the first scrape")
-                # Scraping began after the history ended: more than a scrape missing is a gap
-                # that every rate() window must get past first.
-                late = time.time() - end
-                time.sleep(max(0.0, -late) + 2 + (RATE_WINDOW_S + 2 if late > 1.5 else 0))
-                yield url
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        try:
+            prom.start()
+            wait_until(lambda: _has(prom.url, 'up{job="test"} == 1'), 30, "the first scrape")
+            # Scraping began after the history ended: more than a scrape missing is a gap
+            # that every rate() window must get past first.
+            late = time.time() - end
+            time.sleep(max(0.0, -late) + 2 + (RATE_WINDOW_S + 2 if late > 1.5 else 0))
+            yield prom
+        finally:
+            prom.stop()
 
 
 def _has(url: str, query: str) -> bool:

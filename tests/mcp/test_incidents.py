@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from aiops.activities.incident import IncidentActivities
 from aiops.config import PrometheusSettings, Settings
-from aiops.domain import IncidentReport, IncidentStatus
+from aiops.domain import Anomaly, Direction, IncidentReport, IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.mcp.server import create_server
@@ -33,6 +33,7 @@ from tests.incident_fixtures import FixedInvestigator, pending, start
 from tests.mcp.conftest import ALICE, CAROL, VIEWER, make_settings
 from tests.servers import MetricsTarget, PrometheusServer
 from workflows import IncidentWorkflow
+from workflows.incident import AnomalyBatch
 
 
 @pytest.fixture
@@ -93,9 +94,14 @@ async def test_read_an_incident_awaiting_approval(
         assert waiting["plan_hash"] == inc["plan"]["plan_hash"]
         assert waiting["approvers"] == ["alice", "bob"]
         assert waiting["dry_run"]
+        later = Anomaly(signal="restarts", series={"workload": "cartservice"},
+                        query="kube_pod_container_status_restarts_total",
+                        start=datetime.now(UTC), score=0.8, direction=Direction.UP)
+        for _ in range(2):  # a repeat joins once
+            await handle.signal("add_anomalies", AnomalyBatch(anomalies=[later]))
         anomalies = (await mcp.call_tool("list_anomalies", {"service": "cartservice"})).data
-        assert any(a["incident_id"] == handle.id and a["signal"] == "memory_vs_limit"
-                   for a in anomalies)
+        ours = sorted(a["signal"] for a in anomalies if a["incident_id"] == handle.id)
+        assert ours == ["memory_vs_limit", "restarts"]
         resource = await mcp.read_resource(f"incident://{handle.id}")
         assert json.loads(resource[0].text)["plan"]["plan_hash"] == waiting["plan_hash"]
         trail = (await mcp.call_tool("get_audit_trail", {"incident_id": handle.id})).data

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from aiops.activities.detection import DetectionActivities
 from aiops.activities.incident import IncidentActivities
 from aiops.activities.intake import IntakeActivities
+from aiops.activities.intake_contracts import OPEN_INCIDENTS
+from aiops.activities.notify import NotifyActivities
 from aiops.config import DetectionSettings, PrometheusSettings, Settings
 from aiops.domain import Anomaly, IncidentStatus
 from aiops.intake import snapshot
@@ -25,6 +27,7 @@ from aiops.worker import Rules, build_worker
 from tests.detect.test_pass_prometheus import IstioTarget, prometheus_with_history
 from tests.incident_fixtures import FixedInvestigator
 from tests.servers import MetricsTarget, PrometheusServer
+from tests.workflows.recording import activity_events, replay_and_record
 from workflows import DetectionLoopWorkflow, IncidentWorkflow
 from workflows.detection import DetectionLoopInput
 
@@ -56,7 +59,8 @@ async def test_a_burst_opens_one_incident_and_the_next_joins_it(
         investigator=FixedInvestigator(), executor=executor,
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
     )
-    activities = [*incidents.all(), *DetectionActivities(settings).all(),
+    activities = [*incidents.all(), *NotifyActivities(None).all(),
+                  *DetectionActivities(settings).all(),
                   *IntakeActivities(temporal_client, task_queue).all()]
     async with build_worker(temporal_client, task_queue, activities):  # type: ignore[arg-type]
         loop = await temporal_client.start_workflow(
@@ -81,10 +85,14 @@ async def test_a_burst_opens_one_incident_and_the_next_joins_it(
             await asyncio.sleep(0.5)
         entities = await _entities(handle)
         assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
+        first_run = temporal_client.get_workflow_handle(
+            loop.id, run_id=loop.first_execution_run_id)
         loop = temporal_client.get_workflow_handle_for(DetectionLoopWorkflow.run, loop.id)
         status = await loop.query(DetectionLoopWorkflow.loop_status)
+        await _continued_as_new(first_run)
         await loop.terminate("test done")
         await handle.terminate("test done")
+        await _replay_and_record_runs(temporal_client, first_run, handle)
     del target.fault_at["checkout"]
     del target.fault_at["cart"]
     assert status.incidents_opened_or_joined == [incident_id], "one namespace, one incident"
@@ -111,3 +119,27 @@ async def _first_incident(client: Client, loop_id: str) -> str:
             return ids[0]
         await asyncio.sleep(0.5)
     raise AssertionError("no incident was opened for the error burst")
+
+
+async def _replay_and_record_runs(
+    client: Client, first_run: WorkflowHandle[Any, Any], incident: WorkflowHandle[Any, Any]
+) -> None:
+    """The loop's first run (it ended in continue-as-new), the run whose pass opened the
+    incident by signal-with-start, and the incident so opened."""
+    await replay_and_record(first_run, "detection-loop-continue-as-new")
+    opener = None
+    async for run in client.list_workflows(f"WorkflowId = '{first_run.id}'"):
+        handle = client.get_workflow_handle(run.id, run_id=run.run_id)
+        if activity_events(await handle.fetch_history(), OPEN_INCIDENTS):
+            opener = handle
+    assert opener is not None, "no run of the loop opened the incident"
+    await replay_and_record(opener, "detection-loop-signal-with-start")
+    await replay_and_record(incident, "incident-signal-with-start")
+
+
+async def _continued_as_new(run: WorkflowHandle[Any, Any]) -> None:
+    for _ in range(60):
+        if (await run.describe()).status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("the loop did not continue as new after its five passes")

@@ -4,20 +4,17 @@ preconditions and verification through a real Prometheus."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
+from aiops.activities.contracts import EXECUTE_STEP
 from aiops.activities.incident import IncidentActivities
 from aiops.config import PrometheusSettings
-from aiops.domain import Decision, IncidentStatus
+from aiops.domain import Decision, FaultType, IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.policy.loader import parse_policy
@@ -30,12 +27,12 @@ from tests.incident_fixtures import (
     pending,
     restarted_by,
     start,
+    with_verification_timeout,
 )
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
+from tests.workflows.recording import activity_events, replay_and_record
 from workflows import IncidentWorkflow
 from workflows.incident import IncidentInput, RulesSnapshot
-
-HISTORIES = Path(__file__).parent / "histories"
 
 
 async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
@@ -59,13 +56,15 @@ async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
     actions = await handle.query(IncidentWorkflow.actions)
     assert [(a.action, a.target) for a in actions] == [
         ("k8s.rollout_restart", f"Deployment/{NS}/cartservice")]
+    await replay_and_record(handle, "incident-approved-verified")
 
 
 async def test_failed_verification_escalates(
     temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
     healthy_cart: MetricsTarget, prometheus: PrometheusServer,
 ) -> None:
-    handle = await start(temporal_client, task_queue, rules)
+    handle = await start(temporal_client, task_queue,
+                         with_verification_timeout(rules, "restart-deployment", 4))
     request = await pending(handle)
     healthy_cart.values[f'kube_deployment_status_replicas_available{{namespace="{NS}",'
                         'deployment="cartservice"}'] = 1
@@ -80,6 +79,31 @@ async def test_failed_verification_escalates(
     assert report.status is IncidentStatus.ESCALATED
     assert report.verified is False
     assert any("not verified within" in e.what for e in report.audit)
+    await replay_and_record(handle, "incident-verification-failed-escalated")
+
+
+@pytest.mark.parametrize("fault", [FaultType.TRAFFIC_SURGE])
+async def test_failed_verification_runs_the_compensation_on_the_cluster(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+) -> None:
+    """Scaling out under a surge did not help (no latency data verifies it): the playbook's
+    compensation scales the Deployment back to what it was."""
+    replicas = executor.apps.read_namespaced_deployment("cartservice", NS).spec.replicas
+    rules = with_verification_timeout(rules, "scale-deployment", 3)
+    handle = await start(temporal_client, task_queue, rules)
+    request = await pending(handle)
+    assert request.plan.playbook_id == "scale-deployment"
+    await approve(handle, "alice", request)
+    report = await handle.result()
+    assert report.status is IncidentStatus.ROLLED_BACK, report.audit
+    assert report.verified is False
+    assert [(s.action, s.ok, s.changed) for s in report.steps] == [
+        ("k8s.scale", True, True), ("k8s.scale", True, True)]
+    assert executor.apps.read_namespaced_deployment("cartservice", NS).spec.replicas == replicas
+    actions = await handle.query(IncidentWorkflow.actions)
+    assert [a.outcome for a in actions] == ["failed", "succeeded"], "the failure is on record"
+    await replay_and_record(handle, "incident-verification-failed-compensated")
 
 
 @pytest.mark.parametrize(
@@ -118,6 +142,7 @@ async def test_rejection_closes_without_running_anything(
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
     assert report.steps == []
+    await replay_and_record(handle, "incident-rejected")
 
 
 async def test_two_person_rule_needs_two_distinct_approvers(
@@ -139,19 +164,29 @@ async def test_two_person_rule_needs_two_distinct_approvers(
     report = await handle.result()
     assert report.status is IncidentStatus.RESOLVED
     assert [d.identity for d in report.decisions] == ["alice", "bob"]
+    await replay_and_record(handle, "incident-two-approvers")
 
 
-async def test_approval_after_expiry_is_refused(
+async def test_approval_after_expiry_is_refused_and_nothing_runs(
     temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    healthy_cart: MetricsTarget,
+    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
 ) -> None:
+    before = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.generation
     handle = await start(temporal_client, task_queue, rules, timeout="2s")
     request = await pending(handle)
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
+    assert any("approval expired" in e.what for e in report.audit)
     with pytest.raises(RPCError, match="already completed"):
         await approve(handle, "alice", request)
     assert report.steps == []
+    assert report.decisions == []
+    # Nothing reached the cluster: no restart for this incident, the Deployment's spec untouched.
+    assert restarted_by(executor) != handle.id
+    after = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.generation
+    assert after == before
+    history = await replay_and_record(handle, "incident-approval-expired")
+    assert not activity_events(history, EXECUTE_STEP), "no step was even scheduled"
 
 
 async def test_timeout_escalates_when_policy_says_so(
@@ -170,6 +205,7 @@ async def test_timeout_escalates_when_policy_says_so(
         handle = await start(client, queue, rules, index=False, timeout="15m",
                              on_timeout="escalate")
         report = await handle.result()
+        await replay_and_record(handle, "incident-approval-timeout-escalated")
     assert report.status is IncidentStatus.ESCALATED
     assert report.steps == []
 
@@ -190,23 +226,4 @@ async def test_policy_denial_escalates_without_asking_anyone(
     assert report.policy is not None
     assert not report.policy.allowed
     assert report.steps == []
-
-
-async def test_recorded_history_replays(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    healthy_cart: MetricsTarget,
-) -> None:
-    """Committed histories must replay against today's code (no non-determinism)."""
-    handle = await start(temporal_client, task_queue, rules)
-    request = await pending(handle)
-    await approve(handle, "alice", request)
-    await handle.result()
-    fresh = await handle.fetch_history()
-    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(fresh)
-    if os.environ.get("AIOPS_RECORD_HISTORIES") == "1":
-        (HISTORIES / "incident-approved-restart-notify.json").write_text(fresh.to_json())
-    recorded = sorted(HISTORIES.glob("incident-*.json"))
-    assert recorded, f"no recorded histories in {HISTORIES}"
-    for path in recorded:
-        await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+    await replay_and_record(handle, "incident-policy-denied")

@@ -1,0 +1,261 @@
+"""Processes the reliability tests start, kill and restart: worker processes, the Temporal dev
+server as `aiops dev` runs it, and a logging gate in front of the lab Kubernetes API."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowHistory
+
+from aiops.config import DevServerSettings, Settings, TemporalSettings
+from aiops.devstack import _die_with_parent, start_temporal_dev_server
+from aiops.integrations.temporal import TemporalUnavailableError, connect
+from tests.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+AIOPS = str(Path(sys.executable).parent / "aiops")
+
+
+def worker_env(
+    *, temporal: str, task_queue: str, state_dir: Path, prometheus: str, kubeconfig: Path,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a worker process: only the settings given here, the rest defaults
+    (the repository's playbooks and policies)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
+    env.update({
+        "AIOPS_TEMPORAL__ADDRESS": temporal,
+        "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+        "AIOPS_STATE_DIR": str(state_dir),
+        "AIOPS_PROMETHEUS__URL": prometheus,
+        "AIOPS_KUBERNETES__KUBECONFIG": str(kubeconfig),
+        "AIOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"),
+        "AIOPS_POLICIES_DIR": str(REPO / "policies"),
+        "AIOPS_LOG__FORMAT": "json",
+    })
+    env.update({f"AIOPS_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+class WorkerProcess:
+    """One worker process; its Temporal identity is the SDK default, `<pid>@<host>`."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.argv = argv
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def fixed_rca(cls, env: dict[str, str], log: Path) -> WorkerProcess:
+        """The shipped worker with a fixed investigation (tests/reliability/worker_main.py)."""
+        return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
+
+    @classmethod
+    def cli(cls, env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
+        """`aiops worker ARGS` exactly as an operator runs it."""
+        return cls([AIOPS, "worker", *args], env, log)
+
+    def start(self) -> WorkerProcess:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # never outlive the test run
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the worker was not started"
+        return self.process.pid
+
+    @property
+    def identity(self) -> str:
+        return f"{self.pid}@{socket.gethostname()}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no activity gets to report anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class DevServer:
+    """`temporal server start-dev` exactly as `aiops dev` starts it (SQLite file under the state
+    dir, our search attributes), on fixed free ports so that it can be restarted in place."""
+
+    def __init__(self, state_dir: Path) -> None:
+        port = free_port()
+        self.settings = Settings(
+            state_dir=state_dir,
+            dev_server=DevServerSettings(port=port, ui_port=free_port(), log_level="error"),
+            temporal=TemporalSettings(address=f"127.0.0.1:{port}"),
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.settings.temporal.address
+
+    @property
+    def db_file(self) -> Path:
+        return self.settings.state_dir / "temporal.db"
+
+    async def start(self) -> Client:
+        self.process = start_temporal_dev_server(self.settings)
+        for _ in range(240):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the dev server exited: see {self.settings.state_dir}")
+            try:
+                return await connect(self.settings.temporal, timeout_s=1.0)
+            except TemporalUnavailableError:
+                await asyncio.sleep(0.25)
+        raise TimeoutError(f"the dev server on {self.address} did not come up in 60 s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def wait_for_pollers(
+    client: Client, task_queue: str, identities: set[str], timeout_s: float = 60
+) -> None:
+    """Until every identity polls the task queue for workflow tasks (the worker is up)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    seen: set[str] = set()
+    for _ in range(int(timeout_s * 4)):
+        described = await client.workflow_service.describe_task_queue(request)
+        seen = {p.identity for p in described.pollers}
+        if identities <= seen:
+            return
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"workers {sorted(identities - seen)} never polled {task_queue}")
+
+
+def worked_on(history: WorkflowHistory) -> set[str]:
+    """Identities of the workers that completed workflow tasks or ran activities."""
+    found: set[str] = set()
+    for event in history.events:
+        for attrs in (event.workflow_task_completed_event_attributes,
+                      event.activity_task_started_event_attributes,
+                      event.activity_task_completed_event_attributes):
+            if attrs.identity:
+                found.add(attrs.identity)
+    return found
+
+
+class KubeApiGate:
+    """A pass-through proxy in front of the lab Kubernetes API that logs every request and can
+    hold the answer to the requests `hold` picks: the change is on the cluster, but the worker has
+    not heard back - the moment a crash tests whether a retried step acts twice."""
+
+    def __init__(self, upstream: str, hold: Callable[[str, str], bool]) -> None:
+        self.hold = hold
+        self.requests: list[tuple[str, str]] = []  # (method, path?query), in arrival order
+        self.held = threading.Event()  # a held request has reached the cluster
+        self._open = threading.Event()
+        upstream_netloc = urlsplit(upstream).netloc
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                gate.requests.append((self.command, self.path))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", "keep-alive")}
+                upstream_conn = http.client.HTTPConnection(upstream_netloc, timeout=30)
+                try:
+                    upstream_conn.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream_conn.getresponse()
+                    payload = answer.read()
+                finally:
+                    upstream_conn.close()
+                if gate.hold(self.command, self.path) and not gate._open.is_set():
+                    gate.held.set()
+                    gate._open.wait(timeout=300)
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.getheader("Content-Type") or "")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    return  # the caller died while we held its answer: that is the point
+
+            # http.server dispatches on do_<METHOD>; every method is forwarded alike.
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def release(self) -> None:
+        """Answer held requests, and hold nothing from now on."""
+        self._open.set()
+
+    def count(self, method: str, path: str) -> int:
+        """Requests of `method` on exactly `path`, server-side dry runs left out."""
+        return sum(1 for m, p in self.requests
+                   if m == method and urlsplit(p).path == path and "dryRun" not in p)
+
+    def __enter__(self) -> KubeApiGate:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
