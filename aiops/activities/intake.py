@@ -12,12 +12,22 @@ from aiops.activities.intake_contracts import (
     OpenIncidentsInput,
     OpenIncidentsResult,
 )
-from aiops.detect.grouping import group_anomalies
+from aiops.detect.grouping import AnomalyGroup, group_anomalies
 from aiops.domain import Incident, Severity
 from aiops.logs import get_logger
 from workflows.incident import AnomalyBatch, IncidentInput
 
 log = get_logger(__name__)
+
+
+def incident_of(group: AnomalyGroup) -> Incident:
+    """The incident a group of one pass's anomalies opens (what the investigation is given)."""
+    severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
+    return Incident(
+        id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
+        service=group.service, opened_at=min(a.start for a in group.anomalies),
+        anomalies=group.anomalies, severity=severity,
+    )
 
 
 class IntakeActivities:
@@ -29,12 +39,7 @@ class IntakeActivities:
     async def open_incidents(self, inp: OpenIncidentsInput) -> OpenIncidentsResult:
         ids = []
         for group in group_anomalies(inp.anomalies):
-            severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
-            incident = Incident(
-                id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
-                service=group.service, opened_at=min(a.start for a in group.anomalies),
-                anomalies=group.anomalies, severity=severity,
-            )
+            incident = incident_of(group)
             await self.client.start_workflow(
                 "IncidentWorkflow",
                 IncidentInput(incident=incident, rules=inp.rules, index=inp.index),

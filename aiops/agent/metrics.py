@@ -157,6 +157,7 @@ class GatheredMetrics:
     call_graph: list[tuple[str, str]]
     placement: dict[str, list[str]]  # workload -> nodes its pods ran on
     node_columns: dict[str, dict[str, str]]  # node -> {metric: PromQL}
+    node_matrix: MetricsMatrix | None = None  # `<node>_<metric>` columns, one per node
     notes: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
 
@@ -295,8 +296,15 @@ def gather(
         if usable
         else None
     )
+    node_series = {
+        f"{nd}_{metric}": values.tolist()
+        for nd, per_metric in sorted(node_values.items())
+        for metric, values in sorted(per_metric.items())
+        if np.isfinite(values).any()
+    }
     return GatheredMetrics(
         matrix=matrix,
+        node_matrix=MetricsMatrix.from_series(times.tolist(), node_series) if node_series else None,
         sources={c: sources[c] for c in usable},
         call_graph=sorted(edges),
         placement={k: sorted(v) for k, v in placement.items()},
