@@ -67,6 +67,9 @@ class AgentConfig:
     # step shrinks (down to min_step_s) so the ranking still gets min_after_rows rows after it.
     min_after_rows: int = 8
     min_step_s: float = 1.0
+    # At such fine steps the look-back is capped at this many rows (a p99 over every second of
+    # half an hour costs Prometheus more than the whole rest of the investigation).
+    max_lookback_rows: int = 600
     rank: RankConfig = field(default_factory=lambda: LIVE_RANK)
     hypotheses: int = 5
     log_tail_lines: int = 200
@@ -155,7 +158,7 @@ def _prepare(deps: AgentDeps, state: AgentState) -> AgentState:
     return {
         "namespace": _namespace(state["incident"]),
         "anomaly_time": at,
-        "window_start": _aligned(at - cfg.lookback_s, step),
+        "window_start": _aligned(at - min(cfg.lookback_s, cfg.max_lookback_rows * step), step),
         "window_end": _aligned(end, step),
         "step_s": step,
         "started_at": datetime.now(UTC),

@@ -60,6 +60,10 @@ def rate_window(step_s: float) -> str:
     return f"{max(60, math.ceil(4 * step_s))}s"
 
 
+def restarts_window(step_s: float, rate_w: str) -> str:
+    return f"{max(int(rate_w[:-1]), min(300, math.ceil(20 * step_s)))}s"
+
+
 def plan_queries(namespace: str, step_s: float) -> QueryPlan:
     ns = _q(namespace)
     w = rate_window(step_s)
@@ -107,10 +111,12 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
         ),
         MetricQuery(
             "restarts",
-            # Back-off spaces restarts minutes apart: count them over a longer window.
+            # Back-off spaces restarts minutes apart: count them over a longer window (20 steps,
+            # 5 minutes at the default 15 s; at second steps a minute, as the window's cost
+            # grows with its length times the number of steps).
             per_workload(
                 f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}"}}'
-                f"[{max(300, int(w[:-1]))}s])"
+                f"[{restarts_window(step_s, w)}])"
             ),
             "workload",
             "workload",
