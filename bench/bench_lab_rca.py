@@ -320,6 +320,8 @@ def main() -> int:
                    "baseline level plus the 60 s rate window, or the last fault leaks in")
     p.add_argument("--settle", type=float, default=240.0,
                    help="live seconds before the first scenario (detector warm-up)")
+    p.add_argument("--stagger", type=float, default=45.0,
+                   help="each further lab starts its first scenario this much later")
     p.add_argument("--json", type=Path, default=None, help="write every result here")
     p.add_argument("--from-json", type=Path, default=None,
                    help="print the tables of an earlier --json file instead of running")
@@ -341,15 +343,16 @@ def main() -> int:
         started = time.time()
         passthrough = ["--at", args.at, "--delay", str(args.delay), "--max-wait",
                        str(args.max_wait), "--warmup", str(args.warmup), "--hold",
-                       str(args.hold), "--cooldown", str(args.cooldown), "--settle",
-                       str(args.settle),
+                       str(args.hold), "--cooldown", str(args.cooldown),
                        *(["--lab-state", str(args.lab_state)] if args.lab_state else [])]
         with tempfile.TemporaryDirectory(prefix="aiops-labrca-bench-") as tmp:
             procs = []
             for i, names in enumerate(plan):
                 out = Path(tmp) / f"lab{i}.json"
+                # Staggered, so that two labs' investigations do not run at the same moment.
                 cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
-                       ",".join(names), *passthrough]
+                       ",".join(names), *passthrough,
+                       "--settle", str(args.settle + i * args.stagger)]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))
             labs_out = []
             for proc, out in procs:
