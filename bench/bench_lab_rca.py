@@ -25,6 +25,12 @@ back revision faults through the Kubernetes API, wait `--cooldown`.
 Scored: rank of expect.root_cause among the hypotheses, the top hypothesis' fault type against
 the lab fault kind's RCA fault type (aiops/eval/lab_rca.py), and the playbook the planner picks
 (after observing the target as the observe activity does) against expect.playbook.
+
+Figures of 2026-12-07 (defaults: 2 labs, staggered by 45 s, `--at both`; load average 8-10 on
+the 2 cores from other runs): at +25 s 11 of 11 ranked first, 11 of 11 with the right fault
+type, 11 of 11 playbooks as expected; at detection (+3-9 s) 10 / 7 / 7 of 11; the detector
+flagged 10 of 11 (catalog-crashloop fell back at +60 s); investigation p50 0.69 s, p95 2.2 s
+(+25 s) and 0.71 s / 2.6 s (at detection).
 """
 
 from __future__ import annotations
