@@ -17,12 +17,22 @@ from aiops.activities.intake_contracts import (
     OpenIncidentsInput,
     OpenIncidentsResult,
 )
-from aiops.detect.grouping import group_anomalies
+from aiops.detect.grouping import AnomalyGroup, group_anomalies
 from aiops.domain import Anomaly, Incident, Severity
 from aiops.logs import get_logger
 from workflows.incident import AnomalyBatch, IncidentInput
 
 log = get_logger(__name__)
+
+
+def incident_of(group: AnomalyGroup) -> Incident:
+    """The incident a group of one pass's anomalies opens (what the investigation is given)."""
+    severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
+    return Incident(
+        id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
+        service=group.service, opened_at=min(a.start for a in group.anomalies),
+        anomalies=group.anomalies, severity=severity,
+    )
 
 
 async def open_or_join_incidents(
@@ -32,15 +42,9 @@ async def open_or_join_incidents(
     """Start the incident of each namespace, or signal the one still open; return their ids."""
     ids = []
     for group in group_anomalies(anomalies):
-        severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
-        incident = Incident(
-            id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
-            service=group.service, opened_at=min(a.start for a in group.anomalies),
-            anomalies=group.anomalies, severity=severity,
-        )
         await client.start_workflow(
             "IncidentWorkflow",
-            IncidentInput(incident=incident, rules=rules, index=index),
+            IncidentInput(incident=incident_of(group), rules=rules, index=index),
             id=group.incident_id, task_queue=task_queue,
             start_signal="add_anomalies",
             start_signal_args=[AnomalyBatch(anomalies=group.anomalies)],

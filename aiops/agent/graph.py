@@ -36,15 +36,26 @@ from aiops.domain import Evidence, FaultType, Hypothesis, Incident, RcaReport
 from aiops.rca import (
     ChangeEvent,
     ChangeKind,
+    Family,
     MetricsMatrix,
     RankConfig,
     RcaInputError,
     RcaRanking,
+    ScoringConfig,
     ServiceScore,
+    family_of,
+    metric_of,
     rank,
+    score_metrics,
+    service_of,
     summarise,
     to_hypotheses,
 )
+
+# Live queries run at steps down to a second, where the noise of a rate() between neighbouring
+# samples is tiny and a 2 % move would count as many sigmas: a departure must be material, at
+# least 3 x 5 % of the metric's level (the offline default floors the noise at 1 %).
+LIVE_RANK = RankConfig(scoring=ScoringConfig(rel_floor=0.05))
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,14 @@ class AgentConfig:
     lookback_s: float = 1800.0  # normal period queried before the anomaly
     after_s: float = 600.0  # how far after the anomaly to query (capped at now)
     step_s: float = 15.0
-    rank: RankConfig = field(default_factory=RankConfig)
+    # An investigation that starts seconds after the alarm has little data past the anomaly: the
+    # step shrinks (down to min_step_s) so the ranking still gets min_after_rows rows after it.
+    min_after_rows: int = 8
+    min_step_s: float = 1.0
+    # At such fine steps the look-back is capped at this many rows (a p99 over every second of
+    # half an hour costs Prometheus more than the whole rest of the investigation).
+    max_lookback_rows: int = 600
+    rank: RankConfig = field(default_factory=lambda: LIVE_RANK)
     hypotheses: int = 5
     log_tail_lines: int = 200
     log_evidence_lines: int = 3
@@ -83,6 +101,7 @@ class AgentState(TypedDict, total=False):
     anomaly_time: float
     window_start: datetime
     window_end: datetime
+    step_s: float
     started_at: datetime
     metrics: GatheredMetrics
     cluster: ClusterFacts
@@ -122,16 +141,26 @@ def _aligned(ts: float, step: float) -> datetime:
     return datetime.fromtimestamp(math.floor(ts / step) * step, tz=UTC)
 
 
+def query_step(after_s: float, cfg: AgentConfig) -> float:
+    """The configured step, or a finer one (whole seconds) when fewer than `min_after_rows`
+    rows would fall after the anomaly."""
+    if after_s >= cfg.min_after_rows * cfg.step_s:
+        return cfg.step_s
+    return max(cfg.min_step_s, float(math.floor(max(after_s, 0.0) / cfg.min_after_rows)))
+
+
 def _prepare(deps: AgentDeps, state: AgentState) -> AgentState:
     cfg = deps.config
     at = _anomaly_time(state["incident"]).timestamp()
     now = time.time()
     end = min(at + cfg.after_s, now)
+    step = query_step(end - at, cfg)
     return {
         "namespace": _namespace(state["incident"]),
         "anomaly_time": at,
-        "window_start": _aligned(at - cfg.lookback_s, cfg.step_s),
-        "window_end": _aligned(end, cfg.step_s),
+        "window_start": _aligned(at - min(cfg.lookback_s, cfg.max_lookback_rows * step), step),
+        "window_end": _aligned(end, step),
+        "step_s": step,
         "started_at": datetime.now(UTC),
         "notes": [],
     }
@@ -143,7 +172,7 @@ def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
         state["namespace"],
         state["window_start"],
         state["window_end"],
-        deps.config.step_s,
+        state["step_s"],
     )
     return {"metrics": got, "notes": got.notes}
 
@@ -171,7 +200,7 @@ def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
         state["namespace"],
         _placement(state),
         since=datetime.fromtimestamp(at - deps.config.rank.change_lookback_s, tz=UTC),
-        until=state["window_end"] + timedelta(seconds=deps.config.step_s),
+        until=state["window_end"] + timedelta(seconds=state["step_s"]),
     )
     matrix = state["metrics"].matrix
     notes: list[str] = []
@@ -245,7 +274,9 @@ def _pod_evidence(state: AgentState, service: str) -> list[Evidence]:
     return out[:2]
 
 
-def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str]] | None:
+def _node_suspect(
+    deps: AgentDeps, state: AgentState, ranking: RcaRanking
+) -> tuple[str, list[str]] | None:
     """The node to blame, with its degraded services, when the evidence points at a node."""
     if not ranking.ranked:
         return None
@@ -264,6 +295,13 @@ def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str
             hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded)
         )
         return node, [s.service for s in degraded if node in placement.get(s.service, ())]
+    hot = hot_node(state["metrics"].node_matrix, ranking.anomaly_time,
+                   deps.config.rank.scoring)
+    if hot is not None:
+        node = hot[0]
+        on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]
+        if any(_departed(s) for s in on_node) and not any(_hog(s) for s in on_node):
+            return node, [s.service for s in on_node if _departed(s)]
     # Several degraded services that share exactly one node, which is unhealthy or whose metrics
     # departed, while services elsewhere are fine, and no single service stands out (a CPU hog
     # heats its node too: then the hog is the cause).
@@ -288,6 +326,44 @@ def _node_suspect(state: AgentState, ranking: RcaRanking) -> tuple[str, list[str
 
 
 NODE_RULE_MAX_TOP = 0.8
+# node_* metrics are shares of the node's capacity (CPU busy, memory used): a node is a suspect
+# only when one of them rose by at least this many points of capacity.
+NODE_MIN_RISE = 0.1
+
+
+def hot_node(
+    nodes: MetricsMatrix | None, at: float, scoring: ScoringConfig
+) -> tuple[str, list[str]] | None:
+    """The one node whose own utilisation (node_* metrics) departed upwards at `at` while every
+    other node stayed put, with the metrics that did; None when none or several did."""
+    if nodes is None or len(nodes.services) < 2:
+        return None
+    try:
+        scores = score_metrics(nodes, at, scoring)
+    except RcaInputError:
+        return None
+    moved: dict[str, list[str]] = {}
+    for j, column in enumerate(nodes.columns):
+        rise = float(scores.value[j] - scores.baseline[j])
+        if scores.score[j] >= scoring.onset_z and scores.direction[j] > 0 and (
+            rise >= NODE_MIN_RISE
+        ):
+            moved.setdefault(service_of(column), []).append(metric_of(column))
+    if len(moved) != 1:
+        return None
+    node, metrics = next(iter(moved.items()))
+    return node, metrics
+
+
+def _hog(s: ServiceScore) -> bool:
+    """The workload's own CPU or memory rose clearly: it heats its node, the node is a victim."""
+    return any(
+        family_of(e.metric) in (Family.CPU, Family.MEMORY)
+        and e.direction > 0
+        and e.score >= 3.0
+        and e.peer_score >= 2.0
+        for e in s.evidence
+    )
 
 
 def _departed(s: ServiceScore) -> bool:
@@ -310,7 +386,7 @@ def _report(deps: AgentDeps, state: AgentState) -> AgentState:
             notes.append(note)
         first = hyps[0]
         hyps[0] = first.model_copy(update={"evidence": [*first.evidence, *extra, *logs]})
-        suspect = _node_suspect(state, ranking)
+        suspect = _node_suspect(deps, state, ranking)
         if suspect is not None:
             node, services = suspect
             node_hyp = _node_hypothesis(state, ranking, node, services)

@@ -60,6 +60,10 @@ def rate_window(step_s: float) -> str:
     return f"{max(60, math.ceil(4 * step_s))}s"
 
 
+def restarts_window(step_s: float, rate_w: str) -> str:
+    return f"{max(int(rate_w[:-1]), min(300, math.ceil(20 * step_s)))}s"
+
+
 def plan_queries(namespace: str, step_s: float) -> QueryPlan:
     ns = _q(namespace)
     w = rate_window(step_s)
@@ -107,10 +111,12 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
         ),
         MetricQuery(
             "restarts",
-            # Back-off spaces restarts minutes apart: count them over a longer window.
+            # Back-off spaces restarts minutes apart: count them over a longer window (20 steps,
+            # 5 minutes at the default 15 s; at second steps a minute, as the window's cost
+            # grows with its length times the number of steps).
             per_workload(
                 f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}"}}'
-                f"[{max(300, int(w[:-1]))}s])"
+                f"[{restarts_window(step_s, w)}])"
             ),
             "workload",
             "workload",
@@ -157,6 +163,7 @@ class GatheredMetrics:
     call_graph: list[tuple[str, str]]
     placement: dict[str, list[str]]  # workload -> nodes its pods ran on
     node_columns: dict[str, dict[str, str]]  # node -> {metric: PromQL}
+    node_matrix: MetricsMatrix | None = None  # `<node>_<metric>` columns, one per node
     notes: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
 
@@ -295,8 +302,15 @@ def gather(
         if usable
         else None
     )
+    node_series = {
+        f"{nd}_{metric}": values.tolist()
+        for nd, per_metric in sorted(node_values.items())
+        for metric, values in sorted(per_metric.items())
+        if np.isfinite(values).any()
+    }
     return GatheredMetrics(
         matrix=matrix,
+        node_matrix=MetricsMatrix.from_series(times.tolist(), node_series) if node_series else None,
         sources={c: sources[c] for c in usable},
         call_graph=sorted(edges),
         placement={k: sorted(v) for k, v in placement.items()},

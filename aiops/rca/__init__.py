@@ -1,6 +1,6 @@
 """Pure root-cause ranking over a metrics matrix, the call graph and recent changes."""
 
-from aiops.rca.classify import classify, family_of
+from aiops.rca.classify import Family, classify, family_of
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
@@ -16,12 +16,13 @@ from aiops.rca.models import (
 from aiops.rca.onset import estimate_onset
 from aiops.rca.rank import RankConfig, rank
 from aiops.rca.report import summarise, to_hypotheses, to_hypothesis
-from aiops.rca.scoring import ScoringConfig
+from aiops.rca.scoring import ScoringConfig, score_metrics
 
 __all__ = [
     "ChangeEvent",
     "ChangeEvidence",
     "ChangeKind",
+    "Family",
     "MetricEvidence",
     "MetricsMatrix",
     "RankConfig",
@@ -34,6 +35,7 @@ __all__ = [
     "family_of",
     "metric_of",
     "rank",
+    "score_metrics",
     "service_of",
     "summarise",
     "to_hypotheses",

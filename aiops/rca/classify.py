@@ -25,6 +25,7 @@ class Family(StrEnum):
     RESTARTS = "restarts"
     TRAFFIC = "traffic"
     NODE = "node"
+    AVAILABILITY = "availability"
     OTHER = "other"
 
 
@@ -34,6 +35,7 @@ _WORDS = {
     Family.LATENCY: re.compile(r"latency|(^|_)lat(_|$)|duration|response_time|(^|_)rt(_|$)"),
     Family.CPU: re.compile(r"cpu|throttl"),
     Family.MEMORY: re.compile(r"mem|rss|heap|working_set"),
+    Family.AVAILABILITY: re.compile(r"avail|(^|_)ready|(^|_)up$"),
     Family.TRAFFIC: re.compile(r"workload|request|(^|_)rps|(^|_)qps|(^|_)lod(_|$)|throughput|load"),
 }
 
@@ -52,6 +54,7 @@ def family_of(metric: str) -> Family:
 # A resource metric counts as the cause when its standing is at least this share of the top one.
 RESOURCE_SHARE = 0.5
 TRAFFIC_GROWTH = 1.5
+CPU_PER_LOAD = 1.5  # CPU growth a load increase explains, relative to the load's growth
 CPU_SHARE = 0.25
 MEMORY_GROWTH = 2.5
 ONSET_Z = 3.0
@@ -79,15 +82,21 @@ def classify(
 ) -> FaultType:
     """Fault type for one service. `evidence` is that service's metrics, strongest first."""
     kinds = {c.kind for c in changes}
+    restarts = sum(1 for c in changes if c.kind is ChangeKind.RESTART)
+    # Containers that keep exiting (not OOM-killed) are a crash loop, whether or not a rollout
+    # brought them: the pod statuses (or the restart counter) say more than the rollout.
+    restarting = restarts >= 2 or any(
+        family_of(e.metric) is Family.RESTARTS and e.direction > 0 and e.score >= ONSET_Z
+        for e in evidence
+    )
+    if restarting and ChangeKind.OOM_KILL not in kinds:
+        return FaultType.CRASHLOOP
     if ChangeKind.ROLLOUT in kinds or ChangeKind.CONFIG_CHANGE in kinds:
         return FaultType.BAD_ROLLOUT
     if ChangeKind.OOM_KILL in kinds:
         return FaultType.MEMORY
     if ChangeKind.CORDON in kinds:
         return FaultType.NODE
-    restarts = sum(1 for c in changes if c.kind is ChangeKind.RESTART)
-    if restarts >= 2:
-        return FaultType.CRASHLOOP
     if not evidence:
         return FaultType.CRASHLOOP if restarts else FaultType.UNKNOWN
 
@@ -111,6 +120,17 @@ def classify(
 
     if strong(Family.RESTARTS, +1) or restarts:
         return FaultType.CRASHLOOP
+    # No replica left available, and nothing restarting or leaking: the workload is down, and to
+    # its callers it is a dependency that stopped answering (no restart fixes what is not there).
+    avail = best.get(Family.AVAILABILITY)
+    if (
+        avail is not None
+        and avail.direction < 0
+        and avail.baseline > 0
+        and avail.value <= 0
+        and "unavail" not in avail.metric.lower()
+    ):
+        return FaultType.DEPENDENCY
     # A memory fault multiplies memory use; CPU stress moves it a little (measured: memory hogs
     # x2.9 and more, CPU hogs x2.2 at most). CPU saturation is a cause even when the latency it
     # causes stands out more, so it needs only a smaller share of the top standing.
@@ -124,13 +144,20 @@ def classify(
         return FaultType.MEMORY
     # More requests drive CPU and latency up: when the request rate grew at least as visibly as
     # CPU, the load is the cause.
+    # Latency and errors that follow a load increase stand out more than the load itself, so a
+    # request rate up by half or more is the cause whatever its standing, unless CPU grew far
+    # more than the load explains (a CPU hog that also draws retries).
     traffic, cpu = best.get(Family.TRAFFIC), best.get(Family.CPU)
     if (
-        strong(Family.TRAFFIC, +1)
-        and traffic is not None
+        traffic is not None
+        and traffic.direction > 0
         and traffic.ratio is not None
         and traffic.ratio >= TRAFFIC_GROWTH
-        and (cpu is None or traffic.peer_score >= cpu.peer_score)
+        and (
+            cpu is None
+            or traffic.peer_score >= cpu.peer_score
+            or (cpu.ratio is not None and cpu.ratio <= CPU_PER_LOAD * traffic.ratio)
+        )
     ):
         return FaultType.TRAFFIC_SURGE
     if strong(Family.CPU, +1, share=CPU_SHARE):

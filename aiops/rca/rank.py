@@ -52,6 +52,14 @@ class RankConfig:
     # Node-level metrics (node_*) describe the host the pod shares with others: weaker evidence
     # against the service itself.
     node_weight: float = 0.7
+    # Errors and latency propagate from callee to caller. A caller's error/latency standing is
+    # multiplied by this when one of its callees departed at the same time on a metric that is
+    # a fault, not a symptom of its callers (resources, restarts, availability, its own errors
+    # or latency; not its request rate). 1.0: off.
+    explained_weight: float = 0.3
+    recovering_weight: float = 0.0  # errors/latency that improved
+    explained_min_peer: float = 2.0
+    explained_slack_s: float = 60.0  # the callee may have departed this much after the caller
     evidence_per_service: int = 5
 
 
@@ -90,6 +98,24 @@ def rank(
 
     per_family = {Family.LATENCY: cfg.symptom_weight, Family.NODE: cfg.node_weight}
     family_weight = [per_family.get(family_of(metric_of(c)), 1.0) for c in matrix.columns]
+    edges = list(call_graph)
+    explained = (
+        explained_by_callees(matrix, scores, by_service, edges, cfg)
+        if cfg.explained_weight < 1.0
+        else {}
+    )
+    # Errors or latency that fell are a service getting better (often from an earlier incident
+    # still in the look-back): no evidence against it.
+    for j, c in enumerate(matrix.columns):
+        metric = metric_of(c)
+        if family_of(metric) in _SYMPTOMS and not _bad_direction(metric, int(scores.direction[j])):
+            family_weight[j] *= cfg.recovering_weight
+    for svc, callees in sorted(explained.items()):
+        notes.append(f"errors/latency of {svc} discounted: its callee(s) {', '.join(callees)} "
+                     "departed at the same time")
+        for j in by_service[svc]:
+            if family_of(metric_of(matrix.columns[j])) in _SYMPTOMS:
+                family_weight[j] *= cfg.explained_weight
     anomaly: dict[str, float] = {}
     onset: dict[str, float | None] = {}
     for svc, idx in by_service.items():
@@ -127,7 +153,6 @@ def rank(
                 total[s] += cfg.onset_bonus
 
     topo: dict[str, float] = {}
-    edges = list(call_graph)
     if edges and cfg.topology_weight:
         positive = {
             s: math.exp(min(max(v, -20.0), 20.0) / cfg.temperature) for s, v in total.items()
@@ -201,6 +226,57 @@ def rank(
             )
         )
     return RcaRanking(anomaly_time=anomaly_time, alarm_time=alarm_time, ranked=ranked, notes=notes)
+
+
+_SYMPTOMS = frozenset({Family.ERRORS, Family.LATENCY})
+# A callee's request rate follows its callers (a failing caller calls less): no explanation.
+_NOT_A_CAUSE = frozenset({Family.TRAFFIC, Family.OTHER})
+
+
+def explained_by_callees(
+    matrix: MetricsMatrix,
+    scores: MetricScores,
+    by_service: dict[str, list[int]],
+    edges: Sequence[tuple[str, str]],
+    cfg: RankConfig,
+) -> dict[str, list[str]]:
+    """caller -> its callees that departed (a fault, not a symptom of the caller) no later than
+    `explained_slack_s` after the caller's first departure."""
+    z = cfg.scoring.onset_z
+
+    def first_departure(svc: str, families: frozenset[Family] | None) -> float | None:
+        times = [
+            float(scores.onset[j])
+            for j in by_service.get(svc, [])
+            if math.isfinite(scores.onset[j])
+            and math.isfinite(scores.peer[j])
+            and scores.score[j] >= z
+            and scores.peer[j] >= cfg.explained_min_peer
+            and (families is None or family_of(metric_of(matrix.columns[j])) in families)
+            and _bad_direction(metric_of(matrix.columns[j]), int(scores.direction[j]))
+        ]
+        return min(times) if times else None
+
+    causes = frozenset(Family) - _NOT_A_CAUSE
+    out: dict[str, list[str]] = {}
+    for caller, callee in edges:
+        if caller == callee or caller not in by_service or callee not in by_service:
+            continue
+        mine = first_departure(caller, _SYMPTOMS)
+        theirs = first_departure(callee, causes)
+        if mine is not None and theirs is not None and theirs <= mine + cfg.explained_slack_s:
+            out.setdefault(caller, []).append(callee)
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def _bad_direction(metric: str, direction: int) -> bool:
+    """Whether a move is the harmful one: up, except success rates and availability (down)."""
+    name = metric.lower()
+    if "unavail" in name or "not_ready" in name:
+        return direction > 0
+    if "success" in name or "avail" in name or "ready" in name:
+        return direction < 0
+    return direction > 0
 
 
 def _group(matrix: MetricsMatrix, scores: MetricScores) -> dict[str, list[int]]:

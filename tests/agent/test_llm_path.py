@@ -78,14 +78,14 @@ def test_model_uses_read_only_tools_then_reorders_and_explains(
         tool_call("list_pods", {}),
         tool_call("query_prometheus", {"promql": 'sum(rate(container_cpu_usage_seconds_total'
                                                  '{namespace="shop-cpu"}[1m]))'}),
-        answer({"ranking": ["payment", "shipping", "checkout"],
+        answer({"ranking": ["payment", "frontend", "checkout"],
                 "summary": "payment saturated its CPU at the fault time; callers slowed."}),
     ]
     report, plain, server = run(prom, history, scripted, replies)
     assert report.generated_by == "llm"
     assert report.summary == "payment saturated its CPU at the fault time; callers slowed."
     targets = [h.target for h in report.hypotheses]
-    assert targets[:3] == ["payment", "shipping", "checkout"]
+    assert targets[:3] == ["payment", "frontend", "checkout"]
     assert sorted(targets) == sorted(h.target for h in plain.hypotheses)
     assert any("3 call(s), 2 tool call(s)" in n for n in report.notes)
     # The tools really ran: the second request carries the pods, the third the query result.

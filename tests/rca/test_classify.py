@@ -104,3 +104,40 @@ def test_load_that_grew_more_than_cpu_is_a_traffic_surge() -> None:
     assert classify(surge) is FaultType.TRAFFIC_SURGE
     hog = [ev("cpu_usage", 12, ratio=20.0), ev("requests_per_second", 6, ratio=1.6)]
     assert classify(hog) is FaultType.CPU
+
+
+def test_a_crash_loop_after_a_rollout_is_a_crash_loop() -> None:
+    # The new revision's containers keep exiting: restarts in the pod statuses outweigh the
+    # rollout that brought them (the rollback playbook matches both).
+    kinds = [ChangeKind.ROLLOUT, ChangeKind.RESTART, ChangeKind.RESTART]
+    assert classify([ev("error_ratio", 5)], [change(k) for k in kinds]) is FaultType.CRASHLOOP
+    # OOM kills among the restarts are a memory fault, not a crash loop.
+    oom = [ChangeKind.RESTART, ChangeKind.RESTART, ChangeKind.OOM_KILL]
+    assert classify([ev("memory_working_set", 5)], [change(k) for k in oom]) is FaultType.MEMORY
+    # Or the restart counter that rose, with a single back-off event so far.
+    one = [ChangeKind.ROLLOUT, ChangeKind.RESTART]
+    counter = [ev("restarts", 90), ev("error_ratio", 5)]
+    assert classify(counter, [change(k) for k in one]) is FaultType.CRASHLOOP
+    # A rollout with a single restart and no restart counter moving stays a bad rollout.
+    assert classify([ev("error_ratio", 5)], [change(k) for k in one]) is FaultType.BAD_ROLLOUT
+
+
+def test_no_replica_left_is_a_dependency_that_is_down() -> None:
+    down = MetricEvidence(column="redis_available_replicas", metric="available_replicas",
+                          score=20.0, direction=-1, baseline=1.0, scale=0.05, value=0.0,
+                          ratio=0.0, peer_score=30.0)
+    assert family_of("available_replicas") == "availability"
+    assert classify([down, ev("requests_rate", 15, direction=-1, ratio=0.6)]) is (
+        FaultType.DEPENDENCY)
+    # One replica of three gone is not "down".
+    partial = down.model_copy(update={"value": 2.0, "baseline": 3.0, "ratio": 0.67})
+    assert classify([partial]) is not FaultType.DEPENDENCY
+
+
+def test_load_up_by_half_is_a_surge_even_when_latency_stands_out_more() -> None:
+    evidence = [ev("latency_p99", 34.0, ratio=9.9), ev("requests_rate", 5.0, ratio=1.6),
+                ev("error_ratio", 9.0, ratio=None)]
+    assert classify(evidence) is FaultType.TRAFFIC_SURGE
+    # CPU that grew far more than the load is a CPU fault that drew more requests.
+    hog = [ev("cpu_usage", 20.0, ratio=4.0), ev("requests_rate", 5.0, ratio=1.6)]
+    assert classify(hog) is FaultType.CPU

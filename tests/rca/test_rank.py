@@ -253,3 +253,54 @@ def test_change_to_a_service_without_metrics_is_still_a_suspect() -> None:
     assert suspect.evidence == []
     assert suspect.changes[0].source == "ConfigMap/shop/inventory"
     assert any("inventory, which has no metrics" in n for n in result.notes)
+
+
+def test_caller_errors_are_explained_by_a_callee_that_ran_out_of_memory() -> None:
+    # The frontend's success rate collapses (its calls to cart fail) while cart's memory grows:
+    # without the call graph the louder symptom wins; with it the caller's errors are
+    # explained by the callee that departed at the same time.
+    times, series = base_series(11)
+    shift(series, "frontend_success_rate", 0.3)
+    shift(series, "cart_memory_usage", 1.15)
+    graph = [("frontend", "cart"), ("frontend", "payment")]
+    assert rank(matrix(times, series), ANOMALY).ranked[0].service == "frontend"
+    explained = rank(matrix(times, series), ANOMALY, call_graph=graph)
+    assert explained.ranked[0].service == "cart"
+    assert explained.ranked[0].fault is FaultType.MEMORY
+    assert any("frontend discounted" in n and "cart" in n for n in explained.notes)
+    # Off by configuration: the symptom keeps its full weight (the random walk alone does not
+    # move the blame this far).
+    off = rank(matrix(times, series), ANOMALY, call_graph=graph,
+               config=RankConfig(explained_weight=1.0))
+    assert off.ranked[0].service == "frontend"
+
+
+def test_a_callee_whose_traffic_merely_dropped_explains_nothing() -> None:
+    # A failing caller calls its callees less: their request rate falls. That is no cause.
+    times, series = base_series(12)
+    series["frontend_requests"] = 100.0 * (1 + 0.02 * np.random.default_rng(3).standard_normal(
+        N_BEFORE + N_AFTER))
+    series["cart_requests"] = series["frontend_requests"].copy()
+    shift(series, "frontend_success_rate", 0.3)
+    shift(series, "cart_requests", 0.3)
+    graph = [("frontend", "cart")]
+    result = rank(matrix(times, series), ANOMALY, call_graph=graph)
+    assert not any("discounted" in n for n in result.notes)
+    off = rank(matrix(times, series), ANOMALY, call_graph=graph,
+               config=RankConfig(explained_weight=1.0))
+
+    def frontend(r: RcaRanking) -> float:
+        return next(s.anomaly_score for s in r.ranked if s.service == "frontend")
+
+    assert frontend(result) == pytest.approx(frontend(off))
+
+
+def test_errors_that_fell_are_no_evidence_against_a_service() -> None:
+    # Payment recovers from an earlier incident (its success rate climbs back) while email's
+    # CPU departs: the recovery, however many sigmas, does not make payment a suspect.
+    times, series = base_series(13)
+    series["payment_success_rate"][:N_BEFORE] = 60.0 + np.linspace(0, 1, N_BEFORE)
+    series["payment_success_rate"][N_BEFORE:] = 99.0
+    shift(series, "email_cpu_usage", 3.0)
+    top = rank(matrix(times, series), ANOMALY).ranked[0]
+    assert top.service == "email"
