@@ -30,6 +30,7 @@ target is not met yet.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import subprocess
@@ -55,6 +56,7 @@ from aiops.eval.lab_detection import (  # noqa: E402
     Observation,
     ScenarioResult,
     alert_rules,
+    lengthen_control,
     shorten,
     summary,
     table,
@@ -180,7 +182,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
     rec = Recorder()
     stop = threading.Event()
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="aiops-labdetect-") as tmp:
+    keep = args.keep is not None
+    if keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(tempfile.mkdtemp(prefix="lab-", dir=args.keep)) if keep
+          else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")) as tmp:
         rules = Path(tmp) / "alerts.yml"
         rules.write_text(yaml.safe_dump(alert_rules(list(BUILTIN_SIGNALS)), sort_keys=False))
         ctx = mp.get_context("spawn")
@@ -205,7 +211,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             for name in names:
                 base = scenarios[name]
                 control = base.expect.fault == "none"
-                s = base if control else shorten(base, warmup=args.warmup, hold=args.hold)
+                s = (lengthen_control(base, args.control_minutes * 60.0) if control
+                     else shorten(base, warmup=args.warmup, hold=args.hold))
                 r = httpx.post(f"{info['shop_url']}/lab/scenario", content=to_yaml(s),
                                timeout=10.0)
                 r.raise_for_status()
@@ -238,6 +245,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             startup = [a for a in rec.anomalies if a.at < lab_up + args.settle]
             passes = sorted(rec.pass_seconds)
     return {
+        "lab_dir": tmp if keep else None,
+        "lab_up": lab_up,
         "results": [r.as_dict() for r in results],
         "raw": [_raw(r) for r in results],
         "notes": notes,
@@ -280,6 +289,10 @@ def main() -> int:
     p.add_argument("--cooldown", type=float, default=40.0)
     p.add_argument("--settle", type=float, default=240.0,
                    help="live seconds before the first scenario (detector warm-up)")
+    p.add_argument("--control-minutes", type=float, default=10.0,
+                   help="how long each no-fault control runs (never shorter than shipped)")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep each lab's directory (Prometheus data) under this directory")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--from-json", type=Path, default=None,
@@ -303,7 +316,10 @@ def main() -> int:
                 out = Path(tmp) / f"group{i}.json"
                 cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
                        ",".join(names), "--warmup", str(args.warmup), "--hold", str(args.hold),
-                       "--cooldown", str(args.cooldown), "--settle", str(args.settle)]
+                       "--cooldown", str(args.cooldown), "--settle", str(args.settle),
+                       "--control-minutes", str(args.control_minutes)]
+                if args.keep is not None:
+                    cmd += ["--keep", str(args.keep.resolve())]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))
             groups_out = []
             for proc, out in procs:

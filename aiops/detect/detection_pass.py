@@ -262,23 +262,17 @@ class DetectionState:
             self._states[plan.signal] = st
         tracker = st.tracker
         start, steps = _ts(plan.start), plan.steps
-        windowed = "$window" in self.signals[plan.signal].query
-        settle = self.window_steps if windowed else 1
+        signal = self.signals[plan.signal]
+        windowed = "$window" in signal.query
+        # A window overlapping a gap reads low: that matters only where low is bad.
+        settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
         # Columns once per block, not once per grid time: priming scores hundreds of times.
-        cols = np.empty(len(series), np.int64)
-        labels_of: dict[int, Mapping[str, str]] = {}
-        fresh = 0
-        for j, s in enumerate(series):
-            key = _key(s.labels)
-            col = tracker.index.get(key)
-            if col is None:
-                col = len(tracker.index)
-                tracker.index[key] = col
-                fresh += 1
-            cols[j] = col
-            labels_of[col] = s.labels
-        tracker.detector.grow(fresh, tracker.period)
+        keys = [_key(s.labels) for s in series]
+        tracker.add_series(list(dict.fromkeys(k for k in keys if k not in tracker.index)))
+        cols = np.fromiter((tracker.index[k] for k in keys), np.int64, len(keys))
+        labels_of: dict[int, Mapping[str, str]] = {
+            int(c): s.labels for c, s in zip(cols, series, strict=True)}
         n = tracker.detector.n_series
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, _ts(plan.end))
@@ -320,11 +314,10 @@ class DetectionState:
             st.since_gap = np.where(present, st.since_gap + 1, 0)
             row[st.since_gap < settle] = np.nan  # window still overlaps the gap
             found += self._release(st, row, 2 * settle)
-            level_before = tracker.detector.state.smooth.copy()
-            scores = tracker.detector.step(row)
+            scores, normal = tracker.score(row)
             at = _dt(start + t * c.step_seconds)
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
-            for a in tracker._emit(at, row, scores, level_before, labels_of):
+            for a in tracker._emit(at, row, scores, normal, labels_of):
                 if windowed and a.direction is Direction.DOWN:
                     mid = a.value if a.baseline is None or a.value is None else (
                         (a.value + a.baseline) / 2)

@@ -147,7 +147,11 @@ class NoveltyDetector:
             out[t] = self.step(x[t])
         return out[:, 0] if one else out
 
-    def step(self, values: npt.ArrayLike) -> FloatArray:
+    def step(self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
+             ) -> FloatArray:
+        """Score one sample per series. `allowed` (optional, per series): where False the
+        score stays below the alarm threshold and starts no refractory period (the caller
+        judged the move too small to matter), so a later, larger move still alarms."""
         c, s = self.config, self.state
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         if c.counter:
@@ -213,6 +217,8 @@ class NoveltyDetector:
         raw = nov.max(axis=0)
         score = raw / (raw + c.scale)
         score = np.where(ok & (s.count >= c.warmup), score, 0.0)
+        if allowed is not None:
+            score = np.where(allowed, score, np.minimum(score, c.alarm_threshold * 0.999))
 
         if c.refractory:
             score = np.where(s.quiet > 0, np.minimum(score, c.alarm_threshold * 0.999), score)
