@@ -59,7 +59,8 @@ def test_good_news_in_the_other_direction_is_not_an_anomaly() -> None:
     assert not [a for a in found if a.start >= T0 + timedelta(seconds=15 * 1200)]
     # The same drop on a signal where both directions matter is reported (50 req/s to 0).
     both = SignalTracker(build_catalog()["request_rate"])
-    drops = [a for a in feed(both, x * 1000, ["cart"]) if a.start >= T0 + timedelta(seconds=15 * 1200)]
+    drops = [a for a in feed(both, x * 1000, ["cart"])
+             if a.start >= T0 + timedelta(seconds=15 * 1200)]
     assert [a.direction for a in drops] == [Direction.DOWN]
 
 
