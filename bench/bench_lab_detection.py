@@ -66,6 +66,9 @@ from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
 from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
 STEP = 1.0
+RATE_WINDOW = "1m"
+# The loop wakes 0.1 s past each whole second: scrapes stamped up to that second have landed.
+SETTLE_SECONDS = 0.0
 REVISION_FAULTS = {"bad_rollout", "crashloop"}
 NAMESPACE = "boutique"
 
@@ -107,8 +110,13 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
-    config = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window="1m")
+def pass_config(args: argparse.Namespace) -> PassConfig:
+    return PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
+                      settle_seconds=args.settle_seconds)
+
+
+def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event,
+                   config: PassConfig) -> None:
     state = DetectionState(list(BUILTIN_SIGNALS), config)
     prom = Prometheus(PrometheusSettings(url=prom_url, timeout_s=10.0))
     try:
@@ -188,7 +196,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
     with (contextlib.nullcontext(tempfile.mkdtemp(prefix="lab-", dir=args.keep)) if keep
           else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")) as tmp:
         rules = Path(tmp) / "alerts.yml"
-        rules.write_text(yaml.safe_dump(alert_rules(list(BUILTIN_SIGNALS)), sort_keys=False))
+        rule_file = alert_rules(list(BUILTIN_SIGNALS), window=args.rate_window)
+        rules.write_text(yaml.safe_dump(rule_file, sort_keys=False))
         ctx = mp.get_context("spawn")
         lab = ctx.Process(target=_lab, args=(tmp, str(rules)), daemon=True)
         lab.start()
@@ -201,7 +210,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
         info = json.loads(info_file.read_text())
         lab_up = time.time()
         threads = [threading.Thread(target=detection_loop, args=(info["prometheus_url"], rec,
-                                                                 stop), daemon=True),
+                                                                 stop, pass_config(args)),
+                                    daemon=True),
                    threading.Thread(target=alert_loop, args=(info["prometheus_url"], rec, stop),
                                     daemon=True)]
         for t in threads:
@@ -291,6 +301,10 @@ def main() -> int:
                    help="live seconds before the first scenario (detector warm-up)")
     p.add_argument("--control-minutes", type=float, default=10.0,
                    help="how long each no-fault control runs (never shorter than shipped)")
+    p.add_argument("--rate-window", default=RATE_WINDOW,
+                   help="$window of the catalog's rate() queries, detector and alert rules alike")
+    p.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS,
+                   help="each pass scores up to now minus this (scrapes in flight)")
     p.add_argument("--keep", type=Path, default=None,
                    help="keep each lab's directory (Prometheus data) under this directory")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
@@ -317,7 +331,9 @@ def main() -> int:
                 cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
                        ",".join(names), "--warmup", str(args.warmup), "--hold", str(args.hold),
                        "--cooldown", str(args.cooldown), "--settle", str(args.settle),
-                       "--control-minutes", str(args.control_minutes)]
+                       "--control-minutes", str(args.control_minutes),
+                       "--rate-window", args.rate_window,
+                       "--settle-seconds", str(args.settle_seconds)]
                 if args.keep is not None:
                     cmd += ["--keep", str(args.keep.resolve())]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))

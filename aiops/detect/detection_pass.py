@@ -19,7 +19,9 @@ are dropped, so pod churn does not grow the state without bound.
 
 Edges of gaps: rate() over a window that is only partly covered by samples extrapolates less
 and reads low, both when a series stops (the window runs off the end of its data) and when it
-comes back. For signals whose query has a $window (settle = window / step, rounded up):
+comes back. Signals where only up is bad (errors, latency, restarts) ignore that: reading low
+cannot raise their alarm, and a new pod must be watched from its first samples. For the other
+signals whose query has a $window (settle = window / step, rounded up):
 - after a series had no value (a gap, NaN, a restart of Prometheus), its next `settle - 1`
   grid times are not scored, and in a range answer neither are the `settle - 1` before a gap;
 - a DOWN alarm is held for `2 * settle` grid times (decay plus ramp of a short raw gap) and

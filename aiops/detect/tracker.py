@@ -5,6 +5,15 @@ interval and hands each result here as (labels, value) pairs; the tracker keeps 
 column per series (series may appear and disappear), scores them all at once and emits an Anomaly
 when a series starts alarming. A series stays "open" until it has been quiet for `clear_after`
 steps, so one incident yields one Anomaly rather than one per scrape.
+
+Three rules keep the alarms to the ones worth an incident:
+- only the signal's bad direction is scored (a falling error ratio is good news);
+- a series alarms only once it is the signal's minimum change (`min_delta`, `min_ratio`) away
+  from its normal level (the detector's slow centre): a series flat for an hour otherwise
+  alarms on any new high, however small;
+- a new pod's series starts from the normal range of its workload's other pods (running, or
+  replaced earlier and not yet evicted), so a rollout or a crash-looping revision is watched
+  from its first sample rather than after the detector's warm-up.
 """
 
 from __future__ import annotations
