@@ -150,7 +150,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="latency_p99",
-        min_delta=10.0, min_ratio=1.3,
+        min_delta=50.0, min_ratio=2.5,
         group="latency",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -163,7 +163,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="cpu_usage",
-        min_delta=0.02, min_ratio=1.5,
+        min_delta=0.05, min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -174,7 +174,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="cpu_vs_limit",
-        min_delta=0.1, min_ratio=1.3,
+        min_delta=0.25, min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -188,7 +188,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="memory_vs_limit",
-        min_delta=0.05,
+        min_delta=0.08,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
