@@ -66,7 +66,7 @@ from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
 from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
 STEP = 1.0
-RATE_WINDOW = "1m"
+RATE_WINDOW = "15s"  # 15 samples at the 1 s scrape: a fault shows within a few of them
 # The loop wakes 0.1 s past each whole second: scrapes stamped up to that second have landed.
 SETTLE_SECONDS = 0.0
 REVISION_FAULTS = {"bad_rollout", "crashloop"}
@@ -169,6 +169,15 @@ def alert_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.3))
 
 
+def _injected(shop_url: str, scheduled: float) -> float:
+    """When the simulation actually injected the first fault: it acts on its next tick, up
+    to a second after the scheduled time, and nothing can be detected before that."""
+    time.sleep(max(0.0, scheduled - time.time()) + 2.0)
+    status = httpx.get(f"{shop_url}/lab/status", timeout=10.0).json()
+    since = [float(f["since"]) for f in status.get("faults", []) if f.get("since")]
+    return min(since) if since else scheduled
+
+
 def _cleanup(scenario: Scenario, shop_url: str, kubeconfig: str) -> list[str]:
     notes = []
     httpx.post(f"{shop_url}/lab/clear", timeout=10.0)
@@ -231,11 +240,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[{datetime.now(UTC):%H:%M:%S}] {name}: playing "
                       f"(fault at +{body['faults_at'] - played:.0f}s, "
                       f"ends +{body['ends_at'] - played:.0f}s)", flush=True)
+                fault_at = None if control else _injected(info["shop_url"], body["faults_at"])
                 time.sleep(max(0.0, body["ends_at"] - time.time()) + 3.0)
                 res = ScenarioResult(
                     name=name, root_cause=s.expect.root_cause, fault=str(s.expect.fault),
-                    played_at=played, fault_at=None if control else body["faults_at"],
-                    ends_at=body["ends_at"], step=STEP)
+                    played_at=played, fault_at=fault_at, ends_at=body["ends_at"], step=STEP)
                 with rec.lock:
                     res.anomalies = [a for a in rec.anomalies
                                      if played <= a.at <= body["ends_at"] + 3.0]

@@ -9,8 +9,10 @@ offline. The time an anomaly is seen is its grid time plus the pass's `settle_se
 0.1 s (when the live loop runs); alert times are the recording's own.
 
 Usage:
-    python3 -m uv run python bench/replay_lab_detection.py run.json [--settle-seconds 2] \
-        [--rate-window 1m] [--verbose]
+    python3 -m uv run python bench/replay_lab_detection.py run.json [--settle-seconds 0] \
+        [--rate-window 15s] [--verbose]
+
+The recording's alerts were evaluated with its own rate window (see its args).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_lab_detection import STEP, _from_raw  # noqa: E402
+from bench_lab_detection import RATE_WINDOW, SETTLE_SECONDS, STEP, _from_raw  # noqa: E402
 
 from aiops.config import PrometheusSettings  # noqa: E402
 from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
@@ -133,15 +135,13 @@ def _dt(ts: float) -> datetime:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("recording", type=Path, help="--json file of a bench run made with --keep")
-    p.add_argument("--settle-seconds", type=float, default=None)
-    p.add_argument("--rate-window", default="1m")
+    p.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS)
+    p.add_argument("--rate-window", default=RATE_WINDOW)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     rec = json.loads(args.recording.read_text())
-    base = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window)
-    if args.settle_seconds is not None:
-        base = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
-                          settle_seconds=args.settle_seconds)
+    base = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
+                      settle_seconds=args.settle_seconds)
     results = [r for g in rec["groups"] for r in replay_group(g, base, args.verbose)]
     results.sort(key=lambda r: (r.fault == "none", r.name))
     print(table(results))

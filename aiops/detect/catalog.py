@@ -119,7 +119,7 @@ _CONTAINERS = 'container!="", container!="POD"'
 BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal(
         name="request_rate",
-        min_ratio=1.5, min_delta=0.5,
+        min_ratio=2.0, min_delta=0.5,
         group="traffic",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",

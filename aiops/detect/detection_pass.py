@@ -47,11 +47,11 @@ import numpy.typing as npt
 
 from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyState
-from aiops.detect.presets import NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
 from aiops.detect.tracker import SeriesKey, SignalTracker
 from aiops.domain.models import Anomaly, Direction
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the detector remembers pre-alarm ranges
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -83,7 +83,7 @@ class PassConfig:
     settle_seconds: float = 2.0  # newest grid time is this far behind now (scrapes in flight)
     evict_after_seconds: float = 86_400.0  # forget series unseen for this long
     threshold: float = NOVELTY_THRESHOLD
-    detector: NoveltyConfig = NOVELTY_CONFIG
+    detector: NoveltyConfig = LIVE_NOVELTY_CONFIG
 
     def __post_init__(self) -> None:
         if not self.step_seconds > 0:

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyDetector
-from aiops.detect.presets import NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
 from aiops.domain.models import Anomaly, Direction
 
 SeriesKey = tuple[tuple[str, str], ...]
@@ -65,7 +65,7 @@ class SignalTracker:
     step_seconds: float = 15.0
     period: int = 0  # seasonal period in steps (0: none)
     threshold: float = NOVELTY_THRESHOLD
-    config: NoveltyConfig = NOVELTY_CONFIG
+    config: NoveltyConfig = LIVE_NOVELTY_CONFIG
     evidence_steps: int = 20
     clear_after: int = 20
     window: str = "1m"

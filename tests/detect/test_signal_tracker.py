@@ -139,3 +139,16 @@ def test_a_new_pod_starts_from_its_workloads_normal_range() -> None:
     not_ready = SignalTracker(build_catalog()["pods_not_ready"])
     feed_pods(not_ready, [old] * 300)
     assert feed_pods(not_ready, [{**old, "cart-5f6b7c8d9e-a1b2c": 1.0}] * 3, start=300) == []
+
+
+def test_after_an_incident_a_smaller_one_on_the_same_series_is_still_news() -> None:
+    x = np.zeros((700, 1))
+    x[300:400, 0] = 0.9  # a dependency is down: nine requests in ten fail
+    x[600:, 0] = 0.05  # fixed; later a bad release fails one request in twenty
+    found = feed(SignalTracker(build_catalog()["error_ratio"]), x, ["cart"])
+    assert [a.start for a in found] == [T0 + timedelta(seconds=15 * 300),
+                                        T0 + timedelta(seconds=15 * 600)]
+    # A level that never comes back is a new normal: one alarm, not one per refractory period.
+    y = np.zeros((1500, 1))
+    y[300:, 0] = 0.9
+    assert len(feed(SignalTracker(build_catalog()["error_ratio"]), y, ["cart"])) == 1
