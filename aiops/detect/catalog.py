@@ -156,10 +156,15 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
         namespace_label="destination_workload_namespace",
         direction=Direction.UP,
         unit="ms",
-        description="99th percentile of server-side request duration per workload.",
+        description="99th percentile of server-side request duration per workload, where "
+        "the window holds at least 100 requests.",
+        # The 99th percentile of a few dozen requests is their slowest one: noise, not a
+        # latency level. Fewer than 100 requests in the window give no value (a gap).
         query=f"histogram_quantile(0.99, sum by (le, {_ISTIO_BY}) (rate("
         f'istio_request_duration_milliseconds_bucket{{reporter="destination", $filter}}'
-        f"[$window])))",
+        f"[$window]))) and on ({_ISTIO_BY}) sum by ({_ISTIO_BY}) (increase("
+        f'istio_request_duration_milliseconds_count{{reporter="destination", $filter}}'
+        f"[$window])) >= 100",
     ),
     Signal(
         name="cpu_usage",
