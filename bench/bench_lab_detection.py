@@ -4,27 +4,43 @@ signals as customary Prometheus alerting rules (`for: 1m`) evaluated by that sam
 
 Usage:
     python3 -m uv run python bench/bench_lab_detection.py [--groups 3] [--warmup 30] \
-        [--hold 150] [--cooldown 40] [--settle 240] [--json out.json]
+        [--hold 150] [--cooldown 40] [--settle 240] [--control-minutes 10] \
+        [--rate-window 15s] [--settle-seconds 0] [--keep DIR] [--json out.json]
 
 The scenarios are split into `--groups` groups; each group runs in its own worker process with
 its own lab (simulated cluster + real Prometheus with 2 days of backfilled history and the
 alerting rules), one scenario after another: the detector warms up on live data for `--settle`
 seconds first (per-pod series are new at lab start; the detector is silent for its first 200
 samples), then each scenario is played with its warmup shortened to `--warmup` and observed
-`--hold` seconds from the fault on (controls keep their shipped warmup and duration). Between
-scenarios the bench ends the faults (POST /lab/clear), rolls back revision faults through the
-lab's Kubernetes API, and waits `--cooldown` seconds.
+`--hold` seconds from the fault on; the no-fault controls run `--control-minutes` (their
+seasonal swing stretched to the end). Between scenarios the bench ends the faults (POST
+/lab/clear), rolls back revision faults through the lab's Kubernetes API, and waits
+`--cooldown` seconds. The detector and the alert rules use the same queries, with the same
+`--rate-window` (15 s: 15 samples at the 1 s scrape). `--keep DIR` keeps each lab's Prometheus
+data; bench/replay_lab_detection.py then scores any detector setting on that recording offline.
 
-TTD: from the fault's start to the moment the bench saw the anomaly (a pass returned it) or the
-alert (GET /api/v1/alerts said firing), both polled every second.
+TTD: from the fault's injection (the simulation acts on its next tick, up to 1 s after the
+scheduled time; /lab/status tells when) to the moment the bench saw the anomaly (a pass
+returned it; passes run 0.1 s past each whole second and score that second) or the alert
+(GET /api/v1/alerts said firing, polled every second).
 
-Figures of 2026-11-24 (defaults, 3 labs; 6 scenarios re-run after the error_ratio fix with
---scenarios "control-benign-rollout,catalog-crashloop;control-seasonal-traffic,\
-currency-packet-loss;cart-bad-rollout,checkout-bad-rollout"): 10 of 11 faults detected
-(catalog-crashloop missed), median TTD 4.6 s = 4.6 scrapes against 61.9 s for the for: 1m
-rules, median ratio 15.2x; the controls raised 31 anomalies in 240 s and 31 in 300 s (tiny
-moves of memory_vs_limit, latency_p99 and request_rate with traffic), i.e. the no-incident
-target is not met yet.
+Figures of 2026-12-07 (defaults, 3 labs in parallel on a shared 2-core machine at load 5-11;
+pass p50 0.11 s, p99 0.37-0.42 s): 11 of 11 faults detected, all on the root cause; the two
+controls raised 0 anomalies in 10 minutes each (and the for: 1m rules 0 alerts). Median TTD
+2.6 s = 2.6 scrapes against 62.4 s for the for: 1m rules on the same signal (7 pairs; median
+ratio 25.9x). Per scenario, TTD s detector / same-signal rule: node-a-pressure 0.8/-,
+catalog-cpu-hog 1.4/62.4, catalog-latency 1.4/61.5, frontend-traffic-surge 1.5/61.6,
+redis-down 2.4/62.4, currency-packet-loss 2.6/66.6, catalog-crashloop 4.8/- (restarts),
+cart-bad-rollout 5.1/67.2, ad-memory-leak-fast 9.6/-, checkout-bad-rollout 16.7/78.6,
+cart-memory-leak 20.6/- ("-": that rule had not fired when the scenario ended). Why the slow
+ones are slow: a rollout's errors start only once its new pods serve (cart: new pod at +2 s,
+ready at +6 s, first 500 at +7 s; checkout: new pods at +13 s, first 500 at +17 s, read from
+the kept Prometheus data), and a leak must grow 8 pp of the limit (memory_vs_limit's minimum
+change: traffic spikes in the controls move memory up to 6.2 pp), i.e. ~20 s at cartservice's
+0.4 pp/s. An earlier run of the same code without latency_p99's 100-request minimum had 1
+control anomaly (paymentservice p99 of ~30 requests in a 15 s window). Before this change
+(2026-11-24 code, 1m window, 10-minute controls): 9 of 11 detected (catalog-crashloop and
+checkout-bad-rollout missed), median 4.3 s, controls 64 and 41 anomalies.
 """
 
 from __future__ import annotations
@@ -72,8 +88,7 @@ SETTLE_SECONDS = 0.0
 REVISION_FAULTS = {"bad_rollout", "crashloop"}
 NAMESPACE = "boutique"
 
-# Balanced by running time; within a group, scenarios that ship new pods (rollouts) go late,
-# since new pods' series are silent for the detector's first 200 samples.
+# Balanced by running time (a control runs --control-minutes, a fault scenario ~3.5 min).
 GROUPS: dict[int, list[list[str]]] = {
     1: [["control-seasonal-traffic", "control-benign-rollout", "ad-memory-leak-fast",
          "cart-memory-leak", "catalog-cpu-hog", "node-a-pressure", "catalog-latency",
