@@ -129,7 +129,16 @@ class DetectionSettings(_Section):
                              description="range of rate() in the catalog's queries")
     report_window_s: float = Field(default=600.0, gt=0, description="older episodes found in "
                                    "history are counted, not reported")
+    settle_s: float = Field(default=2.0, ge=0, description="each pass scores up to now minus "
+                            "this (scrapes still in flight); about 0.1 s is enough with a 1 s "
+                            "scrape next to Prometheus")
     disabled: list[str] = Field(default_factory=list, description="catalog signals to skip")
+    min_change: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="per-signal minimum change worth an anomaly, overriding the catalog's: "
+        "{signal: {min_delta: absolute, in the signal's unit; min_ratio: relative, >= 1}}, "
+        "e.g. {memory_vs_limit: {min_delta: 0.03}}",
+    )
     signals: list[dict[str, Any]] = Field(
         default_factory=list,
         description="user signals (name, query, entity_label, direction, unit, ...); a name "

@@ -4,32 +4,49 @@ signals as customary Prometheus alerting rules (`for: 1m`) evaluated by that sam
 
 Usage:
     python3 -m uv run python bench/bench_lab_detection.py [--groups 3] [--warmup 30] \
-        [--hold 150] [--cooldown 40] [--settle 240] [--json out.json]
+        [--hold 150] [--cooldown 40] [--settle 240] [--control-minutes 10] \
+        [--rate-window 15s] [--settle-seconds 0] [--keep DIR] [--json out.json]
 
 The scenarios are split into `--groups` groups; each group runs in its own worker process with
 its own lab (simulated cluster + real Prometheus with 2 days of backfilled history and the
 alerting rules), one scenario after another: the detector warms up on live data for `--settle`
 seconds first (per-pod series are new at lab start; the detector is silent for its first 200
 samples), then each scenario is played with its warmup shortened to `--warmup` and observed
-`--hold` seconds from the fault on (controls keep their shipped warmup and duration). Between
-scenarios the bench ends the faults (POST /lab/clear), rolls back revision faults through the
-lab's Kubernetes API, and waits `--cooldown` seconds.
+`--hold` seconds from the fault on; the no-fault controls run `--control-minutes` (their
+seasonal swing stretched to the end). Between scenarios the bench ends the faults (POST
+/lab/clear), rolls back revision faults through the lab's Kubernetes API, and waits
+`--cooldown` seconds. The detector and the alert rules use the same queries, with the same
+`--rate-window` (15 s: 15 samples at the 1 s scrape). `--keep DIR` keeps each lab's Prometheus
+data; bench/replay_lab_detection.py then scores any detector setting on that recording offline.
 
-TTD: from the fault's start to the moment the bench saw the anomaly (a pass returned it) or the
-alert (GET /api/v1/alerts said firing), both polled every second.
+TTD: from the fault's injection (the simulation acts on its next tick, up to 1 s after the
+scheduled time; /lab/status tells when) to the moment the bench saw the anomaly (a pass
+returned it; passes run 0.1 s past each whole second and score that second) or the alert
+(GET /api/v1/alerts said firing, polled every second).
 
-Figures of 2026-11-24 (defaults, 3 labs; 6 scenarios re-run after the error_ratio fix with
---scenarios "control-benign-rollout,catalog-crashloop;control-seasonal-traffic,\
-currency-packet-loss;cart-bad-rollout,checkout-bad-rollout"): 10 of 11 faults detected
-(catalog-crashloop missed), median TTD 4.6 s = 4.6 scrapes against 61.9 s for the for: 1m
-rules, median ratio 15.2x; the controls raised 31 anomalies in 240 s and 31 in 300 s (tiny
-moves of memory_vs_limit, latency_p99 and request_rate with traffic), i.e. the no-incident
-target is not met yet.
+Figures of 2026-12-07 (defaults, 3 labs in parallel on a shared 2-core machine at load 5-11;
+pass p50 0.11 s, p99 0.37-0.42 s): 11 of 11 faults detected, all on the root cause; the two
+controls raised 0 anomalies in 10 minutes each (and the for: 1m rules 0 alerts). Median TTD
+2.6 s = 2.6 scrapes against 62.4 s for the for: 1m rules on the same signal (7 pairs; median
+ratio 25.9x). Per scenario, TTD s detector / same-signal rule: node-a-pressure 0.8/-,
+catalog-cpu-hog 1.4/62.4, catalog-latency 1.4/61.5, frontend-traffic-surge 1.5/61.6,
+redis-down 2.4/62.4, currency-packet-loss 2.6/66.6, catalog-crashloop 4.8/- (restarts),
+cart-bad-rollout 5.1/67.2, ad-memory-leak-fast 9.6/-, checkout-bad-rollout 16.7/78.6,
+cart-memory-leak 20.6/- ("-": that rule had not fired when the scenario ended). Why the slow
+ones are slow: a rollout's errors start only once its new pods serve (cart: new pod at +2 s,
+ready at +6 s, first 500 at +7 s; checkout: new pods at +13 s, first 500 at +17 s, read from
+the kept Prometheus data), and a leak must grow 8 pp of the limit (memory_vs_limit's minimum
+change: traffic spikes in the controls move memory up to 6.2 pp), i.e. ~20 s at cartservice's
+0.4 pp/s. An earlier run of the same code without latency_p99's 100-request minimum had 1
+control anomaly (paymentservice p99 of ~30 requests in a 15 s window). Before this change
+(2026-11-24 code, 1m window, 10-minute controls): 9 of 11 detected (catalog-crashloop and
+checkout-bad-rollout missed), median 4.3 s, controls 64 and 41 anomalies.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import subprocess
@@ -55,6 +72,7 @@ from aiops.eval.lab_detection import (  # noqa: E402
     Observation,
     ScenarioResult,
     alert_rules,
+    lengthen_control,
     shorten,
     summary,
     table,
@@ -64,11 +82,13 @@ from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
 from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
 STEP = 1.0
+RATE_WINDOW = "15s"  # 15 samples at the 1 s scrape: a fault shows within a few of them
+# The loop wakes 0.1 s past each whole second: scrapes stamped up to that second have landed.
+SETTLE_SECONDS = 0.0
 REVISION_FAULTS = {"bad_rollout", "crashloop"}
 NAMESPACE = "boutique"
 
-# Balanced by running time; within a group, scenarios that ship new pods (rollouts) go late,
-# since new pods' series are silent for the detector's first 200 samples.
+# Balanced by running time (a control runs --control-minutes, a fault scenario ~3.5 min).
 GROUPS: dict[int, list[list[str]]] = {
     1: [["control-seasonal-traffic", "control-benign-rollout", "ad-memory-leak-fast",
          "cart-memory-leak", "catalog-cpu-hog", "node-a-pressure", "catalog-latency",
@@ -105,8 +125,13 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
-    config = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window="1m")
+def pass_config(args: argparse.Namespace) -> PassConfig:
+    return PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
+                      settle_seconds=args.settle_seconds)
+
+
+def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event,
+                   config: PassConfig) -> None:
     state = DetectionState(list(BUILTIN_SIGNALS), config)
     prom = Prometheus(PrometheusSettings(url=prom_url, timeout_s=10.0))
     try:
@@ -159,6 +184,15 @@ def alert_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.3))
 
 
+def _injected(shop_url: str, scheduled: float) -> float:
+    """When the simulation actually injected the first fault: it acts on its next tick, up
+    to a second after the scheduled time, and nothing can be detected before that."""
+    time.sleep(max(0.0, scheduled - time.time()) + 2.0)
+    status = httpx.get(f"{shop_url}/lab/status", timeout=10.0).json()
+    since = [float(f["since"]) for f in status.get("faults", []) if f.get("since")]
+    return min(since) if since else scheduled
+
+
 def _cleanup(scenario: Scenario, shop_url: str, kubeconfig: str) -> list[str]:
     notes = []
     httpx.post(f"{shop_url}/lab/clear", timeout=10.0)
@@ -180,9 +214,14 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
     rec = Recorder()
     stop = threading.Event()
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="aiops-labdetect-") as tmp:
+    keep = args.keep is not None
+    if keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(tempfile.mkdtemp(prefix="lab-", dir=args.keep)) if keep
+          else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")) as tmp:
         rules = Path(tmp) / "alerts.yml"
-        rules.write_text(yaml.safe_dump(alert_rules(list(BUILTIN_SIGNALS)), sort_keys=False))
+        rule_file = alert_rules(list(BUILTIN_SIGNALS), window=args.rate_window)
+        rules.write_text(yaml.safe_dump(rule_file, sort_keys=False))
         ctx = mp.get_context("spawn")
         lab = ctx.Process(target=_lab, args=(tmp, str(rules)), daemon=True)
         lab.start()
@@ -195,7 +234,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
         info = json.loads(info_file.read_text())
         lab_up = time.time()
         threads = [threading.Thread(target=detection_loop, args=(info["prometheus_url"], rec,
-                                                                 stop), daemon=True),
+                                                                 stop, pass_config(args)),
+                                    daemon=True),
                    threading.Thread(target=alert_loop, args=(info["prometheus_url"], rec, stop),
                                     daemon=True)]
         for t in threads:
@@ -205,7 +245,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             for name in names:
                 base = scenarios[name]
                 control = base.expect.fault == "none"
-                s = base if control else shorten(base, warmup=args.warmup, hold=args.hold)
+                s = (lengthen_control(base, args.control_minutes * 60.0) if control
+                     else shorten(base, warmup=args.warmup, hold=args.hold))
                 r = httpx.post(f"{info['shop_url']}/lab/scenario", content=to_yaml(s),
                                timeout=10.0)
                 r.raise_for_status()
@@ -214,11 +255,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[{datetime.now(UTC):%H:%M:%S}] {name}: playing "
                       f"(fault at +{body['faults_at'] - played:.0f}s, "
                       f"ends +{body['ends_at'] - played:.0f}s)", flush=True)
+                fault_at = None if control else _injected(info["shop_url"], body["faults_at"])
                 time.sleep(max(0.0, body["ends_at"] - time.time()) + 3.0)
                 res = ScenarioResult(
                     name=name, root_cause=s.expect.root_cause, fault=str(s.expect.fault),
-                    played_at=played, fault_at=None if control else body["faults_at"],
-                    ends_at=body["ends_at"], step=STEP)
+                    played_at=played, fault_at=fault_at, ends_at=body["ends_at"], step=STEP)
                 with rec.lock:
                     res.anomalies = [a for a in rec.anomalies
                                      if played <= a.at <= body["ends_at"] + 3.0]
@@ -238,6 +279,8 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             startup = [a for a in rec.anomalies if a.at < lab_up + args.settle]
             passes = sorted(rec.pass_seconds)
     return {
+        "lab_dir": tmp if keep else None,
+        "lab_up": lab_up,
         "results": [r.as_dict() for r in results],
         "raw": [_raw(r) for r in results],
         "notes": notes,
@@ -280,6 +323,14 @@ def main() -> int:
     p.add_argument("--cooldown", type=float, default=40.0)
     p.add_argument("--settle", type=float, default=240.0,
                    help="live seconds before the first scenario (detector warm-up)")
+    p.add_argument("--control-minutes", type=float, default=10.0,
+                   help="how long each no-fault control runs (never shorter than shipped)")
+    p.add_argument("--rate-window", default=RATE_WINDOW,
+                   help="$window of the catalog's rate() queries, detector and alert rules alike")
+    p.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS,
+                   help="each pass scores up to now minus this (scrapes in flight)")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep each lab's directory (Prometheus data) under this directory")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--from-json", type=Path, default=None,
@@ -303,7 +354,12 @@ def main() -> int:
                 out = Path(tmp) / f"group{i}.json"
                 cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
                        ",".join(names), "--warmup", str(args.warmup), "--hold", str(args.hold),
-                       "--cooldown", str(args.cooldown), "--settle", str(args.settle)]
+                       "--cooldown", str(args.cooldown), "--settle", str(args.settle),
+                       "--control-minutes", str(args.control_minutes),
+                       "--rate-window", args.rate_window,
+                       "--settle-seconds", str(args.settle_seconds)]
+                if args.keep is not None:
+                    cmd += ["--keep", str(args.keep.resolve())]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))
             groups_out = []
             for proc, out in procs:

@@ -33,7 +33,7 @@ from aiops.config import ConfigError, Settings
 from aiops.domain import Anomaly
 
 if TYPE_CHECKING:
-    from aiops.detect.catalog import Signal
+    from aiops.detect.catalog import Signal, SignalCatalog
     from aiops.detect.detection_pass import DetectionState, PassConfig, PassResult
     from aiops.integrations.prometheus import Prometheus
 
@@ -101,10 +101,11 @@ class DetectionActivities:
         from aiops.integrations.prometheus import Prometheus
 
         d = settings.detection
-        self.signals: list[Signal] = build_signals(d.signals, d.disabled)
+        self.signals: list[Signal] = build_signals(d.signals, d.disabled,
+                                                     d.min_change)
         self.config: PassConfig = PassConfig(
             step_seconds=d.interval_s, prime_seconds=d.prime_s, rate_window=d.rate_window,
-            report_window_seconds=d.report_window_s,
+            report_window_seconds=d.report_window_s, settle_seconds=d.settle_s,
         )
         self.parallel = d.parallel_queries
         self.root = settings.state_dir / "detection"
@@ -203,7 +204,8 @@ class DetectionActivities:
         )
 
 
-def build_signals(user: list[dict[str, Any]], disabled: list[str]) -> list[Signal]:
+def build_signals(user: list[dict[str, Any]], disabled: list[str],
+                  min_change: dict[str, dict[str, float]] | None = None) -> list[Signal]:
     """The catalog from settings, with errors that name the setting to fix."""
     from aiops.detect.catalog import build_catalog
 
@@ -229,7 +231,32 @@ def build_signals(user: list[dict[str, Any]], disabled: list[str]) -> list[Signa
             f"invalid setting detection.disabled: unknown signals {unknown}; "
             f"known: {', '.join(catalog.names())}"
         )
-    return [s for s in catalog if s.name not in set(disabled)]
+    floors = _floors(catalog, min_change or {})
+    return [floors.get(s.name, s) for s in catalog if s.name not in set(disabled)]
+
+
+_FLOOR_FIELDS = ("min_delta", "min_ratio")
+
+
+def _floors(catalog: SignalCatalog, min_change: dict[str, dict[str, float]]
+            ) -> dict[str, Signal]:
+    """Catalog signals with the floors of setting detection.min_change applied."""
+    from aiops.detect.catalog import Signal
+
+    out: dict[str, Signal] = {}
+    for name, floor in min_change.items():
+        where = f"invalid setting detection.min_change.{name}"
+        if name not in catalog:
+            raise ConfigError(f"{where}: unknown signal; known: {', '.join(catalog.names())}")
+        extra = sorted(set(floor) - set(_FLOOR_FIELDS))
+        if extra:
+            raise ConfigError(f"{where}: unknown keys {extra}; use {', '.join(_FLOOR_FIELDS)}")
+        try:
+            out[name] = Signal.model_validate({**catalog[name].model_dump(), **floor})
+        except ValidationError as exc:
+            why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{where}: {why}") from exc
+    return out
 
 
 def _prune(folder: Path, keep: Path) -> None:

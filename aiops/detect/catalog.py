@@ -41,6 +41,21 @@ class Signal(BaseModel):
     group: Literal[
         "traffic", "errors", "latency", "saturation", "availability", "node", "custom"
     ] = "custom"
+    # The smallest change worth an incident: a series must move at least this far from its
+    # normal level (the detector's slow-moving centre) before its novelty counts. Without a
+    # floor, a series that was flat for an hour alarms on any new high, however tiny.
+    min_delta: float = Field(
+        default=0.0, ge=0.0,
+        description="minimum absolute change from the normal level, in the signal's unit")
+    min_ratio: float = Field(
+        default=1.0, ge=1.0,
+        description="minimum relative change: up to >= normal x min_ratio, down to <= normal / "
+        "min_ratio (1: no relative floor)")
+    seed_new_series: bool = Field(
+        default=True,
+        description="a new pod's series starts from its workload's other pods' (current or "
+        "earlier) normal range instead of learning from scratch; off for signals a healthy "
+        "new pod shows at first (not ready while it starts)")
 
     @field_validator("name")
     @classmethod
@@ -104,6 +119,7 @@ _CONTAINERS = 'container!="", container!="POD"'
 BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal(
         name="request_rate",
+        min_ratio=2.0, min_delta=0.5,
         group="traffic",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -115,6 +131,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="error_ratio",
+        min_delta=0.01,
         group="errors",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -133,18 +150,25 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="latency_p99",
+        min_delta=50.0, min_ratio=2.5,
         group="latency",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
         direction=Direction.UP,
         unit="ms",
-        description="99th percentile of server-side request duration per workload.",
+        description="99th percentile of server-side request duration per workload, where "
+        "the window holds at least 100 requests.",
+        # The 99th percentile of a few dozen requests is their slowest one: noise, not a
+        # latency level. Fewer than 100 requests in the window give no value (a gap).
         query=f"histogram_quantile(0.99, sum by (le, {_ISTIO_BY}) (rate("
         f'istio_request_duration_milliseconds_bucket{{reporter="destination", $filter}}'
-        f"[$window])))",
+        f"[$window]))) and on ({_ISTIO_BY}) sum by ({_ISTIO_BY}) (increase("
+        f'istio_request_duration_milliseconds_count{{reporter="destination", $filter}}'
+        f"[$window])) >= 100",
     ),
     Signal(
         name="cpu_usage",
+        min_delta=0.05, min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -155,6 +179,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="cpu_vs_limit",
+        min_delta=0.25, min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -168,6 +193,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="memory_vs_limit",
+        min_delta=0.08,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -180,6 +206,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="restarts",
+        min_delta=0.5,
         group="availability",
         entity_label="pod",
         direction=Direction.UP,
@@ -190,6 +217,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="pods_not_ready",
+        min_delta=0.5, seed_new_series=False,
         group="availability",
         entity_label="pod",
         direction=Direction.UP,
@@ -199,6 +227,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="replicas_available_ratio",
+        min_delta=0.2,
         group="availability",
         entity_label="deployment",
         direction=Direction.DOWN,
@@ -210,6 +239,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="node_cpu_busy",
+        min_delta=0.1, min_ratio=1.2,
         group="node",
         entity_label="instance",
         namespace_label=None,
@@ -220,6 +250,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="node_memory_available_ratio",
+        min_delta=0.05,
         group="node",
         entity_label="instance",
         namespace_label=None,

@@ -19,7 +19,9 @@ are dropped, so pod churn does not grow the state without bound.
 
 Edges of gaps: rate() over a window that is only partly covered by samples extrapolates less
 and reads low, both when a series stops (the window runs off the end of its data) and when it
-comes back. For signals whose query has a $window (settle = window / step, rounded up):
+comes back. Signals where only up is bad (errors, latency, restarts) ignore that: reading low
+cannot raise their alarm, and a new pod must be watched from its first samples. For the other
+signals whose query has a $window (settle = window / step, rounded up):
 - after a series had no value (a gap, NaN, a restart of Prometheus), its next `settle - 1`
   grid times are not scored, and in a range answer neither are the `settle - 1` before a gap;
 - a DOWN alarm is held for `2 * settle` grid times (decay plus ramp of a short raw gap) and
@@ -45,11 +47,11 @@ import numpy.typing as npt
 
 from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyState
-from aiops.detect.presets import NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
 from aiops.detect.tracker import SeriesKey, SignalTracker
 from aiops.domain.models import Anomaly, Direction
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the detector remembers pre-alarm ranges
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -81,7 +83,7 @@ class PassConfig:
     settle_seconds: float = 2.0  # newest grid time is this far behind now (scrapes in flight)
     evict_after_seconds: float = 86_400.0  # forget series unseen for this long
     threshold: float = NOVELTY_THRESHOLD
-    detector: NoveltyConfig = NOVELTY_CONFIG
+    detector: NoveltyConfig = LIVE_NOVELTY_CONFIG
 
     def __post_init__(self) -> None:
         if not self.step_seconds > 0:
@@ -262,23 +264,17 @@ class DetectionState:
             self._states[plan.signal] = st
         tracker = st.tracker
         start, steps = _ts(plan.start), plan.steps
-        windowed = "$window" in self.signals[plan.signal].query
-        settle = self.window_steps if windowed else 1
+        signal = self.signals[plan.signal]
+        windowed = "$window" in signal.query
+        # A window overlapping a gap reads low: that matters only where low is bad.
+        settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
         # Columns once per block, not once per grid time: priming scores hundreds of times.
-        cols = np.empty(len(series), np.int64)
-        labels_of: dict[int, Mapping[str, str]] = {}
-        fresh = 0
-        for j, s in enumerate(series):
-            key = _key(s.labels)
-            col = tracker.index.get(key)
-            if col is None:
-                col = len(tracker.index)
-                tracker.index[key] = col
-                fresh += 1
-            cols[j] = col
-            labels_of[col] = s.labels
-        tracker.detector.grow(fresh, tracker.period)
+        keys = [_key(s.labels) for s in series]
+        tracker.add_series(list(dict.fromkeys(k for k in keys if k not in tracker.index)))
+        cols = np.fromiter((tracker.index[k] for k in keys), np.int64, len(keys))
+        labels_of: dict[int, Mapping[str, str]] = {
+            int(c): s.labels for c, s in zip(cols, series, strict=True)}
         n = tracker.detector.n_series
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, _ts(plan.end))
@@ -320,11 +316,10 @@ class DetectionState:
             st.since_gap = np.where(present, st.since_gap + 1, 0)
             row[st.since_gap < settle] = np.nan  # window still overlaps the gap
             found += self._release(st, row, 2 * settle)
-            level_before = tracker.detector.state.smooth.copy()
-            scores = tracker.detector.step(row)
+            scores, normal = tracker.score(row)
             at = _dt(start + t * c.step_seconds)
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
-            for a in tracker._emit(at, row, scores, level_before, labels_of):
+            for a in tracker._emit(at, row, scores, normal, labels_of):
                 if windowed and a.direction is Direction.DOWN:
                     mid = a.value if a.baseline is None or a.value is None else (
                         (a.value + a.baseline) / 2)

@@ -50,6 +50,12 @@ class NoveltyConfig:
     counter: bool = False
     direction: int = 0  # +1: only new highs count, -1: only new lows, 0: both
     floor: float = 1e-9
+    # Samples an alarm's pre-episode range is remembered (0: off). While an episode lasts its
+    # values widen the known range, so the incident is one alarm; once the value is back
+    # within the range it had before the alarm, that range (and centre) is restored, so the
+    # next, perhaps smaller, incident is news again. A series that never comes back within this many
+    # samples has a new normal, and keeps the range it learned.
+    recover: int = 0
 
 
 @dataclass
@@ -68,6 +74,10 @@ class NoveltyState:
     period: IntArray  # samples per season per series; 0 = no seasonal feature
     quiet: IntArray
     feature_count: IntArray  # [N_FEATURES, n] valid samples seen per feature
+    pre_lo: FloatArray  # [N_FEATURES, n] range before the open episode's alarm (NaN: none)
+    pre_hi: FloatArray
+    pre_center: FloatArray
+    pre_age: IntArray  # samples since that alarm
     t: int = 0
 
     @classmethod
@@ -89,6 +99,10 @@ class NoveltyState:
             period=period.astype(np.int64),
             quiet=np.zeros(n, np.int64),
             feature_count=np.zeros((N_FEATURES, n), np.int64),
+            pre_lo=np.full((N_FEATURES, n), np.nan),
+            pre_hi=np.full((N_FEATURES, n), np.nan),
+            pre_center=np.full((N_FEATURES, n), np.nan),
+            pre_age=np.zeros(n, np.int64),
         )
 
 
@@ -147,7 +161,11 @@ class NoveltyDetector:
             out[t] = self.step(x[t])
         return out[:, 0] if one else out
 
-    def step(self, values: npt.ArrayLike) -> FloatArray:
+    def step(self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
+             ) -> FloatArray:
+        """Score one sample per series. `allowed` (optional, per series): where False the
+        score stays below the alarm threshold and starts no refractory period (the caller
+        judged the move too small to matter), so a later, larger move still alarms."""
         c, s = self.config, self.state
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         if c.counter:
@@ -213,11 +231,15 @@ class NoveltyDetector:
         raw = nov.max(axis=0)
         score = raw / (raw + c.scale)
         score = np.where(ok & (s.count >= c.warmup), score, 0.0)
+        if allowed is not None:
+            score = np.where(allowed, score, np.minimum(score, c.alarm_threshold * 0.999))
 
         if c.refractory:
             score = np.where(s.quiet > 0, np.minimum(score, c.alarm_threshold * 0.999), score)
             s.quiet = np.where(score >= c.alarm_threshold, c.refractory, np.maximum(s.quiet - 1, 0))
 
+        if c.recover:
+            self._recover(x, ok, score)
         # Update the known range after scoring (causal), then let it forget a little.
         f = np.where(valid, feats, 0.0)
         s.lo = np.where(valid, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
@@ -234,6 +256,27 @@ class NoveltyDetector:
         s.feature_count = s.feature_count + valid
         s.t += 1
         return score
+
+    def _recover(self, x: FloatArray, ok: npt.NDArray[np.bool_], score: FloatArray) -> None:
+        """Remember the range at an episode's first alarm; restore it once the value is back
+        within it (before this sample widens the range); forget it after `recover` samples."""
+        c, s = self.config, self.state
+        held = np.isfinite(s.pre_lo[0])
+        with np.errstate(invalid="ignore"):
+            below = x <= s.pre_hi[0]
+            above = x >= s.pre_lo[0]
+        back = held & ok & (below if c.direction > 0 else above if c.direction < 0
+                            else below & above)
+        s.lo = np.where(back, s.pre_lo, s.lo)
+        s.hi = np.where(back, s.pre_hi, s.hi)
+        s.center = np.where(back, s.pre_center, s.center)
+        s.pre_age = np.where(held, s.pre_age + 1, 0)
+        done = back | (held & (s.pre_age > c.recover))
+        start = ~held & (score >= c.alarm_threshold)
+        s.pre_lo = np.where(done, np.nan, np.where(start, s.lo, s.pre_lo))
+        s.pre_hi = np.where(done, np.nan, np.where(start, s.hi, s.pre_hi))
+        s.pre_center = np.where(done, np.nan, np.where(start, s.center, s.pre_center))
+        s.pre_age = np.where(done | start, 0, s.pre_age)
 
 
 def _counter_increase(x: FloatArray, s: NoveltyState) -> FloatArray:

@@ -6,6 +6,8 @@ evaluation commands report scores with these values, never with values fitted on
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiops.detect.multivariate import MultivariateConfig
 from aiops.detect.novelty import NoveltyConfig
 
@@ -25,6 +27,11 @@ NOVELTY_CONFIG = NoveltyConfig(
     warmup=200,
     alarm_threshold=NOVELTY_THRESHOLD,
 )
+
+#: The live detection pass's detector: the same, and an incident's values are forgotten once
+#: the series is back within its earlier range (up to 2,000 samples after the alarm), so the
+#: next incident on that series is news again.
+LIVE_NOVELTY_CONFIG = dataclasses.replace(NOVELTY_CONFIG, recover=2000)
 
 #: Seasonal period used by default: one day.
 SEASON_SECONDS = 86_400

@@ -5,22 +5,58 @@ interval and hands each result here as (labels, value) pairs; the tracker keeps 
 column per series (series may appear and disappear), scores them all at once and emits an Anomaly
 when a series starts alarming. A series stays "open" until it has been quiet for `clear_after`
 steps, so one incident yields one Anomaly rather than one per scrape.
+
+Three rules keep the alarms to the ones worth an incident:
+- only the signal's bad direction is scored (a falling error ratio is good news);
+- a series alarms only once it is the signal's minimum change (`min_delta`, `min_ratio`) away
+  from its normal level (the detector's slow centre): a series flat for an hour otherwise
+  alarms on any new high, however small;
+- a new pod's series starts from the normal range of its workload's other pods (running, or
+  replaced earlier and not yet evicted), so a rollout or a crash-looping revision is watched
+  from its first sample rather than after the detector's warm-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyDetector
-from aiops.detect.presets import NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
 from aiops.domain.models import Anomaly, Direction
 
 SeriesKey = tuple[tuple[str, str], ...]
+
+# Pod names as controllers make them: <deployment>-<replicaset hash>-<suffix>, <set>-<ordinal>.
+_DEPLOYMENT_POD = re.compile(r"^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
+_ORDINAL_POD = re.compile(r"^(.+)-\d+$")
+_SIGN = {Direction.UP: 1, Direction.DOWN: -1, Direction.BOTH: 0}
+
+
+def workload_of(pod: str) -> str | None:
+    """The workload a pod belongs to, from its name (None when the name has no such shape)."""
+    m = _DEPLOYMENT_POD.match(pod) or _ORDINAL_POD.match(pod)
+    return m.group(1) if m else None
+
+
+def _sibling_key(key: SeriesKey) -> SeriesKey | None:
+    """Series of the same workload share this key: the pod label replaced by the workload."""
+    labels = dict(key)
+    pod = labels.get("pod")
+    workload = workload_of(pod) if pod else None
+    if workload is None:
+        return None
+    labels["pod"] = workload + "-*"
+    return tuple(sorted(labels.items()))
 
 
 @dataclass
@@ -29,7 +65,7 @@ class SignalTracker:
     step_seconds: float = 15.0
     period: int = 0  # seasonal period in steps (0: none)
     threshold: float = NOVELTY_THRESHOLD
-    config: NoveltyConfig = NOVELTY_CONFIG
+    config: NoveltyConfig = LIVE_NOVELTY_CONFIG
     evidence_steps: int = 20
     clear_after: int = 20
     window: str = "1m"
@@ -38,7 +74,73 @@ class SignalTracker:
     open_quiet: dict[int, int] = field(default_factory=dict)  # column -> quiet steps so far
 
     def __post_init__(self) -> None:
-        self.detector = NoveltyDetector(0, self.config, period=0)
+        # Only the bad direction counts: a falling error ratio is good news, and scoring it
+        # would start the refractory period that mutes the series when errors come back.
+        config = dataclasses.replace(self.config, direction=_SIGN[self.signal.direction])
+        self.detector = NoveltyDetector(0, config, period=0)
+
+    def add_series(self, keys: Sequence[SeriesKey]) -> None:
+        """Columns for series never seen before. A pod's series whose workload has other warm
+        pods (running now, or replaced earlier and not yet evicted) starts from their normal
+        range, so a new pod (a rollout, a crash-looping revision) is watched from its first
+        sample instead of after the detector's warm-up."""
+        if not keys:
+            return
+        first = self.detector.n_series
+        for i, key in enumerate(keys):
+            self.index[key] = first + i
+        self.detector.grow(len(keys), self.period)
+        if self.signal.seed_new_series:
+            self._seed(keys, first)
+
+    def _seed(self, keys: Sequence[SeriesKey], first: int) -> None:
+        wanted = {i: k for i, key in enumerate(keys) if (k := _sibling_key(key)) is not None}
+        if not wanted:
+            return
+        s = self.detector.state
+        warm = s.count >= self.detector.config.warmup
+        siblings: dict[SeriesKey, list[int]] = defaultdict(list)
+        targets = set(wanted.values())
+        for key, col in self.index.items():
+            if col < first and warm[col] and (k := _sibling_key(key)) in targets:
+                siblings[k].append(col)
+        for i, k in wanted.items():
+            sib = siblings.get(k)
+            if not sib:
+                continue
+            col = first + i
+            with warnings.catch_warnings():  # features no sibling has yet stay unknown (NaN)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                s.lo[:, col] = np.nanmin(s.lo[:, sib], axis=1)
+                s.hi[:, col] = np.nanmax(s.hi[:, sib], axis=1)
+                s.center[:, col] = np.nanmedian(s.center[:, sib], axis=1)
+                for name in ("smooth", "slow", "vol"):
+                    getattr(s, name)[col] = np.nanmedian(getattr(s, name)[sib])
+            s.feature_count[:, col] = s.feature_count[:, sib].max(axis=1)
+            s.count[col] = self.detector.config.warmup
+
+    def practical(self, row: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Series whose value is far enough from their normal level to matter (the signal's
+        min_delta and min_ratio); NaN where there is no normal level yet counts as far."""
+        sig = self.signal
+        normal = self.detector.state.center[0]
+        known = np.isfinite(normal)
+        with np.errstate(invalid="ignore"):
+            up = (row - normal >= sig.min_delta) & (row >= normal * sig.min_ratio)
+            down = (normal - row >= sig.min_delta) & (row * sig.min_ratio <= normal)
+        if sig.direction is Direction.UP:
+            far = up
+        elif sig.direction is Direction.DOWN:
+            far = down
+        else:
+            far = up | down
+        return np.asarray(far | ~known, dtype=bool)
+
+    def score(self, row: npt.NDArray[np.float64]
+              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Score one row; returns the scores and the normal levels before this row."""
+        normal = self.detector.state.center[0].copy()
+        return self.detector.step(row, allowed=self.practical(row)), normal
 
     def observe(
         self, at: datetime, points: Iterable[tuple[Mapping[str, str], float]]
@@ -48,26 +150,17 @@ class SignalTracker:
         Series the query did not return this time count as gaps (no score, no state change).
         NaN and +-Inf values (division by zero in a ratio, a dead exporter) are gaps as well.
         """
-        values: dict[int, float] = {}
+        pts = [(tuple(sorted((str(k), str(v)) for k, v in labels.items())), labels, value)
+               for labels, value in points]
+        self.add_series(list(dict.fromkeys(k for k, _, _ in pts if k not in self.index)))
+        row = np.full(self.detector.n_series, np.nan)
         labels_of: dict[int, Mapping[str, str]] = {}
-        fresh = 0
-        for labels, value in points:
-            key = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-            col = self.index.get(key)
-            if col is None:
-                col = len(self.index)
-                self.index[key] = col
-                fresh += 1
-            values[col] = float(value)
+        for key, labels, value in pts:
+            col = self.index[key]
+            row[col] = float(value)
             labels_of[col] = labels
-        self.detector.grow(fresh, self.period)
-        n = self.detector.n_series
-        row = np.full(n, np.nan)
-        for col, v in values.items():
-            row[col] = v
-        level_before = self.detector.state.smooth.copy()
-        scores = self.detector.step(row)
-        return self._emit(at, row, scores, level_before, labels_of)
+        scores, normal = self.score(row)
+        return self._emit(at, row, scores, normal, labels_of)
 
     def _emit(
         self,
@@ -93,11 +186,9 @@ class SignalTracker:
                 continue
             value = float(row[col])
             base = float(level[col]) if np.isfinite(level[col]) else None
-            direction = Direction.UP if base is None or value >= base else Direction.DOWN
-            if self.signal.direction is not Direction.BOTH and direction is not (
-                self.signal.direction
-            ):
-                continue  # the bad direction only: a falling error ratio is good news
+            direction = self.signal.direction
+            if direction is Direction.BOTH:
+                direction = Direction.UP if base is None or value >= base else Direction.DOWN
             self.open_quiet[col] = 0
             out.append(
                 Anomaly(

@@ -83,6 +83,20 @@ def shorten(scenario: Scenario, *, warmup: float | None = None, hold: float | No
     return Scenario.model_validate(data)
 
 
+def lengthen_control(scenario: Scenario, seconds: float) -> Scenario:
+    """A no-fault control run for `seconds` in all (never shortened); noise that lasted until
+    the shipped end (a seasonal swing) lasts until the new end."""
+    if seconds <= scenario.duration:
+        return scenario
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    shipped_end = scenario.duration - scenario.warmup
+    for n in data.get("noise", []):
+        if n.get("duration") is not None and n["at"] + n["duration"] >= shipped_end - 60.0:
+            n["duration"] = seconds - scenario.warmup - n["at"]
+    data["duration"] = seconds
+    return Scenario.model_validate(data)
+
+
 def to_yaml(scenario: Scenario) -> str:
     return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
 

@@ -110,6 +110,25 @@ def test_bad_detection_settings_name_the_setting(tmp_path: Path) -> None:
                                      detection=DetectionSettings(disabled=["nope"])))
 
 
+def test_minimum_changes_are_overridden_per_signal_in_settings(tmp_path: Path) -> None:
+    def acts(min_change: dict[str, dict[str, float]]) -> DetectionActivities:
+        return DetectionActivities(Settings(state_dir=tmp_path, detection=DetectionSettings(
+            min_change=min_change)))
+
+    signals = {s.name: s for s in acts({"memory_vs_limit": {"min_delta": 0.03},
+                                        "latency_p99": {"min_ratio": 1.2}}).signals}
+    assert signals["memory_vs_limit"].min_delta == 0.03
+    assert signals["latency_p99"].min_ratio == 1.2
+    assert signals["latency_p99"].min_delta == next(
+        s for s in BUILTIN_SIGNALS if s.name == "latency_p99").min_delta  # the rest is kept
+    with pytest.raises(ConfigError, match=r"detection\.min_change\.nope: unknown signal"):
+        acts({"nope": {"min_delta": 1.0}})
+    with pytest.raises(ConfigError, match=r"min_change\.error_ratio: unknown keys \['delta'\]"):
+        acts({"error_ratio": {"delta": 0.02}})
+    with pytest.raises(ConfigError, match=r"min_change\.request_rate: min_ratio"):
+        acts({"request_rate": {"min_ratio": 0.5}})
+
+
 def test_the_result_survives_temporals_data_converter(url: str, tmp_path: Path) -> None:
     out = ActivityEnvironment().run(
         DetectionActivities(settings(url, tmp_path)).detect_anomalies, DetectAnomaliesInput())

@@ -211,3 +211,23 @@ def test_a_traffic_drop_is_reported_once_it_holds_and_a_short_dip_never() -> Non
                 "request_rate", "cart", Direction.DOWN)
             assert a.start.timestamp() == t0  # dated when it began, reported after the hold
             assert k == hold + 1
+
+
+def test_a_crash_looping_pod_of_a_known_workload_is_reported_in_its_first_pass() -> None:
+    state = DetectionState([CATALOG["restarts"]], config())
+    old = {"cart-7d4f8b9c6d-x2x9q": 0.0, "cart-7d4f8b9c6d-p8r5t": 0.0}
+
+    def pods(plan: QueryPlan, values: dict[str, float]) -> list[S]:
+        times = [plan.start.timestamp() + k * plan.step_seconds for k in range(plan.steps)]
+        return [S({"namespace": "shop", "pod": p}, times, [v] * len(times))
+                for p, v in values.items()]
+
+    [plan] = state.plan(NOW)
+    assert state.apply([plan], {"restarts": pods(plan, old)}).anomalies == []
+    # A new revision: its pod restarts at once; increase() over a window that began before
+    # the pod existed reads low, which cannot hide (or fake) a rise in restarts.
+    [plan] = state.plan(NOW + timedelta(seconds=STEP))
+    new = {"cart-5f6b7c8d9e-a1b2c": 1.0}
+    [a] = state.apply([plan], {"restarts": pods(plan, {**old, **new})}).anomalies
+    assert a.series["pod"] == "cart-5f6b7c8d9e-a1b2c"
+    assert a.start == plan.end

@@ -57,9 +57,10 @@ def test_good_news_in_the_other_direction_is_not_an_anomaly() -> None:
     found = feed(tracker, x, ["cart"])
     assert all(a.direction is Direction.UP for a in found)
     assert not [a for a in found if a.start >= T0 + timedelta(seconds=15 * 1200)]
-    # The same drop on a signal where both directions matter is reported.
+    # The same drop on a signal where both directions matter is reported (50 req/s to 0).
     both = SignalTracker(build_catalog()["request_rate"])
-    drops = [a for a in feed(both, x, ["cart"]) if a.start >= T0 + timedelta(seconds=15 * 1200)]
+    drops = [a for a in feed(both, x * 1000, ["cart"])
+             if a.start >= T0 + timedelta(seconds=15 * 1200)]
     assert [a.direction for a in drops] == [Direction.DOWN]
 
 
@@ -79,3 +80,75 @@ def test_series_come_and_go_and_gaps_never_alarm() -> None:
     assert {(a.start, a.entity) for a in found} <= {(a.start, a.entity) for a in expected}
     assert not [a for a in found if a.start >= T0 + timedelta(seconds=15 * 1400)]
     assert tracker.detector.n_series == 2
+
+
+def feed_pods(tracker: SignalTracker, rows: list[dict[str, float]], start: int = 0,
+              step: float = 1.0) -> list:  # type: ignore[type-arg]
+    found = []
+    for t, row in enumerate(rows):
+        pts = [({"namespace": "shop", "pod": pod}, v) for pod, v in row.items()]
+        found += tracker.observe(T0 + timedelta(seconds=step * (t + start)), pts)
+    return found
+
+
+def test_moves_smaller_than_the_signals_minimum_change_are_not_anomalies() -> None:
+    rng = np.random.default_rng(3)
+    memory = build_catalog()["memory_vs_limit"]
+    assert memory.min_delta > 0.02
+    calm = [{"cart-7d4f8b9c6d-x2x9q": 0.5 + rng.uniform(0, 0.002)} for _ in range(400)]
+    nudge = [{"cart-7d4f8b9c6d-x2x9q": 0.52}] * 30  # a new high, but 2 pp of the limit
+    leak = [{"cart-7d4f8b9c6d-x2x9q": 0.5 + 0.01 * k} for k in range(1, 30)]
+    found = feed_pods(SignalTracker(memory), calm + nudge + leak)
+    # The nudge raised nothing and did not mute the series: the leak is seen once it is 5 pp up.
+    [a] = found
+    leak_start = T0 + timedelta(seconds=len(calm) + len(nudge))
+    assert leak_start < a.start <= leak_start + timedelta(seconds=8)
+    assert a.value is not None and a.baseline is not None
+    assert a.value - a.baseline >= memory.min_delta
+    # The same nudge is an anomaly where the operator declared 1 pp worth one.
+    strict = memory.model_copy(update={"min_delta": 0.01})
+    [b] = feed_pods(SignalTracker(strict), calm + nudge)
+    assert b.start == T0 + timedelta(seconds=len(calm))
+
+
+def test_errors_coming_back_after_good_news_are_reported_at_once() -> None:
+    rng = np.random.default_rng(4)
+    x = 0.05 + rng.uniform(0, 0.005, (400, 1))
+    x[300:320, 0] = 0.0  # errors vanish for a while (good news: nothing to report)...
+    x[320:, 0] = 0.3  # ...and come back far worse
+    found = feed(SignalTracker(build_catalog()["error_ratio"]), x, ["cart"])
+    assert [a.start for a in found] == [T0 + timedelta(seconds=15 * 320)]
+
+
+def test_a_new_pod_starts_from_its_workloads_normal_range() -> None:
+    restarts = build_catalog()["restarts"]
+    old = {"cart-7d4f8b9c6d-x2x9q": 0.0, "cart-7d4f8b9c6d-p8r5t": 0.0,
+           "redis-5c8d7f6b4d-r7t2w": 0.0}
+    tracker = SignalTracker(restarts)
+    assert feed_pods(tracker, [old] * 300) == []
+    # A rollout: a healthy new cart pod and one that crash-loops; a pod of a workload never
+    # seen before restarts too, but has no siblings to learn from (silent while it warms up).
+    new = {"cart-5f6b7c8d9e-a1b2c": 0.0, "cart-5f6b7c8d9e-d3e4f": 0.0, "web-6a7b8c9d0e-z9y8x": 1.0}
+    calm = feed_pods(tracker, [{**old, **new}] * 5, start=300)
+    crash = feed_pods(tracker, [{**old, **new, "cart-5f6b7c8d9e-d3e4f": 1.0}] * 5, start=305)
+    assert calm == []
+    [a] = crash
+    assert a.series["pod"] == "cart-5f6b7c8d9e-d3e4f"
+    assert a.start == T0 + timedelta(seconds=305)
+    # A signal a healthy new pod shows while it starts (not ready) does not seed new pods.
+    not_ready = SignalTracker(build_catalog()["pods_not_ready"])
+    feed_pods(not_ready, [old] * 300)
+    assert feed_pods(not_ready, [{**old, "cart-5f6b7c8d9e-a1b2c": 1.0}] * 3, start=300) == []
+
+
+def test_after_an_incident_a_smaller_one_on_the_same_series_is_still_news() -> None:
+    x = np.zeros((700, 1))
+    x[300:400, 0] = 0.9  # a dependency is down: nine requests in ten fail
+    x[600:, 0] = 0.05  # fixed; later a bad release fails one request in twenty
+    found = feed(SignalTracker(build_catalog()["error_ratio"]), x, ["cart"])
+    assert [a.start for a in found] == [T0 + timedelta(seconds=15 * 300),
+                                        T0 + timedelta(seconds=15 * 600)]
+    # A level that never comes back is a new normal: one alarm, not one per refractory period.
+    y = np.zeros((1500, 1))
+    y[300:, 0] = 0.9
+    assert len(feed(SignalTracker(build_catalog()["error_ratio"]), y, ["cart"])) == 1

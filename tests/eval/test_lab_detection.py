@@ -135,3 +135,15 @@ def test_error_ratio_is_zero_not_absent_without_errors(tmp_path: Path) -> None:
     out = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
                          text=True, timeout=30, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_control_runs_ten_minutes_with_its_seasonal_swing_to_the_end() -> None:
+    from aiops.eval.lab_detection import lengthen_control
+    from aiops.lab.scenario import SCENARIO_DIR, load_all
+
+    shipped = load_all(SCENARIO_DIR)["control-seasonal-traffic"]
+    long = lengthen_control(shipped, 600.0)
+    assert long.duration == 600.0 and long.warmup == shipped.warmup
+    [swing] = long.noise
+    assert swing.at + (swing.duration or 0.0) == 600.0 - long.warmup
+    assert lengthen_control(shipped, 60.0) == shipped  # never shortened
