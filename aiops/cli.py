@@ -97,6 +97,23 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.demo import DemoError, DemoOptions, run_demo
+    from aiops.devstack import DevStackError
+    from aiops.integrations.temporal import TemporalUnavailableError
+    from aiops.worker import StartupError
+
+    if "AIOPS_LOG__LEVEL" not in os.environ:  # the narration is the output; logs only on trouble
+        configure_logging("warning", settings.log.format)
+    opts = DemoOptions(scenario=args.scenario, interactive=args.interactive,
+                       keep_running=args.keep_running, timeout_s=args.timeout,
+                       warmup_s=args.warmup, policy=args.policy)
+    try:
+        return run_demo(settings, opts)
+    except (DemoError, DevStackError, TemporalUnavailableError, StartupError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _cli_identity(settings: Settings) -> str:
     return settings.cli_identity or getpass.getuser()
 
@@ -211,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"YAML settings file (or ${CONFIG_ENV})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    p = sub.add_parser("demo", help="the whole product on the lab: inject a fault, watch aiops "
+                       "detect, diagnose, approve, remediate and verify")
+    importlib.import_module("aiops.demo").configure_parser(p)
+    p.set_defaults(handler=_cmd_demo)
     p = sub.add_parser("dev", help="run Temporal dev server + UI, worker and MCP server (HTTP)")
     p.set_defaults(handler=_cmd_dev)
     p = sub.add_parser("worker", help="run a Temporal worker for incidents")

@@ -89,7 +89,8 @@ def run_lab(
     api = start_lab_api(cluster)
     kubeconfig = write_kubeconfig(home / "kubeconfig", api.url)
     started = time.monotonic()
-    history = backfill(home / "prometheus", days=history_days, rps=rps)
+    # A fine last quarter of an hour: enough for the detector's warm-up at a 1 s pass.
+    history = backfill(home / "prometheus", days=history_days, rps=rps, fine_tail=900.0)
     backfill_s = time.monotonic() - started
     shop = ShopService(cluster, rps=rps, anchor=history.end, history=history.shop).start()
     config = write_prometheus_config(home / "prometheus.yml", [shop.target],
