@@ -204,6 +204,20 @@ def _cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_lab_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.devstack import DevStackError
+    from aiops.eval import lab_eval
+    from aiops.lab.commands import LabError
+    from aiops.worker import StartupError
+
+    if "AIOPS_LOG__LEVEL" not in os.environ:  # progress goes to stderr; logs only on trouble
+        configure_logging("warning", settings.log.format)
+    try:
+        return lab_eval.run(args, settings)
+    except (lab_eval.LabEvalError, LabError, DevStackError, StartupError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _delegate(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
 ) -> None:
@@ -300,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub.add_parser("status", help="services, faults and the running scenario").set_defaults(
         handler=_cmd_lab)
     lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
+    q = lab_sub.add_parser("eval", help="play every scenario of a folder through the whole live "
+                           "system and score detection, RCA, remediation and safety")
+    importlib.import_module("aiops.eval.lab_eval").configure_parser(q)
+    q.set_defaults(handler=_cmd_lab_eval)
     _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
     p = sub.add_parser("slack", help="Slack approvals")
     slack_sub = p.add_subparsers(dest="slack_command", metavar="ACTION", required=True)

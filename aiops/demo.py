@@ -111,7 +111,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     state_dir = (settings.state_dir / "demo").resolve()
     shutil.rmtree(state_dir, ignore_errors=True)  # a fresh cluster, history and Temporal
     state_dir.mkdir(parents=True)
-    settings, notes = with_free_ports(settings)
+    settings, notes = with_free_ports(settings, mcp=False)
     for note in notes:
         say(note)
     say(f"starting the lab: a simulated Online Boutique on a simulated cluster, the lab "

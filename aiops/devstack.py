@@ -183,11 +183,11 @@ def any_free_port(ip: str = "127.0.0.1") -> int:
         return port
 
 
-def with_free_ports(settings: Settings) -> tuple[Settings, list[str]]:
-    """The settings with the dev server's and the MCP server's ports moved to free ones where
-    the configured ones are taken (another `aiops dev`, a Temporal already running), and a note
-    per port moved so the person knows where things are."""
-    dev, mcp = settings.dev_server, settings.mcp
+def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, list[str]]:
+    """The settings with the dev server's (and with `mcp` the MCP server's) ports moved to free
+    ones where the configured ones are taken (another `aiops dev`, a Temporal already running),
+    and a note per port moved so the person knows where things are."""
+    dev, mcp_settings = settings.dev_server, settings.mcp
     notes: list[str] = []
     ports = {"port": dev.port, "ui_port": dev.ui_port}
     for name, port in ports.items():
@@ -195,13 +195,14 @@ def with_free_ports(settings: Settings) -> tuple[Settings, list[str]]:
             ports[name] = any_free_port(dev.ip)
             what = "UI" if name == "ui_port" else "server"
             notes.append(f"port {port} is taken; the Temporal {what} uses {ports[name]} instead")
-    mcp_port = mcp.port
-    if not port_free(mcp.host, mcp_port):
-        mcp_port = any_free_port(mcp.host)
-        notes.append(f"port {mcp.port} is taken; the MCP server uses {mcp_port} instead")
+    mcp_port = mcp_settings.port
+    if mcp and not port_free(mcp_settings.host, mcp_port):
+        mcp_port = any_free_port(mcp_settings.host)
+        notes.append(f"port {mcp_settings.port} is taken; the MCP server uses {mcp_port} "
+                     "instead")
     return settings.model_copy(update={
         "dev_server": dev.model_copy(update=ports),
-        "mcp": mcp.model_copy(update={"port": mcp_port}),
+        "mcp": mcp_settings.model_copy(update={"port": mcp_port}),
     }), notes
 
 
