@@ -158,9 +158,8 @@ async def _demo(settings: Settings, lab: LabInfo, scenario: Scenario, opts: Demo
 async def _settle(live: LiveLab, seconds: float, say: _Say) -> None:
     """Let the detector take its first passes; incidents opened on start-up noise (the jump from
     backfilled history to live samples) are closed so the fault opens a fresh incident."""
-    say(f"letting the detector warm up for {seconds:g} s")
-    await asyncio.sleep(seconds)
-    ended = await live.terminate_running("aiops demo: start-up noise before the scenario")
+    say(f"letting the detector take its first passes (at least {seconds:g} s)")
+    ended = await live.settle(seconds, "aiops demo: start-up noise before the scenario")
     if ended:
         say(f"closed {len(ended)} incident(s) opened on start-up noise before the fault")
 

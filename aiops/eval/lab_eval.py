@@ -8,7 +8,8 @@ Per scenario: reset the lab (terminate leftover incidents, end the faults, roll 
 revisions, scale back, uncordon), wait for the shop to be healthy, play the scenario, watch the
 incidents (approving what waits), and record what happened; aiops/eval/lab_scoring.py scores the
 record. The plain output ends with `LAB pass: <passed>/<total>`; `--json` prints the figures as
-JSON instead.
+JSON instead, `--json FILE` writes them to FILE besides the table. Exit 0 when every scenario
+passed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ class Evaluation:
         o = self.opts
         o.log(f"settling {o.settle_s:g} s (detector priming, start-up noise)")
         self.replicas = await self.live.replicas()
-        await asyncio.sleep(o.settle_s)
+        ended = await self.live.settle(o.settle_s, "aiops lab eval: start-up noise")
+        if ended:
+            o.log(f"closed {len(ended)} incident(s) opened on start-up noise")
         await self.reset("before the first scenario")
         self.baseline = {s["name"]: s for s in (await self.live.status())["services"]}
 
@@ -275,11 +278,15 @@ async def _evaluate(settings: Settings, lab: Any, scenarios: list[Scenario], opt
         return scores
 
 
+def figures(scores: list[ScenarioScore], wall_s: float) -> dict[str, Any]:
+    return {"scenarios": [s.as_dict() for s in scores],
+            "summary": summarise(scores).as_dict(), "wall_s": round(wall_s)}
+
+
 def report(scores: list[ScenarioScore], wall_s: float, out: TextIO, *, as_json: bool) -> None:
     summary = summarise(scores)
     if as_json:
-        json.dump({"scenarios": [s.as_dict() for s in scores], "summary": summary.as_dict(),
-                   "wall_s": round(wall_s)}, out, indent=2)
+        json.dump(figures(scores, wall_s), out, indent=2)
         out.write("\n")
         return
     print(table(scores), file=out)
@@ -292,7 +299,9 @@ def report(scores: list[ScenarioScore], wall_s: float, out: TextIO, *, as_json: 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", type=Path, required=True, metavar="DIR",
                    help="folder of scenario files (*.yaml), e.g. aiops/lab/scenarios")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="the figures as JSON: on stdout instead of the table, or into FILE "
+                   "besides the table")
     p.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
                    help="override the fault scenarios' warmup")
     p.add_argument("--hold", type=float, default=None, metavar="SECONDS",
@@ -313,5 +322,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                        settle_s=args.settle, cooldown_s=args.cooldown, policy=args.policy,
                        log=log)
     scores, wall = run_eval(settings, opts)
-    report(scores, wall, sys.stdout, as_json=args.json)
+    if args.json not in (None, "-"):
+        Path(args.json).write_text(json.dumps(figures(scores, wall), indent=2) + "\n")
+    report(scores, wall, sys.stdout, as_json=args.json == "-")
     return 0 if all(s.passed for s in scores) else 1

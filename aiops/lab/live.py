@@ -245,6 +245,30 @@ class LiveLab:
             found += [a.entity for a in joined]
         return tuple(dict.fromkeys(found))
 
+    async def detection_passes(self) -> int:
+        """Passes the detection loop has completed in its current run."""
+        from aiops.intake import DETECTION_LOOP_ID
+        from workflows.detection import LoopStatus
+
+        handle = self.client.get_workflow_handle(DETECTION_LOOP_ID)
+        try:
+            status = await handle.query("loop_status", result_type=LoopStatus)
+        except (RPCError, WorkflowQueryFailedError):
+            return 0
+        return int(status.passes)
+
+    async def settle(self, seconds: float, reason: str) -> list[str]:
+        """Let the detector run for at least `seconds` and five passes (the first one primes
+        from history and may flag the jump from backfilled to live samples); then close the
+        incidents opened meanwhile, so that a scenario opens fresh ones (an open incident of the
+        namespace would absorb the scenario's anomalies). Returns the ids closed."""
+        await asyncio.sleep(seconds)
+        for _ in range(180):
+            if await self.detection_passes() >= 5:
+                break
+            await asyncio.sleep(1.0)
+        return await self.terminate_running(reason)
+
     async def approve(self, incident_id: str, identities: Sequence[str],
                       channel: str = "policy") -> list[str]:
         """Approve the pending plan as each of `identities` the policy names as an approver,
