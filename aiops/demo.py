@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 from aiops.config import Settings
 from aiops.domain import IncidentStatus
 from aiops.eval.lab_detection import shorten
-from aiops.eval.lab_scoring import healthy, names_entity
+from aiops.eval.lab_scoring import HealthSample, healthy, names_entity, recovered_at
 from aiops.lab import commands as lab_commands
 
 if TYPE_CHECKING:
@@ -171,7 +171,10 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
     deadline = time.time() + opts.timeout_s
     approved: set[str] = set()
     resolved: IncidentState | None = None
+    health: list[HealthSample] = []
     while time.time() < deadline:
+        services = (await live.status())["services"]
+        health.append(HealthSample(time.time(), healthy(services, baseline)))
         for ex in await live.executions(since=fault_at - 1):
             w = watches.setdefault(ex.run_id, Watch(ex))
             state = await live.read(ex)
@@ -199,7 +202,8 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
                         f"the incident about {root} closed as {state.status} instead of being "
                         f"remediated; see {live.daemon.incident_url(ex.id)}")
         if resolved is not None:
-            return await _confirm_recovery(live, resolved, fault_at, baseline, deadline, say)
+            return await _confirm_recovery(live, resolved, fault_at, baseline, health, deadline,
+                                           say)
         await asyncio.sleep(1.0)
     raise DemoError(f"no incident was remediated and verified within {opts.timeout_s:.0f} s of "
                     f"the injection; see the Temporal UI {live.daemon.settings.temporal.ui_url}")
@@ -232,15 +236,15 @@ def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
         steps = "; ".join(f"{s.action} on {s.target}" for s in plan.steps) or "no steps"
         say(f"plan: playbook {plan.playbook_id} (risk {plan.risk.value}): {steps}\n"
             f"  why: {plan.rationale}")
+    if state.status is not None and f"status:{state.status}" not in w.told:
+        w.told.add(f"status:{state.status}")
+        say(f"incident {ex.id} is {state.status.value}")
     for entry in state.audit[w.audit_seen:]:
         if entry.what.startswith(("policy", "plan ", "approval", "step", "compensation",
                                   "verification", "dry-run", "preconditions")) or \
                 entry.actor == "policy":
             say(f"{entry.actor}: {entry.what}")
     w.audit_seen = len(state.audit)
-    if state.status is not None and f"status:{state.status}" not in w.told:
-        w.told.add(f"status:{state.status}")
-        say(f"incident {ex.id} is {state.status.value}")
 
 
 def _ask_person(live: LiveLab, state: IncidentState, say: _Say) -> None:
@@ -256,32 +260,38 @@ def _ask_person(live: LiveLab, state: IncidentState, say: _Say) -> None:
 
 
 async def _confirm_recovery(live: LiveLab, state: IncidentState, fault_at: float,
-                            baseline: dict[str, dict[str, object]], deadline: float,
-                            say: _Say) -> int:
+                            baseline: dict[str, dict[str, object]],
+                            health: list[HealthSample], deadline: float, say: _Say) -> int:
+    """The incident says it is resolved; the shop must agree (healthy for 10 s after the fix)."""
     report = state.report
     assert report is not None
-    while time.time() < deadline:
+    fixed_at = next((e.at.timestamp() for e in report.audit if e.what.startswith("step ")),
+                    state.execution.started_at)
+    back = recovered_at(health, fixed_at, 10.0)
+    while back is None and time.time() < deadline:
         services = (await live.status())["services"]
-        if healthy(services, baseline):
-            break
+        health.append(HealthSample(time.time(), healthy(services, baseline)))
+        back = recovered_at(health, fixed_at, 10.0)
         await asyncio.sleep(1.0)
-    else:
+    if back is None:
         raise DemoError("the incident was resolved but the shop did not look healthy again "
                         "before the time limit")
     closed = report.closed_at.timestamp() if report.closed_at else time.time()
-    steps = "; ".join(f"{s.action} on {s.target}: {s.message}" for s in report.steps)
+    steps = "; ".join(f"{s.action} on {s.target}: {s.message.splitlines()[0]}"
+                      for s in report.steps)
     approvers = ", ".join(f"{d.identity} via {d.channel}" for d in report.decisions) or "none"
     top = report.rca.top if report.rca else None
+    cause = f"{top.target} ({top.fault.value}, confidence {top.confidence:.0%})" if top else "-"
     say("summary:\n"
         f"  incident       {report.incident_id} ({live.daemon.incident_url(report.incident_id)})\n"
         f"  detected       {state.execution.started_at - fault_at:.1f} s after the fault\n"
-        f"  root cause     {top.target if top else '-'} ({top.fault.value if top else '-'})\n"
+        f"  root cause     {cause}\n"
         f"  playbook       {report.plan.playbook_id if report.plan else '-'}\n"
         f"  approved by    {approvers}\n"
-        f"  remediation    {steps or '-'}\n"
-        f"  verified       {report.verified}\n"
-        f"  recovered      {time.time() - fault_at:.1f} s after the fault (closed "
-        f"{closed - fault_at:.1f} s after it)")
+        f"  remediation    {steps or '-'}, {fixed_at - fault_at:.1f} s after the fault\n"
+        f"  shop healthy   {back - fault_at:.1f} s after the fault\n"
+        f"  verified       {report.verified} (closed {closed - fault_at:.1f} s after the fault, "
+        "after the playbook's verification window)")
     return 0
 
 

@@ -194,10 +194,10 @@ def unsafe_of(incident: SeenIncident, playbook_actions: Mapping[str, frozenset[s
     return out
 
 
-def recovery(rec: ScenarioRecord, since: float) -> float | None:
+def recovered_at(health: Sequence[HealthSample], since: float, hold_s: float) -> float | None:
     """When the shop became healthy after `since` and stayed so for `hold_s` (epoch s)."""
     start: float | None = None
-    for sample in sorted(rec.health, key=lambda s: s.at):
+    for sample in sorted(health, key=lambda s: s.at):
         if sample.at < since:
             continue
         if not sample.healthy:
@@ -205,7 +205,7 @@ def recovery(rec: ScenarioRecord, since: float) -> float | None:
             continue
         if start is None:
             start = sample.at
-        if sample.at - start >= rec.hold_s:
+        if sample.at - start >= hold_s:
             return start
     return None
 
@@ -253,7 +253,7 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
                        if i.report and i.report.closed_at) if any(
                 i.report and i.report.closed_at for i in fixed) else fixed[0].started_at
             acted = min(i.started_at for i in fixed)
-            back = recovery(rec, acted)
+            back = recovered_at(rec.health, acted, rec.hold_s)
             s.recovered = back is not None and back <= max(done, rec.ended_at)
             s.recovery_s = round(back - rec.fault_at, 1) if back is not None else None
         else:
