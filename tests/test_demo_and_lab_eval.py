@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from aiops.lab.scenario import SCENARIO_DIR
 from tests.servers import free_port
@@ -43,6 +44,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.timeout(900)
 def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None:
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
