@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -65,17 +66,19 @@ def start(state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s",
     raise LabError(f"the lab did not come up within {timeout_s:.0f} s; see {log_path}")
 
 
-def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """End a lab started with `start`: SIGTERM (it stops Prometheus and its servers), then
-    SIGKILL if it does not go."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """End a lab started with `start`: SIGTERM (it stops Prometheus and its servers), SIGKILL
+    if it does not go; then whatever is left of its process group (a Prometheus the lab could
+    not stop in time), so nothing outlives the caller."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the lab leads its own session (start_new_session)
 
 
 def _require(state_dir: Path) -> LabInfo:
