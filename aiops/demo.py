@@ -146,13 +146,21 @@ async def _demo(settings: Settings, lab: LabInfo, scenario: Scenario, opts: Demo
         faults = ", ".join(f"{f.kind.value} on {f.target}" for f in scenario.faults)
         say(f"injected scenario {scenario.name}: {faults} in {opts.warmup_s:g} s "
             f"({scenario.description or 'no description'})")
+        failure: DemoError | None = None
+        code = 1
         try:
-            return await _watch(live, scenario, played.faults_at, baseline, opts, say)
-        finally:
-            if opts.keep_running:
-                say(f"the stack stays up for exploring: Temporal UI {ui}; press Ctrl-C to "
-                    "stop")
-                await _until_interrupted()
+            code = await _watch(live, scenario, played.faults_at, baseline, opts, say)
+        except DemoError as exc:
+            if not opts.keep_running:
+                raise
+            failure = exc
+            say(f"the demo failed: {exc}")
+        if opts.keep_running:  # also after a failure: the UI shows what happened
+            say(f"the stack stays up for exploring: Temporal UI {ui}; press Ctrl-C to stop")
+            await _until_interrupted()
+        if failure is not None:
+            raise failure
+        return code
 
 
 async def _settle(live: LiveLab, seconds: float, say: _Say) -> None:
