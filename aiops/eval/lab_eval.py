@@ -66,6 +66,8 @@ class EvalOptions:
     interval_s: float = 1.0
     policy: Path | None = None
     log: Callable[[str], None] = field(default=lambda _: None)
+    # called with the scores so far after each scenario (partial figures survive a stop)
+    progress: Callable[[list[ScenarioScore]], None] = field(default=lambda _: None)
 
 
 def load_dir(directory: Path) -> list[Scenario]:
@@ -275,6 +277,7 @@ async def _evaluate(settings: Settings, lab: Any, scenarios: list[Scenario], opt
                 await ev.reset(f"after {scenarios[i - 1].name}")
                 await ev.cooldown()
             scores.append(await ev.run(scenario))
+            opts.progress(scores)
         return scores
 
 
@@ -301,7 +304,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="folder of scenario files (*.yaml), e.g. aiops/lab/scenarios")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="the figures as JSON: on stdout instead of the table, or into FILE "
-                   "besides the table")
+                   "besides the table (updated after each scenario)")
     p.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
                    help="override the fault scenarios' warmup")
     p.add_argument("--hold", type=float, default=None, metavar="SECONDS",
@@ -318,11 +321,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def log(text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
+    started = time.monotonic()
+    out = Path(args.json) if args.json not in (None, "-") else None
+
+    def save(scores: list[ScenarioScore]) -> None:
+        if out is not None:
+            out.write_text(json.dumps(figures(scores, time.monotonic() - started), indent=2)
+                           + "\n")
+
     opts = EvalOptions(scenarios=args.scenarios, warmup_s=args.warmup, hold_s=args.hold,
                        settle_s=args.settle, cooldown_s=args.cooldown, policy=args.policy,
-                       log=log)
+                       log=log, progress=save)
     scores, wall = run_eval(settings, opts)
-    if args.json not in (None, "-"):
-        Path(args.json).write_text(json.dumps(figures(scores, wall), indent=2) + "\n")
+    save(scores)
     report(scores, wall, sys.stdout, as_json=args.json == "-")
     return 0 if all(s.passed for s in scores) else 1
