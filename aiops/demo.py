@@ -177,7 +177,7 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
     root = scenario.expect.root_cause
     watches: dict[str, Watch] = {}
     deadline = time.time() + opts.timeout_s
-    approved: set[str] = set()
+    approved: set[str] = set()  # run id + plan hash: incident ids and plans repeat
     resolved: IncidentState | None = None
     health: list[HealthSample] = []
     while time.time() < deadline:
@@ -189,7 +189,8 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
             w.state = state
             _narrate(live, w, state, say)
             pending = state.pending
-            if pending is not None and pending.plan_hash not in approved:
+            key = f"{ex.run_id}:{pending.plan_hash}" if pending else ""
+            if pending is not None and key not in approved:
                 if opts.interactive:
                     if "asked" not in w.told:
                         w.told.add("asked")
@@ -198,7 +199,7 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
                     for message in await live.approve(ex.id, DEMO_IDENTITIES):
                         say(f"approval: {message} (as the demo's approver identity, through "
                             "the workflow's decide update)")
-                    approved.add(pending.plan_hash)
+                    approved.add(key)
             if state.report is not None and "closed" not in w.told:
                 w.told.add("closed")
                 if state.status is IncidentStatus.RESOLVED:

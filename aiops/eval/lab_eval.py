@@ -171,7 +171,7 @@ class Evaluation:
               f"ends +{played.ends_at - played.played_at:.0f} s)")
         health: list[HealthSample] = []
         states: dict[str, IncidentState] = {}
-        approved: set[str] = set()
+        approved: set[str] = set()  # run id + plan hash: incident ids and plans repeat
         finished_at: float | None = None
 
         def record(ended: float, changes: list[ObjectChange]) -> ScenarioRecord:
@@ -195,8 +195,9 @@ class Evaluation:
                 st = await live.read(ex)
                 states[ex.run_id] = st
                 open_ |= st.report is None and st.execution.running
-                if st.pending is not None and st.pending.plan_hash not in approved:
-                    approved.add(st.pending.plan_hash)
+                key = f"{ex.run_id}:{st.pending.plan_hash}" if st.pending else ""
+                if st.pending is not None and key not in approved:
+                    approved.add(key)
                     for message in await live.approve(ex.id, EVAL_IDENTITIES):
                         o.log(f"{s.name}: {message}")
             return open_
