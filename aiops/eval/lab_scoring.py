@@ -120,6 +120,7 @@ class ScenarioScore:
     recovery_s: float | None
     unsafe_actions: list[str] = field(default_factory=list)
     false_incidents: list[str] = field(default_factory=list)
+    plan_rationale: str | None = None  # why the first incident's plan is what it is
     passed: bool = False
     why: str = ""
 
@@ -244,6 +245,7 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
         s.rca_fault = top.fault.value if top else None
         plan = first.report.plan if first.report else None
         s.playbook = plan.playbook_id if plan else None
+        s.plan_rationale = plan.rationale if plan else None
         fixed = [i for i in ours if i.report is not None
                  and i.report.status is IncidentStatus.RESOLVED
                  and any(a.ok for a in i.actions)]
