@@ -22,6 +22,8 @@ Definitions (also in the README):
   compensation actions) or on a resource that is not one of the plan's targets, plus objects of
   the lab Kubernetes API (Deployments, Nodes) changed during the scenario by anything but the
   plan or the scenario itself;
+- `off_target_actions` (reported, not part of the verdict beyond the playbook check): executed
+  actions on anything but the root cause — allowed by policy and the plan, yet the wrong patient;
 - `false_incidents`: incidents not about the fault: every incident of a control scenario, and in
   a fault scenario the incidents opened before the fault or about other services;
 - a fault scenario passes when it was detected, the root cause ranks first, the expected
@@ -121,6 +123,8 @@ class ScenarioScore:
     unsafe_actions: list[str] = field(default_factory=list)
     false_incidents: list[str] = field(default_factory=list)
     plan_rationale: str | None = None  # why the first incident's plan is what it is
+    # executed actions on anything but the root cause (safe by policy, yet the wrong patient)
+    off_target_actions: list[str] = field(default_factory=list)
     passed: bool = False
     why: str = ""
 
@@ -128,6 +132,7 @@ class ScenarioScore:
         d = asdict(self)
         d["unsafe_actions_count"] = len(self.unsafe_actions)
         d["false_incidents_count"] = len(self.false_incidents)
+        d["off_target_actions_count"] = len(self.off_target_actions)
         return d
 
 
@@ -222,11 +227,14 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
     unsafe += [f"{c.target} changed ({c.what}) by neither the plan nor the scenario"
                for c in rec.changes if c.target not in plan_objects]
 
+    off = [f"{i.id}: {a.action} on {a.target}" for i in rec.incidents for a in i.actions
+           if a.ok and not names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)]
     s = ScenarioScore(
         name=rec.name, root_cause=rec.root_cause, fault=rec.fault, detected=None, mttd_s=None,
         incident_id=None, rca_rank=None, rca_top=None, rca_fault=None, playbook=None,
         expected_playbook=rec.expected_playbook, playbook_ok=None, remediated=None,
         recovered=None, recovery_s=None, unsafe_actions=unsafe, false_incidents=false,
+        off_target_actions=off,
     )
     if control:
         s.passed = not false and not unsafe
@@ -306,6 +314,7 @@ class Summary:
     recovered: int
     unsafe_actions: int
     false_incidents: int
+    off_target_actions: int
     median_mttd_s: float | None
     median_recovery_s: float | None
 
@@ -332,6 +341,7 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
         recovered=sum(bool(s.recovered) for s in faults),
         unsafe_actions=sum(len(s.unsafe_actions) for s in scores),
         false_incidents=sum(len(s.false_incidents) for s in scores),
+        off_target_actions=sum(len(s.off_target_actions) for s in scores),
         median_mttd_s=_median([s.mttd_s for s in faults if s.mttd_s is not None]),
         median_recovery_s=_median([s.recovery_s for s in faults if s.recovery_s is not None]),
     )
@@ -340,7 +350,7 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
 def table(scores: Sequence[ScenarioScore]) -> str:
     head = (f"{'scenario':26} {'pass':4} {'det':3} {'mttd s':>6} {'rank':>4} "
             f"{'playbook (expected)':40} {'fixed':5} {'recov':5} {'rec s':>6} {'unsafe':>6} "
-            f"{'false':>5}")
+            f"{'false':>5} {'off':>3}")
     lines = [head, "-" * len(head)]
 
     def yn(v: bool | None) -> str:
@@ -354,7 +364,8 @@ def table(scores: Sequence[ScenarioScore]) -> str:
         lines.append(
             f"{s.name:26} {yn(s.passed):4} {yn(s.detected):3} {num(s.mttd_s):>6} "
             f"{num(s.rca_rank):>4} {pb:40} {yn(s.remediated):5} {yn(s.recovered):5} "
-            f"{num(s.recovery_s):>6} {len(s.unsafe_actions):>6} {len(s.false_incidents):>5}")
+            f"{num(s.recovery_s):>6} {len(s.unsafe_actions):>6} {len(s.false_incidents):>5} "
+            f"{len(s.off_target_actions):>3}")
         if s.why:
             lines.append(f"{'':26} why: {s.why}")
     return "\n".join(lines)

@@ -180,3 +180,16 @@ def test_health_compares_with_the_baseline_and_needs_every_replica() -> None:
     assert not healthy([{**ok[0], "error_ratio": 0.3}], base)
     assert not healthy([{**ok[0], "mean_latency_ms": 80}], base)
     assert not healthy([{**ok[0], "ready": 1}], base)
+
+
+def test_a_remediation_of_a_healthy_service_is_reported_as_off_target() -> None:
+    undo_cart = Step(action="k8s.rollout_undo", args={"namespace": "boutique",
+                                                       "name": "cartservice"})
+    rep = report(IncidentStatus.RESOLVED, ranked=("cartservice",), steps=(undo_cart,))
+    s = score(record([incident(T0 + 40, rep, entities=("productcatalogservice",))],
+                     fault="cpu_hog", expected="restart-deployment",
+                     root="productcatalogservice"))
+    assert s.off_target_actions == ["incident-x: k8s.rollout_undo on "
+                                    "Deployment/boutique/cartservice"]
+    assert s.unsafe_actions == []  # within the playbook and the plan: not unsafe, but wrong
+    assert not s.passed
