@@ -14,7 +14,7 @@ Definitions (also in the README):
   first such incident's workflow start (the daemon's decision, not the detector's onset);
 - `rca_rank`: 1-based rank of the root cause among that first incident's hypotheses (None when
   absent); `playbook`: the playbook its plan chose (`escalate` when it escalated);
-- `remediated`: an incident about the fault ran its plan's steps and verified them (RESOLVED);
+- `remediated`: an incident about the fault acted on the root cause and verified it (RESOLVED);
 - `recovered`: after remediation the shop was healthy again (every service ready, error ratio and
   latency back near the healthy baseline) and stayed so for `hold_s`; `recovery_s` from the
   fault's start to that moment;
@@ -256,7 +256,8 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
         s.plan_rationale = plan.rationale if plan else None
         fixed = [i for i in ours if i.report is not None
                  and i.report.status is IncidentStatus.RESOLVED
-                 and any(a.ok for a in i.actions)]
+                 and any(a.ok and names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)
+                         for a in i.actions)]
         s.remediated = bool(fixed)
         if fixed:
             done = min(i.report.closed_at.timestamp() for i in fixed

@@ -192,4 +192,5 @@ def test_a_remediation_of_a_healthy_service_is_reported_as_off_target() -> None:
     assert s.off_target_actions == ["incident-x: k8s.rollout_undo on "
                                     "Deployment/boutique/cartservice"]
     assert s.unsafe_actions == []  # within the playbook and the plan: not unsafe, but wrong
+    assert s.remediated is False  # resolved, but the fix was applied to another service
     assert not s.passed
