@@ -111,6 +111,23 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.demo import DemoError, DemoOptions, run_demo
+    from aiops.devstack import DevStackError
+    from aiops.integrations.temporal import TemporalUnavailableError
+    from aiops.worker import StartupError
+
+    if "AIOPS_LOG__LEVEL" not in os.environ:  # the narration is the output; logs only on trouble
+        configure_logging("warning", settings.log.format)
+    opts = DemoOptions(scenario=args.scenario, interactive=args.interactive,
+                       keep_running=args.keep_running, timeout_s=args.timeout,
+                       warmup_s=args.warmup, policy=args.policy)
+    try:
+        return run_demo(settings, opts)
+    except (DemoError, DevStackError, TemporalUnavailableError, StartupError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _cli_identity(settings: Settings) -> str:
     return settings.cli_identity or getpass.getuser()
 
@@ -201,6 +218,20 @@ def _cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_lab_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.devstack import DevStackError
+    from aiops.eval import lab_eval
+    from aiops.lab.commands import LabError
+    from aiops.worker import StartupError
+
+    if "AIOPS_LOG__LEVEL" not in os.environ:  # progress goes to stderr; logs only on trouble
+        configure_logging("warning", settings.log.format)
+    try:
+        return lab_eval.run(args, settings)
+    except (lab_eval.LabEvalError, LabError, DevStackError, StartupError) as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _delegate(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
 ) -> None:
@@ -225,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"YAML settings file (or ${CONFIG_ENV})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    p = sub.add_parser("demo", help="the whole product on the lab: inject a fault, watch aiops "
+                       "detect, diagnose, approve, remediate and verify")
+    importlib.import_module("aiops.demo").configure_parser(p)
+    p.set_defaults(handler=_cmd_demo)
     p = sub.add_parser("dev", help="run Temporal dev server + UI, worker and MCP server (HTTP)")
     p.set_defaults(handler=_cmd_dev)
     p = sub.add_parser("worker", help="run a Temporal worker for incidents")
@@ -298,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub.add_parser("status", help="services, faults and the running scenario").set_defaults(
         handler=_cmd_lab)
     lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
+    q = lab_sub.add_parser("eval", help="play every scenario of a folder through the whole live "
+                           "system and score detection, RCA, remediation and safety")
+    importlib.import_module("aiops.eval.lab_eval").configure_parser(q)
+    q.set_defaults(handler=_cmd_lab_eval)
     _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
     p = sub.add_parser("slack", help="Slack approvals")
     slack_sub = p.add_subparsers(dest="slack_command", metavar="ACTION", required=True)

@@ -15,10 +15,13 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -26,6 +29,9 @@ from aiops.config import Settings
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 log = get_logger(__name__)
 
@@ -48,7 +54,8 @@ def temporal_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the thread that started it dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -67,7 +74,7 @@ def start_temporal_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
         args += ["--search-attribute", f"{name}={kind}"]
     log_file = (state / "temporal.log").open("ab")
     return subprocess.Popen(
-        args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
     )
 
@@ -173,3 +180,90 @@ async def run_dev(settings: Settings) -> None:
     finally:
         _stop(proc)
         log.info("aiops dev stopped")
+
+
+def port_free(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+        return True
+
+
+def any_free_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((ip, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, list[str]]:
+    """The settings with the dev server's (and with `mcp` the MCP server's) ports moved to free
+    ones where the configured ones are taken (another `aiops dev`, a Temporal already running),
+    and a note per port moved so the person knows where things are."""
+    dev, mcp_settings = settings.dev_server, settings.mcp
+    notes: list[str] = []
+    ports = {"port": dev.port, "ui_port": dev.ui_port}
+    for name, port in ports.items():
+        if not port_free(dev.ip, port):
+            ports[name] = any_free_port(dev.ip)
+            what = "UI" if name == "ui_port" else "server"
+            notes.append(f"port {port} is taken; the Temporal {what} uses {ports[name]} instead")
+    mcp_port = mcp_settings.port
+    if mcp and not port_free(mcp_settings.host, mcp_port):
+        mcp_port = any_free_port(mcp_settings.host)
+        notes.append(f"port {mcp_settings.port} is taken; the MCP server uses {mcp_port} "
+                     "instead")
+    return settings.model_copy(update={
+        "dev_server": dev.model_copy(update=ports),
+        "mcp": mcp_settings.model_copy(update={"port": mcp_port}),
+    }), notes
+
+
+def pointed_at_dev_server(settings: Settings) -> Settings:
+    """The settings with the Temporal client pointed at the embedded dev server and its UI."""
+    dev = settings.dev_server
+    return settings.model_copy(
+        update={"temporal": settings.temporal.model_copy(
+            update={"address": f"{dev.ip}:{dev.port}", "ui_url": f"http://{dev.ip}:{dev.ui_port}"}
+        )}
+    )
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """The embedded daemon as it runs: where it listens and a client to it."""
+
+    settings: Settings
+    client: Client
+
+    def incident_url(self, incident_id: str) -> str:
+        t = self.settings.temporal
+        return f"{t.ui_url}/namespaces/{t.namespace}/workflows/{incident_id}"
+
+
+@contextlib.asynccontextmanager
+async def embedded_daemon(settings: Settings, *, detection: bool = True) -> AsyncIterator[Daemon]:
+    """The daemon against these settings, in this process: the Temporal dev server (a child
+    process), the worker with every activity and, with `detection`, the detection loop. Leaving
+    the block stops the worker and the server; nothing is left behind. No MCP server and no
+    signal handling: the caller owns both (`aiops dev`, `aiops demo`, `aiops lab eval`)."""
+    from aiops.intake import start_detection_loop
+    from aiops.worker import all_activities, build_worker, load_rules
+
+    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    settings = pointed_at_dev_server(settings)
+    proc = start_temporal_dev_server(settings)
+    try:
+        await _wait_for_temporal(settings, proc)
+        client = await connect(settings.temporal)
+        worker = build_worker(client, settings.temporal.task_queue,
+                              all_activities(settings, client))
+        async with worker:
+            if detection:
+                await start_detection_loop(client, settings.temporal.task_queue, rules,
+                                           interval_s=settings.detection.interval_s)
+            yield Daemon(settings=settings, client=client)
+    finally:
+        _stop(proc)

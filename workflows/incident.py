@@ -135,6 +135,8 @@ class IncidentWorkflow:
         self._started = False
         self._expired = False
         self._rejected_by = ""
+        self._rca: RcaReport | None = None
+        self._plan: RemediationPlan | None = None
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
@@ -154,6 +156,7 @@ class IncidentWorkflow:
             INVESTIGATE_INCIDENT, InvestigateInput(incident=incident), result_type=RcaReport,
             start_to_close_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
         )
+        self._rca = report
         self._note("aiops", f"root cause: {report.summary}")
         if report.top is not None:
             self._upsert([_set(FAULT, report.top.fault.value)])
@@ -173,6 +176,7 @@ class IncidentWorkflow:
             retry_policy=READ_RETRY,
         )
         plan = planned.plan
+        self._plan = plan
         self._upsert([_set(PLAYBOOK, plan.playbook_id)])
         decision = evaluate(plan, self._policy_context(inp, observation), inp.rules.policy)
         self._note("policy", f"plan {plan.playbook_id} ({plan.plan_hash()}): "
@@ -382,6 +386,16 @@ class IncidentWorkflow:
         if self._status is not IncidentStatus.AWAITING_APPROVAL or self._request is None:
             return None
         return self._request.model_copy(update={"approved_by": list(self._approved_by)})
+
+    @workflow.query(name="rca")
+    def rca(self) -> RcaReport | None:
+        """The root-cause report once the investigation is done (before the incident closes)."""
+        return self._rca
+
+    @workflow.query(name="plan")
+    def plan(self) -> RemediationPlan | None:
+        """The remediation plan once planned (also when it needs no approval)."""
+        return self._plan
 
     @workflow.query(name="audit")
     def audit(self) -> list[AuditEntry]:

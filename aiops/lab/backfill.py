@@ -58,8 +58,16 @@ def backfill(
     workers: int | None = None,
     job: str = DEFAULT_JOB,
     instance: str = DEFAULT_INSTANCE,
+    fine_tail: float = 0.0,
+    fine_step: float = 5.0,
 ) -> BackfillResult:
     """Write `days` of normal history ending at `end` (default: now) into `data_dir`.
+
+    `fine_tail`: the last seconds of history are written every `fine_step` seconds instead of
+    every `step`. A detection pass that scores every second primes its detectors from the last
+    hour of history with `rate(...[1m])`; over 60 s samples such a window holds one sample and
+    the rate is absent, so without a fine tail every series would look new at lab start and the
+    detector would stay silent for its warm-up (200 samples) on live data.
 
     `job` and `instance` must be what Prometheus attaches to the live scrape (see
     `write_prometheus_config`), so that history and live samples are the same series."""
@@ -68,10 +76,10 @@ def backfill(
     tool = promtool or shutil.which("promtool") or "/usr/bin/promtool"
     if not Path(tool).exists() and shutil.which(tool) is None:
         raise BackfillError(f"promtool not found ({tool}); install the Debian package prometheus")
-    if step < 1:
-        raise BackfillError(f"step must be at least 1 s, got {step}")
+    if step < 1 or fine_step < 1:
+        raise BackfillError(f"step and fine_step must be at least 1 s, got {step}, {fine_step}")
     end_t = float(end if end is not None else time.time())
-    end_t -= end_t % step
+    end_t -= end_t % (fine_step if fine_tail > 0 else step)
     start = end_t - days * 86400.0
     start -= start % step
     out = Path(data_dir)
@@ -81,6 +89,7 @@ def backfill(
     shop = Shop(cluster, seed=seed,
                 traffic=Traffic(rps=rps, pattern=Pattern.DIURNAL, seed=seed, anchor=end_t))
     samples = 0
+    fine_from = end_t - fine_tail
     extra = (("instance", instance), ("job", job))
 
     def convert(path: Path) -> None:
@@ -110,7 +119,7 @@ def backfill(
                     text = render_openmetrics_samples(shop.families(), t, extra)
                     samples += text.count("\n")
                     fh.write(text)
-                    t += step
+                    t += fine_step if t >= fine_from else step
                 fh.write("# EOF\n")
             futures.append(pool.submit(convert, path))
         for f in futures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,22 @@ def up(state_dir: Path, *, rps: float, scrape_interval: str, timeout_s: float = 
     running = read_info(state_dir)
     if running is not None:
         return f"the lab is already up (pid {running.pid}):\n{running.describe()}"
+    # the lab outlives this command; `lab down` stops it
+    _, info = start(state_dir, rps=rps, scrape_interval=scrape_interval, timeout_s=timeout_s,
+                    owned=False)
+    return (f"the lab is up (pid {info.pid}, {info.backfill_s:.0f} s of backfill for "
+            f"two days of history):\n{info.describe()}")
+
+
+def start(state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s",
+          timeout_s: float = 180.0, owned: bool = True
+          ) -> tuple[subprocess.Popen[bytes], LabInfo]:
+    """Start `aiops lab run` in a process of its own and wait until it is up. `owned`: the lab
+    dies with this process (even on SIGKILL), for `aiops demo` and `aiops lab eval`; call
+    `stop(proc)` to end it in order. Call from the main thread (the death signal is tied to the
+    thread that starts the child)."""
+    from aiops.devstack import die_with_parent
+
     home = lab_dir(state_dir)
     home.parent.mkdir(parents=True, exist_ok=True)
     log_path = home.parent / "lab.log"
@@ -32,7 +49,8 @@ def up(state_dir: Path, *, rps: float, scrape_interval: str, timeout_s: float = 
             [sys.executable, "-m", "aiops.cli", "lab", "run", "--rps", str(rps),
              "--scrape-interval", scrape_interval],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # the lab outlives this command; `lab down` stops it
+            start_new_session=True,  # Ctrl-C reaches the caller only, who stops the lab in order
+            preexec_fn=die_with_parent if owned else None,
             env={**os.environ, "AIOPS_STATE_DIR": str(state_dir.resolve())},
         )
     deadline = time.monotonic() + timeout_s
@@ -42,11 +60,25 @@ def up(state_dir: Path, *, rps: float, scrape_interval: str, timeout_s: float = 
                            f"{log_path}")
         info = read_info(state_dir)
         if info is not None:
-            return (f"the lab is up (pid {info.pid}, {info.backfill_s:.0f} s of backfill for "
-                    f"two days of history):\n{info.describe()}")
+            return proc, info
         time.sleep(0.5)
     proc.terminate()
     raise LabError(f"the lab did not come up within {timeout_s:.0f} s; see {log_path}")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """End a lab started with `start`: SIGTERM (it stops Prometheus and its servers), SIGKILL
+    if it does not go; then whatever is left of its process group (a Prometheus the lab could
+    not stop in time), so nothing outlives the caller."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the lab leads its own session (start_new_session)
 
 
 def _require(state_dir: Path) -> LabInfo:

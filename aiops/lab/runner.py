@@ -69,6 +69,30 @@ def read_info(state_dir: Path) -> LabInfo | None:
     return info
 
 
+class _ShiftedClock:
+    """The cluster's clock, `offset` seconds behind the wall clock."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() - self.offset
+
+
+def seeded_in_the_past(age_s: float, settle_s: float = 120.0) -> Cluster:
+    """The shop's cluster as if it had been running for `age_s` seconds (as long as the
+    backfilled history): seeded and settled then, so its objects and events (ReplicaSets
+    created, "Scaled up replica set") are that old. Seeded now, every deployment would show a
+    change minutes before any fault, which a root-cause analysis rightly weighs as a suspect."""
+    clock = _ShiftedClock(age_s)
+    cluster = Cluster.boutique(ClusterConfig(external_readiness=True), clock=clock)
+    then = clock()
+    for t in range(0, int(settle_s) + 1, 5):
+        cluster.tick(then + t)
+    clock.offset = 0.0
+    return cluster
+
+
 def run_lab(
     state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s", history_days: float = 2.0,
     prometheus_port: int = 0, stop: threading.Event | None = None,
@@ -85,11 +109,12 @@ def run_lab(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
 
-    cluster = Cluster.boutique(ClusterConfig(external_readiness=True))
+    cluster = seeded_in_the_past(history_days * 86400.0)
     api = start_lab_api(cluster)
     kubeconfig = write_kubeconfig(home / "kubeconfig", api.url)
     started = time.monotonic()
-    history = backfill(home / "prometheus", days=history_days, rps=rps)
+    # A fine last quarter of an hour: enough for the detector's warm-up at a 1 s pass.
+    history = backfill(home / "prometheus", days=history_days, rps=rps, fine_tail=900.0)
     backfill_s = time.monotonic() - started
     shop = ShopService(cluster, rps=rps, anchor=history.end, history=history.shop).start()
     config = write_prometheus_config(home / "prometheus.yml", [shop.target],
