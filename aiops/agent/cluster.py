@@ -101,7 +101,9 @@ def change_events(
     out: list[ChangeEvent] = []
     rollout_at: dict[str, datetime] = {}
 
-    # Rollouts: a ReplicaSet of revision > 1 created in the window is a new version going out.
+    # Rollouts: a ReplicaSet of revision > 1 created in the window is a new version going out,
+    # unless it runs no pod any more: a release already rolled back (by aiops or a person) is
+    # no suspect for what happens after it, or every fault in the next hour would blame it.
     by_deploy: dict[str, list[ReplicaSetInfo]] = {}
     for rs in facts.replicasets:
         if rs.deployment:
@@ -109,7 +111,7 @@ def change_events(
     for deploy, sets in by_deploy.items():
         sets.sort(key=lambda r: (r.revision or 0, r.name))
         for i, rs in enumerate(sets):
-            if (rs.revision or 0) <= 1 or not within(rs.created_at):
+            if (rs.revision or 0) <= 1 or not within(rs.created_at) or rs.replicas == 0:
                 continue
             assert rs.created_at is not None
             prev = sets[i - 1] if i > 0 else None
