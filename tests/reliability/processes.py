@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHistory
 
 from aiops.config import DevServerSettings, Settings, TemporalSettings
-from aiops.devstack import _die_with_parent, start_temporal_dev_server
+from aiops.devstack import die_with_parent, start_temporal_dev_server
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from tests.servers import free_port
 
@@ -75,7 +75,7 @@ class WorkerProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.argv, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # never outlive the test run
+                preexec_fn=die_with_parent,  # never outlive the test run
             )
         return self
 
