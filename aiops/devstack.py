@@ -103,12 +103,13 @@ class _QuietUvicorn(uvicorn.Server):
         yield
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout_s`."""
     if proc.poll() is not None:
         return
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -178,7 +179,7 @@ async def run_dev(settings: Settings) -> None:
             stop_task.cancel()
             await asyncio.gather(mcp_task, webhook_task, stop_task, return_exceptions=True)
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.info("aiops dev stopped")
 
 
@@ -266,4 +267,4 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
                                            interval_s=settings.detection.interval_s)
             yield Daemon(settings=settings, client=client)
     finally:
-        _stop(proc)
+        stop_process(proc)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from aiops.devstack import stop_process
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -106,14 +108,8 @@ class PrometheusProcess:
         wait_until(lambda: _ready(self.url), 30, f"Prometheus on port {self.port}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, 15)
 
 
 @contextlib.contextmanager

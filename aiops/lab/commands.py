@@ -70,13 +70,9 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
     """End a lab started with `start`: SIGTERM (it stops Prometheus and its servers), SIGKILL
     if it does not go; then whatever is left of its process group (a Prometheus the lab could
     not stop in time), so nothing outlives the caller."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    from aiops.devstack import stop_process
+
+    stop_process(proc, timeout_s)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # the lab leads its own session (start_new_session)
 

@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHistory
 
 from aiops.config import DevServerSettings, Settings, TemporalSettings
-from aiops.devstack import die_with_parent, start_temporal_dev_server
+from aiops.devstack import die_with_parent, start_temporal_dev_server, stop_process
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from tests.servers import free_port
 
@@ -99,14 +99,8 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, 15)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
@@ -152,14 +146,8 @@ class DevServer:
         raise TimeoutError(f"the dev server on {self.address} did not come up in 60 s")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, 20)
 
 
 async def wait_for_pollers(
