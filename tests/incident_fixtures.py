@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 
+from aiops.activities.contracts import action_key
 from aiops.activities.incident import IncidentActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.config import PrometheusSettings
@@ -144,18 +146,23 @@ def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) 
 
 
 async def start(
-    client: Client, task_queue: str, rules: Rules, index: bool = True, **policy: object
+    client: Client, task_queue: str, rules: Rules, index: bool = True,
+    incident_id: str | None = None, **policy: object,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
+    """Start an incident; `incident_id` reuses an id, as the next incident of a namespace does."""
     if policy:
         rules = Rules(policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
                       playbooks=rules.playbooks)
     incident = make_incident()
+    if incident_id is not None:
+        incident = incident.model_copy(update={"id": incident_id})
     return await client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(incident=incident,
                       rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
                       index=index),
         id=incident.id, task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 
 
@@ -168,6 +175,12 @@ async def pending(
             return request
         await asyncio.sleep(0.1)
     raise AssertionError("the workflow never asked for approval")
+
+
+def key_of(handle: WorkflowHandle[IncidentWorkflow, IncidentReport]) -> str:
+    """The key the executor marks this incident's actions with (workflow id and run id)."""
+    assert handle.result_run_id is not None
+    return action_key(handle.id, handle.result_run_id)
 
 
 def restarted_by(executor: KubernetesExecutor) -> str | None:

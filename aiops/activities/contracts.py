@@ -106,3 +106,11 @@ CHECK_PRECONDITIONS = "check_preconditions"
 DRY_RUN_PLAN = "dry_run_plan"
 EXECUTE_STEP = "execute_step"
 VERIFY_REMEDIATION = "verify_remediation"
+
+
+def action_key(incident_id: str, run_id: str | None) -> str:
+    """What the executor keys its once-only actions by. The incident id alone is reused by the
+    next incident in the same namespace (its workflow id), which would turn that incident's
+    remedy into "already done"; the run id makes it one key per incident, shared by retries."""
+    return f"{incident_id}/{run_id}" if run_id else incident_id
+

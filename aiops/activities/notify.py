@@ -2,8 +2,9 @@
 
 Pure contracts at the top (workflows import them inside `imports_passed_through`); the Slack
 client is injected, so this module imports nothing that talks to the network. Both activities
-are idempotent, keyed by incident id + plan hash: a retry updates the message already posted,
-and a progress line is posted once per key. Without Slack configured they do nothing and say so.
+are idempotent, keyed by incident (id and run) + plan hash: a retry updates the message already
+posted, and a progress line is posted once per key, while the next incident of the namespace
+(same id, new run) gets a message of its own. Without Slack configured they do nothing and say so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from aiops.activities.contracts import action_key
 from aiops.domain import Anomaly, ApprovalRequest, Incident, IncidentStatus, RcaReport
 from aiops.logs import get_logger
 
@@ -72,7 +74,7 @@ class MessageRefLike(Protocol):
 
 class Notifier(Protocol):
     async def request_approval(self, request: ApprovalRequest, report: RcaReport | None,
-                               ui_link: str | None = None) -> Any: ...
+                               ui_link: str | None = None, thread: str | None = None) -> Any: ...
 
     async def progress(self, incident_id: str, plan_hash: str, key: str, text: str) -> bool: ...
 
@@ -116,7 +118,8 @@ class NotifyActivities:
 
             link = temporal_ui_link(self.ui_url, self.namespace, _workflow_id(inp))
         try:
-            ref = await self.notifier.request_approval(inp.request, inp.report, link)
+            ref = await self.notifier.request_approval(inp.request, inp.report, link,
+                                                       thread=_thread(inp.request.incident_id))
         except Exception as exc:
             raise _classify(exc) from exc
         detail = "posted" if ref.posted else "updated"
@@ -139,7 +142,8 @@ class NotifyActivities:
             png = render_png([(s.timestamps, s.values) for s in series[:5]],
                              mark_at=top.start.timestamp())
             title = f"{top.signal} for {top.entity} (red line: anomaly start)"
-            posted = await self.notifier.upload(request.incident_id, request.plan_hash, "plot",
+            posted = await self.notifier.upload(_thread(request.incident_id), request.plan_hash,
+                                                "plot",
                                                 png, f"{top.signal}.png", title)
         except Exception as exc:
             log.warning("slack plot skipped", incident_id=request.incident_id, error=str(exc))
@@ -153,12 +157,12 @@ class NotifyActivities:
         try:
             posted = False
             if inp.text:
-                posted = await self.notifier.progress(inp.incident_id, inp.plan_hash, inp.key,
-                                                      inp.text)
+                posted = await self.notifier.progress(_thread(inp.incident_id), inp.plan_hash,
+                                                      inp.key, inp.text)
             closed = False
             if inp.outcome is not None:
-                closed = await self.notifier.close(inp.incident_id, inp.plan_hash, inp.outcome,
-                                                   inp.approved_by, inp.detail)
+                closed = await self.notifier.close(_thread(inp.incident_id), inp.plan_hash,
+                                                   inp.outcome, inp.approved_by, inp.detail)
         except Exception as exc:
             raise _classify(exc) from exc
         done = [w for w, did in (("posted", posted), ("message updated", closed)) if did]
@@ -180,6 +184,15 @@ def _workflow_id(inp: NotifyApprovalInput) -> str:
         return activity.info().workflow_id or inp.request.incident_id
     except RuntimeError:  # called outside an activity (tests, scripts)
         return inp.request.incident_id
+
+
+def _thread(incident_id: str) -> str:
+    """What this incident's Slack message is stored under: its id and run."""
+    try:
+        run_id = activity.info().workflow_run_id
+    except RuntimeError:  # called outside an activity (tests, scripts)
+        return incident_id
+    return action_key(incident_id, run_id)
 
 
 def _classify(exc: Exception) -> Exception:

@@ -2,8 +2,12 @@
 kubeconfig (a real cluster or the lab API).
 
 Every action is idempotent under retry, as Temporal activities run at least once:
-- `rollout_restart` and `rollout_undo` are keyed by the incident id in an annotation, so a retry
-  with the same id changes nothing (a second undo does not flip back);
+- `rollout_restart` and `rollout_undo` are keyed by an action key (the incident's workflow id and
+  run id) in an annotation, so a retry with the same key changes nothing (a second undo does not
+  flip back), while a later incident on the same workload acts again;
+- `rollout_undo` skips revisions that differ from the current one only by a restart, and refuses
+  to return to a release an earlier aiops rollback removed (recorded in an annotation), so two
+  rollbacks in a row never re-apply the bad release;
 - `scale` scales *to* N; `cordon` sets a flag; `delete_pod` and `drain` find nothing left to do.
 Every action takes `dry_run=True`, which asks the API server to run it without persisting
 (`dryRun=All`), and every result's message is a human-readable diff (before → after of the fields
@@ -12,6 +16,7 @@ touched) for the approval request.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -41,6 +46,8 @@ from aiops.integrations.kube_errors import (
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 RESTARTED_BY = "aiops.dev/restarted-by-incident"
 ROLLED_BACK_BY = "aiops.dev/rolled-back-by-incident"
+# Fingerprint of the pod template an aiops rollback rolled away from (see `release_fingerprint`).
+ROLLED_BACK_FROM = "aiops.dev/rolled-back-from-release"
 REVISION = "deployment.kubernetes.io/revision"
 MIRROR_POD = "kubernetes.io/config.mirror"
 # Annotations `kubectl rollout undo` does not copy from the ReplicaSet to the Deployment.
@@ -357,6 +364,7 @@ class KubernetesExecutor:
                 if key not in _UNDO_SKIPPED:
                     new_ann[key] = value
             new_ann[ROLLED_BACK_BY] = incident_id
+            new_ann[ROLLED_BACK_FROM] = release_fingerprint(d["spec"]["template"])
             patch = [
                 # Setting the resourceVersion makes the apiserver refuse (409) a stale write.
                 {
@@ -442,7 +450,37 @@ class KubernetesExecutor:
                 "no previous revision to roll back to (the deployment has "
                 f"{len(owned)} revision(s) in its history); escalate instead",
             )
-        return owned[-2][1]
+        return self._previous_release(action, target, d, owned)
+
+    @staticmethod
+    def _previous_release(action: str, target: str, d: Obj, owned: list[tuple[int, Obj]]) -> Obj:
+        """The newest revision that is another release than the running one. A restart only
+        stamps the template, so undoing to it would keep the release the fault came with."""
+        current = release_fingerprint(d["spec"]["template"])
+        earlier = [
+            (rev, rs)
+            for rev, rs in reversed(owned)
+            if release_fingerprint(rs["spec"]["template"]) != current
+        ]
+        if not earlier:
+            raise ActionRefusedError(
+                action,
+                target,
+                f"no earlier release to roll back to (all {len(owned)} revisions run the same "
+                "release and differ only by restarts); escalate instead",
+            )
+        rev, rs = earlier[0]
+        removed = (d["metadata"].get("annotations") or {}).get(ROLLED_BACK_FROM)
+        if removed is not None and release_fingerprint(rs["spec"]["template"]) == removed:
+            by = (d["metadata"].get("annotations") or {}).get(ROLLED_BACK_BY, "?")
+            raise ActionRefusedError(
+                action,
+                target,
+                f"the previous release (revision {rev}) is the one aiops rolled back from for "
+                f"{by}; rolling back again would re-apply it. Escalate, or pick a revision "
+                "with to_revision after checking kubectl rollout history",
+            )
+        return rs
 
     def rollout_progress(self, namespace: str, name: str) -> tuple[bool, str]:
         """(done, what kubectl rollout status would say), by kubectl's own rules."""
@@ -867,6 +905,23 @@ ACTIONS: dict[str, Handler] = {
         force=bool(a.get("force", False)),
     ),
 }
+
+
+def release_fingerprint(template: Obj) -> str:
+    """What a pod template runs, without the stamps a restart or the ReplicaSet adds: equal
+    fingerprints mean the same release, so rolling back between them changes nothing that
+    matters for a fault."""
+    release = _normalise(template)
+    metadata = release.get("metadata") or {}
+    labels = {k: v for k, v in (metadata.get("labels") or {}).items() if k != "pod-template-hash"}
+    annotations = {
+        k: v
+        for k, v in (metadata.get("annotations") or {}).items()
+        if k not in (RESTARTED_AT, RESTARTED_BY)
+    }
+    release["metadata"] = {**metadata, "labels": labels, "annotations": annotations}
+    canonical = json.dumps(release, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _normalise(value: Any) -> Any:

@@ -26,7 +26,7 @@ ACTIONS: dict[str, ActionSpec] = {
         "Deployment",
         {"namespace": "name", "name": "name"},
         {"incident_id": "str"},
-        "restart every pod of a Deployment (idempotent: keyed by incident id)",
+        "restart every pod of a Deployment (idempotent: keyed by incident and run)",
     ),
     "k8s.scale": ActionSpec(
         "Deployment",

@@ -137,11 +137,41 @@ def test_undo_restores_the_previous_revision_once_per_incident(env: Env) -> None
             == {3}
         )
     )
-    # kubectl's undo toggles between the last two revisions: a new incident flips back.
-    assert env.ex.rollout_undo(NS, "adservice", "inc-2").changed
+    # kubectl's undo would toggle back to the bad release; a later incident is refused instead.
+    with pytest.raises(ActionRefusedError, match=r"\(revision 2\) is the one aiops rolled back"):
+        env.ex.rollout_undo(NS, "adservice", "inc-2")
     assert deployment(env, "adservice")["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        "adservice:bad"
+        good_image
     )
+    # Naming the revision is a person's explicit choice, and still works.
+    assert env.ex.rollout_undo(NS, "adservice", "inc-2", to_revision=2).changed
+
+
+def test_undo_skips_restarts_and_never_returns_to_a_release_it_removed(env: Env) -> None:
+    good_image = deployment(env, "adservice")["spec"]["template"]["spec"]["containers"][0]["image"]
+    env.cluster.rollout(NS, "adservice", "adservice:bad", {BEHAVIOUR_ANNOTATION: "errors:0.5"})
+    assert env.ex.rollout_restart(NS, "adservice", "inc-wrong").changed  # revision 3: bad again
+    undone = env.ex.rollout_undo(NS, "adservice", "inc-1")
+    assert "to the template of revision 1" in undone.message
+    d = deployment(env, "adservice")
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == good_image
+    # A later incident restarts the good release, then another asks for an undo: the only
+    # earlier release is the bad one aiops removed, so it is refused.
+    assert env.ex.rollout_restart(NS, "adservice", "inc-2").changed
+    with pytest.raises(ActionRefusedError, match="aiops rolled back from for inc-1"):
+        env.ex.rollout_undo(NS, "adservice", "inc-3")
+    # A new release afterwards is fair game for the next rollback.
+    env.cluster.rollout(NS, "adservice", "adservice:v3", {})
+    assert "to the template of revision" in env.ex.rollout_undo(NS, "adservice", "inc-4").message
+    assert deployment(env, "adservice")["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        good_image
+    )
+
+
+def test_undo_of_restarts_only_is_refused(env: Env) -> None:
+    assert env.ex.rollout_restart(NS, "emailservice", "inc-1").changed
+    with pytest.raises(ActionRefusedError, match="differ only by restarts"):
+        env.ex.rollout_undo(NS, "emailservice", "inc-2")
 
 
 def test_undo_without_history_is_refused(env: Env) -> None:

@@ -13,7 +13,7 @@ from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
-from tests.incident_fixtures import approve, pending, restarted_by, start
+from tests.incident_fixtures import approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import DevServer, WorkerProcess, worker_env
 from tests.servers import MetricsTarget, PrometheusServer
 from workflows import IncidentWorkflow
@@ -42,12 +42,12 @@ async def test_approval_wait_survives_a_temporal_restart(
         assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
         after = await pending(handle, timeout_s=60)
         assert (after.plan_hash, after.expires_at) == (request.plan_hash, request.expires_at)
-        assert restarted_by(executor) != handle.id, "nothing ran while waiting"
+        assert restarted_by(executor) != key_of(handle), "nothing ran while waiting"
         await approve(handle, "alice", request)
         report = await asyncio.wait_for(handle.result(), 90)
         assert worker.alive, "one worker process rode out the restart"
 
     assert report.status is IncidentStatus.RESOLVED, report.audit
     assert report.verified is True
-    assert restarted_by(executor) == handle.id
+    assert restarted_by(executor) == key_of(handle)
     assert [d.identity for d in report.decisions] == ["alice"]

@@ -16,7 +16,7 @@ from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
-from tests.incident_fixtures import NS, approve, pending, restarted_by, start
+from tests.incident_fixtures import NS, approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import (
     DevServer,
     KubeApiGate,
@@ -62,7 +62,7 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
             await approve(handle, "alice", request)
             reached = await asyncio.to_thread(gate.held.wait, 60)
             assert reached, f"the restart never reached the cluster:\n{first.output()}"
-            assert restarted_by(executor) == handle.id, "the change is on the cluster..."
+            assert restarted_by(executor) == key_of(handle), "the change is on the cluster..."
             first.kill()  # ...and the worker dies before it can report the step done
             gate.release()
             second.start()
@@ -77,7 +77,7 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
     assert report.verified is True
     assert patches == 1, "the retried step must not restart the Deployment again"
     assert rollout_state(executor) == (generation + 1, str(int(revision) + 1), replicasets + 1)
-    assert restarted_by(executor) == handle.id
+    assert restarted_by(executor) == key_of(handle)
     [step] = report.steps
     assert step.ok
     assert "already restarted for incident" in step.message, step.message

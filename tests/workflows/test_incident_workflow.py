@@ -23,6 +23,7 @@ from tests.incident_fixtures import (
     NS,
     FixedInvestigator,
     approve,
+    key_of,
     make_incident,
     pending,
     restarted_by,
@@ -44,19 +45,44 @@ async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
     assert request.plan.playbook_id == "restart-deployment"
     assert request.plan.target == "cartservice"
     assert any("restart" in diff for diff in request.dry_run), request.dry_run
-    assert restarted_by(executor) != handle.id, "nothing runs before approval"
+    assert restarted_by(executor) != key_of(handle), "nothing runs before approval"
 
     await approve(handle, "alice", request)
     report = await handle.result()
     assert report.status is IncidentStatus.RESOLVED, report.audit
     assert report.verified is True
-    assert restarted_by(executor) == handle.id
+    assert restarted_by(executor) == key_of(handle)
     assert [s.action for s in report.steps] == ["k8s.rollout_restart"]
     assert any(e.actor == "alice" and "approved plan" in e.what for e in report.audit)
     actions = await handle.query(IncidentWorkflow.actions)
     assert [(a.action, a.target) for a in actions] == [
         ("k8s.rollout_restart", f"Deployment/{NS}/cartservice")]
     await replay_and_record(handle, "incident-approved-verified")
+
+
+async def test_the_next_incident_with_the_same_id_acts_again(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+) -> None:
+    """Incidents of one namespace share a workflow id; the executor keys its once-only actions
+    by run too, so the second incident's restart is a restart, not "already done"."""
+    first = await start(temporal_client, task_queue, rules)
+    await approve(first, "alice", await pending(first))
+    assert (await first.result()).status is IncidentStatus.RESOLVED
+    revision = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.annotations[
+        "deployment.kubernetes.io/revision"]
+
+    second = await start(temporal_client, task_queue, rules, incident_id=first.id)
+    request = await pending(second)
+    assert not any("already restarted" in diff for diff in request.dry_run), request.dry_run
+    await approve(second, "alice", request)
+    report = await second.result()
+    assert report.status is IncidentStatus.RESOLVED, report.audit
+    assert report.steps[0].changed, report.steps[0].message
+    assert restarted_by(executor) == key_of(second) != key_of(first)
+    after = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.annotations[
+        "deployment.kubernetes.io/revision"]
+    assert int(after) == int(revision) + 1
 
 
 async def test_failed_verification_escalates(
@@ -182,7 +208,7 @@ async def test_approval_after_expiry_is_refused_and_nothing_runs(
     assert report.steps == []
     assert report.decisions == []
     # Nothing reached the cluster: no restart for this incident, the Deployment's spec untouched.
-    assert restarted_by(executor) != handle.id
+    assert restarted_by(executor) != key_of(handle)
     after = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.generation
     assert after == before
     history = await replay_and_record(handle, "incident-approval-expired")

@@ -90,18 +90,22 @@ class SlackNotifier:
 
     async def request_approval(
         self, request: ApprovalRequest, report: RcaReport | None, ui_link: str | None = None,
+        thread: str | None = None,
     ) -> MessageRef:
-        """Post the approval message, or bring the one already posted up to date."""
+        """Post the approval message, or bring the one already posted up to date. `thread` is
+        what the message is stored under (default: the incident id); the activities pass the
+        incident's run too, as the next incident of a namespace reuses the incident id."""
         blocks = approval_blocks(request, report, ui_link=ui_link)
         text = fallback_text(request)
-        async with self._lock(request.incident_id, request.plan_hash):
-            stored = self.store.get(request.incident_id, request.plan_hash)
+        key = thread or request.incident_id
+        async with self._lock(key, request.plan_hash):
+            stored = self.store.get(key, request.plan_hash)
             if stored is not None and stored.blocks:
                 if stored.closed is None:
                     await self.client.chat_update(channel=stored.channel, ts=stored.ts,
                                                   text=text, blocks=blocks)
                     stored.blocks, stored.text = blocks, text
-                    self.store.put(request.incident_id, request.plan_hash, stored)
+                    self.store.put(key, request.plan_hash, stored)
                 return MessageRef(stored.channel, stored.ts, posted=False)
             if stored is not None:
                 # Progress lines came first (a thread with a plain root): make that root the
@@ -109,7 +113,7 @@ class SlackNotifier:
                 await self.client.chat_update(channel=stored.channel, ts=stored.ts, text=text,
                                               blocks=blocks)
                 stored.blocks, stored.text = blocks, text
-                self.store.put(request.incident_id, request.plan_hash, stored)
+                self.store.put(key, request.plan_hash, stored)
                 return MessageRef(stored.channel, stored.ts, posted=False)
             resp = await self.client.chat_postMessage(
                 channel=self.channel, text=text, blocks=blocks, unfurl_links=False,
@@ -118,7 +122,7 @@ class SlackNotifier:
             )
             stored = StoredMessage(channel=str(resp["channel"]), ts=str(resp["ts"]),
                                    blocks=blocks, text=text)
-            self.store.put(request.incident_id, request.plan_hash, stored)
+            self.store.put(key, request.plan_hash, stored)
             return MessageRef(stored.channel, stored.ts, posted=True)
 
     async def progress(self, incident_id: str, plan_hash: str, key: str, text: str) -> bool:

@@ -56,3 +56,26 @@ async def test_workflow_posts_once_then_closes_the_message(
     assert not any(b.get("block_id") == ACTIONS_BLOCK for b in msg.blocks)
     assert "*expired*" in repr(msg.blocks)
     assert [m.text for m in slack.thread(msg.ts)] == ["approval expired; policy says escalate"]
+
+
+async def test_the_next_incident_with_the_same_id_gets_its_own_message(
+    temporal_client: Client, slack: SlackStub, notify: NotifyActivities,
+) -> None:
+    """Incidents of one namespace share a workflow id; the second run must not update (or
+    stay silent in) the first run's closed message."""
+    queue = f"notify-{uuid.uuid4().hex[:8]}"
+    incident_id = f"incident-{uuid.uuid4().hex[:8]}"
+    async with Worker(temporal_client, task_queue=queue, workflows=[NotifyProbeWorkflow],
+                      activities=notify.all()):
+        runs = [await temporal_client.execute_workflow(
+            NotifyProbeWorkflow.run, NotifyApprovalInput(request=request(), report=REPORT),
+            id=incident_id, task_queue=queue, result_type=list[NotifyResult])
+            for _ in range(2)]
+    assert [[r.detail for r in results] for results in runs] == [
+        ["posted", "updated", "posted, message updated"]] * 2
+    first, second = (results[0].ts for results in runs)
+    assert first != second
+    assert len(slack.of("chat.postMessage")) == 4
+    for ts in (first, second):
+        assert [m.text for m in slack.thread(ts or "")] == [
+            "approval expired; policy says escalate"]

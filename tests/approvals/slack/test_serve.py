@@ -44,7 +44,7 @@ async def test_socket_mode_app_from_settings_decides(
         await slack.connected()
         handle = await start(temporal_client, task_queue, Rules(
             policy=(await _policy(conf)), playbooks=rules.playbooks))
-        msg = await ask(slack, notify, handle)
+        msg = await ask(slack, handle)
         await slack.send_envelope("env-serve", click_payload(msg, ALICE, APPROVE))
         assert [d.identity for d in (await handle.result()).decisions] == ["alice"]
         assert await handle.query(IncidentWorkflow.actions) != []
