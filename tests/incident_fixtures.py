@@ -147,20 +147,25 @@ def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) 
 
 async def start(
     client: Client, task_queue: str, rules: Rules, index: bool = True,
-    incident_id: str | None = None, **policy: object,
+    incident_id: str | None = None, opened_at: datetime | None = None, settle_s: float = 30.0,
+    **policy: object,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
-    """Start an incident; `incident_id` reuses an id, as the next incident of a namespace does."""
+    """Start an incident; `incident_id` reuses an id, as the next incident of a namespace does.
+    The incident opened long ago unless `opened_at` says otherwise (so it never waits to settle).
+    """
     if policy:
         rules = Rules(policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
                       playbooks=rules.playbooks)
     incident = make_incident()
     if incident_id is not None:
         incident = incident.model_copy(update={"id": incident_id})
+    if opened_at is not None:
+        incident = incident.model_copy(update={"opened_at": opened_at})
     return await client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(incident=incident,
                       rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
-                      index=index),
+                      index=index, settle_s=settle_s),
         id=incident.id, task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

@@ -76,6 +76,9 @@ class IncidentInput(BaseModel):
     # Upsert the Aiops* search attributes only where the namespace has them: on a namespace
     # without them every upsert would fail the workflow task and stall the incident.
     index: bool = True
+    # When the first investigation finds no remedy within this long of the anomaly's start, the
+    # workflow investigates once more when that much time has passed (see `run`).
+    settle_s: float = 30.0
 
 
 class AnomalyBatch(BaseModel):
@@ -98,8 +101,13 @@ STATUS = SearchAttributeKey.for_keyword("AiopsStatus")
 PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
 
 NOTIFY_PATCH = "notify-v1"
+SETTLE_PATCH = "settle-v1"
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
                            maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+
+
+def _fault_of(report: RcaReport) -> str:
+    return report.top.fault.value if report.top is not None else "no suspect"
 
 
 def _set(key: SearchAttributeKey[str], value: str) -> SearchAttributeUpdate[str]:
@@ -152,32 +160,21 @@ class IncidentWorkflow:
             _set(SEVERITY, incident.severity.value),
         ])
         self._note("aiops", f"incident opened with {len(incident.anomalies)} anomalies")
-        report = await workflow.execute_activity(
-            INVESTIGATE_INCIDENT, InvestigateInput(incident=incident), result_type=RcaReport,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
-        )
-        self._rca = report
-        self._note("aiops", f"root cause: {report.summary}")
-        if report.top is not None:
-            self._upsert([_set(FAULT, report.top.fault.value)])
-
-        self._set_status(IncidentStatus.PLANNING)
-        observation = await workflow.execute_activity(
-            OBSERVE_TARGET, ObserveInput(incident_id=incident.id, report=report,
-                                         namespace=incident.namespace),
-            result_type=Observation, start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=READ_RETRY,
-        )
-        planned = await workflow.execute_activity(
-            PLAN_REMEDIATION, PlanInput(incident=incident, report=report,
-                                        playbooks=inp.rules.playbooks,
-                                        observed=observation.observed),
-            result_type=PlanResult, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=READ_RETRY,
-        )
+        report, observation, planned = await self._investigate_and_plan(inp, incident)
+        wait = (incident.opened_at + timedelta(seconds=inp.settle_s)) - workflow.now()
+        if (planned.plan.is_escalation and wait > timedelta(0)
+                and workflow.patched(SETTLE_PATCH)):
+            # In the first seconds of a fault the rates over the window have barely moved and
+            # its symptoms (errors, latency) stand out before its cause (CPU, load, memory):
+            # look once more when the evidence has settled, with the anomalies that joined.
+            self._note("aiops", f"no remedy for the evidence so far "
+                       f"({_fault_of(report)}); looking again in {wait.total_seconds():.0f} s")
+            await workflow.sleep(wait)
+            self._set_status(IncidentStatus.INVESTIGATING)
+            incident = incident.model_copy(update={
+                "anomalies": [*incident.anomalies, *self._joined]})
+            report, observation, planned = await self._investigate_and_plan(inp, incident)
         plan = planned.plan
-        self._plan = plan
-        self._upsert([_set(PLAYBOOK, plan.playbook_id)])
         decision = evaluate(plan, self._policy_context(inp, observation), inp.rules.policy)
         self._note("policy", f"plan {plan.playbook_id} ({plan.plan_hash()}): "
                    f"{'allowed' if decision.allowed else 'denied'}; "
@@ -235,6 +232,36 @@ class IncidentWorkflow:
                                       decision, verified=False)
         return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision,
                                   verified=False)
+
+    async def _investigate_and_plan(
+        self, inp: IncidentInput, incident: Incident
+    ) -> tuple[RcaReport, Observation, PlanResult]:
+        report = await workflow.execute_activity(
+            INVESTIGATE_INCIDENT, InvestigateInput(incident=incident), result_type=RcaReport,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
+        )
+        self._rca = report
+        self._note("aiops", f"root cause: {report.summary}")
+        if report.top is not None:
+            self._upsert([_set(FAULT, report.top.fault.value)])
+
+        self._set_status(IncidentStatus.PLANNING)
+        observation = await workflow.execute_activity(
+            OBSERVE_TARGET, ObserveInput(incident_id=incident.id, report=report,
+                                         namespace=incident.namespace),
+            result_type=Observation, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=READ_RETRY,
+        )
+        planned = await workflow.execute_activity(
+            PLAN_REMEDIATION, PlanInput(incident=incident, report=report,
+                                        playbooks=inp.rules.playbooks,
+                                        observed=observation.observed),
+            result_type=PlanResult, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=READ_RETRY,
+        )
+        self._plan = planned.plan
+        self._upsert([_set(PLAYBOOK, planned.plan.playbook_id)])
+        return report, observation, planned
 
     def _policy_context(self, inp: IncidentInput, observation: Observation) -> PolicyContext:
         target = observation.target

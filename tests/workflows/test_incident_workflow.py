@@ -5,6 +5,7 @@ preconditions and verification through a real Prometheus."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -14,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from aiops.activities.contracts import EXECUTE_STEP
 from aiops.activities.incident import IncidentActivities
 from aiops.config import PrometheusSettings
-from aiops.domain import Decision, FaultType, IncidentStatus
+from aiops.domain import Decision, FaultType, Incident, IncidentStatus, RcaReport
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.policy.loader import parse_policy
@@ -83,6 +84,45 @@ async def test_the_next_incident_with_the_same_id_acts_again(
     after = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.annotations[
         "deployment.kubernetes.io/revision"]
     assert int(after) == int(revision) + 1
+
+
+class SettlingInvestigator(FixedInvestigator):
+    """Sees only symptoms in the first seconds of the fault, the cause later."""
+
+    def __init__(self) -> None:
+        super().__init__(FaultType.ERRORS)
+        self.calls = 0
+
+    async def investigate(self, incident: Incident) -> RcaReport:
+        self.calls += 1
+        self.fault = FaultType.ERRORS if self.calls == 1 else FaultType.MEMORY
+        return await super().investigate(incident)
+
+
+async def test_an_escalation_on_young_evidence_looks_again_once_it_settles(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+) -> None:
+    acts.investigator = SettlingInvestigator()
+    handle = await start(temporal_client, task_queue, rules, opened_at=datetime.now(UTC),
+                         settle_s=3)
+    request = await pending(handle)
+    assert request.plan.playbook_id == "restart-deployment"
+    assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
+    audit = [e.what for e in await handle.query(IncidentWorkflow.audit)]
+    assert any("no remedy for the evidence so far (errors); looking again" in a
+               for a in audit), audit
+    assert [a for a in audit if a.startswith("root cause:")] == [
+        "root cause: cartservice: errors", "root cause: cartservice leaks memory"]
+    await approve(handle, "alice", request)
+    assert (await handle.result()).status is IncidentStatus.RESOLVED
+    await replay_and_record(handle, "incident-settled-reinvestigated")
+
+    # Evidence older than the settle time escalates at once, with one investigation.
+    acts.investigator = SettlingInvestigator()
+    old = await start(temporal_client, task_queue, rules)
+    assert (await old.result()).status is IncidentStatus.ESCALATED
+    assert acts.investigator.calls == 1
 
 
 async def test_failed_verification_escalates(
