@@ -143,8 +143,7 @@ class NotifyActivities:
                              mark_at=top.start.timestamp())
             title = f"{top.signal} for {top.entity} (red line: anomaly start)"
             posted = await self.notifier.upload(_thread(request.incident_id), request.plan_hash,
-                                                "plot",
-                                                png, f"{top.signal}.png", title)
+                                                "plot", png, f"{top.signal}.png", title)
         except Exception as exc:
             log.warning("slack plot skipped", incident_id=request.incident_id, error=str(exc))
             return "; plot skipped: " + (str(exc) or type(exc).__name__)
