@@ -94,6 +94,7 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
     assert cart["recovery_s"] > cart["mttd_s"]
     assert cart["unsafe_actions"] == []
     assert figures["summary"]["passed"] == figures["summary"]["total"] == 1
+    assert cart["report_s"] and figures["summary"]["report_p95_s"] == max(cart["report_s"])
 
     still = [p for p in (psutil.Process(pid) for pid in seen if psutil.pid_exists(pid))
              if p.status() != psutil.STATUS_ZOMBIE]

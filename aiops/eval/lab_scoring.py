@@ -33,6 +33,7 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -125,6 +126,8 @@ class ScenarioScore:
     plan_rationale: str | None = None  # why the first incident's plan is what it is
     # executed actions on anything but the root cause (safe by policy, yet the wrong patient)
     off_target_actions: list[str] = field(default_factory=list)
+    # every closed incident's seconds from workflow start to its first root-cause report
+    report_s: list[float] = field(default_factory=list)
     passed: bool = False
     why: str = ""
 
@@ -173,6 +176,17 @@ def rca_rank(report: IncidentReport | None, root_cause: str) -> int | None:
     for rank, h in enumerate(report.rca.hypotheses, start=1):
         if h.target == root_cause:
             return rank
+    return None
+
+
+def report_latency_s(incident: SeenIncident) -> float | None:
+    """Seconds from the incident's workflow start to its first root-cause report, as its audit
+    trail recorded it (an incident looked at again later keeps its first)."""
+    if incident.report is None:
+        return None
+    for entry in incident.report.audit:
+        if entry.what.startswith("root cause:"):
+            return round(entry.at.timestamp() - incident.started_at, 2)
     return None
 
 
@@ -235,6 +249,7 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
         expected_playbook=rec.expected_playbook, playbook_ok=None, remediated=None,
         recovered=None, recovery_s=None, unsafe_actions=unsafe, false_incidents=false,
         off_target_actions=off,
+        report_s=[t for i in rec.incidents if (t := report_latency_s(i)) is not None],
     )
     if control:
         s.passed = not false and not unsafe
@@ -318,6 +333,8 @@ class Summary:
     off_target_actions: int
     median_mttd_s: float | None
     median_recovery_s: float | None
+    report_p50_s: float | None  # incident start → first root-cause report, over all incidents
+    report_p95_s: float | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -331,8 +348,17 @@ def _median(values: Sequence[float]) -> float | None:
     return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 1)
 
 
+def _p95(values: Sequence[float]) -> float | None:
+    """Nearest-rank 95th percentile (with few values, the largest but the top 5 %)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)], 2)
+
+
 def summarise(scores: Sequence[ScenarioScore]) -> Summary:
     faults = [s for s in scores if s.fault != "none"]
+    reports = [t for s in scores for t in s.report_s]
     return Summary(
         total=len(scores), passed=sum(s.passed for s in scores), faults=len(faults),
         detected=sum(bool(s.detected) for s in faults),
@@ -345,6 +371,7 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
         off_target_actions=sum(len(s.off_target_actions) for s in scores),
         median_mttd_s=_median([s.mttd_s for s in faults if s.mttd_s is not None]),
         median_recovery_s=_median([s.recovery_s for s in faults if s.recovery_s is not None]),
+        report_p50_s=_median(reports), report_p95_s=_p95(reports),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiops.domain import (
+    AuditEntry,
     FaultType,
     Hypothesis,
     IncidentReport,
@@ -194,3 +195,19 @@ def test_a_remediation_of_a_healthy_service_is_reported_as_off_target() -> None:
     assert s.unsafe_actions == []  # within the playbook and the plan: not unsafe, but wrong
     assert s.remediated is False  # resolved, but the fix was applied to another service
     assert not s.passed
+
+
+def test_report_latency_is_workflow_start_to_the_first_root_cause_note() -> None:
+    def noted(started: float, *at: float) -> SeenIncident:
+        rep = report(IncidentStatus.RESOLVED).model_copy(update={"audit": [
+            AuditEntry(at=_at(started + 0.1), actor="aiops", what="incident opened"),
+            *(AuditEntry(at=_at(started + t), actor="aiops", what=f"root cause: take {t}")
+              for t in at)]})
+        return incident(started, rep)
+
+    # The second incident was looked at again at +30 s; its first report counts.
+    s = score(record([noted(T0 + 38, 0.8), noted(T0 + 60, 1.9, 30.0),
+                      incident(T0 + 90, None)]))
+    assert s.report_s == [0.8, 1.9]
+    summary = summarise([s])
+    assert (summary.report_p50_s, summary.report_p95_s) == (1.4, 1.9)
