@@ -69,17 +69,18 @@ class FixedInvestigator:
     """The report a finished investigation would give: cartservice leaks memory (or has
     another `fault`)."""
 
-    def __init__(self, fault: FaultType = FaultType.MEMORY) -> None:
+    def __init__(self, fault: FaultType = FaultType.MEMORY, target: str = "cartservice") -> None:
         self.fault = fault
+        self.target = target
 
     async def investigate(self, incident: Incident) -> RcaReport:
         now = datetime.now(UTC)
         return RcaReport(
-            incident_id=incident.id, summary="cartservice leaks memory"
-            if self.fault is FaultType.MEMORY else f"cartservice: {self.fault.value}",
+            incident_id=incident.id, summary=f"{self.target} leaks memory"
+            if self.fault is FaultType.MEMORY else f"{self.target}: {self.fault.value}",
             started_at=now, finished_at=now,
             hypotheses=[Hypothesis(
-                target="cartservice", namespace=NS, fault=self.fault, confidence=0.9,
+                target=self.target, namespace=NS, fault=self.fault, confidence=0.9,
                 evidence=[Evidence(kind="metric", summary="working set near the limit",
                                    source="container_memory_working_set_bytes")],
             )],

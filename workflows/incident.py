@@ -106,6 +106,12 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
                            maximum_interval=timedelta(seconds=10), maximum_attempts=3)
 
 
+def _cause(exc: ActivityError) -> str:
+    """What went wrong in an activity, in the words of the error it raised."""
+    cause = exc.cause
+    return getattr(cause, "message", None) or str(cause or exc)
+
+
 def _fault_of(report: RcaReport) -> str:
     return report.top.fault.value if report.top is not None else "no suspect"
 
@@ -194,11 +200,17 @@ class IncidentWorkflow:
                 return await self._finish(incident, IncidentStatus.ESCALATED, report, plan,
                                           decision)
 
-        dry_run = await workflow.execute_activity(
-            DRY_RUN_PLAN, DryRunInput(incident_id=incident.id, plan=plan),
-            result_type=DryRunResult, start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=STEP_RETRY,
-        )
+        try:
+            dry_run = await workflow.execute_activity(
+                DRY_RUN_PLAN, DryRunInput(incident_id=incident.id, plan=plan),
+                result_type=DryRunResult, start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=STEP_RETRY,
+            )
+        except ActivityError as exc:
+            # The executor refused the plan before anything ran (e.g. an undo that would bring
+            # back a release aiops removed): a person decides, the incident does not fail.
+            self._note("aiops", f"dry-run refused, escalating: {_cause(exc)}")
+            return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision)
         self._note("aiops", "dry-run: " + "; ".join(dry_run.diffs))
 
         if decision.requires_approval:
@@ -288,10 +300,8 @@ class IncidentWorkflow:
                     heartbeat_timeout=timedelta(seconds=60), retry_policy=STEP_RETRY,
                 )
             except ActivityError as exc:
-                cause = exc.cause
-                message = getattr(cause, "message", None) or str(cause or exc)
                 result = StepResult(action=step.action, target=step.target, ok=False,
-                                    changed=False, message=message)
+                                    changed=False, message=_cause(exc))
             self._steps.append(result)
             self._actions.append(ActionRecord(
                 at=workflow.now(), action=step.action, target=step.target,

@@ -104,6 +104,8 @@ def change_events(
     # Rollouts: a ReplicaSet of revision > 1 created in the window is a new version going out,
     # unless it runs no pod any more: a release already rolled back (by aiops or a person) is
     # no suspect for what happens after it, or every fault in the next hour would blame it.
+    # Nor is a ReplicaSet that runs a release an earlier revision ran: a `rollout restart` only
+    # stamps the template, and a rollback brings back a release that ran before.
     by_deploy: dict[str, list[ReplicaSetInfo]] = {}
     for rs in facts.replicasets:
         if rs.deployment:
@@ -112,6 +114,8 @@ def change_events(
         sets.sort(key=lambda r: (r.revision or 0, r.name))
         for i, rs in enumerate(sets):
             if (rs.revision or 0) <= 1 or not within(rs.created_at) or rs.replicas == 0:
+                continue
+            if rs.release is not None and any(o.release == rs.release for o in sets[:i]):
                 continue
             assert rs.created_at is not None
             prev = sets[i - 1] if i > 0 else None

@@ -55,9 +55,13 @@ class QueryPlan:
     queries: tuple[MetricQuery, ...]
 
 
-def rate_window(step_s: float) -> str:
+def rate_window_s(step_s: float) -> int:
     """Wide enough for rate() to see at least four scrapes at the query step."""
-    return f"{max(60, math.ceil(4 * step_s))}s"
+    return max(60, math.ceil(4 * step_s))
+
+
+def rate_window(step_s: float) -> str:
+    return f"{rate_window_s(step_s)}s"
 
 
 def restarts_window(step_s: float, rate_w: str) -> str:

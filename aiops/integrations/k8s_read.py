@@ -24,6 +24,7 @@ from aiops.agent.ports import (
     ReplicaSetInfo,
 )
 from aiops.config import KubernetesSettings
+from aiops.integrations.kubernetes import release_fingerprint
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -48,6 +49,7 @@ def api_client_from_settings(settings: KubernetesSettings) -> Any:
 class KubernetesReader:
     def __init__(self, api_client: Any, *, log_limit_bytes: int = 64_000,
                  timeout_s: float = 10.0) -> None:
+        self._api = api_client
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._log_limit = log_limit_bytes
@@ -93,8 +95,15 @@ class KubernetesReader:
                 created_at=meta.creation_timestamp,
                 images=[c.image for c in (spec.containers if spec else []) if c.image],
                 replicas=(rs.status.replicas or 0) if rs.status else 0,
+                release=self._release(rs),
             ))
         return out
+
+    def _release(self, rs: Any) -> str | None:
+        if not (rs.spec and rs.spec.template):
+            return None
+        template = self._api.sanitize_for_serialization(rs.spec.template)
+        return release_fingerprint(template) if isinstance(template, dict) else None
 
     def list_deployments(self, namespace: str) -> list[DeploymentInfo]:
         items = self._call(

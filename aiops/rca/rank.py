@@ -7,7 +7,7 @@ out, no I/O, deterministic.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +45,11 @@ class RankConfig:
     change_weight: float = 3.0
     change_lookback_s: float = 3600.0
     change_decay_s: float = 900.0
+    # A change to a service whose own metrics did not clearly depart (best weighted peer score
+    # below `change_min_peer`) counts this much: a release that changed nothing measurable is a
+    # weak suspect, or every benign rollout near a fault would take the blame for it.
+    quiet_change_weight: float = 0.2
+    change_min_peer: float = 2.0
     temperature: float = 2.0
     # Latency propagates to callers and neighbours; CPU or memory saturation mostly does not. A
     # latency metric's standing counts this much against a resource metric's.
@@ -80,7 +85,11 @@ def rank(
     call_graph: Iterable[tuple[str, str]] = (),
     changes: Sequence[ChangeEvent] = (),
     config: RankConfig | None = None,
+    column_weights: Mapping[str, float] | None = None,
 ) -> RcaRanking:
+    """`column_weights` scales single columns' standing (1.0 when absent): what the caller
+    knows about a column's reliability that the matrix does not show (e.g. a p99 taken over
+    too few requests to mean much)."""
     cfg = config or RankConfig()
     alarm_time = anomaly_time
     notes: list[str] = []
@@ -97,7 +106,10 @@ def rank(
     by_service = _group(matrix, scores)
 
     per_family = {Family.LATENCY: cfg.symptom_weight, Family.NODE: cfg.node_weight}
-    family_weight = [per_family.get(family_of(metric_of(c)), 1.0) for c in matrix.columns]
+    family_weight = [
+        per_family.get(family_of(metric_of(c)), 1.0) * (column_weights or {}).get(c, 1.0)
+        for c in matrix.columns
+    ]
     edges = list(call_graph)
     explained = (
         explained_by_callees(matrix, scores, by_service, edges, cfg)
@@ -179,6 +191,11 @@ def rank(
         targets = [ev.service, *ev.affects]
         for i, target in enumerate(targets):
             b = bonus if i == 0 else bonus * 0.5
+            own = anomaly.get(target, float("-inf"))
+            if math.isfinite(own) and own < cfg.change_min_peer:
+                b *= cfg.quiet_change_weight
+                notes.append(f"{ev.kind.value} of {target} discounted: its own metrics stayed "
+                             f"quiet (peer score {own:.1f} < {cfg.change_min_peer:g})")
             if target not in total:
                 if i > 0 or ev.kind is ChangeKind.CORDON:
                     continue  # a node is not a service; its workloads are in `affects`

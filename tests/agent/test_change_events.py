@@ -11,10 +11,11 @@ from aiops.rca import ChangeKind
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
-def _rs(name: str, revision: int, age_min: float, replicas: int) -> ReplicaSetInfo:
+def _rs(name: str, revision: int, age_min: float, replicas: int,
+        release: str | None = None) -> ReplicaSetInfo:
     return ReplicaSetInfo(name=name, namespace="shop", deployment="cartservice",
                           revision=revision, created_at=NOW - timedelta(minutes=age_min),
-                          images=[f"shop/cart:{revision}"], replicas=replicas)
+                          images=[f"shop/cart:{revision}"], replicas=replicas, release=release)
 
 
 def _rollouts(facts: ClusterFacts) -> list[str]:
@@ -32,3 +33,20 @@ def test_a_release_rolled_back_since_is_no_suspect() -> None:
     # the bad release ran ten minutes ago but blaming it for later faults would be wrong.
     facts = ClusterFacts(replicasets=[_rs("cart-old", 3, 600, 2), _rs("cart-new", 2, 10, 0)])
     assert _rollouts(facts) == []
+
+
+def test_a_restart_or_a_release_that_ran_before_is_no_suspect() -> None:
+    # An aiops restart (revision 2, same release as 1), then a bad release (3), then a rollback
+    # that brought the restart's ReplicaSet back as revision 4: only revision 3 was new, and it
+    # runs no pod any more.
+    facts = ClusterFacts(replicasets=[
+        _rs("cart-v1", 1, 600, 0, release="good"), _rs("cart-restarted", 4, 20, 2, release="good"),
+        _rs("cart-bad", 3, 10, 0, release="bad")])
+    assert _rollouts(facts) == []
+    # A restart alone is no release either; a new release after it is.
+    restarted = [_rs("cart-v1", 1, 600, 0, release="good"),
+                 _rs("cart-restarted", 2, 20, 2, release="good")]
+    assert _rollouts(ClusterFacts(replicasets=restarted)) == []
+    assert _rollouts(ClusterFacts(replicasets=[
+        *restarted[:1], restarted[1].model_copy(update={"replicas": 0}),
+        _rs("cart-v2", 3, 5, 2, release="v2")])) == ["ReplicaSet/shop/cart-v2"]

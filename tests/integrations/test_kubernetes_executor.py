@@ -20,7 +20,12 @@ from aiops.integrations.kube_errors import (
     KubeUnavailableError,
     TargetNotFoundError,
 )
-from aiops.integrations.kubernetes import RESTARTED_BY, ROLLED_BACK_BY, KubernetesExecutor
+from aiops.integrations.kubernetes import (
+    RESTARTED_BY,
+    ROLLED_BACK_BY,
+    KubernetesExecutor,
+    release_fingerprint,
+)
 from aiops.lab.cluster import Cluster, ClusterConfig
 from aiops.lab.kubeapi import LabApiServer, start_lab_api
 from aiops.lab.ports import BEHAVIOUR_ANNOTATION
@@ -426,3 +431,21 @@ def test_wait_for_rollout_reports_like_kubectl_rollout_status(env: Env) -> None:
     stuck = env.ex.wait_for_rollout(NS, "shippingservice", timeout_s=0.5)
     assert not stuck.ok
     assert "not done after" in stuck.message
+
+
+def test_reader_sees_a_restart_as_the_same_release_and_a_rollout_as_a_new_one(env: Env) -> None:
+    from aiops.integrations.k8s_read import KubernetesReader
+
+    reader = KubernetesReader(env.ex.api_client)
+
+    def releases() -> list[str | None]:
+        sets = sorted((r for r in reader.list_replicasets(NS) if r.deployment == "adservice"),
+                      key=lambda r: r.revision or 0)
+        return [r.release for r in sets]
+
+    assert env.ex.rollout_restart(NS, "adservice", "inc-1").changed
+    first, restarted = releases()
+    assert first is not None and first == restarted
+    assert release_fingerprint(deployment(env, "adservice")["spec"]["template"]) == first
+    env.cluster.rollout(NS, "adservice", "adservice:v2", {})
+    assert releases()[-1] not in (None, first)

@@ -148,6 +148,40 @@ def test_recent_rollout_breaks_a_close_call_and_sets_bad_rollout() -> None:
     assert rank(matrix(times, series), ANOMALY, changes=[old]).ranked[0].changes == []
 
 
+def test_a_release_that_moved_none_of_its_own_metrics_does_not_outrank_the_fault() -> None:
+    """A benign rollout of `email` 20 s into `cart`'s memory leak: early in the leak its
+    departure is small, the release changed nothing measurable in email, so it stays a weak
+    suspect."""
+    times, series = base_series(9)
+    shift(series, "cart_memory_usage", 1.028)
+    release = ChangeEvent(
+        service="email", kind=ChangeKind.ROLLOUT,
+        at=datetime.fromtimestamp(ANOMALY + 20, tz=UTC),
+        source="ReplicaSet/shop/email-7d9f", detail="revision 2",
+    )
+    result = rank(matrix(times, series), ANOMALY, changes=[release])
+    assert result.ranked[0].service == "cart"
+    email = next(r for r in result.ranked if r.service == "email")
+    assert 0 < email.change_score < 1.0
+    assert any("rollout of email discounted" in n for n in result.notes), result.notes
+
+    # Without the discount the release would win: the rule is what decides here.
+    loud = rank(matrix(times, series), ANOMALY, changes=[release],
+                config=RankConfig(quiet_change_weight=1.0))
+    assert loud.ranked[0].service == "email"
+
+
+def test_column_weights_scale_a_columns_standing() -> None:
+    times, series = base_series(10)
+    shift(series, "payment_latency_p90", 3.0)
+    shift(series, "cart_memory_usage", 1.1)
+    plain = rank(matrix(times, series), ANOMALY)
+    assert plain.ranked[0].service == "payment"
+    weighted = rank(matrix(times, series), ANOMALY,
+                    column_weights={"payment_latency_p90": 0.1})
+    assert weighted.ranked[0].service == "cart"
+
+
 def test_cordon_blames_the_workloads_on_the_node() -> None:
     times, series = base_series(8)
     shift(series, "email_latency_p90", 2.0)

@@ -18,6 +18,7 @@ from aiops.config import PrometheusSettings
 from aiops.domain import Decision, FaultType, Incident, IncidentStatus, RcaReport
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
+from aiops.lab.kubeapi.server import LabApiServer
 from aiops.policy.loader import parse_policy
 from aiops.worker import Rules, build_worker
 from tests.incident_fixtures import (
@@ -123,6 +124,29 @@ async def test_an_escalation_on_young_evidence_looks_again_once_it_settles(
     old = await start(temporal_client, task_queue, rules)
     assert (await old.result()).status is IncidentStatus.ESCALATED
     assert acts.investigator.calls == 1
+
+
+async def test_a_plan_the_executor_refuses_in_its_dry_run_escalates(
+    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    executor: KubernetesExecutor, lab_api: LabApiServer,
+) -> None:
+    """emailservice's bad release was already rolled back by aiops; a later "bad rollout"
+    diagnosis would undo the undo, which the executor refuses: the incident escalates with the
+    reason in its audit trail, and nothing changes."""
+    good = lab_api.cluster.get("deployments", NS, "emailservice")["spec"]["template"]
+    lab_api.cluster.rollout(NS, "emailservice", "emailservice:bad", {})
+    assert executor.rollout_undo(NS, "emailservice", "incident-earlier").changed
+    acts.investigator = FixedInvestigator(FaultType.BAD_ROLLOUT, target="emailservice")
+
+    handle = await start(temporal_client, task_queue, rules)
+    report = await handle.result()
+    assert report.status is IncidentStatus.ESCALATED, report.audit
+    assert report.plan is not None and report.plan.playbook_id == "rollback-deployment"
+    assert report.steps == []
+    assert any("dry-run refused, escalating" in e.what and "aiops rolled back from" in e.what
+               for e in report.audit), report.audit
+    assert lab_api.cluster.get("deployments", NS, "emailservice")["spec"]["template"][
+        "spec"] == good["spec"]
 
 
 async def test_failed_verification_escalates(
