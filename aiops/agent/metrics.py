@@ -74,9 +74,9 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
     istio = f'reporter="destination", destination_workload_namespace="{ns}"'
     containers = f'namespace="{ns}", container!="", container!="POD"'
 
-    def per_workload(expr: str) -> str:
+    def per_workload(expr: str, how: str = "sum") -> str:
         return (
-            f'sum by (workload) (label_replace({expr}, "workload", "$1", "pod", '
+            f'{how} by (workload) (label_replace({expr}, "workload", "$1", "pod", '
             f'"{POD_TO_WORKLOAD}"))'
         )
 
@@ -109,7 +109,10 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
         ),
         MetricQuery(
             "memory_working_set",
-            per_workload(f"container_memory_working_set_bytes{{{containers}}}"),
+            # The largest pod, not the sum: a leak grows each pod towards its own limit, while
+            # a rolling update's surge pods would triple a sum for a minute (seen in the lab: a
+            # benign release looked like a memory fault).
+            per_workload(f"container_memory_working_set_bytes{{{containers}}}", "max"),
             "workload",
             "workload",
         ),
