@@ -77,10 +77,25 @@ def _outbound_only(evidence: Sequence[MetricEvidence], fam: Family) -> bool:
     return bool(of_family) and all(_OUTBOUND.search(e.metric.lower()) for e in of_family)
 
 
+# A release that broke something shows within minutes of its first new pods; one that went out
+# longer than this before the service's metrics departed is not what the fault type is read from
+# (it still counts, decayed, in the ranking).
+RELEASE_LEAD_S = 180.0
+_RELEASES = frozenset({ChangeKind.ROLLOUT, ChangeKind.CONFIG_CHANGE})
+
+
+def _release_long_before(change: ChangeEvidence, evidence: Sequence[MetricEvidence]) -> bool:
+    if change.kind not in _RELEASES:
+        return False
+    onsets = [e.onset for e in evidence if e.onset is not None and e.score >= ONSET_Z]
+    return bool(onsets) and change.at < min(onsets) - RELEASE_LEAD_S
+
+
 def classify(
     evidence: Sequence[MetricEvidence], changes: Sequence[ChangeEvidence] = ()
 ) -> FaultType:
     """Fault type for one service. `evidence` is that service's metrics, strongest first."""
+    changes = [c for c in changes if not _release_long_before(c, evidence)]
     kinds = {c.kind for c in changes}
     restarts = sum(1 for c in changes if c.kind is ChangeKind.RESTART)
     # Containers that keep exiting (not OOM-killed) are a crash loop, whether or not a rollout

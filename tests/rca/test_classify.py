@@ -141,3 +141,15 @@ def test_load_up_by_half_is_a_surge_even_when_latency_stands_out_more() -> None:
     # CPU that grew far more than the load is a CPU fault that drew more requests.
     hog = [ev("cpu_usage", 20.0, ratio=4.0), ev("requests_rate", 5.0, ratio=1.6)]
     assert classify(hog) is FaultType.CPU
+
+
+def test_a_release_long_before_the_departure_does_not_set_the_fault_type() -> None:
+    def leak(onset: float) -> list[MetricEvidence]:
+        return [ev("memory_working_set", 20, ratio=3.0).model_copy(update={"onset": onset})]
+
+    release = ChangeEvidence(kind=ChangeKind.ROLLOUT, at=1000.0, source="x", detail="",
+                             bonus=1.0)
+    # Memory departing a minute after the release: the release brought it.
+    assert classify(leak(1060.0), [release]) is FaultType.BAD_ROLLOUT
+    # Departing six minutes after a release that changed nothing at the time: a leak.
+    assert classify(leak(1360.0), [release]) is FaultType.MEMORY
