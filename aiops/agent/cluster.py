@@ -166,6 +166,10 @@ def change_events(
         source = f"{ev.object_kind}/{namespace}/{ev.object_name}"
         if ev.object_kind == "Pod":
             owner = pods_by_name.get(ev.object_name)
+            if owner is None and facts.pods:
+                # The pod is gone (replaced by a rollback or a restart): its back-offs are an
+                # earlier incident's, and a crash loop is pods that keep exiting now.
+                continue
             wl = facts.pod_workload(owner) if owner else workload_of_pod(ev.object_name)
             if ev.reason == "BackOff" or ev.reason == "OOMKilling" or _OOM.search(ev.message):
                 kind = ChangeKind.OOM_KILL if _OOM.search(ev.reason + ev.message) else (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from aiops.agent.cluster import ClusterFacts, change_events
-from aiops.agent.ports import ReplicaSetInfo
+from aiops.agent.ports import EventInfo, PodInfo, ReplicaSetInfo
 from aiops.rca import ChangeKind
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -50,3 +50,19 @@ def test_a_restart_or_a_release_that_ran_before_is_no_suspect() -> None:
     assert _rollouts(ClusterFacts(replicasets=[
         *restarted[:1], restarted[1].model_copy(update={"replicas": 0}),
         _rs("cart-v2", 3, 5, 2, release="v2")])) == ["ReplicaSet/shop/cart-v2"]
+
+
+def test_back_offs_of_pods_that_are_gone_are_no_crash_loop() -> None:
+    def back_off(pod: str) -> EventInfo:
+        return EventInfo(namespace="shop", reason="BackOff", object_kind="Pod", object_name=pod,
+                         message="Back-off restarting failed container", count=9,
+                         last_at=NOW - timedelta(minutes=8))
+
+    now_running = PodInfo(name="cartservice-6c9d-abcde", namespace="shop", owner_kind="ReplicaSet",
+                          owner_name="cartservice-6c9d")
+    facts = ClusterFacts(pods=[now_running],
+                         events=[back_off("cartservice-5b8f-zzzzz"),  # rolled back since
+                                 back_off("cartservice-6c9d-abcde")])
+    events = change_events(facts, "shop", {}, since=NOW - timedelta(hours=1), until=NOW)
+    assert [e.source for e in events if e.kind is ChangeKind.RESTART] == [
+        "Pod/shop/cartservice-6c9d-abcde"]
