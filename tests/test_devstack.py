@@ -59,8 +59,11 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
         rules = load_rules(Settings())
         assert await search_attributes_ready(client), "aiops dev registers them"
         handle = await open_incident(client, "aiops", incident, rules)
-        report = await asyncio.wait_for(handle.result(), 30)
-        assert report.status.value == "escalated"  # no anomalies: nothing to act on
+        # No anomalies: nothing to act on. The incident is seconds old, so the workflow looks
+        # once more after IncidentInput.settle_s (30 s) before it escalates.
+        report = await asyncio.wait_for(handle.result(), 90)
+        assert report.status.value == "escalated"
+        assert any("looking again" in e.what for e in report.audit), report.audit
 
         wait_until(lambda: _port_open(mcp_port), 30, "the MCP server")
         async with McpClient(f"http://127.0.0.1:{mcp_port}/mcp") as mcp:

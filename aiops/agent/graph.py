@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.agent.chat import ChatModel, ChatTurn, ModelError
 from aiops.agent.cluster import ClusterFacts, bad_nodes, change_events, read_cluster
-from aiops.agent.metrics import GatheredMetrics, gather, rate_window_s
+from aiops.agent.metrics import GatheredMetrics, gather, rate_window_s, workload_of_pod
 from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
 from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
@@ -222,11 +222,24 @@ def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
                 config=deps.config.rank,
                 column_weights=tail_weights(matrix, at, rate_window_s(state["step_s"]),
                                             deps.config.p99_tail_requests),
+                flagged=flagged_services(state["incident"]),
             )
         except RcaInputError as exc:
             notes.append(f"metrics could not be ranked: {exc}")
             ranking = _rank_changes_only(changes, at)
     return {"ranking": ranking, "changes": changes, "notes": notes + list(ranking.notes)}
+
+
+def flagged_services(incident: Incident) -> set[str]:
+    """The workloads the incident's anomalies are about (what the detector saw departing)."""
+    out: set[str] = set()
+    for a in incident.anomalies:
+        for key in ("workload", "destination_workload", "deployment"):
+            if a.series.get(key):
+                out.add(a.series[key])
+        if a.series.get("pod"):
+            out.add(workload_of_pod(a.series["pod"]))
+    return out
 
 
 def tail_weights(

@@ -7,7 +7,7 @@ out, no I/O, deterministic.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,10 +86,13 @@ def rank(
     changes: Sequence[ChangeEvent] = (),
     config: RankConfig | None = None,
     column_weights: Mapping[str, float] | None = None,
+    flagged: Collection[str] = (),
 ) -> RcaRanking:
     """`column_weights` scales single columns' standing (1.0 when absent): what the caller
     knows about a column's reliability that the matrix does not show (e.g. a p99 taken over
-    too few requests to mean much)."""
+    too few requests to mean much). `flagged`: services a detector already found departing;
+    their changes are never discounted as quiet (early in a fault the ranking's own standing
+    may not show the departure yet)."""
     cfg = config or RankConfig()
     alarm_time = anomaly_time
     notes: list[str] = []
@@ -192,7 +195,7 @@ def rank(
         for i, target in enumerate(targets):
             b = bonus if i == 0 else bonus * 0.5
             own = anomaly.get(target, float("-inf"))
-            if math.isfinite(own) and own < cfg.change_min_peer:
+            if math.isfinite(own) and own < cfg.change_min_peer and target not in flagged:
                 b *= cfg.quiet_change_weight
                 notes.append(f"{ev.kind.value} of {target} discounted: its own metrics stayed "
                              f"quiet (peer score {own:.1f} < {cfg.change_min_peer:g})")

@@ -169,6 +169,10 @@ def test_a_release_that_moved_none_of_its_own_metrics_does_not_outrank_the_fault
     loud = rank(matrix(times, series), ANOMALY, changes=[release],
                 config=RankConfig(quiet_change_weight=1.0))
     assert loud.ranked[0].service == "email"
+    # A release of a service the detector flagged is never discounted, however quiet the
+    # ranking's own view of it is this early.
+    flagged = rank(matrix(times, series), ANOMALY, changes=[release], flagged={"email"})
+    assert flagged.ranked[0].service == "email"
 
 
 def test_column_weights_scale_a_columns_standing() -> None:
