@@ -339,8 +339,11 @@ def _node_suspect(
             hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded)
         )
         return node, [s.service for s in degraded if node in placement.get(s.service, ())]
-    hot = hot_node(state["metrics"].node_matrix, ranking.anomaly_time,
-                   deps.config.rank.scoring)
+    # A release or a crash loop of the top service explains its own symptoms; its new pods
+    # starting up may well warm the node they land on.
+    released = top.fault in (FaultType.BAD_ROLLOUT, FaultType.CRASHLOOP)
+    hot = None if released else hot_node(state["metrics"].node_matrix, ranking.anomaly_time,
+                                         deps.config.rank.scoring)
     if hot is not None:
         node = hot[0]
         on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from aiops.agent.graph import LIVE_RANK, AgentConfig, hot_node, query_step
-from aiops.rca import MetricsMatrix
+from aiops.agent.cluster import ClusterFacts
+from aiops.agent.graph import LIVE_RANK, AgentConfig, AgentDeps, _node_suspect, hot_node, query_step
+from aiops.agent.metrics import GatheredMetrics
+from aiops.domain import FaultType
+from aiops.rca import (
+    ChangeEvidence,
+    ChangeKind,
+    MetricsMatrix,
+    RcaRanking,
+    ServiceScore,
+)
 
 T0 = 1_800_000_000.0
 
@@ -46,3 +55,25 @@ def test_small_moves_and_shared_load_blame_no_node() -> None:
     shared = nodes({"node-a": (0.1, 0.3), "node-b": (0.1, 0.3), "node-c": (0.1, 0.3)})
     assert hot_node(shared, at, LIVE_RANK.scoring) is None
     assert hot_node(None, at, LIVE_RANK.scoring) is None
+
+
+def test_a_hot_node_does_not_take_the_blame_from_a_release() -> None:
+    """The lab under load: cart's bad release, and its node busier at the same time (new pods
+    starting). The release explains cart's errors; the node is no suspect."""
+    at = T0 + 3.0 * 110
+    hot = nodes({"node-a": (0.12, 0.39), "node-b": (0.13, 0.12)})
+    metrics = GatheredMetrics(matrix=None, sources={}, call_graph=[],
+                              placement={"cart": ["node-a"], "frontend": ["node-b"]},
+                              node_columns={}, node_matrix=hot)
+    release = ChangeEvidence(kind=ChangeKind.ROLLOUT, at=at - 5, source="ReplicaSet/shop/cart-2",
+                             detail="revision 2", bonus=3.0)
+
+    def suspect(fault: FaultType) -> tuple[str, list[str]] | None:
+        top = ServiceScore(service="cart", score=10.0, confidence=0.9, fault=fault,
+                           changes=[release])
+        ranking = RcaRanking(anomaly_time=at, alarm_time=at, ranked=[top], notes=[])
+        state = {"metrics": metrics, "cluster": ClusterFacts()}
+        return _node_suspect(AgentDeps(metrics=None), state, ranking)  # type: ignore[arg-type]
+
+    assert suspect(FaultType.BAD_ROLLOUT) is None
+    assert suspect(FaultType.ERRORS) == ("node-a", ["cart"])  # the rule itself still works
