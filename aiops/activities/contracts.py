@@ -6,6 +6,7 @@ Pure pydantic, so workflows can import this module without pulling in any I/O.
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio import activity
 
 from aiops.domain import Incident, RcaReport, RemediationPlan, Step, Verification
 from aiops.playbooks.loader import PlaybookSet
@@ -114,3 +115,12 @@ def action_key(incident_id: str, run_id: str | None) -> str:
     remedy into "already done"; the run id makes it one key per incident, shared by retries."""
     return f"{incident_id}/{run_id}" if run_id else incident_id
 
+
+def current_action_key(incident_id: str) -> str:
+    """`action_key` for the incident whose activity is running now (the incident id alone
+    when called outside an activity: tests, scripts)."""
+    try:
+        run_id = activity.info().workflow_run_id
+    except RuntimeError:
+        return incident_id
+    return action_key(incident_id, run_id)

@@ -37,7 +37,7 @@ from aiops.activities.contracts import (
     PreconditionsResult,
     VerifyInput,
     VerifyResult,
-    action_key,
+    current_action_key,
 )
 from aiops.agent.graph import AgentDeps, ainvestigate
 from aiops.domain import (
@@ -207,7 +207,8 @@ class IncidentActivities:
     def dry_run_plan(self, inp: DryRunInput) -> DryRunResult:
         executor = self._executor()
         try:
-            diffs = executor.preview(list(inp.plan.steps), incident_id=_action_key(inp.incident_id))
+            diffs = executor.preview(list(inp.plan.steps),
+                                     incident_id=current_action_key(inp.incident_id))
         except KubeActionError as exc:
             raise _as_application_error(exc) from exc
         return DryRunResult(diffs=diffs)
@@ -216,7 +217,7 @@ class IncidentActivities:
     def execute_step(self, inp: ExecuteStepInput) -> StepResult:
         executor = self._executor(on_wait=activity.heartbeat)
         try:
-            result = executor.execute(inp.step, incident_id=_action_key(inp.incident_id),
+            result = executor.execute(inp.step, incident_id=current_action_key(inp.incident_id),
                                       dry_run=inp.dry_run)
         except KubeActionError as exc:
             raise _as_application_error(exc) from exc
@@ -267,7 +268,3 @@ class IncidentActivities:
 def _as_application_error(exc: KubeActionError) -> ApplicationError:
     return ApplicationError(str(exc), type=type(exc).__name__,
                             non_retryable=not getattr(exc, "retryable", False))
-
-
-def _action_key(incident_id: str) -> str:
-    return action_key(incident_id, activity.info().workflow_run_id)

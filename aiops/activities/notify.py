@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from aiops.activities.contracts import action_key
+from aiops.activities.contracts import current_action_key
 from aiops.domain import Anomaly, ApprovalRequest, Incident, IncidentStatus, RcaReport
 from aiops.logs import get_logger
 
@@ -119,7 +119,7 @@ class NotifyActivities:
             link = temporal_ui_link(self.ui_url, self.namespace, _workflow_id(inp))
         try:
             ref = await self.notifier.request_approval(inp.request, inp.report, link,
-                                                       thread=_thread(inp.request.incident_id))
+                                                       thread=current_action_key(inp.request.incident_id))
         except Exception as exc:
             raise _classify(exc) from exc
         detail = "posted" if ref.posted else "updated"
@@ -142,8 +142,9 @@ class NotifyActivities:
             png = render_png([(s.timestamps, s.values) for s in series[:5]],
                              mark_at=top.start.timestamp())
             title = f"{top.signal} for {top.entity} (red line: anomaly start)"
-            posted = await self.notifier.upload(_thread(request.incident_id), request.plan_hash,
-                                                "plot", png, f"{top.signal}.png", title)
+            thread = current_action_key(request.incident_id)
+            posted = await self.notifier.upload(thread, request.plan_hash, "plot", png,
+                                                f"{top.signal}.png", title)
         except Exception as exc:
             log.warning("slack plot skipped", incident_id=request.incident_id, error=str(exc))
             return "; plot skipped: " + (str(exc) or type(exc).__name__)
@@ -153,15 +154,15 @@ class NotifyActivities:
     async def notify_progress(self, inp: NotifyProgressInput) -> NotifyResult:
         if self.notifier is None:
             return NotifyResult(delivered=False, detail="Slack is not configured")
+        thread = current_action_key(inp.incident_id)
         try:
             posted = False
             if inp.text:
-                posted = await self.notifier.progress(_thread(inp.incident_id), inp.plan_hash,
-                                                      inp.key, inp.text)
+                posted = await self.notifier.progress(thread, inp.plan_hash, inp.key, inp.text)
             closed = False
             if inp.outcome is not None:
-                closed = await self.notifier.close(_thread(inp.incident_id), inp.plan_hash,
-                                                   inp.outcome, inp.approved_by, inp.detail)
+                closed = await self.notifier.close(thread, inp.plan_hash, inp.outcome,
+                                                   inp.approved_by, inp.detail)
         except Exception as exc:
             raise _classify(exc) from exc
         done = [w for w, did in (("posted", posted), ("message updated", closed)) if did]
@@ -183,15 +184,6 @@ def _workflow_id(inp: NotifyApprovalInput) -> str:
         return activity.info().workflow_id or inp.request.incident_id
     except RuntimeError:  # called outside an activity (tests, scripts)
         return inp.request.incident_id
-
-
-def _thread(incident_id: str) -> str:
-    """What this incident's Slack message is stored under: its id and run."""
-    try:
-        run_id = activity.info().workflow_run_id
-    except RuntimeError:  # called outside an activity (tests, scripts)
-        return incident_id
-    return action_key(incident_id, run_id)
 
 
 def _classify(exc: Exception) -> Exception:

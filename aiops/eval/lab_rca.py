@@ -85,7 +85,7 @@ class RcaResult:
                 "playbook_ok": self.playbook_ok}
 
 
-def _quantile(values: Sequence[float], q: float) -> float | None:
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank quantile (no interpolation: with a dozen samples, p95 is the worst but one
     or the worst, as a person reading the table would count)."""
     if not values:
@@ -107,7 +107,7 @@ def summary(results: Sequence[RcaResult]) -> dict[str, Any]:
         "playbook_ok": sum(r.playbook_ok for r in results),
         "in_top3": sum(r.rank is not None and r.rank <= 3 for r in results),
         "latency_p50_s": _round(statistics.median(lat) if lat else None),
-        "latency_p95_s": _round(_quantile(lat, 0.95)),
+        "latency_p95_s": _round(nearest_rank(lat, 0.95)),
         "latency_max_s": _round(max(lat) if lat else None),
         "detected": sum(r.trigger == "detection" for r in results),
     }

@@ -33,12 +33,12 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiops.domain import IncidentReport, IncidentStatus
+from aiops.eval.lab_rca import nearest_rank
 
 ESCALATE = "escalate"
 
@@ -348,17 +348,10 @@ def _median(values: Sequence[float]) -> float | None:
     return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 1)
 
 
-def _p95(values: Sequence[float]) -> float | None:
-    """Nearest-rank 95th percentile (with few values, the largest but the top 5 %)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)], 2)
-
-
 def summarise(scores: Sequence[ScenarioScore]) -> Summary:
     faults = [s for s in scores if s.fault != "none"]
     reports = [t for s in scores for t in s.report_s]
+    p95 = nearest_rank(reports, 0.95)
     return Summary(
         total=len(scores), passed=sum(s.passed for s in scores), faults=len(faults),
         detected=sum(bool(s.detected) for s in faults),
@@ -371,7 +364,7 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
         off_target_actions=sum(len(s.off_target_actions) for s in scores),
         median_mttd_s=_median([s.mttd_s for s in faults if s.mttd_s is not None]),
         median_recovery_s=_median([s.recovery_s for s in faults if s.recovery_s is not None]),
-        report_p50_s=_median(reports), report_p95_s=_p95(reports),
+        report_p50_s=_median(reports), report_p95_s=None if p95 is None else round(p95, 2),
     )
 
 
