@@ -225,8 +225,10 @@ def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
         entities = ", ".join(state.entities[:6]) or "-"
         say(f"detected: incident {ex.id} opened on anomalies of {entities}\n"
             f"Temporal UI: {live.daemon.incident_url(ex.id)}")
-    if state.rca is not None and "rca" not in w.told:
-        w.told.add("rca")
+    # Keyed by report and plan, not once: an incident on young evidence investigates and plans
+    # again (IncidentWorkflow's settle look), and the second answer is the one it acts on.
+    if state.rca is not None and f"rca:{state.rca.finished_at}" not in w.told:
+        w.told.add(f"rca:{state.rca.finished_at}")
         top = state.rca.top
         if top is None:
             say("root cause: no hypothesis")
@@ -239,8 +241,8 @@ def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
                 lines.append("  next: " + ", ".join(f"{h.target} ({h.confidence:.0%})"
                                                    for h in nxt))
             say("\n".join(lines))
-    if state.plan is not None and "plan" not in w.told:
-        w.told.add("plan")
+    if state.plan is not None and f"plan:{state.plan.plan_hash()}" not in w.told:
+        w.told.add(f"plan:{state.plan.plan_hash()}")
         plan = state.plan
         steps = "; ".join(f"{s.action} on {s.target}" for s in plan.steps) or "no steps"
         say(f"plan: playbook {plan.playbook_id} (risk {plan.risk.value}): {steps}\n"
