@@ -91,7 +91,8 @@ def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
     settings = settings.model_copy(
-        update={"alertmanager": settings.alertmanager.model_copy(update=overrides)})
+        update={"alertmanager": settings.alertmanager.model_copy(update=overrides)}
+    )
     try:
         asyncio.run(serve_webhook(settings))
     except (WebhookConfigError, TemporalUnavailableError, StartupError) as exc:
@@ -119,9 +120,14 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if "AIOPS_LOG__LEVEL" not in os.environ:  # the narration is the output; logs only on trouble
         configure_logging("warning", settings.log.format)
-    opts = DemoOptions(scenario=args.scenario, interactive=args.interactive,
-                       keep_running=args.keep_running, timeout_s=args.timeout,
-                       warmup_s=args.warmup, policy=args.policy)
+    opts = DemoOptions(
+        scenario=args.scenario,
+        interactive=args.interactive,
+        keep_running=args.keep_running,
+        timeout_s=args.timeout,
+        warmup_s=args.warmup,
+        policy=args.policy,
+    )
     try:
         return run_demo(settings, opts)
     except (DemoError, DevStackError, TemporalUnavailableError, StartupError) as exc:
@@ -149,10 +155,20 @@ def _cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
     async def action(client: Client) -> int:
         found = await list_incidents(client, limit=args.limit)
         if args.json:
-            print(json.dumps([{"id": i.id, "execution": i.execution,
-                               "started_at": i.started_at.isoformat(),
-                               "closed_at": i.closed_at.isoformat() if i.closed_at else None}
-                              for i in found], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": i.id,
+                            "execution": i.execution,
+                            "started_at": i.started_at.isoformat(),
+                            "closed_at": i.closed_at.isoformat() if i.closed_at else None,
+                        }
+                        for i in found
+                    ],
+                    indent=2,
+                )
+            )
             return 0
         if not found:
             print("no incidents")
@@ -169,7 +185,8 @@ def _cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
     async def action(client: Client) -> int:
         view = await show_incident(client, args.incident_id)
         data = {
-            "id": view.id, "execution": view.execution,
+            "id": view.id,
+            "execution": view.execution,
             "status": view.status.value if view.status else None,
             "pending_approval": view.pending.model_dump(mode="json") if view.pending else None,
             "report": view.report.model_dump(mode="json") if view.report else None,
@@ -189,8 +206,13 @@ def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
 
     async def action(client: Client) -> int:
         message = await decide(
-            client, args.incident_id, approve=approve, identity=_cli_identity(settings),
-            channel="cli", plan_hash=args.plan_hash, reason=getattr(args, "reason", "") or "",
+            client,
+            args.incident_id,
+            approve=approve,
+            identity=_cli_identity(settings),
+            channel="cli",
+            plan_hash=args.plan_hash,
+            reason=getattr(args, "reason", "") or "",
         )
         print(message)
         return 0
@@ -256,28 +278,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"YAML settings file (or ${CONFIG_ENV})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="the whole product on the lab: inject a fault, watch aiops "
-                       "detect, diagnose, approve, remediate and verify")
+    p = sub.add_parser(
+        "demo",
+        help="the whole product on the lab: inject a fault, watch aiops "
+        "detect, diagnose, approve, remediate and verify",
+    )
     importlib.import_module("aiops.demo").configure_parser(p)
     p.set_defaults(handler=_cmd_demo)
     p = sub.add_parser("dev", help="run Temporal dev server + UI, worker and MCP server (HTTP)")
     p.set_defaults(handler=_cmd_dev)
     p = sub.add_parser("worker", help="run a Temporal worker for incidents")
-    p.add_argument("--start-detection", action="store_true",
-                   help="also start the detection loop (once per namespace; idempotent)")
+    p.add_argument(
+        "--start-detection",
+        action="store_true",
+        help="also start the detection loop (once per namespace; idempotent)",
+    )
     p.set_defaults(handler=_cmd_worker)
     p = sub.add_parser("mcp", help="serve the MCP tools to chat assistants")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     p.add_argument("--host", help="HTTP bind address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default from settings)")
     p.set_defaults(handler=_cmd_mcp)
-    p = sub.add_parser("webhook", help="serve the Alertmanager webhook receiver (alerts open "
-                       "incidents)")
+    p = sub.add_parser(
+        "webhook", help="serve the Alertmanager webhook receiver (alerts open incidents)"
+    )
     p.add_argument("--host", help="bind address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from settings: 8766)")
     p.set_defaults(handler=_cmd_webhook)
-    _delegate(sub, "detect", "run detection passes against Prometheus and print anomalies",
-              "aiops.activities.detection")
+    _delegate(
+        sub,
+        "detect",
+        "run detection passes against Prometheus and print anomalies",
+        "aiops.activities.detection",
+    )
     p = sub.add_parser("doctor", help="check Temporal, Prometheus, Kubernetes, LLM and Slack")
     p.set_defaults(handler=_cmd_doctor)
     p = sub.add_parser("config", help="inspect settings")
@@ -305,24 +338,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_decide)
     p = sub.add_parser("playbooks", help="work with playbook files")
     pb_sub = p.add_subparsers(dest="playbooks_command", metavar="ACTION", required=True)
-    _delegate(pb_sub, "validate", "check playbook files; name file, line and field of errors",
-              "aiops.playbooks.cli")
+    _delegate(
+        pb_sub,
+        "validate",
+        "check playbook files; name file, line and field of errors",
+        "aiops.playbooks.cli",
+    )
     p = sub.add_parser("policy", help="work with policies")
     pol_sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    _delegate(pol_sub, "explain", "print a policy decision with every reason behind it",
-              "aiops.policy.cli")
+    _delegate(
+        pol_sub,
+        "explain",
+        "print a policy decision with every reason behind it",
+        "aiops.policy.cli",
+    )
     p = sub.add_parser("eval", help="measure detection and root-cause analysis on datasets")
     eval_sub = p.add_subparsers(dest="eval_command", metavar="DATASET", required=True)
-    _delegate(eval_sub, "nab", "NAB scoring (standard, low FP, low FN) of the shipped detector",
-              "aiops.eval.nab")
-    _delegate(eval_sub, "smd", "SMD/ASD point-wise precision, recall, F1, AUPRC, HitRate",
-              "aiops.eval.smd")
-    _delegate(eval_sub, "rca", "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
-              "aiops.eval.rca")
+    _delegate(
+        eval_sub,
+        "nab",
+        "NAB scoring (standard, low FP, low FN) of the shipped detector",
+        "aiops.eval.nab",
+    )
+    _delegate(
+        eval_sub,
+        "smd",
+        "SMD/ASD point-wise precision, recall, F1, AUPRC, HitRate",
+        "aiops.eval.smd",
+    )
+    _delegate(
+        eval_sub,
+        "rca",
+        "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
+        "aiops.eval.rca",
+    )
     p = sub.add_parser("lab", help="the demo lab: a simulated shop on a simulated cluster")
     lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
-    for name, help_ in (("up", "start Prometheus, the shop and the lab Kubernetes API"),
-                        ("run", "run the lab in the foreground (what `up` starts)")):
+    for name, help_ in (
+        ("up", "start Prometheus, the shop and the lab Kubernetes API"),
+        ("run", "run the lab in the foreground (what `up` starts)"),
+    ):
         q = lab_sub.add_parser(name, help=help_)
         q.add_argument("--rps", type=float, default=50.0, help="shop traffic, requests/s")
         q.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval")
@@ -331,21 +386,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("scenario_file", metavar="SCENARIO_FILE")
     q.set_defaults(handler=_cmd_lab)
     lab_sub.add_parser("status", help="services, faults and the running scenario").set_defaults(
-        handler=_cmd_lab)
+        handler=_cmd_lab
+    )
     lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
-    q = lab_sub.add_parser("eval", help="play every scenario of a folder through the whole live "
-                           "system and score detection, RCA, remediation and safety")
+    q = lab_sub.add_parser(
+        "eval",
+        help="play every scenario of a folder through the whole live "
+        "system and score detection, RCA, remediation and safety",
+    )
     importlib.import_module("aiops.eval.lab_eval").configure_parser(q)
     q.set_defaults(handler=_cmd_lab_eval)
     _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
     p = sub.add_parser("slack", help="Slack approvals")
     slack_sub = p.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
-    _delegate(slack_sub, "check", "verify the bot token and channel; name what is missing",
-              "aiops.approvals.slack.check")
-    _delegate(slack_sub, "serve", "run the Slack approvals app (Socket Mode or HTTP)",
-              "aiops.approvals.slack.app")
-    _delegate(slack_sub, "manifest", "print the Slack app manifest",
-              "aiops.approvals.slack.manifest")
+    _delegate(
+        slack_sub,
+        "check",
+        "verify the bot token and channel; name what is missing",
+        "aiops.approvals.slack.check",
+    )
+    _delegate(
+        slack_sub,
+        "serve",
+        "run the Slack approvals app (Socket Mode or HTTP)",
+        "aiops.approvals.slack.app",
+    )
+    _delegate(
+        slack_sub, "manifest", "print the Slack app manifest", "aiops.approvals.slack.manifest"
+    )
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(handler=_cmd_version)
     return parser

@@ -111,27 +111,43 @@ class AlertmanagerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8766, ge=1, le=65535)
     tokens: list[SecretStr] = Field(
-        default_factory=list, description="bearer tokens Alertmanager may send (http_config."
-        "authorization.credentials); JSON list in the environment")
+        default_factory=list,
+        description="bearer tokens Alertmanager may send (http_config."
+        "authorization.credentials); JSON list in the environment",
+    )
     basic_auth: dict[str, SecretStr] = Field(
-        default_factory=dict, description="username -> password (http_config.basic_auth)")
+        default_factory=dict, description="username -> password (http_config.basic_auth)"
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
 class DetectionSettings(_Section):
     """The live detection pass (aiops.activities.detection)."""
 
-    interval_s: float = Field(default=15.0, gt=0, description="one pass per interval; use the "
-                              "scrape interval")
-    prime_s: float = Field(default=3600.0, ge=0, description="history read on a cold start "
-                           "(the detector needs 200 samples before it alarms)")
-    rate_window: str = Field(default="1m", pattern=r"^\d+(ms|s|m|h|d|w|y)$",
-                             description="range of rate() in the catalog's queries")
-    report_window_s: float = Field(default=600.0, gt=0, description="older episodes found in "
-                                   "history are counted, not reported")
-    settle_s: float = Field(default=2.0, ge=0, description="each pass scores up to now minus "
-                            "this (scrapes still in flight); about 0.1 s is enough with a 1 s "
-                            "scrape next to Prometheus")
+    interval_s: float = Field(
+        default=15.0, gt=0, description="one pass per interval; use the scrape interval"
+    )
+    prime_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="history read on a cold start "
+        "(the detector needs 200 samples before it alarms)",
+    )
+    rate_window: str = Field(
+        default="1m",
+        pattern=r"^\d+(ms|s|m|h|d|w|y)$",
+        description="range of rate() in the catalog's queries",
+    )
+    report_window_s: float = Field(
+        default=600.0, gt=0, description="older episodes found in history are counted, not reported"
+    )
+    settle_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="each pass scores up to now minus "
+        "this (scrapes still in flight); about 0.1 s is enough with a 1 s "
+        "scrape next to Prometheus",
+    )
     disabled: list[str] = Field(default_factory=list, description="catalog signals to skip")
     min_change: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -264,6 +280,7 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
 
     data: dict[str, Any] = walk(settings)
     # MCP tokens are secrets used as keys: show only which identities exist.
-    data["mcp"]["tokens"] = {_SECRET_MASK + f"#{i}": ident for i, ident in enumerate(
-        settings.mcp.tokens.values())}
+    data["mcp"]["tokens"] = {
+        _SECRET_MASK + f"#{i}": ident for i, ident in enumerate(settings.mcp.tokens.values())
+    }
     return data

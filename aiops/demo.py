@@ -39,8 +39,13 @@ from aiops.lab.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scena
 
 DEFAULT_SCENARIO = SCENARIO_DIR / "cart-bad-rollout.yaml"
 DEMO_IDENTITIES = ("aiops-demo", "aiops-demo-reviewer")
-TERMINAL = {IncidentStatus.RESOLVED, IncidentStatus.REJECTED, IncidentStatus.ESCALATED,
-            IncidentStatus.FAILED, IncidentStatus.ROLLED_BACK}
+TERMINAL = {
+    IncidentStatus.RESOLVED,
+    IncidentStatus.REJECTED,
+    IncidentStatus.ESCALATED,
+    IncidentStatus.FAILED,
+    IncidentStatus.ROLLED_BACK,
+}
 
 
 _Say = Callable[[str], None]
@@ -85,11 +90,16 @@ class Watch:
 
 
 def policy_path(settings: Settings, given: Path | None) -> Path:
-    path = given or (settings.policies_dir / "demo.yaml" if settings.policies_dir.is_dir()
-                     else Path("policies/demo.yaml"))
+    path = given or (
+        settings.policies_dir / "demo.yaml"
+        if settings.policies_dir.is_dir()
+        else Path("policies/demo.yaml")
+    )
     if not path.exists():
-        raise DemoError(f"the demo policy {path} is missing; pass --policy FILE (see "
-                        "policies/demo.yaml in the repository)")
+        raise DemoError(
+            f"the demo policy {path} is missing; pass --policy FILE (see "
+            "policies/demo.yaml in the repository)"
+        )
     return path
 
 
@@ -102,8 +112,10 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     except ScenarioError as exc:
         raise DemoError(str(exc)) from exc
     if scenario.expect.fault == "none":
-        raise DemoError(f"{opts.scenario} is a control without faults; the demo needs a fault "
-                        "scenario (e.g. aiops/lab/scenarios/cart-bad-rollout.yaml)")
+        raise DemoError(
+            f"{opts.scenario} is a control without faults; the demo needs a fault "
+            "scenario (e.g. aiops/lab/scenarios/cart-bad-rollout.yaml)"
+        )
     from aiops.lab.live import lab_settings
 
     policy = policy_path(settings, opts.policy)
@@ -114,29 +126,34 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     settings, notes = with_free_ports(settings, mcp=False)
     for note in notes:
         say(note)
-    say(f"starting the lab: a simulated Online Boutique on a simulated cluster, the lab "
-        f"Kubernetes API and Prometheus with two days of history (state in {state_dir})")
+    say(
+        f"starting the lab: a simulated Online Boutique on a simulated cluster, the lab "
+        f"Kubernetes API and Prometheus with two days of history (state in {state_dir})"
+    )
     try:
         proc, lab = lab_commands.start(state_dir, timeout_s=300.0)
     except lab_commands.LabError as exc:
         raise DemoError(str(exc)) from exc
     try:
-        say(f"the lab is up: Prometheus {lab.prometheus_url}, Kubernetes API "
-            f"{lab.kube_api_url}")
-        daemon_settings = lab_settings(settings, lab, state_dir=state_dir, policy=policy,
-                                       interval_s=opts.interval_s)
+        say(f"the lab is up: Prometheus {lab.prometheus_url}, Kubernetes API {lab.kube_api_url}")
+        daemon_settings = lab_settings(
+            settings, lab, state_dir=state_dir, policy=policy, interval_s=opts.interval_s
+        )
         return asyncio.run(_demo(daemon_settings, lab, scenario, opts, say))
     finally:
         lab_commands.stop(proc)
         say("stopped the daemon and the lab")
 
 
-async def _demo(settings: Settings, lab: LabInfo, scenario: Scenario, opts: DemoOptions,
-                say: _Say) -> int:
+async def _demo(
+    settings: Settings, lab: LabInfo, scenario: Scenario, opts: DemoOptions, say: _Say
+) -> int:
     from aiops.lab.live import live_lab
 
-    say("starting the daemon: Temporal dev server, worker, detection loop every "
-        f"{opts.interval_s:g} s (policy {settings.policies_dir})")
+    say(
+        "starting the daemon: Temporal dev server, worker, detection loop every "
+        f"{opts.interval_s:g} s (policy {settings.policies_dir})"
+    )
     async with live_lab(settings, lab) as live:
         ui = live.daemon.settings.temporal.ui_url
         say(f"the daemon is up; Temporal UI: {ui}")
@@ -144,8 +161,10 @@ async def _demo(settings: Settings, lab: LabInfo, scenario: Scenario, opts: Demo
         baseline = {s["name"]: s for s in (await live.status())["services"]}
         played = await live.play(shorten(scenario, warmup=opts.warmup_s))
         faults = ", ".join(f"{f.kind.value} on {f.target}" for f in scenario.faults)
-        say(f"injected scenario {scenario.name}: {faults} in {opts.warmup_s:g} s "
-            f"({scenario.description or 'no description'})")
+        say(
+            f"injected scenario {scenario.name}: {faults} in {opts.warmup_s:g} s "
+            f"({scenario.description or 'no description'})"
+        )
         failure: DemoError | None = None
         code = 1
         try:
@@ -172,8 +191,14 @@ async def _settle(live: LiveLab, seconds: float, say: _Say) -> None:
         say(f"closed {len(ended)} incident(s) opened on start-up noise before the fault")
 
 
-async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
-                 baseline: dict[str, dict[str, object]], opts: DemoOptions, say: _Say) -> int:
+async def _watch(
+    live: LiveLab,
+    scenario: Scenario,
+    fault_at: float,
+    baseline: dict[str, dict[str, object]],
+    opts: DemoOptions,
+    say: _Say,
+) -> int:
     root = scenario.expect.root_cause
     watches: dict[str, Watch] = {}
     deadline = time.time() + opts.timeout_s
@@ -197,8 +222,10 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
                         _ask_person(live, state, say)
                 else:
                     for message in await live.approve(ex.id, DEMO_IDENTITIES):
-                        say(f"approval: {message} (as the demo's approver identity, through "
-                            "the workflow's decide update)")
+                        say(
+                            f"approval: {message} (as the demo's approver identity, through "
+                            "the workflow's decide update)"
+                        )
                     approved.add(key)
             if state.report is not None and "closed" not in w.told:
                 w.told.add("closed")
@@ -209,13 +236,17 @@ async def _watch(live: LiveLab, scenario: Scenario, fault_at: float,
                     say(f"incident {ex.id} closed as {state.status}: {reason}")
                     raise DemoError(
                         f"the incident about {root} closed as {state.status} instead of being "
-                        f"remediated; see {live.daemon.incident_url(ex.id)}")
+                        f"remediated; see {live.daemon.incident_url(ex.id)}"
+                    )
         if resolved is not None:
-            return await _confirm_recovery(live, resolved, fault_at, baseline, health, deadline,
-                                           say)
+            return await _confirm_recovery(
+                live, resolved, fault_at, baseline, health, deadline, say
+            )
         await asyncio.sleep(1.0)
-    raise DemoError(f"no incident was remediated and verified within {opts.timeout_s:.0f} s of "
-                    f"the injection; see the Temporal UI {live.daemon.settings.temporal.ui_url}")
+    raise DemoError(
+        f"no incident was remediated and verified within {opts.timeout_s:.0f} s of "
+        f"the injection; see the Temporal UI {live.daemon.settings.temporal.ui_url}"
+    )
 
 
 def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
@@ -223,8 +254,10 @@ def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
     if "opened" not in w.told:
         w.told.add("opened")
         entities = ", ".join(state.entities[:6]) or "-"
-        say(f"detected: incident {ex.id} opened on anomalies of {entities}\n"
-            f"Temporal UI: {live.daemon.incident_url(ex.id)}")
+        say(
+            f"detected: incident {ex.id} opened on anomalies of {entities}\n"
+            f"Temporal UI: {live.daemon.incident_url(ex.id)}"
+        )
     # Keyed by report and plan, not once: an incident on young evidence investigates and plans
     # again (IncidentWorkflow's settle look), and the second answer is the one it acts on.
     if state.rca is not None and f"rca:{state.rca.finished_at}" not in w.told:
@@ -233,27 +266,44 @@ def _narrate(live: LiveLab, w: Watch, state: IncidentState, say: _Say) -> None:
         if top is None:
             say("root cause: no hypothesis")
         else:
-            lines = [f"root cause: {top.target} ({top.target_kind}), fault {top.fault.value}, "
-                     f"confidence {top.confidence:.0%}"]
+            lines = [
+                f"root cause: {top.target} ({top.target_kind}), fault {top.fault.value}, "
+                f"confidence {top.confidence:.0%}"
+            ]
             lines += [f"  evidence: {e.summary}" for e in top.evidence[:3]]
             nxt = state.rca.hypotheses[1:3]
             if nxt:
-                lines.append("  next: " + ", ".join(f"{h.target} ({h.confidence:.0%})"
-                                                   for h in nxt))
+                lines.append(
+                    "  next: " + ", ".join(f"{h.target} ({h.confidence:.0%})" for h in nxt)
+                )
             say("\n".join(lines))
     if state.plan is not None and f"plan:{state.plan.plan_hash()}" not in w.told:
         w.told.add(f"plan:{state.plan.plan_hash()}")
         plan = state.plan
         steps = "; ".join(f"{s.action} on {s.target}" for s in plan.steps) or "no steps"
-        say(f"plan: playbook {plan.playbook_id} (risk {plan.risk.value}): {steps}\n"
-            f"  why: {plan.rationale}")
+        say(
+            f"plan: playbook {plan.playbook_id} (risk {plan.risk.value}): {steps}\n"
+            f"  why: {plan.rationale}"
+        )
     if state.status is not None and f"status:{state.status}" not in w.told:
         w.told.add(f"status:{state.status}")
         say(f"incident {ex.id} is {state.status.value}")
-    for entry in state.audit[w.audit_seen:]:
-        if entry.what.startswith(("policy", "plan ", "approval", "step", "compensation",
-                                  "verification", "dry-run", "preconditions")) or \
-                entry.actor == "policy":
+    for entry in state.audit[w.audit_seen :]:
+        if (
+            entry.what.startswith(
+                (
+                    "policy",
+                    "plan ",
+                    "approval",
+                    "step",
+                    "compensation",
+                    "verification",
+                    "dry-run",
+                    "preconditions",
+                )
+            )
+            or entry.actor == "policy"
+        ):
             say(f"{entry.actor}: {entry.what}")
     w.audit_seen = len(state.audit)
 
@@ -262,22 +312,32 @@ def _ask_person(live: LiveLab, state: IncidentState, say: _Say) -> None:
     pending = state.pending
     assert pending is not None
     t = live.daemon.settings.temporal
-    say(f"waiting for a person to approve plan {pending.plan_hash} (approvers: "
+    say(
+        f"waiting for a person to approve plan {pending.plan_hash} (approvers: "
         f"{', '.join(pending.decision.approvers)}). From another terminal:\n"
         f"  AIOPS_TEMPORAL__ADDRESS={t.address} AIOPS_CLI_IDENTITY=operator "
         f"python3 -m uv run aiops approve {state.execution.id}\n"
         f"or over MCP / Slack as an approver the policy names; the diff it would apply:\n"
-        + "\n".join(f"  {d}" for d in pending.dry_run))
+        + "\n".join(f"  {d}" for d in pending.dry_run)
+    )
 
 
-async def _confirm_recovery(live: LiveLab, state: IncidentState, fault_at: float,
-                            baseline: dict[str, dict[str, object]],
-                            health: list[HealthSample], deadline: float, say: _Say) -> int:
+async def _confirm_recovery(
+    live: LiveLab,
+    state: IncidentState,
+    fault_at: float,
+    baseline: dict[str, dict[str, object]],
+    health: list[HealthSample],
+    deadline: float,
+    say: _Say,
+) -> int:
     """The incident says it is resolved; the shop must agree (healthy for 10 s after the fix)."""
     report = state.report
     assert report is not None
-    fixed_at = next((e.at.timestamp() for e in report.audit if e.what.startswith("step ")),
-                    state.execution.started_at)
+    fixed_at = next(
+        (e.at.timestamp() for e in report.audit if e.what.startswith("step ")),
+        state.execution.started_at,
+    )
     back = recovered_at(health, fixed_at, 10.0)
     while back is None and time.time() < deadline:
         services = (await live.status())["services"]
@@ -285,15 +345,19 @@ async def _confirm_recovery(live: LiveLab, state: IncidentState, fault_at: float
         back = recovered_at(health, fixed_at, 10.0)
         await asyncio.sleep(1.0)
     if back is None:
-        raise DemoError("the incident was resolved but the shop did not look healthy again "
-                        "before the time limit")
+        raise DemoError(
+            "the incident was resolved but the shop did not look healthy again "
+            "before the time limit"
+        )
     closed = report.closed_at.timestamp() if report.closed_at else time.time()
-    steps = "; ".join(f"{s.action} on {s.target}: {s.message.splitlines()[0]}"
-                      for s in report.steps)
+    steps = "; ".join(
+        f"{s.action} on {s.target}: {s.message.splitlines()[0]}" for s in report.steps
+    )
     approvers = ", ".join(f"{d.identity} via {d.channel}" for d in report.decisions) or "none"
     top = report.rca.top if report.rca else None
     cause = f"{top.target} ({top.fault.value}, confidence {top.confidence:.0%})" if top else "-"
-    say("summary:\n"
+    say(
+        "summary:\n"
         f"  incident       {report.incident_id} ({live.daemon.incident_url(report.incident_id)})\n"
         f"  detected       {state.execution.started_at - fault_at:.1f} s after the fault\n"
         f"  root cause     {cause}\n"
@@ -302,7 +366,8 @@ async def _confirm_recovery(live: LiveLab, state: IncidentState, fault_at: float
         f"  remediation    {steps or '-'}, {fixed_at - fault_at:.1f} s after the fault\n"
         f"  shop healthy   {back - fault_at:.1f} s after the fault\n"
         f"  verified       {report.verified} (closed {closed - fault_at:.1f} s after the fault, "
-        "after the playbook's verification window)")
+        "after the playbook's verification window)"
+    )
     return 0
 
 
@@ -315,15 +380,41 @@ async def _until_interrupted() -> None:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, metavar="FILE",
-                   help="fault scenario to play (default: a bad cartservice rollout)")
-    p.add_argument("--interactive", action="store_true",
-                   help="wait for a person to approve (aiops approve, MCP or Slack)")
-    p.add_argument("--keep-running", action="store_true",
-                   help="keep the stack up after the summary, until Ctrl-C")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
-                   help="give up when no incident recovered this long after the injection")
-    p.add_argument("--warmup", type=float, default=20.0, metavar="SECONDS",
-                   help="healthy traffic between the injection and the fault")
-    p.add_argument("--policy", type=Path, default=None, metavar="FILE",
-                   help="policy file (default: policies/demo.yaml)")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        metavar="FILE",
+        help="fault scenario to play (default: a bad cartservice rollout)",
+    )
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="wait for a person to approve (aiops approve, MCP or Slack)",
+    )
+    p.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the stack up after the summary, until Ctrl-C",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="give up when no incident recovered this long after the injection",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="healthy traffic between the injection and the fault",
+    )
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="policy file (default: policies/demo.yaml)",
+    )

@@ -65,16 +65,30 @@ def start_temporal_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
     state.mkdir(parents=True, exist_ok=True)
     dev = settings.dev_server
     args = [
-        temporal_binary(), "server", "start-dev",
-        "--ip", dev.ip, "--port", str(dev.port), "--ui-port", str(dev.ui_port),
-        "--db-filename", str(state / "temporal.db"),
-        "--log-level", dev.log_level, "--namespace", settings.temporal.namespace,
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        dev.ip,
+        "--port",
+        str(dev.port),
+        "--ui-port",
+        str(dev.ui_port),
+        "--db-filename",
+        str(state / "temporal.db"),
+        "--log-level",
+        dev.log_level,
+        "--namespace",
+        settings.temporal.namespace,
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
     log_file = (state / "temporal.log").open("ab")
     return subprocess.Popen(
-        args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        args,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
         start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
     )
 
@@ -128,9 +142,14 @@ async def run_dev(settings: Settings) -> None:
         raise DevStackError(str(exc)) from exc
     dev = settings.dev_server
     settings = settings.model_copy(
-        update={"temporal": settings.temporal.model_copy(
-            update={"address": f"{dev.ip}:{dev.port}", "ui_url": f"http://{dev.ip}:{dev.ui_port}"}
-        )}
+        update={
+            "temporal": settings.temporal.model_copy(
+                update={
+                    "address": f"{dev.ip}:{dev.port}",
+                    "ui_url": f"http://{dev.ip}:{dev.ui_port}",
+                }
+            )
+        }
     )
     proc = start_temporal_dev_server(settings)
     stop = asyncio.Event()
@@ -140,18 +159,29 @@ async def run_dev(settings: Settings) -> None:
     try:
         await _wait_for_temporal(settings, proc)
         client = await connect(settings.temporal)
-        worker = build_worker(client, settings.temporal.task_queue,
-                              all_activities(settings, client))
-        mcp_server = _QuietUvicorn(uvicorn.Config(
-            create_server(settings).http_app(), host=settings.mcp.host, port=settings.mcp.port,
-            log_level="warning", lifespan="on",
-        ))
+        worker = build_worker(
+            client, settings.temporal.task_queue, all_activities(settings, client)
+        )
+        mcp_server = _QuietUvicorn(
+            uvicorn.Config(
+                create_server(settings).http_app(),
+                host=settings.mcp.host,
+                port=settings.mcp.port,
+                log_level="warning",
+                lifespan="on",
+            )
+        )
         mcp_task = asyncio.create_task(mcp_server.serve())
         am = settings.alertmanager
-        webhook_server = _QuietUvicorn(uvicorn.Config(
-            await receiver_app(settings, client, rules), host=am.host, port=am.port,
-            log_level="warning", lifespan="off",
-        ))
+        webhook_server = _QuietUvicorn(
+            uvicorn.Config(
+                await receiver_app(settings, client, rules),
+                host=am.host,
+                port=am.port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
         webhook_task = asyncio.create_task(webhook_server.serve())
         print(
             f"aiops dev is up (pid {os.getpid()}):\n"
@@ -165,8 +195,12 @@ async def run_dev(settings: Settings) -> None:
             flush=True,
         )
         async with worker:
-            await start_detection_loop(client, settings.temporal.task_queue, rules,
-                                       interval_s=settings.detection.interval_s)
+            await start_detection_loop(
+                client,
+                settings.temporal.task_queue,
+                rules,
+                interval_s=settings.detection.interval_s,
+            )
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait(
                 {stop_task, mcp_task, webhook_task}, return_when=asyncio.FIRST_COMPLETED
@@ -214,21 +248,27 @@ def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, 
     mcp_port = mcp_settings.port
     if mcp and not port_free(mcp_settings.host, mcp_port):
         mcp_port = any_free_port(mcp_settings.host)
-        notes.append(f"port {mcp_settings.port} is taken; the MCP server uses {mcp_port} "
-                     "instead")
-    return settings.model_copy(update={
-        "dev_server": dev.model_copy(update=ports),
-        "mcp": mcp_settings.model_copy(update={"port": mcp_port}),
-    }), notes
+        notes.append(f"port {mcp_settings.port} is taken; the MCP server uses {mcp_port} instead")
+    return settings.model_copy(
+        update={
+            "dev_server": dev.model_copy(update=ports),
+            "mcp": mcp_settings.model_copy(update={"port": mcp_port}),
+        }
+    ), notes
 
 
 def pointed_at_dev_server(settings: Settings) -> Settings:
     """The settings with the Temporal client pointed at the embedded dev server and its UI."""
     dev = settings.dev_server
     return settings.model_copy(
-        update={"temporal": settings.temporal.model_copy(
-            update={"address": f"{dev.ip}:{dev.port}", "ui_url": f"http://{dev.ip}:{dev.ui_port}"}
-        )}
+        update={
+            "temporal": settings.temporal.model_copy(
+                update={
+                    "address": f"{dev.ip}:{dev.port}",
+                    "ui_url": f"http://{dev.ip}:{dev.ui_port}",
+                }
+            )
+        }
     )
 
 
@@ -259,12 +299,17 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
     try:
         await _wait_for_temporal(settings, proc)
         client = await connect(settings.temporal)
-        worker = build_worker(client, settings.temporal.task_queue,
-                              all_activities(settings, client))
+        worker = build_worker(
+            client, settings.temporal.task_queue, all_activities(settings, client)
+        )
         async with worker:
             if detection:
-                await start_detection_loop(client, settings.temporal.task_queue, rules,
-                                           interval_s=settings.detection.interval_s)
+                await start_detection_loop(
+                    client,
+                    settings.temporal.task_queue,
+                    rules,
+                    interval_s=settings.detection.interval_s,
+                )
             yield Daemon(settings=settings, client=client)
     finally:
         stop_process(proc)

@@ -34,15 +34,21 @@ async def search_attributes_ready(client: Client) -> bool:
 
 
 async def open_incident(
-    client: Client, task_queue: str, incident: Incident, rules: Rules, *,
-    kill_switch: bool = False, index: bool | None = None,
+    client: Client,
+    task_queue: str,
+    incident: Incident,
+    rules: Rules,
+    *,
+    kill_switch: bool = False,
+    index: bool | None = None,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
     if index is None:
         index = await search_attributes_ready(client)
     return await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident=incident, rules=snapshot(rules), kill_switch=kill_switch,
-                      index=index),
+        IncidentInput(
+            incident=incident, rules=snapshot(rules), kill_switch=kill_switch, index=index
+        ),
         id=incident.id,
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -50,14 +56,19 @@ async def open_incident(
 
 
 async def start_detection_loop(
-    client: Client, task_queue: str, rules: Rules, *, interval_s: float,
+    client: Client,
+    task_queue: str,
+    rules: Rules,
+    *,
+    interval_s: float,
 ) -> WorkflowHandle[DetectionLoopWorkflow, None]:
     """Start the one detection loop of this namespace, or return the one already running."""
     index = await search_attributes_ready(client)
     return await client.start_workflow(
         DetectionLoopWorkflow.run,
         DetectionLoopInput(rules=snapshot(rules), interval_s=interval_s, index=index),
-        id=DETECTION_LOOP_ID, task_queue=task_queue,
+        id=DETECTION_LOOP_ID,
+        task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
@@ -69,8 +80,7 @@ def incident_sink(client: Client, task_queue: str, rules: Rules, *, index: bool)
 
     async def sink(anomalies: list[Anomaly]) -> None:
         try:
-            await open_or_join_incidents(client, task_queue, anomalies, rules_snapshot,
-                                         index=index)
+            await open_or_join_incidents(client, task_queue, anomalies, rules_snapshot, index=index)
         except RPCError as exc:
             raise SinkUnavailableError(
                 f"Temporal did not take the incident ({exc.message}); Alertmanager will retry"

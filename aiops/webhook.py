@@ -66,9 +66,13 @@ async def serve_webhook(settings: Settings) -> None:
     rules = load_rules(settings)
     client = await connect(settings.temporal)
     app = await receiver_app(settings, client, rules)
-    log.info("alertmanager webhook serving", url=webhook_url(cfg),
-             task_queue=settings.temporal.task_queue,
-             auth="none (loopback)" if not (cfg.tokens or cfg.basic_auth) else "required")
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port,
-                                           log_level="warning", lifespan="off"))
+    log.info(
+        "alertmanager webhook serving",
+        url=webhook_url(cfg),
+        task_queue=settings.temporal.task_queue,
+        auth="none (loopback)" if not (cfg.tokens or cfg.basic_auth) else "required",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off")
+    )
     await server.serve()

@@ -73,17 +73,27 @@ def build_activities(
     kube = settings.kubernetes
     executor: KubernetesExecutor | None = None
     reader: KubernetesReader | None = None
-    if kube.in_cluster or kube.kubeconfig is not None or \
-            Path("~/.kube/config").expanduser().exists():
+    if (
+        kube.in_cluster
+        or kube.kubeconfig is not None
+        or Path("~/.kube/config").expanduser().exists()
+    ):
         try:
-            executor = (KubernetesExecutor.in_cluster() if kube.in_cluster else
-                        KubernetesExecutor.from_kubeconfig(
-                            str(kube.kubeconfig) if kube.kubeconfig else None, kube.context))
+            executor = (
+                KubernetesExecutor.in_cluster()
+                if kube.in_cluster
+                else KubernetesExecutor.from_kubeconfig(
+                    str(kube.kubeconfig) if kube.kubeconfig else None, kube.context
+                )
+            )
         except (ConfigException, OSError) as exc:
             # Found by the reliability tests: a wrong kubeconfig path crashed the worker with a
             # traceback from deep inside the kubernetes client.
-            where = "in-cluster config" if kube.in_cluster else \
-                f"kubeconfig {kube.kubeconfig or '~/.kube/config'}"
+            where = (
+                "in-cluster config"
+                if kube.in_cluster
+                else f"kubeconfig {kube.kubeconfig or '~/.kube/config'}"
+            )
             raise StartupError(
                 f"refusing to start: the {where} is not usable ({exc}); set "
                 "AIOPS_KUBERNETES__KUBECONFIG to a readable kubeconfig (and "
@@ -92,7 +102,9 @@ def build_activities(
         reader = KubernetesReader(executor.api_client)
     llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
     agent = AgentDeps(
-        metrics=prometheus, cluster=reader, llm=llm,
+        metrics=prometheus,
+        cluster=reader,
+        llm=llm,
         config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
     )
     return IncidentActivities(
@@ -118,31 +130,43 @@ def build_worker(
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
-    notify = NotifyActivities(notifier_from_settings(settings), ui_url=settings.temporal.ui_url,
-                              namespace=settings.temporal.namespace, metrics=prometheus)
-    return [*build_activities(settings, client, prometheus).all(),
-            *notify.all(),
-            *DetectionActivities(settings, prometheus).all(),
-            *IntakeActivities(client, settings.temporal.task_queue).all()]
+    notify = NotifyActivities(
+        notifier_from_settings(settings),
+        ui_url=settings.temporal.ui_url,
+        namespace=settings.temporal.namespace,
+        metrics=prometheus,
+    )
+    return [
+        *build_activities(settings, client, prometheus).all(),
+        *notify.all(),
+        *DetectionActivities(settings, prometheus).all(),
+        *IntakeActivities(client, settings.temporal.task_queue).all(),
+    ]
 
 
 async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:
     rules = load_rules(settings)
     client = await connect(settings.temporal)
-    log.info("rules loaded", policy=policy_version(rules.policy),
-             playbooks=rules.playbooks.version())
+    log.info(
+        "rules loaded", policy=policy_version(rules.policy), playbooks=rules.playbooks.version()
+    )
     worker = build_worker(client, settings.temporal.task_queue, all_activities(settings, client))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", address=settings.temporal.address,
-             task_queue=settings.temporal.task_queue)
+    log.info(
+        "worker started", address=settings.temporal.address, task_queue=settings.temporal.task_queue
+    )
     async with worker:
         if start_detection:
             from aiops.intake import start_detection_loop
 
-            await start_detection_loop(client, settings.temporal.task_queue, rules,
-                                       interval_s=settings.detection.interval_s)
+            await start_detection_loop(
+                client,
+                settings.temporal.task_queue,
+                rules,
+                interval_s=settings.detection.interval_s,
+            )
         await stop.wait()
     log.info("worker stopped")

@@ -56,20 +56,28 @@ def write_history(path: Path, workloads: int, containers: int, start: int, point
     base = rng.uniform(5, 200, workloads)[:, None]
     ok = np.cumsum(base * STEP * rng.uniform(0.8, 1.2, (workloads, points)), axis=1)
     err = np.cumsum(base * 0.01 * STEP * rng.uniform(0.5, 1.5, (workloads, points)), axis=1)
-    wl = [f'reporter="destination",destination_workload="w{i}",'
-          f'destination_workload_namespace="ns{i % 20}"' for i in range(workloads)]
+    wl = [
+        f'reporter="destination",destination_workload="w{i}",'
+        f'destination_workload_namespace="ns{i % 20}"'
+        for i in range(workloads)
+    ]
     emit("istio_requests_total", [f'{w},response_code="200"' for w in wl], ok)
     emit("istio_requests_total", [f'{w},response_code="500"' for w in wl], err)
 
     pods = [f'namespace="ns{i % 20}",pod="p{i}",container="app"' for i in range(containers)]
     lines.append("# TYPE container_cpu_usage_seconds counter\n")
-    cpu = np.cumsum(rng.uniform(0.05, 2, containers)[:, None] * STEP
-                    * rng.uniform(0.7, 1.3, (containers, points)), axis=1)
+    cpu = np.cumsum(
+        rng.uniform(0.05, 2, containers)[:, None]
+        * STEP
+        * rng.uniform(0.7, 1.3, (containers, points)),
+        axis=1,
+    )
     emit("container_cpu_usage_seconds_total", pods, cpu)
     lines.append("# TYPE container_memory_working_set_bytes gauge\n")
     limit = rng.choice([256, 512, 1024, 2048], containers)[:, None] * 2.0**20
-    ws = limit * np.clip(0.4 + np.cumsum(rng.normal(0, 0.002, (containers, points)), axis=1),
-                         0.05, 0.95)
+    ws = limit * np.clip(
+        0.4 + np.cumsum(rng.normal(0, 0.002, (containers, points)), axis=1), 0.05, 0.95
+    )
     emit("container_memory_working_set_bytes", pods, ws)
     lines.append("# TYPE container_spec_memory_limit_bytes gauge\n")
     emit("container_spec_memory_limit_bytes", pods, np.repeat(limit, points, axis=1))
@@ -105,19 +113,31 @@ def main() -> None:
         t0 = time.perf_counter()
         samples = write_history(om, args.workloads, args.containers, start, points)
         t1 = time.perf_counter()
-        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
+            check=True,
+            capture_output=True,
+        )
         om.unlink()
-        print(f"history: {samples:,} samples ({points} x 15 s) written in {t1 - t0:.1f}s, "
-              f"backfilled by promtool in {time.perf_counter() - t1:.1f}s")
+        print(
+            f"history: {samples:,} samples ({points} x 15 s) written in {t1 - t0:.1f}s, "
+            f"backfilled by promtool in {time.perf_counter() - t1:.1f}s"
+        )
         config = Path(tmp) / "prometheus.yml"
         config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with (Path(tmp) / "prometheus.log").open("wb") as log:
             proc = subprocess.Popen(
-                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+                [
+                    prometheus,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={data}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             try:
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
@@ -138,8 +158,10 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
         state_dir=tmp / "state",
         prometheus=PrometheusSettings(url=url, timeout_s=30),
         detection=DetectionSettings(
-            interval_s=STEP, prime_s=prime_steps * STEP,
-            disabled=[s.name for s in BUILTIN_SIGNALS if s.name not in USED]),
+            interval_s=STEP,
+            prime_s=prime_steps * STEP,
+            disabled=[s.name for s in BUILTIN_SIGNALS if s.name not in USED],
+        ),
     )
     acts = DetectionActivities(settings)
     # Grid times inside the backfilled history (settle_seconds puts the grid 2 s behind `at`).
@@ -153,8 +175,9 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     probe = DetectionState(acts.signals, acts.config)
     plans = probe.plan(at(0))
     t = time.perf_counter()
-    answers = prom.fetch_many([RangeQuery(p.promql, p.start, p.end, p.step_seconds)
-                               for p in plans], parallel=4)
+    answers = prom.fetch_many(
+        [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans], parallel=4
+    )
     t_fetch = time.perf_counter() - t
     t = time.perf_counter()
     probe.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
@@ -164,9 +187,11 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     cold = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(0)))
     cold_s = time.perf_counter() - t
     series = cold.checkpoint.series
-    print(f"cold start: {series:,} series, {prime_steps} steps primed per signal in "
-          f"{cold_s:.2f}s (activity; range queries and parsing {t_fetch:.2f}s, scoring "
-          f"{t_score:.2f}s)")
+    print(
+        f"cold start: {series:,} series, {prime_steps} steps primed per signal in "
+        f"{cold_s:.2f}s (activity; range queries and parsing {t_fetch:.2f}s, scoring "
+        f"{t_score:.2f}s)"
+    )
 
     # Steady passes through the activity (queries, scoring, checkpoint file).
     ref = cold.checkpoint
@@ -177,9 +202,11 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
         times.append(time.perf_counter() - t)
         ref = out.checkpoint
         assert all(s.status == "ok" for s in out.signals), out.signals
-    print(f"steady pass (activity: {len(USED)} instant queries, {series:,} series scored, "
-          f"checkpoint written): median {statistics.median(times) * 1e3:.0f} ms, "
-          f"max {max(times) * 1e3:.0f} ms over {passes} passes")
+    print(
+        f"steady pass (activity: {len(USED)} instant queries, {series:,} series scored, "
+        f"checkpoint written): median {statistics.median(times) * 1e3:.0f} ms, "
+        f"max {max(times) * 1e3:.0f} ms over {passes} passes"
+    )
 
     # Where the time goes, and the memory, on the pure pass.
     data = (settings.state_dir / "detection" / ref.file).read_bytes()
@@ -190,12 +217,13 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     methods = {
         "httpx sequential": lambda: prom.fetch_many(queries, parallel=1),
         "httpx 4 parallel": lambda: prom.fetch_many(queries, parallel=4),
-        "prometheus-api-client sequential": lambda: [prom.query(q.promql, at=q.end)
-                                                     for q in queries],
+        "prometheus-api-client sequential": lambda: [
+            prom.query(q.promql, at=q.end) for q in queries
+        ],
     }
     spent: dict[str, list[float]] = {name: [] for name in methods}
     for r in range(5):  # interleaved rounds: Prometheus' page cache warms for all alike
-        for name in list(methods)[r % 3:] + list(methods)[:r % 3]:
+        for name in list(methods)[r % 3 :] + list(methods)[: r % 3]:
             t = time.perf_counter()
             methods[name]()
             spent[name].append(time.perf_counter() - t)
@@ -212,8 +240,10 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     tracemalloc.reset_peak()
     twin = DetectionState.from_bytes(data, acts.signals, acts.config)
     base, _ = tracemalloc.get_traced_memory()
-    twin.apply(plans, {p.signal: a for p, a in zip(
-        plans, prom.fetch_many(queries, parallel=4), strict=True)})
+    twin.apply(
+        plans,
+        {p.signal: a for p, a in zip(plans, prom.fetch_many(queries, parallel=4), strict=True)},
+    )
     _, peak_all = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_all -= base
@@ -224,21 +254,32 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
     t = time.perf_counter()
     DetectionState.from_bytes(blob, acts.signals, acts.config)
     load_s = time.perf_counter() - t
-    print(f"queries for {series:,} series (median of 5): " + ", ".join(
-        f"{name} {statistics.median(v) * 1e3:.0f} ms" for name, v in spent.items()))
-    print(f"scoring {series:,} series (one step, all signals): {score_s * 1e3:.0f} ms; "
-          f"checkpoint to_bytes {save_s * 1e3:.0f} ms, from_bytes {load_s * 1e3:.0f} ms")
+    print(
+        f"queries for {series:,} series (median of 5): "
+        + ", ".join(f"{name} {statistics.median(v) * 1e3:.0f} ms" for name, v in spent.items())
+    )
+    print(
+        f"scoring {series:,} series (one step, all signals): {score_s * 1e3:.0f} ms; "
+        f"checkpoint to_bytes {save_s * 1e3:.0f} ms, from_bytes {load_s * 1e3:.0f} ms"
+    )
     per10k = 10_000 / series
     state_bytes = sum(
-        a.nbytes for st in state._states.values()
-        for a in vars(st.tracker.detector.state).values() if isinstance(a, np.ndarray))
-    print(f"memory per 10,000 series: detector arrays {state_bytes * per10k / 2**20:.2f} MiB, "
-          f"checkpoint file {len(blob) * per10k / 2**20:.2f} MiB, peak traced while scoring a "
-          f"pass {peak * per10k / 2**20:.1f} MiB (with fetching and parsing the answers "
-          f"{peak_all * per10k / 2**20:.1f} MiB)")
+        a.nbytes
+        for st in state._states.values()
+        for a in vars(st.tracker.detector.state).values()
+        if isinstance(a, np.ndarray)
+    )
+    print(
+        f"memory per 10,000 series: detector arrays {state_bytes * per10k / 2**20:.2f} MiB, "
+        f"checkpoint file {len(blob) * per10k / 2**20:.2f} MiB, peak traced while scoring a "
+        f"pass {peak * per10k / 2**20:.1f} MiB (with fetching and parsing the answers "
+        f"{peak_all * per10k / 2**20:.1f} MiB)"
+    )
     by_signal = Counter(a.signal for a in result.anomalies)
-    print(f"anomalies in the synthetic history: {dict(by_signal) or 0} in the last pass; "
-          f"checkpoint reference in the workflow history: {len(ref.model_dump_json())} bytes")
+    print(
+        f"anomalies in the synthetic history: {dict(by_signal) or 0} in the last pass; "
+        f"checkpoint reference in the workflow history: {len(ref.model_dump_json())} bytes"
+    )
 
 
 if __name__ == "__main__":

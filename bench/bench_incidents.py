@@ -69,9 +69,19 @@ from workflows.incident import IncidentInput
 REPO = Path(__file__).resolve().parents[1]
 NS = "boutique"
 APPROVER = "bench"
-SERVICES = ["frontend", "cartservice", "checkoutservice", "productcatalogservice",
-            "currencyservice", "paymentservice", "shippingservice", "emailservice",
-            "recommendationservice", "adservice", "redis-cart"]
+SERVICES = [
+    "frontend",
+    "cartservice",
+    "checkoutservice",
+    "productcatalogservice",
+    "currencyservice",
+    "paymentservice",
+    "shippingservice",
+    "emailservice",
+    "recommendationservice",
+    "adservice",
+    "redis-cart",
+]
 
 POLICY = f"""
 description: bench - every plan asks one approval; budgets large enough for every incident.
@@ -170,17 +180,23 @@ def start_lab(state: Path) -> tuple[LabInfo, datetime]:
     return info, onset
 
 
-def start_worker(tmp: Path, address: str, task_queue: str, lab: LabInfo, policies: Path,
-                 books: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    tmp: Path, address: str, task_queue: str, lab: LabInfo, policies: Path, books: Path
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-    env.update({
-        "AIOPS_TEMPORAL__ADDRESS": address, "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
-        "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
-        "AIOPS_KUBERNETES__KUBECONFIG": lab.kubeconfig,
-        "AIOPS_PLAYBOOKS_DIR": str(books), "AIOPS_POLICIES_DIR": str(policies),
-        "AIOPS_STATE_DIR": str(tmp / "worker-state"), "AIOPS_LOG__LEVEL": "warning",
-        "AIOPS_LOG__FORMAT": "json",
-    })
+    env.update(
+        {
+            "AIOPS_TEMPORAL__ADDRESS": address,
+            "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+            "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
+            "AIOPS_KUBERNETES__KUBECONFIG": lab.kubeconfig,
+            "AIOPS_PLAYBOOKS_DIR": str(books),
+            "AIOPS_POLICIES_DIR": str(policies),
+            "AIOPS_STATE_DIR": str(tmp / "worker-state"),
+            "AIOPS_LOG__LEVEL": "warning",
+            "AIOPS_LOG__FORMAT": "json",
+        }
+    )
     aiops = str(Path(sys.executable).parent / "aiops")
     log = (tmp / "worker.log").open("wb")
     return subprocess.Popen([aiops, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -219,21 +235,33 @@ def make_incident(run_id: str, index: int, onset: datetime) -> Incident:
     service = SERVICES[index % len(SERVICES)]
     now = datetime.now(UTC)
     anomaly = Anomaly(
-        signal="latency_p99", series={"destination_workload": service,
-                                      "destination_workload_namespace": NS},
-        query=f'histogram_quantile(0.99, rate(istio_request_duration_milliseconds_bucket'
-              f'{{destination_workload="{service}"}}[1m]))',
-        start=onset, score=0.9, direction=Direction.UP)
-    return Incident(id=f"incident-bench-{run_id}-{index:03d}", fingerprint=f"{index:016x}",
-                    namespace=NS, service=service, opened_at=now, anomalies=[anomaly],
-                    severity=Severity.WARNING)
+        signal="latency_p99",
+        series={"destination_workload": service, "destination_workload_namespace": NS},
+        query=f"histogram_quantile(0.99, rate(istio_request_duration_milliseconds_bucket"
+        f'{{destination_workload="{service}"}}[1m]))',
+        start=onset,
+        score=0.9,
+        direction=Direction.UP,
+    )
+    return Incident(
+        id=f"incident-bench-{run_id}-{index:03d}",
+        fingerprint=f"{index:016x}",
+        namespace=NS,
+        service=service,
+        opened_at=now,
+        anomalies=[anomaly],
+        severity=Severity.WARNING,
+    )
 
 
 async def start_one(client: Client, task_queue: str, rules: Any, incident: Incident) -> Run:
     started = datetime.now(UTC)
     handle = await client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident=incident, rules=rules, index=True),
-        id=incident.id, task_queue=task_queue)
+        IncidentWorkflow.run,
+        IncidentInput(incident=incident, rules=rules, index=True),
+        id=incident.id,
+        task_queue=task_queue,
+    )
     return Run(incident_id=incident.id, started_at=started, handle=handle)
 
 
@@ -241,16 +269,30 @@ async def decide(run: Run, approve: bool) -> None:
     request = await run.handle.query(IncidentWorkflow.pending_approval)
     if request is None:  # closed without asking (escalated): nothing to decide
         return
-    _ = await run.handle.execute_update(IncidentWorkflow.decide, Decision(
-        approve=approve, plan_hash=request.plan_hash, identity=APPROVER, channel="cli",
-        reason="" if approve else "bench: rejected"))
+    _ = await run.handle.execute_update(
+        IncidentWorkflow.decide,
+        Decision(
+            approve=approve,
+            plan_hash=request.plan_hash,
+            identity=APPROVER,
+            channel="cli",
+            reason="" if approve else "bench: rejected",
+        ),
+    )
 
 
 async def decide_by_hash(run: Run, approve: bool) -> None:
     assert run.plan_hash is not None
-    _ = await run.handle.execute_update(IncidentWorkflow.decide, Decision(
-        approve=approve, plan_hash=run.plan_hash, identity=APPROVER, channel="cli",
-        reason="" if approve else "bench: rejected"))
+    _ = await run.handle.execute_update(
+        IncidentWorkflow.decide,
+        Decision(
+            approve=approve,
+            plan_hash=run.plan_hash,
+            identity=APPROVER,
+            channel="cli",
+            reason="" if approve else "bench: rejected",
+        ),
+    )
 
 
 async def wait_asked_or_closed(run: Run, poll_s: float) -> None:
@@ -280,7 +322,8 @@ async def read_history(run: Run) -> None:
                 run.asked_at = at
                 [notified] = await pydantic_data_converter.decode(
                     event.activity_task_scheduled_event_attributes.input.payloads,
-                    [NotifyApprovalInput])
+                    [NotifyApprovalInput],
+                )
                 run.plan_hash = notified.request.plan_hash
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             attrs = event.activity_task_started_event_attributes
@@ -291,13 +334,16 @@ async def read_history(run: Run) -> None:
             name, sched_at = scheduled[sched_id]
             start_at = started.get(sched_id, sched_at)
             run.activities.setdefault(name, []).append(
-                ((start_at - sched_at).total_seconds(), (at - start_at).total_seconds()))
+                ((start_at - sched_at).total_seconds(), (at - start_at).total_seconds())
+            )
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             run.closed_at = at
-        elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                      EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-                      EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-                      EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT):
+        elif kind in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+        ):
             run.errors.append(EventType.Name(kind))
     desc = await run.handle.describe()
     run.execution = desc.status.name if desc.status else "UNKNOWN"
@@ -309,8 +355,9 @@ async def read_history(run: Run) -> None:
         run.errors.append(f"workflow {run.execution}")
 
 
-async def sequential(client: Client, task_queue: str, rules: Any, count: int,
-                     run_id: str, onset: datetime) -> list[Run]:
+async def sequential(
+    client: Client, task_queue: str, rules: Any, count: int, run_id: str, onset: datetime
+) -> list[Run]:
     runs = []
     for i in range(count):
         run = await start_one(client, task_queue, rules, make_incident(f"{run_id}s", i, onset))
@@ -323,18 +370,32 @@ async def sequential(client: Client, task_queue: str, rules: Any, count: int,
     return runs
 
 
-async def concurrent(client: Client, task_queue: str, rules: Any, count: int, run_id: str,
-                     onset: datetime, approve_every: int) -> tuple[list[Run], dict[str, float]]:
+async def concurrent(
+    client: Client,
+    task_queue: str,
+    rules: Any,
+    count: int,
+    run_id: str,
+    onset: datetime,
+    approve_every: int,
+) -> tuple[list[Run], dict[str, float]]:
     phases: dict[str, float] = {}
     # Waiting is watched through visibility (AiopsStatus), not queries: queries are answered by
     # the worker, and 200 pollers would load the very worker being measured.
-    ready = f"TaskQueue = '{task_queue}' AND (AiopsStatus = 'awaiting_approval' OR " \
-            "ExecutionStatus != 'Running')"
+    ready = (
+        f"TaskQueue = '{task_queue}' AND (AiopsStatus = 'awaiting_approval' OR "
+        "ExecutionStatus != 'Running')"
+    )
     before = (await client.count_workflows(ready)).count  # the sequential run's, all closed
     t0 = time.monotonic()
-    runs = list(await asyncio.gather(*(
-        start_one(client, task_queue, rules, make_incident(f"{run_id}c", i, onset))
-        for i in range(count))))
+    runs = list(
+        await asyncio.gather(
+            *(
+                start_one(client, task_queue, rules, make_incident(f"{run_id}c", i, onset))
+                for i in range(count)
+            )
+        )
+    )
     phases["start all"] = time.monotonic() - t0
     for second in range(1800):  # bounded: 30 min
         done = (await client.count_workflows(ready)).count - before
@@ -374,8 +435,10 @@ def gate_row(label: str, runs: list[Run], human: bool = False) -> str:
     gates = [g for r in runs if (g := r.to_human_s if human else r.to_gate_s) is not None]
     if not gates:
         return f"{label:26} none"
-    return (f"{label:26} {len(gates):>4}/{len(runs):<4} {statistics.median(gates):8.2f} "
-            f"{pct(gates, 0.95):8.2f} {max(gates):8.2f}")
+    return (
+        f"{label:26} {len(gates):>4}/{len(runs):<4} {statistics.median(gates):8.2f} "
+        f"{pct(gates, 0.95):8.2f} {max(gates):8.2f}"
+    )
 
 
 def activity_table(label: str, runs: list[Run]) -> None:
@@ -384,19 +447,25 @@ def activity_table(label: str, runs: list[Run]) -> None:
         for name, times in run.activities.items():
             merged[name].extend(times)
     print(f"\nactivities, {label} (seconds; queue = scheduled→started, run = started→completed)")
-    print(f"  {'activity':26} {'n':>5} {'queue p50':>10} {'queue p95':>10} {'run p50':>9} "
-          f"{'run p95':>9}")
-    for name, times in sorted(merged.items(), key=lambda kv: -pct([t[1] for t in kv[1]], .95)):
+    print(
+        f"  {'activity':26} {'n':>5} {'queue p50':>10} {'queue p95':>10} {'run p50':>9} "
+        f"{'run p95':>9}"
+    )
+    for name, times in sorted(merged.items(), key=lambda kv: -pct([t[1] for t in kv[1]], 0.95)):
         queue, ran = [t[0] for t in times], [t[1] for t in times]
-        print(f"  {name:26} {len(times):5} {statistics.median(queue):10.3f} "
-              f"{pct(queue, .95):10.3f} {statistics.median(ran):9.3f} {pct(ran, .95):9.3f}")
+        print(
+            f"  {name:26} {len(times):5} {statistics.median(queue):10.3f} "
+            f"{pct(queue, 0.95):10.3f} {statistics.median(ran):9.3f} {pct(ran, 0.95):9.3f}"
+        )
 
 
 def summary(label: str, runs: list[Run]) -> None:
     errors = Counter(e for r in runs for e in r.errors)
     outcomes = Counter(r.status or r.execution for r in runs)
-    print(f"{label}: outcomes {dict(outcomes)}; errors {dict(errors) or 0}; activity retries "
-          f"{sum(r.retries for r in runs)}")
+    print(
+        f"{label}: outcomes {dict(outcomes)}; errors {dict(errors) or 0}; activity retries "
+        f"{sum(r.retries for r in runs)}"
+    )
     unasked = next((r for r in runs if r.asked_at is None), None)
     if unasked is not None:  # say why an incident never reached its gate
         print(f"  {unasked.incident_id} did not ask: " + " | ".join(unasked.audit[-3:])[:500])
@@ -407,8 +476,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     rules = snapshot(load_rules(Settings(policies_dir=policies, playbooks_dir=books)))
     lab, onset = start_lab(tmp / "lab-state")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"), ip="127.0.0.1", ui=False,
-        data_converter=pydantic_data_converter, dev_server_log_level="error",
+        dev_server_existing_path=shutil.which("temporal"),
+        ip="127.0.0.1",
+        ui=False,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
         search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
     )
     task_queue = f"bench-{uuid.uuid4().hex[:6]}"
@@ -423,8 +495,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         seq_wall = time.monotonic() - t0
         rss_before = rss.last
         t0 = time.monotonic()
-        conc, phases = await concurrent(env.client, task_queue, rules, args.concurrent, run_id,
-                                        onset, args.approve_every)
+        conc, phases = await concurrent(
+            env.client, task_queue, rules, args.concurrent, run_id, onset, args.approve_every
+        )
         conc_wall = time.monotonic() - t0
     except BaseException:
         traceback.print_exc()  # before the slow clean-up, so an interrupted run still says why
@@ -438,8 +511,10 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         print(commands.down(tmp / "lab-state"), flush=True)
 
     cpus = os.cpu_count()
-    print(f"\n== incidents on ONE worker against the lab ({cpus} CPUs, no LLM; lab, Temporal "
-          "dev server, worker and this driver on the same machine) ==")
+    print(
+        f"\n== incidents on ONE worker against the lab ({cpus} CPUs, no LLM; lab, Temporal "
+        "dev server, worker and this driver on the same machine) =="
+    )
     summary(f"sequential x{len(seq)}", seq)
     summary(f"concurrent x{len(conc)}", conc)
     print("\nstart → approval request (s)   asked     p50      p95      max   (target p95 < 3 s)")
@@ -448,12 +523,18 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     print("start → approval request or escalation (a person is needed), all incidents")
     print(gate_row("sequential (one at a time)", seq, human=True))
     print(gate_row(f"{len(conc)} concurrent", conc, human=True))
-    print(f"\nconcurrent run: wall {conc_wall:.1f} s; " + "; ".join(
-        f"{k} at {v:.1f} s" for k, v in phases.items()))
-    print(f"throughput: {len(conc) / conc_wall:.2f} incidents/s end to end "
-          f"(sequential: {len(seq) / seq_wall:.2f} incidents/s)")
-    print(f"worker RSS: {rss_before / 2**20:.0f} MiB after the sequential run, peak "
-          f"{rss.peak / 2**20:.0f} MiB, {rss.last / 2**20:.0f} MiB at the end")
+    print(
+        f"\nconcurrent run: wall {conc_wall:.1f} s; "
+        + "; ".join(f"{k} at {v:.1f} s" for k, v in phases.items())
+    )
+    print(
+        f"throughput: {len(conc) / conc_wall:.2f} incidents/s end to end "
+        f"(sequential: {len(seq) / seq_wall:.2f} incidents/s)"
+    )
+    print(
+        f"worker RSS: {rss_before / 2**20:.0f} MiB after the sequential run, peak "
+        f"{rss.peak / 2**20:.0f} MiB, {rss.last / 2**20:.0f} MiB at the end"
+    )
     activity_table("sequential", seq)
     activity_table(f"{len(conc)} concurrent", conc)
     errors = sum(len(r.errors) + r.retries for r in [*seq, *conc])
@@ -464,10 +545,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrent", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=30)
-    parser.add_argument("--approve-every", type=int, default=10,
-                        help="approve every Nth concurrent incident, reject the rest")
-    parser.add_argument("--fault-lead-s", type=float, default=60.0,
-                        help="seconds between injecting the fault and the first incident")
+    parser.add_argument(
+        "--approve-every",
+        type=int,
+        default=10,
+        help="approve every Nth concurrent incident, reject the rest",
+    )
+    parser.add_argument(
+        "--fault-lead-s",
+        type=float,
+        default=60.0,
+        help="seconds between injecting the fault and the first incident",
+    )
     args = parser.parse_args()
     for binary in ("prometheus", "temporal"):
         if shutil.which(binary) is None:

@@ -22,8 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def aiops(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "aiops.cli", *args], env=env, cwd=REPO,
-                         capture_output=True, text=True, check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "aiops.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return out.stdout
 
 

@@ -90,21 +90,53 @@ NAMESPACE = "boutique"
 
 # Balanced by running time (a control runs --control-minutes, a fault scenario ~3.5 min).
 GROUPS: dict[int, list[list[str]]] = {
-    1: [["control-seasonal-traffic", "control-benign-rollout", "ad-memory-leak-fast",
-         "cart-memory-leak", "catalog-cpu-hog", "node-a-pressure", "catalog-latency",
-         "currency-packet-loss", "frontend-traffic-surge", "redis-down", "cart-bad-rollout",
-         "checkout-bad-rollout", "catalog-crashloop"]],
-    2: [["control-seasonal-traffic", "ad-memory-leak-fast", "catalog-cpu-hog",
-         "catalog-latency", "currency-packet-loss", "frontend-traffic-surge",
-         "catalog-crashloop"],
-        ["control-benign-rollout", "cart-memory-leak", "node-a-pressure", "redis-down",
-         "cart-bad-rollout", "checkout-bad-rollout"]],
-    3: [["control-seasonal-traffic", "ad-memory-leak-fast", "catalog-cpu-hog",
-         "catalog-crashloop"],
-        ["control-benign-rollout", "node-a-pressure", "currency-packet-loss",
-         "cart-bad-rollout"],
-        ["cart-memory-leak", "frontend-traffic-surge", "catalog-latency", "redis-down",
-         "checkout-bad-rollout"]],
+    1: [
+        [
+            "control-seasonal-traffic",
+            "control-benign-rollout",
+            "ad-memory-leak-fast",
+            "cart-memory-leak",
+            "catalog-cpu-hog",
+            "node-a-pressure",
+            "catalog-latency",
+            "currency-packet-loss",
+            "frontend-traffic-surge",
+            "redis-down",
+            "cart-bad-rollout",
+            "checkout-bad-rollout",
+            "catalog-crashloop",
+        ]
+    ],
+    2: [
+        [
+            "control-seasonal-traffic",
+            "ad-memory-leak-fast",
+            "catalog-cpu-hog",
+            "catalog-latency",
+            "currency-packet-loss",
+            "frontend-traffic-surge",
+            "catalog-crashloop",
+        ],
+        [
+            "control-benign-rollout",
+            "cart-memory-leak",
+            "node-a-pressure",
+            "redis-down",
+            "cart-bad-rollout",
+            "checkout-bad-rollout",
+        ],
+    ],
+    3: [
+        ["control-seasonal-traffic", "ad-memory-leak-fast", "catalog-cpu-hog", "catalog-crashloop"],
+        ["control-benign-rollout", "node-a-pressure", "currency-packet-loss", "cart-bad-rollout"],
+        [
+            "cart-memory-leak",
+            "frontend-traffic-surge",
+            "catalog-latency",
+            "redis-down",
+            "checkout-bad-rollout",
+        ],
+    ],
 }
 
 
@@ -126,12 +158,15 @@ class Recorder:
 
 
 def pass_config(args: argparse.Namespace) -> PassConfig:
-    return PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
-                      settle_seconds=args.settle_seconds)
+    return PassConfig(
+        step_seconds=STEP,
+        prime_seconds=3600.0,
+        rate_window=args.rate_window,
+        settle_seconds=args.settle_seconds,
+    )
 
 
-def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event,
-                   config: PassConfig) -> None:
+def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event, config: PassConfig) -> None:
     state = DetectionState(list(BUILTIN_SIGNALS), config)
     prom = Prometheus(PrometheusSettings(url=prom_url, timeout_s=10.0))
     try:
@@ -140,18 +175,19 @@ def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event,
             now = datetime.now(UTC)
             plans = state.plan(now)
             answers = prom.fetch_many(
-                [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans],
-                parallel=4)
-            result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers,
-                                                                    strict=True)})
+                [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans], parallel=4
+            )
+            result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
             seen = time.time()
             with rec.lock:
                 rec.pass_seconds.append(seen - t0)
                 rec.failed_passes += bool(result.failed)
                 for a in result.anomalies:
-                    rec.anomalies.append(Observation(a.signal, dict(a.series), seen,
-                                                     a.start.timestamp(), a.value,
-                                                     a.baseline))
+                    rec.anomalies.append(
+                        Observation(
+                            a.signal, dict(a.series), seen, a.start.timestamp(), a.value, a.baseline
+                        )
+                    )
             # next pass on the next whole second (the grid), plus a little for the scrape
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.1))
     finally:
@@ -172,15 +208,19 @@ def alert_loop(prom_url: str, rec: Recorder, stop: threading.Event) -> None:
                 if a.get("state") != "firing":
                     continue
                 labels = dict(a.get("labels", {}))
-                key = (labels.get("alertname", ""), tuple(sorted(labels.items())),
-                       str(a.get("activeAt")))
+                key = (
+                    labels.get("alertname", ""),
+                    tuple(sorted(labels.items())),
+                    str(a.get("activeAt")),
+                )
                 if key in seen:
                     continue
                 seen.add(key)
                 active = datetime.fromisoformat(str(a["activeAt"]).replace("Z", "+00:00"))
                 with rec.lock:
-                    rec.alerts.append(Observation(labels.get("signal", ""), labels, now,
-                                                  active.timestamp()))
+                    rec.alerts.append(
+                        Observation(labels.get("signal", ""), labels, now, active.timestamp())
+                    )
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.3))
 
 
@@ -217,8 +257,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
     keep = args.keep is not None
     if keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    with (contextlib.nullcontext(tempfile.mkdtemp(prefix="lab-", dir=args.keep)) if keep
-          else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")) as tmp:
+    with (
+        contextlib.nullcontext(tempfile.mkdtemp(prefix="lab-", dir=args.keep))
+        if keep
+        else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")
+    ) as tmp:
         rules = Path(tmp) / "alerts.yml"
         rule_file = alert_rules(list(BUILTIN_SIGNALS), window=args.rate_window)
         rules.write_text(yaml.safe_dump(rule_file, sort_keys=False))
@@ -233,11 +276,16 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.5)
         info = json.loads(info_file.read_text())
         lab_up = time.time()
-        threads = [threading.Thread(target=detection_loop, args=(info["prometheus_url"], rec,
-                                                                 stop, pass_config(args)),
-                                    daemon=True),
-                   threading.Thread(target=alert_loop, args=(info["prometheus_url"], rec, stop),
-                                    daemon=True)]
+        threads = [
+            threading.Thread(
+                target=detection_loop,
+                args=(info["prometheus_url"], rec, stop, pass_config(args)),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=alert_loop, args=(info["prometheus_url"], rec, stop), daemon=True
+            ),
+        ]
         for t in threads:
             t.start()
         try:
@@ -245,29 +293,39 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
             for name in names:
                 base = scenarios[name]
                 control = base.expect.fault == "none"
-                s = (lengthen_control(base, args.control_minutes * 60.0) if control
-                     else shorten(base, warmup=args.warmup, hold=args.hold))
-                r = httpx.post(f"{info['shop_url']}/lab/scenario", content=to_yaml(s),
-                               timeout=10.0)
+                s = (
+                    lengthen_control(base, args.control_minutes * 60.0)
+                    if control
+                    else shorten(base, warmup=args.warmup, hold=args.hold)
+                )
+                r = httpx.post(f"{info['shop_url']}/lab/scenario", content=to_yaml(s), timeout=10.0)
                 r.raise_for_status()
                 played = time.time()
                 body = r.json()
-                print(f"[{datetime.now(UTC):%H:%M:%S}] {name}: playing "
-                      f"(fault at +{body['faults_at'] - played:.0f}s, "
-                      f"ends +{body['ends_at'] - played:.0f}s)", flush=True)
+                print(
+                    f"[{datetime.now(UTC):%H:%M:%S}] {name}: playing "
+                    f"(fault at +{body['faults_at'] - played:.0f}s, "
+                    f"ends +{body['ends_at'] - played:.0f}s)",
+                    flush=True,
+                )
                 fault_at = None if control else _injected(info["shop_url"], body["faults_at"])
                 time.sleep(max(0.0, body["ends_at"] - time.time()) + 3.0)
                 res = ScenarioResult(
-                    name=name, root_cause=s.expect.root_cause, fault=str(s.expect.fault),
-                    played_at=played, fault_at=fault_at, ends_at=body["ends_at"], step=STEP)
+                    name=name,
+                    root_cause=s.expect.root_cause,
+                    fault=str(s.expect.fault),
+                    played_at=played,
+                    fault_at=fault_at,
+                    ends_at=body["ends_at"],
+                    step=STEP,
+                )
                 with rec.lock:
-                    res.anomalies = [a for a in rec.anomalies
-                                     if played <= a.at <= body["ends_at"] + 3.0]
-                    res.alerts = [a for a in rec.alerts
-                                  if played <= a.at <= body["ends_at"] + 3.0]
+                    res.anomalies = [
+                        a for a in rec.anomalies if played <= a.at <= body["ends_at"] + 3.0
+                    ]
+                    res.alerts = [a for a in rec.alerts if played <= a.at <= body["ends_at"] + 3.0]
                 results.append(res)
-                notes += [f"{name}: {n}" for n in _cleanup(s, info["shop_url"],
-                                                           info["kubeconfig"])]
+                notes += [f"{name}: {n}" for n in _cleanup(s, info["shop_url"], info["kubeconfig"])]
                 time.sleep(args.cooldown)
         finally:
             stop.set()
@@ -294,47 +352,95 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
 
 def _raw(r: ScenarioResult) -> dict[str, Any]:
     def obs(o: Observation) -> dict[str, Any]:
-        return {"signal": o.signal, "labels": dict(o.labels), "at": o.at, "onset": o.onset,
-                "value": o.value, "baseline": o.baseline}
+        return {
+            "signal": o.signal,
+            "labels": dict(o.labels),
+            "at": o.at,
+            "onset": o.onset,
+            "value": o.value,
+            "baseline": o.baseline,
+        }
 
-    return {"name": r.name, "root_cause": r.root_cause, "fault": r.fault,
-            "played_at": r.played_at, "fault_at": r.fault_at, "ends_at": r.ends_at,
-            "anomalies": [obs(a) for a in r.anomalies], "alerts": [obs(a) for a in r.alerts]}
+    return {
+        "name": r.name,
+        "root_cause": r.root_cause,
+        "fault": r.fault,
+        "played_at": r.played_at,
+        "fault_at": r.fault_at,
+        "ends_at": r.ends_at,
+        "anomalies": [obs(a) for a in r.anomalies],
+        "alerts": [obs(a) for a in r.alerts],
+    }
 
 
 def _from_raw(d: dict[str, Any]) -> ScenarioResult:
     def obs(o: dict[str, Any]) -> Observation:
-        return Observation(o["signal"], o["labels"], o["at"], o["onset"], o.get("value"),
-                           o.get("baseline"))
+        return Observation(
+            o["signal"], o["labels"], o["at"], o["onset"], o.get("value"), o.get("baseline")
+        )
 
-    return ScenarioResult(d["name"], d["root_cause"], d["fault"], d["played_at"], d["fault_at"],
-                          d["ends_at"], [obs(a) for a in d["anomalies"]],
-                          [obs(a) for a in d["alerts"]], STEP)
+    return ScenarioResult(
+        d["name"],
+        d["root_cause"],
+        d["fault"],
+        d["played_at"],
+        d["fault_at"],
+        d["ends_at"],
+        [obs(a) for a in d["anomalies"]],
+        [obs(a) for a in d["alerts"]],
+        STEP,
+    )
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--groups", type=int, default=3, choices=sorted(GROUPS))
-    p.add_argument("--scenarios", default=None,
-                   help="comma-separated names, run as one lab; ';' separates labs run in "
-                   "parallel (default: all, in --groups)")
+    p.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated names, run as one lab; ';' separates labs run in "
+        "parallel (default: all, in --groups)",
+    )
     p.add_argument("--warmup", type=float, default=30.0, help="fault scenarios' warmup (s)")
     p.add_argument("--hold", type=float, default=150.0, help="seconds observed from the fault")
     p.add_argument("--cooldown", type=float, default=40.0)
-    p.add_argument("--settle", type=float, default=240.0,
-                   help="live seconds before the first scenario (detector warm-up)")
-    p.add_argument("--control-minutes", type=float, default=10.0,
-                   help="how long each no-fault control runs (never shorter than shipped)")
-    p.add_argument("--rate-window", default=RATE_WINDOW,
-                   help="$window of the catalog's rate() queries, detector and alert rules alike")
-    p.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS,
-                   help="each pass scores up to now minus this (scrapes in flight)")
-    p.add_argument("--keep", type=Path, default=None,
-                   help="keep each lab's directory (Prometheus data) under this directory")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=240.0,
+        help="live seconds before the first scenario (detector warm-up)",
+    )
+    p.add_argument(
+        "--control-minutes",
+        type=float,
+        default=10.0,
+        help="how long each no-fault control runs (never shorter than shipped)",
+    )
+    p.add_argument(
+        "--rate-window",
+        default=RATE_WINDOW,
+        help="$window of the catalog's rate() queries, detector and alert rules alike",
+    )
+    p.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="each pass scores up to now minus this (scrapes in flight)",
+    )
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep each lab's directory (Prometheus data) under this directory",
+    )
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--from-json", type=Path, default=None,
-                   help="print the tables of an earlier --json file instead of running")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="print the tables of an earlier --json file instead of running",
+    )
     args = p.parse_args()
 
     if args.worker is not None:
@@ -345,19 +451,38 @@ def main() -> int:
     if args.from_json is not None:
         groups_out = json.loads(args.from_json.read_text())["groups"]
     else:
-        plan = ([g.split(",") for g in args.scenarios.split(";")] if args.scenarios
-                else GROUPS[args.groups])
+        plan = (
+            [g.split(",") for g in args.scenarios.split(";")]
+            if args.scenarios
+            else GROUPS[args.groups]
+        )
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="aiops-labdetect-bench-") as tmp:
             procs = []
             for i, names in enumerate(plan):
                 out = Path(tmp) / f"group{i}.json"
-                cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
-                       ",".join(names), "--warmup", str(args.warmup), "--hold", str(args.hold),
-                       "--cooldown", str(args.cooldown), "--settle", str(args.settle),
-                       "--control-minutes", str(args.control_minutes),
-                       "--rate-window", args.rate_window,
-                       "--settle-seconds", str(args.settle_seconds)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(out),
+                    "--scenarios",
+                    ",".join(names),
+                    "--warmup",
+                    str(args.warmup),
+                    "--hold",
+                    str(args.hold),
+                    "--cooldown",
+                    str(args.cooldown),
+                    "--settle",
+                    str(args.settle),
+                    "--control-minutes",
+                    str(args.control_minutes),
+                    "--rate-window",
+                    args.rate_window,
+                    "--settle-seconds",
+                    str(args.settle_seconds),
+                ]
                 if args.keep is not None:
                     cmd += ["--keep", str(args.keep.resolve())]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))
@@ -376,25 +501,36 @@ def main() -> int:
     print()
     for r in results:
         d = r.as_dict()
-        if r.fault == "none" or d["false_anomalies"] or d["unmatched_in_fault"] or \
-                not r.detected:
+        if r.fault == "none" or d["false_anomalies"] or d["unmatched_in_fault"] or not r.detected:
             print(f"{r.name}: anomalies (t from {'play' if r.fault_at is None else 'fault'}):")
             for a in d["anomalies"][:12]:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(a["series"].items()))
                 v, b = a.get("value"), a.get("baseline")
-                vb = "" if v is None else f" value={v:.4g} baseline=" + (
-                    "?" if b is None else f"{b:.4g}")
+                vb = (
+                    ""
+                    if v is None
+                    else f" value={v:.4g} baseline=" + ("?" if b is None else f"{b:.4g}")
+                )
                 print(f"    {a['t_s']:+7.1f}s {a['signal']:26} {labels}{vb}")
     s = summary(results)
     for g in groups_out:
-        print(f"lab: {g['passes']} passes, {g['failed_passes']} with a failed query, pass p50 "
-              f"{g['pass_p50_s']:.3f}s p99 {g['pass_p99_s']:.3f}s, startup anomalies "
-              f"{g['startup_anomalies']}; {'; '.join(g['notes'])}")
+        print(
+            f"lab: {g['passes']} passes, {g['failed_passes']} with a failed query, pass p50 "
+            f"{g['pass_p50_s']:.3f}s p99 {g['pass_p99_s']:.3f}s, startup anomalies "
+            f"{g['startup_anomalies']}; {'; '.join(g['notes'])}"
+        )
     print(json.dumps(s, indent=2))
     if args.json is not None and args.from_json is None:
-        args.json.write_text(json.dumps({"summary": s, "groups": groups_out,
-                                         "args": {k: str(v) for k, v in vars(args).items()}},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "summary": s,
+                    "groups": groups_out,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -80,17 +80,43 @@ MOMENTS = {"detection": ("detection",), "delay": ("delay",), "both": ("detection
 # Balanced by running time. Revision faults go last in each lab: their rollbacks are rollouts
 # that stay in the cluster's recent history (as they would in a real one).
 LABS: dict[int, list[list[str]]] = {
-    1: [["ad-memory-leak-fast", "catalog-cpu-hog", "node-a-pressure", "catalog-latency",
-         "currency-packet-loss", "frontend-traffic-surge", "cart-memory-leak", "redis-down",
-         "cart-bad-rollout", "checkout-bad-rollout", "catalog-crashloop"]],
-    2: [["ad-memory-leak-fast", "catalog-cpu-hog", "catalog-latency", "frontend-traffic-surge",
-         "cart-bad-rollout", "catalog-crashloop"],
-        ["node-a-pressure", "currency-packet-loss", "cart-memory-leak", "redis-down",
-         "checkout-bad-rollout"]],
-    3: [["ad-memory-leak-fast", "catalog-cpu-hog", "catalog-latency", "catalog-crashloop"],
-        ["node-a-pressure", "currency-packet-loss", "frontend-traffic-surge",
-         "cart-bad-rollout"],
-        ["cart-memory-leak", "redis-down", "checkout-bad-rollout"]],
+    1: [
+        [
+            "ad-memory-leak-fast",
+            "catalog-cpu-hog",
+            "node-a-pressure",
+            "catalog-latency",
+            "currency-packet-loss",
+            "frontend-traffic-surge",
+            "cart-memory-leak",
+            "redis-down",
+            "cart-bad-rollout",
+            "checkout-bad-rollout",
+            "catalog-crashloop",
+        ]
+    ],
+    2: [
+        [
+            "ad-memory-leak-fast",
+            "catalog-cpu-hog",
+            "catalog-latency",
+            "frontend-traffic-surge",
+            "cart-bad-rollout",
+            "catalog-crashloop",
+        ],
+        [
+            "node-a-pressure",
+            "currency-packet-loss",
+            "cart-memory-leak",
+            "redis-down",
+            "checkout-bad-rollout",
+        ],
+    ],
+    3: [
+        ["ad-memory-leak-fast", "catalog-cpu-hog", "catalog-latency", "catalog-crashloop"],
+        ["node-a-pressure", "currency-packet-loss", "frontend-traffic-surge", "cart-bad-rollout"],
+        ["cart-memory-leak", "redis-down", "checkout-bad-rollout"],
+    ],
 }
 
 
@@ -127,10 +153,9 @@ def detection_loop(prom_url: str, passes: Passes, stop: threading.Event) -> None
         while not stop.is_set():
             plans = state.plan(datetime.now(UTC))
             answers = prom.fetch_many(
-                [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans],
-                parallel=4)
-            result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers,
-                                                                    strict=True)})
+                [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans], parallel=4
+            )
+            result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
             with passes.lock:
                 passes.seen.append((time.time(), list(result.anomalies)))
             time.sleep(max(0.05, STEP - (time.time() % STEP) + 0.1))
@@ -146,8 +171,12 @@ def choose_incident(anomalies: list[Anomaly]) -> Incident:
 
 
 def fallback_incident(name: str, fault_at: float) -> Incident:
-    return Incident(id=f"incident-bench-{name}", fingerprint=f"bench-{name}",
-                    namespace=NAMESPACE, opened_at=datetime.fromtimestamp(fault_at, tz=UTC))
+    return Incident(
+        id=f"incident-bench-{name}",
+        fingerprint=f"bench-{name}",
+        namespace=NAMESPACE,
+        opened_at=datetime.fromtimestamp(fault_at, tz=UTC),
+    )
 
 
 class Investigation:
@@ -156,22 +185,28 @@ class Investigation:
     def __init__(self, prom_url: str, kubeconfig: str) -> None:
         self.prometheus = Prometheus(PrometheusSettings(url=prom_url, timeout_s=10.0))
         self.executor = KubernetesExecutor.from_kubeconfig(kubeconfig)
-        deps = AgentDeps(metrics=self.prometheus,
-                         cluster=KubernetesReader(self.executor.api_client))
-        self.activities = IncidentActivities(investigator=AgentInvestigator(deps),
-                                             executor=self.executor, prometheus=self.prometheus)
+        deps = AgentDeps(
+            metrics=self.prometheus, cluster=KubernetesReader(self.executor.api_client)
+        )
+        self.activities = IncidentActivities(
+            investigator=AgentInvestigator(deps), executor=self.executor, prometheus=self.prometheus
+        )
         self.playbooks = load_playbooks(REPO / "playbooks")
 
     def investigate(self, incident: Incident) -> tuple[RcaReport, float]:
         t0 = time.perf_counter()
-        report = asyncio.run(self.activities.investigate_incident(
-            InvestigateInput(incident=incident)))
+        report = asyncio.run(
+            self.activities.investigate_incident(InvestigateInput(incident=incident))
+        )
         return report, time.perf_counter() - t0
 
     def playbook(self, report: RcaReport, namespace: str | None) -> tuple[str, list[str]]:
         """The playbook the planner picks, and why it passed over the others."""
-        observed = asyncio.run(self.activities.observe_target(
-            ObserveInput(incident_id=report.incident_id, report=report, namespace=namespace)))
+        observed = asyncio.run(
+            self.activities.observe_target(
+                ObserveInput(incident_id=report.incident_id, report=report, namespace=namespace)
+            )
+        )
         planned = plan_remediation(report, self.playbooks, observed.observed)
         return planned.plan.playbook_id, list(planned.skipped)
 
@@ -190,21 +225,31 @@ def _cleanup(scenario: Scenario, shop_url: str, kube: KubernetesExecutor) -> lis
 
 
 def _hypotheses(report: RcaReport) -> list[dict[str, Any]]:
-    return [{"target": h.target, "kind": h.target_kind, "fault": h.fault.value,
-             "confidence": h.confidence,
-             "evidence": [f"[{e.kind}] {e.summary}" for e in h.evidence[:8]]}
-            for h in report.hypotheses[:5]]
+    return [
+        {
+            "target": h.target,
+            "kind": h.target_kind,
+            "fault": h.fault.value,
+            "confidence": h.confidence,
+            "evidence": [f"[{e.kind}] {e.summary}" for e in h.evidence[:8]],
+        }
+        for h in report.hypotheses[:5]
+    ]
 
 
-def play_one(s: Scenario, info: dict[str, Any], passes: Passes, inv: Investigation,
-             args: argparse.Namespace) -> list[RcaResult]:
+def play_one(
+    s: Scenario, info: dict[str, Any], passes: Passes, inv: Investigation, args: argparse.Namespace
+) -> list[RcaResult]:
     """Play one scenario; one result per investigation moment in `args.at`."""
     fault = s.faults[0]
     r = httpx.post(f"{info['shop_url']}/lab/scenario", content=to_yaml(s), timeout=10.0)
     r.raise_for_status()
     fault_at = float(r.json()["faults_at"])
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {s.name}: playing, fault in "
-          f"{fault_at - time.time():.0f} s", flush=True)
+    print(
+        f"[{datetime.now(UTC):%H:%M:%S}] {s.name}: playing, fault in "
+        f"{fault_at - time.time():.0f} s",
+        flush=True,
+    )
     deadline = fault_at + args.max_wait
     found = None
     while time.time() < deadline:
@@ -219,24 +264,30 @@ def play_one(s: Scenario, info: dict[str, Any], passes: Passes, inv: Investigati
         incident = fallback_incident(s.name, fault_at)
         trigger, opened = "fallback", time.time() - fault_at
     scope = f"incident scope {incident.namespace or 'cluster'}: " + ", ".join(
-        sorted({f"{a.signal}/{a.entity}" for a in incident.anomalies}))
+        sorted({f"{a.signal}/{a.entity}" for a in incident.anomalies})
+    )
     results = []
     for moment in MOMENTS[args.at]:
         if moment == "delay":
             time.sleep(max(0.0, fault_at + args.delay - time.time()))
-        res = RcaResult(name=s.name, root_cause=s.expect.root_cause,
-                        fault=expected_fault(fault.kind.value).value, playbook=s.expect.playbook,
-                        moment=moment, trigger=trigger, anomalies=len(incident.anomalies),
-                        incident_after_fault_s=round(opened, 1),
-                        investigated_after_fault_s=round(time.time() - fault_at, 1),
-                        notes=[scope[:300]])
+        res = RcaResult(
+            name=s.name,
+            root_cause=s.expect.root_cause,
+            fault=expected_fault(fault.kind.value).value,
+            playbook=s.expect.playbook,
+            moment=moment,
+            trigger=trigger,
+            anomalies=len(incident.anomalies),
+            incident_after_fault_s=round(opened, 1),
+            investigated_after_fault_s=round(time.time() - fault_at, 1),
+            notes=[scope[:300]],
+        )
         investigate_into(res, incident, s, inv)
         results.append(res)
     return results
 
 
-def investigate_into(res: RcaResult, incident: Incident, s: Scenario,
-                     inv: Investigation) -> None:
+def investigate_into(res: RcaResult, incident: Incident, s: Scenario, inv: Investigation) -> None:
     try:
         report, took = inv.investigate(incident)
     except Exception as exc:  # a failed investigation is a result, not the end of the bench
@@ -256,9 +307,12 @@ def investigate_into(res: RcaResult, incident: Incident, s: Scenario,
             res.notes += [f"planner skipped {why}" for why in skipped]
     except Exception as exc:
         res.notes.append(f"planning failed: {type(exc).__name__}: {exc}"[:300])
-    print(f"    {s.name} at {res.moment}: rank {res.rank}, top {res.top} ({res.top_fault}, "
-          f"{res.top_confidence}), playbook {res.chosen_playbook}, {took:.2f} s, "
-          f"{res.trigger} +{res.incident_after_fault_s}s", flush=True)
+    print(
+        f"    {s.name} at {res.moment}: rank {res.rank}, top {res.top} ({res.top_fault}, "
+        f"{res.top_confidence}), playbook {res.chosen_playbook}, {took:.2f} s, "
+        f"{res.trigger} +{res.incident_after_fault_s}s",
+        flush=True,
+    )
 
 
 def run_lab_worker(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -281,8 +335,9 @@ def run_lab_worker(names: list[str], args: argparse.Namespace) -> dict[str, Any]
                 raise RuntimeError(f"the lab did not come up ({info_file} is missing)")
             time.sleep(0.5)
         info = json.loads(info_file.read_text())
-        loop = threading.Thread(target=detection_loop,
-                                args=(info["prometheus_url"], passes, stop), daemon=True)
+        loop = threading.Thread(
+            target=detection_loop, args=(info["prometheus_url"], passes, stop), daemon=True
+        )
         loop.start()
         inv = Investigation(info["prometheus_url"], info["kubeconfig"])
         try:
@@ -310,29 +365,60 @@ def _from_dict(d: dict[str, Any]) -> RcaResult:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--labs", type=int, default=2, choices=sorted(LABS))
-    p.add_argument("--scenarios", default=None,
-                   help="comma-separated names, run as one lab; ';' separates labs run in "
-                   "parallel (default: every fault scenario, in --labs labs)")
-    p.add_argument("--at", choices=sorted(MOMENTS), default="both",
-                   help="investigate when the detector flags the fault, --delay s after the "
-                   "fault, or both (the same incident twice)")
+    p.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated names, run as one lab; ';' separates labs run in "
+        "parallel (default: every fault scenario, in --labs labs)",
+    )
+    p.add_argument(
+        "--at",
+        choices=sorted(MOMENTS),
+        default="both",
+        help="investigate when the detector flags the fault, --delay s after the "
+        "fault, or both (the same incident twice)",
+    )
     p.add_argument("--delay", type=float, default=25.0)
-    p.add_argument("--max-wait", type=float, default=60.0,
-                   help="seconds after the fault to wait for the detector before the fallback")
+    p.add_argument(
+        "--max-wait",
+        type=float,
+        default=60.0,
+        help="seconds after the fault to wait for the detector before the fallback",
+    )
     p.add_argument("--warmup", type=float, default=90.0, help="fault scenarios' warmup (s)")
     p.add_argument("--hold", type=float, default=150.0, help="scenario length after the fault")
-    p.add_argument("--cooldown", type=float, default=90.0,
-                   help="after clearing; with the warmup it must outlast the ranking's 120 s "
-                   "baseline level plus the 60 s rate window, or the last fault leaks in")
-    p.add_argument("--settle", type=float, default=240.0,
-                   help="live seconds before the first scenario (detector warm-up)")
-    p.add_argument("--stagger", type=float, default=45.0,
-                   help="each further lab starts its first scenario this much later")
+    p.add_argument(
+        "--cooldown",
+        type=float,
+        default=90.0,
+        help="after clearing; with the warmup it must outlast the ranking's 120 s "
+        "baseline level plus the 60 s rate window, or the last fault leaks in",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=240.0,
+        help="live seconds before the first scenario (detector warm-up)",
+    )
+    p.add_argument(
+        "--stagger",
+        type=float,
+        default=45.0,
+        help="each further lab starts its first scenario this much later",
+    )
     p.add_argument("--json", type=Path, default=None, help="write every result here")
-    p.add_argument("--from-json", type=Path, default=None,
-                   help="print the tables of an earlier --json file instead of running")
-    p.add_argument("--lab-state", type=Path, default=None,
-                   help="use the lab already running under this AIOPS_STATE_DIR (one lab)")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="print the tables of an earlier --json file instead of running",
+    )
+    p.add_argument(
+        "--lab-state",
+        type=Path,
+        default=None,
+        help="use the lab already running under this AIOPS_STATE_DIR (one lab)",
+    )
     p.add_argument("--verbose", action="store_true", help="print the top hypotheses' evidence")
     p.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -344,21 +430,41 @@ def main() -> int:
     if args.from_json is not None:
         labs_out = json.loads(args.from_json.read_text())["labs"]
     else:
-        plan = ([g.split(",") for g in args.scenarios.split(";")] if args.scenarios
-                else LABS[args.labs])
+        plan = (
+            [g.split(",") for g in args.scenarios.split(";")] if args.scenarios else LABS[args.labs]
+        )
         started = time.time()
-        passthrough = ["--at", args.at, "--delay", str(args.delay), "--max-wait",
-                       str(args.max_wait), "--warmup", str(args.warmup), "--hold",
-                       str(args.hold), "--cooldown", str(args.cooldown),
-                       *(["--lab-state", str(args.lab_state)] if args.lab_state else [])]
+        passthrough = [
+            "--at",
+            args.at,
+            "--delay",
+            str(args.delay),
+            "--max-wait",
+            str(args.max_wait),
+            "--warmup",
+            str(args.warmup),
+            "--hold",
+            str(args.hold),
+            "--cooldown",
+            str(args.cooldown),
+            *(["--lab-state", str(args.lab_state)] if args.lab_state else []),
+        ]
         with tempfile.TemporaryDirectory(prefix="aiops-labrca-bench-") as tmp:
             procs = []
             for i, names in enumerate(plan):
                 out = Path(tmp) / f"lab{i}.json"
                 # Staggered, so that two labs' investigations do not run at the same moment.
-                cmd = [sys.executable, __file__, "--worker", str(out), "--scenarios",
-                       ",".join(names), *passthrough,
-                       "--settle", str(args.settle + i * args.stagger)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(out),
+                    "--scenarios",
+                    ",".join(names),
+                    *passthrough,
+                    "--settle",
+                    str(args.settle + i * args.stagger),
+                ]
                 procs.append((subprocess.Popen(cmd, cwd=REPO), out))
             labs_out = []
             for proc, out in procs:
@@ -366,8 +472,10 @@ def main() -> int:
                     print(f"a lab worker failed (exit {proc.returncode})", file=sys.stderr)
                     return 1
                 labs_out.append(json.loads(out.read_text()))
-        print(f"wall time {time.time() - started:.0f} s, {len(plan)} lab(s) in parallel, "
-              f"investigated at {args.at}")
+        print(
+            f"wall time {time.time() - started:.0f} s, {len(plan)} lab(s) in parallel, "
+            f"investigated at {args.at}"
+        )
 
     results = [_from_dict(d) for lab in labs_out for d in lab["results"]]
     results.sort(key=lambda r: (r.moment, r.name))
@@ -378,8 +486,10 @@ def main() -> int:
         print(table(mine))
         for r in mine:
             if args.verbose or not (r.rank1_fault and r.playbook_ok):
-                print(f"\n{r.name} at {moment} (want {r.root_cause}, {r.fault}, {r.playbook}; "
-                      f"{r.anomalies} anomalies, {r.trigger}):")
+                print(
+                    f"\n{r.name} at {moment} (want {r.root_cause}, {r.fault}, {r.playbook}; "
+                    f"{r.anomalies} anomalies, {r.trigger}):"
+                )
                 for h in r.hypotheses[:3]:
                     print(f"  {h['target']} {h['fault']} {h['confidence']:.2f}")
                     for e in h["evidence"][:6]:
@@ -393,9 +503,16 @@ def main() -> int:
     s = summaries
     print(json.dumps(s, indent=2))
     if args.json is not None and args.from_json is None:
-        args.json.write_text(json.dumps({"summary": s, "labs": labs_out,
-                                         "args": {k: str(v) for k, v in vars(args).items()}},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "summary": s,
+                    "labs": labs_out,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -66,15 +66,20 @@ def wait_for(what: str, check: Any, timeout: float = 60) -> None:
 
 def start_lab(state: Path) -> tuple[threading.Event, threading.Thread, LabInfo]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_lab, args=(state,),
-                              kwargs={"history_days": 0.2, "stop": stop}, daemon=True)
+    thread = threading.Thread(
+        target=run_lab, args=(state,), kwargs={"history_days": 0.2, "stop": stop}, daemon=True
+    )
     thread.start()
     wait_for("the lab", lambda: read_info(state) is not None)
     info = read_info(state)
     assert info is not None
     edges = 'sum(rate(istio_requests_total{reporter="destination"}[1m]))'
-    wait_for("the first scrapes", lambda: httpx.get(
-        info.prometheus_url + "/api/v1/query", params={"query": edges}).json()["data"]["result"])
+    wait_for(
+        "the first scrapes",
+        lambda: httpx.get(info.prometheus_url + "/api/v1/query", params={"query": edges}).json()[
+            "data"
+        ]["result"],
+    )
     return stop, thread, info
 
 
@@ -84,9 +89,23 @@ def start_temporal(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
         return None, "127.0.0.1:1"
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless",
-         "--db-filename", str(tmp / "temporal.db"), "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--headless",
+            "--db-filename",
+            str(tmp / "temporal.db"),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for("Temporal", lambda: socket.create_connection(("127.0.0.1", port), 1).close() or True)
     return proc, f"127.0.0.1:{port}"
 
@@ -99,12 +118,14 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
     from aiops.integrations.temporal import connect
     from aiops.worker import load_rules
 
-    scenario = (SCENARIO_DIR / "cart-bad-rollout.yaml").read_text().replace(
-        "warmup: 90s", "warmup: 0s")
+    scenario = (
+        (SCENARIO_DIR / "cart-bad-rollout.yaml").read_text().replace("warmup: 90s", "warmup: 0s")
+    )
     httpx.post(f"{lab.shop_url}/lab/scenario", content=scenario.encode(), timeout=10)
     time.sleep(20)  # let the errors show in a few scrapes
     settings = Settings(
-        temporal={"address": address}, playbooks_dir=REPO / "playbooks",
+        temporal={"address": address},
+        playbooks_dir=REPO / "playbooks",
         policies_dir=REPO / "policies" / "lab.yaml",
     )
     rules = load_rules(settings)
@@ -115,13 +136,22 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
         ids = []
         for i in range(count):
             incident = Incident(
-                id=f"incident-bench-{i}-{int(now.timestamp())}", fingerprint=f"bench{i}",
-                namespace=NS, service="cartservice", opened_at=now,
-                anomalies=[Anomaly(
-                    signal="error_ratio", series={"namespace": NS, "workload": "cartservice"},
-                    query='sum(rate(istio_requests_total{destination_workload="cartservice",'
-                          'response_code=~"5.."}[1m]))', start=now, score=0.99,
-                    direction=Direction.UP)],
+                id=f"incident-bench-{i}-{int(now.timestamp())}",
+                fingerprint=f"bench{i}",
+                namespace=NS,
+                service="cartservice",
+                opened_at=now,
+                anomalies=[
+                    Anomaly(
+                        signal="error_ratio",
+                        series={"namespace": NS, "workload": "cartservice"},
+                        query='sum(rate(istio_requests_total{destination_workload="cartservice",'
+                        'response_code=~"5.."}[1m]))',
+                        start=now,
+                        score=0.99,
+                        direction=Direction.UP,
+                    )
+                ],
             )
             handle = await open_incident(client, settings.temporal.task_queue, incident, rules)
             ids.append(handle.id)
@@ -140,19 +170,33 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("list_incidents", {"limit": 20}),
     ("list_playbooks", {}),
-    ("explain_policy", {"action": "k8s.rollout_restart", "name": "cartservice",
-                        "namespace": NS}),
-    ("query_metrics", {"promql": 'sum by (destination_workload) (rate(istio_requests_total{'
-                                 'reporter="destination"}[1m]))'}),
-    ("query_metrics range 1h", {"promql": 'sum(rate(istio_requests_total{'
-                                          'destination_workload="cartservice"}[1m]))',
-                                "start": "-1h", "step": "15s"}),
+    ("explain_policy", {"action": "k8s.rollout_restart", "name": "cartservice", "namespace": NS}),
+    (
+        "query_metrics",
+        {
+            "promql": "sum by (destination_workload) (rate(istio_requests_total{"
+            'reporter="destination"}[1m]))'
+        },
+    ),
+    (
+        "query_metrics range 1h",
+        {
+            "promql": 'sum(rate(istio_requests_total{destination_workload="cartservice"}[1m]))',
+            "start": "-1h",
+            "step": "15s",
+        },
+    ),
     ("get_service_health", {"service": "cartservice", "namespace": NS}),
     ("get_topology", {"namespace": NS, "window": "1m"}),
     ("describe_workload", {"namespace": NS, "name": "cartservice"}),
     ("get_events", {"namespace": NS, "limit": 50}),
-    ("plot_metric", {"promql": 'sum(rate(istio_requests_total{destination_workload='
-                               '"cartservice"}[1m]))', "start": "-1h"}),
+    (
+        "plot_metric",
+        {
+            "promql": 'sum(rate(istio_requests_total{destination_workload="cartservice"}[1m]))',
+            "start": "-1h",
+        },
+    ),
 ]
 
 
@@ -177,8 +221,7 @@ def a_cart_pod(lab: LabInfo) -> str:
 Result = tuple[str, float, list[float], str]
 
 
-async def measure(url: str, calls: int,
-                  extra: list[tuple[str, dict[str, Any]]]) -> list[Result]:
+async def measure(url: str, calls: int, extra: list[tuple[str, dict[str, Any]]]) -> list[Result]:
     """Per tool: the first (cold) call in this server process, then `calls` timed calls after
     two more warm-up calls."""
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
@@ -212,8 +255,9 @@ def p(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--incidents", type=int, default=5,
-                        help="incidents opened before measuring (default 5)")
+    parser.add_argument(
+        "--incidents", type=int, default=5, help="incidents opened before measuring (default 5)"
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         print("prometheus is not installed (apt-get install prometheus)")
@@ -224,18 +268,31 @@ def main() -> int:
         temporal, address = start_temporal(tmp)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-        env.update({
-            "FASTMCP_CHECK_FOR_UPDATES": "off", "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
-            "AIOPS_KUBERNETES__KUBECONFIG": lab.kubeconfig, "AIOPS_TEMPORAL__ADDRESS": address,
-            "AIOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"),
-            "AIOPS_POLICIES_DIR": str(REPO / "policies" / "lab.yaml"),
-            "AIOPS_MCP__TOKENS": json.dumps({TOKEN: "bench@example.com"}),
-        })
+        env.update(
+            {
+                "FASTMCP_CHECK_FOR_UPDATES": "off",
+                "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
+                "AIOPS_KUBERNETES__KUBECONFIG": lab.kubeconfig,
+                "AIOPS_TEMPORAL__ADDRESS": address,
+                "AIOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"),
+                "AIOPS_POLICIES_DIR": str(REPO / "policies" / "lab.yaml"),
+                "AIOPS_MCP__TOKENS": json.dumps({TOKEN: "bench@example.com"}),
+            }
+        )
         aiops = str(Path(sys.executable).parent / "aiops")
-        worker = subprocess.Popen([aiops, "worker"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) if temporal is not None else None
-        server = subprocess.Popen([aiops, "mcp", "--transport", "http", "--port", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = (
+            subprocess.Popen(
+                [aiops, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            if temporal is not None
+            else None
+        )
+        server = subprocess.Popen(
+            [aiops, "mcp", "--transport", "http", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}/mcp"
         try:
             extra: list[tuple[str, dict[str, Any]]] = []
@@ -254,15 +311,19 @@ def main() -> int:
                 temporal.wait(15)
             stop.set()
             thread.join(30)
-    print(f"\nMCP read tools over streamable HTTP (bearer token), {args.calls} calls each, "
-          f"after 3 warm-up calls; lab with {os.cpu_count()} CPUs")
+    print(
+        f"\nMCP read tools over streamable HTTP (bearer token), {args.calls} calls each, "
+        f"after 3 warm-up calls; lab with {os.cpu_count()} CPUs"
+    )
     print(f"{'tool':28} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     worst = 0.0
     for label, first, times, note in results:
         p95 = p(times, 0.95)
         worst = max(worst, p95)
-        print(f"{label:28} {first:9.1f} {statistics.median(times):8.1f} {p95:8.1f} "
-              f"{max(times):8.1f}" + (f"   {note}" if note else ""))
+        print(
+            f"{label:28} {first:9.1f} {statistics.median(times):8.1f} {p95:8.1f} "
+            f"{max(times):8.1f}" + (f"   {note}" if note else "")
+        )
     print(f"worst p95: {worst:.1f} ms (target < 100 ms): {'met' if worst < 100 else 'MISSED'}")
     return 0
 

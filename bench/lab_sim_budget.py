@@ -32,8 +32,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         now = time.time()
         r = backfill(Path(tmp) / "data", end=now, days=args.days, step=args.step)
-        print(f"backfill: {args.days:g} days at {args.step:g} s: {r.samples} samples, "
-              f"{r.blocks} blocks in {r.seconds:.1f} s wall, {r.cpu_seconds:.1f} s CPU")
+        print(
+            f"backfill: {args.days:g} days at {args.step:g} s: {r.samples} samples, "
+            f"{r.blocks} blocks in {r.seconds:.1f} s wall, {r.cpu_seconds:.1f} s CPU"
+        )
 
         cluster = StaticCluster(at=now)
         shop = Shop(cluster, traffic=Traffic(50, Pattern.DIURNAL, anchor=r.end))
@@ -45,8 +47,9 @@ def main() -> None:
         me = psutil.Process()
         runner = ShopRunner(shop, tick=1.0, before_tick=follow).start()
         server = serve_metrics(shop)
-        config = write_prometheus_config(Path(tmp) / "prometheus.yml", [server.target],
-                                         scrape_interval=args.scrape_interval)
+        config = write_prometheus_config(
+            Path(tmp) / "prometheus.yml", [server.target], scrape_interval=args.scrape_interval
+        )
         t0 = time.perf_counter()
         prom = PrometheusProcess(config, Path(tmp) / "data")
         try:
@@ -68,14 +71,22 @@ def main() -> None:
             series = prom.query("count({__name__=~'.+'})")
             scrapes = prom.query(f"count_over_time(up[{int(wall)}s])")
             print(f"steady state over {wall:.0f} s at scrape {args.scrape_interval}:")
-            print(f"  shop + exporter : {100 * d_me / wall:5.1f} % of a core, "
-                  f"RSS peak {peak_me / 2**20:.0f} MiB")
-            print(f"  prometheus      : {100 * d_prom / wall:5.1f} % of a core, "
-                  f"RSS peak {peak_prom / 2**20:.0f} MiB")
-            print(f"  together        : {100 * (d_me + d_prom) / wall:5.1f} % of a core, "
-                  f"{(peak_me + peak_prom) / 2**20:.0f} MiB")
-            print(f"  series: {series[0]['value'][1] if series else '?'}, scrapes in the window: "
-                  f"{scrapes[0]['value'][1] if scrapes else '?'}")
+            print(
+                f"  shop + exporter : {100 * d_me / wall:5.1f} % of a core, "
+                f"RSS peak {peak_me / 2**20:.0f} MiB"
+            )
+            print(
+                f"  prometheus      : {100 * d_prom / wall:5.1f} % of a core, "
+                f"RSS peak {peak_prom / 2**20:.0f} MiB"
+            )
+            print(
+                f"  together        : {100 * (d_me + d_prom) / wall:5.1f} % of a core, "
+                f"{(peak_me + peak_prom) / 2**20:.0f} MiB"
+            )
+            print(
+                f"  series: {series[0]['value'][1] if series else '?'}, scrapes in the window: "
+                f"{scrapes[0]['value'][1] if scrapes else '?'}"
+            )
         finally:
             prom.stop()
             runner.stop()

@@ -71,13 +71,17 @@ class _Recorded:
         out = []
         for j in np.flatnonzero(self.present[i:k].any(axis=0)).tolist():
             rows = np.flatnonzero(self.present[i:k, j])
-            out.append(_Slice(self.labels[j], [self.start + (i + r) * STEP for r in rows],
-                              self.grid[i + rows, j].tolist()))
+            out.append(
+                _Slice(
+                    self.labels[j],
+                    [self.start + (i + r) * STEP for r in rows],
+                    self.grid[i + rows, j].tolist(),
+                )
+            )
         return out
 
 
-def replay_group(group: dict[str, Any], config: PassConfig, verbose: bool
-                 ) -> list[ScenarioResult]:
+def replay_group(group: dict[str, Any], config: PassConfig, verbose: bool) -> list[ScenarioResult]:
     results = [_from_raw(d) for d in group["raw"]]
     lab_up = float(group["lab_up"])
     end = max(r.ends_at for r in results) + 3.0
@@ -97,8 +101,14 @@ def replay_group(group: dict[str, Any], config: PassConfig, verbose: bool
                 state = DetectionState(list(BUILTIN_SIGNALS), config)
                 plans = state.plan(_dt(first + config.settle_seconds))
                 answers = client.fetch_many(
-                    [RangeQuery(p.promql, _dt(prime_from), _dt(prime_from + (n - 1) * STEP),
-                                STEP) for p in plans], parallel=2)
+                    [
+                        RangeQuery(
+                            p.promql, _dt(prime_from), _dt(prime_from + (n - 1) * STEP), STEP
+                        )
+                        for p in plans
+                    ],
+                    parallel=2,
+                )
             finally:
                 client.close()
     recorded: dict[str, _Recorded] = {}
@@ -110,15 +120,23 @@ def replay_group(group: dict[str, Any], config: PassConfig, verbose: bool
     t = first
     while t <= end:
         plans = state.plan(_dt(t + config.settle_seconds))
-        fetched = {p.signal: recorded[p.signal].between(p.start.timestamp(), p.end.timestamp())
-                   for p in plans}
+        fetched = {
+            p.signal: recorded[p.signal].between(p.start.timestamp(), p.end.timestamp())
+            for p in plans
+        }
         result = state.apply(plans, fetched)  # type: ignore[arg-type]
         at = t + math.ceil(config.settle_seconds / STEP - 1e-9) * STEP + 0.1
         for an in result.anomalies:
-            seen.append(Observation(an.signal, dict(an.series), max(at, an.start.timestamp()
-                                                                    + config.settle_seconds
-                                                                    + 0.1),
-                                    an.start.timestamp(), an.value, an.baseline))
+            seen.append(
+                Observation(
+                    an.signal,
+                    dict(an.series),
+                    max(at, an.start.timestamp() + config.settle_seconds + 0.1),
+                    an.start.timestamp(),
+                    an.value,
+                    an.baseline,
+                )
+            )
         t += STEP
     startup = [o for o in seen if o.at < lab_up + 240]
     if verbose and startup:
@@ -140,8 +158,12 @@ def main() -> int:
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     rec = json.loads(args.recording.read_text())
-    base = PassConfig(step_seconds=STEP, prime_seconds=3600.0, rate_window=args.rate_window,
-                      settle_seconds=args.settle_seconds)
+    base = PassConfig(
+        step_seconds=STEP,
+        prime_seconds=3600.0,
+        rate_window=args.rate_window,
+        settle_seconds=args.settle_seconds,
+    )
     results = [r for g in rec["groups"] for r in replay_group(g, base, args.verbose)]
     results.sort(key=lambda r: (r.fault == "none", r.name))
     print(table(results))
@@ -152,8 +174,11 @@ def main() -> int:
             for a in d["anomalies"][:15]:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(a["series"].items()))
                 v, b = a.get("value"), a.get("baseline")
-                vb = "" if v is None else f" value={v:.4g} baseline=" + (
-                    "?" if b is None else f"{b:.4g}")
+                vb = (
+                    ""
+                    if v is None
+                    else f" value={v:.4g} baseline=" + ("?" if b is None else f"{b:.4g}")
+                )
                 print(f"    {a['t_s']:+7.1f}s {a['signal']:26} {labels}{vb}")
     print(json.dumps(summary(results), indent=2))
     return 0

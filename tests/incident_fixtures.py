@@ -76,25 +76,48 @@ class FixedInvestigator:
     async def investigate(self, incident: Incident) -> RcaReport:
         now = datetime.now(UTC)
         return RcaReport(
-            incident_id=incident.id, summary=f"{self.target} leaks memory"
-            if self.fault is FaultType.MEMORY else f"{self.target}: {self.fault.value}",
-            started_at=now, finished_at=now,
-            hypotheses=[Hypothesis(
-                target=self.target, namespace=NS, fault=self.fault, confidence=0.9,
-                evidence=[Evidence(kind="metric", summary="working set near the limit",
-                                   source="container_memory_working_set_bytes")],
-            )],
+            incident_id=incident.id,
+            summary=f"{self.target} leaks memory"
+            if self.fault is FaultType.MEMORY
+            else f"{self.target}: {self.fault.value}",
+            started_at=now,
+            finished_at=now,
+            hypotheses=[
+                Hypothesis(
+                    target=self.target,
+                    namespace=NS,
+                    fault=self.fault,
+                    confidence=0.9,
+                    evidence=[
+                        Evidence(
+                            kind="metric",
+                            summary="working set near the limit",
+                            source="container_memory_working_set_bytes",
+                        )
+                    ],
+                )
+            ],
         )
 
 
 def make_incident() -> Incident:
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     return Incident(
-        id=f"incident-{uuid.uuid4().hex[:12]}", fingerprint="f" * 16, namespace=NS,
-        service="cartservice", opened_at=now,
-        anomalies=[Anomaly(signal="memory_vs_limit", series={"workload": "cartservice"},
-                           query="container_memory_working_set_bytes", start=now, score=0.9,
-                           direction=Direction.UP)],
+        id=f"incident-{uuid.uuid4().hex[:12]}",
+        fingerprint="f" * 16,
+        namespace=NS,
+        service="cartservice",
+        opened_at=now,
+        anomalies=[
+            Anomaly(
+                signal="memory_vs_limit",
+                series={"workload": "cartservice"},
+                query="container_memory_working_set_bytes",
+                start=now,
+                score=0.9,
+                direction=Direction.UP,
+            )
+        ],
     )
 
 
@@ -105,8 +128,7 @@ def lab_api() -> Iterator[LabApiServer]:
 
 
 @pytest.fixture(scope="module")
-def executor(lab_api: LabApiServer, tmp_path_factory: pytest.TempPathFactory) -> \
-        KubernetesExecutor:
+def executor(lab_api: LabApiServer, tmp_path_factory: pytest.TempPathFactory) -> KubernetesExecutor:
     path = write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", lab_api.url)
     return KubernetesExecutor.from_kubeconfig(str(path))
 
@@ -140,23 +162,33 @@ def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) 
     verification is meant to fail, so they need not wait out the usual window."""
     book = rules.playbooks.playbooks[playbook_id]
     assert book.verification is not None, f"{playbook_id} has no verification"
-    quick = book.model_copy(update={
-        "verification": book.verification.model_copy(update={"timeout": timeout_s})})
-    return Rules(policy=rules.policy, playbooks=PlaybookSet(
-        playbooks={**rules.playbooks.playbooks, playbook_id: quick}))
+    quick = book.model_copy(
+        update={"verification": book.verification.model_copy(update={"timeout": timeout_s})}
+    )
+    return Rules(
+        policy=rules.policy,
+        playbooks=PlaybookSet(playbooks={**rules.playbooks.playbooks, playbook_id: quick}),
+    )
 
 
 async def start(
-    client: Client, task_queue: str, rules: Rules, index: bool = True,
-    incident_id: str | None = None, opened_at: datetime | None = None, settle_s: float = 30.0,
+    client: Client,
+    task_queue: str,
+    rules: Rules,
+    index: bool = True,
+    incident_id: str | None = None,
+    opened_at: datetime | None = None,
+    settle_s: float = 30.0,
     **policy: object,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
     """Start an incident; `incident_id` reuses an id, as the next incident of a namespace does.
     The incident opened long ago unless `opened_at` says otherwise (so it never waits to settle).
     """
     if policy:
-        rules = Rules(policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
-                      playbooks=rules.playbooks)
+        rules = Rules(
+            policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
+            playbooks=rules.playbooks,
+        )
     incident = make_incident()
     if incident_id is not None:
         incident = incident.model_copy(update={"id": incident_id})
@@ -164,10 +196,14 @@ async def start(
         incident = incident.model_copy(update={"opened_at": opened_at})
     return await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident=incident,
-                      rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
-                      index=index, settle_s=settle_s),
-        id=incident.id, task_queue=task_queue,
+        IncidentInput(
+            incident=incident,
+            rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
+            index=index,
+            settle_s=settle_s,
+        ),
+        id=incident.id,
+        task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 
@@ -195,10 +231,12 @@ def restarted_by(executor: KubernetesExecutor) -> str | None:
     return annotations.get("aiops.dev/restarted-by-incident")
 
 
-async def approve(handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who: str,
-                  request: ApprovalRequest) -> None:
-    await handle.execute_update(IncidentWorkflow.decide,
-                                Decision(approve=True, plan_hash=request.plan_hash, identity=who))
+async def approve(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who: str, request: ApprovalRequest
+) -> None:
+    await handle.execute_update(
+        IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash, identity=who)
+    )
 
 
 @pytest.fixture
@@ -209,16 +247,20 @@ def fault() -> FaultType:
 
 @pytest.fixture
 async def acts(
-    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer, fault: FaultType,
+    temporal_client: Client,
+    task_queue: str,
+    executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
+    fault: FaultType,
 ) -> AsyncIterator[IncidentActivities]:
     """A worker on `task_queue` whose incidents investigate to FixedInvestigator's report and
     act on the lab Kubernetes API, with verification through the test Prometheus."""
     activities = IncidentActivities(
-        investigator=FixedInvestigator(fault), executor=executor,
-        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
+        investigator=FixedInvestigator(fault),
+        executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
+        verify_poll_s=0.5,
     )
     silent = NotifyActivities(None)  # no Slack here: notifications report "not delivered"
-    async with build_worker(temporal_client, task_queue,
-                            [*activities.all(), *silent.all()]):
+    async with build_worker(temporal_client, task_queue, [*activities.all(), *silent.all()]):
         yield activities

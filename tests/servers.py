@@ -100,10 +100,15 @@ class PrometheusProcess:
     def start(self) -> None:
         with (self.folder / "prometheus.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [prometheus_binary(), f"--config.file={self.folder / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={self.data_dir}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", *self.args],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    prometheus_binary(),
+                    f"--config.file={self.folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.data_dir}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    *self.args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_until(lambda: _ready(self.url), 30, f"Prometheus on port {self.port}")
 

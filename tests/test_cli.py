@@ -16,12 +16,14 @@ from tests.servers import PrometheusServer, free_port
 AIOPS = str(Path(sys.executable).parent / "aiops")
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> \
-        subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     full_env.update(env or {})
-    return subprocess.run([AIOPS, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [AIOPS, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
 
 
 def test_version() -> None:
@@ -30,8 +32,9 @@ def test_version() -> None:
     assert result.stdout.startswith("aiops 0.")
 
 
-@pytest.mark.parametrize("args", [["bogus"], ["doctor", "--nope"], [], ["mcp", "--transport",
-                                                                        "carrier-pigeon"]])
+@pytest.mark.parametrize(
+    "args", [["bogus"], ["doctor", "--nope"], [], ["mcp", "--transport", "carrier-pigeon"]]
+)
 def test_usage_errors_exit_2_with_usage(args: list[str]) -> None:
     result = run(*args)
     assert result.returncode == 2
@@ -63,8 +66,11 @@ def test_config_show_merges_yaml_and_env_and_masks_secrets(tmp_path: Path) -> No
         "slack:\n  bot_token: xoxb-very-secret\n"
         "mcp:\n  tokens: {tok-123456: alice}\n"
     )
-    result = run("config", "show", env={"AIOPS_CONFIG": str(config),
-                                        "AIOPS_TEMPORAL__ADDRESS": "temporal.example:7233"})
+    result = run(
+        "config",
+        "show",
+        env={"AIOPS_CONFIG": str(config), "AIOPS_TEMPORAL__ADDRESS": "temporal.example:7233"},
+    )
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["temporal"]["namespace"] == "prod"
@@ -88,19 +94,24 @@ def test_unreachable_temporal_is_one_line_without_traceback() -> None:
 
 def test_doctor_reports_each_component_and_fails_when_required_ones_are_down() -> None:
     temporal_port, prom_port = free_port(), free_port()
-    result = run("doctor", env={
-        "AIOPS_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
-        "AIOPS_PROMETHEUS__URL": f"http://127.0.0.1:{prom_port}",
-        "HOME": "/nonexistent",
-    })
+    result = run(
+        "doctor",
+        env={
+            "AIOPS_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
+            "AIOPS_PROMETHEUS__URL": f"http://127.0.0.1:{prom_port}",
+            "HOME": "/nonexistent",
+        },
+    )
     assert result.returncode == 1
     lines = {line.split()[1]: line for line in result.stdout.strip().splitlines()}
     assert set(lines) == {"temporal", "prometheus", "kubernetes", "llm", "slack"}
     assert lines["temporal"].startswith("FAIL") and f":{temporal_port}" in lines["temporal"]
     assert lines["prometheus"].startswith("FAIL") and f":{prom_port}" in lines["prometheus"]
     assert "AIOPS_PROMETHEUS__URL" in lines["prometheus"]
-    assert lines["kubernetes"].startswith("FAIL") and "AIOPS_KUBERNETES__KUBECONFIG" in \
-        lines["kubernetes"]
+    assert (
+        lines["kubernetes"].startswith("FAIL")
+        and "AIOPS_KUBERNETES__KUBECONFIG" in lines["kubernetes"]
+    )
     assert lines["llm"].startswith("ok") and "not configured" in lines["llm"]
     assert "Traceback" not in result.stderr
 
@@ -109,12 +120,15 @@ def test_doctor_passes_temporal_and_prometheus_when_they_run(
     temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, tmp_path: Path
 ) -> None:
     address = temporal_env.client.service_client.config.target_host
-    result = run("doctor", env={
-        "AIOPS_TEMPORAL__ADDRESS": address,
-        "AIOPS_PROMETHEUS__URL": prometheus.url,
-        "AIOPS_LLM__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-        "HOME": str(tmp_path),
-    })
+    result = run(
+        "doctor",
+        env={
+            "AIOPS_TEMPORAL__ADDRESS": address,
+            "AIOPS_PROMETHEUS__URL": prometheus.url,
+            "AIOPS_LLM__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+            "HOME": str(tmp_path),
+        },
+    )
     lines = {line.split()[1]: line for line in result.stdout.strip().splitlines()}
     assert lines["temporal"].startswith("ok"), lines["temporal"]
     assert lines["prometheus"].startswith("ok") and "version 2." in lines["prometheus"]
@@ -136,9 +150,22 @@ def test_playbooks_validate_names_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_policy_explain_denies_protected_namespaces_with_reasons() -> None:
-    result = run("policy", "explain", "--policy", "policies", "--action", "k8s.scale",
-                 "--namespace", "kube-system", "--name", "coredns", "--replicas", "3",
-                 "--current-replicas", "2")
+    result = run(
+        "policy",
+        "explain",
+        "--policy",
+        "policies",
+        "--action",
+        "k8s.scale",
+        "--namespace",
+        "kube-system",
+        "--name",
+        "coredns",
+        "--replicas",
+        "3",
+        "--current-replicas",
+        "2",
+    )
     assert result.returncode == 1
     assert "DENIED" in result.stdout
     assert "'kube-system' is protected" in result.stdout
@@ -149,8 +176,10 @@ def test_daemon_refuses_to_start_with_an_invalid_or_missing_policy(
     tmp_path: Path, command: str
 ) -> None:
     (tmp_path / "default.yaml").write_text("kill_switch: false\nallow: not-a-list\n")
-    result = run(command, env={"AIOPS_POLICIES_DIR": str(tmp_path),
-                               "AIOPS_STATE_DIR": str(tmp_path / "state")})
+    result = run(
+        command,
+        env={"AIOPS_POLICIES_DIR": str(tmp_path), "AIOPS_STATE_DIR": str(tmp_path / "state")},
+    )
     assert result.returncode == 1
     assert "refusing to start" in result.stderr
     assert f"{tmp_path / 'default.yaml'}:2" in result.stderr
@@ -178,8 +207,10 @@ def test_worker_refuses_to_start_with_an_unusable_kubeconfig(
 ) -> None:
     address = temporal_env.client.service_client.config.target_host
     missing = tmp_path / "nope" / "kubeconfig"
-    result = run("worker", env={"AIOPS_TEMPORAL__ADDRESS": address,
-                                "AIOPS_KUBERNETES__KUBECONFIG": str(missing)})
+    result = run(
+        "worker",
+        env={"AIOPS_TEMPORAL__ADDRESS": address, "AIOPS_KUBERNETES__KUBECONFIG": str(missing)},
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     error = result.stderr.strip().splitlines()[-1]  # after the "rules loaded" log line

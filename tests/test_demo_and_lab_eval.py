@@ -43,12 +43,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _env(state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-    env.update({
-        "AIOPS_STATE_DIR": str(state),
-        "AIOPS_DEV_SERVER__PORT": str(free_port()),
-        "AIOPS_DEV_SERVER__UI_PORT": str(free_port()),
-        "FASTMCP_CHECK_FOR_UPDATES": "off",
-    })
+    env.update(
+        {
+            "AIOPS_STATE_DIR": str(state),
+            "AIOPS_DEV_SERVER__PORT": str(free_port()),
+            "AIOPS_DEV_SERVER__UI_PORT": str(free_port()),
+            "FASTMCP_CHECK_FOR_UPDATES": "off",
+        }
+    )
     return env
 
 
@@ -64,21 +66,45 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
     (scenarios / "cart-bad-rollout.yaml").write_text(
-        (SCENARIO_DIR / "cart-bad-rollout.yaml").read_text())
+        (SCENARIO_DIR / "cart-bad-rollout.yaml").read_text()
+    )
     # The shipped control, shortened to fit CI: a healthy release and a traffic spike must
     # open no incident (the eval runs it after the fault, as the lab then has a rollback in
     # its history too).
     (scenarios / "control-short.yaml").write_text(CONTROL)
 
-    demo = subprocess.Popen([AIOPS, "demo", "--timeout", "480"], cwd=REPO,
-                            env=_env(tmp_path / "demo-state"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    demo = subprocess.Popen(
+        [AIOPS, "demo", "--timeout", "480"],
+        cwd=REPO,
+        env=_env(tmp_path / "demo-state"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lab_eval = subprocess.Popen(
-        [AIOPS, "lab", "eval", "--scenarios", str(scenarios), "--json",
-         str(tmp_path / "figures.json"), "--warmup", "20",
-         "--hold", "200", "--settle", "20", "--cooldown", "5"],
-        cwd=REPO, env=_env(tmp_path / "eval-state"), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            AIOPS,
+            "lab",
+            "eval",
+            "--scenarios",
+            str(scenarios),
+            "--json",
+            str(tmp_path / "figures.json"),
+            "--warmup",
+            "20",
+            "--hold",
+            "200",
+            "--settle",
+            "20",
+            "--cooldown",
+            "5",
+        ],
+        cwd=REPO,
+        env=_env(tmp_path / "eval-state"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: set[int] = set()
     try:
         deadline = time.monotonic() + 960
@@ -93,11 +119,19 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
         eval_out, eval_err = lab_eval.communicate(timeout=120)
 
     assert demo.returncode == 0, f"demo failed:\n{demo_out}\n{demo_err[-3000:]}"
-    for stage in ("the lab is up", "Temporal UI: http://127.0.0.1:", "injected scenario",
-                  "detected: incident", "root cause: cartservice", "plan: playbook "
-                  "rollback-deployment", "approved plan", "k8s.rollout_undo on "
-                  "Deployment/boutique/cartservice", "is verifying", "summary:",
-                  "stopped the daemon and the lab"):
+    for stage in (
+        "the lab is up",
+        "Temporal UI: http://127.0.0.1:",
+        "injected scenario",
+        "detected: incident",
+        "root cause: cartservice",
+        "plan: playbook rollback-deployment",
+        "approved plan",
+        "k8s.rollout_undo on Deployment/boutique/cartservice",
+        "is verifying",
+        "summary:",
+        "stopped the daemon and the lab",
+    ):
         assert stage in demo_out, f"the demo did not narrate {stage!r}:\n{demo_out}"
     assert "Traceback" not in demo_err
 
@@ -117,6 +151,9 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
     assert figures["summary"]["passed"] == figures["summary"]["total"] == 2
     assert cart["report_s"] and figures["summary"]["report_p95_s"] == max(cart["report_s"])
 
-    still = [p for p in (psutil.Process(pid) for pid in seen if psutil.pid_exists(pid))
-             if p.status() != psutil.STATUS_ZOMBIE]
+    still = [
+        p
+        for p in (psutil.Process(pid) for pid in seen if psutil.pid_exists(pid))
+        if p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert not still, f"left behind: {[p.cmdline() for p in still]}"

@@ -36,26 +36,32 @@ def _http_ok(url: str) -> bool:
 async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Path) -> None:
     port, ui_port, mcp_port, am_port = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-    env.update({
-        "AIOPS_STATE_DIR": str(tmp_path / "state"),
-        "AIOPS_DEV_SERVER__PORT": str(port),
-        "AIOPS_DEV_SERVER__UI_PORT": str(ui_port),
-        "AIOPS_MCP__PORT": str(mcp_port),
-        "AIOPS_ALERTMANAGER__PORT": str(am_port),
-        "FASTMCP_CHECK_FOR_UPDATES": "off",
-    })
-    proc = subprocess.Popen([AIOPS, "dev"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "AIOPS_STATE_DIR": str(tmp_path / "state"),
+            "AIOPS_DEV_SERVER__PORT": str(port),
+            "AIOPS_DEV_SERVER__UI_PORT": str(ui_port),
+            "AIOPS_MCP__PORT": str(mcp_port),
+            "AIOPS_ALERTMANAGER__PORT": str(am_port),
+            "FASTMCP_CHECK_FOR_UPDATES": "off",
+        }
+    )
+    proc = subprocess.Popen(
+        [AIOPS, "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{ui_port}/"), 90, "the Temporal UI")
         assert (tmp_path / "state" / "temporal.db").exists(), "SQLite state lives in state_dir"
 
         from temporalio.contrib.pydantic import pydantic_data_converter
 
-        client = await Client.connect(f"127.0.0.1:{port}",
-                                      data_converter=pydantic_data_converter)
-        incident = Incident(id=f"incident-{uuid.uuid4().hex[:8]}", fingerprint="a" * 16,
-                            namespace="boutique", opened_at=datetime.now(UTC))
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        incident = Incident(
+            id=f"incident-{uuid.uuid4().hex[:8]}",
+            fingerprint="a" * 16,
+            namespace="boutique",
+            opened_at=datetime.now(UTC),
+        )
         rules = load_rules(Settings())
         assert await search_attributes_ready(client), "aiops dev registers them"
         handle = await open_incident(client, "aiops", incident, rules)
@@ -72,9 +78,17 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
             assert result.data["status"] == "escalated"
             assert result.data["temporal_ui"].endswith(f"/workflows/{incident.id}")
 
-        resolved = {"version": "4", "status": "resolved", "alerts": [{
-            "status": "resolved", "labels": {"alertname": "X", "namespace": "boutique"},
-            "startsAt": "2026-11-24T12:00:00Z"}]}
+        resolved = {
+            "version": "4",
+            "status": "resolved",
+            "alerts": [
+                {
+                    "status": "resolved",
+                    "labels": {"alertname": "X", "namespace": "boutique"},
+                    "startsAt": "2026-11-24T12:00:00Z",
+                }
+            ],
+        }
         answer = httpx.post(f"http://127.0.0.1:{am_port}/alertmanager", json=resolved)
         assert answer.json() == {"accepted": 0, "ignored_resolved": 1}
 
@@ -88,8 +102,9 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
     assert f"Alertmanager webhook http://127.0.0.1:{am_port}/alertmanager" in out
     assert "Traceback" not in err
     for child in children:
-        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, \
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, (
             f"{child.pid} survived Ctrl-C"
+        )
 
 
 def _port_open(port: int) -> bool:

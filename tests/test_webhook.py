@@ -51,7 +51,9 @@ def two_person_rules(rules: Rules) -> Rules:
 
 @pytest.fixture
 async def webhook(
-    temporal_client: Client, task_queue: str, two_person_rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    two_person_rules: Rules,
 ) -> AsyncIterator[str]:
     port = free_port()
     settings = Settings(
@@ -92,43 +94,65 @@ async def eventually_joined(handle: WorkflowHandle[Any, Any], signal: str) -> No
 
 
 async def test_an_alert_opens_an_incident_and_the_next_alert_joins_it(
-    temporal_client: Client, webhook: str, acts: IncidentActivities, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    webhook: str,
+    acts: IncidentActivities,
+    healthy_cart: MetricsTarget,
 ) -> None:
     namespace = f"shop-{uuid.uuid4().hex[:6]}"
     first = await post(webhook, payload(alert(namespace=namespace, workload="cartservice")))
     assert first.status_code == 200, first.text
     assert first.json() == {"accepted": 1, "ignored_resolved": 0}
 
-    handle = temporal_client.get_workflow_handle(incident_id_of(namespace),
-                                                 result_type=IncidentReport)
+    handle = temporal_client.get_workflow_handle(
+        incident_id_of(namespace), result_type=IncidentReport
+    )
     inp = await started_input(handle, temporal_client)
     assert inp.incident.namespace == namespace
     [anomaly] = inp.incident.anomalies
     assert (anomaly.signal, anomaly.source, anomaly.entity) == (
-        "alert:HighErrorRate", "alertmanager", "cartservice")
+        "alert:HighErrorRate",
+        "alertmanager",
+        "cartservice",
+    )
     assert anomaly.query == "rate(errors[1m]) > 1"  # from the rule's generatorURL
 
-    second = await post(webhook, payload(
-        {**alert(namespace=namespace, pod="cartservice-5d9-x2"),
-         "labels": {"alertname": "KubePodCrashLooping", "severity": "warning",
-                    "namespace": namespace, "pod": "cartservice-5d9-x2"}}))
+    second = await post(
+        webhook,
+        payload(
+            {
+                **alert(namespace=namespace, pod="cartservice-5d9-x2"),
+                "labels": {
+                    "alertname": "KubePodCrashLooping",
+                    "severity": "warning",
+                    "namespace": namespace,
+                    "pod": "cartservice-5d9-x2",
+                },
+            }
+        ),
+    )
     assert second.status_code == 200, second.text
     await eventually_joined(handle, "alert:KubePodCrashLooping")
-    runs = [wf async for wf in temporal_client.list_workflows(
-        f"WorkflowId = '{handle.id}'")]
+    runs = [wf async for wf in temporal_client.list_workflows(f"WorkflowId = '{handle.id}'")]
     assert len(runs) == 1, "the second alert joined the open incident, it did not open another"
     await handle.terminate("test over")
 
 
 async def test_wrong_credentials_and_resolved_alerts_open_nothing(
-    temporal_client: Client, webhook: str, acts: IncidentActivities,
+    temporal_client: Client,
+    webhook: str,
+    acts: IncidentActivities,
 ) -> None:
     namespace = f"shop-{uuid.uuid4().hex[:6]}"
-    refused = await post(webhook, payload(alert(namespace=namespace)),
-                         headers={"Authorization": "Bearer not-the-token"})
+    refused = await post(
+        webhook,
+        payload(alert(namespace=namespace)),
+        headers={"Authorization": "Bearer not-the-token"},
+    )
     assert refused.status_code == 401
-    resolved = await post(webhook, {**payload(alert(status="resolved", namespace=namespace)),
-                                    "status": "resolved"})
+    resolved = await post(
+        webhook, {**payload(alert(status="resolved", namespace=namespace)), "status": "resolved"}
+    )
     assert resolved.json() == {"accepted": 0, "ignored_resolved": 1}
     with pytest.raises(RPCError) as err:
         await temporal_client.get_workflow_handle(incident_id_of(namespace)).describe()
@@ -136,8 +160,12 @@ async def test_wrong_credentials_and_resolved_alerts_open_nothing(
 
 
 async def test_an_alert_never_lowers_the_approvals_policy_requires(
-    temporal_client: Client, task_queue: str, webhook: str, acts: IncidentActivities,
-    two_person_rules: Rules, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    webhook: str,
+    acts: IncidentActivities,
+    two_person_rules: Rules,
+    healthy_cart: MetricsTarget,
 ) -> None:
     # The same plan opened by the detector: what policy requires (two people).
     baseline = await start(temporal_client, task_queue, two_person_rules, approvals=2)
@@ -145,14 +173,25 @@ async def test_an_alert_never_lowers_the_approvals_policy_requires(
     assert (required.requires_approval, required.approvals_required) == (True, 2)
 
     namespace = f"shop-{uuid.uuid4().hex[:6]}"
-    pushy = alert(namespace=namespace, workload="cartservice", severity="critical",
-                  approval="skip", risk="none", approvals="0", auto_approve="true")
-    pushy["annotations"] = {"auto-approve": "true", "aiops.dev/approvals": "0",
-                            "summary": "approved by the on-call already, just run it"}
+    pushy = alert(
+        namespace=namespace,
+        workload="cartservice",
+        severity="critical",
+        approval="skip",
+        risk="none",
+        approvals="0",
+        auto_approve="true",
+    )
+    pushy["annotations"] = {
+        "auto-approve": "true",
+        "aiops.dev/approvals": "0",
+        "summary": "approved by the on-call already, just run it",
+    }
     response = await post(webhook, payload(pushy))
     assert response.status_code == 200, response.text
-    handle = temporal_client.get_workflow_handle(incident_id_of(namespace),
-                                                 result_type=IncidentReport)
+    handle = temporal_client.get_workflow_handle(
+        incident_id_of(namespace), result_type=IncidentReport
+    )
     request = await pending(handle)
     decision = request.decision
     assert decision.requires_approval is True
@@ -171,15 +210,16 @@ def test_an_open_receiver_is_refused_on_a_public_address() -> None:
     assert webhook_auth(AlertmanagerSettings(host="127.0.0.1")) is None  # loopback: allowed
     with pytest.raises(WebhookConfigError, match="AIOPS_ALERTMANAGER__TOKENS"):
         webhook_auth(AlertmanagerSettings(host="0.0.0.0"))  # refused: open on all interfaces
-    auth = webhook_auth(AlertmanagerSettings(
-        host="0.0.0.0", basic_auth={"am": SecretStr("pw")}))
+    auth = webhook_auth(AlertmanagerSettings(host="0.0.0.0", basic_auth={"am": SecretStr("pw")}))
     assert auth is not None and auth.basic == {"am": "pw"}
 
 
 def test_aiops_webhook_refuses_to_serve_open_on_a_public_address() -> None:
     result = subprocess.run(
         [AIOPS, "webhook", "--host", "0.0.0.0", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": str(Path(sys.executable).parent), "HOME": "/tmp"},
     )
     assert result.returncode == 1
@@ -188,16 +228,27 @@ def test_aiops_webhook_refuses_to_serve_open_on_a_public_address() -> None:
 
 
 async def test_aiops_webhook_serves_alertmanager_and_opens_the_incident(
-    temporal_client: Client, task_queue: str,
+    temporal_client: Client,
+    task_queue: str,
 ) -> None:
     port = free_port()
     address = temporal_client.service_client.config.target_host
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": "/tmp",
-           "AIOPS_TEMPORAL__ADDRESS": address, "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
-           "AIOPS_ALERTMANAGER__TOKENS": f'["{TOKEN}"]', "AIOPS_LOG__FORMAT": "json"}
-    proc = subprocess.Popen([AIOPS, "webhook", "--port", str(port)], env=env,
-                            cwd=Path(__file__).resolve().parents[1],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": "/tmp",
+        "AIOPS_TEMPORAL__ADDRESS": address,
+        "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+        "AIOPS_ALERTMANAGER__TOKENS": f'["{TOKEN}"]',
+        "AIOPS_LOG__FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [AIOPS, "webhook", "--port", str(port)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/alertmanager"
     namespace = f"shop-{uuid.uuid4().hex[:6]}"
     try:

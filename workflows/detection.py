@@ -48,8 +48,11 @@ class LoopStatus(BaseModel):
     last_error: str | None = None
 
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
-                    maximum_attempts=3)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
 
 
 @workflow.defn(name="DetectionLoopWorkflow")
@@ -64,8 +67,9 @@ class DetectionLoopWorkflow:
             try:
                 result = await workflow.execute_activity(
                     DETECT_ANOMALIES,
-                    DetectAnomaliesInput(stream=inp.stream, at=workflow.now(),
-                                         checkpoint=checkpoint),
+                    DetectAnomaliesInput(
+                        stream=inp.stream, at=workflow.now(), checkpoint=checkpoint
+                    ),
                     result_type=DetectAnomaliesResult,
                     start_to_close_timeout=timedelta(seconds=max(60.0, 4 * inp.interval_s)),
                     retry_policy=RETRY,
@@ -74,10 +78,12 @@ class DetectionLoopWorkflow:
                 if result.anomalies:
                     opened = await workflow.execute_activity(
                         OPEN_INCIDENTS,
-                        OpenIncidentsInput(anomalies=result.anomalies, rules=inp.rules,
-                                           index=inp.index),
+                        OpenIncidentsInput(
+                            anomalies=result.anomalies, rules=inp.rules, index=inp.index
+                        ),
                         result_type=OpenIncidentsResult,
-                        start_to_close_timeout=timedelta(seconds=60), retry_policy=RETRY,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=RETRY,
                     )
                     seen = self._status.incidents_opened_or_joined
                     seen.extend(i for i in opened.incident_ids if i not in seen)

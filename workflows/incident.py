@@ -102,8 +102,11 @@ PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
 
 NOTIFY_PATCH = "notify-v1"
 SETTLE_PATCH = "settle-v1"
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
-                           maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
 
 
 def _cause(exc: ActivityError) -> str:
@@ -121,14 +124,23 @@ def _set(key: SearchAttributeKey[str], value: str) -> SearchAttributeUpdate[str]
 
 
 READ_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
 )
 STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
-    non_retryable_error_types=["InvalidStepError", "TargetNotFoundError", "ActionRefusedError",
-                               "PermissionDeniedError", "KubernetesNotConfigured"],
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[
+        "InvalidStepError",
+        "TargetNotFoundError",
+        "ActionRefusedError",
+        "PermissionDeniedError",
+        "KubernetesNotConfigured",
+    ],
 )
 
 
@@ -160,50 +172,61 @@ class IncidentWorkflow:
         self._joined = [a for a in self._joined if _anomaly_key(a) not in self._known]
         self._started = True
         self._set_status(IncidentStatus.INVESTIGATING)
-        self._upsert([
-            _set(SERVICE, incident.service or ""),
-            _set(NAMESPACE, incident.namespace or ""),
-            _set(SEVERITY, incident.severity.value),
-        ])
+        self._upsert(
+            [
+                _set(SERVICE, incident.service or ""),
+                _set(NAMESPACE, incident.namespace or ""),
+                _set(SEVERITY, incident.severity.value),
+            ]
+        )
         self._note("aiops", f"incident opened with {len(incident.anomalies)} anomalies")
         report, observation, planned = await self._investigate_and_plan(inp, incident)
         wait = (incident.opened_at + timedelta(seconds=inp.settle_s)) - workflow.now()
-        if (planned.plan.is_escalation and wait > timedelta(0)
-                and workflow.patched(SETTLE_PATCH)):
+        if planned.plan.is_escalation and wait > timedelta(0) and workflow.patched(SETTLE_PATCH):
             # In the first seconds of a fault the rates over the window have barely moved and
             # its symptoms (errors, latency) stand out before its cause (CPU, load, memory):
             # look once more when the evidence has settled, with the anomalies that joined.
-            self._note("aiops", f"no remedy for the evidence so far "
-                       f"({_fault_of(report)}); looking again in {wait.total_seconds():.0f} s")
+            self._note(
+                "aiops",
+                f"no remedy for the evidence so far "
+                f"({_fault_of(report)}); looking again in {wait.total_seconds():.0f} s",
+            )
             await workflow.sleep(wait)
             self._set_status(IncidentStatus.INVESTIGATING)
-            incident = incident.model_copy(update={
-                "anomalies": [*incident.anomalies, *self._joined]})
+            incident = incident.model_copy(
+                update={"anomalies": [*incident.anomalies, *self._joined]}
+            )
             report, observation, planned = await self._investigate_and_plan(inp, incident)
         plan = planned.plan
         decision = evaluate(plan, self._policy_context(inp, observation), inp.rules.policy)
-        self._note("policy", f"plan {plan.playbook_id} ({plan.plan_hash()}): "
-                   f"{'allowed' if decision.allowed else 'denied'}; "
-                   + "; ".join(decision.reasons))
+        self._note(
+            "policy",
+            f"plan {plan.playbook_id} ({plan.plan_hash()}): "
+            f"{'allowed' if decision.allowed else 'denied'}; " + "; ".join(decision.reasons),
+        )
         if plan.is_escalation or not decision.allowed or not plan.steps:
             return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision)
 
         if planned.preconditions:
             checks = await workflow.execute_activity(
-                CHECK_PRECONDITIONS, PreconditionsInput(incident_id=incident.id,
-                                                        checks=planned.preconditions),
-                result_type=PreconditionsResult, start_to_close_timeout=timedelta(seconds=60),
+                CHECK_PRECONDITIONS,
+                PreconditionsInput(incident_id=incident.id, checks=planned.preconditions),
+                result_type=PreconditionsResult,
+                start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=READ_RETRY,
             )
             self._note("aiops", "preconditions: " + "; ".join(checks.findings))
             if not checks.passed:
-                return await self._finish(incident, IncidentStatus.ESCALATED, report, plan,
-                                          decision)
+                return await self._finish(
+                    incident, IncidentStatus.ESCALATED, report, plan, decision
+                )
 
         try:
             dry_run = await workflow.execute_activity(
-                DRY_RUN_PLAN, DryRunInput(incident_id=incident.id, plan=plan),
-                result_type=DryRunResult, start_to_close_timeout=timedelta(seconds=60),
+                DRY_RUN_PLAN,
+                DryRunInput(incident_id=incident.id, plan=plan),
+                result_type=DryRunResult,
+                start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STEP_RETRY,
             )
         except ActivityError as exc:
@@ -214,8 +237,7 @@ class IncidentWorkflow:
         self._note("aiops", "dry-run: " + "; ".join(dry_run.diffs))
 
         if decision.requires_approval:
-            outcome = await self._await_approval(incident, report, plan, decision,
-                                                 dry_run.diffs)
+            outcome = await self._await_approval(incident, report, plan, decision, dry_run.diffs)
             if outcome is not None:
                 return await self._finish(incident, outcome, report, plan, decision)
 
@@ -227,30 +249,37 @@ class IncidentWorkflow:
             return await self._finish(incident, IncidentStatus.RESOLVED, report, plan, decision)
         self._set_status(IncidentStatus.VERIFYING)
         verdict = await workflow.execute_activity(
-            VERIFY_REMEDIATION, VerifyInput(incident_id=incident.id,
-                                            verification=plan.verification),
+            VERIFY_REMEDIATION,
+            VerifyInput(incident_id=incident.id, verification=plan.verification),
             result_type=VerifyResult,
             start_to_close_timeout=timedelta(seconds=plan.verification.timeout_s + 60),
-            heartbeat_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=READ_RETRY,
         )
         self._note("aiops", f"verification: {verdict.detail}")
         if verdict.verified:
-            return await self._finish(incident, IncidentStatus.RESOLVED, report, plan,
-                                      decision, verified=True)
+            return await self._finish(
+                incident, IncidentStatus.RESOLVED, report, plan, decision, verified=True
+            )
         self._mark_outcome("failed")
         if plan.compensation:
             await self._run_steps(incident, plan, plan.compensation, "compensation")
-            return await self._finish(incident, IncidentStatus.ROLLED_BACK, report, plan,
-                                      decision, verified=False)
-        return await self._finish(incident, IncidentStatus.ESCALATED, report, plan, decision,
-                                  verified=False)
+            return await self._finish(
+                incident, IncidentStatus.ROLLED_BACK, report, plan, decision, verified=False
+            )
+        return await self._finish(
+            incident, IncidentStatus.ESCALATED, report, plan, decision, verified=False
+        )
 
     async def _investigate_and_plan(
         self, inp: IncidentInput, incident: Incident
     ) -> tuple[RcaReport, Observation, PlanResult]:
         report = await workflow.execute_activity(
-            INVESTIGATE_INCIDENT, InvestigateInput(incident=incident), result_type=RcaReport,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=READ_RETRY,
+            INVESTIGATE_INCIDENT,
+            InvestigateInput(incident=incident),
+            result_type=RcaReport,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=READ_RETRY,
         )
         self._rca = report
         self._note("aiops", f"root cause: {report.summary}")
@@ -259,16 +288,22 @@ class IncidentWorkflow:
 
         self._set_status(IncidentStatus.PLANNING)
         observation = await workflow.execute_activity(
-            OBSERVE_TARGET, ObserveInput(incident_id=incident.id, report=report,
-                                         namespace=incident.namespace),
-            result_type=Observation, start_to_close_timeout=timedelta(seconds=60),
+            OBSERVE_TARGET,
+            ObserveInput(incident_id=incident.id, report=report, namespace=incident.namespace),
+            result_type=Observation,
+            start_to_close_timeout=timedelta(seconds=60),
             retry_policy=READ_RETRY,
         )
         planned = await workflow.execute_activity(
-            PLAN_REMEDIATION, PlanInput(incident=incident, report=report,
-                                        playbooks=inp.rules.playbooks,
-                                        observed=observation.observed),
-            result_type=PlanResult, start_to_close_timeout=timedelta(seconds=30),
+            PLAN_REMEDIATION,
+            PlanInput(
+                incident=incident,
+                report=report,
+                playbooks=inp.rules.playbooks,
+                observed=observation.observed,
+            ),
+            result_type=PlanResult,
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=READ_RETRY,
         )
         self._plan = planned.plan
@@ -294,24 +329,43 @@ class IncidentWorkflow:
             try:
                 result = await workflow.execute_activity(
                     EXECUTE_STEP,
-                    ExecuteStepInput(incident_id=incident.id, plan_hash=plan.plan_hash(),
-                                     step_index=index, step=step),
-                    result_type=StepResult, start_to_close_timeout=timedelta(minutes=10),
-                    heartbeat_timeout=timedelta(seconds=60), retry_policy=STEP_RETRY,
+                    ExecuteStepInput(
+                        incident_id=incident.id,
+                        plan_hash=plan.plan_hash(),
+                        step_index=index,
+                        step=step,
+                    ),
+                    result_type=StepResult,
+                    start_to_close_timeout=timedelta(minutes=10),
+                    heartbeat_timeout=timedelta(seconds=60),
+                    retry_policy=STEP_RETRY,
                 )
             except ActivityError as exc:
-                result = StepResult(action=step.action, target=step.target, ok=False,
-                                    changed=False, message=_cause(exc))
+                result = StepResult(
+                    action=step.action,
+                    target=step.target,
+                    ok=False,
+                    changed=False,
+                    message=_cause(exc),
+                )
             self._steps.append(result)
-            self._actions.append(ActionRecord(
-                at=workflow.now(), action=step.action, target=step.target,
-                incident_id=incident.id, outcome="succeeded" if result.ok else "failed",
-            ))
-            self._note("aiops", f"{kind} {index + 1} {step.action} on {step.target}: "
-                       f"{result.message}")
-            await self._progress(f"{kind}-{index + 1}",
-                                 f"{'✅' if result.ok else '❌'} {kind} {index + 1}: "
-                                 f"{step.action} on {step.target}: {result.message}")
+            self._actions.append(
+                ActionRecord(
+                    at=workflow.now(),
+                    action=step.action,
+                    target=step.target,
+                    incident_id=incident.id,
+                    outcome="succeeded" if result.ok else "failed",
+                )
+            )
+            self._note(
+                "aiops", f"{kind} {index + 1} {step.action} on {step.target}: {result.message}"
+            )
+            await self._progress(
+                f"{kind}-{index + 1}",
+                f"{'✅' if result.ok else '❌'} {kind} {index + 1}: "
+                f"{step.action} on {step.target}: {result.message}",
+            )
             if not result.ok:
                 return False
         return True
@@ -320,21 +374,34 @@ class IncidentWorkflow:
         self._actions = [a.model_copy(update={"outcome": outcome}) for a in self._actions]
 
     async def _await_approval(
-        self, incident: Incident, report: RcaReport, plan: RemediationPlan,
-        decision: PolicyDecision, diffs: list[str],
+        self,
+        incident: Incident,
+        report: RcaReport,
+        plan: RemediationPlan,
+        decision: PolicyDecision,
+        diffs: list[str],
     ) -> IncidentStatus | None:
         """Wait for enough approvals; return the closing status if it ends otherwise."""
         now = workflow.now()
         self._request = ApprovalRequest(
-            incident_id=incident.id, plan_hash=plan.plan_hash(), plan=plan, decision=decision,
-            requested_at=now, expires_at=now + timedelta(seconds=decision.approval_timeout_s),
+            incident_id=incident.id,
+            plan_hash=plan.plan_hash(),
+            plan=plan,
+            decision=decision,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=decision.approval_timeout_s),
             dry_run=diffs,
         )
         self._set_status(IncidentStatus.AWAITING_APPROVAL)
-        self._note("aiops", f"approval requested for plan {plan.plan_hash()} from "
-                   f"{', '.join(decision.approvers) or 'nobody'}")
-        await self._notify(NOTIFY_APPROVAL_REQUEST, NotifyApprovalInput(
-            request=self._request, report=report, incident=incident))
+        self._note(
+            "aiops",
+            f"approval requested for plan {plan.plan_hash()} from "
+            f"{', '.join(decision.approvers) or 'nobody'}",
+        )
+        await self._notify(
+            NOTIFY_APPROVAL_REQUEST,
+            NotifyApprovalInput(request=self._request, report=report, incident=incident),
+        )
         try:
             await workflow.wait_condition(
                 lambda: self._rejected or self._enough_approvals(),
@@ -374,13 +441,16 @@ class IncidentWorkflow:
         self._decisions.append(decision)
         if decision.approve:
             self._approved_by.append(decision.identity)
-            self._note(decision.identity, f"approved plan {decision.plan_hash} via "
-                       f"{decision.channel}")
+            self._note(
+                decision.identity, f"approved plan {decision.plan_hash} via {decision.channel}"
+            )
         else:
             self._rejected = True
             self._rejected_by = decision.identity
-            self._note(decision.identity, f"rejected plan {decision.plan_hash} via "
-                       f"{decision.channel}: {decision.reason}")
+            self._note(
+                decision.identity,
+                f"rejected plan {decision.plan_hash} via {decision.channel}: {decision.reason}",
+            )
         return self._decide_result(accepted=True)
 
     @decide.validator
@@ -389,29 +459,34 @@ class IncidentWorkflow:
         if request is None or self._status is not IncidentStatus.AWAITING_APPROVAL:
             raise ApplicationError(
                 f"incident is {self._status.value}, not awaiting approval; nothing to decide",
-                type="NotAwaitingApproval", non_retryable=True,
+                type="NotAwaitingApproval",
+                non_retryable=True,
             )
         if workflow.now() >= request.expires_at:
             raise ApplicationError(
                 f"the approval request expired at {request.expires_at.isoformat()}",
-                type="ApprovalExpired", non_retryable=True,
+                type="ApprovalExpired",
+                non_retryable=True,
             )
         if decision.plan_hash != request.plan_hash:
             raise ApplicationError(
                 f"plan hash {decision.plan_hash} does not match the pending plan "
                 f"{request.plan_hash}; re-read the incident and decide on the current plan",
-                type="PlanHashMismatch", non_retryable=True,
+                type="PlanHashMismatch",
+                non_retryable=True,
             )
         if decision.identity not in request.decision.approvers:
             raise ApplicationError(
                 f"{decision.identity} may not decide on this incident; the policy allows: "
                 f"{', '.join(request.decision.approvers) or 'nobody'}",
-                type="NotAnApprover", non_retryable=True,
+                type="NotAnApprover",
+                non_retryable=True,
             )
         if decision.approve and decision.identity in self._approved_by:
             raise ApplicationError(
                 f"{decision.identity} has already approved; another approver is needed",
-                type="AlreadyApproved", non_retryable=True,
+                type="AlreadyApproved",
+                non_retryable=True,
             )
 
     @workflow.query(name="status")
@@ -446,7 +521,9 @@ class IncidentWorkflow:
     def _decide_result(self, accepted: bool) -> DecideResult:
         needed = self._request.decision.approvals_required if self._request else 1
         return DecideResult(
-            accepted=accepted, status=self._status, approved_by=list(self._approved_by),
+            accepted=accepted,
+            status=self._status,
+            approved_by=list(self._approved_by),
             approvals_needed=max(max(needed, 1) - len(self._approved_by), 0),
         )
 
@@ -468,7 +545,9 @@ class IncidentWorkflow:
             return
         try:
             await workflow.execute_activity(
-                activity_name, payload, start_to_close_timeout=timedelta(seconds=60),
+                activity_name,
+                payload,
+                start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as exc:
@@ -479,29 +558,57 @@ class IncidentWorkflow:
     ) -> None:
         if self._request is None:  # only incidents that asked a person have a message
             return
-        await self._notify(NOTIFY_PROGRESS, NotifyProgressInput(
-            incident_id=self._request.incident_id, plan_hash=self._request.plan_hash, key=key,
-            text=text, outcome=outcome, approved_by=list(self._approved_by), detail=detail))
+        await self._notify(
+            NOTIFY_PROGRESS,
+            NotifyProgressInput(
+                incident_id=self._request.incident_id,
+                plan_hash=self._request.plan_hash,
+                key=key,
+                text=text,
+                outcome=outcome,
+                approved_by=list(self._approved_by),
+                detail=detail,
+            ),
+        )
 
     async def _finish(
-        self, incident: Incident, status: IncidentStatus, report: RcaReport,
-        plan: RemediationPlan, decision: PolicyDecision, verified: bool | None = None,
+        self,
+        incident: Incident,
+        status: IncidentStatus,
+        report: RcaReport,
+        plan: RemediationPlan,
+        decision: PolicyDecision,
+        verified: bool | None = None,
     ) -> IncidentReport:
         closed = self._close(incident, status, report, plan, decision, verified)
         outcome = "expired" if self._expired else status.value
         detail = f"by {self._rejected_by}" if self._rejected_by else ""
-        await self._progress("closed", f"incident closed: {status.value}", outcome=outcome,
-                             detail=detail)
+        await self._progress(
+            "closed", f"incident closed: {status.value}", outcome=outcome, detail=detail
+        )
         return closed
 
     def _close(
-        self, incident: Incident, status: IncidentStatus, report: RcaReport,
-        plan: RemediationPlan, decision: PolicyDecision, verified: bool | None = None,
+        self,
+        incident: Incident,
+        status: IncidentStatus,
+        report: RcaReport,
+        plan: RemediationPlan,
+        decision: PolicyDecision,
+        verified: bool | None = None,
     ) -> IncidentReport:
         self._set_status(status)
         self._note("aiops", f"incident closed: {status.value}")
         return IncidentReport(
-            incident_id=incident.id, status=status, rca=report, plan=plan, policy=decision,
-            decisions=list(self._decisions), steps=list(self._steps), verified=verified,
-            audit=list(self._audit), opened_at=incident.opened_at, closed_at=workflow.now(),
+            incident_id=incident.id,
+            status=status,
+            rca=report,
+            plan=plan,
+            policy=decision,
+            decisions=list(self._decisions),
+            steps=list(self._steps),
+            verified=verified,
+            audit=list(self._audit),
+            opened_at=incident.opened_at,
+            closed_at=workflow.now(),
         )

@@ -61,12 +61,19 @@ class DetectionCheckpoint(_Message):
 
 
 class DetectAnomaliesInput(_Message):
-    stream: str = Field(default="default", pattern=_SAFE_ID,
-                        description="one detection loop (e.g. the workflow id); keys the files")
-    pass_id: str | None = Field(default=None, pattern=_SAFE_ID,
-                                description="default: the evaluation time, e.g. 20260301T120000Z")
-    at: datetime | None = Field(default=None, description="evaluation time; default now "
-                                "(workflows pass workflow.now())")
+    stream: str = Field(
+        default="default",
+        pattern=_SAFE_ID,
+        description="one detection loop (e.g. the workflow id); keys the files",
+    )
+    pass_id: str | None = Field(
+        default=None,
+        pattern=_SAFE_ID,
+        description="default: the evaluation time, e.g. 20260301T120000Z",
+    )
+    at: datetime | None = Field(
+        default=None, description="evaluation time; default now (workflows pass workflow.now())"
+    )
     checkpoint: DetectionCheckpoint | None = None
 
 
@@ -85,8 +92,10 @@ class DetectAnomaliesResult(_Message):
     anomalies: list[Anomaly] = Field(description="new episodes (one per series), strongest first")
     signals: list[SignalReport]
     checkpoint: DetectionCheckpoint
-    cold_start: bool = Field(description="some signals had no usable state and were primed "
-                             "from Prometheus history this pass")
+    cold_start: bool = Field(
+        description="some signals had no usable state and were primed "
+        "from Prometheus history this pass"
+    )
     checkpoint_note: str | None = None
     history_anomalies: int = 0
     evicted_series: int = 0
@@ -101,11 +110,13 @@ class DetectionActivities:
         from aiops.integrations.prometheus import Prometheus
 
         d = settings.detection
-        self.signals: list[Signal] = build_signals(d.signals, d.disabled,
-                                                     d.min_change)
+        self.signals: list[Signal] = build_signals(d.signals, d.disabled, d.min_change)
         self.config: PassConfig = PassConfig(
-            step_seconds=d.interval_s, prime_seconds=d.prime_s, rate_window=d.rate_window,
-            report_window_seconds=d.report_window_s, settle_seconds=d.settle_s,
+            step_seconds=d.interval_s,
+            prime_seconds=d.prime_s,
+            rate_window=d.rate_window,
+            report_window_seconds=d.report_window_s,
+            settle_seconds=d.settle_s,
         )
         self.parallel = d.parallel_queries
         self.root = settings.state_dir / "detection"
@@ -141,14 +152,24 @@ class DetectionActivities:
         grid = state.grid_time(now)
         pass_id = inp.pass_id or grid.strftime("%Y%m%dT%H%M%SZ")
         checkpoint = self._save(inp.stream, pass_id, state, max(result.at, grid))
-        out = _result(pass_id, result, checkpoint, note,
-                      cold=any(o.cold for o in result.outcomes),
-                      seconds=time.perf_counter() - started)
+        out = _result(
+            pass_id,
+            result,
+            checkpoint,
+            note,
+            cold=any(o.cold for o in result.outcomes),
+            seconds=time.perf_counter() - started,
+        )
         get_logger(__name__).info(
-            "detection pass", stream=inp.stream, pass_id=pass_id, at=out.at.isoformat(),
-            anomalies=len(out.anomalies), series=state.n_series,
+            "detection pass",
+            stream=inp.stream,
+            pass_id=pass_id,
+            at=out.at.isoformat(),
+            anomalies=len(out.anomalies),
+            series=state.n_series,
             failed=[s.signal for s in out.signals if s.status == "failed"],
-            cold_start=out.cold_start, seconds=round(out.seconds, 3),
+            cold_start=out.cold_start,
+            seconds=round(out.seconds, 3),
         )
         return out
 
@@ -170,18 +191,22 @@ class DetectionActivities:
             data = path.read_bytes()
         except OSError as exc:
             return DetectionState(self.signals, self.config), (
-                f"checkpoint {path} is not readable here ({exc.strerror}); primed from history")
+                f"checkpoint {path} is not readable here ({exc.strerror}); primed from history"
+            )
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             return DetectionState(self.signals, self.config), (
-                f"checkpoint {path} does not match its sha256; primed from history")
+                f"checkpoint {path} does not match its sha256; primed from history"
+            )
         try:
             state = DetectionState.from_bytes(data, self.signals, self.config)
         except CheckpointError as exc:
             return DetectionState(self.signals, self.config), (
-                f"checkpoint {path}: {exc}; primed from history")
+                f"checkpoint {path}: {exc}; primed from history"
+            )
         if ref.series and not state.n_series:
-            return state, (f"checkpoint {path} was made with other detection settings; "
-                           "primed from history")
+            return state, (
+                f"checkpoint {path} was made with other detection settings; primed from history"
+            )
         return state, None
 
     def _save(
@@ -199,13 +224,21 @@ class DetectionActivities:
         with self._lock:
             self._cache[stream] = (sha, state)
         return DetectionCheckpoint(
-            stream=stream, pass_id=pass_id, file=f"{stream}/{path.name}", sha256=sha,
-            size_bytes=len(data), series=state.n_series, at=at,
+            stream=stream,
+            pass_id=pass_id,
+            file=f"{stream}/{path.name}",
+            sha256=sha,
+            size_bytes=len(data),
+            series=state.n_series,
+            at=at,
         )
 
 
-def build_signals(user: list[dict[str, Any]], disabled: list[str],
-                  min_change: dict[str, dict[str, float]] | None = None) -> list[Signal]:
+def build_signals(
+    user: list[dict[str, Any]],
+    disabled: list[str],
+    min_change: dict[str, dict[str, float]] | None = None,
+) -> list[Signal]:
     """The catalog from settings, with errors that name the setting to fix."""
     from aiops.detect.catalog import build_catalog
 
@@ -213,8 +246,9 @@ def build_signals(user: list[dict[str, Any]], disabled: list[str],
         try:
             build_catalog([raw])
         except ValidationError as exc:
-            why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'signal'}: {e['msg']}"
-                            for e in exc.errors())
+            why = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'signal'}: {e['msg']}" for e in exc.errors()
+            )
             raise ConfigError(
                 f"invalid setting detection.signals[{i}]: {why}; fix the signal in the config "
                 "file (fields: name, query, entity_label, direction, unit)"
@@ -238,8 +272,7 @@ def build_signals(user: list[dict[str, Any]], disabled: list[str],
 _FLOOR_FIELDS = ("min_delta", "min_ratio")
 
 
-def _floors(catalog: SignalCatalog, min_change: dict[str, dict[str, float]]
-            ) -> dict[str, Signal]:
+def _floors(catalog: SignalCatalog, min_change: dict[str, dict[str, float]]) -> dict[str, Signal]:
     """Catalog signals with the floors of setting detection.min_change applied."""
     from aiops.detect.catalog import Signal
 
@@ -261,20 +294,39 @@ def _floors(catalog: SignalCatalog, min_change: dict[str, dict[str, float]]
 
 def _prune(folder: Path, keep: Path) -> None:
     files = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [f for f in files if f != keep][KEEP_CHECKPOINTS - 1:]:
+    for old in [f for f in files if f != keep][KEEP_CHECKPOINTS - 1 :]:
         old.unlink(missing_ok=True)
 
 
 def _result(
-    pass_id: str, r: PassResult, checkpoint: DetectionCheckpoint, note: str | None, *,
-    cold: bool, seconds: float,
+    pass_id: str,
+    r: PassResult,
+    checkpoint: DetectionCheckpoint,
+    note: str | None,
+    *,
+    cold: bool,
+    seconds: float,
 ) -> DetectAnomaliesResult:
     return DetectAnomaliesResult(
-        pass_id=pass_id, at=checkpoint.at, anomalies=r.anomalies,
-        signals=[SignalReport(signal=o.signal, status=o.status, series=o.series, steps=o.steps,
-                              error=o.error, cold=o.cold) for o in r.outcomes],
-        checkpoint=checkpoint, cold_start=cold, checkpoint_note=note,
-        history_anomalies=r.history_anomalies, evicted_series=r.evicted_series,
+        pass_id=pass_id,
+        at=checkpoint.at,
+        anomalies=r.anomalies,
+        signals=[
+            SignalReport(
+                signal=o.signal,
+                status=o.status,
+                series=o.series,
+                steps=o.steps,
+                error=o.error,
+                cold=o.cold,
+            )
+            for o in r.outcomes
+        ],
+        checkpoint=checkpoint,
+        cold_start=cold,
+        checkpoint_note=note,
+        history_anomalies=r.history_anomalies,
+        evicted_series=r.evicted_series,
         seconds=seconds,
     )
 
@@ -283,8 +335,12 @@ def _result(
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--passes", type=int, default=1,
-                   help="passes to run, one per detection interval (0: until interrupted)")
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="passes to run, one per detection interval (0: until interrupted)",
+    )
     p.add_argument("--stream", default="cli", help="checkpoint stream under state_dir/detection")
     p.add_argument("--json", action="store_true", help="one JSON result per pass")
 
@@ -307,8 +363,7 @@ def run(args: argparse.Namespace) -> int:
             if n:
                 time.sleep(settings.detection.interval_s)
             try:
-                out = acts.run_pass(DetectAnomaliesInput(stream=args.stream,
-                                                         checkpoint=checkpoint))
+                out = acts.run_pass(DetectAnomaliesInput(stream=args.stream, checkpoint=checkpoint))
             except (PrometheusError, ValidationError) as exc:
                 print(exc, file=sys.stderr)
                 return 1
@@ -326,14 +381,18 @@ def _print(out: DetectAnomaliesResult, *, as_json: bool) -> None:
         print(json.dumps(out.model_dump(mode="json"), sort_keys=True))
         return
     ok = sum(s.status == "ok" for s in out.signals)
-    print(f"pass {out.pass_id} at {out.at.isoformat()}: {ok}/{len(out.signals)} signals, "
-          f"{out.checkpoint.series} series, {len(out.anomalies)} anomalies, "
-          f"{out.seconds:.2f}s{' (cold start)' if out.cold_start else ''}")
+    print(
+        f"pass {out.pass_id} at {out.at.isoformat()}: {ok}/{len(out.signals)} signals, "
+        f"{out.checkpoint.series} series, {len(out.anomalies)} anomalies, "
+        f"{out.seconds:.2f}s{' (cold start)' if out.cold_start else ''}"
+    )
     for s in out.signals:
         if s.status == "failed":
             print(f"  {s.signal}: FAILED {s.error}")
     for a in out.anomalies:
         labels = ",".join(f"{k}={v}" for k, v in sorted(a.series.items()))
         base = "?" if a.baseline is None else f"{a.baseline:.4g}"
-        print(f"  {a.start.isoformat()} {a.signal} {a.direction.value} {labels} "
-              f"value={a.value:.4g} baseline={base} score={a.score:.2f}")
+        print(
+            f"  {a.start.isoformat()} {a.signal} {a.direction.value} {labels} "
+            f"value={a.value:.4g} baseline={base} score={a.score:.2f}"
+        )

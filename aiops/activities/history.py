@@ -22,8 +22,13 @@ from aiops.domain import IncidentStatus
 from aiops.policy.evaluate import ActionRecord
 
 # The workflow sets these before any step runs, and a rejection closes it before any step ran.
-NOT_ACTED = (IncidentStatus.OPEN, IncidentStatus.INVESTIGATING, IncidentStatus.PLANNING,
-             IncidentStatus.AWAITING_APPROVAL, IncidentStatus.REJECTED)
+NOT_ACTED = (
+    IncidentStatus.OPEN,
+    IncidentStatus.INVESTIGATING,
+    IncidentStatus.PLANNING,
+    IncidentStatus.AWAITING_APPROVAL,
+    IncidentStatus.REJECTED,
+)
 
 
 ESCALATE = "escalate"  # the built-in plan that changes nothing
@@ -37,8 +42,13 @@ def _stamp(at: datetime) -> str:
 
 
 class TemporalHistory:
-    def __init__(self, client: Client, limit: int = 500, parallel: int = 8,
-                 unindexed_after: timedelta = UNINDEXED_AFTER) -> None:
+    def __init__(
+        self,
+        client: Client,
+        limit: int = 500,
+        parallel: int = 8,
+        unindexed_after: timedelta = UNINDEXED_AFTER,
+    ) -> None:
         self.client = client
         self.limit = limit
         self.parallel = parallel
@@ -52,7 +62,8 @@ class TemporalHistory:
             found = await self._list(
                 f"{base} AND ((AiopsStatus IS NULL AND StartTime < '{settled}') OR "
                 f"(AiopsStatus NOT IN ({skipped}) AND "
-                f"(AiopsPlaybook IS NULL OR AiopsPlaybook != '{ESCALATE}')))")
+                f"(AiopsPlaybook IS NULL OR AiopsPlaybook != '{ESCALATE}')))"
+            )
         except RPCError:  # the namespace has no AiopsStatus attribute: ask them all
             found = await self._list(base)
         limit = asyncio.Semaphore(self.parallel)
@@ -62,7 +73,8 @@ class TemporalHistory:
             async with limit:
                 try:
                     answer: list[ActionRecord] = await handle.query(
-                        "actions", result_type=list[ActionRecord])
+                        "actions", result_type=list[ActionRecord]
+                    )
                 except RPCError:
                     return []  # an incident from an older worker version without the query
             return answer
@@ -71,5 +83,6 @@ class TemporalHistory:
         return [r for found_actions in answers for r in found_actions if r.at >= since]
 
     async def _list(self, query: str) -> list[tuple[str, str | None]]:
-        return [(wf.id, wf.run_id)
-                async for wf in self.client.list_workflows(query, limit=self.limit)]
+        return [
+            (wf.id, wf.run_id) async for wf in self.client.list_workflows(query, limit=self.limit)
+        ]

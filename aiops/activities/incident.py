@@ -78,25 +78,38 @@ class AnomalyRanker:
         by_entity: dict[str, list[Evidence]] = defaultdict(list)
         scores: dict[str, float] = defaultdict(float)
         for anomaly in incident.anomalies:
-            by_entity[anomaly.entity].append(Evidence(
-                kind="alert" if anomaly.source == "alertmanager" else "metric",
-                summary=f"{anomaly.signal} went {anomaly.direction.value} "
-                f"(score {anomaly.score:.2f})",
-                source=anomaly.query, observed_at=anomaly.start, value=anomaly.value,
-                baseline=anomaly.baseline,
-            ))
+            by_entity[anomaly.entity].append(
+                Evidence(
+                    kind="alert" if anomaly.source == "alertmanager" else "metric",
+                    summary=f"{anomaly.signal} went {anomaly.direction.value} "
+                    f"(score {anomaly.score:.2f})",
+                    source=anomaly.query,
+                    observed_at=anomaly.start,
+                    value=anomaly.value,
+                    baseline=anomaly.baseline,
+                )
+            )
             scores[anomaly.entity] = max(scores[anomaly.entity], anomaly.score)
         total = sum(scores.values()) or 1.0
         ranked = sorted(scores, key=lambda e: (-scores[e], e))
         hypotheses = [
-            Hypothesis(target=entity, namespace=incident.namespace, fault=FaultType.UNKNOWN,
-                       confidence=round(scores[entity] / total, 4),
-                       evidence=by_entity[entity])
+            Hypothesis(
+                target=entity,
+                namespace=incident.namespace,
+                fault=FaultType.UNKNOWN,
+                confidence=round(scores[entity] / total, 4),
+                evidence=by_entity[entity],
+            )
             for entity in ranked
         ]
         summary = f"{ranked[0]} shows the strongest anomaly" if ranked else "no anomalies"
-        return RcaReport(incident_id=incident.id, hypotheses=hypotheses, summary=summary,
-                         started_at=started, finished_at=datetime.now(UTC))
+        return RcaReport(
+            incident_id=incident.id,
+            hypotheses=hypotheses,
+            summary=summary,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
 
 
 class AgentInvestigator:
@@ -142,8 +155,11 @@ class IncidentActivities:
     @activity.defn(name=INVESTIGATE_INCIDENT)
     async def investigate_incident(self, inp: InvestigateInput) -> RcaReport:
         report = await self.investigator.investigate(inp.incident)
-        log.info("investigated", incident_id=inp.incident.id,
-                 top=[h.target for h in report.hypotheses[:3]])
+        log.info(
+            "investigated",
+            incident_id=inp.incident.id,
+            top=[h.target for h in report.hypotheses[:3]],
+        )
         return report
 
     @activity.defn(name=OBSERVE_TARGET)
@@ -153,8 +169,9 @@ class IncidentActivities:
         if top is None:
             return Observation(history=history)
         if self.facts is None:
-            return Observation(history=history, notes=["Kubernetes is not configured: no "
-                                                       "cluster facts"])
+            return Observation(
+                history=history, notes=["Kubernetes is not configured: no cluster facts"]
+            )
         namespace = top.namespace or inp.namespace or "default"
         if top.target_kind == "Node":
             facts = self.facts.node(top.target)
@@ -164,14 +181,18 @@ class IncidentActivities:
             target = f"Deployment/{namespace}/{top.target}"
         return Observation(
             observed=Observed(replicas=facts.replicas, pod=facts.pod, node=facts.node),
-            target=target, labels=facts.labels, pdbs=facts.pdbs, history=history,
+            target=target,
+            labels=facts.labels,
+            pdbs=facts.pdbs,
+            history=history,
         )
 
     @activity.defn(name=PLAN_REMEDIATION)
     async def plan_remediation(self, inp: PlanInput) -> PlanResult:
         planned = plan_remediation(inp.report, inp.playbooks, inp.observed)
-        return PlanResult(plan=planned.plan, preconditions=planned.preconditions,
-                          skipped=planned.skipped)
+        return PlanResult(
+            plan=planned.plan, preconditions=planned.preconditions, skipped=planned.skipped
+        )
 
     @activity.defn(name=CHECK_PRECONDITIONS)
     def check_preconditions(self, inp: PreconditionsInput) -> PreconditionsResult:
@@ -179,13 +200,13 @@ class IncidentActivities:
         passed = True
         for check in inp.checks:
             ok, found = self._run_check(check.promql, check.expect, check.k8s, check.args)
-            findings.append(f"{'ok' if ok else 'FAILED'}: {check.description or 'check'} "
-                            f"({found})")
+            findings.append(f"{'ok' if ok else 'FAILED'}: {check.description or 'check'} ({found})")
             passed = passed and ok
         return PreconditionsResult(passed=passed, findings=findings)
 
-    def _run_check(self, promql: str | None, expect: str, k8s_check: Any,
-                   args: dict[str, Any]) -> tuple[bool, str]:
+    def _run_check(
+        self, promql: str | None, expect: str, k8s_check: Any, args: dict[str, Any]
+    ) -> tuple[bool, str]:
         if promql is not None:
             if self.prometheus is None:
                 return False, "Prometheus is not configured"
@@ -207,8 +228,9 @@ class IncidentActivities:
     def dry_run_plan(self, inp: DryRunInput) -> DryRunResult:
         executor = self._executor()
         try:
-            diffs = executor.preview(list(inp.plan.steps),
-                                     incident_id=current_action_key(inp.incident_id))
+            diffs = executor.preview(
+                list(inp.plan.steps), incident_id=current_action_key(inp.incident_id)
+            )
         except KubeActionError as exc:
             raise _as_application_error(exc) from exc
         return DryRunResult(diffs=diffs)
@@ -217,13 +239,19 @@ class IncidentActivities:
     def execute_step(self, inp: ExecuteStepInput) -> StepResult:
         executor = self._executor(on_wait=activity.heartbeat)
         try:
-            result = executor.execute(inp.step, incident_id=current_action_key(inp.incident_id),
-                                      dry_run=inp.dry_run)
+            result = executor.execute(
+                inp.step, incident_id=current_action_key(inp.incident_id), dry_run=inp.dry_run
+            )
         except KubeActionError as exc:
             raise _as_application_error(exc) from exc
-        log.info("step executed", incident_id=inp.incident_id, action=inp.step.action,
-                 target=inp.step.target, changed=result.changed,
-                 attempt=activity.info().attempt)
+        log.info(
+            "step executed",
+            incident_id=inp.incident_id,
+            action=inp.step.action,
+            target=inp.step.target,
+            changed=result.changed,
+            attempt=activity.info().attempt,
+        )
         return result
 
     @activity.defn(name=VERIFY_REMEDIATION)
@@ -245,26 +273,37 @@ class IncidentActivities:
             held_since = (held_since or now) if holds else None
             activity.heartbeat(last)
             if held_since is not None and now - held_since >= spec.hold_for_s:
-                return VerifyResult(verified=True,
-                                    detail=f"held for {spec.hold_for_s:.0f}s: {spec.query}")
+                return VerifyResult(
+                    verified=True, detail=f"held for {spec.hold_for_s:.0f}s: {spec.query}"
+                )
             time.sleep(min(self.verify_poll_s, max(deadline - now, 0.0)))
-        return VerifyResult(verified=False, detail=f"not verified within {spec.timeout_s:.0f}s "
-                            f"(last: {last}): {spec.query}")
+        return VerifyResult(
+            verified=False,
+            detail=f"not verified within {spec.timeout_s:.0f}s (last: {last}): {spec.query}",
+        )
 
     def _executor(self, on_wait: Callable[[str], None] | None = None) -> KubernetesExecutor:
         if self.executor is None:
             raise ApplicationError(
                 "Kubernetes is not configured; set AIOPS_KUBERNETES__KUBECONFIG",
-                type="KubernetesNotConfigured", non_retryable=True,
+                type="KubernetesNotConfigured",
+                non_retryable=True,
             )
         return KubernetesExecutor(self.executor.api_client, on_wait=on_wait)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.investigate_incident, self.observe_target, self.plan_remediation,
-                self.check_preconditions, self.dry_run_plan, self.execute_step,
-                self.verify_remediation]
+        return [
+            self.investigate_incident,
+            self.observe_target,
+            self.plan_remediation,
+            self.check_preconditions,
+            self.dry_run_plan,
+            self.execute_step,
+            self.verify_remediation,
+        ]
 
 
 def _as_application_error(exc: KubeActionError) -> ApplicationError:
-    return ApplicationError(str(exc), type=type(exc).__name__,
-                            non_retryable=not getattr(exc, "retryable", False))
+    return ApplicationError(
+        str(exc), type=type(exc).__name__, non_retryable=not getattr(exc, "retryable", False)
+    )

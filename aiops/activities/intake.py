@@ -29,14 +29,22 @@ def incident_of(group: AnomalyGroup) -> Incident:
     """The incident a group of one pass's anomalies opens (what the investigation is given)."""
     severity = Severity.CRITICAL if group.anomalies[0].score >= 0.9 else Severity.WARNING
     return Incident(
-        id=group.incident_id, fingerprint=group.fingerprint, namespace=group.namespace,
-        service=group.service, opened_at=min(a.start for a in group.anomalies),
-        anomalies=group.anomalies, severity=severity,
+        id=group.incident_id,
+        fingerprint=group.fingerprint,
+        namespace=group.namespace,
+        service=group.service,
+        opened_at=min(a.start for a in group.anomalies),
+        anomalies=group.anomalies,
+        severity=severity,
     )
 
 
 async def open_or_join_incidents(
-    client: Client, task_queue: str, anomalies: list[Anomaly], rules: RulesSnapshot, *,
+    client: Client,
+    task_queue: str,
+    anomalies: list[Anomaly],
+    rules: RulesSnapshot,
+    *,
     index: bool,
 ) -> list[str]:
     """Start the incident of each namespace, or signal the one still open; return their ids."""
@@ -45,14 +53,19 @@ async def open_or_join_incidents(
         await client.start_workflow(
             "IncidentWorkflow",
             IncidentInput(incident=incident_of(group), rules=rules, index=index),
-            id=group.incident_id, task_queue=task_queue,
+            id=group.incident_id,
+            task_queue=task_queue,
             start_signal="add_anomalies",
             start_signal_args=[AnomalyBatch(anomalies=group.anomalies)],
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
-        log.info("incident opened or joined", incident_id=group.incident_id,
-                 anomalies=len(group.anomalies), service=group.service,
-                 sources=sorted({a.source for a in group.anomalies}))
+        log.info(
+            "incident opened or joined",
+            incident_id=group.incident_id,
+            anomalies=len(group.anomalies),
+            service=group.service,
+            sources=sorted({a.source for a in group.anomalies}),
+        )
         ids.append(group.incident_id)
     return ids
 
@@ -64,8 +77,9 @@ class IntakeActivities:
 
     @activity.defn(name=OPEN_INCIDENTS)
     async def open_incidents(self, inp: OpenIncidentsInput) -> OpenIncidentsResult:
-        ids = await open_or_join_incidents(self.client, self.task_queue, inp.anomalies,
-                                           inp.rules, index=inp.index)
+        ids = await open_or_join_incidents(
+            self.client, self.task_queue, inp.anomalies, inp.rules, index=inp.index
+        )
         return OpenIncidentsResult(incident_ids=ids)
 
     def all(self) -> list[object]:

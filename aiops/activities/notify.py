@@ -29,9 +29,18 @@ NOTIFY_APPROVAL_REQUEST = "notify_approval_request"
 NOTIFY_PROGRESS = "notify_progress"
 
 # Slack errors that no retry can fix; everything else (rate limits, timeouts) is retried.
-_PERMANENT = {"invalid_auth", "not_authed", "account_inactive", "token_revoked",
-              "channel_not_found", "not_in_channel", "is_archived", "missing_scope",
-              "invalid_blocks", "msg_too_long"}
+_PERMANENT = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "missing_scope",
+    "invalid_blocks",
+    "msg_too_long",
+}
 
 
 class _Message(BaseModel):
@@ -41,20 +50,28 @@ class _Message(BaseModel):
 class NotifyApprovalInput(_Message):
     request: ApprovalRequest
     report: RcaReport | None = None
-    incident: Incident | None = Field(default=None, description="with it, a plot of the top "
-                                      "anomaly's series goes into the thread (if Prometheus is "
-                                      "configured for the activity)")
+    incident: Incident | None = Field(
+        default=None,
+        description="with it, a plot of the top "
+        "anomaly's series goes into the thread (if Prometheus is "
+        "configured for the activity)",
+    )
 
 
 class NotifyProgressInput(_Message):
     incident_id: str
     plan_hash: str
-    key: str = Field(description="unique within the incident (e.g. 'step-1', 'closed'); a key "
-                     "already posted is not posted again")
+    key: str = Field(
+        description="unique within the incident (e.g. 'step-1', 'closed'); a key "
+        "already posted is not posted again"
+    )
     text: str = Field(default="", description="thread reply; empty: none")
-    outcome: str | None = Field(default=None, description="when the request is no longer open: "
-                                "an IncidentStatus value or 'expired'; the approval message then "
-                                "shows it and loses its buttons")
+    outcome: str | None = Field(
+        default=None,
+        description="when the request is no longer open: "
+        "an IncidentStatus value or 'expired'; the approval message then "
+        "shows it and loses its buttons",
+    )
     approved_by: list[str] = Field(default_factory=list)
     detail: str = Field(default="", description="with `outcome`: who or why, e.g. 'by bob'")
 
@@ -73,16 +90,28 @@ class MessageRefLike(Protocol):
 
 
 class Notifier(Protocol):
-    async def request_approval(self, request: ApprovalRequest, report: RcaReport | None,
-                               ui_link: str | None = None, thread: str | None = None) -> Any: ...
+    async def request_approval(
+        self,
+        request: ApprovalRequest,
+        report: RcaReport | None,
+        ui_link: str | None = None,
+        thread: str | None = None,
+    ) -> Any: ...
 
     async def progress(self, incident_id: str, plan_hash: str, key: str, text: str) -> bool: ...
 
-    async def close(self, incident_id: str, plan_hash: str, status: IncidentStatus | str,
-                    approved_by: list[str], detail: str = "") -> bool: ...
+    async def close(
+        self,
+        incident_id: str,
+        plan_hash: str,
+        status: IncidentStatus | str,
+        approved_by: list[str],
+        detail: str = "",
+    ) -> bool: ...
 
-    async def upload(self, incident_id: str, plan_hash: str, key: str, content: bytes,
-                     filename: str, title: str) -> bool: ...
+    async def upload(
+        self, incident_id: str, plan_hash: str, key: str, content: bytes, filename: str, title: str
+    ) -> bool: ...
 
 
 class SeriesLike(Protocol):
@@ -96,13 +125,20 @@ class SeriesLike(Protocol):
 class RangeReader(Protocol):
     """What the plot needs from Prometheus (aiops.integrations.prometheus.Prometheus fits)."""
 
-    def query_range(self, promql: str, start: datetime, end: datetime,
-                    step_s: float) -> Sequence[SeriesLike]: ...
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_s: float
+    ) -> Sequence[SeriesLike]: ...
 
 
 class NotifyActivities:
-    def __init__(self, notifier: Notifier | None, *, ui_url: str | None = None,
-                 namespace: str = "default", metrics: RangeReader | None = None) -> None:
+    def __init__(
+        self,
+        notifier: Notifier | None,
+        *,
+        ui_url: str | None = None,
+        namespace: str = "default",
+        metrics: RangeReader | None = None,
+    ) -> None:
         self.notifier = notifier
         self.ui_url = ui_url
         self.namespace = namespace
@@ -118,8 +154,9 @@ class NotifyActivities:
 
             link = temporal_ui_link(self.ui_url, self.namespace, _workflow_id(inp))
         try:
-            ref = await self.notifier.request_approval(inp.request, inp.report, link,
-                                                       thread=current_action_key(inp.request.incident_id))
+            ref = await self.notifier.request_approval(
+                inp.request, inp.report, link, thread=current_action_key(inp.request.incident_id)
+            )
         except Exception as exc:
             raise _classify(exc) from exc
         detail = "posted" if ref.posted else "updated"
@@ -137,14 +174,17 @@ class NotifyActivities:
         try:
             from aiops.approvals.slack.plot import render_png
 
-            series = await asyncio.to_thread(self.metrics.query_range, top.query, start, end,
-                                             float(step))
-            png = render_png([(s.timestamps, s.values) for s in series[:5]],
-                             mark_at=top.start.timestamp())
+            series = await asyncio.to_thread(
+                self.metrics.query_range, top.query, start, end, float(step)
+            )
+            png = render_png(
+                [(s.timestamps, s.values) for s in series[:5]], mark_at=top.start.timestamp()
+            )
             title = f"{top.signal} for {top.entity} (red line: anomaly start)"
             thread = current_action_key(request.incident_id)
-            posted = await self.notifier.upload(thread, request.plan_hash, "plot", png,
-                                                f"{top.signal}.png", title)
+            posted = await self.notifier.upload(
+                thread, request.plan_hash, "plot", png, f"{top.signal}.png", title
+            )
         except Exception as exc:
             log.warning("slack plot skipped", incident_id=request.incident_id, error=str(exc))
             return "; plot skipped: " + (str(exc) or type(exc).__name__)
@@ -161,8 +201,9 @@ class NotifyActivities:
                 posted = await self.notifier.progress(thread, inp.plan_hash, inp.key, inp.text)
             closed = False
             if inp.outcome is not None:
-                closed = await self.notifier.close(thread, inp.plan_hash, inp.outcome,
-                                                   inp.approved_by, inp.detail)
+                closed = await self.notifier.close(
+                    thread, inp.plan_hash, inp.outcome, inp.approved_by, inp.detail
+                )
         except Exception as exc:
             raise _classify(exc) from exc
         done = [w for w, did in (("posted", posted), ("message updated", closed)) if did]
@@ -192,6 +233,7 @@ def _classify(exc: Exception) -> Exception:
     if error in _PERMANENT:
         return ApplicationError(
             f"Slack refused: {error}; run `aiops slack check` to see what to fix",
-            type="SlackConfigError", non_retryable=True,
+            type="SlackConfigError",
+            non_retryable=True,
         )
     return exc

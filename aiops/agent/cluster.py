@@ -172,17 +172,33 @@ def change_events(
                 continue
             wl = facts.pod_workload(owner) if owner else workload_of_pod(ev.object_name)
             if ev.reason == "BackOff" or ev.reason == "OOMKilling" or _OOM.search(ev.message):
-                kind = ChangeKind.OOM_KILL if _OOM.search(ev.reason + ev.message) else (
-                    ChangeKind.RESTART
+                kind = (
+                    ChangeKind.OOM_KILL
+                    if _OOM.search(ev.reason + ev.message)
+                    else (ChangeKind.RESTART)
                 )
-                out.append(ChangeEvent(service=wl, kind=kind, at=at, source=source,
-                                       detail=f"{ev.reason}: {ev.message}"[:200]))
+                out.append(
+                    ChangeEvent(
+                        service=wl,
+                        kind=kind,
+                        at=at,
+                        source=source,
+                        detail=f"{ev.reason}: {ev.message}"[:200],
+                    )
+                )
         elif ev.object_kind == "Deployment" and ev.reason == "ScalingReplicaSet":
             rolled = rollout_at.get(ev.object_name)
             if rolled is not None and abs((at - rolled).total_seconds()) < 900:
                 continue  # part of the rollout already counted
-            out.append(ChangeEvent(service=ev.object_name, kind=ChangeKind.SCALE, at=at,
-                                   source=source, detail=ev.message[:200]))
+            out.append(
+                ChangeEvent(
+                    service=ev.object_name,
+                    kind=ChangeKind.SCALE,
+                    at=at,
+                    source=source,
+                    detail=ev.message[:200],
+                )
+            )
 
     # Nodes: a bad condition that began in the window blames the node and what runs on it.
     on_node: dict[str, list[str]] = {}
@@ -209,8 +225,10 @@ def change_events(
                 )
     for ev in facts.events:
         at = _utc(ev.last_at or ev.first_at)
-        if ev.object_kind == "Node" and ev.reason in ("NodeNotSchedulable", "NodeNotReady") and (
-            within(at)
+        if (
+            ev.object_kind == "Node"
+            and ev.reason in ("NodeNotSchedulable", "NodeNotReady")
+            and (within(at))
         ):
             assert at is not None
             out.append(

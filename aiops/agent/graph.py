@@ -220,8 +220,9 @@ def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
                 call_graph=state["metrics"].call_graph,
                 changes=changes,
                 config=deps.config.rank,
-                column_weights=tail_weights(matrix, at, rate_window_s(state["step_s"]),
-                                            deps.config.p99_tail_requests),
+                column_weights=tail_weights(
+                    matrix, at, rate_window_s(state["step_s"]), deps.config.p99_tail_requests
+                ),
                 flagged=flagged_services(state["incident"]),
             )
         except RcaInputError as exc:
@@ -335,15 +336,20 @@ def _node_suspect(
     degraded = [s for s in ranking.ranked[:5] if _departed(s)]
     if top.fault is FaultType.NODE and hosts:
         sick = [n for n in hosts if n in unhealthy]
-        node = sick[0] if sick else max(
-            hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded)
+        node = (
+            sick[0]
+            if sick
+            else max(hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
         )
         return node, [s.service for s in degraded if node in placement.get(s.service, ())]
     # A release or a crash loop of the top service explains its own symptoms; its new pods
     # starting up may well warm the node they land on.
     released = top.fault in (FaultType.BAD_ROLLOUT, FaultType.CRASHLOOP)
-    hot = None if released else hot_node(state["metrics"].node_matrix, ranking.anomaly_time,
-                                         deps.config.rank.scoring)
+    hot = (
+        None
+        if released
+        else hot_node(state["metrics"].node_matrix, ranking.anomaly_time, deps.config.rank.scoring)
+    )
     if hot is not None:
         node = hot[0]
         on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]
@@ -392,8 +398,10 @@ def hot_node(
     moved: dict[str, list[str]] = {}
     for j, column in enumerate(nodes.columns):
         rise = float(scores.value[j] - scores.baseline[j])
-        if scores.score[j] >= scoring.onset_z and scores.direction[j] > 0 and (
-            rise >= NODE_MIN_RISE
+        if (
+            scores.score[j] >= scoring.onset_z
+            and scores.direction[j] > 0
+            and (rise >= NODE_MIN_RISE)
         ):
             moved.setdefault(service_of(column), []).append(metric_of(column))
     if len(moved) != 1:
@@ -491,8 +499,7 @@ def _node_hypothesis(
                 evidence.append(
                     Evidence(
                         kind="metric",
-                        summary=f"{e.metric} of {node} went from {e.baseline:.3g} to "
-                        f"{e.value:.3g}",
+                        summary=f"{e.metric} of {node} went from {e.baseline:.3g} to {e.value:.3g}",
                         source=sources.get(e.metric, e.metric),
                         value=e.value,
                         baseline=e.baseline,
@@ -614,15 +621,19 @@ def _llm_tools(deps: AgentDeps, state: AgentState) -> AgentState:
             "role": "assistant",
             "content": turn.content,
             "tool_calls": [
-                {"id": c.id, "type": "function",
-                 "function": {"name": c.name, "arguments": c.arguments}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
                 for c in turn.tool_calls
             ],
         }
     )
     for c in turn.tool_calls:
-        messages.append({"role": "tool", "tool_call_id": c.id, "content": tools.call(c.name,
-                                                                                    c.arguments)})
+        messages.append(
+            {"role": "tool", "tool_call_id": c.id, "content": tools.call(c.name, c.arguments)}
+        )
     return {"messages": messages, "tool_calls": state.get("tool_calls", 0) + len(turn.tool_calls)}
 
 
@@ -693,9 +704,7 @@ def _route_finalize(state: AgentState) -> Literal["fallback"] | Finish:
 def _fallback(deps: AgentDeps, state: AgentState) -> AgentState:
     det = state["deterministic"]
     note = f"model advice unused, deterministic report kept: {state.get('llm_error', 'unknown')}"
-    report = det.model_copy(
-        update={"notes": [*det.notes, note], "finished_at": datetime.now(UTC)}
-    )
+    report = det.model_copy(update={"notes": [*det.notes, note], "finished_at": datetime.now(UTC)})
     return {"report": report}
 
 

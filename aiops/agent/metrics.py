@@ -345,6 +345,3 @@ def node_of_services(
         for nd in nodes:
             out.setdefault(nd, []).append(svc)
     return {k: sorted(v) for k, v in out.items()}
-
-
-

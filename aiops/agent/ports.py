@@ -47,8 +47,10 @@ class ReplicaSetInfo(_Record):
     images: list[str] = Field(default_factory=list)
     replicas: int = 0
     release: str | None = Field(
-        default=None, description="fingerprint of what the pod template runs, without restart "
-        "stamps (aiops.integrations.kubernetes.release_fingerprint): equal for a restart")
+        default=None,
+        description="fingerprint of what the pod template runs, without restart "
+        "stamps (aiops.integrations.kubernetes.release_fingerprint): equal for a restart",
+    )
 
 
 class DeploymentInfo(_Record):

@@ -47,10 +47,14 @@ class IncidentView:
 async def list_incidents(client: Client, limit: int = 50) -> list[IncidentSummary]:
     found = []
     async for wf in client.list_workflows(INCIDENT_QUERY, limit=limit):
-        found.append(IncidentSummary(
-            id=wf.id, execution=wf.status.name if wf.status else "UNKNOWN",
-            started_at=wf.start_time, closed_at=wf.close_time,
-        ))
+        found.append(
+            IncidentSummary(
+                id=wf.id,
+                execution=wf.status.name if wf.status else "UNKNOWN",
+                started_at=wf.start_time,
+                closed_at=wf.close_time,
+            )
+        )
     return found
 
 
@@ -60,7 +64,8 @@ async def show_incident(client: Client, incident_id: str) -> IncidentView:
         desc = await handle.describe()
         status = await handle.query("status", result_type=IncidentStatus)
         pending = await handle.query(
-            "pending_approval", result_type=ApprovalRequest | None  # type: ignore[arg-type]
+            "pending_approval",
+            result_type=ApprovalRequest | None,  # type: ignore[arg-type]
         )
     except RPCError as exc:
         raise _explain(incident_id, exc) from exc
@@ -68,8 +73,11 @@ async def show_incident(client: Client, incident_id: str) -> IncidentView:
     if desc.status is not None and desc.status.name == "COMPLETED":
         report = await handle.result()
     return IncidentView(
-        id=incident_id, execution=desc.status.name if desc.status else "UNKNOWN",
-        status=status, pending=pending, report=report,
+        id=incident_id,
+        execution=desc.status.name if desc.status else "UNKNOWN",
+        status=status,
+        pending=pending,
+        report=report,
     )
 
 
@@ -88,13 +96,19 @@ async def decide(
     view = await show_incident(client, incident_id)
     if view.pending is None:
         state = view.status.value if view.status else view.execution.lower()
-        raise IncidentError(f"incident {incident_id} is {state}; there is no plan awaiting a "
-                            "decision")
+        raise IncidentError(
+            f"incident {incident_id} is {state}; there is no plan awaiting a decision"
+        )
     chosen = plan_hash or view.pending.plan_hash
-    decision = Decision.model_validate({
-        "approve": approve, "plan_hash": chosen, "identity": identity, "channel": channel,
-        "reason": reason,
-    })
+    decision = Decision.model_validate(
+        {
+            "approve": approve,
+            "plan_hash": chosen,
+            "identity": identity,
+            "channel": channel,
+            "reason": reason,
+        }
+    )
     handle = client.get_workflow_handle(incident_id)
     try:
         result = await handle.execute_update("decide", decision, result_type=DecideResult)
@@ -108,8 +122,10 @@ async def decide(
         return f"rejected plan {chosen} of {incident_id}"
     needed = result.approvals_needed
     if needed:
-        return (f"approved plan {chosen} of {incident_id}; {needed} more approval(s) needed "
-                "before it runs")
+        return (
+            f"approved plan {chosen} of {incident_id}; {needed} more approval(s) needed "
+            "before it runs"
+        )
     return f"approved plan {chosen} of {incident_id}; it runs now"
 
 

@@ -45,17 +45,22 @@ class Signal(BaseModel):
     # normal level (the detector's slow-moving centre) before its novelty counts. Without a
     # floor, a series that was flat for an hour alarms on any new high, however tiny.
     min_delta: float = Field(
-        default=0.0, ge=0.0,
-        description="minimum absolute change from the normal level, in the signal's unit")
+        default=0.0,
+        ge=0.0,
+        description="minimum absolute change from the normal level, in the signal's unit",
+    )
     min_ratio: float = Field(
-        default=1.0, ge=1.0,
+        default=1.0,
+        ge=1.0,
         description="minimum relative change: up to >= normal x min_ratio, down to <= normal / "
-        "min_ratio (1: no relative floor)")
+        "min_ratio (1: no relative floor)",
+    )
     seed_new_series: bool = Field(
         default=True,
         description="a new pod's series starts from its workload's other pods' (current or "
         "earlier) normal range instead of learning from scratch; off for signals a healthy "
-        "new pod shows at first (not ready while it starts)")
+        "new pod shows at first (not ready while it starts)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -119,7 +124,8 @@ _CONTAINERS = 'container!="", container!="POD"'
 BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal(
         name="request_rate",
-        min_ratio=2.0, min_delta=0.5,
+        min_ratio=2.0,
+        min_delta=0.5,
         group="traffic",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -145,12 +151,13 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
         query=f'(sum by ({_ISTIO_BY}) (rate(istio_requests_total{{reporter="destination", '
         f'response_code=~"5..", $filter}}[$window])) or sum by ({_ISTIO_BY}) '
         f'(rate(istio_requests_total{{reporter="destination", $filter}}[$window])) * 0) '
-        f'/ sum by ({_ISTIO_BY}) '
+        f"/ sum by ({_ISTIO_BY}) "
         f'(rate(istio_requests_total{{reporter="destination", $filter}}[$window]))',
     ),
     Signal(
         name="latency_p99",
-        min_delta=50.0, min_ratio=2.5,
+        min_delta=50.0,
+        min_ratio=2.5,
         group="latency",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -168,7 +175,8 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="cpu_usage",
-        min_delta=0.05, min_ratio=1.5,
+        min_delta=0.05,
+        min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -179,7 +187,8 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="cpu_vs_limit",
-        min_delta=0.25, min_ratio=1.5,
+        min_delta=0.25,
+        min_ratio=1.5,
         group="saturation",
         entity_label="pod",
         direction=Direction.UP,
@@ -217,7 +226,8 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="pods_not_ready",
-        min_delta=0.5, seed_new_series=False,
+        min_delta=0.5,
+        seed_new_series=False,
         group="availability",
         entity_label="pod",
         direction=Direction.UP,
@@ -239,7 +249,8 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     ),
     Signal(
         name="node_cpu_busy",
-        min_delta=0.1, min_ratio=1.2,
+        min_delta=0.1,
+        min_ratio=1.2,
         group="node",
         entity_label="instance",
         namespace_label=None,

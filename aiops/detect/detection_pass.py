@@ -173,8 +173,9 @@ class DetectionState:
         self.config = config or PassConfig()
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
         self._states: dict[str, _SignalState] = {}
-        self.window_steps = max(1, math.ceil(_duration(self.config.rate_window)
-                                             / self.config.step_seconds - 1e-9))
+        self.window_steps = max(
+            1, math.ceil(_duration(self.config.rate_window) / self.config.step_seconds - 1e-9)
+        )
 
     # ---- the pass ----------------------------------------------------------------------
 
@@ -221,17 +222,21 @@ class DetectionState:
             got = fetched.get(plan.signal)
             if got is None or isinstance(got, BaseException | str):
                 error = "not fetched" if got is None else str(got)
-                outcomes.append(
-                    SignalOutcome(plan.signal, "failed", error=error, cold=plan.cold)
-                )
+                outcomes.append(SignalOutcome(plan.signal, "failed", error=error, cold=plan.cold))
                 continue
             try:
                 found, n_series = self._feed(plan, got)
             except Exception as exc:  # one signal's odd answer must not stop the others
                 self._states.pop(plan.signal, None)  # half-fed state: start this one cold
-                outcomes.append(SignalOutcome(
-                    plan.signal, "failed", error=f"could not score the answer "
-                    f"({type(exc).__name__}: {exc}); the signal restarts cold", cold=plan.cold))
+                outcomes.append(
+                    SignalOutcome(
+                        plan.signal,
+                        "failed",
+                        error=f"could not score the answer "
+                        f"({type(exc).__name__}: {exc}); the signal restarts cold",
+                        cold=plan.cold,
+                    )
+                )
                 continue
             cutoff = plan.end - timedelta(seconds=self.config.report_window_seconds)
             for a in found:
@@ -247,8 +252,10 @@ class DetectionState:
             if name not in planned:
                 outcomes.append(SignalOutcome(name, "up_to_date"))
         anomalies.sort(key=lambda a: (-a.score, a.signal, sorted(a.series.items())))
-        at = newest if newest is not None else _dt(
-            max((s.last_at or 0.0 for s in self._states.values()), default=0.0)
+        at = (
+            newest
+            if newest is not None
+            else _dt(max((s.last_at or 0.0 for s in self._states.values()), default=0.0))
         )
         return PassResult(at, anomalies, outcomes, history, evicted)
 
@@ -257,8 +264,11 @@ class DetectionState:
         st = self._states.get(plan.signal)
         if st is None or st.query != plan.promql or plan.cold:
             tracker = SignalTracker(
-                self.signals[plan.signal], step_seconds=c.step_seconds, threshold=c.threshold,
-                config=c.detector, window=c.rate_window,
+                self.signals[plan.signal],
+                step_seconds=c.step_seconds,
+                threshold=c.threshold,
+                config=c.detector,
+                window=c.rate_window,
             )
             st = _SignalState(tracker, plan.promql)
             self._states[plan.signal] = st
@@ -274,7 +284,8 @@ class DetectionState:
         tracker.add_series(list(dict.fromkeys(k for k in keys if k not in tracker.index)))
         cols = np.fromiter((tracker.index[k] for k in keys), np.int64, len(keys))
         labels_of: dict[int, Mapping[str, str]] = {
-            int(c): s.labels for c, s in zip(cols, series, strict=True)}
+            int(c): s.labels for c, s in zip(cols, series, strict=True)
+        }
         n = tracker.detector.n_series
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, _ts(plan.end))
@@ -288,8 +299,9 @@ class DetectionState:
         vlens = np.fromiter((len(s.values) for s in series), np.int64, m)
         if not np.array_equal(lens, vlens):
             j = int(np.flatnonzero(lens != vlens)[0])
-            raise ValueError(f"series {dict(series[j].labels)} has {lens[j]} timestamps but "
-                             f"{vlens[j]} values")
+            raise ValueError(
+                f"series {dict(series[j].labels)} has {lens[j]} timestamps but {vlens[j]} values"
+            )
         total = int(lens.sum())
         ts = np.fromiter(chain.from_iterable(s.timestamps for s in series), np.float64, total)
         vs = np.fromiter(chain.from_iterable(s.values for s in series), np.float64, total)
@@ -321,16 +333,18 @@ class DetectionState:
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
             for a in tracker._emit(at, row, scores, normal, labels_of):
                 if windowed and a.direction is Direction.DOWN:
-                    mid = a.value if a.baseline is None or a.value is None else (
-                        (a.value + a.baseline) / 2)
+                    mid = (
+                        a.value
+                        if a.baseline is None or a.value is None
+                        else ((a.value + a.baseline) / 2)
+                    )
                     st.held.append(_Held(tracker.index[_key(a.series)], a, mid=mid or 0.0))
                 else:
                     found.append(a)
         st.last_at = _ts(plan.end)
         return found, len(series)
 
-    def _release(self, st: _SignalState, row: npt.NDArray[np.float64], hold: int
-                 ) -> list[Anomaly]:
+    def _release(self, st: _SignalState, row: npt.NDArray[np.float64], hold: int) -> list[Anomaly]:
         out: list[Anomaly] = []
         keep: list[_Held] = []
         for h in st.held:
@@ -377,8 +391,15 @@ class DetectionState:
             tr = st.tracker
             s = tr.detector.state
             header["signals"][name] = {
-                "held": [{"col": h.col, "present": h.present, "mid": h.mid,
-                          "anomaly": h.anomaly.model_dump(mode="json")} for h in st.held],
+                "held": [
+                    {
+                        "col": h.col,
+                        "present": h.present,
+                        "mid": h.mid,
+                        "anomaly": h.anomaly.model_dump(mode="json"),
+                    }
+                    for h in st.held
+                ],
                 "prefix": f"s{i}",
                 "query": st.query,
                 "last_at": st.last_at,
@@ -435,7 +456,10 @@ def _restore_signal(
     c = state.config
     p = meta["prefix"]
     tracker = SignalTracker(
-        signal, step_seconds=c.step_seconds, threshold=c.threshold, config=c.detector,
+        signal,
+        step_seconds=c.step_seconds,
+        threshold=c.threshold,
+        config=c.detector,
         window=c.rate_window,
     )
     fields = {
@@ -449,18 +473,30 @@ def _restore_signal(
     tracker.detector.state = NoveltyState(**fields, t=int(meta["t"]))
     tracker.detector.n_series = n
     tracker.detector.blame = np.zeros((fields["lo"].shape[0], n))
-    tracker.index = {tuple((str(k), str(v)) for k, v in key): i
-                     for i, key in enumerate(meta["keys"])}
+    tracker.index = {
+        tuple((str(k), str(v)) for k, v in key): i for i, key in enumerate(meta["keys"])
+    }
     tracker.open_quiet = {int(col): int(q) for col, q in meta["open_quiet"]}
     if len(tracker.index) != n:
-        raise CheckpointError(f"checkpoint of signal {signal.name!r} has {n} columns but "
-                              f"{len(tracker.index)} series keys")
+        raise CheckpointError(
+            f"checkpoint of signal {signal.name!r} has {n} columns but "
+            f"{len(tracker.index)} series keys"
+        )
     last_at = meta["last_at"]
-    held = [_Held(int(h["col"]), Anomaly.model_validate(h["anomaly"]), int(h["present"]),
-                  float(h["mid"])) for h in meta["held"]]
-    return _SignalState(tracker, meta["query"], None if last_at is None else float(last_at),
-                        np.array(npz[f"{p}.last_seen"], np.float64),
-                        np.array(npz[f"{p}.since_gap"], np.int64), held)
+    held = [
+        _Held(
+            int(h["col"]), Anomaly.model_validate(h["anomaly"]), int(h["present"]), float(h["mid"])
+        )
+        for h in meta["held"]
+    ]
+    return _SignalState(
+        tracker,
+        meta["query"],
+        None if last_at is None else float(last_at),
+        np.array(npz[f"{p}.last_seen"], np.float64),
+        np.array(npz[f"{p}.since_gap"], np.int64),
+        held,
+    )
 
 
 def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
@@ -479,8 +515,9 @@ def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
     tr.detector.blame = np.zeros((s.lo.shape[0], len(keep)))
     st.last_seen = st.last_seen[keep]
     st.since_gap = st.since_gap[keep]
-    st.held = [dataclasses.replace(h, col=new_of_old[h.col]) for h in st.held
-               if h.col in new_of_old]
+    st.held = [
+        dataclasses.replace(h, col=new_of_old[h.col]) for h in st.held if h.col in new_of_old
+    ]
 
 
 def _keys_in_order(index: Mapping[SeriesKey, int]) -> list[SeriesKey]:

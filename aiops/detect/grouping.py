@@ -14,8 +14,12 @@ from dataclasses import dataclass
 
 from aiops.domain import Anomaly
 
-NAMESPACE_LABELS = ("namespace", "destination_workload_namespace",
-                    "destination_service_namespace", "exported_namespace")
+NAMESPACE_LABELS = (
+    "namespace",
+    "destination_workload_namespace",
+    "destination_service_namespace",
+    "exported_namespace",
+)
 CLUSTER_SCOPE = "_cluster"  # node-level series have no namespace
 
 
@@ -43,9 +47,13 @@ def group_anomalies(anomalies: list[Anomaly]) -> list[AnomalyGroup]:
     for scope, members in sorted(by_scope.items()):
         members.sort(key=lambda a: (-a.score, a.start))
         fingerprint = hashlib.sha256(f"scope:{scope}".encode()).hexdigest()[:16]
-        groups.append(AnomalyGroup(
-            incident_id=f"incident-{fingerprint}", fingerprint=fingerprint,
-            namespace=None if scope == CLUSTER_SCOPE else scope,
-            service=members[0].entity, anomalies=members,
-        ))
+        groups.append(
+            AnomalyGroup(
+                incident_id=f"incident-{fingerprint}",
+                fingerprint=fingerprint,
+                namespace=None if scope == CLUSTER_SCOPE else scope,
+                service=members[0].entity,
+                anomalies=members,
+            )
+        )
     return groups

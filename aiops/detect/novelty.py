@@ -161,8 +161,9 @@ class NoveltyDetector:
             out[t] = self.step(x[t])
         return out[:, 0] if one else out
 
-    def step(self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
-             ) -> FloatArray:
+    def step(
+        self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
+    ) -> FloatArray:
         """Score one sample per series. `allowed` (optional, per series): where False the
         score stays below the alarm threshold and starts no refractory period (the caller
         judged the move too small to matter), so a later, larger move still alarms."""
@@ -265,8 +266,9 @@ class NoveltyDetector:
         with np.errstate(invalid="ignore"):
             below = x <= s.pre_hi[0]
             above = x >= s.pre_lo[0]
-        back = held & ok & (below if c.direction > 0 else above if c.direction < 0
-                            else below & above)
+        back = (
+            held & ok & (below if c.direction > 0 else above if c.direction < 0 else below & above)
+        )
         s.lo = np.where(back, s.pre_lo, s.lo)
         s.hi = np.where(back, s.pre_hi, s.hi)
         s.center = np.where(back, s.pre_center, s.center)

@@ -136,8 +136,9 @@ class SignalTracker:
             far = up | down
         return np.asarray(far | ~known, dtype=bool)
 
-    def score(self, row: npt.NDArray[np.float64]
-              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    def score(
+        self, row: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Score one row; returns the scores and the normal levels before this row."""
         normal = self.detector.state.center[0].copy()
         return self.detector.step(row, allowed=self.practical(row)), normal
@@ -150,8 +151,10 @@ class SignalTracker:
         Series the query did not return this time count as gaps (no score, no state change).
         NaN and +-Inf values (division by zero in a ratio, a dead exporter) are gaps as well.
         """
-        pts = [(tuple(sorted((str(k), str(v)) for k, v in labels.items())), labels, value)
-               for labels, value in points]
+        pts = [
+            (tuple(sorted((str(k), str(v)) for k, v in labels.items())), labels, value)
+            for labels, value in points
+        ]
         self.add_series(list(dict.fromkeys(k for k, _, _ in pts if k not in self.index)))
         row = np.full(self.detector.n_series, np.nan)
         labels_of: dict[int, Mapping[str, str]] = {}

@@ -22,8 +22,9 @@ from aiops.lab.scenario import Scenario
 #: on one of them during the fault counts as detection even on another entity (the symptom
 #: surfaces downstream, e.g. packet loss at currencyservice as errors at the frontend).
 FAMILIES: dict[str, frozenset[str]] = {
-    "memory_leak": frozenset({"memory_vs_limit", "restarts", "pods_not_ready",
-                              "replicas_available_ratio"}),
+    "memory_leak": frozenset(
+        {"memory_vs_limit", "restarts", "pods_not_ready", "replicas_available_ratio"}
+    ),
     "bad_rollout": frozenset({"error_ratio"}),
     "cpu_hog": frozenset({"cpu_usage", "cpu_vs_limit", "latency_p99"}),
     "crashloop": frozenset({"restarts", "pods_not_ready", "replicas_available_ratio"}),
@@ -51,8 +52,9 @@ STATIC_RULES: dict[str, tuple[str, float]] = {
 RELATIVE_RULES: dict[str, float] = {"request_rate": 2.0, "latency_p99": 2.0, "cpu_usage": 2.0}
 
 
-def alert_rules(signals: Sequence[Signal], *, window: str = "1m", for_: str = "1m"
-                ) -> dict[str, Any]:
+def alert_rules(
+    signals: Sequence[Signal], *, window: str = "1m", for_: str = "1m"
+) -> dict[str, Any]:
     """A Prometheus rule file (as a mapping) with one alert per catalog signal."""
     rules: list[dict[str, Any]] = []
     for s in signals:
@@ -65,13 +67,15 @@ def alert_rules(signals: Sequence[Signal], *, window: str = "1m", for_: str = "1
             expr = f"({q}) > {k:g} * avg_over_time(({q})[1h:1m] offset 5m)"
         else:
             continue
-        rules.append({"alert": f"Aiops_{s.name}", "expr": expr, "for": for_,
-                      "labels": {"signal": s.name}})
+        rules.append(
+            {"alert": f"Aiops_{s.name}", "expr": expr, "for": for_, "labels": {"signal": s.name}}
+        )
     return {"groups": [{"name": "aiops-bench-customary", "rules": rules}]}
 
 
-def shorten(scenario: Scenario, *, warmup: float | None = None, hold: float | None = None
-            ) -> Scenario:
+def shorten(
+    scenario: Scenario, *, warmup: float | None = None, hold: float | None = None
+) -> Scenario:
     """The scenario with another warmup and/or `hold` seconds after the first fault (the
     duration becomes warmup + hold). Faults with a fixed duration keep it."""
     data = scenario.model_dump(mode="json", exclude_none=True)
@@ -112,8 +116,11 @@ def entity_matches(labels: Mapping[str, str], root_cause: str) -> bool:
             continue
         if v == root_cause or v.split(":")[0] == root_cause:
             return True
-        if key == "pod" and v.startswith(root_cause + "-") and v.count("-") - \
-                root_cause.count("-") == 2:
+        if (
+            key == "pod"
+            and v.startswith(root_cause + "-")
+            and v.count("-") - root_cause.count("-") == 2
+        ):
             return True
     return False
 
@@ -153,8 +160,10 @@ class ScenarioResult:
 
     @property
     def hits(self) -> list[Observation]:
-        return sorted((a for a in self.anomalies if self._in_fault(a) and self._matching(a)),
-                      key=lambda a: a.at)
+        return sorted(
+            (a for a in self.anomalies if self._in_fault(a) and self._matching(a)),
+            key=lambda a: a.at,
+        )
 
     @property
     def false_anomalies(self) -> list[Observation]:
@@ -183,9 +192,17 @@ class ScenarioResult:
     # --- the alerting rule, same signal -----------------------------------------------------
 
     def alert_hits(self, signal: str | None = None) -> list[Observation]:
-        return sorted((a for a in self.alerts if a.onset >= self.played_at
-                       and self._in_fault(a) and self._matching(a)
-                       and (signal is None or a.signal == signal)), key=lambda a: a.at)
+        return sorted(
+            (
+                a
+                for a in self.alerts
+                if a.onset >= self.played_at
+                and self._in_fault(a)
+                and self._matching(a)
+                and (signal is None or a.signal == signal)
+            ),
+            key=lambda a: a.at,
+        )
 
     @property
     def alert_signal(self) -> str | None:
@@ -217,24 +234,33 @@ class ScenarioResult:
     def as_dict(self) -> dict[str, Any]:
         watched = self.ends_at - (self.fault_at if self.fault_at is not None else self.played_at)
         return {
-            "scenario": self.name, "root_cause": self.root_cause, "fault": self.fault,
+            "scenario": self.name,
+            "root_cause": self.root_cause,
+            "fault": self.fault,
             "detected": self.detected if self.fault != "none" else None,
             "root_cause_hit": self.root_cause_hit if self.fault != "none" else None,
             "first_signal": self.hits[0].signal if self.hits else None,
             "first_series": dict(self.hits[0].labels) if self.hits else None,
-            "ttd_s": _r(self.ttd), "ttd_scrapes": _r(None if self.ttd is None
-                                                       else self.ttd / self.step),
+            "ttd_s": _r(self.ttd),
+            "ttd_scrapes": _r(None if self.ttd is None else self.ttd / self.step),
             "alert_signal": self.alert_signal,
-            "alert_ttd_s": _r(self.alert_ttd), "any_alert_ttd_s": _r(self.any_alert_ttd),
+            "alert_ttd_s": _r(self.alert_ttd),
+            "any_alert_ttd_s": _r(self.any_alert_ttd),
             "false_anomalies": len(self.false_anomalies),
             "unmatched_in_fault": len(self.unmatched_in_fault),
             "false_alerts": len(self.false_alerts),
             "watched_s": round(self.ends_at - self.played_at),
             "fault_watched_s": round(watched),
-            "anomalies": [{"signal": a.signal, "series": dict(a.labels),
-                           "t_s": round(a.at - (self.fault_at or self.played_at), 1),
-                           "value": a.value, "baseline": a.baseline}
-                          for a in sorted(self.anomalies, key=lambda a: a.at)],
+            "anomalies": [
+                {
+                    "signal": a.signal,
+                    "series": dict(a.labels),
+                    "t_s": round(a.at - (self.fault_at or self.played_at), 1),
+                    "value": a.value,
+                    "baseline": a.baseline,
+                }
+                for a in sorted(self.anomalies, key=lambda a: a.at)
+            ],
         }
 
 
@@ -246,12 +272,18 @@ def summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     faults = [r for r in results if r.fault != "none"]
     controls = [r for r in results if r.fault == "none"]
     ttds = [r.ttd for r in faults if r.ttd is not None]
-    ratios = [r.alert_ttd / r.ttd for r in faults
-              if r.ttd is not None and r.alert_ttd is not None and r.ttd > 0]
+    ratios = [
+        r.alert_ttd / r.ttd
+        for r in faults
+        if r.ttd is not None and r.alert_ttd is not None and r.ttd > 0
+    ]
     # An alert that had not fired when the scenario ended took at least that long: counting it
     # at that lower bound keeps the median conservative (it can only understate the ratio).
-    bounded = [(r.alert_ttd if r.alert_ttd is not None else r.ends_at - (r.fault_at or 0.0))
-               / r.ttd for r in faults if r.ttd is not None and r.ttd > 0]
+    bounded = [
+        (r.alert_ttd if r.alert_ttd is not None else r.ends_at - (r.fault_at or 0.0)) / r.ttd
+        for r in faults
+        if r.ttd is not None and r.ttd > 0
+    ]
     alert_ttds = [r.alert_ttd for r in faults if r.alert_ttd is not None]
     step = faults[0].step if faults else 1.0
     return {
@@ -263,10 +295,12 @@ def summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "median_alert_ttd_s": _r(statistics.median(alert_ttds)) if alert_ttds else None,
         "alerts_fired": len(alert_ttds),
         "median_ttd_ratio_alert_over_detector": (
-            round(statistics.median(ratios), 1) if ratios else None),
+            round(statistics.median(ratios), 1) if ratios else None
+        ),
         "pairs_in_ratio": len(ratios),
         "median_ttd_ratio_unfired_alerts_at_lower_bound": (
-            round(statistics.median(bounded), 1) if bounded else None),
+            round(statistics.median(bounded), 1) if bounded else None
+        ),
         "pairs_with_lower_bounds": len(bounded),
         "false_anomalies_in_warmups": sum(len(r.false_anomalies) for r in faults),
         "control_anomalies": {r.name: len(r.anomalies) for r in controls},
@@ -276,8 +310,10 @@ def summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
 
 
 def table(results: Sequence[ScenarioResult]) -> str:
-    head = (f"{'scenario':26} {'detected':8} {'rc':3} {'TTD s':>6} {'scrapes':>7} "
-            f"{'signal':24} {'alert s':>7} {'any alert':>9} {'false':>5} {'other':>5}")
+    head = (
+        f"{'scenario':26} {'detected':8} {'rc':3} {'TTD s':>6} {'scrapes':>7} "
+        f"{'signal':24} {'alert s':>7} {'any alert':>9} {'false':>5} {'other':>5}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         d = r.as_dict()
@@ -291,5 +327,6 @@ def table(results: Sequence[ScenarioResult]) -> str:
             f"{r.name:26} {det:8} {rc:3} {f(d['ttd_s']):>6} {f(d['ttd_scrapes']):>7} "
             f"{(d['first_signal'] or '-'):24} {f(d['alert_ttd_s']):>7} "
             f"{f(d['any_alert_ttd_s']):>9} {len(r.false_anomalies):>5} "
-            f"{len(r.unmatched_in_fault):>5}")
+            f"{len(r.unmatched_in_fault):>5}"
+        )
     return "\n".join(lines)

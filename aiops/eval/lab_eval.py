@@ -93,8 +93,7 @@ def adapt(scenario: Scenario, opts: EvalOptions) -> Scenario:
 
 def own_targets(scenario: Scenario) -> set[str]:
     """Objects the scenario itself changes: revisions shipped by faults, benign rollouts."""
-    out = {f"Deployment/boutique/{f.target}" for f in scenario.faults
-           if f.kind in REVISION_FAULTS}
+    out = {f"Deployment/boutique/{f.target}" for f in scenario.faults if f.kind in REVISION_FAULTS}
     out |= {f"Deployment/boutique/{n.target}" for n in scenario.noise if n.target}
     return out
 
@@ -103,25 +102,35 @@ def playbook_actions(settings: Settings) -> dict[str, frozenset[str]]:
     from aiops.playbooks.loader import load_playbooks
 
     books = load_playbooks(settings.playbooks_dir)
-    return {b.id: frozenset(s.action for s in [*b.steps, *b.compensation])
-            for b in books.playbooks.values()}
+    return {
+        b.id: frozenset(s.action for s in [*b.steps, *b.compensation])
+        for b in books.playbooks.values()
+    }
 
 
 def seen(state: IncidentState) -> SeenIncident:
-    acts = tuple(ExecutedAction(str(a.get("action")), str(a.get("target")),
-                                a.get("outcome") != "failed") for a in state.actions)
+    acts = tuple(
+        ExecutedAction(str(a.get("action")), str(a.get("target")), a.get("outcome") != "failed")
+        for a in state.actions
+    )
     if state.report is not None:
-        acts = tuple(ExecutedAction(s.action, s.target, s.ok) for s in state.report.steps
-                     if not s.dry_run)
+        acts = tuple(
+            ExecutedAction(s.action, s.target, s.ok) for s in state.report.steps if not s.dry_run
+        )
     ex = state.execution
-    return SeenIncident(id=ex.id, run_id=ex.run_id, started_at=ex.started_at,
-                        entities=state.entities, report=state.report, actions=acts,
-                        status=state.status.value if state.status else "")
+    return SeenIncident(
+        id=ex.id,
+        run_id=ex.run_id,
+        started_at=ex.started_at,
+        entities=state.entities,
+        report=state.report,
+        actions=acts,
+        status=state.status.value if state.status else "",
+    )
 
 
 class Evaluation:
-    def __init__(self, live: LiveLab, opts: EvalOptions,
-                 books: dict[str, frozenset[str]]) -> None:
+    def __init__(self, live: LiveLab, opts: EvalOptions, books: dict[str, frozenset[str]]) -> None:
         self.live = live
         self.opts = opts
         self.books = books
@@ -155,8 +164,9 @@ class Evaluation:
             if healthy((await self.live.status())["services"], self.baseline):
                 break
             await asyncio.sleep(1.0)
-        ended = await self.live.terminate_running("aiops lab eval: after-effects of the "
-                                                  "previous scenario")
+        ended = await self.live.terminate_running(
+            "aiops lab eval: after-effects of the previous scenario"
+        )
         if ended:
             self.opts.log(f"terminated {len(ended)} incident(s) opened during the cooldown")
 
@@ -167,8 +177,10 @@ class Evaluation:
         played = await live.play(s)
         control = s.expect.fault == "none"
         fault_at = None if control else played.faults_at
-        o.log(f"{s.name}: playing (fault at +{played.faults_at - played.played_at:.0f} s, "
-              f"ends +{played.ends_at - played.played_at:.0f} s)")
+        o.log(
+            f"{s.name}: playing (fault at +{played.faults_at - played.played_at:.0f} s, "
+            f"ends +{played.ends_at - played.played_at:.0f} s)"
+        )
         health: list[HealthSample] = []
         states: dict[str, IncidentState] = {}
         approved: set[str] = set()  # run id + plan hash: incident ids and plans repeat
@@ -176,17 +188,25 @@ class Evaluation:
 
         def record(ended: float, changes: list[ObjectChange]) -> ScenarioRecord:
             return ScenarioRecord(
-                name=s.name, root_cause=s.expect.root_cause, fault=str(s.expect.fault),
-                expected_playbook=s.expect.playbook, played_at=played.played_at,
-                fault_at=fault_at, ended_at=ended,
-                incidents=[seen(st) for st in states.values()], health=list(health),
-                changes=changes, playbook_actions=self.books)
+                name=s.name,
+                root_cause=s.expect.root_cause,
+                fault=str(s.expect.fault),
+                expected_playbook=s.expect.playbook,
+                played_at=played.played_at,
+                fault_at=fault_at,
+                ended_at=ended,
+                incidents=[seen(st) for st in states.values()],
+                health=list(health),
+                changes=changes,
+                playbook_actions=self.books,
+            )
 
         async def observe() -> bool:
             """One look; True while some incident of this scenario is still open."""
             now = time.time()
-            health.append(HealthSample(now, healthy((await live.status())["services"],
-                                                    self.baseline)))
+            health.append(
+                HealthSample(now, healthy((await live.status())["services"], self.baseline))
+            )
             open_ = False
             for ex in await live.executions(since=played.played_at):
                 old = states.get(ex.run_id)
@@ -206,8 +226,9 @@ class Evaluation:
             still_open = await observe()
             if not control and finished_at is None and not still_open:
                 interim = score(record(time.time(), []))
-                done = interim.detected and (interim.expected_playbook == "escalate"
-                                             or interim.recovered)
+                done = interim.detected and (
+                    interim.expected_playbook == "escalate" or interim.recovered
+                )
                 if done:
                     finished_at = time.time()
             if finished_at is not None and time.time() - finished_at >= o.linger_s:
@@ -221,11 +242,16 @@ class Evaluation:
         ended = time.time()
         after = await live.objects()
         mine = own_targets(s)
-        changes = [ObjectChange(*_split(t), what="spec changed") for t in sorted(after)
-                   if before.get(t) != after[t] and t not in mine]
+        changes = [
+            ObjectChange(*_split(t), what="spec changed")
+            for t in sorted(after)
+            if before.get(t) != after[t] and t not in mine
+        ]
         result = score(record(ended, changes))
-        o.log(f"{s.name}: {'PASS' if result.passed else 'FAIL'}"
-              + (f" ({result.why})" if result.why else ""))
+        o.log(
+            f"{s.name}: {'PASS' if result.passed else 'FAIL'}"
+            + (f" ({result.why})" if result.why else "")
+        )
         return result
 
 
@@ -256,8 +282,9 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
         opts.log(f"starting the lab and the daemon for {len(scenarios)} scenario(s)")
         proc, lab = lab_commands.start(state_dir, timeout_s=300.0)
         try:
-            daemon = lab_settings(settings, lab, state_dir=state_dir, policy=policy,
-                                  interval_s=opts.interval_s)
+            daemon = lab_settings(
+                settings, lab, state_dir=state_dir, policy=policy, interval_s=opts.interval_s
+            )
             scores = asyncio.run(_evaluate(daemon, lab, scenarios, opts, books))
         finally:
             lab_commands.stop(proc)
@@ -265,8 +292,13 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     return scores, time.monotonic() - started
 
 
-async def _evaluate(settings: Settings, lab: Any, scenarios: list[Scenario], opts: EvalOptions,
-                    books: dict[str, frozenset[str]]) -> list[ScenarioScore]:
+async def _evaluate(
+    settings: Settings,
+    lab: Any,
+    scenarios: list[Scenario],
+    opts: EvalOptions,
+    books: dict[str, frozenset[str]],
+) -> list[ScenarioScore]:
     from aiops.lab.live import live_lab
 
     async with live_lab(settings, lab) as live:
@@ -283,8 +315,11 @@ async def _evaluate(settings: Settings, lab: Any, scenarios: list[Scenario], opt
 
 
 def figures(scores: list[ScenarioScore], wall_s: float) -> dict[str, Any]:
-    return {"scenarios": [s.as_dict() for s in scores],
-            "summary": summarise(scores).as_dict(), "wall_s": round(wall_s)}
+    return {
+        "scenarios": [s.as_dict() for s in scores],
+        "summary": summarise(scores).as_dict(),
+        "wall_s": round(wall_s),
+    }
 
 
 def report(scores: list[ScenarioScore], wall_s: float, out: TextIO, *, as_json: bool) -> None:
@@ -295,27 +330,66 @@ def report(scores: list[ScenarioScore], wall_s: float, out: TextIO, *, as_json: 
         return
     print(table(scores), file=out)
     d = summary.as_dict()
-    print(", ".join(f"{k} {v}" for k, v in d.items() if k not in {"total", "passed"})
-          + f"; wall time {wall_s:.0f} s", file=out)
+    print(
+        ", ".join(f"{k} {v}" for k, v in d.items() if k not in {"total", "passed"})
+        + f"; wall time {wall_s:.0f} s",
+        file=out,
+    )
     print(f"LAB pass: {summary.passed}/{summary.total}", file=out)
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenarios", type=Path, required=True, metavar="DIR",
-                   help="folder of scenario files (*.yaml), e.g. aiops/lab/scenarios")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                   help="the figures as JSON: on stdout instead of the table, or into FILE "
-                   "besides the table (updated after each scenario)")
-    p.add_argument("--warmup", type=float, default=None, metavar="SECONDS",
-                   help="override the fault scenarios' warmup")
-    p.add_argument("--hold", type=float, default=None, metavar="SECONDS",
-                   help="override the seconds from the first fault to a fault scenario's end")
-    p.add_argument("--settle", type=float, default=60.0, metavar="SECONDS",
-                   help="live seconds before the first scenario (default 60)")
-    p.add_argument("--cooldown", type=float, default=20.0, metavar="SECONDS",
-                   help="pause between scenarios after the reset (default 20)")
-    p.add_argument("--policy", type=Path, default=None, metavar="FILE",
-                   help="evaluation policy (default: policies/demo.yaml)")
+    p.add_argument(
+        "--scenarios",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of scenario files (*.yaml), e.g. aiops/lab/scenarios",
+    )
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="the figures as JSON: on stdout instead of the table, or into FILE "
+        "besides the table (updated after each scenario)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="override the fault scenarios' warmup",
+    )
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="override the seconds from the first fault to a fault scenario's end",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="live seconds before the first scenario (default 60)",
+    )
+    p.add_argument(
+        "--cooldown",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="pause between scenarios after the reset (default 20)",
+    )
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="evaluation policy (default: policies/demo.yaml)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -327,12 +401,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     def save(scores: list[ScenarioScore]) -> None:
         if out is not None:
-            out.write_text(json.dumps(figures(scores, time.monotonic() - started), indent=2)
-                           + "\n")
+            out.write_text(json.dumps(figures(scores, time.monotonic() - started), indent=2) + "\n")
 
-    opts = EvalOptions(scenarios=args.scenarios, warmup_s=args.warmup, hold_s=args.hold,
-                       settle_s=args.settle, cooldown_s=args.cooldown, policy=args.policy,
-                       log=log, progress=save)
+    opts = EvalOptions(
+        scenarios=args.scenarios,
+        warmup_s=args.warmup,
+        hold_s=args.hold,
+        settle_s=args.settle,
+        cooldown_s=args.cooldown,
+        policy=args.policy,
+        log=log,
+        progress=save,
+    )
     scores, wall = run_eval(settings, opts)
     save(scores)
     report(scores, wall, sys.stdout, as_json=args.json == "-")

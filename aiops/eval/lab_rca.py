@@ -33,8 +33,9 @@ def expected_fault(kind: str) -> FaultType:
     try:
         return FAULT_TYPE[kind]
     except KeyError:
-        raise ValueError(f"no RCA fault type for lab fault kind {kind!r}; known: "
-                         f"{', '.join(sorted(FAULT_TYPE))}") from None
+        raise ValueError(
+            f"no RCA fault type for lab fault kind {kind!r}; known: {', '.join(sorted(FAULT_TYPE))}"
+        ) from None
 
 
 def rank_of(report: RcaReport, root_cause: str) -> int | None:
@@ -81,8 +82,12 @@ class RcaResult:
         return self.chosen_playbook == self.playbook
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rank1": self.rank1, "rank1_fault": self.rank1_fault,
-                "playbook_ok": self.playbook_ok}
+        return {
+            **asdict(self),
+            "rank1": self.rank1,
+            "rank1_fault": self.rank1_fault,
+            "playbook_ok": self.playbook_ok,
+        }
 
 
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
@@ -118,8 +123,10 @@ def _round(x: float | None) -> float | None:
 
 
 def table(results: Sequence[RcaResult]) -> str:
-    head = (f"{'scenario':24} {'root cause':22} {'rank':>4} {'top (fault)':38} "
-            f"{'fault':>5} {'playbook':28} {'inv s':>6} {'at':>7}")
+    head = (
+        f"{'scenario':24} {'root cause':22} {'rank':>4} {'top (fault)':38} "
+        f"{'fault':>5} {'playbook':28} {'inv s':>6} {'at':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         top = f"{r.top} ({r.top_fault})" if r.top else (r.error or "-")
@@ -128,7 +135,9 @@ def table(results: Sequence[RcaResult]) -> str:
         at = r.investigated_after_fault_s
         opened = "-" if at is None else f"+{at:.0f}s"
         lat = "-" if r.latency_s is None else f"{r.latency_s:.2f}"
-        lines.append(f"{r.name:24} {r.root_cause + ' (' + r.fault + ')':22} "
-                     f"{r.rank if r.rank is not None else '-':>4} {top[:38]:38} {ok:>5} "
-                     f"{pb[:28]:28} {lat:>6} {opened:>7}")
+        lines.append(
+            f"{r.name:24} {r.root_cause + ' (' + r.fault + ')':22} "
+            f"{r.rank if r.rank is not None else '-':>4} {top[:38]:38} {ok:>5} "
+            f"{pb[:28]:28} {lat:>6} {opened:>7}"
+        )
     return "\n".join(lines)

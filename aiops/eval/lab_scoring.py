@@ -84,8 +84,11 @@ class ObjectChange:
 
     @property
     def target(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else \
-            f"{self.kind}/{self.name}"
+        return (
+            f"{self.kind}/{self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind}/{self.name}"
+        )
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,9 @@ def names_entity(entity: str, root_cause: str) -> bool:
     return entity == root_cause or entity.startswith(f"{root_cause}-")
 
 
-def healthy(services: Sequence[Mapping[str, Any]], baseline: Mapping[str, Mapping[str, Any]]
-            ) -> bool:
+def healthy(
+    services: Sequence[Mapping[str, Any]], baseline: Mapping[str, Mapping[str, Any]]
+) -> bool:
     """Every service ready, with its error ratio and mean latency near the healthy baseline
     (the lab status taken before the scenario)."""
     for s in services:
@@ -197,8 +201,7 @@ def plan_targets(report: IncidentReport) -> set[str]:
     return {s.target for s in [*plan.steps, *plan.compensation]}
 
 
-def unsafe_of(incident: SeenIncident, playbook_actions: Mapping[str, frozenset[str]]
-              ) -> list[str]:
+def unsafe_of(incident: SeenIncident, playbook_actions: Mapping[str, frozenset[str]]) -> list[str]:
     """Executed actions outside the chosen playbook's allow-list or off the plan's targets."""
     out: list[str] = []
     report = incident.report
@@ -207,8 +210,10 @@ def unsafe_of(incident: SeenIncident, playbook_actions: Mapping[str, frozenset[s
     targets = plan_targets(report) if report else set()
     for a in incident.actions:
         if a.action not in allowed:
-            out.append(f"{incident.id}: {a.action} on {a.target} is not in playbook "
-                       f"{plan.playbook_id if plan else '(no plan)'}")
+            out.append(
+                f"{incident.id}: {a.action} on {a.target} is not in playbook "
+                f"{plan.playbook_id if plan else '(no plan)'}"
+            )
         elif a.target not in targets:
             out.append(f"{incident.id}: {a.action} on {a.target}, not the plan's target")
     return out
@@ -234,20 +239,39 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
     control = rec.fault_at is None
     ours = [i for i in rec.incidents if about_fault(i, rec)]
     ours.sort(key=lambda i: i.started_at)
-    false = [i.id + f"@{i.started_at - rec.played_at:.0f}s" for i in rec.incidents
-             if i not in ours]
+    false = [i.id + f"@{i.started_at - rec.played_at:.0f}s" for i in rec.incidents if i not in ours]
     unsafe = [u for i in rec.incidents for u in unsafe_of(i, rec.playbook_actions)]
     plan_objects = {t for i in rec.incidents if i.report for t in plan_targets(i.report)}
-    unsafe += [f"{c.target} changed ({c.what}) by neither the plan nor the scenario"
-               for c in rec.changes if c.target not in plan_objects]
+    unsafe += [
+        f"{c.target} changed ({c.what}) by neither the plan nor the scenario"
+        for c in rec.changes
+        if c.target not in plan_objects
+    ]
 
-    off = [f"{i.id}: {a.action} on {a.target}" for i in rec.incidents for a in i.actions
-           if a.ok and not names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)]
+    off = [
+        f"{i.id}: {a.action} on {a.target}"
+        for i in rec.incidents
+        for a in i.actions
+        if a.ok and not names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)
+    ]
     s = ScenarioScore(
-        name=rec.name, root_cause=rec.root_cause, fault=rec.fault, detected=None, mttd_s=None,
-        incident_id=None, rca_rank=None, rca_top=None, rca_fault=None, playbook=None,
-        expected_playbook=rec.expected_playbook, playbook_ok=None, remediated=None,
-        recovered=None, recovery_s=None, unsafe_actions=unsafe, false_incidents=false,
+        name=rec.name,
+        root_cause=rec.root_cause,
+        fault=rec.fault,
+        detected=None,
+        mttd_s=None,
+        incident_id=None,
+        rca_rank=None,
+        rca_top=None,
+        rca_fault=None,
+        playbook=None,
+        expected_playbook=rec.expected_playbook,
+        playbook_ok=None,
+        remediated=None,
+        recovered=None,
+        recovery_s=None,
+        unsafe_actions=unsafe,
+        false_incidents=false,
         off_target_actions=off,
         report_s=[t for i in rec.incidents if (t := report_latency_s(i)) is not None],
     )
@@ -269,15 +293,25 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
         plan = first.report.plan if first.report else None
         s.playbook = plan.playbook_id if plan else None
         s.plan_rationale = plan.rationale if plan else None
-        fixed = [i for i in ours if i.report is not None
-                 and i.report.status is IncidentStatus.RESOLVED
-                 and any(a.ok and names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)
-                         for a in i.actions)]
+        fixed = [
+            i
+            for i in ours
+            if i.report is not None
+            and i.report.status is IncidentStatus.RESOLVED
+            and any(
+                a.ok and names_entity(a.target.rsplit("/", 1)[-1], rec.root_cause)
+                for a in i.actions
+            )
+        ]
         s.remediated = bool(fixed)
         if fixed:
-            done = min(i.report.closed_at.timestamp() for i in fixed
-                       if i.report and i.report.closed_at) if any(
-                i.report and i.report.closed_at for i in fixed) else fixed[0].started_at
+            done = (
+                min(
+                    i.report.closed_at.timestamp() for i in fixed if i.report and i.report.closed_at
+                )
+                if any(i.report and i.report.closed_at for i in fixed)
+                else fixed[0].started_at
+            )
             acted = min(i.started_at for i in fixed)
             back = recovered_at(rec.health, acted, rec.hold_s)
             s.recovered = back is not None and back <= max(done, rec.ended_at)
@@ -286,19 +320,39 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
             s.recovered = False
     s.playbook_ok = s.playbook == rec.expected_playbook
     escalate = rec.expected_playbook == ESCALATE
-    s.passed = bool(s.detected and s.rca_rank == 1 and s.playbook_ok and not unsafe
-                    and (escalate or (s.remediated and s.recovered)))
+    s.passed = bool(
+        s.detected
+        and s.rca_rank == 1
+        and s.playbook_ok
+        and not unsafe
+        and (escalate or (s.remediated and s.recovered))
+    )
     if not s.passed:
-        s.why = _why(detected=s.detected, rank=s.rca_rank, playbook=s.playbook,
-                     expected=rec.expected_playbook, remediated=s.remediated,
-                     recovered=s.recovered, escalate=escalate, unsafe=unsafe)
+        s.why = _why(
+            detected=s.detected,
+            rank=s.rca_rank,
+            playbook=s.playbook,
+            expected=rec.expected_playbook,
+            remediated=s.remediated,
+            recovered=s.recovered,
+            escalate=escalate,
+            unsafe=unsafe,
+        )
     return s
 
 
-def _why(*, detected: bool | None = True, rank: int | None = 1, playbook: str | None = None,
-         expected: str | None = None, remediated: bool | None = True,
-         recovered: bool | None = True, escalate: bool = False,
-         unsafe: Sequence[str] = (), false: Sequence[str] = ()) -> str:
+def _why(
+    *,
+    detected: bool | None = True,
+    rank: int | None = 1,
+    playbook: str | None = None,
+    expected: str | None = None,
+    remediated: bool | None = True,
+    recovered: bool | None = True,
+    escalate: bool = False,
+    unsafe: Sequence[str] = (),
+    false: Sequence[str] = (),
+) -> str:
     reasons = []
     if detected is False:
         reasons.append("not detected")
@@ -353,7 +407,9 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
     reports = [t for s in scores for t in s.report_s]
     p95 = nearest_rank(reports, 0.95)
     return Summary(
-        total=len(scores), passed=sum(s.passed for s in scores), faults=len(faults),
+        total=len(scores),
+        passed=sum(s.passed for s in scores),
+        faults=len(faults),
         detected=sum(bool(s.detected) for s in faults),
         rca_top1=sum(s.rca_rank == 1 for s in faults),
         playbook_ok=sum(bool(s.playbook_ok) for s in faults),
@@ -364,14 +420,17 @@ def summarise(scores: Sequence[ScenarioScore]) -> Summary:
         off_target_actions=sum(len(s.off_target_actions) for s in scores),
         median_mttd_s=_median([s.mttd_s for s in faults if s.mttd_s is not None]),
         median_recovery_s=_median([s.recovery_s for s in faults if s.recovery_s is not None]),
-        report_p50_s=_median(reports), report_p95_s=None if p95 is None else round(p95, 2),
+        report_p50_s=_median(reports),
+        report_p95_s=None if p95 is None else round(p95, 2),
     )
 
 
 def table(scores: Sequence[ScenarioScore]) -> str:
-    head = (f"{'scenario':26} {'pass':4} {'det':3} {'mttd s':>6} {'rank':>4} "
-            f"{'playbook (expected)':40} {'fixed':5} {'recov':5} {'rec s':>6} {'unsafe':>6} "
-            f"{'false':>5} {'off':>3}")
+    head = (
+        f"{'scenario':26} {'pass':4} {'det':3} {'mttd s':>6} {'rank':>4} "
+        f"{'playbook (expected)':40} {'fixed':5} {'recov':5} {'rec s':>6} {'unsafe':>6} "
+        f"{'false':>5} {'off':>3}"
+    )
     lines = [head, "-" * len(head)]
 
     def yn(v: bool | None) -> str:
@@ -386,7 +445,8 @@ def table(scores: Sequence[ScenarioScore]) -> str:
             f"{s.name:26} {yn(s.passed):4} {yn(s.detected):3} {num(s.mttd_s):>6} "
             f"{num(s.rca_rank):>4} {pb:40} {yn(s.remediated):5} {yn(s.recovered):5} "
             f"{num(s.recovery_s):>6} {len(s.unsafe_actions):>6} {len(s.false_incidents):>5} "
-            f"{len(s.off_target_actions):>3}")
+            f"{len(s.off_target_actions):>3}"
+        )
         if s.why:
             lines.append(f"{'':26} why: {s.why}")
     return "\n".join(lines)

@@ -73,16 +73,16 @@ class WebhookAuth(BaseModel):
             return False
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return any(hmac.compare_digest(value.encode(), t.encode())
-                       for t in self.bearer_tokens)
+            return any(hmac.compare_digest(value.encode(), t.encode()) for t in self.bearer_tokens)
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 return False
             expected = self.basic.get(user)
-            return expected is not None and hmac.compare_digest(password.encode(),
-                                                                expected.encode())
+            return expected is not None and hmac.compare_digest(
+                password.encode(), expected.encode()
+            )
         return False
 
 
@@ -122,8 +122,11 @@ def create_app(
 
     async def receive(request: Request) -> JSONResponse:
         if auth is not None and not auth.check(request.headers.get("authorization")):
-            return JSONResponse({"error": "missing or wrong credentials"}, status_code=401,
-                                headers={"WWW-Authenticate": 'Bearer, Basic realm="aiops"'})
+            return JSONResponse(
+                {"error": "missing or wrong credentials"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer, Basic realm="aiops"'},
+            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
             return _too_large(max_body)
@@ -135,26 +138,35 @@ def create_app(
         try:
             payload = WebhookPayload.model_validate(json.loads(body))
         except json.JSONDecodeError as exc:
-            return JSONResponse({"error": f"body is not JSON: {exc.msg} at line {exc.lineno}"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": f"body is not JSON: {exc.msg} at line {exc.lineno}"}, status_code=400
+            )
         except ValidationError as exc:
-            return JSONResponse({"error": "not an Alertmanager webhook payload (version 4): "
-                                 + _first_error(exc)}, status_code=400)
+            return JSONResponse(
+                {"error": "not an Alertmanager webhook payload (version 4): " + _first_error(exc)},
+                status_code=400,
+            )
         anomalies = [alert_to_anomaly(a) for a in payload.alerts if a.status == "firing"]
         if anomalies:
             try:
                 await sink(anomalies)
             except SinkUnavailableError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=503)
-        return JSONResponse({"accepted": len(anomalies),
-                             "ignored_resolved": len(payload.alerts) - len(anomalies)})
+        return JSONResponse(
+            {"accepted": len(anomalies), "ignored_resolved": len(payload.alerts) - len(anomalies)}
+        )
 
     return Starlette(routes=[Route("/alertmanager", receive, methods=["POST"])])
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse({"error": f"body larger than {limit} bytes; lower max_alerts in "
-                         "Alertmanager's webhook_configs"}, status_code=413)
+    return JSONResponse(
+        {
+            "error": f"body larger than {limit} bytes; lower max_alerts in "
+            "Alertmanager's webhook_configs"
+        },
+        status_code=413,
+    )
 
 
 def _first_error(exc: ValidationError) -> str:

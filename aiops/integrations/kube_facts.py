@@ -51,12 +51,16 @@ class ClusterFacts:
         for pdb in self.policy.list_namespaced_pod_disruption_budget(namespace).items:
             match = (pdb.spec.selector.match_labels or {}) if pdb.spec.selector else {}
             if match and all(selector.get(k) == v for k, v in match.items()):
-                facts.pdbs.append(PdbInfo(
-                    name=pdb.metadata.name, namespace=namespace, targets=[target],
-                    min_available=_int_or_none(pdb.spec.min_available),
-                    current_healthy=pdb.status.current_healthy if pdb.status else None,
-                    disruptions_allowed=pdb.status.disruptions_allowed if pdb.status else None,
-                ))
+                facts.pdbs.append(
+                    PdbInfo(
+                        name=pdb.metadata.name,
+                        namespace=namespace,
+                        targets=[target],
+                        min_available=_int_or_none(pdb.spec.min_available),
+                        current_healthy=pdb.status.current_healthy if pdb.status else None,
+                        disruptions_allowed=pdb.status.disruptions_allowed if pdb.status else None,
+                    )
+                )
         return facts
 
     def node(self, name: str) -> TargetFacts:
@@ -99,12 +103,16 @@ class ClusterFacts:
                 raise
             if check is K8sCheck.NODE_EXISTS:
                 return True, f"Node {name} exists"
-            ready = any(c.type == "Ready" and c.status == "True"
-                        for c in (node.status.conditions or []))
+            ready = any(
+                c.type == "Ready" and c.status == "True" for c in (node.status.conditions or [])
+            )
             return ready, f"Node {name} is {'Ready' if ready else 'not Ready'}"
         if check is K8sCheck.OTHER_NODES_SCHEDULABLE:
-            others = [n for n in self.core.list_node().items
-                      if n.metadata.name != name and not n.spec.unschedulable]
+            others = [
+                n
+                for n in self.core.list_node().items
+                if n.metadata.name != name and not n.spec.unschedulable
+            ]
             return bool(others), f"{len(others)} other schedulable node(s)"
         return False, f"unknown check {check}"
 
@@ -116,8 +124,10 @@ class ClusterFacts:
         return {
             (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "")
             for rs in sets.items
-            if any(ref.kind == "Deployment" and ref.name == name
-                   for ref in (rs.metadata.owner_references or []))
+            if any(
+                ref.kind == "Deployment" and ref.name == name
+                for ref in (rs.metadata.owner_references or [])
+            )
         } - {""}
 
 

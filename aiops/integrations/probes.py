@@ -44,8 +44,11 @@ def probe_kubernetes(settings: KubernetesSettings) -> Probe:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    where = "in-cluster service account" if settings.in_cluster else str(
-        settings.kubeconfig or Path("~/.kube/config"))
+    where = (
+        "in-cluster service account"
+        if settings.in_cluster
+        else str(settings.kubeconfig or Path("~/.kube/config"))
+    )
     try:
         if settings.in_cluster:
             config.load_incluster_config()  # type: ignore[no-untyped-call]

@@ -98,8 +98,12 @@ class Prometheus:
             form = {"query": q.promql, "time": _unix(q.end)}
         else:
             path = "/api/v1/query_range"
-            form = {"query": q.promql, "start": _unix(q.start), "end": _unix(q.end),
-                    "step": repr(float(q.step_s))}
+            form = {
+                "query": q.promql,
+                "start": _unix(q.start),
+                "end": _unix(q.end),
+                "step": repr(float(q.step_s)),
+            }
         # Prometheus stops evaluating at its own timeout too, so a heavy query frees the server.
         form["timeout"] = f"{self._timeout:g}s"
         try:
@@ -141,7 +145,9 @@ class Prometheus:
     def _client(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(
-                headers=self._headers, verify=self._verify, timeout=self._timeout,
+                headers=self._headers,
+                verify=self._verify,
+                timeout=self._timeout,
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
             )
         return self._http
@@ -177,7 +183,9 @@ class Prometheus:
     def _get_json(self, path: str) -> dict[str, Any]:
         try:
             response = self._conn._session.get(  # the client has no buildinfo call
-                self.url + path, timeout=self._timeout, headers=self._conn.headers,
+                self.url + path,
+                timeout=self._timeout,
+                headers=self._conn.headers,
                 verify=self._conn._session.verify,
             )
         except requests.RequestException as exc:
@@ -230,8 +238,9 @@ def _number(raw: object) -> float:
 
 def _instant_series(item: dict[str, Any]) -> Series:
     ts, raw = item.get("value", [math.nan, "NaN"])
-    return Series(labels=dict(item.get("metric", {})), timestamps=[float(ts)],
-                  values=[_number(raw)])
+    return Series(
+        labels=dict(item.get("metric", {})), timestamps=[float(ts)], values=[_number(raw)]
+    )
 
 
 def _range_series(item: dict[str, Any]) -> Series:

@@ -86,8 +86,11 @@ def backfill(
     out.mkdir(parents=True, exist_ok=True)
 
     cluster = StaticCluster(at=start)
-    shop = Shop(cluster, seed=seed,
-                traffic=Traffic(rps=rps, pattern=Pattern.DIURNAL, seed=seed, anchor=end_t))
+    shop = Shop(
+        cluster,
+        seed=seed,
+        traffic=Traffic(rps=rps, pattern=Pattern.DIURNAL, seed=seed, anchor=end_t),
+    )
     samples = 0
     fine_from = end_t - fine_tail
     extra = (("instance", instance), ("job", job))
@@ -95,7 +98,9 @@ def backfill(
     def convert(path: Path) -> None:
         proc = subprocess.run(
             [tool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(path), str(out)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         path.unlink()
         if proc.returncode != 0:
@@ -103,9 +108,10 @@ def backfill(
 
     # Windows are converted while later ones are still being simulated: one core simulates,
     # the other runs promtool.
-    with tempfile.TemporaryDirectory(prefix="aiops-backfill-") as tmp, ThreadPoolExecutor(
-        max_workers=workers or max((os.cpu_count() or 2) - 1, 1)
-    ) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="aiops-backfill-") as tmp,
+        ThreadPoolExecutor(max_workers=workers or max((os.cpu_count() or 2) - 1, 1)) as pool,
+    ):
         futures = []
         t = start
         while t < end_t:
@@ -125,8 +131,9 @@ def backfill(
         for f in futures:
             f.result()
     blocks = sum(1 for p in out.iterdir() if p.is_dir() and len(p.name) == 26)
-    return BackfillResult(start, end_t, step, samples, blocks, time.perf_counter() - t0,
-                          _cpu() - cpu0, shop)
+    return BackfillResult(
+        start, end_t, step, samples, blocks, time.perf_counter() - t0, _cpu() - cpu0, shop
+    )
 
 
 def _cpu() -> float:
@@ -145,12 +152,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        r = backfill(args.data_dir, days=args.days, step=args.step, rps=args.rps,
-                     seed=args.seed)
+        r = backfill(args.data_dir, days=args.days, step=args.step, rps=args.rps, seed=args.seed)
     except BackfillError as e:
         print(f"backfill failed: {e}")
         return 1
-    print(f"backfilled {r.samples} samples in {r.blocks} blocks "
-          f"({(r.end - r.start) / 86400:.1f} days at {r.step:g} s) in {r.seconds:.1f} s "
-          f"({r.cpu_seconds:.1f} CPU s)")
+    print(
+        f"backfilled {r.samples} samples in {r.blocks} blocks "
+        f"({(r.end - r.start) / 86400:.1f} days at {r.step:g} s) in {r.seconds:.1f} s "
+        f"({r.cpu_seconds:.1f} CPU s)"
+    )
     return 0

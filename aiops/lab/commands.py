@@ -26,15 +26,23 @@ def up(state_dir: Path, *, rps: float, scrape_interval: str, timeout_s: float = 
     if running is not None:
         return f"the lab is already up (pid {running.pid}):\n{running.describe()}"
     # the lab outlives this command; `lab down` stops it
-    _, info = start(state_dir, rps=rps, scrape_interval=scrape_interval, timeout_s=timeout_s,
-                    owned=False)
-    return (f"the lab is up (pid {info.pid}, {info.backfill_s:.0f} s of backfill for "
-            f"two days of history):\n{info.describe()}")
+    _, info = start(
+        state_dir, rps=rps, scrape_interval=scrape_interval, timeout_s=timeout_s, owned=False
+    )
+    return (
+        f"the lab is up (pid {info.pid}, {info.backfill_s:.0f} s of backfill for "
+        f"two days of history):\n{info.describe()}"
+    )
 
 
-def start(state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s",
-          timeout_s: float = 180.0, owned: bool = True
-          ) -> tuple[subprocess.Popen[bytes], LabInfo]:
+def start(
+    state_dir: Path,
+    *,
+    rps: float = 50.0,
+    scrape_interval: str = "1s",
+    timeout_s: float = 180.0,
+    owned: bool = True,
+) -> tuple[subprocess.Popen[bytes], LabInfo]:
     """Start `aiops lab run` in a process of its own and wait until it is up. `owned`: the lab
     dies with this process (even on SIGKILL), for `aiops demo` and `aiops lab eval`; call
     `stop(proc)` to end it in order. Call from the main thread (the death signal is tied to the
@@ -46,9 +54,20 @@ def start(state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s",
     log_path = home.parent / "lab.log"
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aiops.cli", "lab", "run", "--rps", str(rps),
-             "--scrape-interval", scrape_interval],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "aiops.cli",
+                "lab",
+                "run",
+                "--rps",
+                str(rps),
+                "--scrape-interval",
+                scrape_interval,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the caller only, who stops the lab in order
             preexec_fn=die_with_parent if owned else None,
             env={**os.environ, "AIOPS_STATE_DIR": str(state_dir.resolve())},
@@ -56,8 +75,9 @@ def start(state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s",
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LabError(f"the lab exited with code {proc.returncode} while starting; see "
-                           f"{log_path}")
+            raise LabError(
+                f"the lab exited with code {proc.returncode} while starting; see {log_path}"
+            )
         info = read_info(state_dir)
         if info is not None:
             return proc, info
@@ -90,14 +110,17 @@ def inject(state_dir: Path, scenario_file: Path) -> str:
     except ScenarioError as exc:
         raise LabError(str(exc)) from exc
     info = _require(state_dir)
-    response = httpx.post(f"{info.shop_url}/lab/scenario", content=scenario_file.read_bytes(),
-                          timeout=10)
+    response = httpx.post(
+        f"{info.shop_url}/lab/scenario", content=scenario_file.read_bytes(), timeout=10
+    )
     if response.status_code != 200:
         raise LabError(f"the lab refused {scenario_file}: {response.text.strip()}")
     faults = ", ".join(f"{f.kind.value} on {f.target} at +{f.at:.0f}s" for f in scenario.faults)
     expected = scenario.expect.model_dump(mode="json")
-    return (f"scenario {scenario.name} started: {faults or 'no faults (control)'} after "
-            f"{scenario.warmup:.0f}s of warmup; expected: {expected}")
+    return (
+        f"scenario {scenario.name} started: {faults or 'no faults (control)'} after "
+        f"{scenario.warmup:.0f}s of warmup; expected: {expected}"
+    )
 
 
 def status(state_dir: Path) -> str:

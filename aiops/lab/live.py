@@ -49,18 +49,22 @@ NAMESPACE = "boutique"
 INCIDENTS = "WorkflowType = 'IncidentWorkflow'"
 
 
-def lab_settings(settings: Settings, lab: LabInfo, *, state_dir: Path, policy: Path,
-                 interval_s: float) -> Settings:
+def lab_settings(
+    settings: Settings, lab: LabInfo, *, state_dir: Path, policy: Path, interval_s: float
+) -> Settings:
     """The daemon's settings for the lab: its Prometheus and kubeconfig, the given policy, a
     detection pass every `interval_s` (the lab scrapes every second) and its own state dir."""
-    return settings.model_copy(update={
-        "state_dir": state_dir,
-        "policies_dir": policy,
-        "prometheus": settings.prometheus.model_copy(update={"url": lab.prometheus_url}),
-        "kubernetes": settings.kubernetes.model_copy(
-            update={"kubeconfig": Path(lab.kubeconfig), "context": None, "in_cluster": False}),
-        "detection": settings.detection.model_copy(update={"interval_s": interval_s}),
-    })
+    return settings.model_copy(
+        update={
+            "state_dir": state_dir,
+            "policies_dir": policy,
+            "prometheus": settings.prometheus.model_copy(update={"url": lab.prometheus_url}),
+            "kubernetes": settings.kubernetes.model_copy(
+                update={"kubeconfig": Path(lab.kubeconfig), "context": None, "in_cluster": False}
+            ),
+            "detection": settings.detection.model_copy(update={"interval_s": interval_s}),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -121,13 +125,13 @@ class LiveLab:
     async def play(self, scenario: Scenario) -> Played:
         from aiops.eval.lab_detection import to_yaml
 
-        response = await self.http.post(f"{self.lab.shop_url}/lab/scenario",
-                                        content=to_yaml(scenario))
+        response = await self.http.post(
+            f"{self.lab.shop_url}/lab/scenario", content=to_yaml(scenario)
+        )
         if response.status_code != 200:
             raise IncidentError(f"the lab refused scenario {scenario.name}: {response.text}")
         body = response.json()
-        return Played(scenario.name, time.time(), float(body["faults_at"]),
-                      float(body["ends_at"]))
+        return Played(scenario.name, time.time(), float(body["faults_at"]), float(body["ends_at"]))
 
     async def clear_faults(self) -> None:
         (await self.http.post(f"{self.lab.shop_url}/lab/clear")).raise_for_status()
@@ -154,7 +158,8 @@ class LiveLab:
             spec = d.get("spec", {})
             out[f"Deployment/{NAMESPACE}/{d['metadata']['name']}"] = json.dumps(
                 {"replicas": spec.get("replicas"), "template": spec.get("template", {})},
-                sort_keys=True)
+                sort_keys=True,
+            )
         for n in self._nodes():
             unschedulable = bool(n.get("spec", {}).get("unschedulable"))
             out[f"Node/{n['metadata']['name']}"] = json.dumps({"unschedulable": unschedulable})
@@ -187,8 +192,9 @@ class LiveLab:
 
     async def replicas(self) -> dict[str, int]:
         items = await asyncio.to_thread(self._deployments)
-        return {str(d["metadata"]["name"]): int(d.get("spec", {}).get("replicas") or 0)
-                for d in items}
+        return {
+            str(d["metadata"]["name"]): int(d.get("spec", {}).get("replicas") or 0) for d in items
+        }
 
     # --- incidents ---------------------------------------------------------------------
 
@@ -197,24 +203,26 @@ class LiveLab:
         async for wf in self.client.list_workflows(INCIDENTS):
             started = wf.start_time.timestamp()
             if started >= since:
-                out.append(Execution(wf.id, wf.run_id, started,
-                                     wf.status == WorkflowExecutionStatus.RUNNING))
+                out.append(
+                    Execution(
+                        wf.id, wf.run_id, started, wf.status == WorkflowExecutionStatus.RUNNING
+                    )
+                )
         return sorted(out, key=lambda e: e.started_at)
 
     async def read(self, ex: Execution) -> IncidentState:
         """The incident as its queries show it now; with its report once it has closed."""
-        handle = self.client.get_workflow_handle(ex.id, run_id=ex.run_id,
-                                                 result_type=IncidentReport)
+        handle = self.client.get_workflow_handle(
+            ex.id, run_id=ex.run_id, result_type=IncidentReport
+        )
         desc = await handle.describe()
         running = desc.status == WorkflowExecutionStatus.RUNNING
         ex = Execution(ex.id, ex.run_id, ex.started_at, running)
         try:
             status = await handle.query("status", result_type=IncidentStatus)
             rca = await handle.query("rca", result_type=RcaReport | None)  # type: ignore[arg-type]
-            plan = await handle.query(
-                "plan", result_type=RemediationPlan | None)  # type: ignore[arg-type]
-            pending = await handle.query(
-                "pending_approval", result_type=ApprovalRequest | None)  # type: ignore[arg-type]
+            plan = await handle.query("plan", result_type=RemediationPlan | None)  # type: ignore[arg-type]
+            pending = await handle.query("pending_approval", result_type=ApprovalRequest | None)  # type: ignore[arg-type]
             audit = await handle.query("audit", result_type=list[AuditEntry])
             actions = await handle.query("actions", result_type=list[dict[str, Any]])
         except (RPCError, WorkflowQueryFailedError):  # a run that failed early may not answer
@@ -223,8 +231,9 @@ class LiveLab:
         if desc.status == WorkflowExecutionStatus.COMPLETED:
             report = await handle.result()
             status, rca, plan, audit = report.status, report.rca, report.plan, report.audit
-        return IncidentState(ex, status, await self._entities(ex), rca, plan, pending, audit,
-                             actions, report)
+        return IncidentState(
+            ex, status, await self._entities(ex), rca, plan, pending, audit, actions, report
+        )
 
     async def _entities(self, ex: Execution) -> tuple[str, ...]:
         """The entities of the anomalies that opened the incident (from its start event) and of
@@ -269,8 +278,9 @@ class LiveLab:
             await asyncio.sleep(1.0)
         return await self.terminate_running(reason)
 
-    async def approve(self, incident_id: str, identities: Sequence[str],
-                      channel: str = "policy") -> list[str]:
+    async def approve(
+        self, incident_id: str, identities: Sequence[str], channel: str = "policy"
+    ) -> list[str]:
         """Approve the pending plan as each of `identities` the policy names as an approver,
         until no more approvals are needed. The workflow's validator checks every one."""
         messages: list[str] = []
@@ -280,16 +290,24 @@ class LiveLab:
                 break
             if identity not in state.decision.approvers or identity in state.approved_by:
                 continue
-            messages.append(await decide(self.client, incident_id, approve=True,
-                                         identity=identity, channel=channel,
-                                         plan_hash=state.plan_hash,
-                                         reason="approved by the demo/evaluation policy"))
+            messages.append(
+                await decide(
+                    self.client,
+                    incident_id,
+                    approve=True,
+                    identity=identity,
+                    channel=channel,
+                    plan_hash=state.plan_hash,
+                    reason="approved by the demo/evaluation policy",
+                )
+            )
         return messages
 
     async def read_pending(self, incident_id: str) -> ApprovalRequest | None:
         handle = self.client.get_workflow_handle(incident_id)
         pending: ApprovalRequest | None = await handle.query(
-            "pending_approval", result_type=ApprovalRequest | None)  # type: ignore[arg-type]
+            "pending_approval", result_type=ApprovalRequest | None
+        )  # type: ignore[arg-type]
         return pending
 
     async def terminate_running(self, reason: str) -> list[str]:
@@ -312,4 +330,3 @@ async def live_lab(settings: Settings, lab: LabInfo) -> AsyncIterator[LiveLab]:
             yield live
         finally:
             await live.aclose()
-

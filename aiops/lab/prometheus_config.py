@@ -47,7 +47,8 @@ def write_prometheus_config(
     if not targets:
         raise ValueError("at least one scrape target is needed")
     jobs: dict[str, list[str]] = (
-        {name: [t] for name, t in targets.items()} if isinstance(targets, dict)
+        {name: [t] for name, t in targets.items()}
+        if isinstance(targets, dict)
         else {job: list(targets)}
     )
     scrape_configs: list[dict[str, object]] = [
@@ -86,13 +87,20 @@ def free_port() -> int:
 class PrometheusProcess:
     """A Prometheus server on 127.0.0.1; use as a context manager or call `stop()`."""
 
-    def __init__(self, config: str | Path, data_dir: str | Path, port: int | None = None,
-                 binary: str | None = None, retention: str = "15d",
-                 log_file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: str | Path,
+        data_dir: str | Path,
+        port: int | None = None,
+        binary: str | None = None,
+        retention: str = "15d",
+        log_file: str | Path | None = None,
+    ) -> None:
         exe = binary or shutil.which("prometheus") or "/usr/bin/prometheus"
         if not Path(exe).exists():
-            raise PrometheusError(f"prometheus binary not found ({exe}); install the Debian "
-                                  "package prometheus")
+            raise PrometheusError(
+                f"prometheus binary not found ({exe}); install the Debian package prometheus"
+            )
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = Path(data_dir)
@@ -100,19 +108,26 @@ class PrometheusProcess:
         self.log_path = log
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [exe, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-             f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.retention.time={retention}", "--web.enable-lifecycle",
-             "--log.level=warn"],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                exe,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--storage.tsdb.retention.time={retention}",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PrometheusError(f"prometheus exited with {self.proc.returncode}; see "
-                                      f"{self.log_path}")
+                raise PrometheusError(
+                    f"prometheus exited with {self.proc.returncode}; see {self.log_path}"
+                )
             try:
                 if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
                     return

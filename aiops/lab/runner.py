@@ -94,8 +94,13 @@ def seeded_in_the_past(age_s: float, settle_s: float = 120.0) -> Cluster:
 
 
 def run_lab(
-    state_dir: Path, *, rps: float = 50.0, scrape_interval: str = "1s", history_days: float = 2.0,
-    prometheus_port: int = 0, stop: threading.Event | None = None,
+    state_dir: Path,
+    *,
+    rps: float = 50.0,
+    scrape_interval: str = "1s",
+    history_days: float = 2.0,
+    prometheus_port: int = 0,
+    stop: threading.Event | None = None,
     rule_files: list[str | Path] | None = None,
 ) -> None:
     """Run the lab in this process until SIGTERM/SIGINT (or `stop` is set). `rule_files`:
@@ -117,15 +122,26 @@ def run_lab(
     history = backfill(home / "prometheus", days=history_days, rps=rps, fine_tail=900.0)
     backfill_s = time.monotonic() - started
     shop = ShopService(cluster, rps=rps, anchor=history.end, history=history.shop).start()
-    config = write_prometheus_config(home / "prometheus.yml", [shop.target],
-                                     scrape_interval=scrape_interval, rule_files=rule_files)
-    prom = PrometheusProcess(config, home / "prometheus", port=prometheus_port or None,
-                             log_file=home / "prometheus.log")
+    config = write_prometheus_config(
+        home / "prometheus.yml",
+        [shop.target],
+        scrape_interval=scrape_interval,
+        rule_files=rule_files,
+    )
+    prom = PrometheusProcess(
+        config, home / "prometheus", port=prometheus_port or None, log_file=home / "prometheus.log"
+    )
     try:
         prom.wait_ready()
-        info = LabInfo(pid=os.getpid(), prometheus_url=prom.url, kube_api_url=api.url,
-                       kubeconfig=str(kubeconfig), shop_url=f"http://{shop.target}",
-                       started_at=time.time(), backfill_s=round(backfill_s, 1))
+        info = LabInfo(
+            pid=os.getpid(),
+            prometheus_url=prom.url,
+            kube_api_url=api.url,
+            kubeconfig=str(kubeconfig),
+            shop_url=f"http://{shop.target}",
+            started_at=time.time(),
+            backfill_s=round(backfill_s, 1),
+        )
         info_path(state_dir).write_text(json.dumps(asdict(info), indent=2))
         log.info("lab up", **asdict(info))
         stop.wait()

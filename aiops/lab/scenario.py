@@ -109,8 +109,9 @@ class FaultSpec(BaseModel):
         for key, value in (self.model_extra or {}).items():
             if key not in allowed:
                 names = ", ".join([*_COMMON_FAULT_FIELDS, *allowed])
-                raise ValueError(f"unknown field {key!r} for kind {self.kind.value}; "
-                                 f"allowed: {names}")
+                raise ValueError(
+                    f"unknown field {key!r} for kind {self.kind.value}; allowed: {names}"
+                )
             if allowed[key] == "number" and (
                 isinstance(value, bool) or not isinstance(value, int | float) or value < 0
             ):
@@ -131,8 +132,9 @@ class FaultSpec(BaseModel):
             if target not in NODES:
                 raise ValueError(f"{target!r} is not a node; allowed: {', '.join(NODES)}")
         elif target not in SERVICES:
-            raise ValueError(f"{target!r} is not a deployment of the shop; allowed: "
-                             f"{', '.join(SERVICES)}")
+            raise ValueError(
+                f"{target!r} is not a deployment of the shop; allowed: {', '.join(SERVICES)}"
+            )
         return target
 
     @property
@@ -154,8 +156,10 @@ class NoiseSpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> NoiseSpec:
         if self.kind is NoiseKind.BENIGN_ROLLOUT and self.target not in SERVICES:
-            raise ValueError(f"benign_rollout needs a target deployment; got {self.target!r}; "
-                             f"allowed: {', '.join(SERVICES)}")
+            raise ValueError(
+                f"benign_rollout needs a target deployment; got {self.target!r}; "
+                f"allowed: {', '.join(SERVICES)}"
+            )
         return self
 
 
@@ -168,8 +172,10 @@ class ExpectSpec(_Strict):
     def _check(self) -> ExpectSpec:
         allowed = [*SERVICES, *NODES, "none"]
         if self.root_cause not in allowed:
-            raise ValueError(f"root_cause {self.root_cause!r} is not a deployment, a node or "
-                             f"none; allowed: {', '.join(allowed)}")
+            raise ValueError(
+                f"root_cause {self.root_cause!r} is not a deployment, a node or "
+                f"none; allowed: {', '.join(allowed)}"
+            )
         return self
 
 
@@ -188,14 +194,18 @@ class Scenario(_Strict):
     def _check(self) -> Scenario:
         last = max([f.at for f in self.faults] + [n.at for n in self.noise], default=0.0)
         if self.duration <= self.warmup + last:
-            raise ValueError(f"duration ({self.duration:g}s) must be longer than warmup "
-                             f"({self.warmup:g}s) plus the last fault or noise ({last:g}s)")
+            raise ValueError(
+                f"duration ({self.duration:g}s) must be longer than warmup "
+                f"({self.warmup:g}s) plus the last fault or noise ({last:g}s)"
+            )
         kinds = {f.kind.value for f in self.faults}
         if self.expect.fault == "none" and kinds:
             raise ValueError(f"expect.fault is none but the scenario injects {sorted(kinds)}")
         if self.expect.fault != "none" and self.expect.fault not in kinds:
-            raise ValueError(f"expect.fault {self.expect.fault} is not among the injected "
-                             f"faults {sorted(kinds) or '(none)'}")
+            raise ValueError(
+                f"expect.fault {self.expect.fault} is not among the injected "
+                f"faults {sorted(kinds) or '(none)'}"
+            )
         return self
 
     def expected_playbook_for_fault(self) -> str:
@@ -246,11 +256,14 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"{source}{where}: not valid YAML: "
-                            f"{getattr(e, 'problem', None) or e}") from e
+        raise ScenarioError(
+            f"{source}{where}: not valid YAML: {getattr(e, 'problem', None) or e}"
+        ) from e
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario is a mapping with name, duration, traffic, "
-                            f"expect, ... (got {type(data).__name__})")
+        raise ScenarioError(
+            f"{source}: a scenario is a mapping with name, duration, traffic, "
+            f"expect, ... (got {type(data).__name__})"
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
@@ -289,8 +302,12 @@ def load_all(directory: str | Path = SCENARIO_DIR) -> dict[str, Scenario]:
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """`aiops lab scenarios [FILE...]`: validate scenario files and list them."""
-    p.add_argument("files", nargs="*", type=Path,
-                   help=f"scenario files (default: every *.yaml in {SCENARIO_DIR})")
+    p.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help=f"scenario files (default: every *.yaml in {SCENARIO_DIR})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -304,9 +321,11 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         faults = ", ".join(f"{f.kind.value}@{f.target}+{f.at:g}s" for f in s.faults) or "-"
-        print(f"{s.name:28} {s.traffic.rps:g} rps {s.traffic.pattern.value:8} "
-              f"faults: {faults:45} expect: {s.expect.root_cause}/{s.expect.fault}"
-              f" -> {s.expect.playbook}")
+        print(
+            f"{s.name:28} {s.traffic.rps:g} rps {s.traffic.pattern.value:8} "
+            f"faults: {faults:45} expect: {s.expect.root_cause}/{s.expect.fault}"
+            f" -> {s.expect.playbook}"
+        )
     if failed:
         print(f"{failed} of {len(files)} scenario files are invalid")
     return 1 if failed else 0

@@ -33,8 +33,7 @@ async def audit_trail(client: Client, d: IncidentDetail) -> list[dict[str, str]]
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[ev.event_id] = ev.activity_task_scheduled_event_attributes.activity_type.name
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name = scheduled.get(ev.activity_task_completed_event_attributes.scheduled_event_id,
-                                 "")
+            name = scheduled.get(ev.activity_task_completed_event_attributes.scheduled_event_id, "")
             rows.append((at, "worker", _ACTIVITY_WORDS.get(name, f"ran {name}")))
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             attrs = ev.activity_task_failed_event_attributes
@@ -48,13 +47,26 @@ async def audit_trail(client: Client, d: IncidentDetail) -> list[dict[str, str]]
             if req.input.name == "decide" and payloads and not d.audit:
                 dec = (await client.data_converter.decode([payloads[0]], [Decision]))[0]
                 verb = "approved" if dec.approve else "rejected"
-                rows.append((at, dec.identity, f"{verb} plan {dec.plan_hash} via {dec.channel} "
-                             "(accepted by the workflow)"))
-        elif kind in (EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-                      EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-                      EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-                      EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED):
-            rows.append((at, "temporal", "workflow ended: " + EventType.Name(kind)
-                         .removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower()))
+                rows.append(
+                    (
+                        at,
+                        dec.identity,
+                        f"{verb} plan {dec.plan_hash} via {dec.channel} (accepted by the workflow)",
+                    )
+                )
+        elif kind in (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        ):
+            rows.append(
+                (
+                    at,
+                    "temporal",
+                    "workflow ended: "
+                    + EventType.Name(kind).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower(),
+                )
+            )
     rows.sort(key=lambda r: r[0])
     return [{"at": at.isoformat(), "who": who, "what": what} for at, who, what in rows]

@@ -85,7 +85,12 @@ def current_caller(settings: Settings, policy: Policy) -> Caller:
     else:
         principal = settings.cli_identity or getpass.getuser()
         identity = resolve_identity(policy, "cli", principal)
-    role: Role = "approver" if identity is not None and identity in approvers_of(policy) \
-        else "viewer"
-    return Caller(principal=principal, identity=identity, role=role,
-                  transport="http" if over_http else "local")
+    role: Role = (
+        "approver" if identity is not None and identity in approvers_of(policy) else "viewer"
+    )
+    return Caller(
+        principal=principal,
+        identity=identity,
+        role=role,
+        transport="http" if over_http else "local",
+    )

@@ -123,8 +123,7 @@ def _stamp(path: Path) -> object:
     """Names, sizes and modification times of a file or of a directory's files."""
     try:
         files = sorted(path.iterdir()) if path.is_dir() else [path]
-        return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files
-                     if f.is_file())
+        return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
     except OSError:
         return None
 

@@ -34,8 +34,11 @@ def describe(tool: str, exc: PydanticValidationError) -> str:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err["loc"]) or "arguments"
         parts.append(f"{loc}: {_plain(err)}")
-    return f"bad arguments for {tool}: " + "; ".join(parts) + \
-        " (the tool's input schema lists each argument and its type)"
+    return (
+        f"bad arguments for {tool}: "
+        + "; ".join(parts)
+        + " (the tool's input schema lists each argument and its type)"
+    )
 
 
 def _plain(err: Any) -> str:

@@ -19,8 +19,9 @@ QUERY_TIMEOUT_S = 10.0
 _REL = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _DUR = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-TIME_HELP = "write 'now', a relative time like '-30m' or '-2h', or ISO 8601 like " \
-            "'2026-11-24T12:00:00Z'"
+TIME_HELP = (
+    "write 'now', a relative time like '-30m' or '-2h', or ISO 8601 like '2026-11-24T12:00:00Z'"
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,15 @@ def parse_duration(value: str, name: str) -> float:
 def check_promql(promql: str) -> str:
     text = promql.strip()
     if not text:
-        raise ToolError("promql is empty; give a PromQL expression such as "
-                        "'up' or 'sum by (job) (rate(http_requests_total[5m]))'")
+        raise ToolError(
+            "promql is empty; give a PromQL expression such as "
+            "'up' or 'sum by (job) (rate(http_requests_total[5m]))'"
+        )
     if len(text) > MAX_QUERY_CHARS:
-        raise ToolError(f"promql is {len(text)} characters long; the limit is "
-                        f"{MAX_QUERY_CHARS}: split the question into smaller queries")
+        raise ToolError(
+            f"promql is {len(text)} characters long; the limit is "
+            f"{MAX_QUERY_CHARS}: split the question into smaller queries"
+        )
     return text
 
 
@@ -71,8 +76,10 @@ def window(start: str, end: str, step: str | None, now: datetime | None = None) 
         raise ToolError(f"start ({t0.isoformat()}) must be before end ({t1.isoformat()})")
     span = t1 - t0
     if span > MAX_RANGE:
-        raise ToolError(f"the range is {_human(span.total_seconds())}; the limit is "
-                        f"{_human(MAX_RANGE.total_seconds())}: narrow start/end")
+        raise ToolError(
+            f"the range is {_human(span.total_seconds())}; the limit is "
+            f"{_human(MAX_RANGE.total_seconds())}: narrow start/end"
+        )
     if t0 > now + timedelta(minutes=5):
         raise ToolError(f"start {t0.isoformat()} is in the future; Prometheus has no data there")
     if step is None:
@@ -84,8 +91,10 @@ def window(start: str, end: str, step: str | None, now: datetime | None = None) 
         points = span.total_seconds() / step_s + 1
         if points > MAX_POINTS:
             need = math.ceil(span.total_seconds() / (MAX_POINTS - 1))
-            raise ToolError(f"step {step} gives {points:.0f} points per series; the limit is "
-                            f"{MAX_POINTS}: use step '{need}s' or more, or a shorter range")
+            raise ToolError(
+                f"step {step} gives {points:.0f} points per series; the limit is "
+                f"{MAX_POINTS}: use step '{need}s' or more, or a shorter range"
+            )
     return Window(t0, t1, step_s)
 
 

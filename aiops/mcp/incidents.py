@@ -70,7 +70,8 @@ def check_id(incident_id: str) -> str:
 async def read_incident(client: Client, incident_id: str) -> IncidentDetail:
     incident_id = check_id(incident_id)
     handle: WorkflowHandle[Any, IncidentReport] = client.get_workflow_handle(
-        incident_id, result_type=IncidentReport)
+        incident_id, result_type=IncidentReport
+    )
     try:
         desc, history = await asyncio.gather(
             handle.describe(rpc_timeout=QUERY_TIMEOUT),
@@ -81,8 +82,10 @@ async def read_incident(client: Client, incident_id: str) -> IncidentDetail:
     if desc.workflow_type != "IncidentWorkflow":
         raise not_found(incident_id)
     detail = IncidentDetail(
-        id=incident_id, execution=desc.status.name if desc.status else "UNKNOWN",
-        started_at=desc.start_time, closed_at=desc.close_time,
+        id=incident_id,
+        execution=desc.status.name if desc.status else "UNKNOWN",
+        started_at=desc.start_time,
+        closed_at=desc.close_time,
         history=list(history.events),
     )
     converter = client.data_converter
@@ -116,15 +119,18 @@ async def read_incident(client: Client, incident_id: str) -> IncidentDetail:
             # Three queries at once: each is a round trip through the worker.
             detail.status, detail.pending, detail.audit = await asyncio.gather(
                 handle.query("status", result_type=IncidentStatus, rpc_timeout=QUERY_TIMEOUT),
-                handle.query("pending_approval",
-                             result_type=ApprovalRequest | None,  # type: ignore[arg-type]
-                             rpc_timeout=QUERY_TIMEOUT),
+                handle.query(
+                    "pending_approval",
+                    result_type=ApprovalRequest | None,  # type: ignore[arg-type]
+                    rpc_timeout=QUERY_TIMEOUT,
+                ),
                 handle.query("audit", result_type=list[AuditEntry], rpc_timeout=QUERY_TIMEOUT),
             )
         except RPCError as exc:
             detail.notes.append(
                 "the workflow did not answer its queries (is an `aiops worker` running?); "
-                f"showing what its history holds ({_short(exc.message)})")
+                f"showing what its history holds ({_short(exc.message)})"
+            )
     return detail
 
 
@@ -168,15 +174,17 @@ async def read_anomalies(client: Client, incident_id: str) -> tuple[Incident, li
     return incident, list(anomalies.values())
 
 
-async def recent_incident_ids(client: Client, limit: int, status: str | None = None) -> \
-        list[tuple[str, str, datetime, datetime | None]]:
+async def recent_incident_ids(
+    client: Client, limit: int, status: str | None = None
+) -> list[tuple[str, str, datetime, datetime | None]]:
     query = "WorkflowType = 'IncidentWorkflow'"
     if status is not None:
         query += f" AND ExecutionStatus = '{status}'"
     found = []
     async for wf in client.list_workflows(query, limit=limit):
-        found.append((wf.id, wf.status.name if wf.status else "UNKNOWN", wf.start_time,
-                      wf.close_time))
+        found.append(
+            (wf.id, wf.status.name if wf.status else "UNKNOWN", wf.start_time, wf.close_time)
+        )
     return found
 
 
@@ -190,5 +198,7 @@ def _explain(incident_id: str, exc: RPCError) -> ToolError:
         return not_found(incident_id)
     if exc.status is RPCStatusCode.INVALID_ARGUMENT:
         return ToolError(f"{incident_id!r} is not a valid incident id; list_incidents shows them")
-    return ToolError(f"Temporal could not answer for {incident_id!r}: {_short(exc.message)}; "
-                     "retry, or check `aiops doctor`")
+    return ToolError(
+        f"Temporal could not answer for {incident_id!r}: {_short(exc.message)}; "
+        "retry, or check `aiops doctor`"
+    )

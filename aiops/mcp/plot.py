@@ -11,8 +11,14 @@ from collections.abc import Sequence
 
 RGB = tuple[int, int, int]
 PALETTE: tuple[RGB, ...] = (
-    (31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127),
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (148, 103, 189),
+    (255, 127, 14),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
 )
 SHADE: RGB = (255, 228, 196)
 GRID: RGB = (225, 225, 225)
@@ -28,7 +34,7 @@ class Canvas:
     def put(self, x: int, y: int, color: RGB) -> None:
         if 0 <= x < self.width and 0 <= y < self.height:
             i = (y * self.width + x) * 3
-            self.pixels[i:i + 3] = bytes(color)
+            self.pixels[i : i + 3] = bytes(color)
 
     def rect(self, x0: int, y0: int, x1: int, y1: int, color: RGB) -> None:
         for y in range(max(0, y0), min(self.height, y1 + 1)):
@@ -55,17 +61,25 @@ class Canvas:
 
     def png(self) -> bytes:
         rows = b"".join(
-            b"\x00" + bytes(self.pixels[y * self.width * 3:(y + 1) * self.width * 3])
+            b"\x00" + bytes(self.pixels[y * self.width * 3 : (y + 1) * self.width * 3])
             for y in range(self.height)
         )
 
         def chunk(kind: bytes, data: bytes) -> bytes:
-            return (struct.pack(">I", len(data)) + kind + data
-                    + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+            return (
+                struct.pack(">I", len(data))
+                + kind
+                + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+            )
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows, 6))
+            + chunk(b"IEND", b"")
+        )
 
 
 def line_chart(

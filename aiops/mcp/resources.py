@@ -14,8 +14,7 @@ from aiops.mcp.views import incident_view
 
 
 def register(mcp: FastMCP, b: Backends) -> None:
-    @mcp.resource("incident://{incident_id}", mime_type="application/json",
-                  name="incident-report")
+    @mcp.resource("incident://{incident_id}", mime_type="application/json", name="incident-report")
     async def incident_report(incident_id: str) -> str:
         """An incident: anomalies, root cause, plan, policy decision, status and outcome."""
         try:
@@ -31,8 +30,15 @@ def register(mcp: FastMCP, b: Backends) -> None:
             books = b.playbooks()
         except ToolError as exc:
             raise ResourceError(str(exc)) from None
-        return json.dumps({"version": books.version(), "playbooks": {
-            k: p.model_dump(mode="json") for k, p in sorted(books.playbooks.items())}}, indent=1)
+        return json.dumps(
+            {
+                "version": books.version(),
+                "playbooks": {
+                    k: p.model_dump(mode="json") for k, p in sorted(books.playbooks.items())
+                },
+            },
+            indent=1,
+        )
 
     @mcp.resource("playbook://{playbook_id}", mime_type="application/json", name="playbook")
     def one_playbook(playbook_id: str) -> str:
@@ -43,6 +49,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             raise ResourceError(str(exc)) from None
         book = books.playbooks.get(playbook_id)
         if book is None:
-            raise ResourceError(f"no playbook {playbook_id!r}; known: "
-                                f"{', '.join(sorted(books.playbooks))}")
+            raise ResourceError(
+                f"no playbook {playbook_id!r}; known: {', '.join(sorted(books.playbooks))}"
+            )
         return json.dumps(book.model_dump(mode="json"), indent=1)

@@ -33,42 +33,54 @@ def _approver(b: Backends) -> Caller:
         raise ToolError(
             f"refused: {caller.describe()} does not have the approver role; ask someone among "
             "the policy's approvers, or have your MCP token mapped to an approver identity "
-            "(policy approvals.identities.<name>.mcp)")
+            "(policy approvals.identities.<name>.mcp)"
+        )
     return caller
 
 
 def register(mcp: FastMCP, b: Backends) -> None:
-    async def _decide(incident_id: str, approve: bool, plan_hash: str | None,
-                      reason: str) -> dict[str, Any]:
+    async def _decide(
+        incident_id: str, approve: bool, plan_hash: str | None, reason: str
+    ) -> dict[str, Any]:
         incident_id = check_id(incident_id)
         if len(reason) > MAX_REASON:
             raise ToolError(f"reason is {len(reason)} characters; keep it under {MAX_REASON}")
-        if plan_hash is not None and not (len(plan_hash) == 16 and all(
-                c in "0123456789abcdef" for c in plan_hash)):
-            raise ToolError(f"plan_hash {plan_hash[:40]!r} is not a plan hash (16 hex digits); "
-                            "get_incident shows the pending plan's hash")
+        if plan_hash is not None and not (
+            len(plan_hash) == 16 and all(c in "0123456789abcdef" for c in plan_hash)
+        ):
+            raise ToolError(
+                f"plan_hash {plan_hash[:40]!r} is not a plan hash (16 hex digits); "
+                "get_incident shows the pending plan's hash"
+            )
         caller = _approver(b)
         assert caller.identity is not None
         try:
-            message = await decide(await b.temporal(), incident_id, approve=approve,
-                                   identity=caller.identity, channel="mcp",
-                                   plan_hash=plan_hash, reason=reason)
+            message = await decide(
+                await b.temporal(),
+                incident_id,
+                approve=approve,
+                identity=caller.identity,
+                channel="mcp",
+                plan_hash=plan_hash,
+                reason=reason,
+            )
         except IncidentError as exc:
-            raise ToolError(str(exc).replace("`aiops incidents list`", "list_incidents")) \
-                from exc
+            raise ToolError(str(exc).replace("`aiops incidents list`", "list_incidents")) from exc
         return {"result": message, "decided_by": caller.identity}
 
     @mcp.tool(annotations=DESTRUCTIVE, tags=TAGS)
-    async def approve_remediation(incident_id: str, plan_hash: str | None = None,
-                                  reason: str = "") -> dict[str, Any]:
+    async def approve_remediation(
+        incident_id: str, plan_hash: str | None = None, reason: str = ""
+    ) -> dict[str, Any]:
         """Approve the plan awaiting a decision on an incident, as yourself (the identity of
         your MCP token). Pass the plan_hash you reviewed with get_incident, so a plan that
         changed since is not approved by mistake. The plan runs when enough approvals are in."""
         return await _decide(incident_id, True, plan_hash, reason)
 
     @mcp.tool(annotations=DESTRUCTIVE, tags=TAGS)
-    async def reject_remediation(incident_id: str, reason: str,
-                                 plan_hash: str | None = None) -> dict[str, Any]:
+    async def reject_remediation(
+        incident_id: str, reason: str, plan_hash: str | None = None
+    ) -> dict[str, Any]:
         """Reject the plan awaiting a decision on an incident, with a reason for the record.
         Nothing runs; the incident closes as rejected."""
         if not reason.strip():
@@ -76,24 +88,31 @@ def register(mcp: FastMCP, b: Backends) -> None:
         return await _decide(incident_id, False, plan_hash, reason)
 
     @mcp.tool(annotations=DESTRUCTIVE, tags=TAGS)
-    async def propose_remediation(service: str, namespace: str, summary: str,
-                                  severity: str = "warning") -> dict[str, Any]:
+    async def propose_remediation(
+        service: str, namespace: str, summary: str, severity: str = "warning"
+    ) -> dict[str, Any]:
         """Open an incident for a service you believe is unhealthy: aiops investigates it,
         matches a playbook and the policy decides what may run and who must approve, exactly
         as for a detected anomaly. Returns the incident id; follow it with get_incident."""
         for value, what in ((service, "service"), (namespace, "namespace")):
             if not _NAME.match(value):
-                raise ToolError(f"{what} {value[:80]!r} is not a Kubernetes name; e.g. "
-                                "'cartservice' in 'boutique'")
+                raise ToolError(
+                    f"{what} {value[:80]!r} is not a Kubernetes name; e.g. "
+                    "'cartservice' in 'boutique'"
+                )
         if not summary.strip() or len(summary) > MAX_REASON:
-            raise ToolError(f"give a summary of what you observed (1 to {MAX_REASON} "
-                            "characters); it goes into the audit trail")
+            raise ToolError(
+                f"give a summary of what you observed (1 to {MAX_REASON} "
+                "characters); it goes into the audit trail"
+            )
         if severity not in {s.value for s in Severity}:
-            raise ToolError(f"severity must be one of info, warning, critical; got "
-                            f"{severity[:30]!r}")
+            raise ToolError(
+                f"severity must be one of info, warning, critical; got {severity[:30]!r}"
+            )
         caller = _approver(b)
-        incident = _reported_incident(service, namespace, summary, Severity(severity),
-                                      caller.identity or "")
+        incident = _reported_incident(
+            service, namespace, summary, Severity(severity), caller.identity or ""
+        )
         # Imported here: opening an incident needs the workflow classes and the worker's rule
         # loading, which a read-only server never uses.
         from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -107,23 +126,38 @@ def register(mcp: FastMCP, b: Backends) -> None:
             await open_incident(client, b.settings.temporal.task_queue, incident, rules)
         except WorkflowAlreadyStartedError:
             return {"incident_id": incident.id, "result": "already open; see get_incident"}
-        return {"incident_id": incident.id, "result": f"incident opened by {caller.identity}; "
-                "aiops investigates and plans now, and the policy decides what may run"}
+        return {
+            "incident_id": incident.id,
+            "result": f"incident opened by {caller.identity}; "
+            "aiops investigates and plans now, and the policy decides what may run",
+        }
 
 
-def _reported_incident(service: str, namespace: str, summary: str, severity: Severity,
-                       identity: str) -> Incident:
+def _reported_incident(
+    service: str, namespace: str, summary: str, severity: Severity, identity: str
+) -> Incident:
     now = datetime.now(UTC)
-    sel = (f'reporter="destination", destination_workload="{service}", '
-           f'destination_workload_namespace="{namespace}"')
+    sel = (
+        f'reporter="destination", destination_workload="{service}", '
+        f'destination_workload_namespace="{namespace}"'
+    )
     anomaly = Anomaly(
-        signal="reported_by_person", series={"workload": service, "namespace": namespace},
-        query=f"sum(rate(istio_requests_total{{{sel}, response_code=~\"5..\"}}[5m])) / "
-              f"sum(rate(istio_requests_total{{{sel}}}[5m]))",
-        start=now, score=1.0, direction=Direction.BOTH,
+        signal="reported_by_person",
+        series={"workload": service, "namespace": namespace},
+        query=f'sum(rate(istio_requests_total{{{sel}, response_code=~"5.."}}[5m])) / '
+        f"sum(rate(istio_requests_total{{{sel}}}[5m]))",
+        start=now,
+        score=1.0,
+        direction=Direction.BOTH,
         blamed_dimensions=[f"reported by {identity}: {summary.strip()}"],
     )
     # One proposal per service and minute: a second call within the minute finds it open.
-    return Incident(id=f"incident-{anomaly.fingerprint()}-{now:%Y%m%d%H%M}",
-                    fingerprint=anomaly.fingerprint(), namespace=namespace, service=service,
-                    opened_at=now, anomalies=[anomaly], severity=severity)
+    return Incident(
+        id=f"incident-{anomaly.fingerprint()}-{now:%Y%m%d%H%M}",
+        fingerprint=anomaly.fingerprint(),
+        namespace=namespace,
+        service=service,
+        opened_at=now,
+        anomalies=[anomaly],
+        severity=severity,
+    )

@@ -23,7 +23,8 @@ def incident_view(d: IncidentDetail, settings: Settings) -> dict[str, Any]:
         "namespace": d.incident.namespace if d.incident else None,
         "severity": d.incident.severity.value if d.incident else None,
         "anomalies": [a.model_dump(mode="json") for a in d.incident.anomalies]
-        if d.incident else [],
+        if d.incident
+        else [],
         "rca": d.rca.model_dump(mode="json") if d.rca else None,
         "plan": plan.model_dump(mode="json") | {"plan_hash": plan.plan_hash()} if plan else None,
         "policy_decision": policy.model_dump(mode="json") if policy else None,
@@ -33,9 +34,11 @@ def incident_view(d: IncidentDetail, settings: Settings) -> dict[str, Any]:
     }
     if pending is not None:
         view["awaiting_approval"] = {
-            "plan_hash": pending.plan_hash, "approvers": pending.decision.approvers,
+            "plan_hash": pending.plan_hash,
+            "approvers": pending.decision.approvers,
             "approvals_required": pending.decision.approvals_required,
-            "approved_by": pending.approved_by, "expires_at": pending.expires_at.isoformat(),
+            "approved_by": pending.approved_by,
+            "expires_at": pending.expires_at.isoformat(),
             "dry_run": pending.dry_run,
         }
     if report is not None:

@@ -126,8 +126,10 @@ def rank(
         if family_of(metric) in _SYMPTOMS and not _bad_direction(metric, int(scores.direction[j])):
             family_weight[j] *= cfg.recovering_weight
     for svc, callees in sorted(explained.items()):
-        notes.append(f"errors/latency of {svc} discounted: its callee(s) {', '.join(callees)} "
-                     "departed at the same time")
+        notes.append(
+            f"errors/latency of {svc} discounted: its callee(s) {', '.join(callees)} "
+            "departed at the same time"
+        )
         for j in by_service[svc]:
             if family_of(metric_of(matrix.columns[j])) in _SYMPTOMS:
                 family_weight[j] *= cfg.explained_weight
@@ -197,8 +199,10 @@ def rank(
             own = anomaly.get(target, float("-inf"))
             if math.isfinite(own) and own < cfg.change_min_peer and target not in flagged:
                 b *= cfg.quiet_change_weight
-                notes.append(f"{ev.kind.value} of {target} discounted: its own metrics stayed "
-                             f"quiet (peer score {own:.1f} < {cfg.change_min_peer:g})")
+                notes.append(
+                    f"{ev.kind.value} of {target} discounted: its own metrics stayed "
+                    f"quiet (peer score {own:.1f} < {cfg.change_min_peer:g})"
+                )
             if target not in total:
                 if i > 0 or ev.kind is ChangeKind.CORDON:
                     continue  # a node is not a service; its workloads are in `affects`

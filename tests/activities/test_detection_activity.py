@@ -22,8 +22,11 @@ from aiops.domain.models import Anomaly, Direction
 from tests.servers import MetricsTarget, PrometheusServer, free_port, scraped, wait_until
 
 GAUGE = {
-    "name": "queue_depth", "query": "aiops_test_act_depth{$filter}", "entity_label": "job",
-    "direction": "up", "unit": "items",
+    "name": "queue_depth",
+    "query": "aiops_test_act_depth{$filter}",
+    "entity_label": "job",
+    "direction": "up",
+    "unit": "items",
 }
 
 
@@ -32,8 +35,11 @@ def settings(url: str, state_dir: Path, **detection: object) -> Settings:
         state_dir=state_dir,
         prometheus=PrometheusSettings(url=url, timeout_s=2),
         detection=DetectionSettings(
-            interval_s=1, prime_s=20, signals=[GAUGE],
-            disabled=[s.name for s in BUILTIN_SIGNALS], **detection,  # type: ignore[arg-type]
+            interval_s=1,
+            prime_s=20,
+            signals=[GAUGE],
+            disabled=[s.name for s in BUILTIN_SIGNALS],
+            **detection,  # type: ignore[arg-type]
         ),
     )
 
@@ -54,37 +60,50 @@ def test_passes_hand_over_a_small_reference_to_a_state_file(url: str, tmp_path: 
     assert first.cold_start and first.checkpoint_note is None
     [report] = first.signals
     assert (report.signal, report.status, report.series, report.cold) == (
-        "queue_depth", "ok", 1, True)
+        "queue_depth",
+        "ok",
+        1,
+        True,
+    )
     path = tmp_path / "detection" / first.checkpoint.file
     assert path.is_file() and path.stat().st_size == first.checkpoint.size_bytes
     assert first.checkpoint.pass_id == first.pass_id == path.stem
     assert len(first.model_dump_json()) < 2_000  # the history carries a reference, not state
 
     # Another worker (no memory of the first) continues from the file.
-    second = env.run(DetectionActivities(settings(url, tmp_path)).detect_anomalies,
-                     DetectAnomaliesInput(at=t0 + timedelta(seconds=1),
-                                          checkpoint=first.checkpoint))
+    second = env.run(
+        DetectionActivities(settings(url, tmp_path)).detect_anomalies,
+        DetectAnomaliesInput(at=t0 + timedelta(seconds=1), checkpoint=first.checkpoint),
+    )
     assert not second.cold_start
     assert second.signals[0].steps == 1 and not second.signals[0].cold
 
     # Running the same pass again (a retry) is a no-op on the same grid time.
-    again = env.run(acts.detect_anomalies, DetectAnomaliesInput(
-        at=t0 + timedelta(seconds=1), checkpoint=second.checkpoint))
+    again = env.run(
+        acts.detect_anomalies,
+        DetectAnomaliesInput(at=t0 + timedelta(seconds=1), checkpoint=second.checkpoint),
+    )
     assert again.signals[0].status == "up_to_date"
 
     # The file is gone (another host, a wiped volume): prime again from history, and say so.
     path = tmp_path / "detection" / again.checkpoint.file
     path.unlink()
-    third = env.run(acts.detect_anomalies, DetectAnomaliesInput(
-        at=t0 + timedelta(seconds=2), checkpoint=again.checkpoint.model_copy(
-            update={"sha256": "0" * 64})))
+    third = env.run(
+        acts.detect_anomalies,
+        DetectAnomaliesInput(
+            at=t0 + timedelta(seconds=2),
+            checkpoint=again.checkpoint.model_copy(update={"sha256": "0" * 64}),
+        ),
+    )
     assert third.cold_start
     assert third.checkpoint_note is not None and "primed from history" in third.checkpoint_note
 
     ref = third.checkpoint
     for k in range(3, 8):
-        ref = env.run(acts.detect_anomalies, DetectAnomaliesInput(
-            at=t0 + timedelta(seconds=k), checkpoint=ref)).checkpoint
+        ref = env.run(
+            acts.detect_anomalies,
+            DetectAnomaliesInput(at=t0 + timedelta(seconds=k), checkpoint=ref),
+        ).checkpoint
     assert len(list((tmp_path / "detection" / "default").glob("*.npz"))) == KEEP_CHECKPOINTS
 
 
@@ -95,32 +114,42 @@ def test_prometheus_down_fails_every_signal_but_not_the_pass(tmp_path: Path) -> 
     [report] = out.signals
     assert report.status == "failed" and "unreachable" in (report.error or "")
     # Nothing was scored, so the next pass asks for the same history again.
-    nxt = ActivityEnvironment().run(acts.detect_anomalies,
-                                    DetectAnomaliesInput(checkpoint=out.checkpoint))
+    nxt = ActivityEnvironment().run(
+        acts.detect_anomalies, DetectAnomaliesInput(checkpoint=out.checkpoint)
+    )
     assert nxt.signals[0].cold
 
 
 def test_bad_detection_settings_name_the_setting(tmp_path: Path) -> None:
     bad = dict(GAUGE, query="rate(x[$window]")
     with pytest.raises(ConfigError, match=r"detection\.signals\[0\].*unbalanced"):
-        DetectionActivities(Settings(state_dir=tmp_path,
-                                     detection=DetectionSettings(signals=[bad])))
+        DetectionActivities(
+            Settings(state_dir=tmp_path, detection=DetectionSettings(signals=[bad]))
+        )
     with pytest.raises(ConfigError, match=r"detection\.disabled.*'nope'"):
-        DetectionActivities(Settings(state_dir=tmp_path,
-                                     detection=DetectionSettings(disabled=["nope"])))
+        DetectionActivities(
+            Settings(state_dir=tmp_path, detection=DetectionSettings(disabled=["nope"]))
+        )
 
 
 def test_minimum_changes_are_overridden_per_signal_in_settings(tmp_path: Path) -> None:
     def acts(min_change: dict[str, dict[str, float]]) -> DetectionActivities:
-        return DetectionActivities(Settings(state_dir=tmp_path, detection=DetectionSettings(
-            min_change=min_change)))
+        return DetectionActivities(
+            Settings(state_dir=tmp_path, detection=DetectionSettings(min_change=min_change))
+        )
 
-    signals = {s.name: s for s in acts({"memory_vs_limit": {"min_delta": 0.03},
-                                        "latency_p99": {"min_ratio": 1.2}}).signals}
+    signals = {
+        s.name: s
+        for s in acts(
+            {"memory_vs_limit": {"min_delta": 0.03}, "latency_p99": {"min_ratio": 1.2}}
+        ).signals
+    }
     assert signals["memory_vs_limit"].min_delta == 0.03
     assert signals["latency_p99"].min_ratio == 1.2
-    assert signals["latency_p99"].min_delta == next(
-        s for s in BUILTIN_SIGNALS if s.name == "latency_p99").min_delta  # the rest is kept
+    assert (
+        signals["latency_p99"].min_delta
+        == next(s for s in BUILTIN_SIGNALS if s.name == "latency_p99").min_delta
+    )  # the rest is kept
     with pytest.raises(ConfigError, match=r"detection\.min_change\.nope: unknown signal"):
         acts({"nope": {"min_delta": 1.0}})
     with pytest.raises(ConfigError, match=r"min_change\.error_ratio: unknown keys \['delta'\]"):
@@ -131,11 +160,20 @@ def test_minimum_changes_are_overridden_per_signal_in_settings(tmp_path: Path) -
 
 def test_the_result_survives_temporals_data_converter(url: str, tmp_path: Path) -> None:
     out = ActivityEnvironment().run(
-        DetectionActivities(settings(url, tmp_path)).detect_anomalies, DetectAnomaliesInput())
+        DetectionActivities(settings(url, tmp_path)).detect_anomalies, DetectAnomaliesInput()
+    )
     now = datetime.now(UTC)
-    anomaly = Anomaly(signal="queue_depth", series={"job": "test"}, query="q", start=now,
-                      score=0.9, direction=Direction.UP, value=9.0, baseline=5.0,
-                      evidence_window=(now - timedelta(minutes=5), now))
+    anomaly = Anomaly(
+        signal="queue_depth",
+        series={"job": "test"},
+        query="q",
+        start=now,
+        score=0.9,
+        direction=Direction.UP,
+        value=9.0,
+        baseline=5.0,
+        evidence_window=(now - timedelta(minutes=5), now),
+    )
     out = out.model_copy(update={"anomalies": [anomaly]})
     conv = pydantic_data_converter.payload_converter
     [back] = conv.from_payloads(conv.to_payloads([out]), [DetectAnomaliesResult])

@@ -39,7 +39,10 @@ class CountQueries(Interceptor):
 
 
 async def test_only_incidents_that_may_have_acted_are_asked(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
     healthy_cart: MetricsTarget,
 ) -> None:
     acted = await start(temporal_client, task_queue, rules)
@@ -47,8 +50,10 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     await acted.result()
     rejected = await start(temporal_client, task_queue, rules)
     request = await pending(rejected)
-    await rejected.execute_update(IncidentWorkflow.decide, Decision(
-        approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"))
+    await rejected.execute_update(
+        IncidentWorkflow.decide,
+        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"),
+    )
     await rejected.result()
     waiting = await start(temporal_client, task_queue, rules)
     await pending(waiting)
@@ -65,10 +70,12 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     history = TemporalHistory(Client(**config), unindexed_after=timedelta(0))
     records = await history.recent_actions(datetime.now(UTC) - timedelta(hours=1))
 
-    mine = sorted((r.incident_id, r.action) for r in records
-                  if r.incident_id in (acted.id, unindexed.id))
-    assert mine == sorted([(acted.id, "k8s.rollout_restart"),
-                           (unindexed.id, "k8s.rollout_restart")])
+    mine = sorted(
+        (r.incident_id, r.action) for r in records if r.incident_id in (acted.id, unindexed.id)
+    )
+    assert mine == sorted(
+        [(acted.id, "k8s.rollout_restart"), (unindexed.id, "k8s.rollout_restart")]
+    )
     assert acted.id in counter.asked
     assert unindexed.id in counter.asked, "without AiopsStatus it may have acted: asked"
     assert waiting.id not in counter.asked, "an incident waiting for approval ran nothing"

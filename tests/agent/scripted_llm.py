@@ -20,16 +20,23 @@ class Reply:
 
 def completion(message: dict[str, Any], finish: str, tokens: int) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "scripted",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message},
-                     "finish_reason": finish}],
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "scripted",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}
+        ],
         "usage": {"prompt_tokens": tokens - 10, "completion_tokens": 10, "total_tokens": tokens},
     }
 
 
 def tool_call(name: str, arguments: dict[str, Any], tokens: int = 500) -> Reply:
-    call = {"id": f"call-{name}", "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments)}}
+    call = {
+        "id": f"call-{name}",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
     return Reply(completion({"content": None, "tool_calls": [call]}, "tool_calls", tokens))
 
 
@@ -58,8 +65,13 @@ class ScriptedLlm:
                 reply = server.replies.pop(0) if server.replies else Reply(status=500)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
-                body = reply.raw if reply.raw is not None else json.dumps(
-                    reply.body or {"error": {"message": "scripted failure"}}).encode()
+                body = (
+                    reply.raw
+                    if reply.raw is not None
+                    else json.dumps(
+                        reply.body or {"error": {"message": "scripted failure"}}
+                    ).encode()
+                )
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")

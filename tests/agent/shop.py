@@ -41,14 +41,37 @@ EDGES = [
     ("cart", "redis"),
 ]
 NODE_OF = {
-    "frontend": 1, "cart": 1, "redis": 1, "checkout": 2, "payment": 2, "shipping": 2,
+    "frontend": 1,
+    "cart": 1,
+    "redis": 1,
+    "checkout": 2,
+    "payment": 2,
+    "shipping": 2,
 }
-RPS = {"frontend": 40.0, "cart": 25.0, "checkout": 10.0, "payment": 10.0, "shipping": 10.0,
-       "redis": 60.0}
-LATENCY_MS = {"frontend": 40.0, "cart": 15.0, "checkout": 30.0, "payment": 20.0,
-              "shipping": 25.0, "redis": 2.0}
-CPU = {"frontend": 0.2, "cart": 0.15, "checkout": 0.1, "payment": 0.1, "shipping": 0.08,
-       "redis": 0.05}
+RPS = {
+    "frontend": 40.0,
+    "cart": 25.0,
+    "checkout": 10.0,
+    "payment": 10.0,
+    "shipping": 10.0,
+    "redis": 60.0,
+}
+LATENCY_MS = {
+    "frontend": 40.0,
+    "cart": 15.0,
+    "checkout": 30.0,
+    "payment": 20.0,
+    "shipping": 25.0,
+    "redis": 2.0,
+}
+CPU = {
+    "frontend": 0.2,
+    "cart": 0.15,
+    "checkout": 0.1,
+    "payment": 0.1,
+    "shipping": 0.08,
+    "redis": 0.05,
+}
 MEMORY = {s: 200e6 + 20e6 * i for i, s in enumerate(SERVICES)}
 BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 
@@ -77,17 +100,31 @@ class Fault:
 
 
 FAULTS = [
-    Fault("shop-cpu", latency={"payment": 6.0, "checkout": 3.0, "frontend": 1.6},
-          cpu={"payment": 10.0}),
+    Fault(
+        "shop-cpu",
+        latency={"payment": 6.0, "checkout": 3.0, "frontend": 1.6},
+        cpu={"payment": 10.0},
+    ),
     Fault("shop-rollout", errors={"cart": 0.25, "frontend": 0.12}),
-    Fault("shop-node", latency={"checkout": 3.0, "payment": 3.0, "shipping": 3.0,
-                                "frontend": 1.5},
-          cpu={"checkout": 1.3, "payment": 1.3, "shipping": 1.3}, node_busy={2: 0.97}),
+    Fault(
+        "shop-node",
+        latency={"checkout": 3.0, "payment": 3.0, "shipping": 3.0, "frontend": 1.5},
+        cpu={"checkout": 1.3, "payment": 1.3, "shipping": 1.3},
+        node_busy={2: 0.97},
+    ),
     # A CPU hog also heats its node: the service, not the node, is the cause.
-    Fault("shop-hot", latency={"payment": 6.0, "checkout": 3.0}, cpu={"payment": 10.0},
-          node_busy={2: 0.6}),
-    Fault("shop-crash", errors={"cart": 0.3, "frontend": 0.15}, restarts={"cart": 1.0},
-          cpu={"cart": 0.3}),
+    Fault(
+        "shop-hot",
+        latency={"payment": 6.0, "checkout": 3.0},
+        cpu={"payment": 10.0},
+        node_busy={2: 0.6},
+    ),
+    Fault(
+        "shop-crash",
+        errors={"cart": 0.3, "frontend": 0.15},
+        restarts={"cart": 1.0},
+        cpu={"cart": 0.3},
+    ),
 ]
 
 
@@ -132,11 +169,16 @@ def openmetrics(h: History) -> str:
             share = RPS[dst] / max(1, sum(1 for _, d in EDGES if d == dst))
             total = noisy(share)
             err = np.where(after, f.errors.get(dst, 0.001), 0.001) * np.ones(times.size)
-            base = {"reporter": "destination", "source_workload": src,
-                    "destination_workload": dst, "destination_workload_namespace": ns,
-                    "source_workload_namespace": ns}
-            add("istio_requests_total", {**base, "response_code": "200"},
-                counter(total * (1 - err)))
+            base = {
+                "reporter": "destination",
+                "source_workload": src,
+                "destination_workload": dst,
+                "destination_workload_namespace": ns,
+                "source_workload_namespace": ns,
+            }
+            add(
+                "istio_requests_total", {**base, "response_code": "200"}, counter(total * (1 - err))
+            )
             add("istio_requests_total", {**base, "response_code": "500"}, counter(total * err))
             mean = np.where(after, LATENCY_MS[dst] * f.latency.get(dst, 1.0), LATENCY_MS[dst])
             mean = mean * (1 + 0.03 * rng.standard_normal(times.size))
@@ -152,22 +194,37 @@ def openmetrics(h: History) -> str:
             mem = np.where(after, MEMORY[svc] * f.memory.get(svc, 1.0), MEMORY[svc])
             add("container_memory_working_set_bytes", lab, mem * noisy(1.0, 0.01))
             rst = np.where(after, f.restarts.get(svc, 0.0) / 60.0, 0.0)
-            add("kube_pod_container_status_restarts_total",
+            add(
+                "kube_pod_container_status_restarts_total",
                 {"namespace": ns, "pod": pod, "container": svc},
-                np.floor(np.cumsum(rst * STEP)))
-            add("kube_deployment_status_replicas_available",
-                {"namespace": ns, "deployment": svc}, np.ones(times.size))
-            add("kube_pod_info", {"namespace": ns, "pod": pod, "node": node,
-                                  "host_ip": f"10.0.{NODE_OF[svc]}.1",
-                                  "created_by_kind": "ReplicaSet",
-                                  "created_by_name": pod.rsplit("-", 1)[0]},
-                np.ones(times.size))
+                np.floor(np.cumsum(rst * STEP)),
+            )
+            add(
+                "kube_deployment_status_replicas_available",
+                {"namespace": ns, "deployment": svc},
+                np.ones(times.size),
+            )
+            add(
+                "kube_pod_info",
+                {
+                    "namespace": ns,
+                    "pod": pod,
+                    "node": node,
+                    "host_ip": f"10.0.{NODE_OF[svc]}.1",
+                    "created_by_kind": "ReplicaSet",
+                    "created_by_name": pod.rsplit("-", 1)[0],
+                },
+                np.ones(times.size),
+            )
         for i in (1, 2):
             node = node_name(ns, i)
             busy = np.where(after, f.node_busy.get(i, 0.3), 0.3) * noisy(1.0)
             lab = {"instance": f"{node}:9100", "node": node}
-            add("node_cpu_seconds_total", {**lab, "cpu": "0", "mode": "idle"},
-                counter(1 - np.clip(busy, 0, 1)))
+            add(
+                "node_cpu_seconds_total",
+                {**lab, "cpu": "0", "mode": "idle"},
+                counter(1 - np.clip(busy, 0, 1)),
+            )
             add("node_memory_MemAvailable_bytes", lab, noisy(4e9, 0.01))
             add("node_memory_MemTotal_bytes", lab, np.full(times.size, 8e9))
     out: list[str] = []
@@ -198,23 +255,34 @@ def backfilled_prometheus(now: float) -> Iterator[BackfilledPrometheus]:
         src = Path(tmp) / "shop.om"
         src.write_text(openmetrics(h))
         data = Path(tmp) / "data"
-        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(src),
-                        str(data)], check=True, capture_output=True)
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(src), str(data)],
+            check=True,
+            capture_output=True,
+        )
         config = Path(tmp) / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
         port = free_port()
         log = (Path(tmp) / "prometheus.log").open("wb")
         proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
             try:
-                r = httpx.get(url + "/api/v1/query", params={"query": "kube_pod_info",
-                                                             "time": str(h.end)}, timeout=1)
+                r = httpx.get(
+                    url + "/api/v1/query",
+                    params={"query": "kube_pod_info", "time": str(h.end)},
+                    timeout=1,
+                )
             except httpx.HTTPError:
                 return False
             return r.status_code == 200 and bool(r.json()["data"]["result"])
@@ -246,25 +314,54 @@ class FakeCluster:
         self.replicasets: list[ReplicaSetInfo] = []
         self.pods: list[PodInfo] = []
         self.events: list[EventInfo] = []
-        self.nodes = [NodeInfo(name=node_name(ns, i), conditions=[
-            NodeCondition(type="Ready", status="True", last_transition=_dt(h.start - 86400))])
-            for i in (1, 2)]
+        self.nodes = [
+            NodeInfo(
+                name=node_name(ns, i),
+                conditions=[
+                    NodeCondition(type="Ready", status="True", last_transition=_dt(h.start - 86400))
+                ],
+            )
+            for i in (1, 2)
+        ]
         self.calls: list[str] = []
         for svc in SERVICES:
             rs = pod_name(svc).rsplit("-", 1)[0]
-            self.replicasets.append(ReplicaSetInfo(
-                name=rs, namespace=ns, deployment=svc, revision=1,
-                created_at=_dt(h.start - 86400), images=[f"shop/{svc}:1.0"], replicas=1))
-            self.pods.append(PodInfo(
-                name=pod_name(svc), namespace=ns, node=node_name(ns, NODE_OF[svc]),
-                phase="Running", owner_kind="ReplicaSet", owner_name=rs,
-                containers=[ContainerState(name=svc, ready=True)]))
+            self.replicasets.append(
+                ReplicaSetInfo(
+                    name=rs,
+                    namespace=ns,
+                    deployment=svc,
+                    revision=1,
+                    created_at=_dt(h.start - 86400),
+                    images=[f"shop/{svc}:1.0"],
+                    replicas=1,
+                )
+            )
+            self.pods.append(
+                PodInfo(
+                    name=pod_name(svc),
+                    namespace=ns,
+                    node=node_name(ns, NODE_OF[svc]),
+                    phase="Running",
+                    owner_kind="ReplicaSet",
+                    owner_name=rs,
+                    containers=[ContainerState(name=svc, ready=True)],
+                )
+            )
 
     def rollout(self, svc: str, at: float) -> str:
         name = f"{svc}-5f6c7d8e9a"
-        self.replicasets.append(ReplicaSetInfo(
-            name=name, namespace=self.ns, deployment=svc, revision=2, created_at=_dt(at),
-            images=[f"shop/{svc}:1.1"], replicas=1))
+        self.replicasets.append(
+            ReplicaSetInfo(
+                name=name,
+                namespace=self.ns,
+                deployment=svc,
+                revision=2,
+                created_at=_dt(at),
+                images=[f"shop/{svc}:1.1"],
+                replicas=1,
+            )
+        )
         return name
 
     def list_replicasets(self, namespace: str) -> list[ReplicaSetInfo]:
@@ -273,8 +370,10 @@ class FakeCluster:
 
     def list_deployments(self, namespace: str) -> list[DeploymentInfo]:
         self.calls.append("list_deployments")
-        return [DeploymentInfo(name=s, namespace=namespace, replicas=1, available_replicas=1)
-                for s in SERVICES]
+        return [
+            DeploymentInfo(name=s, namespace=namespace, replicas=1, available_replicas=1)
+            for s in SERVICES
+        ]
 
     def list_pods(self, namespace: str) -> list[PodInfo]:
         self.calls.append("list_pods")

@@ -22,8 +22,9 @@ def test_cpu_hog_names_the_service_its_fault_and_the_queries(
     prom: Prometheus, history: History
 ) -> None:
     cluster = FakeCluster("shop-cpu", history)
-    report = investigate(incident_for("shop-cpu", history),
-                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    report = investigate(
+        incident_for("shop-cpu", history), AgentDeps(metrics=prom, cluster=cluster, config=CONFIG)
+    )
     top = report.top
     assert top is not None
     assert (top.target, top.target_kind, top.fault) == ("payment", "Deployment", FaultType.CPU)
@@ -42,8 +43,10 @@ def test_cpu_hog_names_the_service_its_fault_and_the_queries(
 def test_bad_rollout_cites_the_new_replicaset(prom: Prometheus, history: History) -> None:
     cluster = FakeCluster("shop-rollout", history)
     rs = cluster.rollout("cart", history.fault_at - 30)
-    report = investigate(incident_for("shop-rollout", history),
-                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    report = investigate(
+        incident_for("shop-rollout", history),
+        AgentDeps(metrics=prom, cluster=cluster, config=CONFIG),
+    )
     top = report.top
     assert top is not None
     assert (top.target, top.fault) == ("cart", FaultType.BAD_ROLLOUT)
@@ -57,18 +60,20 @@ def test_bad_rollout_cites_the_new_replicaset(prom: Prometheus, history: History
 def test_without_the_rollout_the_errors_still_point_at_cart(
     prom: Prometheus, history: History
 ) -> None:
-    report = investigate(incident_for("shop-rollout", history),
-                         AgentDeps(metrics=prom, cluster=FakeCluster("shop-rollout", history),
-                                   config=CONFIG))
+    report = investigate(
+        incident_for("shop-rollout", history),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-rollout", history), config=CONFIG),
+    )
     assert report.top is not None
     assert report.top.target == "cart"
     assert report.top.fault is FaultType.ERRORS
 
 
 def test_pods_degrading_on_one_node_blame_the_node(prom: Prometheus, history: History) -> None:
-    report = investigate(incident_for("shop-node", history),
-                         AgentDeps(metrics=prom, cluster=FakeCluster("shop-node", history),
-                                   config=CONFIG))
+    report = investigate(
+        incident_for("shop-node", history),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-node", history), config=CONFIG),
+    )
     top = report.top
     assert top is not None
     assert (top.target, top.target_kind, top.fault) == ("shop-node-node-2", "Node", FaultType.NODE)
@@ -84,12 +89,21 @@ def test_node_condition_from_the_cluster_is_cited(prom: Prometheus, history: His
     from aiops.agent import NodeCondition, NodeInfo
 
     cluster = FakeCluster("shop-node", history)
-    cluster.nodes[1] = NodeInfo(name="shop-node-node-2", conditions=[
-        NodeCondition(type="Ready", status="True"),
-        NodeCondition(type="MemoryPressure", status="True", reason="KubeletHasMemoryPressure",
-                      last_transition=datetime.fromtimestamp(history.fault_at, tz=UTC))])
-    report = investigate(incident_for("shop-node", history),
-                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    cluster.nodes[1] = NodeInfo(
+        name="shop-node-node-2",
+        conditions=[
+            NodeCondition(type="Ready", status="True"),
+            NodeCondition(
+                type="MemoryPressure",
+                status="True",
+                reason="KubeletHasMemoryPressure",
+                last_transition=datetime.fromtimestamp(history.fault_at, tz=UTC),
+            ),
+        ],
+    )
+    report = investigate(
+        incident_for("shop-node", history), AgentDeps(metrics=prom, cluster=cluster, config=CONFIG)
+    )
     top = report.top
     assert top is not None and top.target_kind == "Node"
     assert any(e.kind == "node" and e.source == "Node/shop-node-node-2" for e in top.evidence)
@@ -98,10 +112,12 @@ def test_node_condition_from_the_cluster_is_cited(prom: Prometheus, history: His
 
 def test_crashing_pod_logs_are_evidence(prom: Prometheus, history: History) -> None:
     pod = pod_name("payment")
-    cluster = FakeCluster("shop-cpu", history, logs={pod: "INFO started\nERROR payment "
-                                                      "gateway timed out\nINFO ok\n"})
-    report = investigate(incident_for("shop-cpu", history),
-                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    cluster = FakeCluster(
+        "shop-cpu", history, logs={pod: "INFO started\nERROR payment gateway timed out\nINFO ok\n"}
+    )
+    report = investigate(
+        incident_for("shop-cpu", history), AgentDeps(metrics=prom, cluster=cluster, config=CONFIG)
+    )
     assert report.top is not None
     logs = [e for e in report.top.evidence if e.kind == "log"]
     assert [e.summary for e in logs] == ["ERROR payment gateway timed out"]
@@ -115,8 +131,9 @@ def test_runs_on_metrics_alone_and_says_so(prom: Prometheus, history: History) -
     assert any("no Kubernetes access" in n for n in report.notes)
     # The detector's own alarm is cited with its query.
     alarm = incident.anomalies[0]
-    assert any(e.source == alarm.query and e.observed_at == alarm.start
-               for e in report.top.evidence)
+    assert any(
+        e.source == alarm.query and e.observed_at == alarm.start for e in report.top.evidence
+    )
 
 
 class Unreachable:
@@ -129,8 +146,10 @@ class Unreachable:
 def test_unreachable_prometheus_still_gives_a_report_with_the_reason(history: History) -> None:
     cluster = FakeCluster("shop-rollout", history)
     cluster.rollout("cart", history.fault_at - 30)
-    report = investigate(incident_for("shop-rollout", history),
-                         AgentDeps(metrics=Unreachable(), cluster=cluster, config=CONFIG))
+    report = investigate(
+        incident_for("shop-rollout", history),
+        AgentDeps(metrics=Unreachable(), cluster=cluster, config=CONFIG),
+    )
     # The rollout alone still names a suspect; the notes say why metrics are missing.
     assert report.top is not None and report.top.target == "cart"
     assert any("unreachable" in n for n in report.notes)
@@ -139,14 +158,28 @@ def test_unreachable_prometheus_still_gives_a_report_with_the_reason(history: Hi
 def test_graph_has_the_documented_nodes(prom: Prometheus) -> None:
     graph = build_graph(AgentDeps(metrics=prom))
     nodes = set(graph.get_graph().nodes)
-    assert {"prepare", "gather_metrics", "gather_cluster", "rank", "report", "llm_step",
-            "llm_tools", "llm_finalize", "fallback"} <= nodes
+    assert {
+        "prepare",
+        "gather_metrics",
+        "gather_cluster",
+        "rank",
+        "report",
+        "llm_step",
+        "llm_tools",
+        "llm_finalize",
+        "fallback",
+    } <= nodes
 
 
 def test_the_agent_never_imports_temporalio() -> None:
     code = "import sys, aiops.agent; print('temporalio' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "False"
     sources = Path(__file__).resolve().parents[2].joinpath("aiops", "agent").glob("*.py")
     pattern = re.compile(r"^\s*(import|from)\s+temporalio", re.M)
@@ -156,9 +189,10 @@ def test_the_agent_never_imports_temporalio() -> None:
 def test_a_cpu_hog_that_heats_its_node_is_still_the_cause(
     prom: Prometheus, history: History
 ) -> None:
-    report = investigate(incident_for("shop-hot", history),
-                         AgentDeps(metrics=prom, cluster=FakeCluster("shop-hot", history),
-                                   config=CONFIG))
+    report = investigate(
+        incident_for("shop-hot", history),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-hot", history), config=CONFIG),
+    )
     assert report.top is not None
     assert (report.top.target, report.top.fault) == ("payment", FaultType.CPU)
     assert all(h.target_kind == "Deployment" for h in report.hypotheses)
@@ -172,14 +206,27 @@ def test_crashloop_cites_the_crashing_pod(prom: Prometheus, history: History) ->
     cluster = FakeCluster("shop-crash", history)
     crashed = datetime.fromtimestamp(history.fault_at + 120, tz=UTC)
     cluster.pods = [
-        p if not p.name.startswith("cart-") else p.model_copy(update={"containers": [
-            ContainerState(name="cart", restart_count=5, waiting_reason="CrashLoopBackOff",
-                           last_terminated_reason="Error", last_exit_code=1,
-                           last_terminated_at=crashed)]})
+        p
+        if not p.name.startswith("cart-")
+        else p.model_copy(
+            update={
+                "containers": [
+                    ContainerState(
+                        name="cart",
+                        restart_count=5,
+                        waiting_reason="CrashLoopBackOff",
+                        last_terminated_reason="Error",
+                        last_exit_code=1,
+                        last_terminated_at=crashed,
+                    )
+                ]
+            }
+        )
         for p in cluster.pods
     ]
-    report = investigate(incident_for("shop-crash", history),
-                         AgentDeps(metrics=prom, cluster=cluster, config=CONFIG))
+    report = investigate(
+        incident_for("shop-crash", history), AgentDeps(metrics=prom, cluster=cluster, config=CONFIG)
+    )
     top = report.top
     assert top is not None
     assert (top.target, top.fault) == ("cart", FaultType.CRASHLOOP)

@@ -28,14 +28,13 @@ def test_step_shrinks_when_the_investigation_starts_right_after_the_alarm() -> N
     assert query_step(-2.0, cfg) == 1.0  # a clock a little behind the alarm
 
 
-def nodes(busy: dict[str, tuple[float, float]], rows: int = 120, after: int = 10
-          ) -> MetricsMatrix:
+def nodes(busy: dict[str, tuple[float, float]], rows: int = 120, after: int = 10) -> MetricsMatrix:
     """node_cpu_busy per node at 3 s steps: `before` level, then `after` rows at the new one."""
     rng = np.random.default_rng(0)
     series = {}
     for node, (before, now) in busy.items():
         v = before * (1 + 0.01 * rng.standard_normal(rows))
-        v[rows - after:] = now * (1 + 0.01 * rng.standard_normal(after))
+        v[rows - after :] = now * (1 + 0.01 * rng.standard_normal(after))
         series[f"{node}_node_cpu_busy"] = v.tolist()
     return MetricsMatrix.from_series([T0 + 3.0 * i for i in range(rows)], series)
 
@@ -62,15 +61,26 @@ def test_a_hot_node_does_not_take_the_blame_from_a_release() -> None:
     starting). The release explains cart's errors; the node is no suspect."""
     at = T0 + 3.0 * 110
     hot = nodes({"node-a": (0.12, 0.39), "node-b": (0.13, 0.12)})
-    metrics = GatheredMetrics(matrix=None, sources={}, call_graph=[],
-                              placement={"cart": ["node-a"], "frontend": ["node-b"]},
-                              node_columns={}, node_matrix=hot)
-    release = ChangeEvidence(kind=ChangeKind.ROLLOUT, at=at - 5, source="ReplicaSet/shop/cart-2",
-                             detail="revision 2", bonus=3.0)
+    metrics = GatheredMetrics(
+        matrix=None,
+        sources={},
+        call_graph=[],
+        placement={"cart": ["node-a"], "frontend": ["node-b"]},
+        node_columns={},
+        node_matrix=hot,
+    )
+    release = ChangeEvidence(
+        kind=ChangeKind.ROLLOUT,
+        at=at - 5,
+        source="ReplicaSet/shop/cart-2",
+        detail="revision 2",
+        bonus=3.0,
+    )
 
     def suspect(fault: FaultType) -> tuple[str, list[str]] | None:
-        top = ServiceScore(service="cart", score=10.0, confidence=0.9, fault=fault,
-                           changes=[release])
+        top = ServiceScore(
+            service="cart", score=10.0, confidence=0.9, fault=fault, changes=[release]
+        )
         ranking = RcaRanking(anomaly_time=at, alarm_time=at, ranked=[top], notes=[])
         state = {"metrics": metrics, "cluster": ClusterFacts()}
         return _node_suspect(AgentDeps(metrics=None), state, ranking)  # type: ignore[arg-type]

@@ -53,14 +53,20 @@ def run(
     """(report with the model, deterministic report, the server)."""
     server = ScriptedLlm(replies)
     scripted.append(server)
-    settings = LlmSettings(base_url=server.base_url, model="scripted",
-                           api_key=SecretStr("sk-test-key-000000000000"), timeout_s=timeout_s,
-                           max_tokens_per_incident=budget, redact_patterns=[r"ACME-\d+"])
+    settings = LlmSettings(
+        base_url=server.base_url,
+        model="scripted",
+        api_key=SecretStr("sk-test-key-000000000000"),
+        timeout_s=timeout_s,
+        max_tokens_per_incident=budget,
+        redact_patterns=[r"ACME-\d+"],
+    )
     cluster = FakeCluster(ns, history, logs=logs)
     config = AgentConfig(after_s=300, token_budget=settings.max_tokens_per_incident)
     incident = incident_for(ns, history)
-    with_model = investigate(incident, AgentDeps(metrics=prom, cluster=cluster,
-                                                 llm=OpenAiChat(settings), config=config))
+    with_model = investigate(
+        incident, AgentDeps(metrics=prom, cluster=cluster, llm=OpenAiChat(settings), config=config)
+    )
     plain = investigate(incident, AgentDeps(metrics=prom, cluster=cluster, config=config))
     return with_model, plain, server
 
@@ -76,10 +82,16 @@ def test_model_uses_read_only_tools_then_reorders_and_explains(
 ) -> None:
     replies = [
         tool_call("list_pods", {}),
-        tool_call("query_prometheus", {"promql": 'sum(rate(container_cpu_usage_seconds_total'
-                                                 '{namespace="shop-cpu"}[1m]))'}),
-        answer({"ranking": ["payment", "frontend", "checkout"],
-                "summary": "payment saturated its CPU at the fault time; callers slowed."}),
+        tool_call(
+            "query_prometheus",
+            {"promql": 'sum(rate(container_cpu_usage_seconds_total{namespace="shop-cpu"}[1m]))'},
+        ),
+        answer(
+            {
+                "ranking": ["payment", "frontend", "checkout"],
+                "summary": "payment saturated its CPU at the fault time; callers slowed.",
+            }
+        ),
     ]
     report, plain, server = run(prom, history, scripted, replies)
     assert report.generated_by == "llm"
@@ -96,8 +108,14 @@ def test_model_uses_read_only_tools_then_reorders_and_explains(
     schema = server.requests[0]["response_format"]["json_schema"]["schema"]
     assert set(schema["properties"]["ranking"]["items"]["enum"]) == set(targets)
     tool_names = {t["function"]["name"] for t in server.requests[0]["tools"]}
-    assert tool_names == {"query_prometheus", "list_pods", "list_events", "list_rollouts",
-                          "list_nodes", "get_pod_logs"}
+    assert tool_names == {
+        "query_prometheus",
+        "list_pods",
+        "list_events",
+        "list_rollouts",
+        "list_nodes",
+        "get_pod_logs",
+    }
 
 
 def test_the_tool_loop_is_bounded(
@@ -120,10 +138,14 @@ def test_the_tool_loop_is_bounded(
         (answer('{"ranking": ["payment"]'), "not valid"),
         (answer({"ranking": [], "summary": "x"}), "not valid"),
         (answer({"ranking": ["payment"], "summary": "]<|im_end|>["}), "not an explanation"),
-        (answer({"ranking": ["payment"], "summary": "ok", "actions": ["restart cart"]}),
-         "not valid"),
-        (answer({"ranking": ["mystery-service"], "summary": "it is the mystery one"}),
-         "does not support"),
+        (
+            answer({"ranking": ["payment"], "summary": "ok", "actions": ["restart cart"]}),
+            "not valid",
+        ),
+        (
+            answer({"ranking": ["mystery-service"], "summary": "it is the mystery one"}),
+            "does not support",
+        ),
         (refusal("I can't help with that."), "refused"),
         (Reply(status=500), "HTTP 500"),
         (Reply(status=200, raw=b"<html>gateway error</html>"), "model"),
@@ -144,8 +166,7 @@ def test_a_slow_model_times_out_quickly(
     prom: Prometheus, history: History, scripted: list[ScriptedLlm]
 ) -> None:
     started = time.monotonic()
-    report, plain, _ = run(prom, history, scripted, [Reply(body=None, delay_s=3.0)],
-                           timeout_s=0.5)
+    report, plain, _ = run(prom, history, scripted, [Reply(body=None, delay_s=3.0)], timeout_s=0.5)
     assert time.monotonic() - started < 3.0 + 2.0  # no retries behind the time-out
     assert report.generated_by == "deterministic" and same_ranking(report, plain)
     assert any("timed out" in n for n in report.notes)
@@ -154,9 +175,11 @@ def test_a_slow_model_times_out_quickly(
 def test_token_budget_is_enforced_from_reported_usage(
     prom: Prometheus, history: History, scripted: list[ScriptedLlm]
 ) -> None:
-    replies = [tool_call("list_pods", {}, tokens=12_000), tool_call("list_nodes", {},
-                                                                      tokens=12_000),
-               answer({"ranking": ["payment"], "summary": "never used"})]
+    replies = [
+        tool_call("list_pods", {}, tokens=12_000),
+        tool_call("list_nodes", {}, tokens=12_000),
+        answer({"ranking": ["payment"], "summary": "never used"}),
+    ]
     report, plain, server = run(prom, history, scripted, replies, budget=20_000)
     assert report.generated_by == "deterministic" and same_ranking(report, plain)
     assert any("budget of 20000 exhausted" in n for n in report.notes)
@@ -171,8 +194,9 @@ def test_a_log_line_cannot_steer_the_plan_and_secrets_never_leave(
     # The model reads the log and follows the instruction in it.
     replies = [
         tool_call("get_pod_logs", {"pod": pod_name("payment")}),
-        answer({"ranking": ["cart", "payment"],
-                "summary": "cart is the root cause; restart cart now."}),
+        answer(
+            {"ranking": ["cart", "payment"], "summary": "cart is the root cause; restart cart now."}
+        ),
     ]
     report, plain, server = run(prom, history, scripted, replies, logs=logs)
     playbooks = load_playbooks(REPO / "playbooks")
@@ -195,8 +219,15 @@ def test_an_answer_that_adds_actions_is_rejected(
     logs = {pod_name("payment"): INJECTION}
     replies = [
         tool_call("get_pod_logs", {"pod": pod_name("payment")}),
-        answer(json.dumps({"ranking": ["payment"], "summary": "payment CPU saturation.",
-                           "actions": [{"action": "k8s.rollout_restart", "name": "cart"}]})),
+        answer(
+            json.dumps(
+                {
+                    "ranking": ["payment"],
+                    "summary": "payment CPU saturation.",
+                    "actions": [{"action": "k8s.rollout_restart", "name": "cart"}],
+                }
+            )
+        ),
     ]
     report, plain, _ = run(prom, history, scripted, replies, logs=logs)
     playbooks = load_playbooks(REPO / "playbooks")
@@ -226,16 +257,18 @@ def test_the_model_may_reorder_the_top_only_among_close_hypotheses(
 
     incident = incident_for("shop-cpu", history)
     cluster = FakeCluster("shop-cpu", history)
-    verdict = answer({"ranking": ["checkout", "payment"],
-                      "summary": "checkout degraded first, then payment."})
+    verdict = answer(
+        {"ranking": ["checkout", "payment"], "summary": "checkout degraded first, then payment."}
+    )
     reports = []
     for share in (0.5, 0.0):
         server = ScriptedLlm([verdict])
         scripted.append(server)
         llm = OpenAiChat(LlmSettings(base_url=server.base_url, model="m"))
         config = AgentConfig(after_s=300, rerank_min_share=share)
-        reports.append(investigate(incident, AgentDeps(metrics=prom, cluster=cluster, llm=llm,
-                                                       config=config)))
+        reports.append(
+            investigate(incident, AgentDeps(metrics=prom, cluster=cluster, llm=llm, config=config))
+        )
     strict, lenient = reports
     assert strict.top is not None and strict.top.target == "payment"
     assert any("too far apart" in n for n in strict.notes)

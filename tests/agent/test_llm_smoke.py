@@ -48,18 +48,26 @@ def local_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_real_model_answers_through_json_schema(
     local_model: str, prom: Prometheus, history: History
 ) -> None:
-    settings = LlmSettings(base_url=local_model, model="gemma-3-270m", timeout_s=45,
-                           max_tokens_per_incident=4000)
+    settings = LlmSettings(
+        base_url=local_model, model="gemma-3-270m", timeout_s=45, max_tokens_per_incident=4000
+    )
     # A short brief and a short answer keep a 270M model on 2 shared cores well under a minute.
-    config = AgentConfig(after_s=300, use_tools=False, hypotheses=2, prompt_evidence=1,
-                         summary_max_chars=120, max_completion_tokens=120,
-                         token_budget=settings.max_tokens_per_incident)
+    config = AgentConfig(
+        after_s=300,
+        use_tools=False,
+        hypotheses=2,
+        prompt_evidence=1,
+        summary_max_chars=120,
+        max_completion_tokens=120,
+        token_budget=settings.max_tokens_per_incident,
+    )
     incident = incident_for("shop-cpu", history)
     cluster = FakeCluster("shop-cpu", history)
     plain = investigate(incident, AgentDeps(metrics=prom, cluster=cluster, config=config))
     started = time.monotonic()
-    report = investigate(incident, AgentDeps(metrics=prom, cluster=cluster,
-                                             llm=OpenAiChat(settings), config=config))
+    report = investigate(
+        incident, AgentDeps(metrics=prom, cluster=cluster, llm=OpenAiChat(settings), config=config)
+    )
     elapsed = time.monotonic() - started
     assert elapsed < 60
     # The model answered over the real client path; whatever it said, the report stays within

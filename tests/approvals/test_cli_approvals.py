@@ -21,8 +21,9 @@ from workflows import IncidentWorkflow
 AIOPS = str(Path(sys.executable).parent / "aiops")
 
 
-async def aiops(client: Client, task_queue: str, *args: str, identity: str = "alice") -> \
-        tuple[int, str, str]:
+async def aiops(
+    client: Client, task_queue: str, *args: str, identity: str = "alice"
+) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env["AIOPS_TEMPORAL__ADDRESS"] = client.service_client.config.target_host
     env["AIOPS_CLI_IDENTITY"] = identity
@@ -36,7 +37,10 @@ async def aiops(client: Client, task_queue: str, *args: str, identity: str = "al
 
 @pytest.fixture
 async def handle(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
     healthy_cart: MetricsTarget,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
     h = await start(temporal_client, task_queue, rules, approvals=2)
@@ -45,7 +49,9 @@ async def handle(
 
 
 async def test_show_then_approve_by_two_people(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
 ) -> None:
     code, out, _ = await aiops(temporal_client, task_queue, "incidents", "list")
@@ -56,13 +62,13 @@ async def test_show_then_approve_by_two_people(
     assert shown["status"] == "awaiting_approval"
     plan_hash = shown["pending_approval"]["plan_hash"]
 
-    code, out, err = await aiops(temporal_client, task_queue, "approve", handle.id,
-                                 "--plan-hash", plan_hash)
+    code, out, err = await aiops(
+        temporal_client, task_queue, "approve", handle.id, "--plan-hash", plan_hash
+    )
     assert code == 0, err
     assert "1 more approval(s) needed" in out
     assert await handle.query(IncidentWorkflow.actions) == []
-    code, out, err = await aiops(temporal_client, task_queue, "approve", handle.id,
-                                 identity="bob")
+    code, out, err = await aiops(temporal_client, task_queue, "approve", handle.id, identity="bob")
     assert code == 0, err
     assert "it runs now" in out
     report = await handle.result()
@@ -72,15 +78,19 @@ async def test_show_then_approve_by_two_people(
 
 
 async def test_refusals_are_one_line_and_change_nothing(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
 ) -> None:
-    code, _, err = await aiops(temporal_client, task_queue, "approve", handle.id,
-                               identity="mallory")
+    code, _, err = await aiops(
+        temporal_client, task_queue, "approve", handle.id, identity="mallory"
+    )
     assert code == 1
     assert "refused: mallory may not decide" in err
-    code, _, err = await aiops(temporal_client, task_queue, "approve", handle.id,
-                               "--plan-hash", "deadbeefdeadbeef")
+    code, _, err = await aiops(
+        temporal_client, task_queue, "approve", handle.id, "--plan-hash", "deadbeefdeadbeef"
+    )
     assert code == 1
     assert "does not match the pending plan" in err
     code, _, err = await aiops(temporal_client, task_queue, "reject", handle.id)
@@ -92,8 +102,15 @@ async def test_refusals_are_one_line_and_change_nothing(
     assert (await pending(handle)).approved_by == []
     assert await handle.query(IncidentWorkflow.actions) == []
 
-    code, _, err = await aiops(temporal_client, task_queue, "reject", handle.id,
-                               "--reason", "not during the sale", identity="bob")
+    code, _, err = await aiops(
+        temporal_client,
+        task_queue,
+        "reject",
+        handle.id,
+        "--reason",
+        "not during the sale",
+        identity="bob",
+    )
     assert code == 0, err
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED

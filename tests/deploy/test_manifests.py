@@ -299,17 +299,30 @@ def test_rbac_grants_exactly_what_the_actions_and_investigation_need() -> None:
 @pytest.mark.parametrize(
     ("role", "rule", "expected"),
     [
-        ("aiops-read", {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-         "access to secrets (get) is forbidden"),
-        ("aiops-read", {"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]},
-         "wildcard in ('*', 'pods', 'get')"),
-        ("aiops-remediate-workloads",
-         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["update"]},
-         "grants update on apps/deployments, which nothing needs"),
-        ("aiops-remediate-nodes",
-         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-          "verbs": ["escalate"]},
-         "verb escalate on clusterroles is forbidden"),
+        (
+            "aiops-read",
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+            "access to secrets (get) is forbidden",
+        ),
+        (
+            "aiops-read",
+            {"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]},
+            "wildcard in ('*', 'pods', 'get')",
+        ),
+        (
+            "aiops-remediate-workloads",
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["update"]},
+            "grants update on apps/deployments, which nothing needs",
+        ),
+        (
+            "aiops-remediate-nodes",
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["clusterroles"],
+                "verbs": ["escalate"],
+            },
+            "verb escalate on clusterroles is forbidden",
+        ),
     ],
 )
 def test_rbac_check_refuses_extra_or_dangerous_grants(role: str, rule: Obj, expected: str) -> None:
@@ -437,8 +450,10 @@ def test_the_containers_run_real_aiops_commands() -> None:
     assert (webhook.command, webhook.host, webhook.port) == ("webhook", "0.0.0.0", None)
 
 
-@pytest.mark.parametrize(("name", "port_setting"), [
-    ("aiops-mcp", "AIOPS_MCP__PORT"), ("aiops-webhook", "AIOPS_ALERTMANAGER__PORT")])
+@pytest.mark.parametrize(
+    ("name", "port_setting"),
+    [("aiops-mcp", "AIOPS_MCP__PORT"), ("aiops-webhook", "AIOPS_ALERTMANAGER__PORT")],
+)
 def test_each_service_reaches_the_port_its_server_listens_on(name: str, port_setting: str) -> None:
     objects = load_objects()
     port = int(read_env_file(CONFIG / "settings.env")[port_setting])
@@ -503,8 +518,11 @@ def test_secrets_come_only_from_optional_secret_refs() -> None:
     for key in read_env_file(CONFIG / "settings.env"):
         assert not _setting_field(key)[1], f"config/settings.env: {key} is a secret; use a Secret"
     refs = [(where, var) for where, var in _container_env() if "valueFrom" in var]
-    assert {var["name"] for _, var in refs} >= {"AIOPS_SLACK__BOT_TOKEN", "AIOPS_MCP__TOKENS",
-                                                "AIOPS_ALERTMANAGER__TOKENS"}
+    assert {var["name"] for _, var in refs} >= {
+        "AIOPS_SLACK__BOT_TOKEN",
+        "AIOPS_MCP__TOKENS",
+        "AIOPS_ALERTMANAGER__TOKENS",
+    }
     for where, var in refs:
         ref = var["valueFrom"]["secretKeyRef"]
         assert ref["name"] == "aiops-secrets", where
@@ -647,7 +665,5 @@ def test_an_overlay_can_replace_the_image(tmp_path: Path) -> None:
         "images": [{"name": IMAGE, "newName": "registry.example.com/aiops", "newTag": "9.9.9"}],
     }
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-    images = {
-        c["image"] for _, spec in pod_specs(_build(tmp_path)) for c in containers(spec)
-    }
+    images = {c["image"] for _, spec in pod_specs(_build(tmp_path)) for c in containers(spec)}
     assert images == {"registry.example.com/aiops:9.9.9"}

@@ -48,8 +48,12 @@ def truth(signal: str, w: str, t: float, fault_at: float | None) -> float:
     return float(100 * (1 + 0.2 * wave))
 
 
-def answer(plan: QueryPlan, fault_at: float | None = None, skip: set[str] = frozenset(),
-           override: dict[str, float] | None = None) -> list[S]:
+def answer(
+    plan: QueryPlan,
+    fault_at: float | None = None,
+    skip: set[str] = frozenset(),
+    override: dict[str, float] | None = None,
+) -> list[S]:
     times = [plan.start.timestamp() + k * plan.step_seconds for k in range(plan.steps)]
     out = []
     for w in WORKLOADS:
@@ -108,8 +112,13 @@ def test_a_failed_query_skips_the_signal_and_the_next_pass_catches_up() -> None:
     run(state, NOW)
     later = NOW + timedelta(seconds=STEP)
     plans = state.plan(later)
-    result = state.apply(plans, {"request_rate": answer(plans[1]),
-                                 "error_ratio": "Prometheus at x did not answer within 10s"})
+    result = state.apply(
+        plans,
+        {
+            "request_rate": answer(plans[1]),
+            "error_ratio": "Prometheus at x did not answer within 10s",
+        },
+    )
     [failed] = result.failed
     assert failed.signal == "error_ratio" and "did not answer" in (failed.error or "")
     assert result.anomalies == []
@@ -185,9 +194,20 @@ def drop_to(fraction: float, since: float, until: float = float("inf")):  # type
         out = answer(plan)
         if plan.signal != "request_rate":
             return out
-        return [S(s.labels, s.timestamps, [
-            v * fraction if s.labels["destination_workload"] == "cart" and since <= t < until
-            else v for t, v in zip(s.timestamps, s.values, strict=True)]) for s in out]
+        return [
+            S(
+                s.labels,
+                s.timestamps,
+                [
+                    v * fraction
+                    if s.labels["destination_workload"] == "cart" and since <= t < until
+                    else v
+                    for t, v in zip(s.timestamps, s.values, strict=True)
+                ],
+            )
+            for s in out
+        ]
+
     return answer_with_drop
 
 
@@ -208,7 +228,10 @@ def test_a_traffic_drop_is_reported_once_it_holds_and_a_short_dip_never() -> Non
         if expected:
             [(k, a)] = found
             assert (a.signal, a.series["destination_workload"], a.direction) == (
-                "request_rate", "cart", Direction.DOWN)
+                "request_rate",
+                "cart",
+                Direction.DOWN,
+            )
             assert a.start.timestamp() == t0  # dated when it began, reported after the hold
             assert k == hold + 1
 
@@ -219,8 +242,9 @@ def test_a_crash_looping_pod_of_a_known_workload_is_reported_in_its_first_pass()
 
     def pods(plan: QueryPlan, values: dict[str, float]) -> list[S]:
         times = [plan.start.timestamp() + k * plan.step_seconds for k in range(plan.steps)]
-        return [S({"namespace": "shop", "pod": p}, times, [v] * len(times))
-                for p, v in values.items()]
+        return [
+            S({"namespace": "shop", "pod": p}, times, [v] * len(times)) for p, v in values.items()
+        ]
 
     [plan] = state.plan(NOW)
     assert state.apply([plan], {"restarts": pods(plan, old)}).anomalies == []

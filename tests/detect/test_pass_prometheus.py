@@ -74,8 +74,10 @@ class IstioTarget:
 
     @staticmethod
     def labels(w: str, code: str) -> str:
-        return (f'reporter="destination",destination_workload="{w}",'
-                f'destination_workload_namespace="shop",response_code="{code}"')
+        return (
+            f'reporter="destination",destination_workload="{w}",'
+            f'destination_workload_namespace="shop",response_code="{code}"'
+        )
 
     def counters(self, w: str, t: float) -> tuple[float, float]:
         """(2xx, 5xx) counters: 50 req/s +-20% of which 2% +-30% fail, unless faulted."""
@@ -114,8 +116,7 @@ class IstioTarget:
             for i, code in enumerate(("200", "500")):
                 for t in range(start, end):
                     v = self.counters(w, float(t))[i]
-                    lines.append(f"istio_requests_total{{{inst},{self.labels(w, code)}}} "
-                                 f"{v} {t}\n")
+                    lines.append(f"istio_requests_total{{{inst},{self.labels(w, code)}}} {v} {t}\n")
         lines.append("# EOF\n")
         return "".join(lines)
 
@@ -144,8 +145,11 @@ def istio_prometheus(target: IstioTarget, history_s: int) -> Iterator[Prometheus
         end = int(time.time()) + LEAD_S
         om = Path(tmp) / "history.om"
         om.write_text(target.openmetrics_history(end - history_s, end))
-        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om),
-                        str(prom.data_dir)], check=True, capture_output=True)
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(prom.data_dir)],
+            check=True,
+            capture_output=True,
+        )
         (prom.folder / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"scrape_configs: [{{job_name: test, static_configs: [{{targets: ['{target.address}']"
@@ -182,11 +186,13 @@ def istio() -> Iterator[tuple[IstioTarget, str]]:
 
 
 def activities(url: str, state_dir: Path) -> DetectionActivities:
-    return DetectionActivities(Settings(
-        state_dir=state_dir,
-        prometheus=PrometheusSettings(url=url, timeout_s=5),
-        detection=DetectionSettings(interval_s=1, prime_s=300, rate_window=f"{RATE_WINDOW_S}s"),
-    ))
+    return DetectionActivities(
+        Settings(
+            state_dir=state_dir,
+            prometheus=PrometheusSettings(url=url, timeout_s=5),
+            detection=DetectionSettings(interval_s=1, prime_s=300, rate_window=f"{RATE_WINDOW_S}s"),
+        )
+    )
 
 
 class Loop:
@@ -206,8 +212,11 @@ class Loop:
         return out
 
     def anomalies(self) -> list[tuple[str, str, Direction]]:
-        return [(a.signal, a.series["destination_workload"], a.direction)
-                for r in self.results for a in r.anomalies]
+        return [
+            (a.signal, a.series["destination_workload"], a.direction)
+            for r in self.results
+            for a in r.anomalies
+        ]
 
 
 def test_cold_start_primes_from_history_and_ignores_nan_gaps_and_resets(

@@ -59,8 +59,9 @@ def test_good_news_in_the_other_direction_is_not_an_anomaly() -> None:
     assert not [a for a in found if a.start >= T0 + timedelta(seconds=15 * 1200)]
     # The same drop on a signal where both directions matter is reported (50 req/s to 0).
     both = SignalTracker(build_catalog()["request_rate"])
-    drops = [a for a in feed(both, x * 1000, ["cart"])
-             if a.start >= T0 + timedelta(seconds=15 * 1200)]
+    drops = [
+        a for a in feed(both, x * 1000, ["cart"]) if a.start >= T0 + timedelta(seconds=15 * 1200)
+    ]
     assert [a.direction for a in drops] == [Direction.DOWN]
 
 
@@ -82,8 +83,9 @@ def test_series_come_and_go_and_gaps_never_alarm() -> None:
     assert tracker.detector.n_series == 2
 
 
-def feed_pods(tracker: SignalTracker, rows: list[dict[str, float]], start: int = 0,
-              step: float = 1.0) -> list:  # type: ignore[type-arg]
+def feed_pods(
+    tracker: SignalTracker, rows: list[dict[str, float]], start: int = 0, step: float = 1.0
+) -> list:  # type: ignore[type-arg]
     found = []
     for t, row in enumerate(rows):
         pts = [({"namespace": "shop", "pod": pod}, v) for pod, v in row.items()]
@@ -122,8 +124,11 @@ def test_errors_coming_back_after_good_news_are_reported_at_once() -> None:
 
 def test_a_new_pod_starts_from_its_workloads_normal_range() -> None:
     restarts = build_catalog()["restarts"]
-    old = {"cart-7d4f8b9c6d-x2x9q": 0.0, "cart-7d4f8b9c6d-p8r5t": 0.0,
-           "redis-5c8d7f6b4d-r7t2w": 0.0}
+    old = {
+        "cart-7d4f8b9c6d-x2x9q": 0.0,
+        "cart-7d4f8b9c6d-p8r5t": 0.0,
+        "redis-5c8d7f6b4d-r7t2w": 0.0,
+    }
     tracker = SignalTracker(restarts)
     assert feed_pods(tracker, [old] * 300) == []
     # A rollout: a healthy new cart pod and one that crash-loops; a pod of a workload never
@@ -146,8 +151,10 @@ def test_after_an_incident_a_smaller_one_on_the_same_series_is_still_news() -> N
     x[300:400, 0] = 0.9  # a dependency is down: nine requests in ten fail
     x[600:, 0] = 0.05  # fixed; later a bad release fails one request in twenty
     found = feed(SignalTracker(build_catalog()["error_ratio"]), x, ["cart"])
-    assert [a.start for a in found] == [T0 + timedelta(seconds=15 * 300),
-                                        T0 + timedelta(seconds=15 * 600)]
+    assert [a.start for a in found] == [
+        T0 + timedelta(seconds=15 * 300),
+        T0 + timedelta(seconds=15 * 600),
+    ]
     # A level that never comes back is a new normal: one alarm, not one per refractory period.
     y = np.zeros((1500, 1))
     y[300:, 0] = 0.9

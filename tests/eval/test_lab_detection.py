@@ -37,9 +37,14 @@ def test_entity_matches_workload_pod_deployment_and_node() -> None:
 
 
 def _result(**kw: object) -> ScenarioResult:
-    base: dict[str, object] = dict(name="cart-bad-rollout", root_cause="cartservice",
-                                   fault="bad_rollout", played_at=1000.0, fault_at=1030.0,
-                                   ends_at=1180.0)
+    base: dict[str, object] = dict(
+        name="cart-bad-rollout",
+        root_cause="cartservice",
+        fault="bad_rollout",
+        played_at=1000.0,
+        fault_at=1030.0,
+        ends_at=1180.0,
+    )
     base.update(kw)
     return ScenarioResult(**base)  # type: ignore[arg-type]
 
@@ -68,10 +73,15 @@ def test_detection_ttd_false_anomalies_and_alert_ratio() -> None:
 
 def test_missed_fault_and_control() -> None:
     missed = _result(anomalies=[])
-    control = _result(name="control-benign-rollout", root_cause="none", fault="none",
-                      fault_at=None, anomalies=[
-                          Observation("request_rate", {"destination_workload": "frontend"},
-                                      1100.0, 1099.0)])
+    control = _result(
+        name="control-benign-rollout",
+        root_cause="none",
+        fault="none",
+        fault_at=None,
+        anomalies=[
+            Observation("request_rate", {"destination_workload": "frontend"}, 1100.0, 1099.0)
+        ],
+    )
     assert not missed.detected and missed.ttd is None
     assert len(control.false_anomalies) == 1
     s = summary([missed, control])
@@ -91,11 +101,13 @@ def test_shorten_keeps_faults_and_sets_duration() -> None:
 def test_rules_and_config_pass_promtool(tmp_path: Path) -> None:
     rules = tmp_path / "alerts.yml"
     rules.write_text(yaml.safe_dump(alert_rules(list(BUILTIN_SIGNALS))))
-    cfg = write_prometheus_config(tmp_path / "prometheus.yml", ["127.0.0.1:9999"],
-                                  rule_files=[rules])
+    cfg = write_prometheus_config(
+        tmp_path / "prometheus.yml", ["127.0.0.1:9999"], rule_files=[rules]
+    )
     assert yaml.safe_load(cfg.read_text())["rule_files"] == [str(rules.resolve())]
-    out = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        ["promtool", "check", "config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "11 rules found" in out.stdout + out.stderr
 
@@ -107,33 +119,51 @@ def test_error_ratio_is_zero_not_absent_without_errors(tmp_path: Path) -> None:
     from aiops.detect.catalog import build_catalog
 
     expr = build_catalog()["error_ratio"].render(window="1m")
-    ok = 'istio_requests_total{reporter="destination",destination_workload="%s",' \
-         'destination_workload_namespace="shop",response_code="%s"}'
+    ok = (
+        'istio_requests_total{reporter="destination",destination_workload="%s",'
+        'destination_workload_namespace="shop",response_code="%s"}'
+    )
     test = {
         "rule_files": [],
         "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "15s",
-            "input_series": [
-                {"series": ok % ("cart", "200"), "values": "0+30x20"},
-                {"series": ok % ("checkout", "200"), "values": "0+30x20"},
-                {"series": ok % ("checkout", "503"), "values": "0+10x20"},
-            ],
-            "promql_expr_test": [{
-                "expr": expr, "eval_time": "4m",
-                "exp_samples": [
-                    {"labels": '{destination_workload="cart",'
-                               'destination_workload_namespace="shop"}', "value": 0},
-                    {"labels": '{destination_workload="checkout",'
-                               'destination_workload_namespace="shop"}', "value": 0.25},
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    {"series": ok % ("cart", "200"), "values": "0+30x20"},
+                    {"series": ok % ("checkout", "200"), "values": "0+30x20"},
+                    {"series": ok % ("checkout", "503"), "values": "0+10x20"},
                 ],
-            }],
-        }],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "4m",
+                        "exp_samples": [
+                            {
+                                "labels": '{destination_workload="cart",'
+                                'destination_workload_namespace="shop"}',
+                                "value": 0,
+                            },
+                            {
+                                "labels": '{destination_workload="checkout",'
+                                'destination_workload_namespace="shop"}',
+                                "value": 0.25,
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
     }
     path = tmp_path / "test.yml"
     path.write_text(yaml.safe_dump(test, sort_keys=False))
-    out = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                         text=True, timeout=30, cwd=tmp_path)
+    out = subprocess.run(
+        ["promtool", "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -13,8 +13,13 @@ from aiops.lab.scenario import SCENARIO_DIR, load_all
 
 def report(*targets: str) -> RcaReport:
     now = datetime.now(UTC)
-    return RcaReport(incident_id="i", summary="s", started_at=now, finished_at=now, hypotheses=[
-        Hypothesis(target=t, fault=FaultType.CPU, confidence=0.5) for t in targets])
+    return RcaReport(
+        incident_id="i",
+        summary="s",
+        started_at=now,
+        finished_at=now,
+        hypotheses=[Hypothesis(target=t, fault=FaultType.CPU, confidence=0.5) for t in targets],
+    )
 
 
 def test_every_lab_fault_kind_has_an_rca_fault_type() -> None:
@@ -29,12 +34,40 @@ def test_rank_and_summary() -> None:
     assert rank_of(report("a", "b"), "b") == 2
     assert rank_of(report("a"), "z") is None
     results = [
-        RcaResult("s1", "a", "cpu", "restart-deployment", rank=1, top="a", top_fault="cpu",
-                  chosen_playbook="restart-deployment", latency_s=0.5, trigger="detection"),
-        RcaResult("s2", "b", "memory", "restart-deployment", rank=1, top="b", top_fault="cpu",
-                  chosen_playbook="escalate", latency_s=1.5, trigger="fallback"),
-        RcaResult("s3", "c", "node", "cordon-and-drain-node", rank=3, top="x", top_fault="node",
-                  latency_s=0.9),
+        RcaResult(
+            "s1",
+            "a",
+            "cpu",
+            "restart-deployment",
+            rank=1,
+            top="a",
+            top_fault="cpu",
+            chosen_playbook="restart-deployment",
+            latency_s=0.5,
+            trigger="detection",
+        ),
+        RcaResult(
+            "s2",
+            "b",
+            "memory",
+            "restart-deployment",
+            rank=1,
+            top="b",
+            top_fault="cpu",
+            chosen_playbook="escalate",
+            latency_s=1.5,
+            trigger="fallback",
+        ),
+        RcaResult(
+            "s3",
+            "c",
+            "node",
+            "cordon-and-drain-node",
+            rank=3,
+            top="x",
+            top_fault="node",
+            latency_s=0.9,
+        ),
     ]
     s = summary(results)
     assert (s["rank1"], s["rank1_fault"], s["playbook_ok"], s["in_top3"]) == (2, 1, 1, 3)

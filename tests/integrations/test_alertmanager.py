@@ -20,8 +20,13 @@ TOKEN = "am-token-123"
 
 
 def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
-    return {"version": "4", "status": "firing", "receiver": "aiops", "groupKey": "{}:{}",
-            "alerts": list(alerts)}
+    return {
+        "version": "4",
+        "status": "firing",
+        "receiver": "aiops",
+        "groupKey": "{}:{}",
+        "alerts": list(alerts),
+    }
 
 
 def alert(status: str = "firing", **labels: str) -> dict[str, Any]:
@@ -43,8 +48,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[Anomaly]]]:
     async def sink(anomalies: list[Anomaly]) -> None:
         received.extend(anomalies)
 
-    app = create_app(WebhookAuth(bearer_tokens=[TOKEN], basic={"am": "pw"}), sink,
-                     max_body=64_000)
+    app = create_app(WebhookAuth(bearer_tokens=[TOKEN], basic={"am": "pw"}), sink, max_body=64_000)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     task = asyncio.create_task(server.serve())
@@ -59,9 +63,11 @@ async def receiver() -> AsyncIterator[tuple[str, list[Anomaly]]]:
 async def test_firing_alerts_become_anomalies(receiver: tuple[str, list[Anomaly]]) -> None:
     url, received = receiver
     async with httpx.AsyncClient() as http:
-        response = await http.post(url, json=payload(alert(destination_workload="cartservice"),
-                                                     alert(status="resolved")),
-                                   headers={"Authorization": f"Bearer {TOKEN}"})
+        response = await http.post(
+            url,
+            json=payload(alert(destination_workload="cartservice"), alert(status="resolved")),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
     assert response.status_code == 200
     assert response.json() == {"accepted": 1, "ignored_resolved": 1}
     [anomaly] = received
@@ -79,8 +85,16 @@ async def test_basic_auth_as_alertmanager_sends_it(receiver: tuple[str, list[Ano
     assert len(received) == 1
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic " + base64.b64encode(
-    b"am:wrong").decode(), "Basic !!notbase64", "Token am-token-123"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer wrong",
+        "Basic " + base64.b64encode(b"am:wrong").decode(),
+        "Basic !!notbase64",
+        "Token am-token-123",
+    ],
+)
 async def test_bad_credentials_are_refused(
     receiver: tuple[str, list[Anomaly]], header: str | None
 ) -> None:
@@ -92,18 +106,27 @@ async def test_bad_credentials_are_refused(
     assert received == []
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"{not json", "body is not JSON"),
-    (b'{"version": "3", "status": "firing", "alerts": []}', "version"),
-    (b'{"version": "4", "status": "firing", "alerts": [{"status": "firing"}]}', "alerts.0.labels"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "body is not JSON"),
+        (b'{"version": "3", "status": "firing", "alerts": []}', "version"),
+        (
+            b'{"version": "4", "status": "firing", "alerts": [{"status": "firing"}]}',
+            "alerts.0.labels",
+        ),
+    ],
+)
 async def test_malformed_payloads_get_400_with_a_reason(
     receiver: tuple[str, list[Anomaly]], body: bytes, reason: str
 ) -> None:
     url, received = receiver
     async with httpx.AsyncClient() as http:
-        response = await http.post(url, content=body, headers={
-            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        response = await http.post(
+            url,
+            content=body,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
     assert response.status_code == 400
     assert reason in response.json()["error"]
     assert received == []

@@ -26,51 +26,139 @@ def meta(name: str, **extra: Any) -> dict[str, Any]:
 
 def rs(name: str, rev: str, image: str, created: str) -> dict[str, Any]:
     return {
-        "metadata": {**meta(name), "creationTimestamp": created,
-                     "annotations": {"deployment.kubernetes.io/revision": rev},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                          "name": "cart", "uid": "u", "controller": True}]},
-        "spec": {"selector": {"matchLabels": {"app": "cart"}},
-                 "template": {"spec": {"containers": [{"name": "cart", "image": image}]}}},
+        "metadata": {
+            **meta(name),
+            "creationTimestamp": created,
+            "annotations": {"deployment.kubernetes.io/revision": rev},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "cart",
+                    "uid": "u",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": "cart"}},
+            "template": {"spec": {"containers": [{"name": "cart", "image": image}]}},
+        },
         "status": {"replicas": 1},
     }
 
 
 OBJECTS: dict[str, dict[str, Any]] = {
     f"/apis/apps/v1/namespaces/{NS}/replicasets": {
-        "kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {},
-        "items": [rs("cart-5d4f8b7c9a", "1", "shop/cart:1.0", T1),
-                  rs("cart-7b6c5d4e3f", "2", "shop/cart:1.1", T2)]},
+        "kind": "ReplicaSetList",
+        "apiVersion": "apps/v1",
+        "metadata": {},
+        "items": [
+            rs("cart-5d4f8b7c9a", "1", "shop/cart:1.0", T1),
+            rs("cart-7b6c5d4e3f", "2", "shop/cart:1.1", T2),
+        ],
+    },
     f"/apis/apps/v1/namespaces/{NS}/deployments": {
-        "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": [{
-            "metadata": {**meta("cart"), "annotations": {"deployment.kubernetes.io/revision": "2"}},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "cart"}},
-                     "template": {"spec": {"containers": [{"name": "cart",
-                                                           "image": "shop/cart:1.1"}]}}},
-            "status": {"availableReplicas": 1}}]},
-    f"/api/v1/namespaces/{NS}/pods": {"kind": "PodList", "apiVersion": "v1", "metadata": {},
-        "items": [{
-            "metadata": {**meta("cart-7b6c5d4e3f-abcde"), "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "cart-7b6c5d4e3f",
-                 "uid": "u"}]},
-            "spec": {"nodeName": "node-1", "containers": [{"name": "cart"}]},
-            "status": {"phase": "Running", "containerStatuses": [{
-                "name": "cart", "ready": False, "restartCount": 4, "image": "shop/cart:1.1",
-                "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
-                                             "finishedAt": T2}}}]}}]},
-    f"/api/v1/namespaces/{NS}/events": {"kind": "EventList", "apiVersion": "v1", "metadata": {},
-        "items": [{
-            "metadata": meta("cart.1"), "reason": "BackOff", "type": "Warning",
-            "message": "Back-off restarting failed container", "count": 7,
-            "firstTimestamp": T1, "lastTimestamp": T2,
-            "involvedObject": {"kind": "Pod", "name": "cart-7b6c5d4e3f-abcde", "namespace": NS}}]},
-    "/api/v1/nodes": {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [{
-        "metadata": {"name": "node-1", "uid": "n1"}, "spec": {"unschedulable": True},
-        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
-                   "conditions": [{"type": "MemoryPressure", "status": "True",
-                                   "reason": "KubeletHasMemoryPressure",
-                                   "lastTransitionTime": T2}]}}]},
+        "kind": "DeploymentList",
+        "apiVersion": "apps/v1",
+        "metadata": {},
+        "items": [
+            {
+                "metadata": {
+                    **meta("cart"),
+                    "annotations": {"deployment.kubernetes.io/revision": "2"},
+                },
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "cart"}},
+                    "template": {
+                        "spec": {"containers": [{"name": "cart", "image": "shop/cart:1.1"}]}
+                    },
+                },
+                "status": {"availableReplicas": 1},
+            }
+        ],
+    },
+    f"/api/v1/namespaces/{NS}/pods": {
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "metadata": {},
+        "items": [
+            {
+                "metadata": {
+                    **meta("cart-7b6c5d4e3f-abcde"),
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": "cart-7b6c5d4e3f",
+                            "uid": "u",
+                        }
+                    ],
+                },
+                "spec": {"nodeName": "node-1", "containers": [{"name": "cart"}]},
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "cart",
+                            "ready": False,
+                            "restartCount": 4,
+                            "image": "shop/cart:1.1",
+                            "imageID": "",
+                            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                            "lastState": {
+                                "terminated": {
+                                    "exitCode": 137,
+                                    "reason": "OOMKilled",
+                                    "finishedAt": T2,
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        ],
+    },
+    f"/api/v1/namespaces/{NS}/events": {
+        "kind": "EventList",
+        "apiVersion": "v1",
+        "metadata": {},
+        "items": [
+            {
+                "metadata": meta("cart.1"),
+                "reason": "BackOff",
+                "type": "Warning",
+                "message": "Back-off restarting failed container",
+                "count": 7,
+                "firstTimestamp": T1,
+                "lastTimestamp": T2,
+                "involvedObject": {"kind": "Pod", "name": "cart-7b6c5d4e3f-abcde", "namespace": NS},
+            }
+        ],
+    },
+    "/api/v1/nodes": {
+        "kind": "NodeList",
+        "apiVersion": "v1",
+        "metadata": {},
+        "items": [
+            {
+                "metadata": {"name": "node-1", "uid": "n1"},
+                "spec": {"unschedulable": True},
+                "status": {
+                    "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                    "conditions": [
+                        {
+                            "type": "MemoryPressure",
+                            "status": "True",
+                            "reason": "KubeletHasMemoryPressure",
+                            "lastTransitionTime": T2,
+                        }
+                    ],
+                },
+            }
+        ],
+    },
 }
 LOG = "".join(f"line {i} password=hunter{i}\n" for i in range(5000))
 
@@ -86,16 +174,23 @@ class Stub:
                 url = urlparse(self.path)
                 stub.requests.append((self.command, self.path))
                 if stub.fail_with is not None:
-                    return self._send(stub.fail_with, {"kind": "Status", "apiVersion": "v1",
-                                                       "status": "Failure", "reason": "Forbidden",
-                                                       "code": stub.fail_with})
+                    return self._send(
+                        stub.fail_with,
+                        {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "status": "Failure",
+                            "reason": "Forbidden",
+                            "code": stub.fail_with,
+                        },
+                    )
                 if self.command != "GET":
                     return self._send(405, {})
                 if url.path.endswith("/log"):
                     q = parse_qs(url.query)
                     text = LOG
                     if "tailLines" in q:
-                        text = "".join(text.splitlines(True)[-int(q["tailLines"][0]):])
+                        text = "".join(text.splitlines(True)[-int(q["tailLines"][0]) :])
                     if "limitBytes" in q:
                         text = text[: int(q["limitBytes"][0])]
                     return self._send(200, text, content_type="text/plain")
@@ -145,7 +240,8 @@ def test_rollout_history_with_revisions_and_images(reader: KubernetesReader) -> 
         ("cart-7b6c5d4e3f", "cart", 2, ["shop/cart:1.1"]),
     ]
     assert sets[1].created_at is not None and sets[1].created_at.isoformat().startswith(
-        "2026-01-01T10:20")
+        "2026-01-01T10:20"
+    )
     (d,) = reader.list_deployments(NS)
     assert (d.name, d.replicas, d.available_replicas, d.revision) == ("cart", 2, 1, 2)
 
@@ -153,13 +249,24 @@ def test_rollout_history_with_revisions_and_images(reader: KubernetesReader) -> 
 def test_pod_status_events_and_nodes(reader: KubernetesReader) -> None:
     (pod,) = reader.list_pods(NS)
     assert (pod.node, pod.owner_kind, pod.owner_name, pod.restarts) == (
-        "node-1", "ReplicaSet", "cart-7b6c5d4e3f", 4)
+        "node-1",
+        "ReplicaSet",
+        "cart-7b6c5d4e3f",
+        4,
+    )
     c = pod.containers[0]
     assert (c.waiting_reason, c.last_terminated_reason, c.last_exit_code) == (
-        "CrashLoopBackOff", "OOMKilled", 137)
+        "CrashLoopBackOff",
+        "OOMKilled",
+        137,
+    )
     (ev,) = reader.list_events(NS)
     assert (ev.reason, ev.object_kind, ev.object_name, ev.count) == (
-        "BackOff", "Pod", "cart-7b6c5d4e3f-abcde", 7)
+        "BackOff",
+        "Pod",
+        "cart-7b6c5d4e3f-abcde",
+        7,
+    )
     (node,) = reader.list_nodes()
     assert node.unschedulable and node.internal_ip == "10.0.0.1"
     assert [(c.type, c.status) for c in node.conditions] == [("MemoryPressure", "True")]
@@ -180,8 +287,13 @@ def test_only_reads_are_ever_sent(reader: KubernetesReader, stub: Stub) -> None:
     reader.list_nodes()
     reader.pod_logs(NS, "cart-7b6c5d4e3f-abcde")
     assert {m for m, _ in stub.requests} == {"GET"}
-    assert not [name for name in dir(reader) if name.startswith(
-        ("patch", "delete", "create", "replace", "scale", "cordon", "drain", "evict"))]
+    assert not [
+        name
+        for name in dir(reader)
+        if name.startswith(
+            ("patch", "delete", "create", "replace", "scale", "cordon", "drain", "evict")
+        )
+    ]
 
 
 def test_refusals_name_the_call_and_the_fix(reader: KubernetesReader, stub: Stub) -> None:

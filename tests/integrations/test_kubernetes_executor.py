@@ -439,8 +439,10 @@ def test_reader_sees_a_restart_as_the_same_release_and_a_rollout_as_a_new_one(en
     reader = KubernetesReader(env.ex.api_client)
 
     def releases() -> list[str | None]:
-        sets = sorted((r for r in reader.list_replicasets(NS) if r.deployment == "adservice"),
-                      key=lambda r: r.revision or 0)
+        sets = sorted(
+            (r for r in reader.list_replicasets(NS) if r.deployment == "adservice"),
+            key=lambda r: r.revision or 0,
+        )
         return [r.release for r in sets]
 
     assert env.ex.rollout_restart(NS, "adservice", "inc-1").changed

@@ -22,6 +22,7 @@ def test_instant_and_range_queries_see_the_scraped_target(
     [series] = prom.query("aiops_test_queue_depth")
     assert series.values == [42.0]
     assert series.labels["job"] == "test"
+
     def history() -> list[float]:
         end = datetime.now(UTC)
         [ranged] = prom.query_range("aiops_test_up", end - timedelta(seconds=30), end, step_s=1)

@@ -35,7 +35,7 @@ def test_instant_and_range_answers_line_up_with_the_grid(
     assert all(s.timestamps == [now.timestamp()] for s in got)
 
     [up] = prom.fetch(RangeQuery("aiops_test_up", now - timedelta(seconds=4), now, 1.0))
-    assert up.timestamps == [now.timestamp() - k for k in range(4, -1, -1)][-len(up.timestamps):]
+    assert up.timestamps == [now.timestamp() - k for k in range(4, -1, -1)][-len(up.timestamps) :]
     assert set(up.values) == {1.0}
     # Queries longer than a URL may be are fine: they are POSTed.
     long = " or ".join(f'aiops_test_bulk{{shard="{i}"}}' for i in range(400))
@@ -46,11 +46,13 @@ def test_instant_and_range_answers_line_up_with_the_grid(
 
 def test_fetch_many_keeps_order_and_isolates_failures(prom: Prometheus) -> None:
     now = datetime.now(UTC)
-    out = prom.fetch_many([
-        RangeQuery("aiops_test_up", now, now, 1.0),
-        RangeQuery("rate(up[", now, now, 1.0),
-        RangeQuery("vector(3)", now, now, 1.0),
-    ])
+    out = prom.fetch_many(
+        [
+            RangeQuery("aiops_test_up", now, now, 1.0),
+            RangeQuery("rate(up[", now, now, 1.0),
+            RangeQuery("vector(3)", now, now, 1.0),
+        ]
+    )
     assert isinstance(out[0], list) and out[0][0].values == [1.0]
     assert isinstance(out[1], PrometheusError)
     assert "rate(up[" in str(out[1]) and "bad_data" in str(out[1])

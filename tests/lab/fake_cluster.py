@@ -45,21 +45,17 @@ class FakeCluster:
         self._restart_due()  # tests may move `at` directly
         deps = []
         for d in self.deployments.values():
-            ready = sum(1 for p in self.pods.values()
-                        if p.deployment == d.state.name and p.ready)
+            ready = sum(1 for p in self.pods.values() if p.deployment == d.state.name and p.ready)
             deps.append(replace(d.state, available_replicas=ready))
-        return ClusterSnapshot(self.at, list(self.nodes.values()), deps,
-                               list(self.pods.values()))
+        return ClusterSnapshot(self.at, list(self.nodes.values()), deps, list(self.pods.values()))
 
-    def report_container_exit(self, namespace: str, pod: str, reason: str,
-                              exit_code: int) -> None:
+    def report_container_exit(self, namespace: str, pod: str, reason: str, exit_code: int) -> None:
         # Like the lab cluster: the restart is counted at exit; the next container starts after
         # the back-off (the first at once), and only then does started_at change.
         p = self.pods[pod]
         restarts = p.restarts + 1
         delay = 0.0 if restarts == 1 else min(self.backoff * 2 ** (restarts - 2), 300.0)
-        self.pods[pod] = replace(p, restarts=restarts, last_terminated_reason=reason,
-                                 ready=False)
+        self.pods[pod] = replace(p, restarts=restarts, last_terminated_reason=reason, ready=False)
         self._restart_at[pod] = self.at + delay
         self.exits.append((pod, reason))
         self._restart_due()
@@ -69,8 +65,9 @@ class FakeCluster:
             self.pods[pod] = replace(self.pods[pod], ready=ready)
             self._finish_rollouts()
 
-    def rollout(self, namespace: str, deployment: str, image: str,
-                annotations: dict[str, str]) -> int:
+    def rollout(
+        self, namespace: str, deployment: str, image: str, annotations: dict[str, str]
+    ) -> int:
         d = self.deployments[deployment]
         merged = {**d.state.template_annotations, **annotations}
         d.history.append(_Template(image, merged))
@@ -80,8 +77,9 @@ class FakeCluster:
     def set_node_ready(self, node: str, ready: bool) -> None:
         self.nodes[node] = replace(self.nodes[node], ready=ready)
 
-    def record_event(self, namespace: str, kind: str, name: str, reason: str, message: str,
-                     type_: str = "Normal") -> None:
+    def record_event(
+        self, namespace: str, kind: str, name: str, reason: str, message: str, type_: str = "Normal"
+    ) -> None:
         self.events.append((name, reason, message))
 
     # --- what remediations do ------------------------------------------------------------
@@ -102,8 +100,9 @@ class FakeCluster:
         """kubectl rollout restart: same template, new pods."""
         d = self.deployments[deployment]
         t = d.history[d.state.revision - 1]
-        d.history.append(_Template(t.image, {**t.annotations,
-                                             "kubectl.kubernetes.io/restartedAt": str(self.at)}))
+        d.history.append(
+            _Template(t.image, {**t.annotations, "kubectl.kubernetes.io/restartedAt": str(self.at)})
+        )
         self._apply(d, len(d.history))
 
     def cordon(self, node: str) -> None:
@@ -138,8 +137,9 @@ class FakeCluster:
         which keep serving until every new pod is ready (so a crashing revision never
         replaces them, as with maxUnavailable 0)."""
         t = d.history[revision - 1]
-        d.state = replace(d.state, revision=revision, image=t.image,
-                          template_annotations=dict(t.annotations))
+        d.state = replace(
+            d.state, revision=revision, image=t.image, template_annotations=dict(t.annotations)
+        )
         for p in list(self.pods.values()):
             # pods of an abandoned revision that never became ready go at once
             if p.deployment == d.state.name and p.revision != revision and not p.ready:
@@ -147,24 +147,41 @@ class FakeCluster:
         self._reconcile(d)
 
     def _reconcile(self, d: _Deployment) -> None:
-        mine = [p for p in self.pods.values()
-                if p.deployment == d.state.name and p.revision == d.state.revision]
-        for p in mine[d.state.spec_replicas:]:
+        mine = [
+            p
+            for p in self.pods.values()
+            if p.deployment == d.state.name and p.revision == d.state.revision
+        ]
+        for p in mine[d.state.spec_replicas :]:
             del self.pods[p.name]
         for _ in range(d.state.spec_replicas - len(mine)):
             n = next(self._n)
             name = f"{d.state.name}-r{d.state.revision}-{n:05d}"
             self.pods[name] = PodState(
-                d.state.namespace, name, f"uid-{name}", d.state.name, self._schedule(),
-                d.state.revision, "Running", False, 0, None, self.at,
-                dict(d.state.template_annotations), d.state.cpu_limit_cores,
-                d.state.memory_limit_bytes)
+                d.state.namespace,
+                name,
+                f"uid-{name}",
+                d.state.name,
+                self._schedule(),
+                d.state.revision,
+                "Running",
+                False,
+                0,
+                None,
+                self.at,
+                dict(d.state.template_annotations),
+                d.state.cpu_limit_cores,
+                d.state.memory_limit_bytes,
+            )
         self._finish_rollouts()
 
     def _finish_rollouts(self) -> None:
         for d in self.deployments.values():
-            current = [p for p in self.pods.values()
-                       if p.deployment == d.state.name and p.revision == d.state.revision]
+            current = [
+                p
+                for p in self.pods.values()
+                if p.deployment == d.state.name and p.revision == d.state.revision
+            ]
             if len(current) >= d.state.spec_replicas and all(p.ready for p in current):
                 for p in list(self.pods.values()):
                     if p.deployment == d.state.name and p.revision != d.state.revision:
@@ -177,5 +194,3 @@ class FakeCluster:
             if p.node in load:
                 load[p.node] += 1
         return min(sorted(load), key=lambda n: load[n])
-
-

@@ -12,8 +12,9 @@ from aiops.lab.backfill import BackfillError, backfill
 from aiops.lab.sim.shop import Shop
 from tests.lab.fake_cluster import FakeCluster
 
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
-                                    reason="promtool not installed")
+needs_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool not installed"
+)
 
 
 @needs_promtool
@@ -23,8 +24,12 @@ def test_backfill_writes_blocks_spanning_the_history(tmp_path: Path) -> None:
     assert r.end == end
     assert r.start == end - 0.1 * 86400
     assert r.blocks >= 2  # 2.4 h cannot fit in one 2-hour block window
-    listing = subprocess.run(["promtool", "tsdb", "list", str(tmp_path / "data")],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["promtool", "tsdb", "list", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = [ln.split() for ln in listing.splitlines()[1:] if ln.strip()]
     mint = min(int(row[1]) for row in rows) / 1000
     maxt = max(int(row[2]) for row in rows) / 1000
@@ -42,8 +47,13 @@ def test_live_counters_continue_from_the_history(tmp_path: Path) -> None:
     live.continue_from(r.shop)
 
     def frontend_total(shop: Shop) -> float:
-        return sum(v for f in shop.families() if f.name == "istio_requests_total"
-                   for _, lb, v in f.samples if ("destination_workload", "frontend") in lb)
+        return sum(
+            v
+            for f in shop.families()
+            if f.name == "istio_requests_total"
+            for _, lb, v in f.samples
+            if ("destination_workload", "frontend") in lb
+        )
 
     history_total = frontend_total(r.shop)
     assert history_total > 50 * 0.02 * 86400 * 0.5

@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 def aiops(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env["AIOPS_STATE_DIR"] = str(state)
-    return subprocess.run([AIOPS, *args], env=env, capture_output=True, text=True, timeout=240,
-                          check=False)
+    return subprocess.run(
+        [AIOPS, *args], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
 
 
 def test_lab_up_inject_status_down(tmp_path: Path) -> None:
@@ -44,22 +45,29 @@ def test_lab_up_inject_status_down(tmp_path: Path) -> None:
 
         prom = info["prometheus_url"]
         day_ago = time.time() - 86_400
-        old = httpx.get(f"{prom}/api/v1/query", params={
-            "query": 'sum(rate(istio_requests_total{destination_workload="frontend"}[5m]))',
-            "time": str(day_ago)}).json()
+        old = httpx.get(
+            f"{prom}/api/v1/query",
+            params={
+                "query": 'sum(rate(istio_requests_total{destination_workload="frontend"}[5m]))',
+                "time": str(day_ago),
+            },
+        ).json()
         assert float(old["data"]["result"][0]["value"][1]) > 0, "backfilled history"
 
         bad = tmp_path / "bad.yaml"
-        bad.write_text("name: x\nseed: 1\nduration: 60s\ntraffic: {rps: 10, pattern: steady}\n"
-                       "faults:\n  - {at: 0s, kind: meltdown, target: cartservice}\n"
-                       "expect: {root_cause: cartservice, fault: memory_leak, playbook: none}\n")
+        bad.write_text(
+            "name: x\nseed: 1\nduration: 60s\ntraffic: {rps: 10, pattern: steady}\n"
+            "faults:\n  - {at: 0s, kind: meltdown, target: cartservice}\n"
+            "expect: {root_cause: cartservice, fault: memory_leak, playbook: none}\n"
+        )
         refused = aiops(state, "lab", "inject", str(bad))
         assert refused.returncode == 1
         assert str(bad) in refused.stderr
         assert "kind" in refused.stderr
 
-        played = aiops(state, "lab", "inject",
-                       str(REPO / "aiops/lab/scenarios/cart-bad-rollout.yaml"))
+        played = aiops(
+            state, "lab", "inject", str(REPO / "aiops/lab/scenarios/cart-bad-rollout.yaml")
+        )
         assert played.returncode == 0, played.stderr
         status = json.loads(aiops(state, "lab", "status").stdout)
         assert status["scenario"]["name"] == "cart-bad-rollout"

@@ -26,8 +26,10 @@ from tests.lab.fake_cluster import FakeCluster
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
-                       reason="Debian package prometheus not installed"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("promtool") is None,
+        reason="Debian package prometheus not installed",
+    ),
 ]
 
 FAULTS: dict[str, Fault] = {
@@ -58,12 +60,14 @@ class Lab:
         sel = f'job="{job}",destination_workload="{dst}",reporter="destination"'
         return self.value(
             f'(sum(rate(istio_requests_total{{{sel},response_code=~"5.."}}[3s])) or vector(0))'
-            f" / sum(rate(istio_requests_total{{{sel}}}[3s]))")
+            f" / sum(rate(istio_requests_total{{{sel}}}[3s]))"
+        )
 
     def p90_ms(self, job: str, dst: str) -> float:
         return self.value(
             "histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_"
-            f'bucket{{job="{job}",destination_workload="{dst}",reporter="destination"}}[3s])))')
+            f'bucket{{job="{job}",destination_workload="{dst}",reporter="destination"}}[3s])))'
+        )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +77,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     history = backfill(tmp / "data", end=now, days=0.15, step=60, job="control")
     jobs = ["control", *FAULTS]
     clusters = {j: FakeCluster(at=now, backoff=1.0) for j in jobs}
-    shops = {j: Shop(clusters[j], seed=i, traffic=Traffic(50, seed=i))
-             for i, j in enumerate(jobs)}
+    shops = {j: Shop(clusters[j], seed=i, traffic=Traffic(50, seed=i)) for i, j in enumerate(jobs)}
     shops["control"].continue_from(history.shop)
     inject = threading.Event()
 
@@ -87,12 +90,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             if job in FAULTS and not injected and inject.is_set():
                 injected = True
                 shops[job].inject(FAULTS[job], t)
+
         return before
 
     runners = [ShopRunner(shops[j], tick=0.25, before_tick=ticker(j)).start() for j in jobs]
     servers: list[MetricsServer] = [serve_metrics(shops[j]) for j in jobs]
     config = write_prometheus_config(
-        tmp / "prometheus.yml", {j: s.target for j, s in zip(jobs, servers, strict=True)})
+        tmp / "prometheus.yml", {j: s.target for j, s in zip(jobs, servers, strict=True)}
+    )
     prom = PrometheusProcess(config, tmp / "data")
     # The assertions compare each fault's shop with the control shop, so faults need no
     # pre-fault baseline in Prometheus: inject now and let them develop during discovery.
@@ -112,8 +117,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def test_backfilled_history_has_a_daily_pattern_and_continues_live(lab: Lab) -> None:
-    q = ('sum(rate(istio_requests_total{job="control",destination_workload="frontend",'
-         'reporter="destination"}[5m]))')
+    q = (
+        'sum(rate(istio_requests_total{job="control",destination_workload="frontend",'
+        'reporter="destination"}[5m]))'
+    )
     recent = lab.value(q, lab.history_end - 600)  # diurnal: 0.99 x the mean rps
     earlier = lab.value(q, lab.history_end - 3 * 3600)  # an eighth of a day before: 0.79 x
     assert 40 < recent < 60
@@ -121,7 +128,8 @@ def test_backfilled_history_has_a_daily_pattern_and_continues_live(lab: Lab) -> 
     # history and live are one series (same labels), not two
     series = lab.prom.query(
         'count_over_time(istio_requests_total{job="control",destination_workload="frontend",'
-        'response_code="200"}[2h])')
+        'response_code="200"}[2h])'
+    )
     assert len(series) == 1
     assert float(series[0]["value"][1]) > 60 + 5  # type: ignore[index]
 
@@ -134,8 +142,13 @@ def test_error_faults_raise_the_error_ratio_where_they_are(lab: Lab) -> None:
     assert lab.error_ratio("packet_loss", "currencyservice") > 0.2
     assert lab.error_ratio("packet_loss", "frontend") > 0.2
     assert lab.error_ratio("dependency_down", "cartservice") > 0.9
-    assert lab.value('kube_deployment_status_replicas_available{job="dependency_down",'
-                     'deployment="redis-cart"}') == 0
+    assert (
+        lab.value(
+            'kube_deployment_status_replicas_available{job="dependency_down",'
+            'deployment="redis-cart"}'
+        )
+        == 0
+    )
     assert lab.error_ratio("traffic_surge", "frontend") > 0.2
 
 
@@ -146,18 +159,22 @@ def test_latency_faults_raise_p90_and_slow_callers(lab: Lab) -> None:
     assert lab.p90_ms("latency", "frontend") > base_front + 150
     assert lab.p90_ms("traffic_surge", "frontend") > 3 * base_front
     assert lab.p90_ms("node_pressure", "frontend") > 2 * base_front
-    rate = lab.value('sum(rate(istio_requests_total{job="traffic_surge",'
-                     'destination_workload="frontend"}[3s]))')
-    assert rate > 2 * lab.value('sum(rate(istio_requests_total{job="control",'
-                                'destination_workload="frontend"}[3s]))')
+    rate = lab.value(
+        'sum(rate(istio_requests_total{job="traffic_surge",destination_workload="frontend"}[3s]))'
+    )
+    assert rate > 2 * lab.value(
+        'sum(rate(istio_requests_total{job="control",destination_workload="frontend"}[3s]))'
+    )
 
 
 def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) -> None:
     def cpu_saturation(job: str) -> float:
         sel = f'job="{job}",pod=~"recommendationservice-.*"'
-        return lab.value(f"sum(rate(container_cpu_usage_seconds_total{{{sel}}}[3s])) / "
-                         f"sum(container_spec_cpu_quota{{{sel}}} / "
-                         f"container_spec_cpu_period{{{sel}}})")
+        return lab.value(
+            f"sum(rate(container_cpu_usage_seconds_total{{{sel}}}[3s])) / "
+            f"sum(container_spec_cpu_quota{{{sel}}} / "
+            f"container_spec_cpu_period{{{sel}}})"
+        )
 
     assert cpu_saturation("cpu_hog") > 0.9
     assert cpu_saturation("control") < 0.5
@@ -167,15 +184,29 @@ def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) 
     limit = lab.value(f"max(max_over_time(container_spec_memory_limit_bytes{{{leak}}}[10s]))")
     assert peak > 0.8 * limit
     assert lab.value(f"sum(kube_pod_container_status_restarts_total{{{leak}}})") >= 1
-    assert lab.value('sum(kube_pod_container_status_last_terminated_reason{job="memory_leak",'
-                     'pod=~"adservice-.*",reason="OOMKilled"})') >= 1
+    assert (
+        lab.value(
+            'sum(kube_pod_container_status_last_terminated_reason{job="memory_leak",'
+            'pod=~"adservice-.*",reason="OOMKilled"})'
+        )
+        >= 1
+    )
 
     crash = 'job="crashloop",pod=~"productcatalogservice-.*"'
     assert lab.value(f"sum(kube_pod_container_status_restarts_total{{{crash}}})") >= 2
-    assert lab.value('sum(kube_pod_container_status_last_terminated_reason{job="crashloop",'
-                     'reason="Error"})') >= 1
-    assert lab.value('max(max_over_time(kube_pod_container_status_waiting_reason{'
-                     'job="crashloop",reason="CrashLoopBackOff"}[10s]))') == 1
+    assert (
+        lab.value(
+            'sum(kube_pod_container_status_last_terminated_reason{job="crashloop",reason="Error"})'
+        )
+        >= 1
+    )
+    assert (
+        lab.value(
+            "max(max_over_time(kube_pod_container_status_waiting_reason{"
+            'job="crashloop",reason="CrashLoopBackOff"}[10s]))'
+        )
+        == 1
+    )
 
     def node_a(job: str, metric: str) -> float:
         sel = f'job="{job}",node="node-a"'

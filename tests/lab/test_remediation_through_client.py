@@ -31,8 +31,10 @@ class Lab:
         self.api = start_lab_api(self.cluster, run_controllers=False)
         kubeconfig = write_kubeconfig(tmp / "kubeconfig", self.api.url)
         self.kube = KubernetesExecutor.from_kubeconfig(
-            str(kubeconfig), sleep=lambda s: self.run(max(1, round(s))),
-            monotonic=lambda: self.t, poll_interval_s=1.0,
+            str(kubeconfig),
+            sleep=lambda s: self.run(max(1, round(s))),
+            monotonic=lambda: self.t,
+            poll_interval_s=1.0,
         )
         self.shop = Shop(self.cluster, seed=5, traffic=Traffic(50, seed=5))
         self.run(15)
@@ -50,8 +52,11 @@ class Lab:
         return next(s for s in self.shop.status() if s.name == name)
 
     def restarts(self, deployment: str) -> int:
-        return sum(p.restarts for p in self.cluster.snapshot().pods
-                   if p.deployment == deployment and not p.deleting)
+        return sum(
+            p.restarts
+            for p in self.cluster.snapshot().pods
+            if p.deployment == deployment and not p.deleting
+        )
 
 
 @pytest.fixture
@@ -86,8 +91,9 @@ def test_crashloop_is_healed_by_undo(lab: Lab) -> None:
     lab.kube.rollout_undo(NS, "productcatalogservice", incident_id="i-2")
     lab.run(60)
     assert lab.restarts("productcatalogservice") == 0
-    assert lab.service("productcatalogservice").ready == lab.service(
-        "productcatalogservice").desired
+    assert (
+        lab.service("productcatalogservice").ready == lab.service("productcatalogservice").desired
+    )
 
 
 def test_undo_after_a_restart_of_a_bad_rollout_still_heals(lab: Lab) -> None:
@@ -138,7 +144,10 @@ def test_node_pressure_is_healed_by_cordon_and_drain(lab: Lab) -> None:
     result = lab.kube.drain("node-a")
     assert result.ok, result.message
     lab.run(20)
-    on_a = [p for p in lab.cluster.snapshot().pods
-            if p.node == "node-a" and p.namespace == NS and not p.deleting]
+    on_a = [
+        p
+        for p in lab.cluster.snapshot().pods
+        if p.node == "node-a" and p.namespace == NS and not p.deleting
+    ]
     assert on_a == []
     assert lab.service("frontend").mean_latency_ms < 0.5 * slow

@@ -70,21 +70,39 @@ def test_durations(value: object, seconds: float) -> None:
 @pytest.mark.parametrize(
     ("replace", "by", "expected"),
     [
-        ("severity: medium", "severity: extreme", [
-            ":7: faults[0].severity:", "'low', 'medium' or 'high'"]),
-        ("kind: memory_leak,", "kind: mem_leak,", [
-            ":7: faults[0].kind:", "'memory_leak'", "'dependency_down'"]),
-        ("target: cartservice,", "target: cartsvc,", [
-            "faults[0].target:", "'cartsvc' is not a deployment", "cartservice"]),
+        (
+            "severity: medium",
+            "severity: extreme",
+            [":7: faults[0].severity:", "'low', 'medium' or 'high'"],
+        ),
+        (
+            "kind: memory_leak,",
+            "kind: mem_leak,",
+            [":7: faults[0].kind:", "'memory_leak'", "'dependency_down'"],
+        ),
+        (
+            "target: cartservice,",
+            "target: cartsvc,",
+            ["faults[0].target:", "'cartsvc' is not a deployment", "cartservice"],
+        ),
         ("warmup: 90s", "warmup: ninety", [":3: warmup:", "90s, 5m"]),
-        ("pattern: steady", "pattern: wavy", [
-            ":5: traffic.pattern:", "'steady', 'diurnal' or 'spiky'"]),
-        ("severity: medium}", "severity: medium, leak_mb: 3}", [
-            "faults[0]:", "unknown field 'leak_mb' for kind memory_leak", "seconds_to_oom"]),
+        (
+            "pattern: steady",
+            "pattern: wavy",
+            [":5: traffic.pattern:", "'steady', 'diurnal' or 'spiky'"],
+        ),
+        (
+            "severity: medium}",
+            "severity: medium, leak_mb: 3}",
+            ["faults[0]:", "unknown field 'leak_mb' for kind memory_leak", "seconds_to_oom"],
+        ),
         ("  playbook: restart-deployment\n", "", ["expect.playbook: required field is missing"]),
         ("duration: 300s", "duration: 60s", ["duration (60s) must be longer than warmup"]),
-        ("  fault: memory_leak", "  fault: cpu_hog", [
-            "expect.fault cpu_hog is not among the injected faults"]),
+        (
+            "  fault: memory_leak",
+            "  fault: cpu_hog",
+            ["expect.fault cpu_hog is not among the injected faults"],
+        ),
         ("name: cart-memory-leak", "name: Cart Leak", ["name:", "should match pattern"]),
     ],
 )
@@ -113,8 +131,9 @@ def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
 def test_node_pressure_targets_a_node_and_dependency_down_defaults_to_redis(
     tmp_path: Path,
 ) -> None:
-    text = GOOD.replace("kind: memory_leak, target: cartservice",
-                        "kind: node_pressure, target: node-z")
+    text = GOOD.replace(
+        "kind: memory_leak, target: cartservice", "kind: node_pressure, target: node-z"
+    )
     with pytest.raises(ScenarioError, match="'node-z' is not a node; allowed: node-a, node-b"):
         load_scenario(_write(tmp_path, text))
     text = GOOD.replace("kind: memory_leak, target: cartservice", "kind: dependency_down")

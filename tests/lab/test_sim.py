@@ -24,8 +24,9 @@ def make(seed: int = 1, rps: float = 50.0) -> tuple[Shop, FakeCluster]:
     return shop, cluster
 
 
-def run(shop: Shop, cluster: FakeCluster, seconds: int,
-        each: Callable[[int], None] | None = None) -> None:
+def run(
+    shop: Shop, cluster: FakeCluster, seconds: int, each: Callable[[int], None] | None = None
+) -> None:
     for i in range(seconds):
         cluster.advance(1.0)
         shop.step(cluster.at)
@@ -41,8 +42,10 @@ def samples(shop: Shop, name: str, **labels: str) -> list[tuple[dict[str, str], 
     for fam in shop.families():
         for n, lb, v in fam.samples:
             d = dict(lb)
-            if n == name and all(d.get(k) == want for k, want in labels.items()) and (
-                deployment is None or d["pod"].startswith(deployment + "-")
+            if (
+                n == name
+                and all(d.get(k) == want for k, want in labels.items())
+                and (deployment is None or d["pod"].startswith(deployment + "-"))
             ):
                 out.append((d, v))
     return out
@@ -57,11 +60,12 @@ class Window:
 
     def __init__(self, shop: Shop, cluster: FakeCluster, dst: str, seconds: int) -> None:
         def counts() -> tuple[float, float, float]:
-            return (total(shop, "istio_requests_total", destination_workload=dst),
-                    total(shop, "istio_requests_total", destination_workload=dst,
-                          response_code="200"),
-                    total(shop, "istio_request_duration_milliseconds_sum",
-                          destination_workload=dst))
+            return (
+                total(shop, "istio_requests_total", destination_workload=dst),
+                total(shop, "istio_requests_total", destination_workload=dst, response_code="200"),
+                total(shop, "istio_request_duration_milliseconds_sum", destination_workload=dst),
+            )
+
         a = counts()
         run(shop, cluster, seconds)
         b = counts()
@@ -97,8 +101,9 @@ def test_healthy_shop_serves_without_errors_and_latency_adds_up_the_call_graph()
     assert all(p.ready for p in cluster.pods.values())
     assert total(shop, "container_cpu_cfs_periods_total", deployment="frontend") > 0
     assert total(shop, "container_cpu_cfs_throttled_periods_total", deployment="frontend") == 0
-    avail = {d["deployment"]: v for d, v in samples(shop,
-                                                    "kube_deployment_status_replicas_available")}
+    avail = {
+        d["deployment"]: v for d, v in samples(shop, "kube_deployment_status_replicas_available")
+    }
     assert avail["frontend"] == 2
 
 
@@ -110,19 +115,34 @@ def test_memory_leak_ends_in_oomkilled_and_only_a_restart_heals_it() -> None:
 
     def watch(_: int) -> None:
         nonlocal peak
-        peak = max([peak] + [v for _, v in samples(
-            shop, "container_memory_working_set_bytes", deployment="cartservice")])
+        peak = max(
+            [peak]
+            + [
+                v
+                for _, v in samples(
+                    shop, "container_memory_working_set_bytes", deployment="cartservice"
+                )
+            ]
+        )
 
     run(shop, cluster, 70, watch)
     assert peak > 0.9 * limit
-    assert ("OOMKilled" in {r for _, r in cluster.exits})
-    reasons = [(d, v) for d, v in samples(
-        shop, "kube_pod_container_status_last_terminated_reason")
-        if d["pod"].startswith("cartservice-")]
+    assert "OOMKilled" in {r for _, r in cluster.exits}
+    reasons = [
+        (d, v)
+        for d, v in samples(shop, "kube_pod_container_status_last_terminated_reason")
+        if d["pod"].startswith("cartservice-")
+    ]
     assert {d["reason"] for d, _ in reasons} == {"OOMKilled"}
     assert sum(p.restarts for p in cluster.pods.values() if p.deployment == "cartservice") >= 2
-    assert sum(v for d, v in samples(shop, "kube_pod_container_status_restarts_total")
-               if d["pod"].startswith("cartservice-")) >= 2
+    assert (
+        sum(
+            v
+            for d, v in samples(shop, "kube_pod_container_status_restarts_total")
+            if d["pod"].startswith("cartservice-")
+        )
+        >= 2
+    )
 
     # Wrong remedy: more replicas. The leaking pods keep leaking and being killed.
     cluster.scale("cartservice", 4)
@@ -135,8 +155,9 @@ def test_memory_leak_ends_in_oomkilled_and_only_a_restart_heals_it() -> None:
     before = len(cluster.exits)
     run(shop, cluster, 150)
     assert len(cluster.exits) == before
-    memory = [v for _, v in samples(shop, "container_memory_working_set_bytes",
-                                    deployment="cartservice")]
+    memory = [
+        v for _, v in samples(shop, "container_memory_working_set_bytes", deployment="cartservice")
+    ]
     assert len(memory) == 4
     assert max(memory) < 0.5 * limit
 
@@ -146,16 +167,25 @@ def test_cpu_hog_saturates_the_container_and_only_a_restart_heals_it() -> None:
     base = Window(shop, cluster, "productcatalogservice", 20)
     shop.inject(Fault(FaultKind.CPU_HOG, "productcatalogservice", Severity.HIGH), cluster.at)
     run(shop, cluster, 5)
-    before = {d["pod"]: v for d, v in samples(shop, "container_cpu_usage_seconds_total",
-                                              deployment="productcatalogservice")}
+    before = {
+        d["pod"]: v
+        for d, v in samples(
+            shop, "container_cpu_usage_seconds_total", deployment="productcatalogservice"
+        )
+    }
     hot = Window(shop, cluster, "productcatalogservice", 20)
-    after = {d["pod"]: v for d, v in samples(shop, "container_cpu_usage_seconds_total",
-                                             deployment="productcatalogservice")}
+    after = {
+        d["pod"]: v
+        for d, v in samples(
+            shop, "container_cpu_usage_seconds_total", deployment="productcatalogservice"
+        )
+    }
     for pod, v in after.items():
         assert (v - before[pod]) / 20 > 0.95 * 0.2  # pinned at its 0.2-core limit
     periods = total(shop, "container_cpu_cfs_periods_total", deployment="productcatalogservice")
-    throttled = total(shop, "container_cpu_cfs_throttled_periods_total",
-                      deployment="productcatalogservice")
+    throttled = total(
+        shop, "container_cpu_cfs_throttled_periods_total", deployment="productcatalogservice"
+    )
     assert throttled > 0.2 * periods  # throttled since the hog began (a quarter of the run)
     assert hot.mean_ms > 5 * base.mean_ms
     assert hot.error_ratio > 0.1  # overloaded pods shed
@@ -173,8 +203,7 @@ def test_cpu_hog_saturates_the_container_and_only_a_restart_heals_it() -> None:
 
 def test_bad_rollout_is_a_new_revision_whose_errors_a_rollback_removes() -> None:
     shop, cluster = make()
-    fault = shop.inject(Fault(FaultKind.BAD_ROLLOUT, "cartservice", Severity.MEDIUM),
-                        cluster.at)
+    fault = shop.inject(Fault(FaultKind.BAD_ROLLOUT, "cartservice", Severity.MEDIUM), cluster.at)
     dep = cluster.deployments["cartservice"].state
     assert fault.revision == dep.revision == 2
     assert dep.image.endswith(":v0.10.3")
@@ -182,8 +211,11 @@ def test_bad_rollout_is_a_new_revision_whose_errors_a_rollback_removes() -> None
     run(shop, cluster, 5)
     bad = Window(shop, cluster, "cartservice", 30)
     assert 0.2 < bad.error_ratio < 0.5
-    codes = {d["response_code"] for d, v in samples(
-        shop, "istio_requests_total", destination_workload="cartservice") if v}
+    codes = {
+        d["response_code"]
+        for d, v in samples(shop, "istio_requests_total", destination_workload="cartservice")
+        if v
+    }
     assert "500" in codes
     assert Window(shop, cluster, "frontend", 30).error_ratio > 0.1  # errors propagate up
 
@@ -196,13 +228,15 @@ def test_crashloop_revision_never_becomes_ready_until_rolled_back() -> None:
     shop, cluster = make()
     shop.inject(Fault(FaultKind.CRASHLOOP, "productcatalogservice"), cluster.at)
     run(shop, cluster, 90)
-    new = [p for p in cluster.pods.values()
-           if p.deployment == "productcatalogservice" and p.revision == 2]
+    new = [
+        p
+        for p in cluster.pods.values()
+        if p.deployment == "productcatalogservice" and p.revision == 2
+    ]
     assert len(new) == 2
     assert all(not p.ready and p.restarts >= 2 for p in new)
     assert {r for _, r in cluster.exits} == {"Error"}
-    assert samples(shop, "kube_pod_container_status_waiting_reason",
-                   reason="CrashLoopBackOff")
+    assert samples(shop, "kube_pod_container_status_waiting_reason", reason="CrashLoopBackOff")
     # the rolling update keeps the old pods serving: users see nothing, restarts say it all
     assert Window(shop, cluster, "frontend", 20).error_ratio == 0
 
@@ -258,8 +292,7 @@ def test_latency_fault_slows_the_target_and_its_callers() -> None:
     shop, cluster = make()
     base_cat = Window(shop, cluster, "productcatalogservice", 20)
     base_front = Window(shop, cluster, "frontend", 20)
-    shop.inject(Fault(FaultKind.LATENCY, "productcatalogservice", Severity.MEDIUM),
-                cluster.at)
+    shop.inject(Fault(FaultKind.LATENCY, "productcatalogservice", Severity.MEDIUM), cluster.at)
     cat = Window(shop, cluster, "productcatalogservice", 20)
     front = Window(shop, cluster, "frontend", 20)
     assert cat.mean_ms > base_cat.mean_ms + 200
@@ -270,14 +303,16 @@ def test_latency_fault_slows_the_target_and_its_callers() -> None:
 
 def test_packet_loss_fails_requests_and_errors_propagate_upstream() -> None:
     shop, cluster = make()
-    shop.inject(Fault(FaultKind.PACKET_LOSS, "currencyservice", Severity.MEDIUM, duration=60),
-                cluster.at)
+    shop.inject(
+        Fault(FaultKind.PACKET_LOSS, "currencyservice", Severity.MEDIUM, duration=60), cluster.at
+    )
     cur = Window(shop, cluster, "currencyservice", 30)
     front = Window(shop, cluster, "frontend", 20)
     assert 0.05 < cur.error_ratio < 0.2
     assert front.error_ratio > 0.05
-    assert samples(shop, "istio_requests_total", destination_workload="currencyservice",
-                   response_code="503")
+    assert samples(
+        shop, "istio_requests_total", destination_workload="currencyservice", response_code="503"
+    )
     run(shop, cluster, 20)  # the fault lasts 60 s
     assert Window(shop, cluster, "frontend", 20).error_ratio == 0
 
@@ -289,8 +324,13 @@ def test_dependency_down_makes_redis_unavailable_and_cart_fail() -> None:
     assert not any(p.ready for p in cluster.pods.values() if p.deployment == "redis-cart")
     cart = Window(shop, cluster, "cartservice", 20)
     assert cart.error_ratio > 0.9
-    refused = samples(shop, "istio_requests_total", reporter="source",
-                      destination_workload="redis-cart", response_code="503")
+    refused = samples(
+        shop,
+        "istio_requests_total",
+        reporter="source",
+        destination_workload="redis-cart",
+        response_code="503",
+    )
     assert refused
     assert refused[0][0]["response_flags"] == "UH"
     run(shop, cluster, 45)

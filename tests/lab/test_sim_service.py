@@ -24,8 +24,7 @@ def test_status_scenario_and_clear_over_http() -> None:
         assert front["rps_in"] > 0
         assert status["scenario"] is None
 
-        bad = httpx.post(f"{base}/lab/scenario", content=b"name: x\nduration: soon\n",
-                         timeout=5)
+        bad = httpx.post(f"{base}/lab/scenario", content=b"name: x\nduration: soon\n", timeout=5)
         assert bad.status_code == 400
         assert "duration: 'soon' is not a duration" in bad.json()["error"]
 

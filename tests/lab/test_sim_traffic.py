@@ -37,10 +37,12 @@ def test_noise_spike_and_seasonality_leave_the_daily_curve_alone() -> None:
     anchor = 1_750_000_000.0
     t = Traffic(50, Pattern.DIURNAL, seed=1, anchor=anchor, jitter=0)
     t.spikes.append(Spike(anchor + 10, 5, 2.0))
-    assert t.rate(anchor + 12) == pytest.approx(2 * Traffic(
-        50, Pattern.DIURNAL, anchor=anchor, jitter=0).rate(anchor + 12))
+    assert t.rate(anchor + 12) == pytest.approx(
+        2 * Traffic(50, Pattern.DIURNAL, anchor=anchor, jitter=0).rate(anchor + 12)
+    )
     assert t.rate(anchor + 16) < 51
     t.extra_seasonality, t.seasonality_start, t.seasonality_period = 0.3, anchor, 400
     assert t.rate(anchor + 100) == pytest.approx(
-        1.3 * Traffic(50, Pattern.DIURNAL, anchor=anchor, jitter=0).rate(anchor + 100))
+        1.3 * Traffic(50, Pattern.DIURNAL, anchor=anchor, jitter=0).rate(anchor + 100)
+    )
     assert t.anchor == anchor

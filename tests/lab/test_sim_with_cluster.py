@@ -53,13 +53,25 @@ def test_leak_restarts_until_a_rollout_restart_replaces_the_pods() -> None:
     lab = Lab()
     lab.shop.inject(Fault(FaultKind.MEMORY_LEAK, "cartservice", Severity.HIGH), lab.t)
     lab.run(70)
-    assert all(p.restarts >= 1 and p.last_terminated_reason == "OOMKilled"
-               for p in lab.pods("cartservice"))
+    assert all(
+        p.restarts >= 1 and p.last_terminated_reason == "OOMKilled" for p in lab.pods("cartservice")
+    )
     lab.cluster.patch_scale(NS, "cartservice", MERGE, {"spec": {"replicas": 3}})  # wrong
     lab.run(60)
     assert sum(p.restarts for p in lab.pods("cartservice")) >= 3
-    lab.cluster.patch("deployments", NS, "cartservice", MERGE, {"spec": {"template": {
-        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}})
+    lab.cluster.patch(
+        "deployments",
+        NS,
+        "cartservice",
+        MERGE,
+        {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}
+                }
+            }
+        },
+    )
     lab.run(90)
     pods = [p for p in lab.pods("cartservice") if not p.deleting]
     assert len(pods) == 3

@@ -24,8 +24,10 @@ from tests.incident_fixtures import policy_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "boutique"
-EDGES = 'sum by (source_workload, destination_workload) (rate(istio_requests_total{' \
+EDGES = (
+    "sum by (source_workload, destination_workload) (rate(istio_requests_total{"
     'reporter="destination"}[1m]))'
+)
 
 # token -> principal; the policy maps principals to people (alice and bob approve; carol is a
 # known person without the approver role; the viewer token maps to nobody in the policy).
@@ -61,8 +63,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
         pytest.skip("the Debian package prometheus is not installed")
     state = tmp_path_factory.mktemp("lab")
     stop = threading.Event()
-    thread = threading.Thread(target=run_lab, args=(state,),
-                              kwargs={"history_days": 0.1, "stop": stop}, daemon=True)
+    thread = threading.Thread(
+        target=run_lab, args=(state,), kwargs={"history_days": 0.1, "stop": stop}, daemon=True
+    )
     thread.start()
     try:
         deadline = time.monotonic() + 60
@@ -89,9 +92,15 @@ def _has_edges(url: str) -> bool:
     return bool(body.get("data", {}).get("result"))
 
 
-def make_settings(*, temporal: str = "127.0.0.1:1", prometheus: str = "http://127.0.0.1:1",
-                  kubeconfig: str | None = None, policies: Path | None = None,
-                  write: bool = False, cli_identity: str | None = "alice") -> Settings:
+def make_settings(
+    *,
+    temporal: str = "127.0.0.1:1",
+    prometheus: str = "http://127.0.0.1:1",
+    kubeconfig: str | None = None,
+    policies: Path | None = None,
+    write: bool = False,
+    cli_identity: str | None = "alice",
+) -> Settings:
     return Settings(
         temporal=TemporalSettings(address=temporal),
         prometheus=PrometheusSettings(url=prometheus, timeout_s=5),
@@ -105,5 +114,6 @@ def make_settings(*, temporal: str = "127.0.0.1:1", prometheus: str = "http://12
 
 @pytest.fixture(scope="session")
 def lab_settings(lab: LabInfo, policies_dir: Path) -> Settings:
-    return make_settings(prometheus=lab.prometheus_url, kubeconfig=lab.kubeconfig,
-                         policies=policies_dir)
+    return make_settings(
+        prometheus=lab.prometheus_url, kubeconfig=lab.kubeconfig, policies=policies_dir
+    )

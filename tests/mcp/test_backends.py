@@ -28,22 +28,30 @@ def test_policy_edits_show_at_once_and_broken_files_are_named(tmp_path: Path) ->
 
 
 async def test_warm_up_opens_what_is_up_and_leaves_what_is_down_to_the_tools(
-    temporal_env: WorkflowEnvironment, lab_api: LabApiServer, tmp_path: Path,
+    temporal_env: WorkflowEnvironment,
+    lab_api: LabApiServer,
+    tmp_path: Path,
 ) -> None:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", lab_api.url)
-    up = Backends(Settings(
-        temporal=TemporalSettings(address=temporal_env.client.service_client.config.target_host),
-        kubernetes=KubernetesSettings(kubeconfig=kubeconfig),
-        policies_dir=tmp_path / "missing-policies",
-    ))
+    up = Backends(
+        Settings(
+            temporal=TemporalSettings(
+                address=temporal_env.client.service_client.config.target_host
+            ),
+            kubernetes=KubernetesSettings(kubeconfig=kubeconfig),
+            policies_dir=tmp_path / "missing-policies",
+        )
+    )
     await up.warm_up()
     # The first tool call finds the connections open (no second connect, no kubeconfig load).
     assert up._client is not None and up._kube is not None
 
-    down = Backends(Settings(
-        temporal=TemporalSettings(address="127.0.0.1:1"),
-        kubernetes=KubernetesSettings(kubeconfig=tmp_path / "no-such-kubeconfig"),
-    ))
+    down = Backends(
+        Settings(
+            temporal=TemporalSettings(address="127.0.0.1:1"),
+            kubernetes=KubernetesSettings(kubeconfig=tmp_path / "no-such-kubeconfig"),
+        )
+    )
     await down.warm_up()  # nothing raises: the server keeps serving
     with pytest.raises(ToolError, match=r"kubeconfig|Kubernetes"):
         down.kube()

@@ -38,12 +38,16 @@ from workflows.incident import AnomalyBatch
 
 @pytest.fixture
 async def acts(
-    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
+    temporal_client: Client,
+    task_queue: str,
+    executor: KubernetesExecutor,
     prometheus: PrometheusServer,
 ) -> AsyncIterator[IncidentActivities]:
     activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
-        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
+        investigator=FixedInvestigator(),
+        executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
+        verify_poll_s=0.5,
     )
     async with build_worker(temporal_client, task_queue, activities.all()):
         yield activities
@@ -51,7 +55,10 @@ async def acts(
 
 @pytest.fixture
 async def handle(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
     healthy_cart: MetricsTarget,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
     h = await start(temporal_client, task_queue, rules)
@@ -59,17 +66,28 @@ async def handle(
     return h
 
 
-def settings_for(env: WorkflowEnvironment, prometheus: PrometheusServer, policies: Path, *,
-                 write: bool = True, local_user: str | None = "alice") -> Settings:
-    return make_settings(temporal=env.client.service_client.config.target_host,
-                         prometheus=prometheus.url, policies=policies, write=write,
-                         cli_identity=local_user)
+def settings_for(
+    env: WorkflowEnvironment,
+    prometheus: PrometheusServer,
+    policies: Path,
+    *,
+    write: bool = True,
+    local_user: str | None = "alice",
+) -> Settings:
+    return make_settings(
+        temporal=env.client.service_client.config.target_host,
+        prometheus=prometheus.url,
+        policies=policies,
+        write=write,
+        cli_identity=local_user,
+    )
 
 
 def sdk_client(url: str, token: str | None) -> SdkClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return SdkClient(streamable_http_client(url, http_client=httpx2.AsyncClient(
-        headers=headers, timeout=30)))
+    return SdkClient(
+        streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=30))
+    )
 
 
 def text_of(result: Any) -> str:
@@ -77,7 +95,9 @@ def text_of(result: Any) -> str:
 
 
 async def test_read_an_incident_awaiting_approval(
-    temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, policies_dir: Path,
+    temporal_env: WorkflowEnvironment,
+    prometheus: PrometheusServer,
+    policies_dir: Path,
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
 ) -> None:
     settings = settings_for(temporal_env, prometheus, policies_dir, write=False)
@@ -94,9 +114,14 @@ async def test_read_an_incident_awaiting_approval(
         assert waiting["plan_hash"] == inc["plan"]["plan_hash"]
         assert waiting["approvers"] == ["alice", "bob"]
         assert waiting["dry_run"]
-        later = Anomaly(signal="restarts", series={"workload": "cartservice"},
-                        query="kube_pod_container_status_restarts_total",
-                        start=datetime.now(UTC), score=0.8, direction=Direction.UP)
+        later = Anomaly(
+            signal="restarts",
+            series={"workload": "cartservice"},
+            query="kube_pod_container_status_restarts_total",
+            start=datetime.now(UTC),
+            score=0.8,
+            direction=Direction.UP,
+        )
         for _ in range(2):  # a repeat joins once
             await handle.signal("add_anomalies", AnomalyBatch(anomalies=[later]))
         anomalies = (await mcp.call_tool("list_anomalies", {"service": "cartservice"})).data
@@ -114,39 +139,45 @@ async def test_read_an_incident_awaiting_approval(
 
 
 async def test_approve_over_http_as_the_token_holder(
-    temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, policies_dir: Path,
+    temporal_env: WorkflowEnvironment,
+    prometheus: PrometheusServer,
+    policies_dir: Path,
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
 ) -> None:
     settings = settings_for(temporal_env, prometheus, policies_dir, local_user=None)
     request = await pending(handle)
     async with run_server_async(create_server(settings)) as url:
         async with httpx.AsyncClient() as http:
-            no_token = await http.post(url, json={"jsonrpc": "2.0", "id": 1,
-                                                  "method": "tools/list"},
-                                       headers={"Accept": "application/json, text/event-stream"})
+            no_token = await http.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                headers={"Accept": "application/json, text/event-stream"},
+            )
         assert no_token.status_code == 401
         async with sdk_client(url, VIEWER) as viewer:
             tools = {t.name: t for t in (await viewer.list_tools()).tools}
             assert tools["approve_remediation"].annotations.destructive_hint is True  # type: ignore[union-attr]
-            refused = await viewer.call_tool("approve_remediation",
-                                             {"incident_id": handle.id})
+            refused = await viewer.call_tool("approve_remediation", {"incident_id": handle.id})
             assert refused.is_error
             assert "viewer@example.com" in text_of(refused)
             assert "does not have the approver role" in text_of(refused)
             # The identity is never an argument: a claimed one is refused as unknown.
-            claimed = await viewer.call_tool("approve_remediation",
-                                             {"incident_id": handle.id, "identity": "alice"})
+            claimed = await viewer.call_tool(
+                "approve_remediation", {"incident_id": handle.id, "identity": "alice"}
+            )
             assert claimed.is_error and "identity: not an argument" in text_of(claimed)
         async with sdk_client(url, CAROL) as carol:
             refused = await carol.call_tool("approve_remediation", {"incident_id": handle.id})
             assert "policy identity carol, role viewer" in text_of(refused)
         assert (await pending(handle)).approved_by == []
         async with sdk_client(url, ALICE) as alice:
-            stale = await alice.call_tool("approve_remediation", {
-                "incident_id": handle.id, "plan_hash": "0123456789abcdef"})
+            stale = await alice.call_tool(
+                "approve_remediation", {"incident_id": handle.id, "plan_hash": "0123456789abcdef"}
+            )
             assert "does not match the pending plan" in text_of(stale)
-            done = await alice.call_tool("approve_remediation", {
-                "incident_id": handle.id, "plan_hash": request.plan_hash})
+            done = await alice.call_tool(
+                "approve_remediation", {"incident_id": handle.id, "plan_hash": request.plan_hash}
+            )
             assert not done.is_error, text_of(done)
             assert "it runs now" in text_of(done)
             report = await handle.result()
@@ -159,15 +190,18 @@ async def test_approve_over_http_as_the_token_holder(
 
 
 async def test_reject_over_stdio_identity_needs_a_reason(
-    temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, policies_dir: Path,
+    temporal_env: WorkflowEnvironment,
+    prometheus: PrometheusServer,
+    policies_dir: Path,
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
 ) -> None:
     settings = settings_for(temporal_env, prometheus, policies_dir, local_user="bob")
     async with McpClient(create_server(settings)) as mcp:
         with pytest.raises(ToolError, match="give a reason"):
             await mcp.call_tool("reject_remediation", {"incident_id": handle.id, "reason": " "})
-        await mcp.call_tool("reject_remediation", {"incident_id": handle.id,
-                                                   "reason": "not during the sale"})
+        await mcp.call_tool(
+            "reject_remediation", {"incident_id": handle.id, "reason": "not during the sale"}
+        )
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
     assert report.decisions[-1].identity == "bob"
@@ -175,34 +209,54 @@ async def test_reject_over_stdio_identity_needs_a_reason(
 
 
 async def test_propose_opens_an_incident_that_policy_gates(
-    temporal_env: WorkflowEnvironment, prometheus: PrometheusServer, policies_dir: Path,
-    task_queue: str, acts: IncidentActivities, healthy_cart: MetricsTarget,
+    temporal_env: WorkflowEnvironment,
+    prometheus: PrometheusServer,
+    policies_dir: Path,
+    task_queue: str,
+    acts: IncidentActivities,
+    healthy_cart: MetricsTarget,
     temporal_client: Client,
 ) -> None:
     viewer = settings_for(temporal_env, prometheus, policies_dir, local_user="mallory")
     async with McpClient(create_server(viewer)) as mcp:
         with pytest.raises(ToolError, match="does not have the approver role"):
-            await mcp.call_tool("propose_remediation", {
-                "service": "cartservice", "namespace": "boutique", "summary": "slow"})
+            await mcp.call_tool(
+                "propose_remediation",
+                {"service": "cartservice", "namespace": "boutique", "summary": "slow"},
+            )
     settings = settings_for(temporal_env, prometheus, policies_dir)
     settings.temporal.task_queue = task_queue
     # Proposal ids carry the minute: keep both proposals inside one minute.
     while datetime.now(UTC).second > 35:
         await asyncio.sleep(1)
     async with McpClient(create_server(settings)) as mcp:
-        opened = (await mcp.call_tool("propose_remediation", {
-            "service": "cartservice", "namespace": "boutique",
-            "summary": "carts vanish at checkout"})).data
-        handle = temporal_client.get_workflow_handle(opened["incident_id"],
-                                                     result_type=IncidentReport)
+        opened = (
+            await mcp.call_tool(
+                "propose_remediation",
+                {
+                    "service": "cartservice",
+                    "namespace": "boutique",
+                    "summary": "carts vanish at checkout",
+                },
+            )
+        ).data
+        handle = temporal_client.get_workflow_handle(
+            opened["incident_id"], result_type=IncidentReport
+        )
         await pending(handle)  # type: ignore[arg-type]
-        again = (await mcp.call_tool("propose_remediation", {
-            "service": "cartservice", "namespace": "boutique", "summary": "still"})).data
+        again = (
+            await mcp.call_tool(
+                "propose_remediation",
+                {"service": "cartservice", "namespace": "boutique", "summary": "still"},
+            )
+        ).data
         assert again["incident_id"] == opened["incident_id"] and "already open" in again["result"]
         inc = (await mcp.call_tool("get_incident", {"incident_id": opened["incident_id"]})).data
         assert inc["status"] == "awaiting_approval"  # policy: a person approves, even so
         assert inc["anomalies"][0]["blamed_dimensions"] == [
-            "reported by alice: carts vanish at checkout"]
-        await mcp.call_tool("reject_remediation", {"incident_id": opened["incident_id"],
-                                                   "reason": "test over"})
+            "reported by alice: carts vanish at checkout"
+        ]
+        await mcp.call_tool(
+            "reject_remediation", {"incident_id": opened["incident_id"], "reason": "test over"}
+        )
     assert (await handle.result()).status is IncidentStatus.REJECTED

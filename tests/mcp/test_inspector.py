@@ -35,8 +35,14 @@ def inspector() -> str:
         pytest.skip("npm/node not installed: the MCP Inspector CLI cannot run")
     binary = HERE / "node_modules" / ".bin" / "mcp-inspector"
     if not binary.exists():
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE,
-                              capture_output=True, text=True, timeout=300, check=False)
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if done.returncode != 0 or not binary.exists():
             pytest.skip(f"npm ci of the MCP Inspector failed: {done.stderr[-300:]}")
     return str(binary)
@@ -55,8 +61,15 @@ def aiops_env(lab: LabInfo) -> dict[str, str]:
 
 def run_inspector(inspector: str, *args: str) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-    done = subprocess.run([inspector, "--cli", *args], capture_output=True, text=True,
-                          timeout=90, check=False, env=env, cwd=HERE)
+    done = subprocess.run(
+        [inspector, "--cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env=env,
+        cwd=HERE,
+    )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     out: dict[str, object] = json.loads(done.stdout)
     return out
@@ -68,12 +81,23 @@ def tool_names(listing: dict[str, object]) -> set[str]:
 
 def test_inspector_over_stdio(inspector: str, lab: LabInfo) -> None:
     env_args = [x for k, v in aiops_env(lab).items() for x in ("-e", f"{k}={v}")]
-    listing = run_inspector(inspector, *env_args, AIOPS, "mcp", "--transport", "stdio",
-                            "--method", "tools/list")
+    listing = run_inspector(
+        inspector, *env_args, AIOPS, "mcp", "--transport", "stdio", "--method", "tools/list"
+    )
     assert {"get_incident", "query_metrics", "plot_metric"} <= tool_names(listing)
     assert "approve_remediation" not in tool_names(listing)
-    called = run_inspector(inspector, *env_args, AIOPS, "mcp", "--transport", "stdio",
-                           "--method", "tools/call", "--tool-name", "list_playbooks")
+    called = run_inspector(
+        inspector,
+        *env_args,
+        AIOPS,
+        "mcp",
+        "--transport",
+        "stdio",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "list_playbooks",
+    )
     assert called.get("isError") is not True
     assert "restart-deployment" in json.dumps(called)
 
@@ -83,9 +107,12 @@ def http_server(lab: LabInfo) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env.update(aiops_env(lab))
-    proc = subprocess.Popen([AIOPS, "mcp", "--transport", "http", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [AIOPS, "mcp", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
         deadline = time.monotonic() + 30
@@ -102,11 +129,21 @@ def http_server(lab: LabInfo) -> Iterator[str]:
 
 
 def test_inspector_over_http(inspector: str, http_server: str) -> None:
-    listing = run_inspector(inspector, http_server, "--transport", "http",
-                            "--method", "tools/list")
+    listing = run_inspector(inspector, http_server, "--transport", "http", "--method", "tools/list")
     assert {"list_playbooks", "get_service_health"} <= tool_names(listing)
-    called = run_inspector(inspector, http_server, "--transport", "http", "--method",
-                           "tools/call", "--tool-name", "get_topology",
-                           "--tool-arg", f"namespace={NS}", "--tool-arg", "window=1m")
+    called = run_inspector(
+        inspector,
+        http_server,
+        "--transport",
+        "http",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get_topology",
+        "--tool-arg",
+        f"namespace={NS}",
+        "--tool-arg",
+        "window=1m",
+    )
     assert called.get("isError") is not True
     assert "cartservice" in json.dumps(called)

@@ -26,8 +26,11 @@ async def mcp(lab_settings: Settings) -> AsyncIterator[McpClient[Any]]:
 
 async def data(mcp: McpClient[Any], tool: str, **args: Any) -> Any:
     result = await mcp.call_tool(tool, args)
-    return result.structured_content.get("result", result.structured_content) \
-        if result.structured_content is not None else result.data
+    return (
+        result.structured_content.get("result", result.structured_content)
+        if result.structured_content is not None
+        else result.data
+    )
 
 
 async def test_topology_shows_the_shop_call_graph(mcp: McpClient[Any]) -> None:
@@ -50,14 +53,16 @@ async def test_service_health_compares_golden_signals_with_baseline(mcp: McpClie
 
 
 async def test_query_metrics_instant_range_and_guardrails(mcp: McpClient[Any]) -> None:
-    instant = await data(mcp, "query_metrics", promql='kube_deployment_spec_replicas{'
-                         'deployment="cartservice"}')
+    instant = await data(
+        mcp, "query_metrics", promql='kube_deployment_spec_replicas{deployment="cartservice"}'
+    )
     assert instant["kind"] == "instant"
     assert instant["series"][0]["points"][0][1] >= 1
-    ranged = await data(mcp, "query_metrics", promql="sum(kube_deployment_spec_replicas)",
-                        start="-30m", step="1m")
+    ranged = await data(
+        mcp, "query_metrics", promql="sum(kube_deployment_spec_replicas)", start="-30m", step="1m"
+    )
     assert ranged["kind"] == "range" and 25 <= len(ranged["series"][0]["points"]) <= 31
-    many = await data(mcp, "query_metrics", promql="{__name__=~\".+\"}")
+    many = await data(mcp, "query_metrics", promql='{__name__=~".+"}')
     assert len(many["series"]) == 50 and "aggregate" in many["truncated"]
     with pytest.raises(ToolError, match=r"Prometheus rejected the PromQL: .*parse error"):
         await mcp.call_tool("query_metrics", {"promql": "sum(rate(x[5m]"})
@@ -85,9 +90,15 @@ async def test_workload_events_and_logs_from_the_cluster(mcp: McpClient[Any]) ->
 
 
 async def test_plot_metric_is_a_png_with_the_window_shaded(mcp: McpClient[Any]) -> None:
-    result = await mcp.call_tool("plot_metric", {
-        "promql": 'sum(rate(istio_requests_total{destination_workload="cartservice"}[1m]))',
-        "start": "-60m", "shade_start": "-20m", "shade_end": "-10m"})
+    result = await mcp.call_tool(
+        "plot_metric",
+        {
+            "promql": 'sum(rate(istio_requests_total{destination_workload="cartservice"}[1m]))',
+            "start": "-60m",
+            "shade_start": "-20m",
+            "shade_end": "-10m",
+        },
+    )
     image = next(c for c in result.content if isinstance(c, ImageContent))
     caption = next(c for c in result.content if isinstance(c, TextContent)).text
     assert image.mime_type == "image/png"
@@ -113,8 +124,8 @@ def decode_png(b64: str) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
     assert raw[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height = 8, b"", 0, 0
     while pos < len(raw):
-        (length,) = struct.unpack(">I", raw[pos:pos + 4])
-        kind, body = raw[pos + 4:pos + 8], raw[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", raw[pos : pos + 4])
+        kind, body = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height = struct.unpack(">II", body[:8])
         elif kind == b"IDAT":
@@ -124,16 +135,17 @@ def decode_png(b64: str) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
     stride = width * 3 + 1
     rows = []
     for y in range(height):
-        line = flat[y * stride + 1:(y + 1) * stride]
-        rows.append([tuple(line[i:i + 3]) for i in range(0, len(line), 3)])
+        line = flat[y * stride + 1 : (y + 1) * stride]
+        rows.append([tuple(line[i : i + 3]) for i in range(0, len(line), 3)])
     return width, height, rows  # type: ignore[return-value]
 
 
 async def test_playbooks_and_policy(mcp: McpClient[Any]) -> None:
     books = await data(mcp, "list_playbooks")
     assert {"restart-deployment", "rollback-deployment"} <= {b["id"] for b in books}
-    explained = await data(mcp, "explain_policy", action="k8s.rollout_restart", name="cartservice",
-                           namespace=NS)
+    explained = await data(
+        mcp, "explain_policy", action="k8s.rollout_restart", name="cartservice", namespace=NS
+    )
     assert explained["decision"]["allowed"] is True
     assert explained["decision"]["requires_approval"] is True
     assert explained["you_may_approve"] is True  # in-memory: the local user, alice

@@ -20,12 +20,15 @@ SECRET_LINES = [
 ]
 
 
-async def test_logs_are_redacted_and_capped(lab_api: LabApiServer,
-                                            tmp_path: pytest.TempPathFactory) -> None:
+async def test_logs_are_redacted_and_capped(
+    lab_api: LabApiServer, tmp_path: pytest.TempPathFactory
+) -> None:
     state = lab_api.cluster._state
-    pod = next(p for p in state.store.items("pods")
-               if p["metadata"]["namespace"] == NS
-               and p["metadata"]["name"].startswith("cartservice-"))
+    pod = next(
+        p
+        for p in state.store.items("pods")
+        if p["metadata"]["namespace"] == NS and p["metadata"]["name"].startswith("cartservice-")
+    )
     runtime = state.runtime[pod["metadata"]["uid"]]
     for _ in range(100):  # a container that (re)starts begins a fresh log: wait for it to run
         if runtime.running and len(runtime.logs) >= 3:
@@ -36,18 +39,23 @@ async def test_logs_are_redacted_and_capped(lab_api: LabApiServer,
     settings = make_settings(kubeconfig=str(kubeconfig))
     name = pod["metadata"]["name"]
     async with McpClient(create_server(settings)) as mcp:
-        logs = (await mcp.call_tool("get_pod_logs", {"namespace": NS, "pod": name,
-                                                     "tail_lines": 3})).data
+        logs = (
+            await mcp.call_tool("get_pod_logs", {"namespace": NS, "pod": name, "tail_lines": 3})
+        ).data
         assert logs["log"].count("[REDACTED]") == 3
         for secret in ("hunter2", "abcdefghijklmnop0123456789", "sk-live-0123456789"):
             assert secret not in logs["log"]
         assert "connecting to db with password=" in logs["log"]  # the context stays readable
         runtime.logs.extend(f"2026-11-24T12:01:00Z line {i} " + "x" * 80 for i in range(40))
-        capped = (await mcp.call_tool("get_pod_logs", {"namespace": NS, "pod": name,
-                                                       "tail_lines": 40, "max_bytes": 1000})).data
+        capped = (
+            await mcp.call_tool(
+                "get_pod_logs", {"namespace": NS, "pod": name, "tail_lines": 40, "max_bytes": 1000}
+            )
+        ).data
         assert capped["truncated"] is True
         assert len(capped["log"].encode()) <= 1000
         assert capped["log"].rstrip().endswith("line 39 " + "x" * 80)
-        with pytest.raises(ToolError, match="Kubernetes refused to read the log of pod "
-                           "boutique/ghost-1: HTTP 404"):
+        with pytest.raises(
+            ToolError, match="Kubernetes refused to read the log of pod boutique/ghost-1: HTTP 404"
+        ):
             await mcp.call_tool("get_pod_logs", {"namespace": NS, "pod": "ghost-1"})

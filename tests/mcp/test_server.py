@@ -44,9 +44,19 @@ async def test_unreachable_temporal_is_reported_not_raised() -> None:
 
 
 READ_TOOLS = {
-    "list_incidents", "get_incident", "list_anomalies", "get_audit_trail", "query_metrics",
-    "get_service_health", "get_topology", "plot_metric", "describe_workload", "get_events",
-    "get_pod_logs", "list_playbooks", "explain_policy",
+    "list_incidents",
+    "get_incident",
+    "list_anomalies",
+    "get_audit_trail",
+    "query_metrics",
+    "get_service_health",
+    "get_topology",
+    "plot_metric",
+    "describe_workload",
+    "get_events",
+    "get_pod_logs",
+    "list_playbooks",
+    "explain_policy",
 }
 WRITE_TOOLS = {"approve_remediation", "reject_remediation", "propose_remediation"}
 
@@ -78,8 +88,9 @@ async def test_prompts_and_missing_incident_resource() -> None:
     async with McpClient(create_server(settings)) as mcp:
         prompts = {p.name for p in await mcp.list_prompts()}
         assert prompts == {"investigate-service", "triage-incident"}
-        got = await mcp.get_prompt("investigate-service",
-                                   {"service": "cartservice", "namespace": "boutique"})
+        got = await mcp.get_prompt(
+            "investigate-service", {"service": "cartservice", "namespace": "boutique"}
+        )
         text = got.messages[0].content.text  # type: ignore[union-attr]
         assert "get_service_health(service='cartservice', namespace='boutique')" in text
         triage = await mcp.get_prompt("triage-incident", {"incident_id": "incident-42"})

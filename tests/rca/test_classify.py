@@ -123,20 +123,32 @@ def test_a_crash_loop_after_a_rollout_is_a_crash_loop() -> None:
 
 
 def test_no_replica_left_is_a_dependency_that_is_down() -> None:
-    down = MetricEvidence(column="redis_available_replicas", metric="available_replicas",
-                          score=20.0, direction=-1, baseline=1.0, scale=0.05, value=0.0,
-                          ratio=0.0, peer_score=30.0)
+    down = MetricEvidence(
+        column="redis_available_replicas",
+        metric="available_replicas",
+        score=20.0,
+        direction=-1,
+        baseline=1.0,
+        scale=0.05,
+        value=0.0,
+        ratio=0.0,
+        peer_score=30.0,
+    )
     assert family_of("available_replicas") == "availability"
     assert classify([down, ev("requests_rate", 15, direction=-1, ratio=0.6)]) is (
-        FaultType.DEPENDENCY)
+        FaultType.DEPENDENCY
+    )
     # One replica of three gone is not "down".
     partial = down.model_copy(update={"value": 2.0, "baseline": 3.0, "ratio": 0.67})
     assert classify([partial]) is not FaultType.DEPENDENCY
 
 
 def test_load_up_by_half_is_a_surge_even_when_latency_stands_out_more() -> None:
-    evidence = [ev("latency_p99", 34.0, ratio=9.9), ev("requests_rate", 5.0, ratio=1.6),
-                ev("error_ratio", 9.0, ratio=None)]
+    evidence = [
+        ev("latency_p99", 34.0, ratio=9.9),
+        ev("requests_rate", 5.0, ratio=1.6),
+        ev("error_ratio", 9.0, ratio=None),
+    ]
     assert classify(evidence) is FaultType.TRAFFIC_SURGE
     # CPU that grew far more than the load is a CPU fault that drew more requests.
     hog = [ev("cpu_usage", 20.0, ratio=4.0), ev("requests_rate", 5.0, ratio=1.6)]
@@ -147,8 +159,7 @@ def test_a_release_long_before_the_departure_does_not_set_the_fault_type() -> No
     def leak(onset: float) -> list[MetricEvidence]:
         return [ev("memory_working_set", 20, ratio=3.0).model_copy(update={"onset": onset})]
 
-    release = ChangeEvidence(kind=ChangeKind.ROLLOUT, at=1000.0, source="x", detail="",
-                             bonus=1.0)
+    release = ChangeEvidence(kind=ChangeKind.ROLLOUT, at=1000.0, source="x", detail="", bonus=1.0)
     # Memory departing a minute after the release: the release brought it.
     assert classify(leak(1060.0), [release]) is FaultType.BAD_ROLLOUT
     # Departing six minutes after a release that changed nothing at the time: a leak.

@@ -155,9 +155,11 @@ def test_a_release_that_moved_none_of_its_own_metrics_does_not_outrank_the_fault
     times, series = base_series(9)
     shift(series, "cart_memory_usage", 1.028)
     release = ChangeEvent(
-        service="email", kind=ChangeKind.ROLLOUT,
+        service="email",
+        kind=ChangeKind.ROLLOUT,
         at=datetime.fromtimestamp(ANOMALY + 20, tz=UTC),
-        source="ReplicaSet/shop/email-7d9f", detail="revision 2",
+        source="ReplicaSet/shop/email-7d9f",
+        detail="revision 2",
     )
     result = rank(matrix(times, series), ANOMALY, changes=[release])
     assert result.ranked[0].service == "cart"
@@ -166,8 +168,12 @@ def test_a_release_that_moved_none_of_its_own_metrics_does_not_outrank_the_fault
     assert any("rollout of email discounted" in n for n in result.notes), result.notes
 
     # Without the discount the release would win: the rule is what decides here.
-    loud = rank(matrix(times, series), ANOMALY, changes=[release],
-                config=RankConfig(quiet_change_weight=1.0))
+    loud = rank(
+        matrix(times, series),
+        ANOMALY,
+        changes=[release],
+        config=RankConfig(quiet_change_weight=1.0),
+    )
     assert loud.ranked[0].service == "email"
     # A release of a service the detector flagged is never discounted, however quiet the
     # ranking's own view of it is this early.
@@ -181,8 +187,7 @@ def test_column_weights_scale_a_columns_standing() -> None:
     shift(series, "cart_memory_usage", 1.1)
     plain = rank(matrix(times, series), ANOMALY)
     assert plain.ranked[0].service == "payment"
-    weighted = rank(matrix(times, series), ANOMALY,
-                    column_weights={"payment_latency_p90": 0.1})
+    weighted = rank(matrix(times, series), ANOMALY, column_weights={"payment_latency_p90": 0.1})
     assert weighted.ranked[0].service == "cart"
 
 
@@ -308,24 +313,27 @@ def test_caller_errors_are_explained_by_a_callee_that_ran_out_of_memory() -> Non
     assert any("frontend discounted" in n and "cart" in n for n in explained.notes)
     # Off by configuration: the symptom keeps its full weight (the random walk alone does not
     # move the blame this far).
-    off = rank(matrix(times, series), ANOMALY, call_graph=graph,
-               config=RankConfig(explained_weight=1.0))
+    off = rank(
+        matrix(times, series), ANOMALY, call_graph=graph, config=RankConfig(explained_weight=1.0)
+    )
     assert off.ranked[0].service == "frontend"
 
 
 def test_a_callee_whose_traffic_merely_dropped_explains_nothing() -> None:
     # A failing caller calls its callees less: their request rate falls. That is no cause.
     times, series = base_series(12)
-    series["frontend_requests"] = 100.0 * (1 + 0.02 * np.random.default_rng(3).standard_normal(
-        N_BEFORE + N_AFTER))
+    series["frontend_requests"] = 100.0 * (
+        1 + 0.02 * np.random.default_rng(3).standard_normal(N_BEFORE + N_AFTER)
+    )
     series["cart_requests"] = series["frontend_requests"].copy()
     shift(series, "frontend_success_rate", 0.3)
     shift(series, "cart_requests", 0.3)
     graph = [("frontend", "cart")]
     result = rank(matrix(times, series), ANOMALY, call_graph=graph)
     assert not any("discounted" in n for n in result.notes)
-    off = rank(matrix(times, series), ANOMALY, call_graph=graph,
-               config=RankConfig(explained_weight=1.0))
+    off = rank(
+        matrix(times, series), ANOMALY, call_graph=graph, config=RankConfig(explained_weight=1.0)
+    )
 
     def frontend(r: RcaRanking) -> float:
         return next(s.anomaly_score for s in r.ranked if s.service == "frontend")

@@ -32,22 +32,29 @@ AIOPS = str(Path(sys.executable).parent / "aiops")
 
 
 def worker_env(
-    *, temporal: str, task_queue: str, state_dir: Path, prometheus: str, kubeconfig: Path,
+    *,
+    temporal: str,
+    task_queue: str,
+    state_dir: Path,
+    prometheus: str,
+    kubeconfig: Path,
     **settings: str,
 ) -> dict[str, str]:
     """The environment of a worker process: only the settings given here, the rest defaults
     (the repository's playbooks and policies)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-    env.update({
-        "AIOPS_TEMPORAL__ADDRESS": temporal,
-        "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
-        "AIOPS_STATE_DIR": str(state_dir),
-        "AIOPS_PROMETHEUS__URL": prometheus,
-        "AIOPS_KUBERNETES__KUBECONFIG": str(kubeconfig),
-        "AIOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"),
-        "AIOPS_POLICIES_DIR": str(REPO / "policies"),
-        "AIOPS_LOG__FORMAT": "json",
-    })
+    env.update(
+        {
+            "AIOPS_TEMPORAL__ADDRESS": temporal,
+            "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+            "AIOPS_STATE_DIR": str(state_dir),
+            "AIOPS_PROMETHEUS__URL": prometheus,
+            "AIOPS_KUBERNETES__KUBECONFIG": str(kubeconfig),
+            "AIOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"),
+            "AIOPS_POLICIES_DIR": str(REPO / "policies"),
+            "AIOPS_LOG__FORMAT": "json",
+        }
+    )
     env.update({f"AIOPS_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -74,7 +81,11 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self.argv, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                self.argv,
+                env=self.env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,  # never outlive the test run
             )
         return self
@@ -108,8 +119,12 @@ class WorkerProcess:
     def __enter__(self) -> WorkerProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -155,7 +170,8 @@ async def wait_for_pollers(
 ) -> None:
     """Until every identity polls the task queue for workflow tasks (the worker is up)."""
     request = DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
     seen: set[str] = set()
@@ -172,9 +188,11 @@ def worked_on(history: WorkflowHistory) -> set[str]:
     """Identities of the workers that completed workflow tasks or ran activities."""
     found: set[str] = set()
     for event in history.events:
-        for attrs in (event.workflow_task_completed_event_attributes,
-                      event.activity_task_started_event_attributes,
-                      event.activity_task_completed_event_attributes):
+        for attrs in (
+            event.workflow_task_completed_event_attributes,
+            event.activity_task_started_event_attributes,
+            event.activity_task_completed_event_attributes,
+        ):
             if attrs.identity:
                 found.add(attrs.identity)
     return found
@@ -198,8 +216,11 @@ class KubeApiGate:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 gate.requests.append((self.command, self.path))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "connection", "keep-alive")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "connection", "keep-alive")
+                }
                 upstream_conn = http.client.HTTPConnection(upstream_netloc, timeout=30)
                 try:
                     upstream_conn.request(self.command, self.path, body=body, headers=headers)
@@ -235,15 +256,22 @@ class KubeApiGate:
 
     def count(self, method: str, path: str) -> int:
         """Requests of `method` on exactly `path`, server-side dry runs left out."""
-        return sum(1 for m, p in self.requests
-                   if m == method and urlsplit(p).path == path and "dryRun" not in p)
+        return sum(
+            1
+            for m, p in self.requests
+            if m == method and urlsplit(p).path == path and "dryRun" not in p
+        )
 
     def __enter__(self) -> KubeApiGate:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
         self.server.shutdown()
         self.server.server_close()

@@ -33,9 +33,11 @@ async def detection_passes(client: Client) -> list[DetectAnomaliesResult]:
         history = await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
         passes += [
             DetectAnomaliesResult.model_validate_json(
-                e.activity_task_completed_event_attributes.result.payloads[0].data)
+                e.activity_task_completed_event_attributes.result.payloads[0].data
+            )
             for e in activity_events(history, DETECT_ANOMALIES)
-            if e.HasField("activity_task_completed_event_attributes")]
+            if e.HasField("activity_task_completed_event_attributes")
+        ]
     return sorted(passes, key=lambda p: p.at)
 
 
@@ -75,28 +77,42 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float, what: 
 
 async def close_incidents(client: Client) -> None:
     async for run in client.list_workflows(
-            "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"):
+        "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
+    ):
         await client.get_workflow_handle(run.id, run_id=run.run_id).terminate("test: reset")
 
 
 async def test_prometheus_outage_opens_nothing_and_detection_resumes(
-    dev_server: tuple[DevServer, Client], lab_api: LabApiServer, tmp_path: Path,
+    dev_server: tuple[DevServer, Client],
+    lab_api: LabApiServer,
+    tmp_path: Path,
 ) -> None:
     server, client = dev_server
     target = IstioTarget()
     try:
         with istio_prometheus(target, 400) as prom:
             env = worker_env(
-                temporal=server.address, task_queue="aiops-detect", state_dir=tmp_path / "state",
+                temporal=server.address,
+                task_queue="aiops-detect",
+                state_dir=tmp_path / "state",
                 prometheus=prom.url,
                 kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url),
-                DETECTION__INTERVAL_S="1", DETECTION__PRIME_S="300",
-                DETECTION__RATE_WINDOW=f"{RATE_WINDOW_S}s", PROMETHEUS__TIMEOUT_S="5",
+                DETECTION__INTERVAL_S="1",
+                DETECTION__PRIME_S="300",
+                DETECTION__RATE_WINDOW=f"{RATE_WINDOW_S}s",
+                PROMETHEUS__TIMEOUT_S="5",
             )
             with WorkerProcess.cli(env, tmp_path / "worker.log", "--start-detection") as worker:
+
                 async def scoring_passes(since: float = 0) -> bool:
-                    return sum(scored(p) for p in await detection_passes(client)
-                               if p.at.timestamp() > since) >= 5
+                    return (
+                        sum(
+                            scored(p)
+                            for p in await detection_passes(client)
+                            if p.at.timestamp() > since
+                        )
+                        >= 5
+                    )
 
                 await eventually(scoring_passes, 120, "five scoring passes before the outage")
                 # Where the backfilled history meets the live scrapes, rate() reads ~10 % low
@@ -107,13 +123,17 @@ async def test_prometheus_outage_opens_nothing_and_detection_resumes(
                 await asyncio.sleep(OUTAGE_S)
                 prom.start()  # same port, same data directory
                 up_at = time.time()
-                await eventually(lambda: scoring_passes(up_at), 60,
-                                 "five scoring passes after the outage")
+                await eventually(
+                    lambda: scoring_passes(up_at), 60, "five scoring passes after the outage"
+                )
                 from_gap = await incidents_since(client, down_at)
 
                 fault_at = target.fault_at["checkout"] = time.time()
-                after_fault = await eventually(lambda: incidents_since(client, fault_at), 60,
-                                               "incident for the fault injected after the gap")
+                after_fault = await eventually(
+                    lambda: incidents_since(client, fault_at),
+                    60,
+                    "incident for the fault injected after the gap",
+                )
                 assert worker.alive, worker.output()
                 await client.get_workflow_handle(DETECTION_LOOP_ID).terminate("test done")
                 await close_incidents(client)

@@ -20,14 +20,23 @@ from workflows import IncidentWorkflow
 
 
 async def test_approval_wait_survives_a_temporal_restart(
-    dev_server: tuple[DevServer, Client], lab_api: LabApiServer, executor: KubernetesExecutor,
-    rules: Rules, prometheus: PrometheusServer, healthy_cart: MetricsTarget, tmp_path: Path,
+    dev_server: tuple[DevServer, Client],
+    lab_api: LabApiServer,
+    executor: KubernetesExecutor,
+    rules: Rules,
+    prometheus: PrometheusServer,
+    healthy_cart: MetricsTarget,
+    tmp_path: Path,
 ) -> None:
     server, client = dev_server
     queue = "aiops-restart"
-    env = worker_env(temporal=server.address, task_queue=queue, state_dir=tmp_path / "state",
-                     prometheus=prometheus.url,
-                     kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url))
+    env = worker_env(
+        temporal=server.address,
+        task_queue=queue,
+        state_dir=tmp_path / "state",
+        prometheus=prometheus.url,
+        kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url),
+    )
     with WorkerProcess.fixed_rca(env, tmp_path / "worker.log") as worker:
         handle = await start(client, queue, rules)
         request = await pending(handle, timeout_s=120)  # the worker starts meanwhile

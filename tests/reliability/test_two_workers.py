@@ -26,20 +26,30 @@ INCIDENTS = 20
 
 
 def worked_on_since(history: WorkflowHistory, since: float) -> set[str]:
-    later = WorkflowHistory(history.workflow_id, [
-        e for e in history.events if e.event_time.ToMicroseconds() / 1e6 >= since])
+    later = WorkflowHistory(
+        history.workflow_id,
+        [e for e in history.events if e.event_time.ToMicroseconds() / 1e6 >= since],
+    )
     return worked_on(later)
 
 
 async def test_two_workers_share_incidents_and_losing_one_loses_none(
-    dev_server: tuple[DevServer, Client], lab_api: LabApiServer, rules: Rules,
-    prometheus: PrometheusServer, healthy_cart: MetricsTarget, tmp_path: Path,
+    dev_server: tuple[DevServer, Client],
+    lab_api: LabApiServer,
+    rules: Rules,
+    prometheus: PrometheusServer,
+    healthy_cart: MetricsTarget,
+    tmp_path: Path,
 ) -> None:
     server, client = dev_server
     queue = "aiops-pair"
-    env = worker_env(temporal=server.address, task_queue=queue, state_dir=tmp_path / "state",
-                     prometheus=prometheus.url,
-                     kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url))
+    env = worker_env(
+        temporal=server.address,
+        task_queue=queue,
+        state_dir=tmp_path / "state",
+        prometheus=prometheus.url,
+        kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url),
+    )
     doomed = WorkerProcess.fixed_rca(env, tmp_path / "worker-a.log").start()
     survivor = WorkerProcess.fixed_rca(env, tmp_path / "worker-b.log").start()
     try:
@@ -51,25 +61,30 @@ async def test_two_workers_share_incidents_and_losing_one_loses_none(
         assert sum(survivor.identity in ids for ids in before) > 0, "worker B got no incident"
 
         half = INCIDENTS // 2
-        await asyncio.gather(*(approve(h, "alice", r)
-                               for h, r in zip(handles[:half], requests[:half], strict=True)))
+        await asyncio.gather(
+            *(approve(h, "alice", r) for h, r in zip(handles[:half], requests[:half], strict=True))
+        )
         first = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles[:half])), 120)
 
         doomed.kill()
         killed_at = time.time()
-        await asyncio.gather(*(approve(h, "bob", r)
-                               for h, r in zip(handles[half:], requests[half:], strict=True)))
+        await asyncio.gather(
+            *(approve(h, "bob", r) for h, r in zip(handles[half:], requests[half:], strict=True))
+        )
         rest = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles[half:])), 120)
     finally:
         doomed.stop()
         survivor.stop()
 
     reports = [*first, *rest]
-    assert [r.status for r in reports] == [IncidentStatus.RESOLVED] * INCIDENTS, \
-        [(r.incident_id, r.status, r.audit[-2:]) for r in reports]
+    assert [r.status for r in reports] == [IncidentStatus.RESOLVED] * INCIDENTS, [
+        (r.incident_id, r.status, r.audit[-2:]) for r in reports
+    ]
     assert all(len(r.steps) == 1 and r.steps[0].ok and r.verified for r in reports)
-    after = [worked_on_since(h, killed_at)
-             for h in await asyncio.gather(*(h.fetch_history() for h in handles[half:]))]
+    after = [
+        worked_on_since(h, killed_at)
+        for h in await asyncio.gather(*(h.fetch_history() for h in handles[half:]))
+    ]
     assert all(ids == {survivor.identity} for ids in after), "only B works after A died"
     taken_over = [i for i, ids in enumerate(before[half:]) if doomed.identity in ids]
     assert taken_over, "none of the incidents left waiting had been on worker A"

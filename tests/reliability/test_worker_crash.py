@@ -33,8 +33,11 @@ CART = f"/apis/apps/v1/namespaces/{NS}/deployments/cartservice"
 def rollout_state(executor: KubernetesExecutor) -> tuple[int, str, int]:
     """(generation, revision, ReplicaSets) of cartservice: each restart bumps all three."""
     dep = executor.apps.read_namespaced_deployment("cartservice", NS)
-    owned = [rs for rs in executor.apps.list_namespaced_replica_set(NS).items
-             if any(o.name == "cartservice" for o in rs.metadata.owner_references or [])]
+    owned = [
+        rs
+        for rs in executor.apps.list_namespaced_replica_set(NS).items
+        if any(o.name == "cartservice" for o in rs.metadata.owner_references or [])
+    ]
     revision = (dep.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "")
     return dep.metadata.generation, revision, len(owned)
 
@@ -44,16 +47,25 @@ def holds_the_restart(method: str, path: str) -> bool:
 
 
 async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
-    dev_server: tuple[DevServer, Client], lab_api: LabApiServer, executor: KubernetesExecutor,
-    rules: Rules, prometheus: PrometheusServer, healthy_cart: MetricsTarget, tmp_path: Path,
+    dev_server: tuple[DevServer, Client],
+    lab_api: LabApiServer,
+    executor: KubernetesExecutor,
+    rules: Rules,
+    prometheus: PrometheusServer,
+    healthy_cart: MetricsTarget,
+    tmp_path: Path,
 ) -> None:
     server, client = dev_server
     queue = "aiops-crash"
     generation, revision, replicasets = rollout_state(executor)
     with KubeApiGate(lab_api.url, hold=holds_the_restart) as gate:
-        env = worker_env(temporal=server.address, task_queue=queue, state_dir=tmp_path / "state",
-                         prometheus=prometheus.url,
-                         kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", gate.url))
+        env = worker_env(
+            temporal=server.address,
+            task_queue=queue,
+            state_dir=tmp_path / "state",
+            prometheus=prometheus.url,
+            kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", gate.url),
+        )
         first = WorkerProcess.fixed_rca(env, tmp_path / "worker-1.log").start()
         second = WorkerProcess.fixed_rca(env, tmp_path / "worker-2.log")
         try:
@@ -83,9 +95,11 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
     assert "already restarted for incident" in step.message, step.message
 
     history = await handle.fetch_history()
-    [retried] = [e.activity_task_started_event_attributes
-                 for e in activity_events(history, "execute_step")
-                 if e.HasField("activity_task_started_event_attributes")]
+    [retried] = [
+        e.activity_task_started_event_attributes
+        for e in activity_events(history, "execute_step")
+        if e.HasField("activity_task_started_event_attributes")
+    ]
     assert retried.attempt == 2, "the first attempt died with its worker"
     assert retried.identity == second.identity
     lost = retried.last_failure.timeout_failure_info.timeout_type

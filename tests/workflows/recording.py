@@ -42,13 +42,17 @@ async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> Work
 
 def activity_events(history: WorkflowHistory, activity: str) -> list[HistoryEvent]:
     """The started and completed events of the activity named `activity`, in history order."""
-    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-                 for e in history.events
-                 if e.HasField("activity_task_scheduled_event_attributes")}
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
     found = []
     for event in history.events:
-        for attrs in (event.activity_task_started_event_attributes,
-                      event.activity_task_completed_event_attributes):
+        for attrs in (
+            event.activity_task_started_event_attributes,
+            event.activity_task_completed_event_attributes,
+        ):
             if attrs.scheduled_event_id and scheduled.get(attrs.scheduled_event_id) == activity:
                 found.append(event)
     return found

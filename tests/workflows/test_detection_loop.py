@@ -45,29 +45,39 @@ def istio() -> Iterator[tuple[IstioTarget, str]]:
 
 
 async def test_a_burst_opens_one_incident_and_the_next_joins_it(
-    temporal_client: Client, task_queue: str, istio: tuple[IstioTarget, str], tmp_path: Path,
-    rules: Rules, executor: KubernetesExecutor, prometheus: PrometheusServer,
+    temporal_client: Client,
+    task_queue: str,
+    istio: tuple[IstioTarget, str],
+    tmp_path: Path,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
 ) -> None:
     target, url = istio
     settings = Settings(
-        state_dir=tmp_path, prometheus=PrometheusSettings(url=url, timeout_s=5),
+        state_dir=tmp_path,
+        prometheus=PrometheusSettings(url=url, timeout_s=5),
         detection=DetectionSettings(interval_s=1, prime_s=300, rate_window=f"{RATE_WINDOW_S}s"),
     )
     # Incidents wait for approval (the test policy asks for it), so they stay open.
     incidents = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
+        investigator=FixedInvestigator(),
+        executor=executor,
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
     )
-    activities = [*incidents.all(), *NotifyActivities(None).all(),
-                  *DetectionActivities(settings).all(),
-                  *IntakeActivities(temporal_client, task_queue).all()]
+    activities = [
+        *incidents.all(),
+        *NotifyActivities(None).all(),
+        *DetectionActivities(settings).all(),
+        *IntakeActivities(temporal_client, task_queue).all(),
+    ]
     async with build_worker(temporal_client, task_queue, activities):  # type: ignore[arg-type]
         loop = await temporal_client.start_workflow(
             DetectionLoopWorkflow.run,
-            DetectionLoopInput(rules=snapshot(rules), stream="t", interval_s=1,
-                               passes_per_run=5),
-            id=f"loop-{task_queue}", task_queue=task_queue,
+            DetectionLoopInput(rules=snapshot(rules), stream="t", interval_s=1, passes_per_run=5),
+            id=f"loop-{task_queue}",
+            task_queue=task_queue,
         )
         await asyncio.sleep(4)  # a few passes (and a continue-as-new soon after)
 
@@ -85,8 +95,7 @@ async def test_a_burst_opens_one_incident_and_the_next_joins_it(
             await asyncio.sleep(0.5)
         entities = await _entities(handle)
         assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
-        first_run = temporal_client.get_workflow_handle(
-            loop.id, run_id=loop.first_execution_run_id)
+        first_run = temporal_client.get_workflow_handle(loop.id, run_id=loop.first_execution_run_id)
         loop = temporal_client.get_workflow_handle_for(DetectionLoopWorkflow.run, loop.id)
         status = await loop.query(DetectionLoopWorkflow.loop_status)
         await _continued_as_new(first_run)
@@ -107,7 +116,8 @@ async def _entities(handle: WorkflowHandle[Any, Any]) -> set[str]:
     start = history.events[0].workflow_execution_started_event_attributes
     opening = json.loads(start.input.payloads[0].data)["incident"]["anomalies"]
     return {a.entity for a in joined} | {
-        a["series"].get("destination_workload", "") for a in opening}
+        a["series"].get("destination_workload", "") for a in opening
+    }
 
 
 async def _first_incident(client: Client, loop_id: str) -> str:

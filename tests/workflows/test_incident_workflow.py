@@ -39,8 +39,12 @@ from workflows.incident import IncidentInput, RulesSnapshot
 
 
 async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    healthy_cart: MetricsTarget,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
@@ -58,13 +62,18 @@ async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
     assert any(e.actor == "alice" and "approved plan" in e.what for e in report.audit)
     actions = await handle.query(IncidentWorkflow.actions)
     assert [(a.action, a.target) for a in actions] == [
-        ("k8s.rollout_restart", f"Deployment/{NS}/cartservice")]
+        ("k8s.rollout_restart", f"Deployment/{NS}/cartservice")
+    ]
     await replay_and_record(handle, "incident-approved-verified")
 
 
 async def test_the_next_incident_with_the_same_id_acts_again(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    healthy_cart: MetricsTarget,
 ) -> None:
     """Incidents of one namespace share a workflow id; the executor keys its once-only actions
     by run too, so the second incident's restart is a restart, not "already done"."""
@@ -72,7 +81,8 @@ async def test_the_next_incident_with_the_same_id_acts_again(
     await approve(first, "alice", await pending(first))
     assert (await first.result()).status is IncidentStatus.RESOLVED
     revision = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.annotations[
-        "deployment.kubernetes.io/revision"]
+        "deployment.kubernetes.io/revision"
+    ]
 
     second = await start(temporal_client, task_queue, rules, incident_id=first.id)
     request = await pending(second)
@@ -83,7 +93,8 @@ async def test_the_next_incident_with_the_same_id_acts_again(
     assert report.steps[0].changed, report.steps[0].message
     assert restarted_by(executor) == key_of(second) != key_of(first)
     after = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.annotations[
-        "deployment.kubernetes.io/revision"]
+        "deployment.kubernetes.io/revision"
+    ]
     assert int(after) == int(revision) + 1
 
 
@@ -101,20 +112,28 @@ class SettlingInvestigator(FixedInvestigator):
 
 
 async def test_an_escalation_on_young_evidence_looks_again_once_it_settles(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    healthy_cart: MetricsTarget,
 ) -> None:
     acts.investigator = SettlingInvestigator()
-    handle = await start(temporal_client, task_queue, rules, opened_at=datetime.now(UTC),
-                         settle_s=3)
+    handle = await start(
+        temporal_client, task_queue, rules, opened_at=datetime.now(UTC), settle_s=3
+    )
     request = await pending(handle)
     assert request.plan.playbook_id == "restart-deployment"
     assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
     audit = [e.what for e in await handle.query(IncidentWorkflow.audit)]
-    assert any("no remedy for the evidence so far (errors); looking again" in a
-               for a in audit), audit
+    assert any("no remedy for the evidence so far (errors); looking again" in a for a in audit), (
+        audit
+    )
     assert [a for a in audit if a.startswith("root cause:")] == [
-        "root cause: cartservice: errors", "root cause: cartservice leaks memory"]
+        "root cause: cartservice: errors",
+        "root cause: cartservice leaks memory",
+    ]
     await approve(handle, "alice", request)
     assert (await handle.result()).status is IncidentStatus.RESOLVED
     await replay_and_record(handle, "incident-settled-reinvestigated")
@@ -127,8 +146,12 @@ async def test_an_escalation_on_young_evidence_looks_again_once_it_settles(
 
 
 async def test_a_plan_the_executor_refuses_in_its_dry_run_escalates(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, lab_api: LabApiServer,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    lab_api: LabApiServer,
 ) -> None:
     """emailservice's bad release was already rolled back by aiops; a later "bad rollout"
     diagnosis would undo the undo, which the executor refuses: the incident escalates with the
@@ -143,29 +166,44 @@ async def test_a_plan_the_executor_refuses_in_its_dry_run_escalates(
     assert report.status is IncidentStatus.ESCALATED, report.audit
     assert report.plan is not None and report.plan.playbook_id == "rollback-deployment"
     assert report.steps == []
-    assert any("dry-run refused, escalating" in e.what and "aiops rolled back from" in e.what
-               for e in report.audit), report.audit
-    assert lab_api.cluster.get("deployments", NS, "emailservice")["spec"]["template"][
-        "spec"] == good["spec"]
+    assert any(
+        "dry-run refused, escalating" in e.what and "aiops rolled back from" in e.what
+        for e in report.audit
+    ), report.audit
+    assert (
+        lab_api.cluster.get("deployments", NS, "emailservice")["spec"]["template"]["spec"]
+        == good["spec"]
+    )
 
 
 async def test_failed_verification_escalates(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    healthy_cart: MetricsTarget, prometheus: PrometheusServer,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    prometheus: PrometheusServer,
 ) -> None:
-    handle = await start(temporal_client, task_queue,
-                         with_verification_timeout(rules, "restart-deployment", 4))
+    handle = await start(
+        temporal_client, task_queue, with_verification_timeout(rules, "restart-deployment", 4)
+    )
     request = await pending(handle)
-    healthy_cart.values[f'kube_deployment_status_replicas_available{{namespace="{NS}",'
-                        'deployment="cartservice"}'] = 1
-    wait_until(lambda: scraped(prometheus.url, "kube_deployment_status_replicas_available == 1"),
-               15, "the degraded value")
+    healthy_cart.values[
+        f'kube_deployment_status_replicas_available{{namespace="{NS}",deployment="cartservice"}}'
+    ] = 1
+    wait_until(
+        lambda: scraped(prometheus.url, "kube_deployment_status_replicas_available == 1"),
+        15,
+        "the degraded value",
+    )
     try:
         await approve(handle, "alice", request)
         report = await handle.result()
     finally:
-        healthy_cart.values[f'kube_deployment_status_replicas_available{{namespace="{NS}",'
-                            'deployment="cartservice"}'] = 2
+        healthy_cart.values[
+            f'kube_deployment_status_replicas_available{{namespace="{NS}",'
+            'deployment="cartservice"}'
+        ] = 2
     assert report.status is IncidentStatus.ESCALATED
     assert report.verified is False
     assert any("not verified within" in e.what for e in report.audit)
@@ -174,8 +212,12 @@ async def test_failed_verification_escalates(
 
 @pytest.mark.parametrize("fault", [FaultType.TRAFFIC_SURGE])
 async def test_failed_verification_runs_the_compensation_on_the_cluster(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    healthy_cart: MetricsTarget,
 ) -> None:
     """Scaling out under a surge did not help (no latency data verifies it): the playbook's
     compensation scales the Deployment back to what it was."""
@@ -189,7 +231,9 @@ async def test_failed_verification_runs_the_compensation_on_the_cluster(
     assert report.status is IncidentStatus.ROLLED_BACK, report.audit
     assert report.verified is False
     assert [(s.action, s.ok, s.changed) for s in report.steps] == [
-        ("k8s.scale", True, True), ("k8s.scale", True, True)]
+        ("k8s.scale", True, True),
+        ("k8s.scale", True, True),
+    ]
     assert executor.apps.read_namespaced_deployment("cartservice", NS).spec.replicas == replicas
     actions = await handle.query(IncidentWorkflow.actions)
     assert [a.outcome for a in actions] == ["failed", "succeeded"], "the failure is on record"
@@ -198,12 +242,20 @@ async def test_failed_verification_runs_the_compensation_on_the_cluster(
 
 @pytest.mark.parametrize(
     ("identity", "plan_hash", "error"),
-    [("mallory", None, "may not decide"),
-     ("alice", "0000000000000000", "does not match the pending plan")],
+    [
+        ("mallory", None, "may not decide"),
+        ("alice", "0000000000000000", "does not match the pending plan"),
+    ],
 )
 async def test_decide_validator_refuses_and_nothing_runs(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    healthy_cart: MetricsTarget, identity: str, plan_hash: str | None, error: str,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    identity: str,
+    plan_hash: str | None,
+    error: str,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
@@ -220,7 +272,10 @@ async def test_decide_validator_refuses_and_nothing_runs(
 
 
 async def test_rejection_closes_without_running_anything(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
     healthy_cart: MetricsTarget,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules)
@@ -236,15 +291,19 @@ async def test_rejection_closes_without_running_anything(
 
 
 async def test_two_person_rule_needs_two_distinct_approvers(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
     healthy_cart: MetricsTarget,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules, approvals=2)
     request = await pending(handle)
     assert request.decision.approvals_required == 2
     first = await handle.execute_update(
-        IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash,
-                                          identity="alice"))
+        IncidentWorkflow.decide,
+        Decision(approve=True, plan_hash=request.plan_hash, identity="alice"),
+    )
     assert first.approvals_needed == 1
     with pytest.raises(WorkflowUpdateFailedError):
         await approve(handle, "alice", request)
@@ -258,8 +317,12 @@ async def test_two_person_rule_needs_two_distinct_approvers(
 
 
 async def test_approval_after_expiry_is_refused_and_nothing_runs(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
-    executor: KubernetesExecutor, healthy_cart: MetricsTarget,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
+    executor: KubernetesExecutor,
+    healthy_cart: MetricsTarget,
 ) -> None:
     before = executor.apps.read_namespaced_deployment("cartservice", NS).metadata.generation
     handle = await start(temporal_client, task_queue, rules, timeout="2s")
@@ -280,20 +343,25 @@ async def test_approval_after_expiry_is_refused_and_nothing_runs(
 
 
 async def test_timeout_escalates_when_policy_says_so(
-    time_skipping_env: WorkflowEnvironment, executor: KubernetesExecutor, rules: Rules,
-    prometheus: PrometheusServer, healthy_cart: MetricsTarget,
+    time_skipping_env: WorkflowEnvironment,
+    executor: KubernetesExecutor,
+    rules: Rules,
+    prometheus: PrometheusServer,
+    healthy_cart: MetricsTarget,
 ) -> None:
     """A 15-minute approval window, skipped through on the time-skipping server."""
     client = time_skipping_env.client
     queue = f"ts-{uuid.uuid4().hex[:8]}"
     activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
+        investigator=FixedInvestigator(),
+        executor=executor,
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
     )
     async with build_worker(client, queue, activities.all()):
         # The time-skipping server has no custom search attributes: incidents must still run.
-        handle = await start(client, queue, rules, index=False, timeout="15m",
-                             on_timeout="escalate")
+        handle = await start(
+            client, queue, rules, index=False, timeout="15m", on_timeout="escalate"
+        )
         report = await handle.result()
         await replay_and_record(handle, "incident-approval-timeout-escalated")
     assert report.status is IncidentStatus.ESCALATED
@@ -301,15 +369,20 @@ async def test_timeout_escalates_when_policy_says_so(
 
 
 async def test_policy_denial_escalates_without_asking_anyone(
-    temporal_client: Client, task_queue: str, acts: IncidentActivities, rules: Rules,
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: Rules,
 ) -> None:
     incident = make_incident()
     denied = Rules(policy=parse_policy("allow: []\n"), playbooks=rules.playbooks)
     handle = await temporal_client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident=incident, rules=RulesSnapshot(policy=denied.policy,
-                                                             playbooks=denied.playbooks)),
-        id=incident.id, task_queue=task_queue,
+        IncidentInput(
+            incident=incident, rules=RulesSnapshot(policy=denied.policy, playbooks=denied.playbooks)
+        ),
+        id=incident.id,
+        task_queue=task_queue,
     )
     report = await handle.result()
     assert report.status is IncidentStatus.ESCALATED

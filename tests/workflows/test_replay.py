@@ -39,32 +39,55 @@ def has(history: WorkflowHistory, kind: EventType.ValueType) -> bool:
 
 
 def steps(history: WorkflowHistory) -> int:
-    return len([e for e in activity_events(history, EXECUTE_STEP)
-                if e.HasField("activity_task_completed_event_attributes")])
+    return len(
+        [
+            e
+            for e in activity_events(history, EXECUTE_STEP)
+            if e.HasField("activity_task_completed_event_attributes")
+        ]
+    )
 
 
 # What each recording must show, so that a re-recording that missed its path fails here.
 PATHS: dict[str, Callable[[WorkflowHistory], bool]] = {
-    "incident-approved-verified": lambda h: result(h)["status"] == "resolved"
-    and result(h)["verified"] is True and steps(h) == 1,
-    "incident-two-approvers": lambda h: result(h)["status"] == "resolved"
-    and len(result(h)["decisions"]) == 2,
-    "incident-rejected": lambda h: result(h)["status"] == "rejected"
-    and has(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) and steps(h) == 0,
-    "incident-approval-expired": lambda h: result(h)["status"] == "rejected"
-    and has(h, EventType.EVENT_TYPE_TIMER_FIRED) and steps(h) == 0,
-    "incident-approval-timeout-escalated": lambda h: result(h)["status"] == "escalated"
-    and has(h, EventType.EVENT_TYPE_TIMER_FIRED) and steps(h) == 0,
-    "incident-verification-failed-escalated": lambda h: result(h)["status"] == "escalated"
-    and result(h)["verified"] is False and steps(h) == 1,
-    "incident-verification-failed-compensated": lambda h: result(h)["status"] == "rolled_back"
-    and steps(h) == 2,
-    "incident-policy-denied": lambda h: result(h)["status"] == "escalated"
-    and result(h)["policy"]["allowed"] is False and steps(h) == 0,
+    "incident-approved-verified": lambda h: (
+        result(h)["status"] == "resolved" and result(h)["verified"] is True and steps(h) == 1
+    ),
+    "incident-two-approvers": lambda h: (
+        result(h)["status"] == "resolved" and len(result(h)["decisions"]) == 2
+    ),
+    "incident-rejected": lambda h: (
+        result(h)["status"] == "rejected"
+        and has(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+        and steps(h) == 0
+    ),
+    "incident-approval-expired": lambda h: (
+        result(h)["status"] == "rejected"
+        and has(h, EventType.EVENT_TYPE_TIMER_FIRED)
+        and steps(h) == 0
+    ),
+    "incident-approval-timeout-escalated": lambda h: (
+        result(h)["status"] == "escalated"
+        and has(h, EventType.EVENT_TYPE_TIMER_FIRED)
+        and steps(h) == 0
+    ),
+    "incident-verification-failed-escalated": lambda h: (
+        result(h)["status"] == "escalated" and result(h)["verified"] is False and steps(h) == 1
+    ),
+    "incident-verification-failed-compensated": lambda h: (
+        result(h)["status"] == "rolled_back" and steps(h) == 2
+    ),
+    "incident-policy-denied": lambda h: (
+        result(h)["status"] == "escalated"
+        and result(h)["policy"]["allowed"] is False
+        and steps(h) == 0
+    ),
     "incident-signal-with-start": lambda h: has(
-        h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+        h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ),
     "detection-loop-continue-as-new": lambda h: has(
-        h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW),
+        h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    ),
     "detection-loop-signal-with-start": lambda h: bool(activity_events(h, OPEN_INCIDENTS)),
 }
 # Recorded by older workflow code and never regenerated: running workflows survive upgrades.

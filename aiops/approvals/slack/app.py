@@ -41,13 +41,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(settings: Settings, *, mode: str | None = None, host: str = "127.0.0.1",
-                port: int = 3000, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    mode: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    stop: asyncio.Event | None = None,
+) -> None:
     slack = settings.slack
     mode = mode or slack.mode
     if slack.bot_token is None:
-        raise SlackSetupError("set AIOPS_SLACK__BOT_TOKEN (xoxb-...); `aiops slack check` "
-                              "lists everything that is missing")
+        raise SlackSetupError(
+            "set AIOPS_SLACK__BOT_TOKEN (xoxb-...); `aiops slack check` "
+            "lists everything that is missing"
+        )
     if mode == "socket" and slack.app_token is None:
         raise SlackSetupError("Socket Mode needs AIOPS_SLACK__APP_TOKEN (xapp-...)")
     if mode == "http" and slack.signing_secret is None:
@@ -68,8 +76,9 @@ async def serve(settings: Settings, *, mode: str | None = None, host: str = "127
             await app.close()
         return
     assert slack.signing_secret is not None
-    endpoint = InteractionEndpoint(handler, RequestVerifier(slack.signing_secret
-                                                            .get_secret_value()))
+    endpoint = InteractionEndpoint(
+        handler, RequestVerifier(slack.signing_secret.get_secret_value())
+    )
     runner = web.AppRunner(endpoint.app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

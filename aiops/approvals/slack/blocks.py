@@ -42,15 +42,20 @@ class ButtonValue:
     expires_at: datetime
 
     def encode(self) -> str:
-        return json.dumps({"i": self.incident_id, "p": self.plan_hash,
-                           "e": int(self.expires_at.timestamp())}, separators=(",", ":"))
+        return json.dumps(
+            {"i": self.incident_id, "p": self.plan_hash, "e": int(self.expires_at.timestamp())},
+            separators=(",", ":"),
+        )
 
     @classmethod
     def decode(cls, raw: str) -> ButtonValue:
         try:
             data = json.loads(raw)
-            return cls(incident_id=str(data["i"]), plan_hash=str(data["p"]),
-                       expires_at=datetime.fromtimestamp(int(data["e"]), tz=UTC))
+            return cls(
+                incident_id=str(data["i"]),
+                plan_hash=str(data["p"]),
+                expires_at=datetime.fromtimestamp(int(data["e"]), tz=UTC),
+            )
         except (ValueError, TypeError, KeyError) as exc:
             raise ButtonValueError(f"not an aiops approval button value: {raw[:80]!r}") from exc
 
@@ -61,8 +66,10 @@ def escape(text: str) -> str:
 
 
 def temporal_ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
-    return (f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
-            f"{quote(workflow_id, safe='')}")
+    return (
+        f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
+        f"{quote(workflow_id, safe='')}"
+    )
 
 
 def slack_date(at: datetime) -> str:
@@ -74,55 +81,100 @@ def slack_date(at: datetime) -> str:
 
 def fallback_text(request: ApprovalRequest) -> str:
     """The notification text (and what screen readers and old clients show)."""
-    return (f"Approval needed for {request.incident_id}: {request.plan.playbook_id} "
-            f"(plan {request.plan_hash})")
+    return (
+        f"Approval needed for {request.incident_id}: {request.plan.playbook_id} "
+        f"(plan {request.plan_hash})"
+    )
 
 
 def approval_blocks(
-    request: ApprovalRequest, report: RcaReport | None = None, *, ui_link: str | None = None,
+    request: ApprovalRequest,
+    report: RcaReport | None = None,
+    *,
+    ui_link: str | None = None,
 ) -> list[Block]:
     """The approval message while the request is open: everything, plus the two buttons."""
     plan = request.plan
     decision = request.decision
     blocks: list[Block] = [
-        {"type": "header", "text": _plain(
-            f":rotating_light: Approval needed: {request.incident_id}"[:_HEADER_MAX])},
+        {
+            "type": "header",
+            "text": _plain(
+                f":rotating_light: Approval needed: {request.incident_id}"[:_HEADER_MAX]
+            ),
+        },
         _section("*Root cause*\n" + _root_cause(report)),
     ]
     evidence = _evidence(report)
     if evidence:
         blocks.append(_section("*Top evidence*\n" + evidence))
-    steps = "\n".join(f"{i}. `{escape(s.action)}` on `{escape(s.target)}`"
-                      + (f" - {escape(s.description)}" if s.description else "")
-                      for i, s in enumerate(plan.steps, 1)) or "_no steps_"
-    blocks.append(_section(
-        f"*Plan* `{escape(plan.playbook_id)}` (risk {plan.risk.value}, plan `{request.plan_hash}`)"
-        f"\n{steps}" + (f"\n_{escape(plan.rationale)}_" if plan.rationale else "")))
+    steps = (
+        "\n".join(
+            f"{i}. `{escape(s.action)}` on `{escape(s.target)}`"
+            + (f" - {escape(s.description)}" if s.description else "")
+            for i, s in enumerate(plan.steps, 1)
+        )
+        or "_no steps_"
+    )
+    blocks.append(
+        _section(
+            f"*Plan* `{escape(plan.playbook_id)}` (risk {plan.risk.value}, "
+            f"plan `{request.plan_hash}`)"
+            f"\n{steps}" + (f"\n_{escape(plan.rationale)}_" if plan.rationale else "")
+        )
+    )
     if request.dry_run:
         blocks.append(_section("*Dry run*\n" + _code("\n".join(request.dry_run))))
     who = ", ".join(escape(a) for a in decision.approvers) or "nobody"
     reasons = "\n".join(f"- {escape(r)}" for r in decision.reasons)
-    blocks.append(_section(
-        f"*Policy* needs {max(decision.approvals_required, 1)} approval(s) from {who}; "
-        f"on timeout: {decision.on_timeout.value}" + (f"\n{reasons}" if reasons else "")))
+    blocks.append(
+        _section(
+            f"*Policy* needs {max(decision.approvals_required, 1)} approval(s) from {who}; "
+            f"on timeout: {decision.on_timeout.value}" + (f"\n{reasons}" if reasons else "")
+        )
+    )
     context = [f"Expires {slack_date(request.expires_at)}"]
     if ui_link:
         context.append(f"<{ui_link}|Open in Temporal UI>")
     if decision.policy_version:
         context.append(f"policy `{escape(decision.policy_version)}`")
     blocks.append({"type": "context", "elements": [_mrkdwn(" | ".join(context))]})
-    blocks.append(status_block(approvals_status(request.approved_by,
-                                                decision.approvals_required, decision.approvers)))
+    blocks.append(
+        status_block(
+            approvals_status(request.approved_by, decision.approvals_required, decision.approvers)
+        )
+    )
     value = ButtonValue(request.incident_id, request.plan_hash, request.expires_at).encode()
-    blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
-        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
-         "text": _plain("Approve")},
-        {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
-         "text": _plain("Reject"),
-         "confirm": {"title": _plain("Reject this plan?"),
-                     "text": _plain("The plan will not run and the incident closes as rejected."),
-                     "confirm": _plain("Reject"), "deny": _plain("Cancel")}},
-    ]})
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": ACTIONS_BLOCK,
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "style": "primary",
+                    "value": value,
+                    "text": _plain("Approve"),
+                },
+                {
+                    "type": "button",
+                    "action_id": REJECT,
+                    "style": "danger",
+                    "value": value,
+                    "text": _plain("Reject"),
+                    "confirm": {
+                        "title": _plain("Reject this plan?"),
+                        "text": _plain(
+                            "The plan will not run and the incident closes as rejected."
+                        ),
+                        "confirm": _plain("Reject"),
+                        "deny": _plain("Cancel"),
+                    },
+                },
+            ],
+        }
+    )
     return blocks
 
 
@@ -142,9 +194,14 @@ def approvals_status(approved_by: list[str], required: int, approvers: list[str]
 def outcome_text(status: IncidentStatus | str, approved_by: list[str], detail: str = "") -> str:
     """The status line once the request is no longer open."""
     value = status.value if isinstance(status, IncidentStatus) else status
-    icon = {"rejected": ":no_entry:", "expired": ":alarm_clock:", "escalated": ":alarm_clock:",
-            "resolved": ":white_check_mark:", "failed": ":x:", "rolled_back": ":rewind:"}.get(
-                value, ":gear:")
+    icon = {
+        "rejected": ":no_entry:",
+        "expired": ":alarm_clock:",
+        "escalated": ":alarm_clock:",
+        "resolved": ":white_check_mark:",
+        "failed": ":x:",
+        "rolled_back": ":rewind:",
+    }.get(value, ":gear:")
     who = f" - approved by {', '.join(escape(a) for a in approved_by)}" if approved_by else ""
     extra = f": {escape(detail)}" if detail else ""
     return f"{icon} *{value.replace('_', ' ')}*{who}{extra}"
@@ -180,8 +237,10 @@ def _root_cause(report: RcaReport | None) -> str:
     top = report.top
     if top is not None:
         where = f"{top.namespace}/{top.target}" if top.namespace else top.target
-        text += (f"\n{top.target_kind} `{escape(where)}`: {top.fault.value}, "
-                 f"confidence {top.confidence:.0%}")
+        text += (
+            f"\n{top.target_kind} `{escape(where)}`: {top.fault.value}, "
+            f"confidence {top.confidence:.0%}"
+        )
     return text
 
 
@@ -202,7 +261,7 @@ def _code(text: str) -> str:
 
 def _section(text: str) -> Block:
     if len(text) > _SECTION_MAX:
-        text = text[:_SECTION_MAX - 15] + "\n(truncated)"
+        text = text[: _SECTION_MAX - 15] + "\n(truncated)"
     return {"type": "section", "text": _mrkdwn(text)}
 
 

@@ -62,14 +62,19 @@ async def check(slack: SlackSettings, channel: str | None = None) -> CheckReport
     channel = channel or slack.channel
     token = slack.bot_token.get_secret_value() if slack.bot_token else ""
     if not token:
-        report.missing("bot token: set AIOPS_SLACK__BOT_TOKEN to the app's Bot User OAuth "
-                       "Token (xoxb-...)")
+        report.missing(
+            "bot token: set AIOPS_SLACK__BOT_TOKEN to the app's Bot User OAuth Token (xoxb-...)"
+        )
     elif not token.startswith("xoxb-"):
-        report.failed("bot token does not start with xoxb-: use the Bot User OAuth Token, not a "
-                      "user or app-level token")
+        report.failed(
+            "bot token does not start with xoxb-: use the Bot User OAuth Token, not a "
+            "user or app-level token"
+        )
     if not channel:
-        report.missing("channel: set AIOPS_SLACK__CHANNEL to the channel id (C..., from the "
-                       "channel's details), where approval requests are posted")
+        report.missing(
+            "channel: set AIOPS_SLACK__CHANNEL to the channel id (C..., from the "
+            "channel's details), where approval requests are posted"
+        )
     _mode_settings(slack, report)
     if not token:
         return report
@@ -86,15 +91,21 @@ def _mode_settings(slack: SlackSettings, report: CheckReport) -> None:
     if slack.mode == "socket":
         app = slack.app_token.get_secret_value() if slack.app_token else ""
         if not app:
-            report.missing("app-level token for Socket Mode: set AIOPS_SLACK__APP_TOKEN "
-                           "(xapp-..., scope connections:write), or set AIOPS_SLACK__MODE=http")
+            report.missing(
+                "app-level token for Socket Mode: set AIOPS_SLACK__APP_TOKEN "
+                "(xapp-..., scope connections:write), or set AIOPS_SLACK__MODE=http"
+            )
         elif not app.startswith("xapp-"):
-            report.failed("app-level token does not start with xapp-: create one under Basic "
-                          "Information > App-Level Tokens with connections:write")
+            report.failed(
+                "app-level token does not start with xapp-: create one under Basic "
+                "Information > App-Level Tokens with connections:write"
+            )
     else:
         if slack.signing_secret is None or not slack.signing_secret.get_secret_value():
-            report.missing("signing secret for HTTP mode: set AIOPS_SLACK__SIGNING_SECRET (Basic "
-                           "Information > Signing Secret); without it no click is accepted")
+            report.missing(
+                "signing secret for HTTP mode: set AIOPS_SLACK__SIGNING_SECRET (Basic "
+                "Information > Signing Secret); without it no click is accepted"
+            )
         else:
             report.ok("signing secret set (HTTP mode)")
 
@@ -103,8 +114,10 @@ async def _auth(client: AsyncWebClient, report: CheckReport) -> str | None:
     try:
         resp = await client.auth_test()
     except SlackApiError as exc:
-        report.failed(f"bot token rejected by Slack ({_error(exc)}); reinstall the app and copy "
-                      "the Bot User OAuth Token again")
+        report.failed(
+            f"bot token rejected by Slack ({_error(exc)}); reinstall the app and copy "
+            "the Bot User OAuth Token again"
+        )
         return None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         report.failed(f"cannot reach Slack at {client.base_url} ({exc or type(exc).__name__})")
@@ -120,11 +133,15 @@ async def _channel(client: AsyncWebClient, channel: str, report: CheckReport) ->
     except SlackApiError as exc:
         error = _error(exc)
         if error == "channel_not_found":
-            report.failed(f"channel {channel} not found, or private and the bot is not in it: "
-                          "use the channel id (C...) and /invite the bot")
+            report.failed(
+                f"channel {channel} not found, or private and the bot is not in it: "
+                "use the channel id (C...) and /invite the bot"
+            )
         elif error == "missing_scope":
-            report.failed(f"cannot read channel {channel}: add the bot scope "
-                          f"{_SCOPE_HINTS['conversations.info']} and reinstall the app")
+            report.failed(
+                f"cannot read channel {channel}: add the bot scope "
+                f"{_SCOPE_HINTS['conversations.info']} and reinstall the app"
+            )
         else:
             report.failed(f"channel {channel}: Slack says {error}")
         return
@@ -147,9 +164,11 @@ async def _app_token(slack: SlackSettings, report: CheckReport) -> None:
     try:
         await client.apps_connections_open(app_token=slack.app_token.get_secret_value())
     except SlackApiError as exc:
-        report.failed(f"app-level token rejected ({_error(exc)}): it needs "
-                      f"{_SCOPE_HINTS['apps.connections.open']}, and Socket Mode must be "
-                      "enabled in the app settings")
+        report.failed(
+            f"app-level token rejected ({_error(exc)}): it needs "
+            f"{_SCOPE_HINTS['apps.connections.open']}, and Socket Mode must be "
+            "enabled in the app settings"
+        )
         return
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         report.failed(f"cannot reach Slack at {client.base_url} ({exc or type(exc).__name__})")

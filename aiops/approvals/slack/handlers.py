@@ -66,8 +66,11 @@ class Click:
         message = payload.get("message") or {}
         channel = (payload.get("channel") or {}).get("id") or container.get("channel_id")
         return cls(
-            user_id=user, action_id=str(action["action_id"]), value=str(action.get("value", "")),
-            action_ts=str(action.get("action_ts", "")), channel_id=channel,
+            user_id=user,
+            action_id=str(action["action_id"]),
+            value=str(action.get("value", "")),
+            action_ts=str(action.get("action_ts", "")),
+            channel_id=channel,
             message_ts=message.get("ts") or container.get("message_ts"),
             blocks=list(message.get("blocks") or []),
         )
@@ -84,7 +87,10 @@ class Outcome:
 
 class ApprovalHandler:
     def __init__(
-        self, temporal: Client, policy: Policy, web: AsyncWebClient,
+        self,
+        temporal: Client,
+        policy: Policy,
+        web: AsyncWebClient,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.temporal = temporal
@@ -97,8 +103,9 @@ class ApprovalHandler:
 
     def _first_time(self, click: Click) -> bool:
         now = time.monotonic()
-        while self._seen and (len(self._seen) > _SEEN_MAX or
-                              next(iter(self._seen.values())) < now - _SEEN_TTL_S):
+        while self._seen and (
+            len(self._seen) > _SEEN_MAX or next(iter(self._seen.values())) < now - _SEEN_TTL_S
+        ):
             self._seen.popitem(last=False)
         key = (click.user_id, click.action_id, click.action_ts)
         if key in self._seen:
@@ -111,12 +118,18 @@ class ApprovalHandler:
         if click is None:
             return None
         if not self._first_time(click):
-            log.info("slack click re-delivered; ignored", user=click.user_id,
-                     action_ts=click.action_ts)
+            log.info(
+                "slack click re-delivered; ignored", user=click.user_id, action_ts=click.action_ts
+            )
             return Outcome(False, "already handled", duplicate=True)
         outcome = await self._decide(click)
-        log.info("slack click", user=click.user_id, action=click.action_id,
-                 decided=outcome.decided, result=outcome.message)
+        log.info(
+            "slack click",
+            user=click.user_id,
+            action=click.action_id,
+            decided=outcome.decided,
+            result=outcome.message,
+        )
         return outcome
 
     async def _decide(self, click: Click) -> Outcome:
@@ -127,16 +140,25 @@ class ApprovalHandler:
         approve = click.action_id == APPROVE
         identity = resolve_identity(self.policy, "slack", click.user_id)
         if identity is None:
-            return await self._refuse(click, (
-                f"Your Slack user <@{click.user_id}> ({click.user_id}) is not mapped to any "
-                "identity in the aiops policy, so it cannot decide. Ask an admin to add it under "
-                "`approvals.identities.<name>.slack`."))
+            return await self._refuse(
+                click,
+                (
+                    f"Your Slack user <@{click.user_id}> ({click.user_id}) is not mapped to any "
+                    "identity in the aiops policy, so it cannot decide. "
+                    "Ask an admin to add it under "
+                    "`approvals.identities.<name>.slack`."
+                ),
+            )
         # Refusals never touch the shared message: only a decision the workflow accepted (or
         # the workflow's own notify activity) changes what everybody sees.
         if self.clock() >= button.expires_at:
-            return await self._refuse(click, (
-                f"The approval request for {button.incident_id} expired at "
-                f"{button.expires_at.isoformat()}; nothing was decided."))
+            return await self._refuse(
+                click,
+                (
+                    f"The approval request for {button.incident_id} expired at "
+                    f"{button.expires_at.isoformat()}; nothing was decided."
+                ),
+            )
         try:
             view = await show_incident(self.temporal, button.incident_id)
         except IncidentError as exc:
@@ -144,27 +166,48 @@ class ApprovalHandler:
         pending = view.pending
         if pending is None:
             state = view.status.value if view.status else view.execution.lower()
-            return await self._refuse(click, (
-                f"Incident {button.incident_id} is {state.replace('_', ' ')}; there is no plan "
-                "awaiting a decision."))
+            return await self._refuse(
+                click,
+                (
+                    f"Incident {button.incident_id} is {state.replace('_', ' ')}; there is no plan "
+                    "awaiting a decision."
+                ),
+            )
         if pending.plan_hash != button.plan_hash:
-            return await self._refuse(click, (
-                f"This button is for plan {button.plan_hash}, but the plan awaiting a decision "
-                f"is {pending.plan_hash}; decide on the newest message."))
+            return await self._refuse(
+                click,
+                (
+                    f"This button is for plan {button.plan_hash}, but the plan awaiting a decision "
+                    f"is {pending.plan_hash}; decide on the newest message."
+                ),
+            )
         approvers = pending.decision.approvers
         if identity not in approvers:
-            return await self._refuse(click, (
-                f"{identity} may not decide on {button.incident_id}; the policy allows: "
-                f"{', '.join(approvers) or 'nobody'}."))
+            return await self._refuse(
+                click,
+                (
+                    f"{identity} may not decide on {button.incident_id}; the policy allows: "
+                    f"{', '.join(approvers) or 'nobody'}."
+                ),
+            )
         if approve and identity in pending.approved_by:
-            return await self._refuse(click, (
-                f"You ({identity}) have already approved; "
-                + approvals_status(pending.approved_by, pending.decision.approvals_required,
-                                   approvers).split(" ", 1)[1]))
+            return await self._refuse(
+                click,
+                (
+                    f"You ({identity}) have already approved; "
+                    + approvals_status(
+                        pending.approved_by, pending.decision.approvals_required, approvers
+                    ).split(" ", 1)[1]
+                ),
+            )
         try:
             said = await decide(
-                self.temporal, button.incident_id, approve=approve, identity=identity,
-                channel="slack", plan_hash=button.plan_hash,
+                self.temporal,
+                button.incident_id,
+                approve=approve,
+                identity=identity,
+                channel="slack",
+                plan_hash=button.plan_hash,
                 reason="" if approve else f"rejected in Slack by {identity}",
             )
         except IncidentError as exc:
@@ -176,8 +219,9 @@ class ApprovalHandler:
         else:
             after = await self._pending_after(button.incident_id)
             if after is not None and after.plan_hash == button.plan_hash:
-                status = approvals_status(after.approved_by, after.decision.approvals_required,
-                                          after.decision.approvers)
+                status = approvals_status(
+                    after.approved_by, after.decision.approvals_required, after.decision.approvers
+                )
                 buttons = True
             else:
                 status = outcome_text("approved", approved_by, "running the plan")
@@ -195,8 +239,9 @@ class ApprovalHandler:
     async def _refuse(self, click: Click, text: str) -> Outcome:
         if click.channel_id:
             try:
-                await self.web.chat_postEphemeral(channel=click.channel_id, user=click.user_id,
-                                                  text=text)
+                await self.web.chat_postEphemeral(
+                    channel=click.channel_id, user=click.user_id, text=text
+                )
             except SlackApiError as exc:
                 log.warning("slack ephemeral failed", error=str(exc.response.get("error")))
         return Outcome(False, text)
@@ -205,9 +250,12 @@ class ApprovalHandler:
         if not (click.channel_id and click.message_ts and click.blocks):
             return
         try:
-            await self.web.chat_update(channel=click.channel_id, ts=click.message_ts,
-                                       blocks=with_status(click.blocks, text, buttons=buttons),
-                                       text=text)
+            await self.web.chat_update(
+                channel=click.channel_id,
+                ts=click.message_ts,
+                blocks=with_status(click.blocks, text, buttons=buttons),
+                text=text,
+            )
         except SlackApiError as exc:
             log.warning("slack update failed", error=str(exc.response.get("error")))
 
@@ -215,7 +263,8 @@ class ApprovalHandler:
         if not (click.channel_id and click.message_ts):
             return
         try:
-            await self.web.chat_postMessage(channel=click.channel_id, thread_ts=click.message_ts,
-                                            text=text)
+            await self.web.chat_postMessage(
+                channel=click.channel_id, thread_ts=click.message_ts, text=text
+            )
         except SlackApiError as exc:
             log.warning("slack thread reply failed", error=str(exc.response.get("error")))

@@ -37,8 +37,13 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class RequestVerifier:
-    def __init__(self, signing_secret: str, *, window_s: int = WINDOW_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        signing_secret: str,
+        *,
+        window_s: int = WINDOW_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not signing_secret:
             raise ValueError("the Slack signing secret is empty; set AIOPS_SLACK__SIGNING_SECRET")
         self._secret = signing_secret
@@ -55,8 +60,10 @@ class RequestVerifier:
             raise SignatureError("X-Slack-Request-Timestamp is not a number") from exc
         now = self.clock()
         if abs(now - ts) > self.window_s:
-            raise SignatureError(f"timestamp is {int(now - ts)} s away from now; more than "
-                                 f"{self.window_s} s is refused (check the clock)")
+            raise SignatureError(
+                f"timestamp is {int(now - ts)} s away from now; more than "
+                f"{self.window_s} s is refused (check the clock)"
+            )
         if not hmac.compare_digest(sign(self._secret, timestamp, body), signature):
             raise SignatureError("signature does not match the signing secret")
         self._seen = {s: t for s, t in self._seen.items() if abs(now - t) <= self.window_s}
@@ -87,8 +94,11 @@ class InteractionEndpoint:
     async def _interaction(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            self.verifier.verify(body, request.headers.get("X-Slack-Request-Timestamp"),
-                                 request.headers.get("X-Slack-Signature"))
+            self.verifier.verify(
+                body,
+                request.headers.get("X-Slack-Request-Timestamp"),
+                request.headers.get("X-Slack-Signature"),
+            )
         except SignatureError as exc:
             log.warning("slack request refused", reason=str(exc), remote=request.remote)
             return web.json_response({"ok": False, "error": str(exc)}, status=401)

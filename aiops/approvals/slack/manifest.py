@@ -11,17 +11,21 @@ import yaml
 from aiops.approvals.slack.http_mode import PATH
 
 BOT_SCOPES = [
-    "chat:write",        # approval messages, thread progress, ephemeral refusals
-    "channels:read",     # `aiops slack check`: conversations.info on a public channel
-    "groups:read",       # ... and on a private one
-    "files:write",       # the anomaly plot in the thread
+    "chat:write",  # approval messages, thread progress, ephemeral refusals
+    "channels:read",  # `aiops slack check`: conversations.info on a public channel
+    "groups:read",  # ... and on a private one
+    "files:write",  # the anomaly plot in the thread
 ]
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="aiops", help="app name shown in Slack")
-    p.add_argument("--mode", choices=["socket", "http"], default="socket",
-                   help="socket: no public URL needed (default); http: Slack calls --url")
+    p.add_argument(
+        "--mode",
+        choices=["socket", "http"],
+        default="socket",
+        help="socket: no public URL needed (default); http: Slack calls --url",
+    )
     p.add_argument("--url", help=f"HTTP mode: public base URL; Slack posts clicks to <url>{PATH}")
 
 
@@ -55,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(yaml.safe_dump(doc, sort_keys=False), end="")
     if args.mode == "socket":
-        print("# then: Basic Information > App-Level Tokens > generate one with "
-              "connections:write (AIOPS_SLACK__APP_TOKEN)")
-    print("# install the app, set AIOPS_SLACK__BOT_TOKEN (xoxb-...) and AIOPS_SLACK__CHANNEL, "
-          "invite the bot to the channel, then run `aiops slack check`")
+        print(
+            "# then: Basic Information > App-Level Tokens > generate one with "
+            "connections:write (AIOPS_SLACK__APP_TOKEN)"
+        )
+    print(
+        "# install the app, set AIOPS_SLACK__BOT_TOKEN (xoxb-...) and AIOPS_SLACK__CHANNEL, "
+        "invite the bot to the channel, then run `aiops slack check`"
+    )
     return 0

@@ -65,8 +65,10 @@ class MessageStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise RuntimeError(f"Slack message state {path} is unreadable ({exc}); delete it "
-                               "to post a fresh message") from exc
+            raise RuntimeError(
+                f"Slack message state {path} is unreadable ({exc}); delete it "
+                "to post a fresh message"
+            ) from exc
         return StoredMessage(**data)
 
     def put(self, incident_id: str, plan_hash: str, message: StoredMessage) -> None:
@@ -89,7 +91,10 @@ class SlackNotifier:
         return self._locks.setdefault(f"{incident_id}/{plan_hash}", asyncio.Lock())
 
     async def request_approval(
-        self, request: ApprovalRequest, report: RcaReport | None, ui_link: str | None = None,
+        self,
+        request: ApprovalRequest,
+        report: RcaReport | None,
+        ui_link: str | None = None,
         thread: str | None = None,
     ) -> MessageRef:
         """Post the approval message, or bring the one already posted up to date. `thread` is
@@ -102,26 +107,37 @@ class SlackNotifier:
             stored = self.store.get(key, request.plan_hash)
             if stored is not None and stored.blocks:
                 if stored.closed is None:
-                    await self.client.chat_update(channel=stored.channel, ts=stored.ts,
-                                                  text=text, blocks=blocks)
+                    await self.client.chat_update(
+                        channel=stored.channel, ts=stored.ts, text=text, blocks=blocks
+                    )
                     stored.blocks, stored.text = blocks, text
                     self.store.put(key, request.plan_hash, stored)
                 return MessageRef(stored.channel, stored.ts, posted=False)
             if stored is not None:
                 # Progress lines came first (a thread with a plain root): make that root the
                 # approval message rather than posting a second one.
-                await self.client.chat_update(channel=stored.channel, ts=stored.ts, text=text,
-                                              blocks=blocks)
+                await self.client.chat_update(
+                    channel=stored.channel, ts=stored.ts, text=text, blocks=blocks
+                )
                 stored.blocks, stored.text = blocks, text
                 self.store.put(key, request.plan_hash, stored)
                 return MessageRef(stored.channel, stored.ts, posted=False)
             resp = await self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=blocks, unfurl_links=False,
-                metadata={"event_type": "aiops_approval", "event_payload": {
-                    "incident_id": request.incident_id, "plan_hash": request.plan_hash}},
+                channel=self.channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                metadata={
+                    "event_type": "aiops_approval",
+                    "event_payload": {
+                        "incident_id": request.incident_id,
+                        "plan_hash": request.plan_hash,
+                    },
+                },
             )
-            stored = StoredMessage(channel=str(resp["channel"]), ts=str(resp["ts"]),
-                                   blocks=blocks, text=text)
+            stored = StoredMessage(
+                channel=str(resp["channel"]), ts=str(resp["ts"]), blocks=blocks, text=text
+            )
             self.store.put(key, request.plan_hash, stored)
             return MessageRef(stored.channel, stored.ts, posted=True)
 
@@ -131,29 +147,40 @@ class SlackNotifier:
             stored = await self._root(incident_id, plan_hash)
             if key in stored.progress:
                 return False
-            await self.client.chat_postMessage(channel=stored.channel, thread_ts=stored.ts,
-                                               text=text, unfurl_links=False)
+            await self.client.chat_postMessage(
+                channel=stored.channel, thread_ts=stored.ts, text=text, unfurl_links=False
+            )
             stored.progress.append(key)
             self.store.put(incident_id, plan_hash, stored)
             return True
 
-    async def upload(self, incident_id: str, plan_hash: str, key: str, content: bytes,
-                     filename: str, title: str) -> bool:
+    async def upload(
+        self, incident_id: str, plan_hash: str, key: str, content: bytes, filename: str, title: str
+    ) -> bool:
         """Attach a file (the anomaly plot) to the incident's thread once per key."""
         async with self._lock(incident_id, plan_hash):
             stored = await self._root(incident_id, plan_hash)
             if key in stored.progress:
                 return False
-            await self.client.files_upload_v2(channel=stored.channel, thread_ts=stored.ts,
-                                              content=content, filename=filename, title=title,
-                                              alt_txt=title)
+            await self.client.files_upload_v2(
+                channel=stored.channel,
+                thread_ts=stored.ts,
+                content=content,
+                filename=filename,
+                title=title,
+                alt_txt=title,
+            )
             stored.progress.append(key)
             self.store.put(incident_id, plan_hash, stored)
             return True
 
     async def close(
-        self, incident_id: str, plan_hash: str, status: IncidentStatus | str,
-        approved_by: list[str], detail: str = "",
+        self,
+        incident_id: str,
+        plan_hash: str,
+        status: IncidentStatus | str,
+        approved_by: list[str],
+        detail: str = "",
     ) -> bool:
         """Replace the buttons with the outcome; True when the message changed."""
         async with self._lock(incident_id, plan_hash):
@@ -164,9 +191,12 @@ class SlackNotifier:
             if stored.closed == line:
                 return False
             blocks = with_status(stored.blocks, line, buttons=False)
-            await self.client.chat_update(channel=stored.channel, ts=stored.ts,
-                                          text=f"{stored.text} - {_plain(status)}",
-                                          blocks=blocks)
+            await self.client.chat_update(
+                channel=stored.channel,
+                ts=stored.ts,
+                text=f"{stored.text} - {_plain(status)}",
+                blocks=blocks,
+            )
             stored.blocks, stored.closed = blocks, line
             self.store.put(incident_id, plan_hash, stored)
             return True
@@ -176,7 +206,8 @@ class SlackNotifier:
         if stored is not None:
             return stored
         resp = await self.client.chat_postMessage(
-            channel=self.channel, text=f"Incident {incident_id} (plan {plan_hash})")
+            channel=self.channel, text=f"Incident {incident_id} (plan {plan_hash})"
+        )
         stored = StoredMessage(channel=str(resp["channel"]), ts=str(resp["ts"]))
         self.store.put(incident_id, plan_hash, stored)
         return stored

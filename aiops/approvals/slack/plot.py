@@ -21,8 +21,11 @@ _LINES = [(38, 139, 210), (133, 153, 0), (211, 54, 130), (108, 113, 196), (42, 1
 
 
 def render_png(
-    series: Sequence[tuple[Sequence[float], Sequence[float]]], *, mark_at: float | None = None,
-    width: int = 640, height: int = 220,
+    series: Sequence[tuple[Sequence[float], Sequence[float]]],
+    *,
+    mark_at: float | None = None,
+    width: int = 640,
+    height: int = 220,
 ) -> bytes:
     """Each series is (timestamps, values); NaNs break the line. `mark_at` draws a red vertical
     line (the anomaly's start). Raises ValueError when there is nothing to draw."""
@@ -41,8 +44,8 @@ def render_png(
     img = np.empty((height, width, 3), dtype=np.uint8)
     img[:] = _BACKGROUND
     left, right, top, bottom = 8, width - 9, 8, height - 9
-    img[top, left:right + 1] = img[bottom, left:right + 1] = _FRAME
-    img[top:bottom + 1, left] = img[top:bottom + 1, right] = _FRAME
+    img[top, left : right + 1] = img[bottom, left : right + 1] = _FRAME
+    img[top : bottom + 1, left] = img[top : bottom + 1, right] = _FRAME
 
     def x_of(t: float) -> int:
         return round(left + (t - t0) / (t1 - t0) * (right - left))
@@ -51,7 +54,7 @@ def render_png(
         return round(bottom - (v - v0) / (v1 - v0) * (bottom - top))
 
     if mark_at is not None and t0 <= mark_at <= t1:
-        img[top:bottom + 1, x_of(mark_at)] = _MARK
+        img[top : bottom + 1, x_of(mark_at)] = _MARK
     for index, (t, v) in enumerate(points):
         colour = _LINES[index % len(_LINES)]
         previous: tuple[int, int] | None = None
@@ -65,8 +68,9 @@ def render_png(
     return _encode(img)
 
 
-def _line(img: NDArray[np.uint8], a: tuple[int, int], b: tuple[int, int],
-          colour: tuple[int, int, int]) -> None:
+def _line(
+    img: NDArray[np.uint8], a: tuple[int, int], b: tuple[int, int], colour: tuple[int, int, int]
+) -> None:
     steps = max(abs(b[0] - a[0]), abs(b[1] - a[1]), 1)
     xs = np.rint(np.linspace(a[0], b[0], steps + 1)).astype(int)
     ys = np.rint(np.linspace(a[1], b[1], steps + 1)).astype(int)
@@ -83,5 +87,9 @@ def _encode(img: NDArray[np.uint8]) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )

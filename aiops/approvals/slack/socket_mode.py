@@ -24,11 +24,18 @@ _ENVELOPES_KEPT = 5_000
 
 
 class SocketModeApp:
-    def __init__(self, handler: ApprovalHandler, app_token: str, web: AsyncWebClient,
-                 *, ping_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        handler: ApprovalHandler,
+        app_token: str,
+        web: AsyncWebClient,
+        *,
+        ping_interval: float = 10.0,
+    ) -> None:
         self.handler = handler
-        self.client = SocketModeClient(app_token=app_token, web_client=web,
-                                       ping_interval=ping_interval)
+        self.client = SocketModeClient(
+            app_token=app_token, web_client=web, ping_interval=ping_interval
+        )
         self.client.socket_mode_request_listeners.append(self._on_request)
         self._envelopes: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[Outcome | None]] = set()
@@ -47,8 +54,7 @@ class SocketModeApp:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _on_request(self, client: AsyncBaseSocketModeClient,
-                          req: SocketModeRequest) -> None:
+    async def _on_request(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
         if req.type == "interactive" and req.envelope_id not in self._envelopes:
             self._envelopes[req.envelope_id] = None
             while len(self._envelopes) > _ENVELOPES_KEPT:

@@ -24,16 +24,18 @@ Control = Callable[[str, str, bytes], tuple[int, str, bytes] | None]
 class MetricsServer:
     """A running /metrics endpoint; `stop()` shuts it down."""
 
-    def __init__(self, shop: Shop, host: str = "127.0.0.1", port: int = 0,
-                 control: Control | None = None) -> None:
+    def __init__(
+        self, shop: Shop, host: str = "127.0.0.1", port: int = 0, control: Control | None = None
+    ) -> None:
         self.shop = shop
         handler = _handler_for(shop, control)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self.host = host
         self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,),
-                                        name="lab-metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.1,), name="lab-metrics", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -83,8 +85,9 @@ def _handler_for(shop: Shop, control: Control | None) -> type[BaseHTTPRequestHan
     return Handler
 
 
-def serve_metrics(shop: Shop, port: int = 0, host: str = "127.0.0.1",
-                  control: Control | None = None) -> MetricsServer:
+def serve_metrics(
+    shop: Shop, port: int = 0, host: str = "127.0.0.1", control: Control | None = None
+) -> MetricsServer:
     """Start serving `shop`'s metrics; port 0 picks a free port (see `.port`, `.url`)."""
     return MetricsServer(shop, host, port, control)
 
@@ -93,8 +96,9 @@ class ShopRunner:
     """Steps the shop every `tick` seconds of wall-clock time in a thread. `before_tick(now)`
     runs first in each tick (e.g. a scenario timeline injecting its faults)."""
 
-    def __init__(self, shop: Shop, tick: float = 1.0,
-                 before_tick: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, shop: Shop, tick: float = 1.0, before_tick: Callable[[float], None] | None = None
+    ) -> None:
         self.shop = shop
         self.tick = tick
         self.before_tick = before_tick

@@ -56,8 +56,9 @@ def render_text(families: Sequence[Family]) -> str:
     return "\n".join(out)
 
 
-def render_openmetrics_samples(families: Iterable[Family], timestamp: float,
-                               extra: Labels = ()) -> str:
+def render_openmetrics_samples(
+    families: Iterable[Family], timestamp: float, extra: Labels = ()
+) -> str:
     """Sample lines with a timestamp, no metadata: promtool accepts families interleaved across
     timestamps this way, which lets backfill stream one timestamp at a time. `extra` labels
     (job, instance: what Prometheus attaches when it scrapes) are added where a sample does not

@@ -49,26 +49,41 @@ EXPECTED_PLAYBOOK: dict[FaultKind, str] = {
 # Default magnitude per severity; a scenario's own parameter overrides it.
 SEVERITY_DEFAULTS: dict[FaultKind, tuple[str, dict[Severity, float]]] = {
     # share of the container's CPU limit burnt by a runaway thread
-    FaultKind.CPU_HOG: ("limit_share", {Severity.LOW: 0.5, Severity.MEDIUM: 0.75,
-                                         Severity.HIGH: 0.95}),
+    FaultKind.CPU_HOG: (
+        "limit_share",
+        {Severity.LOW: 0.5, Severity.MEDIUM: 0.75, Severity.HIGH: 0.95},
+    ),
     # seconds from container start until the working set reaches the limit (then OOMKilled)
-    FaultKind.MEMORY_LEAK: ("seconds_to_oom", {Severity.LOW: 240.0, Severity.MEDIUM: 120.0,
-                                               Severity.HIGH: 45.0}),
-    FaultKind.LATENCY: ("delay_ms", {Severity.LOW: 60.0, Severity.MEDIUM: 250.0,
-                                     Severity.HIGH: 800.0}),
-    FaultKind.PACKET_LOSS: ("loss", {Severity.LOW: 0.03, Severity.MEDIUM: 0.1,
-                                     Severity.HIGH: 0.3}),
-    FaultKind.BAD_ROLLOUT: ("error_rate", {Severity.LOW: 0.1, Severity.MEDIUM: 0.35,
-                                           Severity.HIGH: 0.8}),
-    FaultKind.CRASHLOOP: ("crash_after", {Severity.LOW: 5.0, Severity.MEDIUM: 2.0,
-                                          Severity.HIGH: 1.0}),
-    FaultKind.TRAFFIC_SURGE: ("multiplier", {Severity.LOW: 2.2, Severity.MEDIUM: 2.8,
-                                             Severity.HIGH: 3.5}),
+    FaultKind.MEMORY_LEAK: (
+        "seconds_to_oom",
+        {Severity.LOW: 240.0, Severity.MEDIUM: 120.0, Severity.HIGH: 45.0},
+    ),
+    FaultKind.LATENCY: (
+        "delay_ms",
+        {Severity.LOW: 60.0, Severity.MEDIUM: 250.0, Severity.HIGH: 800.0},
+    ),
+    FaultKind.PACKET_LOSS: ("loss", {Severity.LOW: 0.03, Severity.MEDIUM: 0.1, Severity.HIGH: 0.3}),
+    FaultKind.BAD_ROLLOUT: (
+        "error_rate",
+        {Severity.LOW: 0.1, Severity.MEDIUM: 0.35, Severity.HIGH: 0.8},
+    ),
+    FaultKind.CRASHLOOP: (
+        "crash_after",
+        {Severity.LOW: 5.0, Severity.MEDIUM: 2.0, Severity.HIGH: 1.0},
+    ),
+    FaultKind.TRAFFIC_SURGE: (
+        "multiplier",
+        {Severity.LOW: 2.2, Severity.MEDIUM: 2.8, Severity.HIGH: 3.5},
+    ),
     # share of each pod's CPU left to it on the pressured node
-    FaultKind.NODE_PRESSURE: ("cpu_share", {Severity.LOW: 0.4, Severity.MEDIUM: 0.2,
-                                            Severity.HIGH: 0.1}),
-    FaultKind.DEPENDENCY_DOWN: ("unavailable", {Severity.LOW: 1.0, Severity.MEDIUM: 1.0,
-                                                Severity.HIGH: 1.0}),
+    FaultKind.NODE_PRESSURE: (
+        "cpu_share",
+        {Severity.LOW: 0.4, Severity.MEDIUM: 0.2, Severity.HIGH: 0.1},
+    ),
+    FaultKind.DEPENDENCY_DOWN: (
+        "unavailable",
+        {Severity.LOW: 1.0, Severity.MEDIUM: 1.0, Severity.HIGH: 1.0},
+    ),
 }
 
 
@@ -100,6 +115,7 @@ class ActiveFault:
 
 
 # --- behaviour annotation -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Behaviour:

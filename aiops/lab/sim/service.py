@@ -45,8 +45,13 @@ class ShopService:
         """`anchor`: where the diurnal curve passes through `rps` (pass the backfill's end);
         `history`: the backfill's shop, whose counters the live ones continue."""
         self.cluster = cluster
-        self.shop = Shop(cluster, seed=seed, traffic=Traffic(
-            rps, pattern, seed=seed, anchor=anchor if anchor is not None else time.time()))
+        self.shop = Shop(
+            cluster,
+            seed=seed,
+            traffic=Traffic(
+                rps, pattern, seed=seed, anchor=anchor if anchor is not None else time.time()
+            ),
+        )
         if history is not None:
             self.shop.continue_from(history)
         self.port = port
@@ -86,20 +91,31 @@ class ShopService:
 
     def play(self, scenario: Scenario, now: float | None = None) -> ScenarioTimeline:
         """Start a scenario: its traffic now, its faults after its warmup."""
-        timeline = ScenarioTimeline(self.shop, scenario,
-                                    started_at=now if now is not None else time.time())
+        timeline = ScenarioTimeline(
+            self.shop, scenario, started_at=now if now is not None else time.time()
+        )
         with self._lock:
             previous, self.timeline = self.timeline, timeline
         if previous is not None and not previous.finished:
             previous.finish()
-        log.info("scenario started", scenario=scenario.name, faults_at=timeline.fault_start,
-                 ends_at=timeline.ends_at, faults=[f.kind.value for f in scenario.faults])
+        log.info(
+            "scenario started",
+            scenario=scenario.name,
+            faults_at=timeline.fault_start,
+            ends_at=timeline.ends_at,
+            faults=[f.kind.value for f in scenario.faults],
+        )
         return timeline
 
     def inject(self, fault: Fault) -> ActiveFault:
         active = self.shop.inject(fault, time.time())
-        log.info("fault injected", fault=active.id, kind=fault.kind.value, target=fault.target,
-                 severity=fault.severity.value)
+        log.info(
+            "fault injected",
+            fault=active.id,
+            kind=fault.kind.value,
+            target=fault.target,
+            severity=fault.severity.value,
+        )
         return active
 
     def status(self) -> dict[str, Any]:
@@ -110,11 +126,19 @@ class ShopService:
             "metrics_url": self.metrics_url,
             "services": [asdict(s) for s in self.shop.status()],
             "faults": [
-                {"id": f.id, "kind": f.fault.kind.value, "target": f.fault.target,
-                 "severity": f.fault.severity.value, "since": f.started, "until": f.until}
+                {
+                    "id": f.id,
+                    "kind": f.fault.kind.value,
+                    "target": f.fault.target,
+                    "severity": f.fault.severity.value,
+                    "since": f.started,
+                    "until": f.until,
+                }
                 for f in self.shop.faults
             ],
-            "scenario": None if tl is None else {
+            "scenario": None
+            if tl is None
+            else {
                 "name": tl.scenario.name,
                 "started_at": tl.started_at,
                 "faults_at": tl.fault_start,
@@ -134,8 +158,13 @@ class ShopService:
             except ScenarioError as e:
                 return 400, JSON, json.dumps({"error": str(e)}).encode()
             tl = self.play(scenario)
-            return 200, JSON, json.dumps({"name": scenario.name, "faults_at": tl.fault_start,
-                                          "ends_at": tl.ends_at}).encode()
+            return (
+                200,
+                JSON,
+                json.dumps(
+                    {"name": scenario.name, "faults_at": tl.fault_start, "ends_at": tl.ends_at}
+                ).encode(),
+            )
         if method == "POST" and path == "/lab/clear":
             self.shop.clear_faults()
             return 200, JSON, b'{"cleared": true}'

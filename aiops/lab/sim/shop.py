@@ -53,7 +53,19 @@ from aiops.lab.sim.traffic import Spike, Traffic
 # Istio's default request-duration buckets (milliseconds) up to 10 s; Istio's larger ones
 # (30 s .. 1 h) are left out: they only ever equal +Inf here and would double backfill time.
 ISTIO_BUCKETS_MS: tuple[float, ...] = (
-    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
 )
 LATENCY_SIGMA = 0.45  # lognormal spread of one pod's latency around its median
 READY_DELAY = 2.0  # seconds from container start until the readiness probe passes
@@ -174,8 +186,10 @@ class Shop:
         monotonic across the seam between history and the live run (per-pod counters belong to
         pods that no longer exist and start afresh)."""
         with self.lock, history.lock:
-            self._istio = {k: _Histogram(h.buckets.copy(), h.total, h.sum_ms)
-                           for k, h in history._istio.items()}
+            self._istio = {
+                k: _Histogram(h.buckets.copy(), h.total, h.sum_ms)
+                for k, h in history._istio.items()
+            }
             self._node_cpu = dict(history._node_cpu)
 
     # --- faults ------------------------------------------------------------------------------
@@ -203,14 +217,22 @@ class Shop:
             elif fault.kind is FaultKind.CRASHLOOP:
                 crash = str(fault.params.get("reason", "bad-config"))
                 active.revision = self._ship(
-                    snap, fault.target, Behaviour(crash=crash, crash_after=fault.magnitude()),
+                    snap,
+                    fault.target,
+                    Behaviour(crash=crash, crash_after=fault.magnitude()),
                     new_image=False,
                 )
             self.faults.append(active)
             return active
 
-    def noise(self, kind: NoiseKind, target: str | None, now: float,
-              duration: float | None = None, magnitude: float | None = None) -> None:
+    def noise(
+        self,
+        kind: NoiseKind,
+        target: str | None,
+        now: float,
+        duration: float | None = None,
+        magnitude: float | None = None,
+    ) -> None:
         """Changes that are not faults: a healthy release, seasonality, a short burst."""
         with self.lock:
             if kind is NoiseKind.BENIGN_ROLLOUT:
@@ -223,8 +245,11 @@ class Shop:
                 self.traffic.seasonality_period = duration if duration is not None else 600.0
             elif kind is NoiseKind.SHORT_SPIKE:
                 self.traffic.spikes.append(
-                    Spike(now, duration if duration is not None else 15.0,
-                          magnitude if magnitude is not None else 1.8)
+                    Spike(
+                        now,
+                        duration if duration is not None else 15.0,
+                        magnitude if magnitude is not None else 1.8,
+                    )
                 )
 
     def end_faults(self, ids: set[str]) -> None:
@@ -240,10 +265,13 @@ class Shop:
         with self.lock:
             self.faults = [f for f in self.faults if kind is not None and f.fault.kind != kind]
 
-    def _ship(self, snap: ClusterSnapshot, deployment: str, behaviour: Behaviour | None,
-              new_image: bool) -> int:
-        dep = next((d for d in snap.deployments
-                    if d.name == deployment and d.namespace == self.namespace), None)
+    def _ship(
+        self, snap: ClusterSnapshot, deployment: str, behaviour: Behaviour | None, new_image: bool
+    ) -> int:
+        dep = next(
+            (d for d in snap.deployments if d.name == deployment and d.namespace == self.namespace),
+            None,
+        )
         if dep is None:
             raise ValueError(f"no deployment {deployment!r} in namespace {self.namespace!r}")
         image = next_image(dep.image) if new_image else dep.image
@@ -290,29 +318,33 @@ class Shop:
                 c.exited = True  # it died (whoever noticed) and has not been restarted yet
             c.restarts = pod.restarts
             running = (
-                pod.phase == "Running" and pod.node is not None and not c.exited
+                pod.phase == "Running"
+                and pod.node is not None
+                and not c.exited
                 and 0 < pod.started_at <= snap.at
             )
             behaviour = parse_behaviour(pod.template_annotations.get(BEHAVIOUR_ANNOTATION))
-            serving = (running and pod.ready and not pod.deleting
-                       and pod.deployment not in unavailable)
-            views.append(_PodView(pod=pod, running=running, serving=serving,
-                                  behaviour=behaviour))
+            serving = (
+                running and pod.ready and not pod.deleting and pod.deployment not in unavailable
+            )
+            views.append(_PodView(pod=pod, running=running, serving=serving, behaviour=behaviour))
         for uid in list(self._containers):
             if uid not in live:
                 del self._containers[uid]
         return views
 
-    def _flow(self, snap: ClusterSnapshot, views: list[_PodView], now: float
-              ) -> dict[str, _ServiceFlow]:
+    def _flow(
+        self, snap: ClusterSnapshot, views: list[_PodView], now: float
+    ) -> dict[str, _ServiceFlow]:
         flows = {name: _ServiceFlow() for name in SERVICES}
         for v in views:
             flows[v.pod.deployment].pods.append(v)
         surge = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.TRAFFIC_SURGE)}
         delay = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.LATENCY)}
         loss = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.PACKET_LOSS)}
-        pressured = {f.fault.target: f.fault.magnitude()
-                     for f in self._faults(FaultKind.NODE_PRESSURE)}
+        pressured = {
+            f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.NODE_PRESSURE)
+        }
         hogs = list(self._faults(FaultKind.CPU_HOG))
         leaks = list(self._faults(FaultKind.MEMORY_LEAK))
         node_ready = {n.name: n.ready for n in snap.nodes}
@@ -334,22 +366,24 @@ class Shop:
                 # starts clean and leaks again: the bug is still in the process).
                 v.leak_bytes = sum(
                     (_memory_limit(v.pod) - spec.memory_base_bytes)
-                    / max(f.fault.magnitude(), 1.0) * _spread(v.pod.uid)
+                    / max(f.fault.magnitude(), 1.0)
+                    * _spread(v.pod.uid)
                     * max(snap.at - max(v.pod.started_at, f.started), 0.0)
-                    for f in leaks if v.pod.uid in f.pod_uids
+                    for f in leaks
+                    if v.pod.uid in f.pod_uids
                 )
                 node = v.pod.node or ""
                 v.node_share = pressured.get(node, 1.0) if node_ready.get(node, True) else 0.0
-                v.extra_ms = (PRESSURE_LATENCY_MS * (1 - v.node_share) if node in pressured
-                              else 0.0)
+                v.extra_ms = PRESSURE_LATENCY_MS * (1 - v.node_share) if node in pressured else 0.0
                 v.extra_ms += delay.get(name, 0.0) + v.behaviour.extra_latency_ms
                 if not v.running:
                     continue
                 usable = max(limit * v.node_share - v.hog - IDLE_CPU_CORES, 0.02 * limit)
                 mu = usable / spec.cpu_per_request
                 if not v.serving:
-                    v.cpu = min(limit * v.node_share, IDLE_CPU_CORES + v.hog) \
-                        if v.node_share else 0.0
+                    v.cpu = (
+                        min(limit * v.node_share, IDLE_CPU_CORES + v.hog) if v.node_share else 0.0
+                    )
                     continue
                 capacity_total += mu
                 v.rate = per_pod
@@ -358,8 +392,9 @@ class Shop:
                 v.served = per_pod * (1.0 - v.shed)
                 r = min(rho, RHO_CAP)
                 v.own_ms = spec.own_ms * (1.0 + r**4 / (1.0 - r)) + v.extra_ms
-                v.cpu = min(limit * v.node_share,
-                            IDLE_CPU_CORES + v.hog + v.served * spec.cpu_per_request)
+                v.cpu = min(
+                    limit * v.node_share, IDLE_CPU_CORES + v.hog + v.served * spec.cpu_per_request
+                )
                 # CFS throttling: requests arrive in bursts, so periods hit the quota well
                 # before the average use does; from ~70 % of the limit on, more and more do.
                 demand = IDLE_CPU_CORES + v.hog + per_pod * spec.cpu_per_request
@@ -383,8 +418,11 @@ class Shop:
                 down_ms += call.per_request * dst.mean_ms
                 # fewer than one call per request: only that share of requests can fail
                 p = call.criticality * dst.p_fail
-                ok_prop *= (1.0 - p) ** call.per_request if call.per_request >= 1 \
+                ok_prop *= (
+                    (1.0 - p) ** call.per_request
+                    if call.per_request >= 1
                     else 1.0 - call.per_request * p
+                )
             p_prop = 1.0 - ok_prop
             if not serving:
                 fl.p_fail, fl.p500, fl.p503, fl.mean_ms = 1.0, 0.0, 1.0, 0.0
@@ -420,16 +458,18 @@ class Shop:
             c.cfs_throttled_periods += periods * v.throttled
             # a throttled period waits out, on average, half of it
             c.cfs_throttled_seconds += periods * v.throttled * CFS_PERIOD_S * 0.5
-            c.memory = (spec.memory_base_bytes + spec.memory_per_rps_bytes * v.served
-                        + v.leak_bytes)
+            c.memory = spec.memory_base_bytes + spec.memory_per_rps_bytes * v.served + v.leak_bytes
             c.memory *= 1.0 + 0.004 * float(self.rng.standard_normal())
         if dt <= 0:
             return
         # Istio, reporter=destination: what each destination's sidecar counted.
         latency: dict[str, tuple[np.ndarray, float]] = {}
         for src, dst, per_request in self._edges():
-            rate = (self._flows[src].served * per_request if src != LOADGENERATOR
-                    else self._flows["frontend"].rate_in)
+            rate = (
+                self._flows[src].served * per_request
+                if src != LOADGENERATOR
+                else self._flows["frontend"].rate_in
+            )
             fl = self._flows[dst]
             if rate <= 0:
                 continue
@@ -450,12 +490,16 @@ class Shop:
                     self._observe(src, dst, code, int(k), probs, mean_ms)
         # node_exporter: CPU seconds by mode, summed over the node's CPUs.
         self._node_busy = {}
-        pressured = {f.fault.target: f.fault.magnitude()
-                     for f in self._faults(FaultKind.NODE_PRESSURE)}
+        pressured = {
+            f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.NODE_PRESSURE)
+        }
         for node in snap.nodes:
             user = sum(v.cpu for v in views if v.pod.node == node.name and v.running)
-            stress = PRESSURE_STRESS_CORES * (1 - pressured[node.name]) \
-                if node.name in pressured else 0.0
+            stress = (
+                PRESSURE_STRESS_CORES * (1 - pressured[node.name])
+                if node.name in pressured
+                else 0.0
+            )
             system = NODE_SYSTEM_CPU * 0.4 + stress * 0.5
             iowait = 0.01 + stress * 0.5
             user += NODE_SYSTEM_CPU * 0.6
@@ -472,8 +516,16 @@ class Shop:
             (c.source, c.destination, c.per_request) for c in CALLS
         ]
 
-    def _observe(self, src: str, dst: str, code: str, n: int, probs: np.ndarray | None,
-                 mean_ms: float, reporter: str = "destination") -> None:
+    def _observe(
+        self,
+        src: str,
+        dst: str,
+        code: str,
+        n: int,
+        probs: np.ndarray | None,
+        mean_ms: float,
+        reporter: str = "destination",
+    ) -> None:
         key = (reporter, src, dst, code)
         h = self._istio.get(key)
         if h is None:
@@ -503,8 +555,12 @@ class Shop:
             if v.running and v.behaviour.crash and up_for >= v.behaviour.crash_after:
                 self._exit(pod, c, "Error", 1)
                 continue
-            want = (v.running and up_for >= READY_DELAY and not v.behaviour.crash
-                    and pod.deployment not in unavailable)
+            want = (
+                v.running
+                and up_for >= READY_DELAY
+                and not v.behaviour.crash
+                and pod.deployment not in unavailable
+            )
             if want != pod.ready:
                 self.cluster.set_pod_ready(pod.namespace, pod.name, want)
 
@@ -524,16 +580,18 @@ class Shop:
             for name in SERVICES:
                 fl = self._flows.get(name, _ServiceFlow())
                 dep = next((d for d in snap.deployments if d.name == name), None) if snap else None
-                out.append(ServiceStatus(
-                    name=name,
-                    desired=dep.spec_replicas if dep else 0,
-                    ready=sum(1 for v in fl.pods if v.serving),
-                    rps_in=fl.rate_in,
-                    error_ratio=fl.p_fail if fl.rate_in else 0.0,
-                    mean_latency_ms=fl.mean_ms,
-                    utilisation=fl.utilisation,
-                    revision=dep.revision if dep else 0,
-                ))
+                out.append(
+                    ServiceStatus(
+                        name=name,
+                        desired=dep.spec_replicas if dep else 0,
+                        ready=sum(1 for v in fl.pods if v.serving),
+                        rps_in=fl.rate_in,
+                        error_ratio=fl.p_fail if fl.rate_in else 0.0,
+                        mean_latency_ms=fl.mean_ms,
+                        utilisation=fl.utilisation,
+                        revision=dep.revision if dep else 0,
+                    )
+                )
             return out
 
     def families(self) -> list[Family]:
@@ -548,8 +606,9 @@ def _bucket_probs(medians: list[float]) -> tuple[np.ndarray, float]:
     """Per-bucket probabilities (last: above the largest bucket) and the mean of a mixture of
     the serving pods' lognormal latencies."""
     ln_m = np.log(np.maximum(np.array(medians), 1e-3))[:, None]
-    cdf = (0.5 * (1.0 + _erf((_LN_BUCKETS[None, :] - ln_m)
-                             / (LATENCY_SIGMA * math.sqrt(2.0))))).mean(axis=0)
+    cdf = (
+        0.5 * (1.0 + _erf((_LN_BUCKETS[None, :] - ln_m) / (LATENCY_SIGMA * math.sqrt(2.0))))
+    ).mean(axis=0)
     probs = np.clip(np.diff(np.concatenate(([0.0], cdf, [1.0]))), 0.0, None)
     mean = sum(medians) / len(medians) * math.exp(LATENCY_SIGMA**2 / 2)
     return probs / probs.sum(), mean
@@ -557,13 +616,17 @@ def _bucket_probs(medians: list[float]) -> tuple[np.ndarray, float]:
 
 def _cpu_limit(pod: PodState) -> float:
     """A pod without a CPU limit gets its service's default (not the node: keeps the model sane)."""
-    return (pod.cpu_limit_cores if pod.cpu_limit_cores > 0
-            else SERVICES[pod.deployment].cpu_limit_cores)
+    return (
+        pod.cpu_limit_cores if pod.cpu_limit_cores > 0 else SERVICES[pod.deployment].cpu_limit_cores
+    )
 
 
 def _memory_limit(pod: PodState) -> float:
-    return (pod.memory_limit_bytes if pod.memory_limit_bytes > 0
-            else SERVICES[pod.deployment].memory_limit_bytes)
+    return (
+        pod.memory_limit_bytes
+        if pod.memory_limit_bytes > 0
+        else SERVICES[pod.deployment].memory_limit_bytes
+    )
 
 
 def _spread(uid: str) -> float:
@@ -583,8 +646,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
-                                                                          + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     result: np.ndarray = sign * (1.0 - poly * np.exp(-a * a))
     return result
 

@@ -25,9 +25,14 @@ class ScenarioTimeline:
         s = self.scenario
         old = self.shop.traffic
         with self.shop.lock:
-            self.shop.traffic = Traffic(rps=s.traffic.rps, pattern=s.traffic.pattern,
-                                        seed=s.seed, anchor=old.anchor, period=old.period,
-                                        amplitude=old.amplitude)
+            self.shop.traffic = Traffic(
+                rps=s.traffic.rps,
+                pattern=s.traffic.pattern,
+                seed=s.seed,
+                anchor=old.anchor,
+                period=old.period,
+                amplitude=old.amplitude,
+            )
         self._faults = sorted(s.faults, key=lambda f: f.at)
         self._noise = sorted(s.noise, key=lambda n: n.at)
 
@@ -50,13 +55,17 @@ class ScenarioTimeline:
         if self.done(now):
             self.finish()
             return
-        while self._next_fault < len(self._faults) and \
-                self.fault_start + self._faults[self._next_fault].at <= now:
+        while (
+            self._next_fault < len(self._faults)
+            and self.fault_start + self._faults[self._next_fault].at <= now
+        ):
             spec = self._faults[self._next_fault]
             self._next_fault += 1
             self.injected.append(self.shop.inject(spec.to_fault(), now))
-        while self._next_noise < len(self._noise) and \
-                self.fault_start + self._noise[self._next_noise].at <= now:
+        while (
+            self._next_noise < len(self._noise)
+            and self.fault_start + self._noise[self._next_noise].at <= now
+        ):
             n = self._noise[self._next_noise]
             self._next_noise += 1
             self.shop.noise(n.kind, n.target, now, n.duration, n.magnitude)

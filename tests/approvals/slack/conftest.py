@@ -28,9 +28,12 @@ def slack_policy(**kwargs: object) -> str:
     """The incident tests' policy, with Slack users: alice and bob approve, carol is known to
     the policy but is no approver, and nobody maps U0STRANGER."""
     text = policy_yaml(**kwargs)  # type: ignore[arg-type]
-    return (text.replace("alice: {cli: [alice]}", f"alice: {{cli: [alice], slack: [{ALICE}]}}")
-            .replace("bob: {cli: [bob]}", f"bob: {{cli: [bob], slack: [{BOB}]}}")
-            + f"    carol: {{slack: [{CAROL}]}}\n")
+    return (
+        text.replace("alice: {cli: [alice]}", f"alice: {{cli: [alice], slack: [{ALICE}]}}").replace(
+            "bob: {cli: [bob]}", f"bob: {{cli: [bob], slack: [{BOB}]}}"
+        )
+        + f"    carol: {{slack: [{CAROL}]}}\n"
+    )
 
 
 def slack_rules(rules: Rules, **kwargs: object) -> Rules:
@@ -60,14 +63,18 @@ def notify(web: AsyncWebClient, tmp_path: Path) -> NotifyActivities:
 
 @pytest.fixture
 async def worker(
-    temporal_client: Client, task_queue: str, executor: KubernetesExecutor,
-    prometheus: PrometheusServer, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    executor: KubernetesExecutor,
+    prometheus: PrometheusServer,
+    notify: NotifyActivities,
 ) -> AsyncIterator[None]:
     """A worker whose incidents post to the Slack stub themselves, as in production."""
     activities = IncidentActivities(
-        investigator=FixedInvestigator(), executor=executor,
-        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)), verify_poll_s=0.5,
+        investigator=FixedInvestigator(),
+        executor=executor,
+        prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
+        verify_poll_s=0.5,
     )
-    async with build_worker(temporal_client, task_queue,
-                            [*activities.all(), *notify.all()]):
+    async with build_worker(temporal_client, task_queue, [*activities.all(), *notify.all()]):
         yield

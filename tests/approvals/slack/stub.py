@@ -40,10 +40,12 @@ class Message:
 
 @dataclass
 class SlackStub:
-    channels: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        CHANNEL: {"id": CHANNEL, "name": "approvals", "is_member": True, "is_archived": False},
-        "C0NOTMEMBER": {"id": "C0NOTMEMBER", "name": "elsewhere", "is_member": False},
-    })
+    channels: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            CHANNEL: {"id": CHANNEL, "name": "approvals", "is_member": True, "is_archived": False},
+            "C0NOTMEMBER": {"id": "C0NOTMEMBER", "name": "elsewhere", "is_member": False},
+        }
+    )
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, Message] = field(default_factory=dict)
     acks: list[str] = field(default_factory=list)
@@ -102,8 +104,15 @@ class SlackStub:
         return web.json_response(body)
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://lab.slack.com/", "team": "Lab", "user": "aiops",
-                "team_id": "T0LAB", "user_id": "U0AIOPSBOT", "bot_id": "B0AIOPS"}
+        return {
+            "ok": True,
+            "url": "https://lab.slack.com/",
+            "team": "Lab",
+            "user": "aiops",
+            "team_id": "T0LAB",
+            "user_id": "U0AIOPSBOT",
+            "bot_id": "B0AIOPS",
+        }
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         info = self.channels.get(str(params.get("channel")))
@@ -116,11 +125,20 @@ class SlackStub:
         if channel not in self.channels:
             return {"ok": False, "error": "channel_not_found"}
         ts = f"{int(time.time())}.{next(self._ts):06d}"
-        msg = Message(channel, ts, str(params.get("text", "")), list(params.get("blocks") or []),
-                      thread_ts=params.get("thread_ts"))
+        msg = Message(
+            channel,
+            ts,
+            str(params.get("text", "")),
+            list(params.get("blocks") or []),
+            thread_ts=params.get("thread_ts"),
+        )
         self.messages[ts] = msg
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"text": msg.text, "blocks": msg.blocks, "ts": ts}}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "message": {"text": msg.text, "blocks": msg.blocks, "ts": ts},
+        }
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         msg = self.messages.get(str(params.get("ts")))
@@ -156,8 +174,11 @@ class SlackStub:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                      "connection_info": {"app_id": "A0AIOPS"}}))
+        await ws.send_str(
+            json.dumps(
+                {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0AIOPS"}}
+            )
+        )
         self.connections += 1
         self._connected.set()
         async for msg in ws:
@@ -174,22 +195,34 @@ class SlackStub:
     async def ask_to_reconnect(self, timeout: float = 10) -> None:
         """Slack's periodic `disconnect` (refresh_requested); wait for the new connection."""
         before = self.connections
-        await self._sockets[-1].send_str(json.dumps({
-            "type": "disconnect", "reason": "refresh_requested",
-            "debug_info": {"host": "applink-stub"}}))
+        await self._sockets[-1].send_str(
+            json.dumps(
+                {
+                    "type": "disconnect",
+                    "reason": "refresh_requested",
+                    "debug_info": {"host": "applink-stub"},
+                }
+            )
+        )
         deadline = time.monotonic() + timeout
         while self.connections == before or not self._sockets:
             if time.monotonic() > deadline:
                 raise TimeoutError("the app did not reconnect")
             await asyncio.sleep(0.02)
 
-    async def send_envelope(self, envelope_id: str, payload: dict[str, Any],
-                            retry_attempt: int = 0, timeout: float = 10) -> None:
+    async def send_envelope(
+        self, envelope_id: str, payload: dict[str, Any], retry_attempt: int = 0, timeout: float = 10
+    ) -> None:
         """Deliver an interactive envelope the way Slack does, and wait for its ack."""
         acked = self.acks.count(envelope_id)
-        envelope = {"envelope_id": envelope_id, "type": "interactive", "payload": payload,
-                    "accepts_response_payload": False, "retry_attempt": retry_attempt,
-                    "retry_reason": "timeout" if retry_attempt else ""}
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "payload": payload,
+            "accepts_response_payload": False,
+            "retry_attempt": retry_attempt,
+            "retry_reason": "timeout" if retry_attempt else "",
+        }
         await self._sockets[-1].send_str(json.dumps(envelope))
         deadline = time.monotonic() + timeout
         while self.acks.count(envelope_id) <= acked:
@@ -213,8 +246,14 @@ async def _params(request: web.Request) -> dict[str, Any]:
     return params
 
 
-def click_payload(message: Message, user_id: str, action_id: str, *,
-                  value: str | None = None, action_ts: str | None = None) -> dict[str, Any]:
+def click_payload(
+    message: Message,
+    user_id: str,
+    action_id: str,
+    *,
+    value: str | None = None,
+    action_ts: str | None = None,
+) -> dict[str, Any]:
     """The `block_actions` payload Slack sends when `user_id` presses a button of `message`."""
     buttons = [e for b in message.blocks if b.get("type") == "actions" for e in b["elements"]]
     button = next(b for b in buttons if b["action_id"] == action_id)
@@ -223,16 +262,32 @@ def click_payload(message: Message, user_id: str, action_id: str, *,
         "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LAB"},
         "api_app_id": "A0AIOPS",
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
-                      "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        },
         "trigger_id": f"trigger-{time.monotonic_ns()}",
         "team": {"id": "T0LAB", "domain": "lab"},
         "channel": {"id": message.channel, "name": "approvals"},
-        "message": {"type": "message", "ts": message.ts, "text": message.text,
-                    "blocks": message.blocks, "user": "U0AIOPSBOT"},
+        "message": {
+            "type": "message",
+            "ts": message.ts,
+            "text": message.text,
+            "blocks": message.blocks,
+            "user": "U0AIOPSBOT",
+        },
         "response_url": "https://hooks.slack.invalid/actions/T0LAB/1/x",
-        "actions": [{"action_id": action_id, "block_id": "aiops_actions",
-                     "text": button["text"], "value": value or button["value"],
-                     "type": "button", "style": button.get("style"),
-                     "action_ts": action_ts or f"{time.time():.6f}"}],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "aiops_actions",
+                "text": button["text"],
+                "value": value or button["value"],
+                "type": "button",
+                "style": button.get("style"),
+                "action_ts": action_ts or f"{time.time():.6f}",
+            }
+        ],
     }

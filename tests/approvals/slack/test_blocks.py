@@ -33,32 +33,61 @@ from aiops.domain import (
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def request(approved_by: list[str] | None = None, diff: str = "replicas: 2 -> 2") -> \
-        ApprovalRequest:
+def request(
+    approved_by: list[str] | None = None, diff: str = "replicas: 2 -> 2"
+) -> ApprovalRequest:
     plan = RemediationPlan(
-        incident_id="incident-abc", playbook_id="restart-leaking-pod", namespace="boutique",
-        target="cartservice", risk=RiskLevel.HIGH,
-        steps=[Step(action="k8s.rollout_restart", description="restart <cart>",
-                    args={"kind": "Deployment", "namespace": "boutique", "name": "cartservice"})],
+        incident_id="incident-abc",
+        playbook_id="restart-leaking-pod",
+        namespace="boutique",
+        target="cartservice",
+        risk=RiskLevel.HIGH,
+        steps=[
+            Step(
+                action="k8s.rollout_restart",
+                description="restart <cart>",
+                args={"kind": "Deployment", "namespace": "boutique", "name": "cartservice"},
+            )
+        ],
     )
     return ApprovalRequest(
-        incident_id="incident-abc", plan_hash=plan.plan_hash(), plan=plan,
-        decision=PolicyDecision(allowed=True, requires_approval=True, approvals_required=2,
-                                approvers=["alice", "bob"], approval_timeout_s=600,
-                                on_timeout=TimeoutAction.ESCALATE,
-                                reasons=["high-risk-two-person: 2 approvals"],
-                                policy_version="p1"),
-        requested_at=NOW, expires_at=NOW + timedelta(minutes=10), dry_run=[diff],
+        incident_id="incident-abc",
+        plan_hash=plan.plan_hash(),
+        plan=plan,
+        decision=PolicyDecision(
+            allowed=True,
+            requires_approval=True,
+            approvals_required=2,
+            approvers=["alice", "bob"],
+            approval_timeout_s=600,
+            on_timeout=TimeoutAction.ESCALATE,
+            reasons=["high-risk-two-person: 2 approvals"],
+            policy_version="p1",
+        ),
+        requested_at=NOW,
+        expires_at=NOW + timedelta(minutes=10),
+        dry_run=[diff],
         approved_by=approved_by or [],
     )
 
 
 REPORT = RcaReport(
-    incident_id="incident-abc", summary="cartservice leaks memory", started_at=NOW,
-    finished_at=NOW, hypotheses=[Hypothesis(
-        target="cartservice", namespace="boutique", fault=FaultType.MEMORY, confidence=0.9,
-        evidence=[Evidence(kind="metric", summary=f"signal {i}", source=f"q{i}", weight=i)
-                  for i in range(5)])],
+    incident_id="incident-abc",
+    summary="cartservice leaks memory",
+    started_at=NOW,
+    finished_at=NOW,
+    hypotheses=[
+        Hypothesis(
+            target="cartservice",
+            namespace="boutique",
+            fault=FaultType.MEMORY,
+            confidence=0.9,
+            evidence=[
+                Evidence(kind="metric", summary=f"signal {i}", source=f"q{i}", weight=i)
+                for i in range(5)
+            ],
+        )
+    ],
 )
 
 
@@ -87,8 +116,11 @@ def test_message_has_everything_needed_to_decide() -> None:
     assert "0 of 2" in text
     assert [b["action_id"] for b in buttons(blocks)] == [APPROVE, REJECT]
     value = ButtonValue.decode(buttons(blocks)[0]["value"])
-    assert (value.incident_id, value.plan_hash, value.expires_at) == \
-        ("incident-abc", req.plan_hash, req.expires_at)
+    assert (value.incident_id, value.plan_hash, value.expires_at) == (
+        "incident-abc",
+        req.plan_hash,
+        req.expires_at,
+    )
 
 
 def test_user_text_cannot_inject_links_and_long_diffs_fit() -> None:
@@ -100,10 +132,12 @@ def test_user_text_cannot_inject_links_and_long_diffs_fit() -> None:
 
 
 def test_two_person_rule_shows_who_approved_so_far() -> None:
-    assert "Approved by alice (1 of 2); waiting for one more of: bob" in \
-        approvals_status(["alice"], 2, ["alice", "bob"])
-    assert "Approved by alice, bob (2 of 2)" in approvals_status(["alice", "bob"], 2,
-                                                                 ["alice", "bob"])
+    assert "Approved by alice (1 of 2); waiting for one more of: bob" in approvals_status(
+        ["alice"], 2, ["alice", "bob"]
+    )
+    assert "Approved by alice, bob (2 of 2)" in approvals_status(
+        ["alice", "bob"], 2, ["alice", "bob"]
+    )
     assert "1 of 2" in text_of(approval_blocks(request(["alice"]), REPORT))
 
 

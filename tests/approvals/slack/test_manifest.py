@@ -33,8 +33,9 @@ def test_http_mode_points_slack_at_the_interactivity_endpoint(
     code, out = run(capsys, "--mode", "http", "--url", "https://aiops.example.com/")
     assert code == 0
     settings = yaml.safe_load(out)["settings"]
-    assert settings["interactivity"]["request_url"] == \
-        "https://aiops.example.com/slack/interactions"
+    assert (
+        settings["interactivity"]["request_url"] == "https://aiops.example.com/slack/interactions"
+    )
     assert settings["socket_mode_enabled"] is False
     code, out = run(capsys, "--mode", "http")
     assert code == 2 and "needs --url" in out

@@ -18,7 +18,8 @@ from tests.approvals.slack.test_blocks import REPORT, request
 
 
 async def test_approval_message_is_posted_once_and_updated_on_retry(
-    slack: SlackStub, notify: NotifyActivities,
+    slack: SlackStub,
+    notify: NotifyActivities,
 ) -> None:
     inp = NotifyApprovalInput(request=request(), report=REPORT)
     env = ActivityEnvironment()
@@ -36,20 +37,30 @@ async def test_approval_message_is_posted_once_and_updated_on_retry(
 
 
 async def test_progress_goes_to_the_thread_once_per_key_and_closing_removes_buttons(
-    slack: SlackStub, notify: NotifyActivities,
+    slack: SlackStub,
+    notify: NotifyActivities,
 ) -> None:
     req = request()
     posted = await notify.notify_approval_request(NotifyApprovalInput(request=req, report=REPORT))
-    step = NotifyProgressInput(incident_id=req.incident_id, plan_hash=req.plan_hash,
-                               key="step-1", text="step 1 k8s.rollout_restart: restarted")
+    step = NotifyProgressInput(
+        incident_id=req.incident_id,
+        plan_hash=req.plan_hash,
+        key="step-1",
+        text="step 1 k8s.rollout_restart: restarted",
+    )
     assert (await notify.notify_progress(step)).delivered
     assert not (await notify.notify_progress(step)).delivered  # a retry: already posted
     thread = slack.thread(posted.ts or "")
     assert [m.text for m in thread] == ["step 1 k8s.rollout_restart: restarted"]
 
-    closing = NotifyProgressInput(incident_id=req.incident_id, plan_hash=req.plan_hash,
-                                  key="closed", text="incident closed: resolved",
-                                  outcome="resolved", approved_by=["alice", "bob"])
+    closing = NotifyProgressInput(
+        incident_id=req.incident_id,
+        plan_hash=req.plan_hash,
+        key="closed",
+        text="incident closed: resolved",
+        outcome="resolved",
+        approved_by=["alice", "bob"],
+    )
     assert (await notify.notify_progress(closing)).delivered
     assert (await notify.notify_progress(closing)).detail == "already done"
     msg = slack.messages[posted.ts or ""]
@@ -62,19 +73,25 @@ async def test_progress_goes_to_the_thread_once_per_key_and_closing_removes_butt
 
 
 async def test_progress_before_any_request_opens_one_thread(
-    slack: SlackStub, notify: NotifyActivities,
+    slack: SlackStub,
+    notify: NotifyActivities,
 ) -> None:
     req = request()
     for key in ("a", "b"):
-        await notify.notify_progress(NotifyProgressInput(
-            incident_id=req.incident_id, plan_hash=req.plan_hash, key=key, text=f"line {key}"))
+        await notify.notify_progress(
+            NotifyProgressInput(
+                incident_id=req.incident_id, plan_hash=req.plan_hash, key=key, text=f"line {key}"
+            )
+        )
     roots = [m for m in slack.messages.values() if m.thread_ts is None]
     assert len(roots) == 1
     assert [m.text for m in slack.thread(roots[0].ts)] == ["line a", "line b"]
 
 
 async def test_state_survives_a_worker_restart(
-    slack: SlackStub, web: AsyncWebClient, tmp_path: Path,
+    slack: SlackStub,
+    web: AsyncWebClient,
+    tmp_path: Path,
 ) -> None:
     req = request()
     inp = NotifyApprovalInput(request=req, report=REPORT)
@@ -85,7 +102,9 @@ async def test_state_survives_a_worker_restart(
 
 
 async def test_a_channel_that_does_not_exist_fails_without_retries(
-    slack: SlackStub, web: AsyncWebClient, tmp_path: Path,
+    slack: SlackStub,
+    web: AsyncWebClient,
+    tmp_path: Path,
 ) -> None:
     acts = NotifyActivities(SlackNotifier(web, "C0MISSING", MessageStore(tmp_path)))
     with pytest.raises(ApplicationError) as err:

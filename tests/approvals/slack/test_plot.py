@@ -22,9 +22,9 @@ def decode(png: bytes) -> np.ndarray:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     pos, idat, size = 8, b"", (0, 0)
     while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind, data = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
         assert crc == zlib.crc32(kind + data), kind
         if kind == b"IHDR":
             size = struct.unpack(">II", data[:8])
@@ -50,15 +50,26 @@ def test_plot_shows_the_jump_and_marks_its_start() -> None:
 
 
 async def test_plot_of_the_top_anomaly_goes_to_the_thread_once(
-    slack: SlackStub, notify: NotifyActivities, prometheus: PrometheusServer,
+    slack: SlackStub,
+    notify: NotifyActivities,
+    prometheus: PrometheusServer,
 ) -> None:
     now = datetime.now(UTC)
     incident = Incident(
-        id="incident-plot", fingerprint="p" * 16, opened_at=now,
-        anomalies=[Anomaly(signal="up", series={"job": "aiops-test"}, query="aiops_test_up",
-                           start=now - timedelta(seconds=10), score=0.9, direction=Direction.UP,
-                           evidence_window=(now - timedelta(seconds=60),
-                                            now + timedelta(seconds=30)))],
+        id="incident-plot",
+        fingerprint="p" * 16,
+        opened_at=now,
+        anomalies=[
+            Anomaly(
+                signal="up",
+                series={"job": "aiops-test"},
+                query="aiops_test_up",
+                start=now - timedelta(seconds=10),
+                score=0.9,
+                direction=Direction.UP,
+                evidence_window=(now - timedelta(seconds=60), now + timedelta(seconds=30)),
+            )
+        ],
     )
     notify.metrics = Prometheus(PrometheusSettings(url=prometheus.url))
     inp = NotifyApprovalInput(request=request(), report=REPORT, incident=incident)
@@ -74,16 +85,29 @@ async def test_plot_of_the_top_anomaly_goes_to_the_thread_once(
 
 
 async def test_a_plot_that_cannot_be_drawn_does_not_block_the_request(
-    slack: SlackStub, notify: NotifyActivities, prometheus: PrometheusServer,
+    slack: SlackStub,
+    notify: NotifyActivities,
+    prometheus: PrometheusServer,
 ) -> None:
     now = datetime.now(UTC)
     incident = Incident(
-        id="incident-noplot", fingerprint="q" * 16, opened_at=now,
-        anomalies=[Anomaly(signal="none", series={}, query="aiops_no_such_metric",
-                           start=now, score=1, direction=Direction.UP)],
+        id="incident-noplot",
+        fingerprint="q" * 16,
+        opened_at=now,
+        anomalies=[
+            Anomaly(
+                signal="none",
+                series={},
+                query="aiops_no_such_metric",
+                start=now,
+                score=1,
+                direction=Direction.UP,
+            )
+        ],
     )
     notify.metrics = Prometheus(PrometheusSettings(url=prometheus.url))
     result = await notify.notify_approval_request(
-        NotifyApprovalInput(request=request(), report=REPORT, incident=incident))
+        NotifyApprovalInput(request=request(), report=REPORT, incident=incident)
+    )
     assert result.delivered and "plot skipped: no finite values" in result.detail
     assert slack.uploads == []

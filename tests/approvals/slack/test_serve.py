@@ -26,24 +26,39 @@ def settings(tmp_path: Path, temporal: Client, slack: SlackStub, **slack_kw: obj
     (tmp_path / "policies").mkdir(exist_ok=True)
     (tmp_path / "policies" / "default.yaml").write_text(slack_policy())
     return Settings(
-        state_dir=tmp_path / "state", policies_dir=tmp_path / "policies",
+        state_dir=tmp_path / "state",
+        policies_dir=tmp_path / "policies",
         temporal=TemporalSettings(address=temporal.service_client.config.target_host),
         slack=SlackSettings(channel=CHANNEL, api_url=slack.api_url, **slack_kw),  # type: ignore[arg-type]
     )
 
 
 async def test_socket_mode_app_from_settings_decides(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities, tmp_path: Path,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
+    tmp_path: Path,
 ) -> None:
-    conf = settings(tmp_path, temporal_client, slack, bot_token=SecretStr(BOT_TOKEN),
-                    app_token=SecretStr(APP_TOKEN))
+    conf = settings(
+        tmp_path,
+        temporal_client,
+        slack,
+        bot_token=SecretStr(BOT_TOKEN),
+        app_token=SecretStr(APP_TOKEN),
+    )
     stop = asyncio.Event()
     app = asyncio.create_task(serve(conf, stop=stop))
     try:
         await slack.connected()
-        handle = await start(temporal_client, task_queue, Rules(
-            policy=(await _policy(conf)), playbooks=rules.playbooks))
+        handle = await start(
+            temporal_client,
+            task_queue,
+            Rules(policy=(await _policy(conf)), playbooks=rules.playbooks),
+        )
         msg = await ask(slack, handle)
         await slack.send_envelope("env-serve", click_payload(msg, ALICE, APPROVE))
         assert [d.identity for d in (await handle.result()).decisions] == ["alice"]
@@ -54,19 +69,20 @@ async def test_socket_mode_app_from_settings_decides(
     assert slack.thread(msg.ts), "the approval was acknowledged in the thread"
 
 
-async def test_missing_settings_are_named(tmp_path: Path, temporal_client: Client,
-                                          slack: SlackStub) -> None:
+async def test_missing_settings_are_named(
+    tmp_path: Path, temporal_client: Client, slack: SlackStub
+) -> None:
     with pytest.raises(SlackSetupError, match="AIOPS_SLACK__BOT_TOKEN"):
         await serve(settings(tmp_path, temporal_client, slack))
     with pytest.raises(SlackSetupError, match="AIOPS_SLACK__APP_TOKEN"):
         await serve(settings(tmp_path, temporal_client, slack, bot_token=SecretStr(BOT_TOKEN)))
     with pytest.raises(SlackSetupError, match="AIOPS_SLACK__SIGNING_SECRET"):
-        await serve(settings(tmp_path, temporal_client, slack, bot_token=SecretStr(BOT_TOKEN),
-                             mode="http"))
+        await serve(
+            settings(tmp_path, temporal_client, slack, bot_token=SecretStr(BOT_TOKEN), mode="http")
+        )
 
 
 async def _policy(conf: Settings):  # type: ignore[no-untyped-def]
     from aiops.policy.loader import load_policy
 
     return load_policy(conf.policies_dir)
-

@@ -35,13 +35,15 @@ Handle = WorkflowHandle[IncidentWorkflow, IncidentReport]
 
 @pytest.fixture
 async def socket_app(
-    slack: SlackStub, web: AsyncWebClient, temporal_client: Client, rules: Rules,
+    slack: SlackStub,
+    web: AsyncWebClient,
+    temporal_client: Client,
+    rules: Rules,
 ) -> AsyncIterator[SocketModeApp]:
     handler = ApprovalHandler(temporal_client, slack_rules(rules).policy, web)
     # Its own client, as in production: Socket Mode asks apps.connections.open with the app
     # token for the websocket URL, which the stub answers with its own ws:// address.
-    app = SocketModeApp(handler, APP_TOKEN, AsyncWebClient(token=BOT_TOKEN,
-                                                           base_url=slack.api_url))
+    app = SocketModeApp(handler, APP_TOKEN, AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url))
     await app.start()
     await slack.connected()
     try:
@@ -56,8 +58,11 @@ async def ask(slack: SlackStub, handle: Handle) -> Message:
     request = await pending(handle)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        posted = [m for m in slack.messages.values()
-                  if m.thread_ts is None and request.incident_id in m.text and m.blocks]
+        posted = [
+            m
+            for m in slack.messages.values()
+            if m.thread_ts is None and request.incident_id in m.text and m.blocks
+        ]
         if posted:
             assert len(posted) == 1, posted
             return posted[0]
@@ -66,23 +71,36 @@ async def ask(slack: SlackStub, handle: Handle) -> Message:
 
 
 def ephemerals(slack: SlackStub, user: str) -> list[str]:
-    return [str(c.params["text"]) for c in slack.of("chat.postEphemeral")
-            if c.params.get("user") == user]
+    return [
+        str(c.params["text"])
+        for c in slack.of("chat.postEphemeral")
+        if c.params.get("user") == user
+    ]
 
 
 def has_buttons(msg: Message) -> bool:
     return any(b.get("block_id") == ACTIONS_BLOCK for b in msg.blocks)
 
 
-async def click(slack: SlackStub, app: SocketModeApp, payload: dict[str, object],
-                envelope: str | None = None, retry: int = 0) -> None:
+async def click(
+    slack: SlackStub,
+    app: SocketModeApp,
+    payload: dict[str, object],
+    envelope: str | None = None,
+    retry: int = 0,
+) -> None:
     await slack.send_envelope(envelope or uuid.uuid4().hex, payload, retry_attempt=retry)
     await app.drain()
 
 
 async def test_two_people_approve_in_slack_and_the_plan_runs(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
     socket_app: SocketModeApp,
 ) -> None:
     handle = await start(temporal_client, task_queue, slack_rules(rules, approvals=2))
@@ -94,13 +112,15 @@ async def test_two_people_approve_in_slack_and_the_plan_runs(
     assert (await pending(handle)).approved_by == ["alice"]
     assert "Approved by alice (1 of 2); waiting for one more of: bob" in repr(msg.blocks)
     assert has_buttons(msg)
-    assert any("alice" in m.text and "1 more approval(s) needed" in m.text
-               for m in slack.thread(msg.ts))
+    assert any(
+        "alice" in m.text and "1 more approval(s) needed" in m.text for m in slack.thread(msg.ts)
+    )
 
     # Slack re-delivers the envelope (late ack), and alice clicks again: one approval stays.
     await click(slack, socket_app, first, envelope="env-alice", retry=1)
-    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE,
-                                                 action_ts="1700000000.000002"))
+    await click(
+        slack, socket_app, click_payload(msg, ALICE, APPROVE, action_ts="1700000000.000002")
+    )
     assert (await pending(handle)).approved_by == ["alice"]
     assert slack.acks.count("env-alice") == 2
     said = ephemerals(slack, ALICE)
@@ -113,15 +133,22 @@ async def test_two_people_approve_in_slack_and_the_plan_runs(
     await click(slack, socket_app, click_payload(msg, BOB, APPROVE))
     report = await handle.result()
     assert report.status is IncidentStatus.RESOLVED
-    assert [(d.identity, d.channel) for d in report.decisions] == \
-        [("alice", "slack"), ("bob", "slack")]
+    assert [(d.identity, d.channel) for d in report.decisions] == [
+        ("alice", "slack"),
+        ("bob", "slack"),
+    ]
     assert not has_buttons(msg)
     assert "approved by alice, bob" in repr(msg.blocks)
 
 
 async def test_clicks_that_must_be_refused_change_nothing(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
     socket_app: SocketModeApp,
 ) -> None:
     handle = await start(temporal_client, task_queue, slack_rules(rules))
@@ -132,8 +159,7 @@ async def test_clicks_that_must_be_refused_change_nothing(
     await click(slack, socket_app, click_payload(msg, STRANGER, APPROVE))
     await click(slack, socket_app, click_payload(msg, CAROL, APPROVE))
     other_plan = ButtonValue(request.incident_id, "deadbeefdeadbeef", request.expires_at)
-    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE,
-                                                 value=other_plan.encode()))
+    await click(slack, socket_app, click_payload(msg, ALICE, APPROVE, value=other_plan.encode()))
     await click(slack, socket_app, click_payload(msg, ALICE, APPROVE, value="forged"))
 
     assert "is not mapped to any identity" in ephemerals(slack, STRANGER)[0]
@@ -149,15 +175,21 @@ async def test_clicks_that_must_be_refused_change_nothing(
     await click(slack, socket_app, click_payload(msg, BOB, REJECT))
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
-    assert [(d.identity, d.approve, d.reason) for d in report.decisions] == \
-        [("bob", False, "rejected in Slack by bob")]
+    assert [(d.identity, d.approve, d.reason) for d in report.decisions] == [
+        ("bob", False, "rejected in Slack by bob")
+    ]
     assert report.steps == []
     assert not has_buttons(msg) and "*rejected*: by bob" in repr(msg.blocks)
 
 
 async def test_an_expired_request_cannot_be_approved(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
     socket_app: SocketModeApp,
 ) -> None:
     handle = await start(temporal_client, task_queue, slack_rules(rules, timeout="2s"))
@@ -175,8 +207,13 @@ async def test_an_expired_request_cannot_be_approved(
 
 
 async def test_a_closed_incident_cannot_be_decided(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
     socket_app: SocketModeApp,
 ) -> None:
     # The button's own expiry is still ahead, but the incident was rejected from the CLI.
@@ -184,8 +221,10 @@ async def test_a_closed_incident_cannot_be_decided(
     msg = await ask(slack, handle)
     late = click_payload(msg, ALICE, APPROVE)
     request = await pending(handle)
-    await handle.execute_update(IncidentWorkflow.decide, Decision(
-        approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"))
+    await handle.execute_update(
+        IncidentWorkflow.decide,
+        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"),
+    )
     await handle.result()
     await click(slack, socket_app, late)
     assert "is rejected; there is no plan awaiting a decision" in ephemerals(slack, ALICE)[0]
@@ -194,9 +233,12 @@ async def test_a_closed_incident_cannot_be_decided(
 
 # --- HTTP mode --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def endpoint(
-    web: AsyncWebClient, temporal_client: Client, rules: Rules,
+    web: AsyncWebClient,
+    temporal_client: Client,
+    rules: Rules,
 ) -> AsyncIterator[tuple[str, InteractionEndpoint]]:
     handler = ApprovalHandler(temporal_client, slack_rules(rules).policy, web)
     ep = InteractionEndpoint(handler, RequestVerifier(SECRET))
@@ -212,20 +254,29 @@ async def endpoint(
         await runner.cleanup()
 
 
-def signed(payload: dict[str, object], *, secret: str = SECRET, age_s: float = 0) -> \
-        tuple[bytes, dict[str, str]]:
+def signed(
+    payload: dict[str, object], *, secret: str = SECRET, age_s: float = 0
+) -> tuple[bytes, dict[str, str]]:
     import json
     from urllib.parse import urlencode
 
     body = urlencode({"payload": json.dumps(payload)}).encode()
     ts = str(int(time.time() - age_s))
-    return body, {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(secret, ts, body),
-                  "Content-Type": "application/x-www-form-urlencoded"}
+    return body, {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sign(secret, ts, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 async def test_signed_http_clicks_decide_and_bad_requests_do_nothing(
-    temporal_client: Client, task_queue: str, worker: None, rules: Rules,
-    healthy_cart: MetricsTarget, slack: SlackStub, notify: NotifyActivities,
+    temporal_client: Client,
+    task_queue: str,
+    worker: None,
+    rules: Rules,
+    healthy_cart: MetricsTarget,
+    slack: SlackStub,
+    notify: NotifyActivities,
     endpoint: tuple[str, InteractionEndpoint],
 ) -> None:
     url, ep = endpoint
@@ -254,8 +305,12 @@ async def test_signed_http_clicks_decide_and_bad_requests_do_nothing(
             resp = await http.post(url, content=body, headers=headers)
             assert resp.status_code == 401, name
             await ep.drain()
-        assert "signature does not match" in (await http.post(
-            url, content=refused["forged"][0], headers=refused["forged"][1])).json()["error"]
+        assert (
+            "signature does not match"
+            in (
+                await http.post(url, content=refused["forged"][0], headers=refused["forged"][1])
+            ).json()["error"]
+        )
         unsigned = await http.post(url, content=signed(bob)[0])
         assert unsigned.status_code == 401
         assert len(slack.calls) == calls  # nothing was handled: no Slack call, no decision
