@@ -14,8 +14,8 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
 from importlib.metadata import version as package_version
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiops.config import (
@@ -39,7 +39,7 @@ class UserError(Exception):
 
 
 def _cmd_version(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"aiops {package_version('aiops')}")
+    print(f"aiops {package_version('aiops-daemon')}")
     return 0
 
 
@@ -110,28 +110,6 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     except (DevStackError, TemporalUnavailableError, StartupError) as exc:
         raise UserError(str(exc)) from exc
     return 0
-
-
-def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.demo import DemoError, DemoOptions, run_demo
-    from aiops.devstack import DevStackError
-    from aiops.integrations.temporal import TemporalUnavailableError
-    from aiops.worker import StartupError
-
-    if "AIOPS_LOG__LEVEL" not in os.environ:  # the narration is the output; logs only on trouble
-        configure_logging("warning", settings.log.format)
-    opts = DemoOptions(
-        scenario=args.scenario,
-        interactive=args.interactive,
-        keep_running=args.keep_running,
-        timeout_s=args.timeout,
-        warmup_s=args.warmup,
-        policy=args.policy,
-    )
-    try:
-        return run_demo(settings, opts)
-    except (DemoError, DevStackError, TemporalUnavailableError, StartupError) as exc:
-        raise UserError(str(exc)) from exc
 
 
 def _cli_identity(settings: Settings) -> str:
@@ -220,41 +198,7 @@ def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_client(settings, action))
 
 
-def _cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.lab import commands
-
-    state = settings.state_dir
-    try:
-        if args.lab_command == "up":
-            print(commands.up(state, rps=args.rps, scrape_interval=args.scrape_interval))
-        elif args.lab_command == "run":
-            commands.run(state, rps=args.rps, scrape_interval=args.scrape_interval)
-        elif args.lab_command == "inject":
-            print(commands.inject(state, Path(args.scenario_file)))
-        elif args.lab_command == "status":
-            print(commands.status(state))
-        else:
-            print(commands.down(state))
-    except commands.LabError as exc:
-        raise UserError(str(exc)) from exc
-    return 0
-
-
-def _cmd_lab_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.devstack import DevStackError
-    from aiops.eval import lab_eval
-    from aiops.lab.commands import LabError
-    from aiops.worker import StartupError
-
-    if "AIOPS_LOG__LEVEL" not in os.environ:  # progress goes to stderr; logs only on trouble
-        configure_logging("warning", settings.log.format)
-    try:
-        return lab_eval.run(args, settings)
-    except (lab_eval.LabEvalError, LabError, DevStackError, StartupError) as exc:
-        raise UserError(str(exc)) from exc
-
-
-def _delegate(
+def delegate(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str, module: str
 ) -> None:
     """A subcommand implemented by a module's `configure_parser(p)` and `run(args) -> int`."""
@@ -269,6 +213,42 @@ def _delegate(
     p.set_defaults(handler=handler)
 
 
+# The lab, the demo and the evaluation harness are another distribution (aiops-lab, in lab/):
+# it adds its commands through this entry-point group, so the product never imports it.
+LAB_ENTRY_POINTS = "aiops.cli"
+LAB_COMMANDS = {
+    "demo": "the whole product on the lab: inject a fault, watch aiops detect, diagnose, "
+    "approve, remediate and verify",
+    "lab": "the demo lab: a simulated shop on a simulated cluster",
+    "eval": "measure detection and root-cause analysis on datasets",
+}
+
+
+def _lab_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands of installed plugins; without the lab, its commands say how to get it."""
+    registered = set()
+    for entry in entry_points(group=LAB_ENTRY_POINTS):
+        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = (
+            entry.load()
+        )
+        before = set(sub.choices)
+        register(sub)
+        registered |= set(sub.choices) - before
+    for name, help_ in LAB_COMMANDS.items():
+        if name in registered:
+            continue
+        p = sub.add_parser(name, help=f"{help_} (needs the lab package)")
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        p.set_defaults(handler=_lab_missing)
+
+
+def _lab_missing(args: argparse.Namespace, settings: Settings) -> int:
+    raise UserError(
+        f"`aiops {args.command}` comes with the lab, which is not installed; install it with "
+        "`pip install 'aiops-daemon[lab]'` (or `uv sync` in a clone of the repository)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiops",
@@ -278,13 +258,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help=f"YAML settings file (or ${CONFIG_ENV})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
-        "demo",
-        help="the whole product on the lab: inject a fault, watch aiops "
-        "detect, diagnose, approve, remediate and verify",
-    )
-    importlib.import_module("aiops.demo").configure_parser(p)
-    p.set_defaults(handler=_cmd_demo)
     p = sub.add_parser("dev", help="run Temporal dev server + UI, worker and MCP server (HTTP)")
     p.set_defaults(handler=_cmd_dev)
     p = sub.add_parser("worker", help="run a Temporal worker for incidents")
@@ -305,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from settings: 8766)")
     p.set_defaults(handler=_cmd_webhook)
-    _delegate(
+    delegate(
         sub,
         "detect",
         "run detection passes against Prometheus and print anomalies",
@@ -338,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_decide)
     p = sub.add_parser("playbooks", help="work with playbook files")
     pb_sub = p.add_subparsers(dest="playbooks_command", metavar="ACTION", required=True)
-    _delegate(
+    delegate(
         pb_sub,
         "validate",
         "check playbook files; name file, line and field of errors",
@@ -346,72 +319,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("policy", help="work with policies")
     pol_sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    _delegate(
+    delegate(
         pol_sub,
         "explain",
         "print a policy decision with every reason behind it",
         "aiops.policy.cli",
     )
-    p = sub.add_parser("eval", help="measure detection and root-cause analysis on datasets")
-    eval_sub = p.add_subparsers(dest="eval_command", metavar="DATASET", required=True)
-    _delegate(
-        eval_sub,
-        "nab",
-        "NAB scoring (standard, low FP, low FN) of the shipped detector",
-        "aiops.eval.nab",
-    )
-    _delegate(
-        eval_sub,
-        "smd",
-        "SMD/ASD point-wise precision, recall, F1, AUPRC, HitRate",
-        "aiops.eval.smd",
-    )
-    _delegate(
-        eval_sub,
-        "rca",
-        "root-cause ranking on RCAEval-layout cases (AC@k, Avg@5)",
-        "aiops.eval.rca",
-    )
-    p = sub.add_parser("lab", help="the demo lab: a simulated shop on a simulated cluster")
-    lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
-    for name, help_ in (
-        ("up", "start Prometheus, the shop and the lab Kubernetes API"),
-        ("run", "run the lab in the foreground (what `up` starts)"),
-    ):
-        q = lab_sub.add_parser(name, help=help_)
-        q.add_argument("--rps", type=float, default=50.0, help="shop traffic, requests/s")
-        q.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval")
-        q.set_defaults(handler=_cmd_lab)
-    q = lab_sub.add_parser("inject", help="play a scenario file (faults and noise)")
-    q.add_argument("scenario_file", metavar="SCENARIO_FILE")
-    q.set_defaults(handler=_cmd_lab)
-    lab_sub.add_parser("status", help="services, faults and the running scenario").set_defaults(
-        handler=_cmd_lab
-    )
-    lab_sub.add_parser("down", help="stop the lab").set_defaults(handler=_cmd_lab)
-    q = lab_sub.add_parser(
-        "eval",
-        help="play every scenario of a folder through the whole live "
-        "system and score detection, RCA, remediation and safety",
-    )
-    importlib.import_module("aiops.eval.lab_eval").configure_parser(q)
-    q.set_defaults(handler=_cmd_lab_eval)
-    _delegate(lab_sub, "scenarios", "validate and list scenario files", "aiops.lab.scenario")
+    _lab_commands(sub)
     p = sub.add_parser("slack", help="Slack approvals")
     slack_sub = p.add_subparsers(dest="slack_command", metavar="ACTION", required=True)
-    _delegate(
+    delegate(
         slack_sub,
         "check",
         "verify the bot token and channel; name what is missing",
         "aiops.approvals.slack.check",
     )
-    _delegate(
+    delegate(
         slack_sub,
         "serve",
         "run the Slack approvals app (Socket Mode or HTTP)",
         "aiops.approvals.slack.app",
     )
-    _delegate(
+    delegate(
         slack_sub, "manifest", "print the Slack app manifest", "aiops.approvals.slack.manifest"
     )
     p = sub.add_parser("version", help="print the version")

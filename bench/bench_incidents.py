@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from aiops_lab import commands
+from aiops_lab.runner import LabInfo, read_info
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey
@@ -59,8 +61,6 @@ from aiops.activities.notify import NotifyApprovalInput
 from aiops.config import Settings
 from aiops.domain import Anomaly, Decision, Direction, Incident, IncidentReport, Severity
 from aiops.intake import snapshot
-from aiops.lab import commands
-from aiops.lab.runner import LabInfo, read_info
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from aiops.worker import load_rules
 from workflows import IncidentWorkflow

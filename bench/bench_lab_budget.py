@@ -44,7 +44,7 @@ def main() -> None:
         aiops("lab", "up", env=env)
         up_s = time.monotonic() - started
         info = json.loads((Path(tmp) / "lab" / "lab.json").read_text())
-        aiops("lab", "inject", str(REPO / "aiops/lab/scenarios/cart-memory-leak.yaml"), env=env)
+        aiops("lab", "inject", str(REPO / "lab/aiops_lab/scenarios/cart-memory-leak.yaml"), env=env)
         lab = psutil.Process(info["pid"])
         procs = [lab, *lab.children(recursive=True)]
         for p in procs:

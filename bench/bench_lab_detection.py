@@ -65,10 +65,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aiops.config import PrometheusSettings  # noqa: E402
-from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
-from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
-from aiops.eval.lab_detection import (  # noqa: E402
+from aiops_lab.eval.lab_detection import (  # noqa: E402
     Observation,
     ScenarioResult,
     alert_rules,
@@ -78,8 +75,12 @@ from aiops.eval.lab_detection import (  # noqa: E402
     table,
     to_yaml,
 )
+from aiops_lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
+
+from aiops.config import PrometheusSettings  # noqa: E402
+from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
+from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
 from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
-from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
 STEP = 1.0
 RATE_WINDOW = "15s"  # 15 samples at the 1 s scrape: a fault shows within a few of them
@@ -141,7 +142,7 @@ GROUPS: dict[int, list[list[str]]] = {
 
 
 def _lab(state_dir: str, rules: str) -> None:
-    from aiops.lab.runner import run_lab
+    from aiops_lab.runner import run_lab
 
     run_lab(Path(state_dir), rps=50.0, scrape_interval="1s", rule_files=[rules])
 

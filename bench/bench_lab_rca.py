@@ -23,8 +23,8 @@ Latency: the investigate activity from call to return. Between scenarios: POST /
 back revision faults through the Kubernetes API, wait `--cooldown`.
 
 Scored: rank of expect.root_cause among the hypotheses, the top hypothesis' fault type against
-the lab fault kind's RCA fault type (aiops/eval/lab_rca.py), and the playbook the planner picks
-(after observing the target as the observe activity does) against expect.playbook.
+the lab fault kind's RCA fault type (lab/aiops_lab/eval/lab_rca.py), and the playbook the
+planner picks (after observing the target as the observe activity does) against expect.playbook.
 
 Figures of 2026-12-07 (defaults: 2 labs, staggered by 45 s, `--at both`; load average 8-10 on
 the 2 cores from other runs): at +25 s 11 of 11 ranked first, 11 of 11 with the right fault
@@ -54,6 +54,10 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from aiops_lab.eval.lab_detection import shorten, to_yaml  # noqa: E402
+from aiops_lab.eval.lab_rca import RcaResult, expected_fault, rank_of, summary, table  # noqa: E402
+from aiops_lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
+
 from aiops.activities.contracts import InvestigateInput, ObserveInput  # noqa: E402
 from aiops.activities.incident import AgentInvestigator, IncidentActivities  # noqa: E402
 from aiops.activities.intake import incident_of  # noqa: E402
@@ -63,12 +67,9 @@ from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
 from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
 from aiops.detect.grouping import group_anomalies  # noqa: E402
 from aiops.domain import Anomaly, Incident, RcaReport  # noqa: E402
-from aiops.eval.lab_detection import shorten, to_yaml  # noqa: E402
-from aiops.eval.lab_rca import RcaResult, expected_fault, rank_of, summary, table  # noqa: E402
 from aiops.integrations.k8s_read import KubernetesReader  # noqa: E402
 from aiops.integrations.kubernetes import KubernetesExecutor  # noqa: E402
 from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
-from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
 from aiops.playbooks.loader import load_playbooks  # noqa: E402
 from aiops.playbooks.planner import plan_remediation  # noqa: E402
 
@@ -121,7 +122,7 @@ LABS: dict[int, list[list[str]]] = {
 
 
 def _lab(state_dir: str) -> None:
-    from aiops.lab.runner import run_lab
+    from aiops_lab.runner import run_lab
 
     run_lab(Path(state_dir), rps=50.0, scrape_interval="1s")
 

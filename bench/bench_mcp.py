@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx
 import httpx2
+from aiops_lab.runner import LabInfo, read_info, run_lab
+from aiops_lab.scenario import SCENARIO_DIR
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from aiops.domain import Anomaly, Direction, Incident
-from aiops.lab.runner import LabInfo, read_info, run_lab
-from aiops.lab.scenario import SCENARIO_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for the local server

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from aiops_lab.eval.rca_cases import load_cases
 
-from aiops.eval.rca_cases import load_cases
 from aiops.rca import ChangeEvent, ChangeKind, MetricsMatrix, rank
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import psutil
-
-from aiops.lab.backfill import backfill
-from aiops.lab.prometheus_config import PrometheusProcess, write_prometheus_config
-from aiops.lab.sim.exporter import ShopRunner, serve_metrics
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.static import StaticCluster
-from aiops.lab.sim.traffic import Pattern, Traffic
+from aiops_lab.backfill import backfill
+from aiops_lab.prometheus_config import PrometheusProcess, write_prometheus_config
+from aiops_lab.sim.exporter import ShopRunner, serve_metrics
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.static import StaticCluster
+from aiops_lab.sim.traffic import Pattern, Traffic
 
 
 def main() -> None:

@@ -34,14 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from aiops_lab.eval.lab_detection import Observation, ScenarioResult, summary, table  # noqa: E402
+from aiops_lab.prometheus_config import PrometheusProcess, write_prometheus_config  # noqa: E402
 from bench_lab_detection import RATE_WINDOW, SETTLE_SECONDS, STEP, _from_raw  # noqa: E402
 
 from aiops.config import PrometheusSettings  # noqa: E402
 from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
 from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
-from aiops.eval.lab_detection import Observation, ScenarioResult, summary, table  # noqa: E402
 from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
-from aiops.lab.prometheus_config import PrometheusProcess, write_prometheus_config  # noqa: E402
 
 
 @dataclass

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiops_lab.cluster.cluster import Cluster
+from aiops_lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconfig
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
@@ -32,8 +34,6 @@ from aiops.domain import (
 )
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
-from aiops.lab.cluster.cluster import Cluster
-from aiops.lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconfig
 from aiops.playbooks.loader import PlaybookSet, load_playbooks
 from aiops.policy.loader import parse_policy
 from aiops.worker import Rules, build_worker

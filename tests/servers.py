@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from aiops.devstack import stop_process
+from aiops.processes import stop_process
 
 
 def free_port() -> int:

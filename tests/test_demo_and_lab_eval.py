@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from aiops_lab.scenario import SCENARIO_DIR
 
-from aiops.lab.scenario import SCENARIO_DIR
 from tests.servers import free_port
 
 AIOPS = str(Path(sys.executable).parent / "aiops")

@@ -596,10 +596,10 @@ def test_the_kustomization_lists_every_manifest_and_config_map() -> None:
 def test_the_image_tag_is_the_package_version() -> None:
     # A release bumps pyproject.toml; the manifests must then pull the matching image.
     entry = next(i for i in kustomization()["images"] if i["name"] == IMAGE)
-    assert entry["newTag"] == package_version("aiops")
+    assert entry["newTag"] == package_version("aiops-daemon")
     for where, spec in pod_specs(load_objects()):
         for container in containers(spec):
-            assert container["image"] == f"{IMAGE}:{package_version('aiops')}", where
+            assert container["image"] == f"{IMAGE}:{package_version('aiops-daemon')}", where
 
 
 def test_the_config_map_copies_match_the_repository() -> None:

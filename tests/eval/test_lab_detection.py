@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from aiops.detect.catalog import BUILTIN_SIGNALS
-from aiops.eval.lab_detection import (
+from aiops_lab.eval.lab_detection import (
     Observation,
     ScenarioResult,
     alert_rules,
@@ -21,8 +19,10 @@ from aiops.eval.lab_detection import (
     summary,
     table,
 )
-from aiops.lab.prometheus_config import write_prometheus_config
-from aiops.lab.scenario import SCENARIO_DIR, load_scenario
+from aiops_lab.prometheus_config import write_prometheus_config
+from aiops_lab.scenario import SCENARIO_DIR, load_scenario
+
+from aiops.detect.catalog import BUILTIN_SIGNALS
 
 
 def test_entity_matches_workload_pod_deployment_and_node() -> None:
@@ -168,8 +168,8 @@ def test_error_ratio_is_zero_not_absent_without_errors(tmp_path: Path) -> None:
 
 
 def test_a_control_runs_ten_minutes_with_its_seasonal_swing_to_the_end() -> None:
-    from aiops.eval.lab_detection import lengthen_control
-    from aiops.lab.scenario import SCENARIO_DIR, load_all
+    from aiops_lab.eval.lab_detection import lengthen_control
+    from aiops_lab.scenario import SCENARIO_DIR, load_all
 
     shipped = load_all(SCENARIO_DIR)["control-seasonal-traffic"]
     long = lengthen_control(shipped, 600.0)

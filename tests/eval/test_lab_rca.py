@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from aiops_lab.eval.lab_rca import FAULT_TYPE, RcaResult, expected_fault, rank_of, summary
+from aiops_lab.scenario import SCENARIO_DIR, load_all
 
 from aiops.domain import FaultType, Hypothesis, RcaReport
-from aiops.eval.lab_rca import FAULT_TYPE, RcaResult, expected_fault, rank_of, summary
-from aiops.lab.scenario import SCENARIO_DIR, load_all
 
 
 def report(*targets: str) -> RcaReport:

@@ -5,6 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from aiops_lab.eval.lab_scoring import (
+    ExecutedAction,
+    HealthSample,
+    ObjectChange,
+    ScenarioRecord,
+    SeenIncident,
+    healthy,
+    score,
+    summarise,
+    table,
+)
+
 from aiops.domain import (
     AuditEntry,
     FaultType,
@@ -15,17 +27,6 @@ from aiops.domain import (
     RemediationPlan,
     Step,
     StepResult,
-)
-from aiops.eval.lab_scoring import (
-    ExecutedAction,
-    HealthSample,
-    ObjectChange,
-    ScenarioRecord,
-    SeenIncident,
-    healthy,
-    score,
-    summarise,
-    table,
 )
 
 T0 = 1_800_000_000.0

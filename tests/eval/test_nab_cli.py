@@ -9,8 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from aiops.eval import nab
+from aiops_lab.eval import nab
 
 
 def nab_dev() -> Path:

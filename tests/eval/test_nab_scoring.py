@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from aiops.eval.nab_io import load_corpus
-from aiops.eval.nab_scoring import (
+from aiops_lab.eval.nab_io import load_corpus
+from aiops_lab.eval.nab_scoring import (
     DEFAULT_PROFILES,
     layout_file,
     normalise,

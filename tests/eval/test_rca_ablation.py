@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 import pytest
+from aiops_lab.eval import rca_ablation
 from test_rca_cases import write_case
-
-from aiops.eval import rca_ablation
 
 
 def test_table_has_a_row_per_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from aiops.eval import rca as rca_eval
-from aiops.eval.rca_cases import CaseError, load_cases
+from aiops_lab.eval import rca as rca_eval
+from aiops_lab.eval.rca_cases import CaseError, load_cases
 
 INJECT = 1_700_001_800
 

@@ -1,7 +1,8 @@
 """The ranking on the development root-cause cases (skipped when the datasets are absent).
 
 Floors, not targets: they hold the figures measured when the method was chosen so a change that
-makes the ranking worse fails here. See aiops/eval/rca.py and the report for the full tables.
+makes the ranking worse fails here. See lab/aiops_lab/eval/rca.py and the report for the full
+tables.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from aiops.eval.rca import METHODS, evaluate
-from aiops.eval.rca_cases import load_cases
+from aiops_lab.eval.rca import METHODS, evaluate
+from aiops_lab.eval.rca_cases import load_cases
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = Path(os.environ.get("AIOPS_DATASETS", REPO.parent / "shared" / "datasets"))

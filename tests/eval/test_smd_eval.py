@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from aiops.eval import smd
-from aiops.eval.smd_io import Segment
-from aiops.eval.smd_metrics import auprc, best_f1, hit_rate, point_adjust, prf
+from aiops_lab.eval import smd
+from aiops_lab.eval.smd_io import Segment
+from aiops_lab.eval.smd_metrics import auprc, best_f1, hit_rate, point_adjust, prf
 
 
 def run(argv: list[str]) -> int:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiops_lab.cluster import Cluster, ClusterConfig
+from aiops_lab.kubeapi import LabApiServer, start_lab_api
+from aiops_lab.ports import BEHAVIOUR_ANNOTATION
 
 from aiops.domain import Step
 from aiops.integrations.kube_errors import (
@@ -26,9 +29,6 @@ from aiops.integrations.kubernetes import (
     KubernetesExecutor,
     release_fingerprint,
 )
-from aiops.lab.cluster import Cluster, ClusterConfig
-from aiops.lab.kubeapi import LabApiServer, start_lab_api
-from aiops.lab.ports import BEHAVIOUR_ANNOTATION
 
 NS = "boutique"
 
@@ -334,7 +334,7 @@ def test_bad_input_and_missing_targets_raise_actionable_errors(env: Env) -> None
 
 
 def test_unreachable_api_is_a_retryable_error(tmp_path: Path) -> None:
-    from aiops.lab.kubeapi import write_kubeconfig
+    from aiops_lab.kubeapi import write_kubeconfig
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

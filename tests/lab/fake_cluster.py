@@ -1,5 +1,5 @@
 """A minimal in-memory ClusterPort for the simulation's own tests (the real lab cluster, with its
-Kubernetes API, lives in aiops/lab/cluster). Rollouts replace all pods at once; a container that
+Kubernetes API, lives in lab/aiops_lab/cluster). Rollouts replace all pods at once; a container that
 exits restarts after a CrashLoopBackOff-style back-off; the clock is driven by the test."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 
-from aiops.lab.ports import ClusterSnapshot, DeploymentState, PodState
-from aiops.lab.sim.static import default_layout
+from aiops_lab.ports import ClusterSnapshot, DeploymentState, PodState
+from aiops_lab.sim.static import default_layout
 
 
 @dataclass

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aiops_lab.backfill import BackfillError, backfill
+from aiops_lab.sim.shop import Shop
 
-from aiops.lab.backfill import BackfillError, backfill
-from aiops.lab.sim.shop import Shop
 from tests.lab.fake_cluster import FakeCluster
 
 needs_promtool = pytest.mark.skipif(

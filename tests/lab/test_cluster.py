@@ -8,17 +8,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from aiops.lab.cluster import Cluster, ClusterConfig
-from aiops.lab.cluster.boutique import NAMES
-from aiops.lab.cluster.errors import (
+from aiops_lab.cluster import Cluster, ClusterConfig
+from aiops_lab.cluster.boutique import NAMES
+from aiops_lab.cluster.errors import (
     ConflictError,
     InvalidError,
     NotFoundError,
     TooManyRequestsError,
 )
-from aiops.lab.cluster.patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
-from aiops.lab.ports import BEHAVIOUR_ANNOTATION, ClusterPort, DeploymentState
+from aiops_lab.cluster.patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
+from aiops_lab.ports import BEHAVIOUR_ANNOTATION, ClusterPort, DeploymentState
 
 NS = "boutique"
 

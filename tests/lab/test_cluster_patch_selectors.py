@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-from aiops.lab.cluster.errors import BadRequestError, InvalidError, UnsupportedMediaTypeError
-from aiops.lab.cluster.patch import (
+from aiops_lab.cluster.errors import BadRequestError, InvalidError, UnsupportedMediaTypeError
+from aiops_lab.cluster.patch import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
     apply_patch,
 )
-from aiops.lab.cluster.quantity import parse_quantity
-from aiops.lab.cluster.selectors import (
+from aiops_lab.cluster.quantity import parse_quantity
+from aiops_lab.cluster.selectors import (
     parse_field_selector,
     parse_label_selector,
     selector_to_matcher,

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiops_lab.cluster import Cluster, ClusterConfig
+from aiops_lab.kubeapi import LabApiServer, start_lab_api
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-
-from aiops.lab.cluster import Cluster, ClusterConfig
-from aiops.lab.kubeapi import LabApiServer, start_lab_api
 
 NS = "boutique"
 

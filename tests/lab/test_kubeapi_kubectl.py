@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from aiops.lab.cluster import Cluster, ClusterConfig
-from aiops.lab.kubeapi import start_lab_api
+from aiops_lab.cluster import Cluster, ClusterConfig
+from aiops_lab.kubeapi import start_lab_api
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")

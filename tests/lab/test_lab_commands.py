@@ -66,7 +66,7 @@ def test_lab_up_inject_status_down(tmp_path: Path) -> None:
         assert "kind" in refused.stderr
 
         played = aiops(
-            state, "lab", "inject", str(REPO / "aiops/lab/scenarios/cart-bad-rollout.yaml")
+            state, "lab", "inject", str(REPO / "lab/aiops_lab/scenarios/cart-bad-rollout.yaml")
         )
         assert played.returncode == 0, played.stderr
         status = json.loads(aiops(state, "lab", "status").stdout)

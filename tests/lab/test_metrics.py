@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from aiops_lab.prometheus_config import write_prometheus_config
+from aiops_lab.sim.exporter import serve_metrics
+from aiops_lab.sim.exposition import render_text
+from aiops_lab.sim.shop import Shop
 
-from aiops.lab.prometheus_config import write_prometheus_config
-from aiops.lab.sim.exporter import serve_metrics
-from aiops.lab.sim.exposition import render_text
-from aiops.lab.sim.shop import Shop
 from tests.lab.fake_cluster import FakeCluster
 
 EXPECTED = {

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from aiops_lab.backfill import backfill
+from aiops_lab.prometheus_config import PrometheusProcess, write_prometheus_config
+from aiops_lab.sim.exporter import MetricsServer, ShopRunner, serve_metrics
+from aiops_lab.sim.faults import Fault, FaultKind, Severity
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.traffic import Traffic
 
-from aiops.lab.backfill import backfill
-from aiops.lab.prometheus_config import PrometheusProcess, write_prometheus_config
-from aiops.lab.sim.exporter import MetricsServer, ShopRunner, serve_metrics
-from aiops.lab.sim.faults import Fault, FaultKind, Severity
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.traffic import Traffic
 from tests.lab.fake_cluster import FakeCluster
 
 pytestmark = [

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiops_lab.cluster.cluster import Cluster
+from aiops_lab.cluster.state import ClusterConfig
+from aiops_lab.kubeapi.server import start_lab_api, write_kubeconfig
+from aiops_lab.sim.faults import Fault, FaultKind, Severity
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.traffic import Traffic
 
 from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.lab.cluster.cluster import Cluster
-from aiops.lab.cluster.state import ClusterConfig
-from aiops.lab.kubeapi.server import start_lab_api, write_kubeconfig
-from aiops.lab.sim.faults import Fault, FaultKind, Severity
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.traffic import Traffic
 
 NS = "boutique"
 

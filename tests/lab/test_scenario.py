@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from aiops.lab.scenario import (
+from aiops_lab.scenario import (
     SCENARIO_DIR,
     ScenarioError,
     load_all,
     load_scenario,
     parse_duration,
 )
-from aiops.lab.sim.faults import EXPECTED_PLAYBOOK, FaultKind
+from aiops_lab.sim.faults import EXPECTED_PLAYBOOK, FaultKind
 
 GOOD = """\
 name: cart-memory-leak
@@ -153,7 +152,7 @@ def test_command_lists_valid_files_and_fails_on_a_bad_one(
 ) -> None:
     import argparse
 
-    from aiops.lab import scenario as cmd
+    from aiops_lab import scenario as cmd
 
     parser = argparse.ArgumentParser()
     cmd.configure_parser(parser)

@@ -4,10 +4,10 @@ stated root cause; a control scenario stays healthy (noise included)."""
 from __future__ import annotations
 
 import pytest
+from aiops_lab.scenario import SCENARIO_DIR, Scenario, load_all
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.timeline import ScenarioTimeline
 
-from aiops.lab.scenario import SCENARIO_DIR, Scenario, load_all
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.timeline import ScenarioTimeline
 from tests.lab.fake_cluster import FakeCluster
 
 SCENARIOS = load_all(SCENARIO_DIR)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from aiops_lab.ports import BEHAVIOUR_ANNOTATION
+from aiops_lab.scenario import parse_scenario
+from aiops_lab.sim.exposition import render_text
+from aiops_lab.sim.faults import Fault, FaultKind, NoiseKind, Severity
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.timeline import ScenarioTimeline
+from aiops_lab.sim.traffic import Traffic
 
-from aiops.lab.ports import BEHAVIOUR_ANNOTATION
-from aiops.lab.scenario import parse_scenario
-from aiops.lab.sim.exposition import render_text
-from aiops.lab.sim.faults import Fault, FaultKind, NoiseKind, Severity
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.timeline import ScenarioTimeline
-from aiops.lab.sim.traffic import Traffic
 from tests.lab.fake_cluster import FakeCluster
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import httpx
+from aiops_lab.scenario import SCENARIO_DIR
+from aiops_lab.sim.service import ShopService
 
-from aiops.lab.scenario import SCENARIO_DIR
-from aiops.lab.sim.service import ShopService
 from tests.lab.fake_cluster import FakeCluster
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from aiops.lab.sim.traffic import DAY, Pattern, Spike, Traffic
+from aiops_lab.sim.traffic import DAY, Pattern, Spike, Traffic
 
 
 def test_steady_stays_near_its_rate() -> None:

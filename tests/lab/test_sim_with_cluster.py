@@ -1,4 +1,4 @@
-"""The simulation over the real lab cluster (aiops/lab/cluster, from the cluster branch): the
+"""The simulation over the real lab cluster (lab/aiops_lab/cluster, from the cluster branch): the
 cluster's controllers and kubelet play their part, remediations applied to the cluster change
 what the shop does. Skipped where the cluster package is not present."""
 
@@ -8,14 +8,13 @@ import contextlib
 from typing import Any
 
 import pytest
+from aiops_lab.sim.faults import Fault, FaultKind, Severity
+from aiops_lab.sim.shop import Shop
+from aiops_lab.sim.traffic import Traffic
 
-from aiops.lab.sim.faults import Fault, FaultKind, Severity
-from aiops.lab.sim.shop import Shop
-from aiops.lab.sim.traffic import Traffic
-
-cluster_mod = pytest.importorskip("aiops.lab.cluster.cluster")
-state_mod = pytest.importorskip("aiops.lab.cluster.state")
-errors_mod = pytest.importorskip("aiops.lab.cluster.errors")
+cluster_mod = pytest.importorskip("aiops_lab.cluster.cluster")
+state_mod = pytest.importorskip("aiops_lab.cluster.state")
+errors_mod = pytest.importorskip("aiops_lab.cluster.errors")
 
 NS = "boutique"
 MERGE = "application/merge-patch+json"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiops_lab.runner import LabInfo, read_info, run_lab
 
 from aiops.config import (
     KubernetesSettings,
@@ -19,7 +20,6 @@ from aiops.config import (
     Settings,
     TemporalSettings,
 )
-from aiops.lab.runner import LabInfo, read_info, run_lab
 from tests.incident_fixtures import policy_yaml
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from fastmcp.exceptions import ToolError
 from temporalio.testing import WorkflowEnvironment
 
 from aiops.config import KubernetesSettings, Settings, TemporalSettings
-from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.mcp.backends import Backends
 
 

@@ -10,6 +10,7 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from aiops_lab.runner import LabInfo
 from fastmcp import Client as McpClient
 from fastmcp.exceptions import ToolError
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,6 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from aiops.config import Settings
-from aiops.lab.runner import LabInfo
 from aiops.mcp.server import create_server
 from tests.mcp.conftest import TOKENS, make_settings
 

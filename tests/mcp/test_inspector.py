@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiops_lab.runner import LabInfo
 
-from aiops.lab.runner import LabInfo
 from tests.mcp.conftest import NS, REPO
 from tests.servers import free_port
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from fastmcp import Client as McpClient
 from fastmcp.exceptions import ToolError
 
-from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.mcp.server import create_server
 from tests.mcp.conftest import NS, make_settings
 

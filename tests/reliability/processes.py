@@ -23,8 +23,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHistory
 
 from aiops.config import DevServerSettings, Settings, TemporalSettings
-from aiops.devstack import die_with_parent, start_temporal_dev_server, stop_process
+from aiops.devstack import start_temporal_dev_server
 from aiops.integrations.temporal import TemporalUnavailableError, connect
+from aiops.processes import die_with_parent, stop_process
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]

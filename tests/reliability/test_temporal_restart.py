@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client
 
 from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
 from tests.incident_fixtures import approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import DevServer, WorkerProcess, worker_env

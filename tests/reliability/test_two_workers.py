@@ -7,10 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client, WorkflowHistory
 
 from aiops.domain import IncidentStatus
-from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
 from tests.incident_fixtures import approve, pending, start
 from tests.reliability.processes import (

@@ -9,12 +9,12 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.api.enums.v1 import TimeoutType
 from temporalio.client import Client
 
 from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.lab.kubeapi.server import LabApiServer, write_kubeconfig
 from aiops.worker import Rules
 from tests.incident_fixtures import NS, approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import (

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiops_lab.kubeapi.server import LabApiServer
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -18,7 +19,6 @@ from aiops.config import PrometheusSettings
 from aiops.domain import Decision, FaultType, Incident, IncidentStatus, RcaReport
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
-from aiops.lab.kubeapi.server import LabApiServer
 from aiops.policy.loader import parse_policy
 from aiops.worker import Rules, build_worker
 from tests.incident_fixtures import (
