@@ -23,8 +23,8 @@ from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.approvals.slack.notifier import notifier_from_settings
 from aiops.config import Settings
 from aiops.domain.yamlsource import LoadError
-from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.kubernetes.readers import KubernetesReader
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.temporal import connect

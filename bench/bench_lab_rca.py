@@ -67,8 +67,8 @@ from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
 from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
 from aiops.detect.grouping import group_anomalies  # noqa: E402
 from aiops.domain import Anomaly, Incident, RcaReport  # noqa: E402
-from aiops.integrations.k8s_read import KubernetesReader  # noqa: E402
 from aiops.integrations.kubernetes import KubernetesExecutor  # noqa: E402
+from aiops.integrations.kubernetes.readers import KubernetesReader  # noqa: E402
 from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
 from aiops.playbooks.loader import load_playbooks  # noqa: E402
 from aiops.playbooks.planner import plan_remediation  # noqa: E402

@@ -48,9 +48,9 @@ from aiops.domain import (
     RcaReport,
     StepResult,
 )
-from aiops.integrations.kube_errors import KubeActionError
-from aiops.integrations.kube_facts import ClusterFacts
 from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.integrations.kubernetes.errors import KubeActionError
+from aiops.integrations.kubernetes.facts import ClusterFacts
 from aiops.integrations.prometheus import Prometheus, PrometheusError
 from aiops.logs import get_logger
 from aiops.playbooks.planner import Observed, plan_remediation

@@ -24,7 +24,7 @@ from aiops.policy.models import Policy
 if TYPE_CHECKING:
     # Imported when first used: the Kubernetes reader pulls in the agent package (LangGraph),
     # seconds of start-up a stdio server launched by a desktop app should not pay.
-    from aiops.integrations.k8s_read import KubernetesReader
+    from aiops.integrations.kubernetes.readers import KubernetesReader
 
 
 class Backends:
@@ -62,7 +62,7 @@ class Backends:
     def kube(self) -> KubernetesReader:
         if self._kube is None:
             from aiops.agent.ports import ClusterReadError
-            from aiops.integrations.k8s_read import KubernetesReader
+            from aiops.integrations.kubernetes.readers import KubernetesReader
 
             try:
                 self._kube = KubernetesReader.from_settings(self.settings.kubernetes)
@@ -116,7 +116,7 @@ class Backends:
 def _import_heavy_modules() -> None:
     import aiops.agent.metrics
     import aiops.detect.catalog
-    import aiops.integrations.k8s_read  # noqa: F401 - imported for its cost, not its names
+    import aiops.integrations.kubernetes.readers  # noqa: F401 - imported for its cost, not its names
 
 
 def _stamp(path: Path) -> object:

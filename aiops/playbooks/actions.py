@@ -1,6 +1,6 @@
 """The allow-listed actions a playbook step may name, and the arguments each one takes.
 
-This is the contract with the executor (aiops/integrations/kubernetes.py): a rendered Step carries
+This is the contract with the executor (aiops/integrations/kubernetes/): a rendered Step carries
 exactly these argument names, plus `kind`, which the renderer always sets so that `Step.target`
 reads `Deployment/ns/name`, `Pod/ns/name` or `Node/name`.
 """

@@ -39,7 +39,7 @@ WORKER_SA = ("aiops-worker", NAMESPACE)
 Obj = dict[str, Any]
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
-# What each playbook action calls on the API server (see aiops/integrations/kubernetes.py).
+# What each playbook action calls on the API server (see aiops/integrations/kubernetes/).
 # Server-side dry-run needs the same verbs as the real call.
 ACTION_CALLS: dict[str, set[Grant]] = {
     # read, then patch the restart annotation keyed by incident id

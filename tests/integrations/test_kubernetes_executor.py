@@ -12,23 +12,21 @@ from pathlib import Path
 
 import pytest
 from aiops_lab.cluster import Cluster, ClusterConfig
+from aiops_lab.cluster.boutique import Service, deployment_manifest
 from aiops_lab.kubeapi import LabApiServer, start_lab_api
 from aiops_lab.ports import BEHAVIOUR_ANNOTATION
 
 from aiops.domain import Step
-from aiops.integrations.kube_errors import (
+from aiops.integrations.kubernetes import KubernetesExecutor, release_fingerprint
+from aiops.integrations.kubernetes.errors import (
     ActionRefusedError,
     DrainTimeoutError,
     InvalidStepError,
     KubeUnavailableError,
+    OutOfTimeError,
     TargetNotFoundError,
 )
-from aiops.integrations.kubernetes import (
-    RESTARTED_BY,
-    ROLLED_BACK_BY,
-    KubernetesExecutor,
-    release_fingerprint,
-)
+from aiops.integrations.kubernetes.releases import RESTARTED_BY, ROLLED_BACK_BY
 
 NS = "boutique"
 
@@ -219,8 +217,8 @@ def test_drain_evicts_workloads_skips_daemonsets_and_is_idempotent(env: Env) -> 
     on_b = {p["metadata"]["name"] for p in live_pods(env, field_selector="spec.nodeName=node-b")}
     preview = env.ex.drain("node-b", dry_run=True)
     assert "spec.unschedulable: false → true" in preview.message
-    assert "skip kube-system/kube-proxy-node-b (DaemonSet)" in preview.message
-    assert "skip kube-system/etcd-node-b (mirror pod)" in preview.message
+    assert "stays: kube-system/kube-proxy-node-b (DaemonSet)" in preview.message
+    assert "stays: kube-system/etcd-node-b (mirror pod)" in preview.message
     assert {
         p["metadata"]["name"] for p in live_pods(env, field_selector="spec.nodeName=node-b")
     } == on_b
@@ -236,6 +234,54 @@ def test_drain_evicts_workloads_skips_daemonsets_and_is_idempotent(env: Env) -> 
             d.available_replicas == d.spec_replicas for d in env.cluster.snapshot().deployments
         )
     )
+
+
+def add_deployment(env: Env, namespace: str, name: str, **labels: str) -> None:
+    """A three-replica Deployment outside the shop (the lab spreads one pod per node)."""
+    manifest = deployment_manifest(
+        Service(name, 80, "10m", "20m", "16Mi", "32Mi", replicas=3), namespace
+    )
+    manifest["spec"]["template"]["metadata"]["labels"].update(labels)
+    env.cluster.add_namespace(namespace)
+    env.cluster.add_object("deployments", manifest)
+
+
+def test_drain_leaves_protected_namespaces_and_aiops_itself(env: Env) -> None:
+    add_deployment(env, "kube-system", "coredns")
+    add_deployment(env, "monitoring", "prometheus")
+    add_deployment(env, "ops", "aiops-worker", **{"app.kubernetes.io/name": "aiops"})
+    add_deployment(env, "platform", "aiops-mcp", **{"app.kubernetes.io/part-of": "aiops"})
+
+    def on_b() -> dict[str, str]:
+        pods = live_pods(env, field_selector="spec.nodeName=node-b")
+        return {p["metadata"]["name"]: p["metadata"]["namespace"] for p in pods}
+
+    wait_until(lambda: {"kube-system", "monitoring", "ops", "platform"} <= set(on_b().values()))
+    stay = {name: ns for name, ns in on_b().items() if ns != NS}
+    # The policy of the incident protects monitoring too (its snapshot is passed in).
+    ex = env.ex.bound(protected_namespaces=["kube-system", "monitoring", "istio-*"])
+    preview = ex.drain("node-b", dry_run=True)
+    for name, ns in stay.items():
+        assert f"stays: {ns}/{name} (" in preview.message, preview.message
+    coredns = next(n for n, ns in stay.items() if n.startswith("coredns"))
+    worker = next(n for n, ns in stay.items() if n.startswith("aiops-worker"))
+    mcp = next(n for n, ns in stay.items() if n.startswith("aiops-mcp"))
+    assert f"kube-system/{coredns} (namespace kube-system is protected by the policy)" in (
+        preview.message
+    )
+    assert f"ops/{worker} (aiops' own pod: a drain never evicts aiops itself)" in preview.message
+    assert f"platform/{mcp} (aiops' own pod" in preview.message
+    moving = [n for n, ns in on_b().items() if ns == NS]
+    assert moving and all(f"pod {NS}/{n}: on node-b → evicted" in preview.message for n in moving)
+
+    assert ex.drain("node-b").changed
+    assert on_b() == stay, "only the shop's pods left the node"
+    # Without a policy snapshot the built-in protected namespaces still hold; monitoring does not.
+    env.ex.uncordon("node-b")
+    plain = env.ex.drain("node-b", dry_run=True)
+    assert f"stays: kube-system/{coredns} (namespace kube-system" in plain.message
+    assert f"stays: ops/{worker} (aiops' own pod" in plain.message
+    assert "pod monitoring/prometheus-" in plain.message
 
 
 def test_drain_waits_for_the_budget_then_gives_up_with_the_reason(env: Env) -> None:
@@ -341,11 +387,38 @@ def test_unreachable_api_is_a_retryable_error(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     kubeconfig = write_kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{port}")
     ex = KubernetesExecutor.from_kubeconfig(str(kubeconfig))
-    ex.api_client.configuration.retries = 0
     with pytest.raises(KubeUnavailableError) as err:
         ex.scale(NS, "frontend", 2)
     assert err.value.retryable
     assert "cannot reach the Kubernetes API" in str(err.value)
+
+
+def test_a_silent_api_server_times_out_every_call_within_the_activity_deadline(
+    tmp_path: Path,
+) -> None:
+    from aiops_lab.kubeapi import write_kubeconfig
+
+    with socket.socket() as hole:  # accepts connections (the kernel's backlog), never answers
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        url = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        kubeconfig = write_kubeconfig(tmp_path / "kc", url)
+        ex = KubernetesExecutor.from_kubeconfig(str(kubeconfig), request_timeout_s=0.5)
+        started = time.monotonic()
+        with pytest.raises(KubeUnavailableError, match="cannot reach the Kubernetes API"):
+            ex.rollout_restart(NS, "frontend", "inc-1")
+        # One read timed out; nothing that may have reached the server was sent again.
+        assert time.monotonic() - started < 1.5
+        # In an activity the deadline cuts the request timeout, then refuses further calls.
+        bound = ex.bound(deadline=time.monotonic() + 0.8)
+        bound.request_timeout_s = 30.0
+        started = time.monotonic()
+        with pytest.raises(KubeUnavailableError):
+            bound.drain("node-a")
+        assert time.monotonic() - started < 1.5
+        with pytest.raises(OutOfTimeError, match="ran out of time") as err:
+            bound.scale(NS, "frontend", 2)
+        assert err.value.retryable
 
 
 def test_restart_clears_what_the_simulation_sees_as_a_leak(env: Env) -> None:
@@ -393,8 +466,12 @@ def test_paused_rollouts_are_not_restarted_or_rolled_back(env: Env) -> None:
 def test_api_refusals_map_to_typed_errors() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from aiops.integrations.kube_errors import ConflictError, KubeApiError, PermissionDeniedError
-    from aiops.integrations.kubernetes import _api_error
+    from aiops.integrations.kubernetes.errors import (
+        ConflictError,
+        KubeApiError,
+        PermissionDeniedError,
+    )
+    from aiops.integrations.kubernetes.errors import api_error as _api_error
 
     def refused(status: int, message: str) -> ApiException:
         exc = ApiException(status=status, reason="x")
@@ -434,7 +511,7 @@ def test_wait_for_rollout_reports_like_kubectl_rollout_status(env: Env) -> None:
 
 
 def test_reader_sees_a_restart_as_the_same_release_and_a_rollout_as_a_new_one(env: Env) -> None:
-    from aiops.integrations.k8s_read import KubernetesReader
+    from aiops.integrations.kubernetes.readers import KubernetesReader
 
     reader = KubernetesReader(env.ex.api_client)
 

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 
 from aiops.agent import ClusterReadError
-from aiops.integrations.k8s_read import KubernetesReader
+from aiops.integrations.kubernetes.readers import KubernetesReader
 
 NS = "shop"
 T1, T2 = "2026-01-01T10:00:00Z", "2026-01-01T10:20:00Z"

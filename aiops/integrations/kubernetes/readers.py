@@ -24,20 +24,17 @@ from aiops.agent.ports import (
     ReplicaSetInfo,
 )
 from aiops.config import KubernetesSettings
-from aiops.integrations.kubernetes import release_fingerprint
-
-REVISION = "deployment.kubernetes.io/revision"
+from aiops.integrations.kubernetes.client import in_cluster_api_client, kubeconfig_api_client
+from aiops.integrations.kubernetes.releases import REVISION, release_fingerprint
 
 
 def api_client_from_settings(settings: KubernetesSettings) -> Any:
     """An ApiClient from in-cluster config, the given kubeconfig/context, or ~/.kube/config."""
     try:
         if settings.in_cluster:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return client.ApiClient()
-        return config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
-            context=settings.context,
+            return in_cluster_api_client()
+        return kubeconfig_api_client(
+            str(settings.kubeconfig) if settings.kubeconfig else None, settings.context
         )
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ClusterReadError(

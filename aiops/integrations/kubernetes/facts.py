@@ -1,6 +1,7 @@
 """Read-only facts about a remediation target, for planning, policy and preconditions.
 
-Everything here is a read through the official client; nothing mutates the cluster.
+Everything here is a read through the official client, each bounded by a request timeout;
+nothing mutates the cluster.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from aiops.integrations.kubernetes.client import REQUEST_TIMEOUT_S
+from aiops.integrations.kubernetes.releases import REVISION
 from aiops.playbooks.models import K8sCheck
 from aiops.policy.evaluate import PdbInfo
 
@@ -26,12 +29,12 @@ class TargetFacts:
 
 
 class ClusterFacts:
-    def __init__(self, api_client: k8s.ApiClient) -> None:
+    def __init__(self, api_client: k8s.ApiClient, *, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         # Typed as Any: the client's models make every field Optional, and these reads only
         # touch fields a valid object always has.
-        self.core: Any = k8s.CoreV1Api(api_client)
-        self.apps: Any = k8s.AppsV1Api(api_client)
-        self.policy: Any = k8s.PolicyV1Api(api_client)
+        self.core: Any = _Timed(k8s.CoreV1Api(api_client), timeout_s)
+        self.apps: Any = _Timed(k8s.AppsV1Api(api_client), timeout_s)
+        self.policy: Any = _Timed(k8s.PolicyV1Api(api_client), timeout_s)
 
     def deployment(self, namespace: str, name: str) -> TargetFacts:
         facts = TargetFacts()
@@ -122,13 +125,29 @@ class ClusterFacts:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         sets = self.apps.list_namespaced_replica_set(namespace, label_selector=label_selector)
         return {
-            (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "")
+            (rs.metadata.annotations or {}).get(REVISION, "")
             for rs in sets.items
             if any(
                 ref.kind == "Deployment" and ref.name == name
                 for ref in (rs.metadata.owner_references or [])
             )
         } - {""}
+
+
+class _Timed:
+    """An API object whose every call carries the request timeout."""
+
+    def __init__(self, api: Any, timeout_s: float) -> None:
+        self._api = api
+        self._timeout_s = timeout_s
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._api, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, _request_timeout=self._timeout_s, **kwargs)
+
+        return call
 
 
 def _most_troubled_pod(pods: list[Any]) -> str | None:
