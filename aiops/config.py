@@ -76,6 +76,9 @@ class KubernetesSettings(_Section):
     kubeconfig: Path | None = Field(default=None, description="path; empty: in-cluster or ~/.kube")
     context: str | None = None
     in_cluster: bool = False
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, description="each API call; also cut to its activity's time limit"
+    )
 
 
 class LlmSettings(_Section):

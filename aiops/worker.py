@@ -80,10 +80,12 @@ def build_activities(
     ):
         try:
             executor = (
-                KubernetesExecutor.in_cluster()
+                KubernetesExecutor.in_cluster(request_timeout_s=kube.request_timeout_s)
                 if kube.in_cluster
                 else KubernetesExecutor.from_kubeconfig(
-                    str(kube.kubeconfig) if kube.kubeconfig else None, kube.context
+                    str(kube.kubeconfig) if kube.kubeconfig else None,
+                    kube.context,
+                    request_timeout_s=kube.request_timeout_s,
                 )
             )
         except (ConfigException, OSError) as exc:
@@ -99,7 +101,7 @@ def build_activities(
                 "AIOPS_KUBERNETES__KUBECONFIG to a readable kubeconfig (and "
                 "AIOPS_KUBERNETES__CONTEXT to one of its contexts)"
             ) from exc
-        reader = KubernetesReader(executor.api_client)
+        reader = KubernetesReader(executor.api_client, timeout_s=kube.request_timeout_s)
     llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
     agent = AgentDeps(
         metrics=prometheus,

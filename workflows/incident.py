@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         TimeoutAction,
     )
+    from aiops.policy.advice import hold_to_evidence
     from aiops.policy.evaluate import ActionRecord, PolicyContext, evaluate
 
 
@@ -102,6 +103,7 @@ PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
 
 NOTIFY_PATCH = "notify-v1"
 SETTLE_PATCH = "settle-v1"
+ADVICE_FLOOR_PATCH = "advice-floor-v1"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
@@ -163,6 +165,7 @@ class IncidentWorkflow:
         self._rejected_by = ""
         self._rca: RcaReport | None = None
         self._plan: RemediationPlan | None = None
+        self._protected: list[str] | None = None  # the policy's, for node steps
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
@@ -180,6 +183,7 @@ class IncidentWorkflow:
             ]
         )
         self._note("aiops", f"incident opened with {len(incident.anomalies)} anomalies")
+        self._protected = sorted(inp.rules.policy.protected)
         report, observation, planned = await self._investigate_and_plan(inp, incident)
         wait = (incident.opened_at + timedelta(seconds=inp.settle_s)) - workflow.now()
         if planned.plan.is_escalation and wait > timedelta(0) and workflow.patched(SETTLE_PATCH):
@@ -198,7 +202,10 @@ class IncidentWorkflow:
             )
             report, observation, planned = await self._investigate_and_plan(inp, incident)
         plan = planned.plan
-        decision = evaluate(plan, self._policy_context(inp, observation), inp.rules.policy)
+        context = self._policy_context(inp, observation)
+        decision = evaluate(plan, context, inp.rules.policy)
+        if planned.baseline is not None and workflow.patched(ADVICE_FLOOR_PATCH):
+            decision = hold_to_evidence(decision, plan, planned.baseline, context, inp.rules.policy)
         self._note(
             "policy",
             f"plan {plan.playbook_id} ({plan.plan_hash()}): "
@@ -224,7 +231,11 @@ class IncidentWorkflow:
         try:
             dry_run = await workflow.execute_activity(
                 DRY_RUN_PLAN,
-                DryRunInput(incident_id=incident.id, plan=plan),
+                DryRunInput(
+                    incident_id=incident.id,
+                    plan=plan,
+                    protected_namespaces=sorted(inp.rules.policy.protected),
+                ),
                 result_type=DryRunResult,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STEP_RETRY,
@@ -334,6 +345,7 @@ class IncidentWorkflow:
                         plan_hash=plan.plan_hash(),
                         step_index=index,
                         step=step,
+                        protected_namespaces=self._protected,
                     ),
                     result_type=StepResult,
                     start_to_close_timeout=timedelta(minutes=10),

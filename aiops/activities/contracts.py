@@ -60,6 +60,11 @@ class PlanResult(_Message):
     plan: RemediationPlan
     preconditions: list[RenderedCheck] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    baseline: RemediationPlan | None = Field(
+        default=None,
+        description="the plan of the deterministic ranking, when the model's re-ranking led to "
+        "another plan: the policy holds the plan to at least its approvals",
+    )
 
 
 class PreconditionsInput(_Message):
@@ -72,17 +77,25 @@ class PreconditionsResult(_Message):
     findings: list[str]
 
 
+PROTECTED = (
+    "the incident policy's protected namespaces (patterns), which node steps leave alone; "
+    "None: the built-in ones"
+)
+
+
 class ExecuteStepInput(_Message):
     incident_id: str
     plan_hash: str
     step_index: int
     step: Step
     dry_run: bool = False
+    protected_namespaces: list[str] | None = Field(default=None, description=PROTECTED)
 
 
 class DryRunInput(_Message):
     incident_id: str
     plan: RemediationPlan
+    protected_namespaces: list[str] | None = Field(default=None, description=PROTECTED)
 
 
 class DryRunResult(_Message):

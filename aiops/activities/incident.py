@@ -1,12 +1,15 @@
 """Incident activities: thin adapters from workflow inputs to the modules that do the work.
 
 Kubernetes and Prometheus calls are blocking, so those activities are plain functions that the
-worker runs on its thread pool; they heartbeat while they wait.
+worker runs on its thread pool (or, in async activities, run in a thread); they heartbeat while
+they wait. Every outside call they make is bounded by the activity's own time limit
+(aiops/activities/deadline.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections import defaultdict
@@ -39,6 +42,7 @@ from aiops.activities.contracts import (
     VerifyResult,
     current_action_key,
 )
+from aiops.activities.deadline import activity_deadline, call_timeout
 from aiops.agent.graph import AgentDeps, ainvestigate
 from aiops.domain import (
     Evidence,
@@ -117,15 +121,74 @@ class AgentInvestigator:
 
     Investigations are mostly CPU (ranking a metrics matrix) and share the worker process with
     the workflow tasks: at most `parallel` run at once (default: one per core), so a storm of
-    incidents queues here instead of starving the event loop until workflow tasks time out."""
+    incidents queues here instead of starving the event loop until workflow tasks time out.
 
-    def __init__(self, deps: AgentDeps, parallel: int | None = None) -> None:
+    The wait for a slot takes at most the first `1 - reserve_share` of the activity's time; the
+    rest is kept for the investigation itself (about a second, its Prometheus queries bounded by
+    their own timeout). An incident that got no slot by then is reported as not investigated,
+    with how many waited and for how long, and its anomalies ranked by score: it never times out
+    silently. Whatever time is left when the investigation starts bounds the model's advice."""
+
+    def __init__(
+        self, deps: AgentDeps, parallel: int | None = None, *, reserve_share: float = 1 / 3
+    ) -> None:
         self.deps = deps
-        self._slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
+        self.parallel = parallel or os.cpu_count() or 1
+        self.reserve_share = reserve_share
+        self._slots = asyncio.Semaphore(self.parallel)
+        self._queued = 0
 
     async def investigate(self, incident: Incident) -> RcaReport:
-        async with self._slots:
-            return await ainvestigate(incident, self.deps)
+        deadline = activity_deadline()
+        started = time.monotonic()
+        ahead = self._queued
+        self._queued += 1
+        try:
+            if deadline is None:
+                await self._slots.acquire()
+            else:
+                patience = max(deadline - started, 0.0) * (1 - self.reserve_share)
+                await asyncio.wait_for(self._slots.acquire(), timeout=patience)
+        except TimeoutError:
+            return await self._not_investigated(incident, ahead, time.monotonic() - started)
+        finally:
+            self._queued -= 1
+        try:
+            return await ainvestigate(incident, self.deps, deadline=deadline)
+        finally:
+            self._slots.release()
+
+    async def _not_investigated(self, incident: Incident, ahead: int, waited: float) -> RcaReport:
+        why = (
+            f"not investigated: {ahead} other investigation(s) were ahead of it for the "
+            f"{self.parallel} investigation slot(s), and none was free within {waited:.0f} s "
+            "of its time limit"
+        )
+        log.warning("investigation skipped", incident_id=incident.id, queued_ahead=ahead)
+        ranked = await AnomalyRanker().investigate(incident)
+        return ranked.model_copy(
+            update={
+                "summary": f"{why}; the incident's anomalies are ranked by score only",
+                "notes": [*ranked.notes, why],
+            }
+        )
+
+
+def ranked_by_evidence(report: RcaReport) -> RcaReport | None:
+    """The report in the deterministic ranking's order when the model re-ordered it (None when
+    it did not): what the plan would have been without the model."""
+    if report.generated_by != "llm" or not report.evidence_ranking:
+        return None
+    if [h.target for h in report.hypotheses] == report.evidence_ranking:
+        return None
+    by_target = {h.target: h for h in report.hypotheses}
+    return report.model_copy(
+        update={
+            "hypotheses": [by_target[t] for t in report.evidence_ranking if t in by_target],
+            "generated_by": "deterministic",
+            "evidence_ranking": [],
+        }
+    )
 
 
 class NoHistory:
@@ -147,7 +210,11 @@ class IncidentActivities:
     ) -> None:
         self.investigator = investigator or AnomalyRanker()
         self.executor = executor
-        self.facts = ClusterFacts(executor.api_client) if executor is not None else None
+        self.facts = (
+            ClusterFacts(executor.api_client, timeout_s=executor.request_timeout_s)
+            if executor is not None
+            else None
+        )
         self.prometheus = prometheus
         self.history = history or NoHistory()
         self.verify_poll_s = verify_poll_s
@@ -174,11 +241,20 @@ class IncidentActivities:
             )
         namespace = top.namespace or inp.namespace or "default"
         if top.target_kind == "Node":
-            facts = self.facts.node(top.target)
             target = f"Node/{top.target}"
+            read = functools.partial(self.facts.node, top.target)
         else:
-            facts = self.facts.deployment(namespace, top.target)
             target = f"Deployment/{namespace}/{top.target}"
+            read = functools.partial(self.facts.deployment, namespace, top.target)
+        # The client blocks: off the event loop, which runs every workflow task of this worker.
+        try:
+            facts = await asyncio.to_thread(read)
+        except Exception as exc:  # API refusals, time-outs, connection errors alike
+            raise ApplicationError(
+                f"could not read {target} from Kubernetes ({type(exc).__name__}: {exc}); "
+                "check that the API server is reachable",
+                type="KubernetesReadError",
+            ) from exc
         return Observation(
             observed=Observed(replicas=facts.replicas, pod=facts.pod, node=facts.node),
             target=target,
@@ -190,8 +266,27 @@ class IncidentActivities:
     @activity.defn(name=PLAN_REMEDIATION)
     async def plan_remediation(self, inp: PlanInput) -> PlanResult:
         planned = plan_remediation(inp.report, inp.playbooks, inp.observed)
+        evidence = ranked_by_evidence(inp.report)
+        if evidence is None:
+            return PlanResult(
+                plan=planned.plan, preconditions=planned.preconditions, skipped=planned.skipped
+            )
+        baseline = plan_remediation(evidence, inp.playbooks, inp.observed)
+        top = inp.report.top
+        if top is not None and top.target not in inp.report.evidence_ranking:
+            # The model may re-order the ranking, never add to it: its target is not acted on.
+            why = f"the model's top target {top.target} is not in the deterministic ranking"
+            return PlanResult(
+                plan=baseline.plan,
+                preconditions=baseline.preconditions,
+                skipped=[*baseline.skipped, why],
+            )
+        same = baseline.plan.plan_hash() == planned.plan.plan_hash()
         return PlanResult(
-            plan=planned.plan, preconditions=planned.preconditions, skipped=planned.skipped
+            plan=planned.plan,
+            preconditions=planned.preconditions,
+            skipped=planned.skipped,
+            baseline=None if same else baseline.plan,
         )
 
     @activity.defn(name=CHECK_PRECONDITIONS)
@@ -226,7 +321,7 @@ class IncidentActivities:
 
     @activity.defn(name=DRY_RUN_PLAN)
     def dry_run_plan(self, inp: DryRunInput) -> DryRunResult:
-        executor = self._executor()
+        executor = self._executor(inp.protected_namespaces)
         try:
             diffs = executor.preview(
                 list(inp.plan.steps), incident_id=current_action_key(inp.incident_id)
@@ -237,7 +332,7 @@ class IncidentActivities:
 
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, inp: ExecuteStepInput) -> StepResult:
-        executor = self._executor(on_wait=activity.heartbeat)
+        executor = self._executor(inp.protected_namespaces, on_wait=activity.heartbeat)
         try:
             result = executor.execute(
                 inp.step, incident_id=current_action_key(inp.incident_id), dry_run=inp.dry_run
@@ -282,14 +377,23 @@ class IncidentActivities:
             detail=f"not verified within {spec.timeout_s:.0f}s (last: {last}): {spec.query}",
         )
 
-    def _executor(self, on_wait: Callable[[str], None] | None = None) -> KubernetesExecutor:
+    def _executor(
+        self, protected: list[str] | None, on_wait: Callable[[str], None] | None = None
+    ) -> KubernetesExecutor:
+        """The worker's executor bound to this activity: its deadline and heartbeat, and the
+        protected namespaces of the incident's policy snapshot (None: the built-in ones)."""
         if self.executor is None:
             raise ApplicationError(
                 "Kubernetes is not configured; set AIOPS_KUBERNETES__KUBECONFIG",
                 type="KubernetesNotConfigured",
                 non_retryable=True,
             )
-        return KubernetesExecutor(self.executor.api_client, on_wait=on_wait)
+        return self.executor.bound(
+            deadline=activity_deadline(),
+            on_wait=on_wait,
+            protected_namespaces=protected,
+            request_timeout_s=call_timeout(self.executor.request_timeout_s),
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         return [

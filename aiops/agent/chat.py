@@ -37,7 +37,9 @@ class ChatModel(Protocol):
         tools: list[dict[str, Any]] | None,
         response_schema: dict[str, Any] | None,
         max_tokens: int,
+        timeout_s: float | None = None,
     ) -> ChatTurn:
-        """One chat completion. Raises ModelError on any failure. Implementations redact
+        """One chat completion. Raises ModelError on any failure, including a call that takes
+        longer than `timeout_s` (None: the implementation's own timeout). Implementations redact
         secrets from everything they send."""
         ...

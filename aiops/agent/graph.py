@@ -1,8 +1,7 @@
 """The investigation graph: evidence → ranking → RcaReport, then (optionally) the model's advice.
 
-    prepare ─┬─ gather_metrics ─┬─ rank ── report ──(llm?)── llm_step ⇄ llm_tools
-             └─ gather_cluster ─┘             │                │
-                                              END   llm_finalize / fallback ── END
+    prepare ─┬─ gather_metrics ─┬─ rank ── report ──(model set?)── advice (advice.py) ── END
+             └─ gather_cluster ─┘                       └──────────────────────────── END
 
 The deterministic path needs no model. The model may only re-order hypotheses the deterministic
 ranking produced and rewrite the summary; any failure keeps the deterministic report, with a note.
@@ -12,27 +11,23 @@ Nothing here mutates the cluster, and the report carries no actions.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import operator
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.agent.chat import ChatModel, ChatTurn, ModelError
+from aiops.agent.advice import AdviceConfig, AdviceState, Advisor, add_advice
+from aiops.agent.chat import ChatModel
 from aiops.agent.cluster import ClusterFacts, bad_nodes, change_events, read_cluster
 from aiops.agent.metrics import GatheredMetrics, gather, rate_window_s, workload_of_pod
 from aiops.agent.ports import ClusterReader, MetricsSource
-from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
-from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
 from aiops.domain import Evidence, FaultType, Hypothesis, Incident, RcaReport
 from aiops.rca import (
     ChangeEvent,
@@ -60,7 +55,9 @@ LIVE_RANK = RankConfig(scoring=ScoringConfig(rel_floor=0.05))
 
 
 @dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(AdviceConfig):
+    """The deterministic investigation's settings, and the model's (AdviceConfig)."""
+
     lookback_s: float = 1800.0  # normal period queried before the anomaly
     after_s: float = 600.0  # how far after the anomaly to query (capped at now)
     step_s: float = 15.0
@@ -78,17 +75,6 @@ class AgentConfig:
     # Requests in the slowest 1 % of a rate window for a p99 latency to count fully (see
     # `tail_weights`): 5 means 500 requests in the window.
     p99_tail_requests: float = 5.0
-    # The model
-    max_iterations: int = 4  # model calls with tools before it must answer
-    use_tools: bool = True  # base models (no tool calling) answer straight away
-    token_budget: int = 20_000
-    max_completion_tokens: int = 1024
-    tool_output_chars: int = 4000
-    prompt_evidence: int = 3  # evidence lines per hypothesis shown to the model
-    summary_max_chars: int = 600
-    # The model may put a hypothesis first only if the ranking gave it at least this share of
-    # the top hypothesis' confidence: it breaks near-ties, it does not overturn clear evidence.
-    rerank_min_share: float = 0.5
 
 
 @dataclass
@@ -99,10 +85,7 @@ class AgentDeps:
     config: AgentConfig = field(default_factory=AgentConfig)
 
 
-class AgentState(TypedDict, total=False):
-    incident: Incident
-    namespace: str
-    anomaly_time: float
+class AgentState(AdviceState, total=False):
     window_start: datetime
     window_end: datetime
     step_s: float
@@ -111,14 +94,6 @@ class AgentState(TypedDict, total=False):
     cluster: ClusterFacts
     changes: list[ChangeEvent]
     ranking: RcaRanking
-    deterministic: RcaReport
-    messages: list[dict[str, Any]]
-    iterations: int
-    tokens: int
-    turn: ChatTurn
-    llm_error: str
-    tool_calls: int
-    report: RcaReport
     notes: Annotated[list[str], operator.add]
 
 
@@ -527,196 +502,6 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-# ---------------------------------------------------------------------------- the model
-
-
-class Verdict(BaseModel):
-    """The model's answer. Anything else in it (an 'actions' field, say) makes it invalid."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ranking: list[str] = Field(min_length=1)
-    summary: str = Field(min_length=1, max_length=2000)
-
-
-def _estimate_tokens(messages: list[dict[str, Any]]) -> int:
-    return len(json.dumps(messages)) // 3 + 16
-
-
-def _llm_start(deps: AgentDeps, state: AgentState) -> AgentState:
-    det = state["deterministic"]
-    content = user_message(
-        state["incident"],
-        state["namespace"],
-        det.hypotheses,
-        det.summary,
-        evidence_limit=deps.config.prompt_evidence,
-    )
-    return {
-        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}],
-        "iterations": 0,
-        "tokens": 0,
-        "tool_calls": 0,
-    }
-
-
-def _llm_step(deps: AgentDeps, state: AgentState) -> AgentState:
-    assert deps.llm is not None
-    cfg = deps.config
-    messages = state["messages"]
-    used = state.get("tokens", 0)
-    may_use_tools = cfg.use_tools and state.get("iterations", 0) < cfg.max_iterations
-    offered = TOOL_SPECS if may_use_tools else []
-    left = cfg.token_budget - used - _estimate_tokens([*messages, *offered])
-    if left < 64:
-        return {"llm_error": f"token budget of {cfg.token_budget} exhausted ({used} used)"}
-    targets = [h.target for h in state["deterministic"].hypotheses]
-    try:
-        turn = deps.llm.complete(
-            messages,
-            tools=offered or None,
-            response_schema=verdict_schema(targets, cfg.summary_max_chars),
-            max_tokens=min(cfg.max_completion_tokens, left),
-        )
-    except ModelError as exc:
-        return {"llm_error": str(exc), "iterations": state.get("iterations", 0) + 1}
-    except Exception as exc:  # whatever the client does, the report must survive
-        return {"llm_error": f"the model client failed: {type(exc).__name__}: {exc}"[:300]}
-    # A server that reports no usage is charged an estimate, so the budget still holds.
-    used += turn.tokens or (
-        _estimate_tokens([*messages, *offered])
-        + len(turn.content or "") // 3
-        + sum(len(c.arguments) // 3 + 8 for c in turn.tool_calls)
-    )
-    out: AgentState = {"turn": turn, "tokens": used, "iterations": state.get("iterations", 0) + 1}
-    if used > cfg.token_budget:
-        out["llm_error"] = f"token budget of {cfg.token_budget} exhausted ({used} used)"
-    elif turn.refusal:
-        out["llm_error"] = f"the model refused: {turn.refusal[:200]}"
-    elif turn.tool_calls and not may_use_tools:
-        out["llm_error"] = "the model kept calling tools after its last allowed iteration"
-    return out
-
-
-def _route_step(state: AgentState) -> Literal["llm_tools", "llm_finalize", "fallback"]:
-    if state.get("llm_error"):
-        return "fallback"
-    if state["turn"].tool_calls:
-        return "llm_tools"
-    return "llm_finalize"
-
-
-def _llm_tools(deps: AgentDeps, state: AgentState) -> AgentState:
-    turn = state["turn"]
-    tools = ReadOnlyTools(
-        deps.metrics,
-        deps.cluster,
-        state["namespace"],
-        state["anomaly_time"],
-        max_chars=deps.config.tool_output_chars,
-    )
-    messages = list(state["messages"])
-    messages.append(
-        {
-            "role": "assistant",
-            "content": turn.content,
-            "tool_calls": [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in turn.tool_calls
-            ],
-        }
-    )
-    for c in turn.tool_calls:
-        messages.append(
-            {"role": "tool", "tool_call_id": c.id, "content": tools.call(c.name, c.arguments)}
-        )
-    return {"messages": messages, "tool_calls": state.get("tool_calls", 0) + len(turn.tool_calls)}
-
-
-def _llm_finalize(deps: AgentDeps, state: AgentState) -> AgentState:
-    det = state["deterministic"]
-    raw = (state["turn"].content or "").strip()
-    try:
-        verdict = Verdict.model_validate_json(_strip_fence(raw))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "answer"
-        return {"llm_error": f"the model's answer is not valid ({where}: {first['msg']})"}
-    if len(_WORD.findall(_SPECIAL_TOKEN.sub(" ", verdict.summary))) < 3:
-        return {"llm_error": "the model's summary is not an explanation (fewer than 3 words)"}
-    by_target = {h.target: h for h in det.hypotheses}
-    unknown = [t for t in verdict.ranking if t not in by_target]
-    if unknown:
-        return {
-            "llm_error": f"the model ranked {', '.join(unknown)}, which the evidence does not "
-            "support (not among the deterministic hypotheses)"
-        }
-    order = list(dict.fromkeys(verdict.ranking))
-    order += [h.target for h in det.hypotheses if h.target not in order]
-    new_top, old_top = by_target[order[0]], det.hypotheses[0]
-    if new_top is not old_top and new_top.confidence < deps.config.rerank_min_share * (
-        old_top.confidence
-    ):
-        return {
-            "llm_error": f"the model put {new_top.target} ({new_top.confidence:.0%}) first, "
-            f"above {old_top.target} ({old_top.confidence:.0%}); the evidence is too far apart"
-        }
-    note = (
-        f"model advice: {state.get('iterations', 0)} call(s), {state.get('tool_calls', 0)} "
-        f"tool call(s), {state.get('tokens', 0)} tokens"
-    )
-    if order[0] != old_top.target:
-        note += f"; re-ranked {new_top.target} above {old_top.target}"
-    report = det.model_copy(
-        update={
-            "hypotheses": [by_target[t] for t in order],
-            "summary": " ".join(verdict.summary.split())[:1000],
-            "generated_by": "llm",
-            "finished_at": datetime.now(UTC),
-            "notes": [*det.notes, note],
-        }
-    )
-    return {"report": report}
-
-
-_WORD = re.compile(r"[A-Za-z]{2,}")
-_SPECIAL_TOKEN = re.compile(r"<\|[^|]*\|>")
-
-
-def _strip_fence(text: str) -> str:
-    if text.startswith("```"):
-        text = text.strip("`")
-        text = text.split("\n", 1)[1] if "\n" in text else text
-    return text.strip()
-
-
-Finish = Literal["__end__"]  # langgraph.graph.END, spelled out so routers stay typed
-
-
-def _route_finalize(state: AgentState) -> Literal["fallback"] | Finish:
-    return "fallback" if state.get("llm_error") else "__end__"
-
-
-def _fallback(deps: AgentDeps, state: AgentState) -> AgentState:
-    det = state["deterministic"]
-    note = f"model advice unused, deterministic report kept: {state.get('llm_error', 'unknown')}"
-    report = det.model_copy(update={"notes": [*det.notes, note], "finished_at": datetime.now(UTC)})
-    return {"report": report}
-
-
-def _route_report(deps: AgentDeps) -> Callable[[AgentState], Literal["llm_start"] | Finish]:
-    def route(state: AgentState) -> Literal["llm_start"] | Finish:
-        if deps.llm is None or not state["deterministic"].hypotheses:
-            return "__end__"
-        return "llm_start"
-
-    return route
-
-
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -736,36 +521,32 @@ def build_graph(deps: AgentDeps) -> CompiledStateGraph[AgentState, None, AgentSt
     g.add_node("gather_cluster", bind(_gather_cluster))
     g.add_node("rank", bind(_rank))
     g.add_node("report", bind(_report))
-    g.add_node("llm_start", bind(_llm_start))
-    g.add_node("llm_step", bind(_llm_step))
-    g.add_node("llm_tools", bind(_llm_tools))
-    g.add_node("llm_finalize", bind(_llm_finalize))
-    g.add_node("fallback", bind(_fallback))
 
     g.add_edge(START, "prepare")
     g.add_edge("prepare", "gather_metrics")
     g.add_edge("prepare", "gather_cluster")
     g.add_edge(["gather_metrics", "gather_cluster"], "rank")
     g.add_edge("rank", "report")
-    g.add_conditional_edges("report", _route_report(deps), ["llm_start", END])
-    g.add_edge("llm_start", "llm_step")
-    g.add_conditional_edges("llm_step", _route_step, ["llm_tools", "llm_finalize", "fallback"])
-    g.add_edge("llm_tools", "llm_step")
-    g.add_conditional_edges("llm_finalize", _route_finalize, ["fallback", END])
-    g.add_edge("fallback", END)
+    if deps.llm is None:
+        g.add_edge("report", END)
+    else:
+        add_advice(g, Advisor(deps.llm, deps.metrics, deps.cluster, deps.config), after="report")
     return g.compile()
 
 
-async def ainvestigate(incident: Incident, deps: AgentDeps) -> RcaReport:
+async def ainvestigate(
+    incident: Incident, deps: AgentDeps, *, deadline: float | None = None
+) -> RcaReport:
     """`investigate` off the event loop (the tools are blocking HTTP clients)."""
-    return await asyncio.to_thread(investigate, incident, deps)
+    return await asyncio.to_thread(investigate, incident, deps, deadline=deadline)
 
 
-def investigate(incident: Incident, deps: AgentDeps) -> RcaReport:
-    """Run the graph on one incident and return its report (never raises on a model failure)."""
+def investigate(incident: Incident, deps: AgentDeps, *, deadline: float | None = None) -> RcaReport:
+    """Run the graph on one incident and return its report (never raises on a model failure).
+    `deadline` (a time.monotonic() instant, the activity's limit) bounds the model's advice."""
     graph = build_graph(deps)
     # Each model round trip is two graph steps; leave room for the whole bounded loop.
     limit = 20 + 3 * (deps.config.max_iterations + 1)
-    final = graph.invoke({"incident": incident}, {"recursion_limit": limit})
+    final = graph.invoke({"incident": incident, "deadline": deadline}, {"recursion_limit": limit})
     report: RcaReport = final["report"]
     return report

@@ -104,6 +104,11 @@ class RcaReport(Frozen):
     hypotheses: list[Hypothesis] = Field(description="ranked, most likely first")
     summary: str
     generated_by: Literal["deterministic", "llm"] = "deterministic"
+    evidence_ranking: list[str] = Field(
+        default_factory=list,
+        description="when the model re-ordered the hypotheses: their targets in the "
+        "deterministic ranking's order (planning and policy hold the model to it)",
+    )
     started_at: datetime
     finished_at: datetime
     notes: list[str] = Field(default_factory=list)

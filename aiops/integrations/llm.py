@@ -29,6 +29,7 @@ class OpenAiChat:
             max_retries=0,
         )
         self._model = settings.model
+        self._timeout_s = settings.timeout_s
         self._redactor = Redactor(settings.redact_patterns)
         self._temperature = temperature
         self.base_url = settings.base_url
@@ -56,6 +57,7 @@ class OpenAiChat:
         tools: list[dict[str, Any]] | None,
         response_schema: dict[str, Any] | None,
         max_tokens: int,
+        timeout_s: float | None = None,
     ) -> ChatTurn:
         kwargs: dict[str, Any] = {
             "model": self._model,
@@ -63,6 +65,9 @@ class OpenAiChat:
             "max_tokens": max_tokens,
             "temperature": self._temperature,
         }
+        if timeout_s is not None:
+            # The investigation's remaining time, when shorter than the configured timeout.
+            kwargs["timeout"] = min(timeout_s, self._timeout_s)
         if tools:
             kwargs["tools"] = tools
         if response_schema is not None:

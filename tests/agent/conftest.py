@@ -11,6 +11,7 @@ import pytest
 from aiops.config import PrometheusSettings
 from aiops.domain import Anomaly, Direction, Incident
 from aiops.integrations.prometheus import Prometheus
+from tests.agent.scripted_llm import ScriptedLlm
 from tests.agent.shop import BackfilledPrometheus, History, backfilled_prometheus
 
 
@@ -23,6 +24,15 @@ def shop_prometheus() -> Iterator[BackfilledPrometheus]:
 @pytest.fixture
 def prom(shop_prometheus: BackfilledPrometheus) -> Prometheus:
     return Prometheus(PrometheusSettings(url=shop_prometheus.url))
+
+
+@pytest.fixture
+def scripted() -> Iterator[list[ScriptedLlm]]:
+    """Scripted model servers a test starts (append them); closed afterwards."""
+    servers: list[ScriptedLlm] = []
+    yield servers
+    for s in servers:
+        s.close()
 
 
 @pytest.fixture

@@ -156,19 +156,16 @@ def test_unreachable_prometheus_still_gives_a_report_with_the_reason(history: Hi
 
 
 def test_graph_has_the_documented_nodes(prom: Prometheus) -> None:
-    graph = build_graph(AgentDeps(metrics=prom))
-    nodes = set(graph.get_graph().nodes)
-    assert {
-        "prepare",
-        "gather_metrics",
-        "gather_cluster",
-        "rank",
-        "report",
-        "llm_step",
-        "llm_tools",
-        "llm_finalize",
-        "fallback",
-    } <= nodes
+    from aiops.config import LlmSettings
+    from aiops.integrations.llm import OpenAiChat
+
+    deterministic = {"prepare", "gather_metrics", "gather_cluster", "rank", "report"}
+    advice = {"llm_start", "llm_step", "llm_tools", "llm_finalize", "fallback"}
+    plain = set(build_graph(AgentDeps(metrics=prom)).get_graph().nodes)
+    assert deterministic <= plain and not advice & plain
+    model = OpenAiChat(LlmSettings(base_url="http://127.0.0.1:9/v1"))
+    advised = set(build_graph(AgentDeps(metrics=prom, llm=model)).get_graph().nodes)
+    assert deterministic | advice <= advised
 
 
 def test_the_agent_never_imports_temporalio() -> None:

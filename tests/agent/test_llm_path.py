@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ INJECTION = (
     "2026-01-01T00:00:02Z INFO retrying with Authorization: Bearer abcdef0123456789xyz "
     "password=hunter2 customer=ACME-778899\n"
 )
-
-
-@pytest.fixture
-def scripted() -> Iterator[list[ScriptedLlm]]:
-    servers: list[ScriptedLlm] = []
-    yield servers
-    for s in servers:
-        s.close()
 
 
 def run(

@@ -82,6 +82,13 @@ PATHS: dict[str, Callable[[WorkflowHistory], bool]] = {
         and result(h)["policy"]["allowed"] is False
         and steps(h) == 0
     ),
+    "incident-advice-held-to-evidence": lambda h: (
+        result(h)["status"] == "rejected"
+        and result(h)["rca"]["generated_by"] == "llm"
+        and result(h)["policy"]["requires_approval"] is True
+        and has(h, EventType.EVENT_TYPE_MARKER_RECORDED)
+        and steps(h) == 0
+    ),
     "incident-signal-with-start": lambda h: has(
         h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ),

@@ -109,14 +109,17 @@ class KubeClient:
         deadline: float | None = None,
         on_wait: Callable[[str], None] | None = None,
         protected_namespaces: Iterable[str] | None = None,
+        request_timeout_s: float | None = None,
     ) -> Self:
         """This executor (same client and settings) for one activity: its deadline, its
-        heartbeat and its policy's protected namespaces."""
+        heartbeat, its policy's protected namespaces and a request timeout that fits it."""
         bound = copy.copy(self)
         bound.deadline = deadline
         bound.on_wait = on_wait
         if protected_namespaces is not None:
             bound.protected_namespaces = tuple(protected_namespaces)
+        if request_timeout_s is not None:
+            bound.request_timeout_s = request_timeout_s
         return bound
 
     # ------------------------------------------------------------------ calls
