@@ -139,6 +139,7 @@ class Run:
     plan_hash: str | None = None  # of the approval request, read from the history
     retries: int = 0
     activities: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    investigation: str = ""  # "investigated", or why not (the report's summary)
 
     @property
     def to_gate_s(self) -> float | None:
@@ -351,6 +352,8 @@ async def read_history(run: Run) -> None:
         report = await run.handle.result()
         run.status = report.status.value
         run.audit = [f"{e.actor}: {e.what}" for e in report.audit]
+        skipped = report.rca is not None and report.rca.summary.startswith("not investigated")
+        run.investigation = report.rca.summary if skipped and report.rca else "investigated"
     else:
         run.errors.append(f"workflow {run.execution}")
 
@@ -466,6 +469,14 @@ def summary(label: str, runs: list[Run]) -> None:
         f"{label}: outcomes {dict(outcomes)}; errors {dict(errors) or 0}; activity retries "
         f"{sum(r.retries for r in runs)}"
     )
+    investigated = sum(r.investigation == "investigated" for r in runs)
+    skipped = [r.investigation for r in runs if r.investigation not in ("", "investigated")]
+    print(
+        f"  investigations: {investigated} investigated, {len(skipped)} reported not "
+        f"investigated, {len(runs) - investigated - len(skipped)} without a report"
+    )
+    if skipped:
+        print(f"  e.g. {skipped[-1][:300]}")
     unasked = next((r for r in runs if r.asked_at is None), None)
     if unasked is not None:  # say why an incident never reached its gate
         print(f"  {unasked.incident_id} did not ask: " + " | ".join(unasked.audit[-3:])[:500])

@@ -57,13 +57,22 @@ Match = Callable[[str, str], bool]  # (method, path with query) -> does the rule
 
 @dataclass
 class Rule:
+    """`fault` on the requests `match` picks, after letting the first `after` of them pass, at
+    most `times` times. `holding` counts the requests a Hold keeps now."""
+
     match: Match
     fault: Fault
     times: int | None = None
+    after: int = 0
+    seen: int = 0
     hits: int = 0
+    holding: int = 0
 
     def applies(self, method: str, path: str) -> bool:
-        return (self.times is None or self.hits < self.times) and self.match(method, path)
+        if not self.match(method, path):
+            return False
+        self.seen += 1
+        return self.seen > self.after and (self.times is None or self.hits < self.times)
 
 
 @dataclass
@@ -72,6 +81,7 @@ class Seen:
     path: str
     fault: str  # the fault's class name, "" when passed through
     at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what the server answered (0: nothing, or not yet)
 
 
 def error(status: int, message: str) -> tuple[int, str, bytes]:
@@ -109,7 +119,8 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy._pick(self.command, self.path)
+                seen, rule = proxy._pick(self.command, self.path)
+                fault = rule.fault if rule is not None else None
                 if isinstance(fault, BlackHole):
                     proxy._open.wait(timeout=600)
                     self.close_connection = True
@@ -120,9 +131,11 @@ class FaultProxy:
                 if isinstance(fault, Delay):
                     time.sleep(fault.seconds)
                 answer = proxy._forward(netloc, self.command, self.path, body, self.headers)
+                seen.status = answer[0]
                 if isinstance(fault, AnswerAfter):
                     answer = error(fault.status, fault.reason)
-                if isinstance(fault, Hold) and not proxy._open.is_set():
+                if rule is not None and isinstance(fault, Hold) and not proxy._open.is_set():
+                    rule.holding += 1
                     proxy.held.set()
                     proxy._open.wait(timeout=600)
                 self._reply(*answer)
@@ -149,15 +162,14 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
-    def _pick(self, method: str, path: str) -> Fault | None:
+    def _pick(self, method: str, path: str) -> tuple[Seen, Rule | None]:
         with self._lock:
-            for rule in self.rules:
-                if rule.applies(method, path):
-                    rule.hits += 1
-                    self.requests.append(Seen(method, path, type(rule.fault).__name__))
-                    return rule.fault
-            self.requests.append(Seen(method, path, ""))
-            return None
+            picked = next((r for r in self.rules if r.applies(method, path)), None)
+            if picked is not None:
+                picked.hits += 1
+            seen = Seen(method, path, type(picked.fault).__name__ if picked else "")
+            self.requests.append(seen)
+            return seen, picked
 
     @staticmethod
     def _forward(
@@ -176,8 +188,8 @@ class FaultProxy:
         finally:
             conn.close()
 
-    def add(self, match: Match, fault: Fault, times: int | None = None) -> Rule:
-        rule = Rule(match, fault, times)
+    def add(self, match: Match, fault: Fault, times: int | None = None, after: int = 0) -> Rule:
+        rule = Rule(match, fault, times, after)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -192,14 +204,21 @@ class FaultProxy:
         self._open.set()
 
     def count(self, method: str, path: str, *, dry_run: bool = False) -> int:
-        """Requests of `method` on exactly `path` (server-side dry runs only if `dry_run`)."""
-        return sum(
-            1
+        """Requests of `method` on exactly `path` that reached the server (server-side dry runs
+        only if `dry_run`)."""
+        return len(self.reached(method, path, dry_run=dry_run))
+
+    def reached(self, method: str, path: str = "", *, dry_run: bool = False) -> list[Seen]:
+        """Requests of `method` that reached the server, on exactly `path` (any path if empty)
+        and answered 2xx there."""
+        return [
+            r
             for r in self.requests
             if r.method == method
-            and urlsplit(r.path).path == path
+            and (not path or urlsplit(r.path).path == path)
             and ("dryRun" in r.path) == dry_run
-        )
+            and 200 <= r.status < 300
+        ]
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()

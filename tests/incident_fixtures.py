@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from aiops_lab.cluster.cluster import Cluster
@@ -69,9 +70,15 @@ class FixedInvestigator:
     """The report a finished investigation would give: cartservice leaks memory (or has
     another `fault`)."""
 
-    def __init__(self, fault: FaultType = FaultType.MEMORY, target: str = "cartservice") -> None:
+    def __init__(
+        self,
+        fault: FaultType = FaultType.MEMORY,
+        target: str = "cartservice",
+        kind: Literal["Deployment", "Node"] = "Deployment",
+    ) -> None:
         self.fault = fault
         self.target = target
+        self.kind = kind
 
     async def investigate(self, incident: Incident) -> RcaReport:
         now = datetime.now(UTC)
@@ -85,6 +92,7 @@ class FixedInvestigator:
             hypotheses=[
                 Hypothesis(
                     target=self.target,
+                    target_kind=self.kind,
                     namespace=NS,
                     fault=self.fault,
                     confidence=0.9,

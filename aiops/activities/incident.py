@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -123,20 +123,27 @@ class AgentInvestigator:
     the workflow tasks: at most `parallel` run at once (default: one per core), so a storm of
     incidents queues here instead of starving the event loop until workflow tasks time out.
 
-    The wait for a slot takes at most the first `1 - reserve_share` of the activity's time; the
-    rest is kept for the investigation itself (about a second, its Prometheus queries bounded by
-    their own timeout). An incident that got no slot by then is reported as not investigated,
-    with how many waited and for how long, and its anomalies ranked by score: it never times out
-    silently. Whatever time is left when the investigation starts bounds the model's advice."""
+    The wait for a slot ends when only the time an investigation needs is left before the
+    activity's limit: twice the slowest of this worker's last 20 investigations, at least
+    `min_reserve_s`, at most a third of the activity's time (a third until one has run). An
+    incident that got no slot by then is reported as not investigated, with how many were ahead
+    and for how long it waited, and its anomalies ranked by score: it never times out silently.
+    Whatever time is left when the investigation starts bounds the model's advice."""
 
     def __init__(
-        self, deps: AgentDeps, parallel: int | None = None, *, reserve_share: float = 1 / 3
+        self, deps: AgentDeps, parallel: int | None = None, *, min_reserve_s: float = 3.0
     ) -> None:
         self.deps = deps
         self.parallel = parallel or os.cpu_count() or 1
-        self.reserve_share = reserve_share
+        self.min_reserve_s = min_reserve_s
         self._slots = asyncio.Semaphore(self.parallel)
         self._queued = 0
+        self._recent: deque[float] = deque(maxlen=20)
+
+    def _reserve(self, time_left: float) -> float:
+        if not self._recent:
+            return time_left / 3
+        return min(max(2 * max(self._recent), self.min_reserve_s), time_left / 3)
 
     async def investigate(self, incident: Incident) -> RcaReport:
         deadline = activity_deadline()
@@ -147,15 +154,17 @@ class AgentInvestigator:
             if deadline is None:
                 await self._slots.acquire()
             else:
-                patience = max(deadline - started, 0.0) * (1 - self.reserve_share)
-                await asyncio.wait_for(self._slots.acquire(), timeout=patience)
+                left = max(deadline - started, 0.0)
+                await asyncio.wait_for(self._slots.acquire(), timeout=left - self._reserve(left))
         except TimeoutError:
             return await self._not_investigated(incident, ahead, time.monotonic() - started)
         finally:
             self._queued -= 1
+        began = time.monotonic()
         try:
             return await ainvestigate(incident, self.deps, deadline=deadline)
         finally:
+            self._recent.append(time.monotonic() - began)
             self._slots.release()
 
     async def _not_investigated(self, incident: Incident, ahead: int, waited: float) -> RcaReport:

@@ -23,7 +23,7 @@ from tests.agent.scripted_llm import Reply, ScriptedLlm, tool_call
 from tests.agent.shop import FakeCluster, History
 
 NS = "shop-cpu"
-LIMIT_S = 10.0
+LIMIT_S = 8.0
 
 
 async def run_activity(

@@ -1,21 +1,16 @@
-"""Processes the reliability tests start, kill and restart: worker processes, the Temporal dev
-server as `aiops dev` runs it, and a logging gate in front of the lab Kubernetes API."""
+"""Processes the reliability tests start, kill and restart: worker processes and the Temporal dev
+server as `aiops dev` runs it (faults in front of the lab Kubernetes API: tests/faultproxy.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import http.client
-import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -71,7 +66,14 @@ class WorkerProcess:
 
     @classmethod
     def fixed_rca(cls, env: dict[str, str], log: Path) -> WorkerProcess:
-        """The shipped worker with a fixed investigation (tests/reliability/worker_main.py)."""
+        """The shipped worker whose investigations find "cartservice leaks memory" (the
+        default of tests/reliability/worker_main.py)."""
+        return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
+
+    @classmethod
+    def labelled(cls, env: dict[str, str], log: Path) -> WorkerProcess:
+        """The shipped worker whose investigations read the root cause off the incident's
+        anomaly labels (tests/reliability/worker_main.py)."""
         return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
 
     @classmethod
@@ -197,82 +199,3 @@ def worked_on(history: WorkflowHistory) -> set[str]:
             if attrs.identity:
                 found.add(attrs.identity)
     return found
-
-
-class KubeApiGate:
-    """A pass-through proxy in front of the lab Kubernetes API that logs every request and can
-    hold the answer to the requests `hold` picks: the change is on the cluster, but the worker has
-    not heard back - the moment a crash tests whether a retried step acts twice."""
-
-    def __init__(self, upstream: str, hold: Callable[[str, str], bool]) -> None:
-        self.hold = hold
-        self.requests: list[tuple[str, str]] = []  # (method, path?query), in arrival order
-        self.held = threading.Event()  # a held request has reached the cluster
-        self._open = threading.Event()
-        upstream_netloc = urlsplit(upstream).netloc
-        gate = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                gate.requests.append((self.command, self.path))
-                headers = {
-                    k: v
-                    for k, v in self.headers.items()
-                    if k.lower() not in ("host", "connection", "keep-alive")
-                }
-                upstream_conn = http.client.HTTPConnection(upstream_netloc, timeout=30)
-                try:
-                    upstream_conn.request(self.command, self.path, body=body, headers=headers)
-                    answer = upstream_conn.getresponse()
-                    payload = answer.read()
-                finally:
-                    upstream_conn.close()
-                if gate.hold(self.command, self.path) and not gate._open.is_set():
-                    gate.held.set()
-                    gate._open.wait(timeout=300)
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.getheader("Content-Type") or "")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    return  # the caller died while we held its answer: that is the point
-
-            # http.server dispatches on do_<METHOD>; every method is forwarded alike.
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def release(self) -> None:
-        """Answer held requests, and hold nothing from now on."""
-        self._open.set()
-
-    def count(self, method: str, path: str) -> int:
-        """Requests of `method` on exactly `path`, server-side dry runs left out."""
-        return sum(
-            1
-            for m, p in self.requests
-            if m == method and urlsplit(p).path == path and "dryRun" not in p
-        )
-
-    def __enter__(self) -> KubeApiGate:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-        self.server.shutdown()
-        self.server.server_close()

@@ -14,7 +14,7 @@ from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.worker import Rules
 from tests.incident_fixtures import approve, key_of, pending, restarted_by, start
-from tests.reliability.processes import DevServer, WorkerProcess, worker_env
+from tests.reliability.processes import DevServer, WorkerProcess, wait_for_pollers, worker_env
 from tests.servers import MetricsTarget, PrometheusServer
 from workflows import IncidentWorkflow
 
@@ -38,8 +38,10 @@ async def test_approval_wait_survives_a_temporal_restart(
         kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", lab_api.url),
     )
     with WorkerProcess.fixed_rca(env, tmp_path / "worker.log") as worker:
+        # Queries need a worker: on a loaded machine its start takes half a minute.
+        await wait_for_pollers(client, queue, {worker.identity}, 120)
         handle = await start(client, queue, rules)
-        request = await pending(handle, timeout_s=120)  # the worker starts meanwhile
+        request = await pending(handle, timeout_s=120)
 
         assert server.db_file.exists(), "the state lives in a SQLite file"
         server.stop()

@@ -1,8 +1,9 @@
 """The shipped worker (`aiops.worker.run_worker`, what `aiops worker` runs) in its own process,
-with one substitution: the investigation answers "cartservice leaks memory".
+with one substitution: the investigation reads the root cause off the incident's anomaly (the
+`workload` or `node` label, and a `fault` label; by default "cartservice leaks memory").
 
 Without an LLM the investigation agent ranks services from Prometheus history, which the test
-Prometheus does not have; the reliability tests need an incident that reaches a remediation.
+Prometheus does not have; the reliability tests need incidents that reach a remediation.
 Everything else is the real composition: settings from `AIOPS_*`, the executor on the kubeconfig,
 Prometheus, TemporalHistory, notifications, detection and intake activities, signal handling.
 
@@ -16,14 +17,27 @@ from typing import Any
 
 from aiops import worker
 from aiops.config import load_settings
+from aiops.domain import FaultType, Incident, RcaReport
 from tests.incident_fixtures import FixedInvestigator
 
 
-def main() -> None:
-    def fixed(_deps: Any) -> FixedInvestigator:
-        return FixedInvestigator()
+class LabelledInvestigator:
+    """The root cause the incident's first anomaly is labelled with."""
 
-    worker.AgentInvestigator = fixed  # type: ignore[assignment,misc]
+    async def investigate(self, incident: Incident) -> RcaReport:
+        labels = incident.anomalies[0].series if incident.anomalies else {}
+        fault = FaultType(labels.get("fault", FaultType.MEMORY.value))
+        if "node" in labels:
+            return await FixedInvestigator(fault, labels["node"], kind="Node").investigate(incident)
+        target = labels.get("workload", "cartservice")
+        return await FixedInvestigator(fault, target).investigate(incident)
+
+
+def main() -> None:
+    def labelled(_deps: Any) -> LabelledInvestigator:
+        return LabelledInvestigator()
+
+    worker.AgentInvestigator = labelled  # type: ignore[assignment,misc]
     asyncio.run(worker.run_worker(load_settings()))
 
 
