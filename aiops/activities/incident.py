@@ -240,37 +240,59 @@ class IncidentActivities:
 
     @activity.defn(name=OBSERVE_TARGET)
     async def observe_target(self, inp: ObserveInput) -> Observation:
-        history = await self.history.recent_actions(datetime.now(UTC) - HISTORY_WINDOW)
-        top = inp.report.top
-        if top is None:
-            return Observation(history=history)
-        if self.facts is None:
-            return Observation(
-                history=history, notes=["Kubernetes is not configured: no cluster facts"]
-            )
-        namespace = top.namespace or inp.namespace or "default"
-        if top.target_kind == "Node":
-            target = f"Node/{top.target}"
-            read = functools.partial(self.facts.node, top.target)
-        else:
-            target = f"Deployment/{namespace}/{top.target}"
-            read = functools.partial(self.facts.deployment, namespace, top.target)
-        # The client blocks: off the event loop, which runs every workflow task of this worker.
+        # The other incidents' actions and the target's facts are read at the same time, each
+        # bounded by the activity's time limit.
+        history = asyncio.ensure_future(self._recent_actions(activity_deadline()))
         try:
-            facts = await asyncio.to_thread(read)
-        except Exception as exc:  # API refusals, time-outs, connection errors alike
+            top = inp.report.top
+            if top is None:
+                return Observation(history=await history)
+            if self.facts is None:
+                return Observation(
+                    history=await history, notes=["Kubernetes is not configured: no cluster facts"]
+                )
+            namespace = top.namespace or inp.namespace or "default"
+            if top.target_kind == "Node":
+                target = f"Node/{top.target}"
+                read = functools.partial(self.facts.node, top.target)
+            else:
+                target = f"Deployment/{namespace}/{top.target}"
+                read = functools.partial(self.facts.deployment, namespace, top.target)
+            # The client blocks: off the event loop, which runs every workflow task here.
+            try:
+                facts = await asyncio.to_thread(read)
+            except Exception as exc:  # API refusals, time-outs, connection errors alike
+                raise ApplicationError(
+                    f"could not read {target} from Kubernetes ({type(exc).__name__}: {exc}); "
+                    "check that the API server is reachable",
+                    type="KubernetesReadError",
+                ) from exc
+            return Observation(
+                observed=Observed(replicas=facts.replicas, pod=facts.pod, node=facts.node),
+                target=target,
+                labels=facts.labels,
+                pdbs=facts.pdbs,
+                history=await history,
+            )
+        finally:
+            history.cancel()
+
+    async def _recent_actions(self, deadline: float | None) -> list[ActionRecord]:
+        """The recent actions of every incident, within the activity's time; without them
+        budgets and cooldowns cannot be checked, so a slow read fails (and is retried) with
+        the reason rather than letting the activity time out."""
+        since = datetime.now(UTC) - HISTORY_WINDOW
+        if deadline is None:
+            return await self.history.recent_actions(since)
+        patience = max(deadline - time.monotonic(), 0.0)
+        try:
+            return await asyncio.wait_for(self.history.recent_actions(since), patience)
+        except TimeoutError as exc:
             raise ApplicationError(
-                f"could not read {target} from Kubernetes ({type(exc).__name__}: {exc}); "
-                "check that the API server is reachable",
-                type="KubernetesReadError",
+                f"the other incidents' recent actions (for budgets and cooldowns) could not be "
+                f"read within {patience:.0f} s: Temporal answers their queries too slowly",
+                type="HistoryUnavailable",
             ) from exc
-        return Observation(
-            observed=Observed(replicas=facts.replicas, pod=facts.pod, node=facts.node),
-            target=target,
-            labels=facts.labels,
-            pdbs=facts.pdbs,
-            history=history,
-        )
 
     @activity.defn(name=PLAN_REMEDIATION)
     async def plan_remediation(self, inp: PlanInput) -> PlanResult:

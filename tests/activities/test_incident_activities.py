@@ -1,18 +1,24 @@
 """The incident activities within their time: observing a target off the event loop (#14 item
-13), and an investigation queue that never lets an incident time out unreported (item 14)."""
+13) and within its limit, and an investigation queue that never lets an incident time out
+unreported (item 14)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from aiops.activities.contracts import InvestigateInput, ObserveInput
+from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.agent import AgentDeps
 from aiops.config import PrometheusSettings
@@ -103,3 +109,30 @@ async def test_investigations_queued_past_their_time_say_why(
         assert "investigation slot(s)" in report.summary and report.notes
         assert report.hypotheses, "the anomalies are still ranked for the person deciding"
     assert all(r.generated_by == "deterministic" for r in investigated)
+
+
+async def test_a_temporal_too_slow_to_list_the_others_fails_observe_with_the_reason() -> None:
+    """Budgets and cooldowns need the other incidents' actions: when they cannot be read in
+    time (here the Temporal frontend accepts connections and never answers), observing fails,
+    to be retried, with the reason, before the activity's limit; it never goes on without them."""
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(16)
+        client = await Client.connect(f"127.0.0.1:{hole.getsockname()[1]}", lazy=True)
+        now = datetime.now(UTC)
+        report = RcaReport(
+            incident_id="incident-observe",
+            hypotheses=[],
+            summary="-",
+            started_at=now,
+            finished_at=now,
+        )
+        activities = IncidentActivities(history=TemporalHistory(client))
+        started = time.monotonic()
+        with pytest.raises(ApplicationError, match="could not be read within 3 s") as err:
+            await environment(5.0).run(
+                activities.observe_target,
+                ObserveInput(incident_id="incident-observe", report=report),
+            )
+    assert err.value.type == "HistoryUnavailable" and not err.value.non_retryable
+    assert time.monotonic() - started < 5.0
