@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from aiops.activities.contracts import (
     current_action_key,
 )
 from aiops.activities.deadline import activity_deadline, call_timeout
+from aiops.activities.slots import InvestigationSlots
 from aiops.agent.graph import AgentDeps, ainvestigate
 from aiops.domain import (
     Evidence,
@@ -117,60 +118,36 @@ class AnomalyRanker:
 
 
 class AgentInvestigator:
-    """The LangGraph investigation agent (deterministic unless an LLM is configured).
-
-    Investigations are mostly CPU (ranking a metrics matrix) and share the worker process with
-    the workflow tasks: at most `parallel` run at once (default: one per core), so a storm of
-    incidents queues here instead of starving the event loop until workflow tasks time out.
-
-    The wait for a slot ends when only the time an investigation needs is left before the
-    activity's limit: twice the slowest of this worker's last 20 investigations, at least
-    `min_reserve_s`, at most a third of the activity's time (a third until one has run). An
-    incident that got no slot by then is reported as not investigated, with how many were ahead
-    and for how long it waited, and its anomalies ranked by score: it never times out silently.
-    Whatever time is left when the investigation starts bounds the model's advice."""
+    """The LangGraph investigation agent (deterministic unless an LLM is configured), at most
+    `parallel` at once (default: one per core; see slots.py). An incident that got no slot in
+    time is reported as not investigated, with how many were ahead and for how long it waited,
+    and its anomalies ranked by score: it never times out silently. Whatever time is left when
+    the investigation starts bounds the model's advice."""
 
     def __init__(
         self, deps: AgentDeps, parallel: int | None = None, *, min_reserve_s: float = 3.0
     ) -> None:
         self.deps = deps
-        self.parallel = parallel or os.cpu_count() or 1
-        self.min_reserve_s = min_reserve_s
-        self._slots = asyncio.Semaphore(self.parallel)
-        self._queued = 0
-        self._recent: deque[float] = deque(maxlen=20)
-
-    def _reserve(self, time_left: float) -> float:
-        if not self._recent:
-            return time_left / 3
-        return min(max(2 * max(self._recent), self.min_reserve_s), time_left / 3)
+        self.slots = InvestigationSlots(
+            parallel or os.cpu_count() or 1, min_reserve_s=min_reserve_s
+        )
 
     async def investigate(self, incident: Incident) -> RcaReport:
         deadline = activity_deadline()
         started = time.monotonic()
-        ahead = self._queued
-        self._queued += 1
-        try:
-            if deadline is None:
-                await self._slots.acquire()
-            else:
-                left = max(deadline - started, 0.0)
-                await asyncio.wait_for(self._slots.acquire(), timeout=left - self._reserve(left))
-        except TimeoutError:
+        ahead = self.slots.waiting
+        if not await self.slots.take(deadline):
             return await self._not_investigated(incident, ahead, time.monotonic() - started)
-        finally:
-            self._queued -= 1
         began = time.monotonic()
         try:
             return await ainvestigate(incident, self.deps, deadline=deadline)
         finally:
-            self._recent.append(time.monotonic() - began)
-            self._slots.release()
+            self.slots.release(time.monotonic() - began)
 
     async def _not_investigated(self, incident: Incident, ahead: int, waited: float) -> RcaReport:
         why = (
             f"not investigated: {ahead} other investigation(s) were ahead of it for the "
-            f"{self.parallel} investigation slot(s), and none was free within {waited:.0f} s "
+            f"{self.slots.parallel} investigation slot(s), and none was free within {waited:.0f} s "
             "of its time limit"
         )
         log.warning("investigation skipped", incident_id=incident.id, queued_ahead=ahead)
