@@ -89,7 +89,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
         metrics = Prometheus(PrometheusSettings(url=lab.prometheus_url))
         reader = KubernetesReader(kubeconfig_api_client(lab.kubeconfig))
         parallel = os.cpu_count() or 1
-        for label, limit in (("with the queue's rule", args.limit_s), ("without a limit", None)):
+        runs = [("with the queue's rule", args.limit_s), ("without a limit", None)]
+        for label, limit in reversed(runs) if args.unlimited_first else runs:
             investigator = AgentInvestigator(AgentDeps(metrics=metrics, cluster=reader), parallel)
             activities = IncidentActivities(investigator=investigator)
             t0 = time.monotonic()
@@ -106,6 +107,9 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=200)
     parser.add_argument("--limit-s", type=float, default=60.0, help="the activity's limit")
     parser.add_argument("--fault-lead-s", type=float, default=60.0)
+    parser.add_argument(
+        "--unlimited-first", action="store_true", help="run the storm without a limit first"
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         print("prometheus is not on PATH; run deploy/bootstrap.sh and use `uv run`")

@@ -7,8 +7,9 @@ workflow tasks, so a storm of incidents queues here instead of starving the even
 must still end in time for the incident to be reported: it gives up when only what an
 investigation needs is left before the activity's limit, that is twice the slowest of the last
 20 investigations (at least `min_reserve_s`, at most a third of the activity's time; a third
-until one has run). The reserve is recomputed while waiting, so a storm that starts before any
-investigation has finished is not cut short by the first, cautious guess.
+until one has run). The reserve is recomputed when a wait would end, so a storm that starts
+before any investigation has finished is not cut short by the first, cautious guess (the guess
+is the largest reserve there can be, so a wait never ends later than the reserve it knew).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-
-POLL_S = 0.5  # how often a waiter re-checks its reserve
 
 
 class InvestigationSlots:
@@ -48,7 +47,7 @@ class InvestigationSlots:
                 patience = deadline - time.monotonic() - self.reserve(limit_s)
                 if patience <= 0:
                     return await self._give_up(acquire)
-                done, _ = await asyncio.wait({acquire}, timeout=min(patience, POLL_S))
+                done, _ = await asyncio.wait({acquire}, timeout=patience)
                 if done:
                     return True
         except BaseException:  # cancelled while waiting: the slot must not leak

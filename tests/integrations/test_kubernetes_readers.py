@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -308,3 +310,22 @@ def test_unreachable_api_is_a_clear_error() -> None:
     reader = KubernetesReader(client.ApiClient(cfg), timeout_s=2)
     with pytest.raises(ClusterReadError, match="could not list nodes"):
         reader.list_nodes()
+
+
+def test_a_silent_api_costs_the_investigation_one_timeout_not_five() -> None:
+    """The investigation's cluster reads run at once: against an API server that accepts and
+    never answers they all end at the one request timeout, each with its note."""
+    from aiops.agent.cluster import read_cluster
+    from aiops.integrations.kubernetes.client import api_client
+
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(16)
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        reader = KubernetesReader(api_client(cfg), timeout_s=1.0)  # as the worker builds it
+        started = time.monotonic()
+        facts = read_cluster(reader, NS)
+        took = time.monotonic() - started
+    assert took < 2.5, f"{took:.1f} s for five reads of 1 s each"
+    assert len(facts.notes) == 5 and all("could not list" in n for n in facts.notes)
