@@ -34,6 +34,10 @@ from aiops.integrations.kubernetes.errors import (
 T = TypeVar("T")
 Obj = dict[str, Any]
 
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+
 REQUEST_TIMEOUT_S = 10.0
 # A request is not started with less time than this before the deadline: the API server answers
 # in milliseconds when it is well, and a call that cannot finish is better reported than raced.

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiops.domain import StepResult
-from aiops.integrations.kubernetes.client import KubeClient, Obj
+from aiops.integrations.kubernetes.client import JSON_PATCH, MERGE, STRATEGIC, KubeClient, Obj
 from aiops.integrations.kubernetes.diff import FieldChange, diff, show
 from aiops.integrations.kubernetes.errors import ActionRefusedError, InvalidStepError
 from aiops.integrations.kubernetes.releases import (
@@ -31,10 +31,6 @@ from aiops.integrations.kubernetes.releases import (
     release_fingerprint,
     revision_to_restore,
 )
-
-JSON_PATCH = "application/json-patch+json"
-STRATEGIC = "application/strategic-merge-patch+json"
-MERGE = "application/merge-patch+json"
 
 
 def _now_rfc3339() -> str:

@@ -21,8 +21,7 @@ import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from aiops.domain import StepResult
-from aiops.integrations.kubernetes.client import KubeClient, Obj
-from aiops.integrations.kubernetes.deployments import STRATEGIC
+from aiops.integrations.kubernetes.client import STRATEGIC, KubeClient, Obj
 from aiops.integrations.kubernetes.diff import FieldChange, show
 from aiops.integrations.kubernetes.errors import (
     ActionRefusedError,
