@@ -46,11 +46,12 @@ def hold_to_evidence(
         on_timeout = decision.on_timeout if decision.requires_approval else appr.on_timeout
         reason = f"{chose}, which was {why}: a person decides"
     elif floor.requires_approval:
-        own = decision.requires_approval
-        people = set(decision.approvers) & set(floor.approvers) if own else set(floor.approvers)
-        required = max(decision.approvals_required if own else 0, floor.approvals_required)
-        timeout = min(decision.approval_timeout_s, floor.approval_timeout_s)
-        escalate = TimeoutAction.ESCALATE in (decision.on_timeout, floor.on_timeout)
+        # The plan's own approval terms count only where it needs approval itself.
+        both = [decision, floor] if decision.requires_approval else [floor]
+        people = set.intersection(*(set(d.approvers) for d in both))
+        required = max(d.approvals_required for d in both)
+        timeout = min(d.approval_timeout_s for d in both)
+        escalate = any(d.on_timeout is TimeoutAction.ESCALATE for d in both)
         on_timeout = TimeoutAction.ESCALATE if escalate else TimeoutAction.REJECT
         reason = f"{chose}, which needed {floor.approvals_required} approval(s): so does this plan"
     else:

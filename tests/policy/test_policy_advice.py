@@ -59,9 +59,11 @@ def test_a_rollback_that_needed_approval_does_not_become_an_automatic_restart() 
 
 
 def test_the_two_person_rule_of_the_deterministic_plan_carries_over() -> None:
-    decision = held(RESTART_AD, DRAIN)
+    drain = evaluate(DRAIN, CONTEXT, POLICY)
+    decision = held(RESTART_AD, DRAIN)  # the restart needs no approval of its own
     assert decision.requires_approval and decision.approvals_required == 2
-    assert decision.approval_timeout_s == 15 * 60  # the shorter of the two
+    assert decision.approvers == drain.approvers
+    assert decision.approval_timeout_s == drain.approval_timeout_s  # the drain's terms
     assert decision.on_timeout is TimeoutAction.ESCALATE
 
 
