@@ -71,18 +71,7 @@ class DeploymentActions(KubeClient):
                     }
                 },
             }
-            after = self._dict(
-                self._write(
-                    action,
-                    target,
-                    dry_run,
-                    self.apps.patch_namespaced_deployment,
-                    name,
-                    namespace,
-                    patch,
-                    _content_type=STRATEGIC,
-                )
-            )
+            after = self._patch(action, target, dry_run, d, patch, STRATEGIC)
             changes = diff(
                 stamps, _template_annotations(after), "spec.template.metadata.annotations"
             )
@@ -198,18 +187,7 @@ class DeploymentActions(KubeClient):
                     "value": new_ann,
                 },
             ]
-            after = self._dict(
-                self._write(
-                    action,
-                    target,
-                    dry_run,
-                    self.apps.patch_namespaced_deployment,
-                    name,
-                    namespace,
-                    patch,
-                    _content_type=JSON_PATCH,
-                )
-            )
+            after = self._patch(action, target, dry_run, d, patch, JSON_PATCH)
             return self._done(
                 action,
                 target,
@@ -224,6 +202,24 @@ class DeploymentActions(KubeClient):
             )
 
         return self._with_conflict_retry(action, target, attempt)
+
+    def _patch(
+        self, action: str, target: str, dry_run: bool, d: Obj, patch: Any, content_type: str
+    ) -> Obj:
+        """Patch Deployment `d`; the object as it is (or, in a dry run, would be) after."""
+        meta = d["metadata"]
+        return self._dict(
+            self._write(
+                action,
+                target,
+                dry_run,
+                self.apps.patch_namespaced_deployment,
+                meta["name"],
+                meta["namespace"],
+                patch,
+                _content_type=content_type,
+            )
+        )
 
     def _read_deployment(self, action: str, target: str, namespace: str, name: str) -> Obj:
         return self._dict(
