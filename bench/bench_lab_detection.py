@@ -309,7 +309,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
                     f"ends +{body['ends_at'] - played:.0f}s)",
                     flush=True,
                 )
-                fault_at = None if control else _injected(info["shop_url"], body["faults_at"])
+                fault_at = (
+                    None
+                    if s.fault_onset is None
+                    else _injected(info["shop_url"], body["faults_at"] + s.fault_onset)
+                )
                 time.sleep(max(0.0, body["ends_at"] - time.time()) + 3.0)
                 res = ScenarioResult(
                     name=name,

@@ -208,6 +208,14 @@ class Scenario(_Strict):
             )
         return self
 
+    @property
+    def fault_onset(self) -> float | None:
+        """Seconds after the warmup at which the expected fault is first injected (None for a
+        control): what time to detect counts from, not the end of the warmup."""
+        if self.expect.fault == "none":
+            return None
+        return min(f.at for f in self.faults if f.kind == self.expect.fault)
+
     def expected_playbook_for_fault(self) -> str:
         if self.expect.fault == "none":
             return "none"
