@@ -1,10 +1,12 @@
 """Pure root-cause ranking over a metrics matrix, the call graph and recent changes."""
 
 from aiops.rca.classify import Family, classify, family_of
+from aiops.rca.edges import EdgeSeries, score_edges
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
     ChangeKind,
+    EdgeEvidence,
     MetricEvidence,
     MetricsMatrix,
     RcaInputError,
@@ -22,6 +24,8 @@ __all__ = [
     "ChangeEvent",
     "ChangeEvidence",
     "ChangeKind",
+    "EdgeEvidence",
+    "EdgeSeries",
     "Family",
     "MetricEvidence",
     "MetricsMatrix",
@@ -35,6 +39,7 @@ __all__ = [
     "family_of",
     "metric_of",
     "rank",
+    "score_edges",
     "score_metrics",
     "service_of",
     "summarise",

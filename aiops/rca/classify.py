@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from aiops.domain import FaultType
+from aiops.rca.edges import ERRORS as EDGE_ERRORS
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
 
 
@@ -26,6 +27,7 @@ class Family(StrEnum):
     TRAFFIC = "traffic"
     NODE = "node"
     AVAILABILITY = "availability"
+    NETWORK = "network"
     OTHER = "other"
 
 
@@ -45,6 +47,8 @@ def family_of(metric: str) -> Family:
     name = metric.lower()
     if name.startswith("node_"):
         return Family.NODE
+    if name.startswith("edge_"):  # the service graph's pseudo-metrics (edges.py)
+        return Family.NETWORK
     for fam, rx in _WORDS.items():
         if rx.search(name):
             return fam
@@ -179,6 +183,11 @@ def classify(
         return FaultType.CPU
     if strong(Family.MEMORY, +1):
         return FaultType.MEMORY
+    # The service graph blames the service's end of its edges (callers waited, it did not spend
+    # the time): its network. Failures only its callers saw make it a lossy one.
+    if strong(Family.NETWORK, +1):
+        lossy = any(e.metric == EDGE_ERRORS and e.score >= ONSET_Z for e in evidence)
+        return FaultType.NETWORK_LOSS if lossy else FaultType.NETWORK_LATENCY
     # Node-wide metrics blame the node only when nothing of the pod's own stands out more.
     if strong(Family.NODE, +1, share=1.0):
         return FaultType.NODE
@@ -210,4 +219,5 @@ def classify(
         Family.NODE: FaultType.NODE,
         Family.TRAFFIC: FaultType.TRAFFIC_SURGE,
         Family.RESTARTS: FaultType.CRASHLOOP,
+        Family.NETWORK: FaultType.NETWORK_LATENCY,
     }.get(fam, FaultType.UNKNOWN)
