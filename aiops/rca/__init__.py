@@ -17,7 +17,7 @@ from aiops.rca.models import (
 )
 from aiops.rca.onset import estimate_onset
 from aiops.rca.rank import RankConfig, rank
-from aiops.rca.report import summarise, to_hypotheses, to_hypothesis
+from aiops.rca.report import describe_edge, summarise, to_hypotheses, to_hypothesis
 from aiops.rca.scoring import ScoringConfig, score_metrics
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "ScoringConfig",
     "ServiceScore",
     "classify",
+    "describe_edge",
     "estimate_onset",
     "family_of",
     "metric_of",

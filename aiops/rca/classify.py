@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from aiops.domain import FaultType
 from aiops.rca.edges import ERRORS as EDGE_ERRORS
+from aiops.rca.edges import is_edge_metric
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
 
 
@@ -47,8 +48,8 @@ def family_of(metric: str) -> Family:
     name = metric.lower()
     if name.startswith("node_"):
         return Family.NODE
-    if name.startswith("edge_"):  # the service graph's pseudo-metrics (edges.py)
-        return Family.NETWORK
+    if is_edge_metric(name):  # the service graph's pseudo-metrics
+        return Family.LATENCY if "latency" in name else Family.NETWORK
     for fam, rx in _WORDS.items():
         if rx.search(name):
             return fam
@@ -128,7 +129,10 @@ def classify(
         fam = family_of(e.metric)
         if fam not in best or e.peer_score > best[fam].peer_score:
             best[fam] = e
-    top = max(e.peer_score for e in evidence)
+    # A starved process queues its callers and inflates its own calls: the service graph's
+    # evidence is then a symptom, and the process's own metrics are weighed against each other.
+    own = [e.peer_score for e in evidence if family_of(e.metric) is not Family.NETWORK]
+    top = max(own) if own else max(e.peer_score for e in evidence)
     floor = RESOURCE_SHARE * top
 
     def strong(fam: Family, direction: int | None = None, share: float = RESOURCE_SHARE) -> bool:

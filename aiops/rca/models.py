@@ -143,7 +143,7 @@ class EdgeEvidence(BaseModel):
     client: str
     server: str
     quantile: str
-    kind: Literal["gap", "errors"]
+    kind: Literal["gap", "errors", "server"]
     score: float = Field(description="robust z of the departure (client latency or errors)")
     network_share: float = Field(description="share of the client rise outside the callee")
     share: float = Field(description="share of this edge's departure blamed on this service")

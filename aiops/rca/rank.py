@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.rca.classify import Family, classify, family_of
-from aiops.rca.edges import EdgeScores, EdgeSeries, score_edges
+from aiops.rca.edges import EdgeConfig, EdgeScores, EdgeSeries, score_edges
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
@@ -68,6 +68,7 @@ class RankConfig:
     explained_min_peer: float = 2.0
     explained_slack_s: float = 60.0  # the callee may have departed this much after the caller
     evidence_per_service: int = 5
+    edges: EdgeConfig = field(default_factory=EdgeConfig)
 
 
 _CHANGE_STRENGTH = {
@@ -120,6 +121,7 @@ def rank(
             level_s=cfg.scoring.level_s or cfg.scoring.window_s,
             onset_z=cfg.scoring.onset_z,
             lookback_s=cfg.scoring.baseline_s,
+            config=cfg.edges,
         )
         columns, scores = with_edges(columns, scores, scored, cfg.scoring)
         edge_evidence, callee_slow = scored.evidence, scored.callee_slow
@@ -368,17 +370,17 @@ def _num(x: np.floating | float) -> float:
 def with_edges(
     columns: tuple[str, ...], scores: MetricScores, edges: EdgeScores, cfg: ScoringConfig
 ) -> tuple[tuple[str, ...], MetricScores]:
-    """The metric scores with the service graph's pseudo-columns appended, peers recomputed."""
+    """The metric scores with the service graph's pseudo-columns appended (their peer standing
+    among themselves; the metrics' own standing is left as it was)."""
     if not edges.columns:
         return columns, scores
-    merged = columns + edges.columns
-    score = np.concatenate([scores.score, edges.score])
-    return merged, MetricScores(
-        score=score,
+    peer = peer_scores(edges.columns, edges.score, cfg) if cfg.peer else np.log1p(edges.score)
+    return columns + edges.columns, MetricScores(
+        score=np.concatenate([scores.score, edges.score]),
         direction=np.concatenate([scores.direction, np.ones(len(edges.columns))]),
         baseline=np.concatenate([scores.baseline, np.zeros(len(edges.columns))]),
         scale=np.concatenate([scores.scale, np.ones(len(edges.columns))]),
         value=np.concatenate([scores.value, edges.score]),
         onset=np.concatenate([scores.onset, edges.onset]),
-        peer=peer_scores(merged, score, cfg) if cfg.peer else np.log1p(score),
+        peer=np.concatenate([scores.peer, peer]),
     )

@@ -111,11 +111,33 @@ def load_systems(root: Path) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class BrokenCase:
+    """A case folder whose files could not be read; `reason` names the file and line."""
+
+    name: str
+    service: str
+    fault: str
+    path: Path
+    reason: str
+
+
 def load_cases(root: Path) -> list[Case]:
     """Every case under `root`, sorted by name. Raises CaseError on the first bad file."""
+    cases, broken = scan_cases(root)
+    if broken:
+        raise CaseError(broken[0].reason)
+    return cases
+
+
+def scan_cases(root: Path) -> tuple[list[Case], list[BrokenCase]]:
+    """Every case under `root`, and the case folders whose files are unusable (each with its
+    reason), sorted by name. Raises CaseError only when `root` itself is unusable: not a
+    folder, a folder that is not `<service>_<fault>`, or no case at all."""
     if not root.is_dir():
         raise CaseError(f"{root}: not a directory (expected DIR/<service>_<fault>/<n>/metrics.csv)")
     cases: list[Case] = []
+    broken: list[BrokenCase] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if "_" not in folder.name:
             raise CaseError(
@@ -126,10 +148,14 @@ def load_cases(root: Path) -> list[Case]:
         if not reps:
             raise CaseError(f"{folder}: no repetition folders (<n>/metrics.csv) inside")
         for rep in reps:
-            cases.append(load_case(rep, service=service, fault=fault))
-    if not cases:
+            try:
+                cases.append(load_case(rep, service=service, fault=fault))
+            except CaseError as exc:
+                name = f"{folder.name}/{rep.name}"
+                broken.append(BrokenCase(name, service, fault, rep, str(exc)))
+    if not cases and not broken:
         raise CaseError(f"{root}: no case folders <service>_<fault>/<n>/ found")
-    return cases
+    return cases, broken
 
 
 def _rep_key(p: Path) -> tuple[int, str]:
