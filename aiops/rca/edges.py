@@ -173,8 +173,11 @@ def score_edges(
         for m in (_measure(e, anomaly_time, window_s, level_s, lookback_s) for e in edges)
         if m is not None
     ]
+    # A caller that waits less than its callee spends does not wait for it (a queue, a
+    # fire-and-forget call): that callee's slowness never explains the caller's.
+    one_way = {(e.client, e.server): False for e in edges if _one_way(e, anomaly_time)}
     if not measured:
-        return EdgeScores(columns=(), score=np.empty(0), onset=np.empty(0))
+        return EdgeScores(columns=(), score=np.empty(0), onset=np.empty(0), callee_slow=one_way)
     # An edge's own spread from a handful of bins is unreliable: no edge is believed to be
     # quieter than the typical edge of the same graph.
     client_floor = _typical([m.client.noise for m in measured])
@@ -223,8 +226,13 @@ def score_edges(
         evidence={
             k: sorted(v, key=lambda ev: -ev.score * ev.share) for k, v in evidence.items() if v
         },
-        callee_slow=slow_callee,
+        callee_slow={**slow_callee, **one_way},
     )
+
+
+def _one_way(e: EdgeSeries, at: float) -> bool:
+    before = (e.times < at) & (np.nan_to_num(e.calls) > 0)
+    return bool(_median(e.client_latency[before]) < _median(e.server_latency[before]))
 
 
 def _measure(
