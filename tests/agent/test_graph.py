@@ -12,10 +12,12 @@ from pathlib import Path
 from aiops.agent import AgentConfig, AgentDeps, SeriesLike, build_graph, investigate
 from aiops.domain import FaultType
 from aiops.integrations.prometheus import Prometheus
-from tests.agent.conftest import incident_for
+from aiops.playbooks import Observed, load_playbooks, plan_remediation
+from tests.agent.conftest import incident_for, node_incident
 from tests.agent.shop import FakeCluster, History, pod_name
 
 CONFIG = AgentConfig(after_s=300)
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 
 def test_cpu_hog_names_the_service_its_fault_and_the_queries(
@@ -234,3 +236,42 @@ def test_crashloop_cites_the_crashing_pod(prom: Prometheus, history: History) ->
     assert pods and pods[0].source == f"Pod/shop-crash/{pod_name('cart')}"
     assert "CrashLoopBackOff" in pods[0].summary
     assert any("kube_pod_container_status_restarts_total" in e.source for e in top.evidence)
+
+
+def test_a_node_scope_incident_ranks_the_node_against_its_peers(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        node_incident("shop-node", history, "shop-node-node-2"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-node", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None, report.notes
+    assert (top.target, top.target_kind, top.fault) == ("shop-node-node-2", "Node", FaultType.NODE)
+    # Another node moved elsewhere (a hog heats shop-hot-node-2), but this incident flagged only
+    # this one and it alone departed among the flagged: a sure call, enough to cordon and drain.
+    assert top.confidence == 1.0
+    assert any("node_cpu_seconds_total" in e.source for e in top.evidence)
+    assert any(e.kind == "alert" or "node_cpu_busy" in e.summary for e in top.evidence)
+    assert report.summary.startswith("Node shop-node-node-2 is the most likely root cause")
+    assert "node-scope incident about shop-node-node-2" in report.notes
+    # The degraded workloads placed on it come next, in the namespace that runs there.
+    assert {h.target for h in report.hypotheses[1:4]} == {"payment", "checkout", "shipping"}
+    assert all(h.namespace == "shop-node" for h in report.hypotheses)
+    plan = plan_remediation(report, load_playbooks(PLAYBOOKS), Observed()).plan
+    assert plan.playbook_id == "cordon-and-drain-node"
+
+
+def test_a_node_scope_incident_names_the_hog_that_heats_the_node(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        node_incident("shop-hot", history, "shop-hot-node-2"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-hot", history), config=CONFIG),
+    )
+    targets = [(h.target, h.target_kind, h.fault) for h in report.hypotheses[:2]]
+    assert targets == [
+        ("payment", "Deployment", FaultType.CPU),
+        ("shop-hot-node-2", "Node", FaultType.NODE),
+    ]
+    assert "payment is the most likely root cause (cpu fault)" in report.summary
