@@ -30,7 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aiops.agent import nodescope
 from aiops.agent.chat import ChatModel, ChatTurn, ModelError
 from aiops.agent.cluster import ClusterFacts, bad_nodes, change_events, read_cluster
-from aiops.agent.metrics import GatheredMetrics, gather, rate_window_s, workload_of_pod
+from aiops.agent.edges import ISTIO, EdgeProfile, GatheredEdges, gather_edges, neighbourhood
+from aiops.agent.metrics import (
+    GatheredMetrics,
+    gather,
+    rate_window,
+    rate_window_s,
+    workload_of_pod,
+)
 from aiops.agent.nodescope import NodeScope, node_hosts_of
 from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
@@ -76,6 +83,8 @@ class AgentConfig:
     # Requests in the slowest 1 % of a rate window for a p99 latency to count fully (see
     # `tail_weights`): 5 means 500 requests in the window.
     p99_tail_requests: float = 5.0
+    # Where the service graph's edges come from (None: not read).
+    edge_profile: EdgeProfile | None = ISTIO
     # The model
     max_iterations: int = 4  # model calls with tools before it must answer
     use_tools: bool = True  # base models (no tool calling) answer straight away
@@ -106,6 +115,7 @@ class AgentState(TypedDict, total=False):
     step_s: float
     started_at: datetime
     metrics: GatheredMetrics
+    edges: GatheredEdges
     cluster: ClusterFacts
     changes: list[ChangeEvent]
     ranking: RcaRanking
@@ -174,14 +184,22 @@ def _prepare(deps: AgentDeps, state: AgentState) -> AgentState:
 
 
 def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
-    got = gather(
-        deps.metrics,
+    ns, start, end, step = (
         state["namespace"],
         state["window_start"],
         state["window_end"],
         state["step_s"],
     )
-    return {"metrics": got, "notes": got.notes}
+    got = gather(deps.metrics, ns, start, end, step)
+    profile = deps.config.edge_profile
+    if profile is None:
+        return {"metrics": got, "edges": GatheredEdges([], {}), "notes": got.notes}
+    # The call graph bounds the edges read: into the flagged services and their neighbours.
+    near = neighbourhood(flagged_services(state["incident"]), got.call_graph)
+    edges = gather_edges(
+        deps.metrics, ns, near, start, end, step, rate_window(step), profile=profile
+    )
+    return {"metrics": got, "edges": edges, "notes": [*got.notes, *edges.notes]}
 
 
 def _gather_cluster(deps: AgentDeps, state: AgentState) -> AgentState:
@@ -227,6 +245,7 @@ def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
                     matrix, at, rate_window_s(state["step_s"]), deps.config.p99_tail_requests
                 ),
                 flagged=flagged_services(state["incident"]),
+                edges=state["edges"].edges,
             )
         except RcaInputError as exc:
             notes.append(f"metrics could not be ranked: {exc}")
@@ -335,9 +354,8 @@ def _node_suspect(deps: AgentDeps, state: AgentState, ranking: RcaRanking) -> No
 def _report(deps: AgentDeps, state: AgentState) -> AgentState:
     ranking = state["ranking"]
     ns = state["namespace"]
-    hyps = to_hypotheses(
-        ranking, sources=state["metrics"].sources, namespace=ns, limit=deps.config.hypotheses
-    )
+    sources = {**state["metrics"].sources, **state["edges"].sources}
+    hyps = to_hypotheses(ranking, sources=sources, namespace=ns, limit=deps.config.hypotheses)
     notes: list[str] = []
     summary = summarise(ranking)
     scope = state.get("node_scope")

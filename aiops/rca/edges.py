@@ -144,6 +144,7 @@ class _Edge:
     server: _Level | None
     network_share: float  # share of the client's rise outside the callee's own time
     errors_rise: float  # failures seen by the caller only, share of calls
+    served_errors_rise: float  # failures the callee itself returned, share of calls
     errors: tuple[float | None, float | None]  # after: (client side, server side)
     after: FloatArray  # times of the bins after, and their log client latency
     after_logs: FloatArray
@@ -212,11 +213,20 @@ def score_edges(
             score.append(sum(share * strength for _, share, strength in parts))
             onset.append(min((_onset(e, onset_z) for e, _ in departed), default=math.nan))
             evidence.setdefault(svc, []).extend(_evidence(e, kind, sh) for e, sh in departed)
+    # The callee explains its caller's trouble on this edge when it spent more time itself,
+    # returned more failures itself, or its end of the edge is blamed for the caller's wait or
+    # failures.
+    blamed_callee = {
+        id(e)
+        for kind in (gap, err)
+        for service, parts in kind.items()
+        for e, share, strength in parts
+        if service == e.edge.server and share >= 0.5 and strength >= onset_z
+    }
     slow_callee = {
         (e.edge.client, e.edge.server): e.server_z >= onset_z
-        or any(
-            e is g and share >= 0.5 for g, share, st in gap.get(e.edge.server, []) if st >= onset_z
-        )
+        or e.served_errors_rise >= cfg.min_error_rise
+        or id(e) in blamed_callee
         for e in scored
     }
     return EdgeScores(
@@ -249,15 +259,14 @@ def _measure(
     rise = math.exp(client.after) - math.exp(client.before)
     served = math.exp(server.after) - math.exp(server.before) if server is not None else 0.0
     share = min(max((rise - served) / rise, 0.0), 1.0) if rise > 0 else 0.0
-    errors_rise = 0.0
+    errors_rise = served_err = 0.0
     errors: tuple[float | None, float | None] = (None, None)
     if e.client_errors is not None:
         recent = _recent(e.times, before & np.isfinite(e.client_errors), level_s)
         seen = _median(e.client_errors[after]) - _median(e.client_errors[recent])
-        served_err = 0.0
         if e.server_errors is not None:
-            served_err = _median(e.server_errors[after]) - _median(e.server_errors[recent])
-        errors_rise = max(_finite(seen) - max(_finite(served_err), 0.0), 0.0)
+            served_err = _finite(_median(e.server_errors[after]) - _median(e.server_errors[recent]))
+        errors_rise = max(_finite(seen) - max(served_err, 0.0), 0.0)
         errors = (
             _median(e.client_errors[after]),
             _median(e.server_errors[after]) if e.server_errors is not None else None,
@@ -269,6 +278,7 @@ def _measure(
         server=server,
         network_share=share,
         errors_rise=errors_rise,
+        served_errors_rise=served_err,
         errors=errors,
         after=e.times[usable],
         after_logs=np.log(e.client_latency[usable]),

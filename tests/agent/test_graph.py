@@ -275,3 +275,57 @@ def test_a_node_scope_incident_names_the_hog_that_heats_the_node(
         ("shop-hot-node-2", "Node", FaultType.NODE),
     ]
     assert "payment is the most likely root cause (cpu fault)" in report.summary
+
+
+def test_a_slow_network_is_found_on_the_edges_into_the_service(
+    prom: Prometheus, history: History
+) -> None:
+    """payment's network delays every call into it; its own proxy (reporter="destination")
+    and its own metrics see nothing, its callers wait and look slow themselves."""
+    report = investigate(
+        incident_for("shop-net", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-net", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None
+    assert (top.target, top.fault) == ("payment", FaultType.NETWORK_LATENCY), report.summary
+    edge = top.evidence[0]
+    assert edge.kind == "topology"
+    # Means (sum over count) are exact where quantiles of histogram buckets are not.
+    assert re.match(
+        r"checkout → payment: client mean 2\d ms → 2\d\d ms, server mean flat at 2\d ms$",
+        edge.summary,
+    )
+    # It cites what the caller's proxy measured on that one edge.
+    assert 'reporter="source"' in edge.source
+    assert 'source_workload="checkout", destination_workload="payment"' in edge.source
+    assert "checkout → payment" in report.summary
+    plan = plan_remediation(report, load_playbooks(PLAYBOOKS), Observed()).plan
+    assert plan.is_escalation
+
+
+def test_without_the_edges_the_network_fault_is_missed(prom: Prometheus, history: History) -> None:
+    blind = AgentConfig(after_s=300, edge_profile=None)
+    report = investigate(
+        incident_for("shop-net", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-net", history), config=blind),
+    )
+    assert report.top is not None and report.top.target != "payment"
+
+
+def test_calls_only_the_callers_see_fail_point_at_the_callee_network(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        incident_for("shop-loss", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-loss", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None
+    assert (top.target, top.fault) == ("shipping", FaultType.NETWORK_LOSS), report.summary
+    assert any(
+        e.kind == "topology"
+        and e.summary.startswith("checkout → shipping: caller saw 8")
+        and "the callee's side 0.1%" in e.summary  # its usual 0.1 %
+        for e in top.evidence
+    ), top.evidence
