@@ -7,8 +7,8 @@ separates nesting levels, e.g. `AIOPS_TEMPORAL__ADDRESS`), the YAML file named b
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,24 @@ class ConfigError(Exception):
 class _Section(BaseModel):
     # A misspelled setting must be an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
+
+
+def _no_blank(values: list[str], what: str) -> None:
+    # An empty token matches an empty `Authorization: Bearer` header: it is no credential at all.
+    if any(not v.strip() for v in values):
+        raise ValueError(f"{what} must not be empty or whitespace; remove it or set a real one")
+
+
+def _no_blank_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        _no_blank([value.get_secret_value()], "the secret")
+    return value
+
+
+_ALLOWED_HOSTS_HELP = (
+    "Host names clients reach this server by, besides loopback names and the bind address "
+    "(e.g. aiops-mcp.aiops.svc); '*' accepts any. JSON list in the environment"
+)
 
 
 class TemporalSettings(_Section):
@@ -64,6 +82,8 @@ class PrometheusSettings(_Section):
     verify_tls: bool = True
     bearer_token: SecretStr | None = None
 
+    _bearer = field_validator("bearer_token")(_no_blank_secret)
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -86,6 +106,8 @@ class LlmSettings(_Section):
     max_tokens_per_incident: int = Field(default=20_000, ge=0)
     redact_patterns: list[str] = Field(default_factory=list)
 
+    _key = field_validator("api_key")(_no_blank_secret)
+
 
 class SlackSettings(_Section):
     bot_token: SecretStr | None = None
@@ -94,6 +116,9 @@ class SlackSettings(_Section):
     channel: str | None = None
     mode: Literal["socket", "http"] = "socket"
     api_url: str | None = Field(default=None, description="Slack Web API base, for tests/proxies")
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    _secrets = field_validator("bot_token", "app_token", "signing_secret")(_no_blank_secret)
 
 
 class McpSettings(_Section):
@@ -103,6 +128,14 @@ class McpSettings(_Section):
     tokens: dict[str, str] = Field(
         default_factory=dict, description="bearer token -> identity (roles come from policy)"
     )
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    @field_validator("tokens")
+    @classmethod
+    def _real_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        _no_blank(list(value), "a token")
+        _no_blank(list(value.values()), "the identity of a token")
+        return value
 
 
 class AlertmanagerSettings(_Section):
@@ -119,6 +152,20 @@ class AlertmanagerSettings(_Section):
         default_factory=dict, description="username -> password (http_config.basic_auth)"
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    @field_validator("tokens")
+    @classmethod
+    def _real_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        _no_blank([t.get_secret_value() for t in value], "a token")
+        return value
+
+    @field_validator("basic_auth")
+    @classmethod
+    def _real_users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        _no_blank(list(value), "a user name")
+        _no_blank([p.get_secret_value() for p in value.values()], "a password")
+        return value
 
 
 class DetectionSettings(_Section):
@@ -232,14 +279,6 @@ def read_yaml_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a bind address only accepts connections from this machine."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning validation errors into one message naming each bad setting."""
     try:
@@ -248,14 +287,20 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from exc
 
 
+# Settings whose value is never echoed back in an error message.
+_SECRETIVE = re.compile(r"token|secret|password|api_key|basic_auth", re.IGNORECASE)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         dotted = ".".join(str(part) for part in err["loc"])
         env = "AIOPS_" + "__".join(str(part).upper() for part in err["loc"])
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"invalid setting {dotted}{shown}: {err['msg']}; set {env} or fix the file")
+        secret = _SECRETIVE.search(dotted) is not None
+        shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid setting {dotted}{shown}: {msg}; set {env} or fix the file")
     return "\n".join(lines)
 
 
