@@ -358,7 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log.level, settings.log.format)
+    from aiops.integrations.redact import lazy_text
+
+    configure_logging(
+        settings.log.level, settings.log.format, redact=lazy_text(settings.llm.redact_patterns)
+    )
     handler: Handler = args.handler
     try:
         return handler(args, settings)

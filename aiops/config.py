@@ -18,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
 CONFIG_ENV = "AIOPS_CONFIG"
@@ -104,9 +105,25 @@ class LlmSettings(_Section):
     api_key: SecretStr | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_tokens_per_incident: int = Field(default=20_000, ge=0)
-    redact_patterns: list[str] = Field(default_factory=list)
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="your own regular expressions of secrets, masked at every exit (Slack, MCP, "
+        "LLM, incident reports, logs) besides the built-in ones",
+    )
 
     _key = field_validator("api_key")(_no_blank_secret)
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for i, pattern in enumerate(value):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern [{i}] {pattern!r} is not a regular expression: {exc}"
+                ) from exc
+        return value
 
 
 class SlackSettings(_Section):
@@ -247,36 +264,39 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by AIOPS_CONFIG, if any."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
         path = os.environ.get(CONFIG_ENV)
         if not path:
-            return {}
-        return read_yaml_config(Path(path))
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, _YamlFile(settings_cls, Path(path)))
 
 
-def read_yaml_config(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            f"config file {path}: cannot read it ({exc.strerror}); fix the path in ${CONFIG_ENV}"
-        ) from exc
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
-    return data
+class _YamlFile(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, for the file AIOPS_CONFIG names: a missing file is an
+    error (the library would skip it silently), and every problem names the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path}: cannot read it (no such file); fix the path in "
+                f"${CONFIG_ENV} or --config"
+            )
+        self.path = path
+        super().__init__(settings_cls, yaml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data: Any = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {self.path}: not valid YAML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"config file {self.path}: cannot read it ({exc}); fix the path in ${CONFIG_ENV}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"config file {self.path}: the top level must be a mapping of settings"
+            )
+        return data
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -292,6 +312,7 @@ _SECRETIVE = re.compile(r"token|secret|password|api_key|basic_auth", re.IGNORECA
 
 
 def describe_validation_error(exc: ValidationError) -> str:
+    where = os.environ.get(CONFIG_ENV) or "the config file"
     lines = []
     for err in exc.errors():
         dotted = ".".join(str(part) for part in err["loc"])
@@ -300,7 +321,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         secret = _SECRETIVE.search(dotted) is not None
         shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"invalid setting {dotted}{shown}: {msg}; set {env} or fix the file")
+        lines.append(f"invalid setting {dotted}{shown}: {msg}; set {env} or fix {where}")
     return "\n".join(lines)
 
 

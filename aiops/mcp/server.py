@@ -20,6 +20,7 @@ from aiops.mcp import prompts, resources, tools_read, tools_write
 from aiops.mcp.auth import build_auth
 from aiops.mcp.backends import Backends
 from aiops.mcp.errors import FriendlyArgumentErrors
+from aiops.mcp.redaction import RedactAnswers
 from aiops.mcp.tools_read import READ_ONLY
 
 __all__ = ["READ_ONLY", "create_server", "http_app", "mcp_door"]
@@ -40,6 +41,7 @@ def create_server(settings: Settings, backends: Backends | None = None) -> FastM
         lifespan=_warm_up(b),
     )
     mcp.add_middleware(FriendlyArgumentErrors())
+    mcp.add_middleware(RedactAnswers(b.redactor))
     tools_read.register(mcp, b)
     if settings.mcp.enable_write_tools:
         tools_write.register(mcp, b)
