@@ -61,8 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         TimeoutAction,
     )
-    from aiops.policy.advice import hold_to_evidence
-    from aiops.policy.evaluate import ActionRecord, PolicyContext, evaluate
+    from aiops.policy import ActionRecord, PolicyContext, evaluate, hold_to_evidence
 
 
 __all__ = ["AnomalyBatch", "IncidentInput", "IncidentWorkflow", "RulesSnapshot"]
@@ -103,7 +102,6 @@ PLAYBOOK = SearchAttributeKey.for_keyword("AiopsPlaybook")
 
 NOTIFY_PATCH = "notify-v1"
 SETTLE_PATCH = "settle-v1"
-ADVICE_FLOOR_PATCH = "advice-floor-v1"
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
@@ -119,10 +117,6 @@ def _cause(exc: ActivityError) -> str:
 
 def _fault_of(report: RcaReport) -> str:
     return report.top.fault.value if report.top is not None else "no suspect"
-
-
-def _set(key: SearchAttributeKey[str], value: str) -> SearchAttributeUpdate[str]:
-    return key.value_set(value)
 
 
 READ_RETRY = RetryPolicy(
@@ -165,7 +159,6 @@ class IncidentWorkflow:
         self._rejected_by = ""
         self._rca: RcaReport | None = None
         self._plan: RemediationPlan | None = None
-        self._protected: list[str] | None = None  # the policy's, for node steps
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentReport:
@@ -177,13 +170,13 @@ class IncidentWorkflow:
         self._set_status(IncidentStatus.INVESTIGATING)
         self._upsert(
             [
-                _set(SERVICE, incident.service or ""),
-                _set(NAMESPACE, incident.namespace or ""),
-                _set(SEVERITY, incident.severity.value),
+                SERVICE.value_set(incident.service or ""),
+                NAMESPACE.value_set(incident.namespace or ""),
+                SEVERITY.value_set(incident.severity.value),
             ]
         )
         self._note("aiops", f"incident opened with {len(incident.anomalies)} anomalies")
-        self._protected = sorted(inp.rules.policy.protected)
+        self._protected = sorted(inp.rules.policy.protected)  # left alone by node steps
         report, observation, planned = await self._investigate_and_plan(inp, incident)
         wait = (incident.opened_at + timedelta(seconds=inp.settle_s)) - workflow.now()
         if planned.plan.is_escalation and wait > timedelta(0) and workflow.patched(SETTLE_PATCH):
@@ -202,10 +195,9 @@ class IncidentWorkflow:
             )
             report, observation, planned = await self._investigate_and_plan(inp, incident)
         plan = planned.plan
-        context = self._policy_context(inp, observation)
-        decision = evaluate(plan, context, inp.rules.policy)
-        if planned.baseline is not None and workflow.patched(ADVICE_FLOOR_PATCH):
-            decision = hold_to_evidence(decision, plan, planned.baseline, context, inp.rules.policy)
+        decision = evaluate(plan, ctx := self._policy_context(inp, observation), inp.rules.policy)
+        if planned.baseline is not None and workflow.patched("advice-floor-v1"):
+            decision = hold_to_evidence(decision, plan, planned.baseline, ctx, inp.rules.policy)
         self._note(
             "policy",
             f"plan {plan.playbook_id} ({plan.plan_hash()}): "
@@ -231,11 +223,7 @@ class IncidentWorkflow:
         try:
             dry_run = await workflow.execute_activity(
                 DRY_RUN_PLAN,
-                DryRunInput(
-                    incident_id=incident.id,
-                    plan=plan,
-                    protected_namespaces=sorted(inp.rules.policy.protected),
-                ),
+                DryRunInput(incident_id=incident.id, plan=plan, protected=self._protected),
                 result_type=DryRunResult,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STEP_RETRY,
@@ -295,7 +283,7 @@ class IncidentWorkflow:
         self._rca = report
         self._note("aiops", f"root cause: {report.summary}")
         if report.top is not None:
-            self._upsert([_set(FAULT, report.top.fault.value)])
+            self._upsert([FAULT.value_set(report.top.fault.value)])
 
         self._set_status(IncidentStatus.PLANNING)
         observation = await workflow.execute_activity(
@@ -318,7 +306,7 @@ class IncidentWorkflow:
             retry_policy=READ_RETRY,
         )
         self._plan = planned.plan
-        self._upsert([_set(PLAYBOOK, planned.plan.playbook_id)])
+        self._upsert([PLAYBOOK.value_set(planned.plan.playbook_id)])
         return report, observation, planned
 
     def _policy_context(self, inp: IncidentInput, observation: Observation) -> PolicyContext:
@@ -345,7 +333,7 @@ class IncidentWorkflow:
                         plan_hash=plan.plan_hash(),
                         step_index=index,
                         step=step,
-                        protected_namespaces=self._protected,
+                        protected=self._protected,
                     ),
                     result_type=StepResult,
                     start_to_close_timeout=timedelta(minutes=10),
@@ -541,7 +529,7 @@ class IncidentWorkflow:
 
     def _set_status(self, status: IncidentStatus) -> None:
         self._status = status
-        self._upsert([_set(STATUS, status.value)])
+        self._upsert([STATUS.value_set(status.value)])
 
     def _upsert(self, updates: list[SearchAttributeUpdate[str]]) -> None:
         if self._index:

@@ -89,13 +89,13 @@ class ExecuteStepInput(_Message):
     step_index: int
     step: Step
     dry_run: bool = False
-    protected_namespaces: list[str] | None = Field(default=None, description=PROTECTED)
+    protected: list[str] | None = Field(default=None, description=PROTECTED)
 
 
 class DryRunInput(_Message):
     incident_id: str
     plan: RemediationPlan
-    protected_namespaces: list[str] | None = Field(default=None, description=PROTECTED)
+    protected: list[str] | None = Field(default=None, description=PROTECTED)
 
 
 class DryRunResult(_Message):

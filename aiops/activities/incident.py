@@ -57,6 +57,7 @@ from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.kubernetes.errors import KubeActionError
 from aiops.integrations.kubernetes.facts import ClusterFacts
 from aiops.integrations.prometheus import Prometheus, PrometheusError
+from aiops.integrations.redact import Redactor
 from aiops.logs import get_logger
 from aiops.playbooks.planner import Observed, plan_remediation
 from aiops.policy.evaluate import ActionRecord
@@ -125,14 +126,27 @@ class AgentInvestigator:
     the investigation starts bounds the model's advice."""
 
     def __init__(
-        self, deps: AgentDeps, parallel: int | None = None, *, min_reserve_s: float = 3.0
+        self,
+        deps: AgentDeps,
+        parallel: int | None = None,
+        redactor: Redactor | None = None,
+        *,
+        min_reserve_s: float = 3.0,
     ) -> None:
         self.deps = deps
         self.slots = InvestigationSlots(
             parallel or os.cpu_count() or 1, min_reserve_s=min_reserve_s
         )
+        self._redactor = redactor or Redactor()
 
     async def investigate(self, incident: Incident) -> RcaReport:
+        report = await self._investigate(incident)
+        # Evidence quotes log lines and events: the report goes into Temporal history, Slack
+        # and MCP answers, so it leaves here without the secrets those lines may hold.
+        redacted: RcaReport = self._redactor.model(report)
+        return redacted
+
+    async def _investigate(self, incident: Incident) -> RcaReport:
         deadline = activity_deadline()
         started = time.monotonic()
         ahead = self.slots.waiting
@@ -329,7 +343,7 @@ class IncidentActivities:
 
     @activity.defn(name=DRY_RUN_PLAN)
     def dry_run_plan(self, inp: DryRunInput) -> DryRunResult:
-        executor = self._executor(inp.protected_namespaces)
+        executor = self._executor(inp.protected)
         try:
             diffs = executor.preview(
                 list(inp.plan.steps), incident_id=current_action_key(inp.incident_id)
@@ -340,7 +354,7 @@ class IncidentActivities:
 
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, inp: ExecuteStepInput) -> StepResult:
-        executor = self._executor(inp.protected_namespaces, on_wait=activity.heartbeat)
+        executor = self._executor(inp.protected, on_wait=activity.heartbeat)
         try:
             result = executor.execute(
                 inp.step, incident_id=current_action_key(inp.incident_id), dry_run=inp.dry_run

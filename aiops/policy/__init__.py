@@ -1,6 +1,7 @@
 """Policy: what may run, within which bounds and budgets, and who must approve it (pure)."""
 
 from aiops.domain.yamlsource import LoadError, SourceError
+from aiops.policy.advice import hold_to_evidence
 from aiops.policy.evaluate import (
     ActionRecord,
     PdbInfo,
@@ -30,6 +31,7 @@ __all__ = [
     "can_approve",
     "deny_all",
     "evaluate",
+    "hold_to_evidence",
     "load_policy",
     "parse_policy",
     "policy_version",

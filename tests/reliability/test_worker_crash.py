@@ -142,8 +142,9 @@ async def test_a_worker_killed_mid_step_for_every_action_does_each_once(
     # What the playbooks' Prometheus preconditions ask about the workloads they act on.
     for name in ("cartservice", "productcatalogservice"):
         labels = f'namespace="{NS}",deployment="{name}"'
-        metrics_target.values[f"kube_deployment_status_replicas_available{{{labels}}}"] = 2
-    wait_until(lambda: scraped(prometheus.url, "kube_deployment_status_replicas_available"), 15, "")
+        series = f"kube_deployment_status_replicas_available{{{labels}}}"
+        metrics_target.values[series] = 2
+        wait_until(lambda s=series: scraped(prometheus.url, s), 15, f"a scrape of {series}")
     lab_api.cluster.rollout(NS, "checkoutservice", "checkoutservice:bad", {})  # to be undone
     generation = {d: generation_of(executor, d) for d in ("cartservice", "checkoutservice")}
 

@@ -34,7 +34,7 @@ class LabelledInvestigator:
 
 
 def main() -> None:
-    def labelled(_deps: Any) -> LabelledInvestigator:
+    def labelled(_deps: Any, **_options: Any) -> LabelledInvestigator:
         return LabelledInvestigator()
 
     worker.AgentInvestigator = labelled  # type: ignore[assignment,misc]

@@ -75,8 +75,9 @@ async def test_the_models_restart_waits_for_the_approval_the_rollback_needed(
     metrics_target: MetricsTarget,
 ) -> None:
     labels = f'namespace="{NS}",deployment="adservice"'
-    metrics_target.values[f"kube_deployment_status_replicas_available{{{labels}}}"] = 1
-    wait_until(lambda: scraped(prometheus.url, "kube_deployment_status_replicas_available"), 15, "")
+    series = f"kube_deployment_status_replicas_available{{{labels}}}"
+    metrics_target.values[series] = 1
+    wait_until(lambda: scraped(prometheus.url, series), 15, f"a scrape of {series}")
     acts.investigator = AdvisedInvestigator()
     advised_rules = Rules(policy=parse_policy(POLICY, "advice.yaml"), playbooks=rules.playbooks)
     generation = executor.apps.read_namespaced_deployment("adservice", NS).metadata.generation
