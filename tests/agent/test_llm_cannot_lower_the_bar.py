@@ -32,14 +32,15 @@ POLICY = parse_policy(
 
 
 def playbooks() -> PlaybookSet:
-    """The shipped playbooks; the restart also for a less certain CPU diagnosis (the shop's
-    second hypothesis), so that the model's choice has a plan that acts."""
-    books = load_playbooks(REPO / "playbooks")
-    restart = books.playbooks["restart-deployment"]
-    eager = restart.model_copy(
-        update={"matches": restart.matches.model_copy(update={"min_confidence": 0.1})}
-    )
-    return PlaybookSet(playbooks={**books.playbooks, "restart-deployment": eager})
+    """The shipped playbooks, for less certain diagnoses (the shop's node at ~0.7, its second
+    hypothesis at ~0.3), so that both the evidence's plan and the model's act."""
+    books = dict(load_playbooks(REPO / "playbooks").playbooks)
+    for name in ("restart-deployment", "cordon-and-drain-node"):
+        book = books[name]
+        books[name] = book.model_copy(
+            update={"matches": book.matches.model_copy(update={"min_confidence": 0.1})}
+        )
+    return PlaybookSet(playbooks=books)
 
 
 def advised(prom: Prometheus, history: History, servers: list[ScriptedLlm], top: str) -> RcaReport:
