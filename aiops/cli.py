@@ -80,7 +80,9 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
                 f"refusing to serve MCP on {host} without bearer tokens (anyone could read "
                 "incidents); set AIOPS_MCP__TOKENS or bind 127.0.0.1"
             )
-        server.run(transport="http", host=host, port=port, show_banner=False)
+        from aiops.telemetry.mcp import serve_http
+
+        asyncio.run(serve_http(server, settings, host, port))
     return 0
 
 
