@@ -12,6 +12,9 @@ ARG BUILDER_IMAGE=docker.io/library/debian:bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/python3-debian12:nonroot
 
 FROM ${BUILDER_IMAGE} AS build
+# Behind a TLS-inspecting proxy, pass its CA bundle (mounted at build time) so pip and uv trust
+# it; unset, the system's certificates are used.
+ARG SSL_CERT_FILE
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -48,7 +48,10 @@ fi
 
 # shellcheck source=deploy/image/podman-flags.sh
 source "$here/podman-flags.sh"
+# This machine's CA bundle goes in at build time only (a proxy may inspect TLS to PyPI).
+ca_bundle="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
 podman build "${PODMAN_FLAGS[@]}" --network host \
+  --volume "$ca_bundle:/run/build-ca.crt:ro" --build-arg SSL_CERT_FILE=/run/build-ca.crt \
   --build-arg BUILDER_IMAGE="$builder" --build-arg RUNTIME_IMAGE="$runtime" \
   -t "$tag" -f Dockerfile .
 size="$(podman image inspect "$tag" --format '{{.Size}}')"
