@@ -16,14 +16,15 @@ FROM ${BUILDER_IMAGE} AS build
 # it; unset, the system's certificates are used.
 ARG SSL_CERT_FILE
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv python3-pip ca-certificates \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv python3-pip ca-certificates binutils \
  && rm -rf /var/lib/apt/lists/*
-RUN python3 -m pip install --break-system-packages --no-cache-dir uv==0.13.9
+RUN python3 -m pip install --break-system-packages --no-cache-dir \
+      ${SSL_CERT_FILE:+--cert "$SSL_CERT_FILE"} uv==0.13.9
 # The venv must use the interpreter at the path the runtime image has (/usr/bin/python3.11).
 ENV UV_PROJECT_ENVIRONMENT=/opt/aiops \
     UV_PYTHON=/usr/bin/python3.11 \
     UV_PYTHON_DOWNLOADS=never \
-    UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy
 WORKDIR /src
 # Dependencies first, from the lock file only: this layer survives code changes.
@@ -36,6 +37,18 @@ COPY workflows workflows
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable \
  && mkdir -p /state
+# Size (the kubernetes client alone is 120 MB of sources and bytecode): the libraries ship as
+# bytecode only (compiled beside where the sources were, so they import without them; their
+# tracebacks give file and line, not the line's text), aiops keeps its sources next to their
+# bytecode; debug symbols and the Rust sources some wheels carry go (numpy's vendored libraries
+# excepted: auditwheel patched them and they must stay as they are).
+ARG SITE=/opt/aiops/lib/python3.11/site-packages
+RUN python3 -m compileall -b -q -j 0 "$SITE" \
+ && find "$SITE" -name '*.py' -not -path "$SITE/aiops/*" -not -path "$SITE/workflows/*" -delete \
+ && find "$SITE/aiops" "$SITE/workflows" -name '*.pyc' -delete \
+ && python3 -m compileall -q -j 0 "$SITE/aiops" "$SITE/workflows" \
+ && find /opt/aiops -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+ && find /opt/aiops -name '*.rs' -delete
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /opt/aiops /opt/aiops

@@ -27,17 +27,21 @@ if ! podman image exists "$builder"; then
   mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$work/builder.tar"
   podman import --quiet "$work/builder.tar" "$builder" >/dev/null
 fi
-# The runtime base, as gcr.io/distroless/python3-debian12:nonroot is made: Debian 12's python3
-# and CA certificates, then no package manager, no shell tools beyond what python3 pulls in.
+# The runtime base, close to gcr.io/distroless/python3-debian12:nonroot: Debian 12's python3 and
+# CA certificates, user nonroot (65532), and no package manager (apt, dpkg and perl removed).
 if ! podman image exists "$runtime"; then
   rm -rf "$work/runtime"
   mmdebstrap --quiet --variant=minbase --include=python3-minimal,libpython3.11-stdlib,ca-certificates \
     bookworm "$work/runtime"
   (
     cd "$work/runtime"
+    # Package managers and what only they use (apt, dpkg, debconf's perl), documentation.
     rm -rf usr/bin/apt* usr/bin/dpkg* usr/lib/apt usr/lib/dpkg var/lib/apt var/cache/apt \
       var/cache/debconf var/lib/dpkg etc/apt etc/dpkg usr/share/doc usr/share/man usr/share/info \
-      usr/share/locale var/log/*
+      usr/share/locale usr/share/lintian usr/share/bash-completion var/log/* \
+      usr/bin/perl* usr/share/perl usr/share/perl5 usr/lib/x86_64-linux-gnu/perl* \
+      usr/lib/x86_64-linux-gnu/libperl* usr/lib/x86_64-linux-gnu/libapt* \
+      usr/lib/x86_64-linux-gnu/gconv
     echo "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin" >>etc/passwd
     echo "nonroot:x:65532:" >>etc/group
     mkdir -p home/nonroot && chown 65532:65532 home/nonroot
