@@ -157,7 +157,7 @@ async def test_doctor_and_a_worker_in_the_image_process_a_lab_incident(
     )
     policies = tmp_path / "policies"
     policies.mkdir()
-    shutil.copy(REPO / "policies" / "lab.yaml", policies / "lab.yaml")
+    shutil.copy(REPO / "policies" / "lab.yaml", policies / "default.yaml")
     policies.chmod(0o755)
     mounts[policies] = "/etc/aiops/lab-policies:ro"
     log = (tmp_path / "worker.log").open("wb")
@@ -168,7 +168,12 @@ async def test_doctor_and_a_worker_in_the_image_process_a_lab_incident(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _status(base + "/readyz") == 200, 120, "the worker's /readyz")
+        wait_until(
+            lambda: _status(base + "/readyz") == 200 or worker.poll() is not None,
+            120,
+            "the worker's /readyz",
+        )
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
         time.sleep(20)  # idle: detection passes only
         idle = rss_mib(container_pid(name))
         _inject(lab)
