@@ -367,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a setting found unusable only once used (a port taken)
+        print(f"aiops: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

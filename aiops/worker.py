@@ -35,7 +35,6 @@ from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
 from aiops.telemetry.llm import MeteredChat
 from aiops.telemetry.process import ProcessTelemetry
-from aiops.telemetry.tracing import TracingUnavailableError
 from workflows import ALL_WORKFLOWS
 
 log = get_logger(__name__)
@@ -160,8 +159,6 @@ async def run_worker(settings: Settings, *, start_detection: bool = False) -> No
     telemetry = ProcessTelemetry.start(settings, "worker")
     try:
         await _serve_worker(settings, rules, telemetry, start_detection=start_detection)
-    except TracingUnavailableError as exc:
-        raise StartupError(f"refusing to start: {exc}") from exc
     finally:
         telemetry.stop()
 

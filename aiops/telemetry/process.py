@@ -47,11 +47,12 @@ class ProcessTelemetry:
         """Install the runtime and start the server (when AIOPS_TELEMETRY__PORT is set)."""
         cfg = settings.telemetry
         metrics.BUILD.info({"version": package_version("aiops-daemon"), "process": process})
-        sdk_url = install_runtime(sdk_metrics=cfg.port is not None)
-        server = None
-        if cfg.port is not None:
-            app = TelemetryApp(Health(), extra_metrics_url=sdk_url)
-            server = TelemetryServer(app, cfg.host, cfg.port).start()
+        # Bind first: a taken port fails the start before anything global is installed.
+        server = TelemetryServer(TelemetryApp(Health()), cfg.host, cfg.port) if cfg.port else None
+        sdk_url = install_runtime(sdk_metrics=server is not None)
+        if server is not None:
+            server.app.extra_metrics_url = sdk_url
+            server.start()
         return cls(settings, process, server)
 
     def interceptors(self) -> list[Interceptor]:

@@ -21,6 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
 
+from aiops.config import ConfigError
 from aiops.telemetry.health import Health
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -68,11 +69,22 @@ def _reply(start: StartResponse, status: str, data: dict[str, Any]) -> list[byte
     return [json.dumps(data).encode() + b"\n"]
 
 
+class TelemetryPortError(ConfigError):
+    """The telemetry port cannot be bound; the message names the setting to change."""
+
+
 class TelemetryServer:
     """The running server; `port` is the bound one (ask for 0 to get a free port)."""
 
     def __init__(self, app: TelemetryApp, host: str, port: int) -> None:
-        self._httpd = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+        try:
+            self._httpd = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+        except OSError as exc:
+            raise TelemetryPortError(
+                f"cannot serve health and metrics on {host}:{port} ({exc.strerror or exc}); set "
+                "AIOPS_TELEMETRY__PORT to a free port (or unset it) and AIOPS_TELEMETRY__HOST "
+                "to an address of this machine"
+            ) from exc
         self.app = app
         self.host = host
         self.port: int = self._httpd.server_port

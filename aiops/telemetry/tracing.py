@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from temporalio.worker import Interceptor
 
-from aiops.config import TelemetrySettings
+from aiops.config import ConfigError, TelemetrySettings
 
 
-class TracingUnavailableError(Exception):
+class TracingUnavailableError(ConfigError):
     """Tracing was asked for but its packages are missing; the message says what to install."""
 
 

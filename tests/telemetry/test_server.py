@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -57,3 +58,18 @@ def test_metrics_page_and_refusals(served: tuple[Health, str]) -> None:
     assert httpx.post(url + "/metrics").status_code == 405
     missing = httpx.get(url + "/incidents")
     assert missing.status_code == 404 and "/metrics" in missing.json()["error"]
+
+
+def test_a_taken_telemetry_port_is_a_clear_setting_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiops.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("AIOPS_TELEMETRY__PORT", str(taken.getsockname()[1]))
+        assert main(["worker"]) == 2
+    message = capsys.readouterr().err
+    assert "cannot serve health and metrics on 127.0.0.1:" in message
+    assert "AIOPS_TELEMETRY__PORT" in message and "Traceback" not in message
