@@ -30,14 +30,15 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from aiops.logs import INCIDENT_PREFIX
+from aiops.activities.contracts import EXECUTE_STEP, INVESTIGATE_INCIDENT
+from aiops.activities.detection import DETECT_ANOMALIES
+from aiops.activities.notify import NOTIFY_APPROVAL_REQUEST
+from aiops.logs import INCIDENT_PREFIX, get_logger
 from aiops.telemetry import metrics
 
-DETECT_ANOMALIES = "detect_anomalies"
-INVESTIGATE_INCIDENT = "investigate_incident"
-EXECUTE_STEP = "execute_step"
-NOTIFY_APPROVAL_REQUEST = "notify_approval_request"
-DECIDE_UPDATE = "decide"
+log = get_logger(__name__)
+
+DECIDE_UPDATE = "decide"  # IncidentWorkflow's update (workflows/incident.py)
 
 
 class TelemetryInterceptor(Interceptor):
@@ -62,13 +63,21 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         try:
             result = await self.next.execute_activity(input)
             outcome = "succeeded"
-            record_result(info.activity_type, input.args, result)
+            _record_safely(info.activity_type, input.args, result)
             return result
         finally:
             seconds = time.monotonic() - started
             metrics.ACTIVITY_SECONDS.labels(info.activity_type, outcome).observe(seconds)
             record_timing(info.activity_type, outcome, seconds, input.args)
             structlog.contextvars.reset_contextvars(**tokens)
+
+
+def _record_safely(name: str, args: Any, result: Any) -> None:
+    """Metrics never fail an activity: a result of an unexpected shape is logged and skipped."""
+    try:
+        record_result(name, args, result)
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.warning("activity metrics skipped", activity=name, error=str(exc))
 
 
 def record_timing(name: str, outcome: str, seconds: float, args: Any) -> None:
