@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -52,10 +53,10 @@ def configure_logging(level: str = "info", fmt: Format = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_CurrentStderrLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
@@ -76,6 +77,36 @@ def configure_logging(level: str = "info", fmt: Format = "auto") -> None:
     if as_json:
         # fastmcp puts a Rich handler on its logger at import unless logging is left to us.
         os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
+
+
+class _CurrentStderrLogger:
+    """structlog's PrintLogger, but writing to whatever sys.stderr is when a line is written:
+    a stream bound at configuration time may be closed by then (a test's captured stderr),
+    and a log line must never fail the activity that writes it."""
+
+    def __init__(self, *args: Any) -> None:
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
+    """A stdlib handler on whatever sys.stderr is when a record is written (see above)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """The stream is always the current sys.stderr."""
 
 
 def adopt_library_loggers() -> None:

@@ -33,12 +33,14 @@ podman run --rm "${PODMAN_FLAGS[@]}" --network host \
   --volume "$work/py313-uv-cache:/root/.cache/uv" \
   --env SSL_CERT_FILE=/run/host-ca.crt --env PIP_CERT=/run/host-ca.crt \
   --env UV_PROJECT_ENVIRONMENT=/opt/venv --env UV_PYTHON=/usr/bin/python3.13 \
-  --env UV_PYTHON_DOWNLOADS=never --env UV_LINK_MODE=copy --env UV_NO_CACHE= \
+  --env UV_PYTHON_DOWNLOADS=never --env UV_LINK_MODE=copy \
   --env FASTMCP_CHECK_FOR_UPDATES=off --env AIOPS_DATASETS=/nonexistent \
-  --workdir /work "$image" bash -euc '
+  "$image" bash -euc '
     python3.13 -m pip install --quiet --break-system-packages uv==0.13.9
+    mkdir -p /work
     # The repository is mounted read-only; tests write beside it, so they run from a copy.
     tar -C /src --exclude=./.venv --exclude=./.state --exclude=node_modules -cf - . | tar -C /work -xf -
+    cd /work
     python3.13 -m uv sync --locked --quiet --no-default-groups --group test
     python3.13 --version
     exec python3.13 -m uv run --locked --no-default-groups --group test pytest "$@"
