@@ -6,7 +6,8 @@
 #   docker build -t aiops:0.1.0 .
 #
 # Where Docker Hub and gcr.io are unreachable, deploy/image/build.sh builds the same file on base
-# images made from Debian's packages (--build-arg BUILDER_IMAGE / RUNTIME_IMAGE).
+# images made from Debian's packages (--build-arg BUILDER_IMAGE / RUNTIME_IMAGE); its runtime base
+# has no package manager either, but keeps Debian's minimal shell tools.
 ARG BUILDER_IMAGE=docker.io/library/debian:bookworm-slim
 # Debian 12's Python 3.11 without shell or package manager, user 65532.
 ARG RUNTIME_IMAGE=gcr.io/distroless/python3-debian12:nonroot
