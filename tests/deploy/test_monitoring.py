@@ -154,7 +154,7 @@ async def test_prometheus_scrapes_a_running_worker_and_evaluates_the_rules(
         wait_until(
             lambda: (r := _get(base + "/readyz")) is not None and r.status_code == 200,
             60,
-            f"the worker's /readyz ({log.read_text()[-2000:]})",
+            f"the worker's /readyz (its log: {log})",
         )
         assert _get(base + "/healthz").status_code == 200  # type: ignore[union-attr]
         wait_until(
