@@ -7,11 +7,12 @@ sends `decide` updates to the workflows; it never changes the cluster itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.lifespan import Lifespan, lifespan
+from fastmcp.server.middleware import Middleware
 from starlette.types import ASGIApp
 
 from aiops.config import Settings
@@ -62,7 +63,10 @@ def mcp_door(settings: Settings, host: str | None = None) -> FrontDoor:
 
 
 def http_app(
-    settings: Settings, host: str | None = None, backends: Backends | None = None
+    settings: Settings,
+    host: str | None = None,
+    backends: Backends | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> ASGIApp:
     """The streamable-HTTP app (path /mcp) behind the front-door rule; raises FrontDoorError
     on a routable address without tokens. `aiops mcp --transport http` and `aiops dev` serve
@@ -71,7 +75,10 @@ def http_app(
     door.check()
     # fastmcp's own Host/Origin guard checks the same names as ours, so the two never disagree.
     names = door.host_names()
-    app = create_server(settings, backends).http_app(
+    server = create_server(settings, backends)
+    for extra in middleware:  # e.g. the tool-call counter of `aiops mcp`'s telemetry
+        server.add_middleware(extra)
+    app = server.http_app(
         host_origin_protection=names is not None,
         allowed_hosts=list(names) if names is not None else None,
     )
