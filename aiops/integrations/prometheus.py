@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 
 from aiops.config import PrometheusSettings
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 20
 _POOL = 16  # connections kept to Prometheus: fetch_many's threads plus the other callers
 
 
@@ -80,14 +80,14 @@ class _FormSession(requests.Session):
         if str(method).upper() == "POST" and kwargs.get("params") and not kwargs.get("data"):
             kwargs["data"], kwargs["params"] = kwargs["params"], None
         cap = _cap.get()
-        if cap is None:
-            return super().request(method, url, **kwargs)
+        # Read the body here in large chunks (requests' own reading takes 10 KiB at a time,
+        # which costs a detection pass over 10,000 series tens of milliseconds).
         kwargs["stream"] = True
         response = super().request(method, url, **kwargs)
         body = bytearray()
         for chunk in response.iter_content(_CHUNK):
             body += chunk
-            if len(body) > cap:
+            if cap is not None and len(body) > cap:
                 response.close()
                 raise _TooLargeError(cap)
         response._content = bytes(body)  # what .json() and .content read from now on
