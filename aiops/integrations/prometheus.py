@@ -14,12 +14,12 @@ import ast
 import contextvars
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 
 from aiops.config import PrometheusSettings
 
+T = TypeVar("T")
 _CHUNK = 1 << 20
 _POOL = 16  # connections kept to Prometheus: fetch_many's threads plus the other callers
 
@@ -188,6 +189,12 @@ class Prometheus:
 
     def close(self) -> None:
         self._conn.close()
+
+    def _call(self, fn: Callable[[], T], what: str) -> T:
+        """Any other call of the library (series metadata, ...), its failures as
+        PrometheusErrors like the queries'."""
+        with self._bounded(what, Limits()):
+            return fn()
 
     def _instant(self, promql: str, params: dict[str, str], limits: Limits) -> list[Series]:
         with self._bounded(promql, limits) as extra:

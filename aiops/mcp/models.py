@@ -137,6 +137,11 @@ class Topology(BaseModel):
     services: list[str]
     calls: list[Call]
     query: str
+    edges: list[dict[str, object]] = Field(
+        default_factory=list, description="each edge's health now against the hour before"
+    )
+    latency: str | None = Field(default=None, description="how the edges' latencies are measured")
+    problems: list[str] = Field(default_factory=list)
 
 
 # ---- cluster (Kubernetes) ----------------------------------------------------------------
