@@ -21,6 +21,9 @@ LAB_MAPPING = {
     FaultType.LATENCY: "escalate",
     FaultType.ERRORS: "escalate",
     FaultType.DEPENDENCY: "escalate",
+    # No safe remedy for a network fault: restarting or moving pods does not fix a lossy link.
+    FaultType.NETWORK_LATENCY: "escalate",
+    FaultType.NETWORK_LOSS: "escalate",
     FaultType.UNKNOWN: "escalate",
 }
 
