@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +21,10 @@ from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.activities.intake import IntakeActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
+from aiops.approvals.slack.blocks import temporal_ui_link
 from aiops.approvals.slack.notifier import notifier_from_settings
 from aiops.config import Settings
+from aiops.detect.catalog import build_catalog
 from aiops.domain.yamlsource import LoadError
 from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
@@ -143,9 +146,11 @@ def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
     notify = NotifyActivities(
         notifier_from_settings(settings),
-        ui_url=settings.temporal.ui_url,
-        namespace=settings.temporal.namespace,
+        ui_link=functools.partial(
+            temporal_ui_link, settings.temporal.ui_url, settings.temporal.namespace
+        ),
         metrics=prometheus,
+        units={s.name: s.unit for s in build_catalog(settings.detection.signals)},
     )
     return [
         *build_activities(settings, client, prometheus).all(),
