@@ -164,14 +164,18 @@ class Tool:
 
 
 def mcp_tools() -> list[Tool]:
-    """Every function registered with `@<server>.tool(...)` in aiops/mcp."""
+    """Every function registered as a tool in aiops/mcp: decorated with `@<server>.tool(...)`,
+    or passed to `<server>.tool(fn, ...)` (directly or from a loop over a tuple of functions)."""
     tools = []
     for path in _files(MCP_SOURCES):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            if not any(_is_tool_decorator(d) for d in node.decorator_list):
-                continue
+        module = ast.parse(path.read_text())
+        functions = {
+            node.name: node
+            for node in ast.walk(module)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        for name in sorted(_registered_tools(module, functions)):
+            node = functions[name]
             calls = _attribute_calls(node)
             files = {"playbooks_dir"} if "playbooks" in calls else set()
             files |= {"policies_dir"} if "policy" in calls else set()
@@ -184,6 +188,32 @@ def mcp_tools() -> list[Tool]:
                 )
             )
     return tools
+
+
+def _registered_tools(module: ast.Module, functions: dict[str, ast.AST]) -> set[str]:
+    names = {
+        fn.name
+        for fn in functions.values()
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any(_is_tool_decorator(d) for d in fn.decorator_list)
+    }
+    loops = {
+        loop.target.id: loop.iter
+        for loop in ast.walk(module)
+        if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name)
+    }
+    for call in ast.walk(module):
+        if not (isinstance(call, ast.Call) and _is_tool_decorator(call) and call.args):
+            continue
+        first = call.args[0]
+        if not isinstance(first, ast.Name):
+            continue
+        if first.id in functions:
+            names.add(first.id)
+        elif isinstance(loops.get(first.id), ast.Tuple | ast.List):
+            items = loops[first.id].elts  # type: ignore[union-attr]
+            names |= {e.id for e in items if isinstance(e, ast.Name) and e.id in functions}
+    return names
 
 
 def _is_tool_decorator(node: ast.expr) -> bool:
