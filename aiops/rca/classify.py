@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from aiops.domain import FaultType
-from aiops.rca.edges import ERRORS as EDGE_ERRORS
-from aiops.rca.edges import is_edge_metric
+from aiops.rca.blame import ERRORS as EDGE_ERRORS
+from aiops.rca.blame import is_edge_metric
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aiops.rca.blame import EdgeScores, score_edges
 from aiops.rca.classify import Family, classify, family_of
-from aiops.rca.edges import EdgeConfig, EdgeScores, EdgeSeries, score_edges
+from aiops.rca.edges import EdgeConfig, EdgeSeries
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiops.domain import Evidence, FaultType, Hypothesis
+from aiops.rca.blame import is_edge_metric
 from aiops.rca.classify import Family, family_of
-from aiops.rca.edges import is_edge_metric
 from aiops.rca.models import (
     ChangeEvidence,
     ChangeKind,
