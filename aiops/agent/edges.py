@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 
@@ -166,15 +167,33 @@ def queries(
 
 
 def edge_query(
+    profile: EdgeProfile,
+    namespace: str,
+    caller: str,
+    callee: str,
+    window: str,
+    statistic: str,
+    side: Literal["client", "server"] = "client",
+) -> str:
+    """What the caller waited (or the callee spent) on one edge: what a piece of evidence
+    cites and what a chart of the edge draws."""
+    sel = _selector(profile, namespace, **{profile.caller: caller, profile.callee: callee})
+    histogram, matchers = (
+        (profile.client_histogram, profile.client_matchers)
+        if side == "client"
+        else (profile.server_histogram, profile.server_matchers)
+    )
+    return _latency(histogram, _join(matchers, sel), "", window, statistic)
+
+
+def edge_chart_query(
     profile: EdgeProfile, namespace: str, caller: str, callee: str, window: str, statistic: str
 ) -> str:
-    """What the caller waited on one edge: the query a piece of evidence cites."""
-    sel = _selector(profile, namespace, **{profile.caller: caller, profile.callee: callee})
-    matchers = _join(profile.client_matchers, sel)
-    return (
-        _latency(profile.client_histogram, matchers, "", window, statistic)
-        .replace("sum by () ", "sum ")
-        .replace("sum by (le, )", "sum by (le)")
+    """Both sides of one edge as two series labelled side="client" / side="server"."""
+    return " or ".join(
+        f"label_replace({edge_query(profile, namespace, caller, callee, window, statistic, side)}"
+        f', "side", "{side}", "", "")'
+        for side in ("client", "server")
     )
 
 

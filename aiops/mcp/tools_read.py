@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 
 from aiops.domain import RemediationPlan, RiskLevel, Step
 from aiops.integrations.prometheus import PrometheusError, RangeQuery, Series
-from aiops.mcp import guard
+from aiops.mcp import guard, topology
 from aiops.mcp.audit import audit_trail
 from aiops.mcp.auth import current_caller
 from aiops.mcp.backends import Backends
@@ -260,7 +260,9 @@ def register(mcp: FastMCP, b: Backends) -> None:
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
     def get_topology(namespace: str = "default", window: str = "5m") -> dict[str, Any]:
         """Who calls whom in a namespace, with requests per second on each edge (Istio
-        istio_requests_total, server side), over the last `window`."""
+        istio_requests_total, server side), over the last `window`; and each edge's health
+        against the hour before: what the caller waited beside what the callee spent, failures
+        each side saw, and a verdict (ok, slower, slow network, failing, calls lost)."""
         from aiops.agent.metrics import plan_queries
 
         namespace = k8s_name(namespace, "namespace")
@@ -284,6 +286,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             "services": nodes,
             "calls": edges,
             "query": edges_q,
+            **topology.edge_health_view(b.prometheus(), namespace, seconds, now),
         }
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
@@ -294,14 +297,23 @@ def register(mcp: FastMCP, b: Backends) -> None:
         end: str = "now",
         shade_start: str | None = None,
         shade_end: str | None = None,
+        edge: str | None = None,
+        namespace: str = "default",
     ) -> ToolResult:
         """A PNG chart of a PromQL range (up to 8 series) with the anomaly window shaded.
-        Give `promql` (and optionally shade_start/shade_end), or an `incident_id` to plot its
-        first anomaly around the time it started."""
+        Give `promql` (and optionally shade_start/shade_end), an `incident_id` to plot its
+        first anomaly around the time it started, or an `edge` ('caller->callee', in
+        `namespace`) to draw what the caller waited beside what the callee spent."""
         shade: tuple[datetime, datetime] | None = None
         now = datetime.now(UTC)
+        if edge is not None and promql is None:
+            step = guard.window(start, end, None, now).step_s
+            promql = topology.edge_chart(edge, k8s_name(namespace, "namespace"), step)
         if promql is None and incident_id is None:
-            raise ToolError("give promql, or incident_id to plot that incident's anomaly")
+            raise ToolError(
+                "give promql, incident_id to plot that incident's anomaly, or edge "
+                "('caller->callee') to plot both sides of a call"
+            )
         if incident_id is not None and promql is None:
             detail = await read_incident(await b.temporal(), incident_id)
             if detail.incident is None or not detail.incident.anomalies:
