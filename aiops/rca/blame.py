@@ -20,7 +20,7 @@ ranking so.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,8 +72,11 @@ def score_edges(
     onset_z: float,
     lookback_s: float | None = None,
     config: EdgeConfig | None = None,
+    suspects: Collection[str] | None = None,
 ) -> EdgeScores:
-    """Blame per service from the edges' departures after `anomaly_time` (see the module doc)."""
+    """Blame per service from the edges' departures after `anomaly_time` (see the module doc).
+    `suspects`: the services that may take blame (None: every end); the load generator, an
+    ingress or a service of another namespace is an end that cannot be acted on here."""
     cfg = config or EdgeConfig()
     scored = measure_edges(
         edges,
@@ -89,10 +92,11 @@ def score_edges(
     queued = {(e.client, e.server): False for e in edges if one_way(e, anomaly_time)}
     if not scored:
         return EdgeScores(columns=(), score=np.empty(0), onset=np.empty(0), callee_slow=queued)
-    gap = _blame(scored, lambda e: max(e.z, 0.0) * e.network_share, onset_z, cfg)
-    err = _blame(scored, lambda e: e.errors_z, onset_z, cfg)
+    gap = _blame(scored, lambda e: max(e.z, 0.0) * e.network_share, onset_z, cfg, suspects)
+    err = _blame(scored, lambda e: e.errors_z, onset_z, cfg, suspects)
     served = _served(scored)
-    services = sorted({s for e in scored for s in (e.edge.client, e.edge.server)})
+    ends = {s for e in scored for s in (e.edge.client, e.edge.server)}
+    services = sorted(ends & set(suspects) if suspects is not None else ends)
     columns: list[str] = []
     score: list[float] = []
     onset: list[float] = []
@@ -147,8 +151,10 @@ def _blame(
     strength: Callable[[EdgeMeasure], float],
     onset_z: float,
     cfg: EdgeConfig,
+    suspects: Collection[str] | None,
 ) -> _Blame:
-    """service → (edge, its share of the edge, the edge's strength) for every edge touching it."""
+    """service → (edge, its share of the edge, the edge's strength) for every edge touching it.
+    An end that is no suspect (outside the services ranked) keeps no share: the other takes it."""
     strong = [strength(e) for e in edges]
     outbound: dict[str, list[bool]] = {}
     inbound: dict[str, list[bool]] = {}
@@ -168,6 +174,11 @@ def _blame(
             continue
         lean = odds(outbound[e.edge.client]) - odds(inbound[e.edge.server])
         to_server = 1.0 / (1.0 + math.exp(min(max(lean, -50.0), 50.0)))
+        if suspects is not None:
+            client_ok, server_ok = e.edge.client in suspects, e.edge.server in suspects
+            if not (client_ok or server_ok):
+                continue
+            to_server = to_server if client_ok and server_ok else float(server_ok)
         # The edge goes to the end the odds favour (to both, by halves, on a tie): a small
         # share of a large departure is no departure of the other end.
         for end, share in ((e.edge.server, to_server), (e.edge.client, 1.0 - to_server)):

@@ -144,7 +144,10 @@ class EdgeEvidence(BaseModel):
     server: str
     quantile: str
     kind: Literal["gap", "errors", "server"]
-    score: float = Field(description="robust z of the departure (client latency or errors)")
+    score: float = Field(
+        description="robust z of the departure: the caller's wait (gap), the callee's own time "
+        "(server), or failures only the caller saw (errors)"
+    )
     network_share: float = Field(description="share of the client rise outside the callee")
     share: float = Field(description="share of this edge's departure blamed on this service")
     client_before: float

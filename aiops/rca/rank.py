@@ -123,6 +123,7 @@ def rank(
             onset_z=cfg.scoring.onset_z,
             lookback_s=cfg.scoring.baseline_s,
             config=cfg.edges,
+            suspects=set(matrix.services) or None,
         )
         columns, scores = with_edges(columns, scores, scored, cfg.scoring)
         edge_evidence, callee_slow = scored.evidence, scored.callee_slow
@@ -288,8 +289,9 @@ def explained_by_callees(
 ) -> dict[str, list[str]]:
     """caller -> its callees that departed (a fault, not a symptom of the caller) no later than
     `explained_slack_s` after the caller's first departure. Where the edge itself was measured
-    (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, and whose
-    end of the edge is not blamed, explains nothing of the caller's wait."""
+    (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, returned
+    no more failures, and whose end of the edge is not blamed, explains nothing of the caller's
+    trouble."""
     z = cfg.scoring.onset_z
 
     def first_departure(svc: str, families: frozenset[Family] | None) -> float | None:

@@ -235,3 +235,25 @@ def test_a_callee_its_caller_does_not_wait_for_explains_nothing() -> None:
     ranking = rank(matrix(times, series), ANOMALY, call_graph=GRAPH, edges=queue)
     assert not any("its callee(s) email departed" in n for n in ranking.notes), ranking.notes
     assert ranking.ranked[0].service == "cart"
+
+
+def test_an_end_outside_the_ranked_services_takes_no_blame() -> None:
+    """The load generator calls frontend only: a slow frontend network shows on its one edge,
+    whose other end (no metrics, nothing to act on) is no suspect."""
+    times, series = quiet_matrix(10)
+    n = N_BEFORE + N_AFTER
+    client = np.where(np.arange(n) >= N_BEFORE, 0.3, 0.01)
+    edge = EdgeSeries(
+        client="loadgenerator",
+        server="frontend",
+        times=T0 + STEP * np.arange(n),
+        calls=np.full(n, 50.0),
+        client_latency=client * (1 + 0.02 * np.random.default_rng(1).standard_normal(n)),
+        server_latency=np.full(n, 0.008),
+    )
+    ranking = rank(matrix(times, series), ANOMALY, edges=[edge])
+    assert (ranking.ranked[0].service, ranking.ranked[0].fault) == (
+        "frontend",
+        FaultType.NETWORK_LATENCY,
+    )
+    assert "loadgenerator" not in ranking.services
