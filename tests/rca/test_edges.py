@@ -13,7 +13,15 @@ import pytest
 from test_rank import ANOMALY, N_AFTER, N_BEFORE, STEP, T0, base_series, matrix, shift
 
 from aiops.domain import FaultType
-from aiops.rca import EdgeSeries, RcaInputError, describe_edge, rank, summarise, to_hypotheses
+from aiops.rca import (
+    EdgeSeries,
+    RcaInputError,
+    describe_edge,
+    edge_health,
+    rank,
+    summarise,
+    to_hypotheses,
+)
 
 # frontend calls everyone; checkout calls cart, payment, shipping, email.
 GRAPH = [
@@ -257,3 +265,22 @@ def test_an_end_outside_the_ranked_services_takes_no_blame() -> None:
         FaultType.NETWORK_LATENCY,
     )
     assert "loadgenerator" not in ranking.services
+
+
+def test_edge_health_says_what_changed_on_each_edge() -> None:
+    lossy = {("cart", "shipping"): 0.1}
+    slow = {("frontend", "payment"): 200.0}
+    health = {
+        (h.client, h.server): h
+        for h in edge_health(
+            edges(client_extra_ms=slow, client_errors=lossy, server_extra_ms={"email": 80.0}),
+            ANOMALY,
+            window_s=300,
+            level_s=120,
+        )
+    }
+    assert health[("frontend", "payment")].verdict == "slow network"
+    assert health[("frontend", "payment")].client_now > 0.2
+    assert health[("cart", "shipping")].verdict == "calls lost"
+    assert health[("frontend", "email")].verdict == "slower"
+    assert health[("frontend", "cart")].verdict == "ok"
