@@ -284,3 +284,16 @@ def test_edge_health_says_what_changed_on_each_edge() -> None:
     assert health[("cart", "shipping")].verdict == "calls lost"
     assert health[("frontend", "email")].verdict == "slower"
     assert health[("frontend", "cart")].verdict == "ok"
+
+
+def test_a_cpu_hog_whose_callers_wait_on_it_is_still_a_cpu_fault() -> None:
+    """Seen live (catalog-cpu-hog): the saturated service's time on every inbound edge soars,
+    far beyond its CPU's standing; the callers' view must not set the bar its CPU is held to."""
+    times, series = quiet_matrix(11)
+    shift(series, "email_cpu_usage", 1.5, rows=N_AFTER)
+    shift(series, "email_latency_p90", 2.5, rows=N_AFTER)
+    slow = edges(server_extra_ms={"email": 400.0}, seed=3)
+    top = rank(matrix(times, series), ANOMALY, edges=slow).ranked[0]
+    assert top.service == "email"
+    assert any(e.kind == "server" for e in top.edges)
+    assert top.fault is FaultType.CPU, top.evidence
