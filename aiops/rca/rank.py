@@ -28,7 +28,13 @@ from aiops.rca.models import (
     service_of,
 )
 from aiops.rca.onset import estimate_onset
-from aiops.rca.scoring import MetricScores, ScoringConfig, peer_scores, score_metrics
+from aiops.rca.scoring import (
+    MetricScores,
+    ScoringConfig,
+    peer_scores,
+    score_metrics,
+    typical_spread,
+)
 from aiops.rca.topology import random_walk_scores
 
 
@@ -374,10 +380,19 @@ def with_edges(
     columns: tuple[str, ...], scores: MetricScores, edges: EdgeScores, cfg: ScoringConfig
 ) -> tuple[tuple[str, ...], MetricScores]:
     """The metric scores with the service graph's pseudo-columns appended (their peer standing
-    among themselves; the metrics' own standing is left as it was)."""
+    among themselves; the metrics' own standing is left as it was).
+
+    Most services' pseudo-columns sit at zero (no edge of theirs departed), so their own spread
+    would make any departure a towering standing; they are measured in the unit the metrics'
+    standing has, the spread a metric kind typically shows among services."""
     if not edges.columns:
         return columns, scores
-    peer = peer_scores(edges.columns, edges.score, cfg) if cfg.peer else np.log1p(edges.score)
+    unit = typical_spread(columns, scores.score, cfg)
+    peer = (
+        peer_scores(edges.columns, edges.score, cfg, floor=unit)
+        if cfg.peer
+        else np.log1p(edges.score)
+    )
     return columns + edges.columns, MetricScores(
         score=np.concatenate([scores.score, edges.score]),
         direction=np.concatenate([scores.direction, np.ones(len(edges.columns))]),
