@@ -45,7 +45,7 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 def k8s_name(value: str, what: str) -> str:
     value = value.strip()
-    if not _K8S_NAME.match(value):
+    if not _K8S_NAME.fullmatch(value):
         raise ToolError(
             f"{what} {value[:80]!r} is not a Kubernetes name (lower-case letters, "
             "digits, '-' and '.'); e.g. 'boutique' or 'cartservice'"
@@ -72,7 +72,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
 
     def prom_query(q: RangeQuery) -> list[Series]:
         try:
-            return b.prometheus().fetch(q)
+            return b.prometheus().fetch(q, guard.limits())
         except PrometheusError as exc:
             raise ToolError(_prom_message(str(exc), q.promql, b)) from exc
 
@@ -177,7 +177,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             answer["step_s"] = step_s
         if len(series) > len(shown):
             answer["truncated"] = (
-                f"{len(series)} series matched; showing the first "
+                f"{len(series)} or more series matched; showing the first "
                 f"{len(shown)}: aggregate (sum by, topk) to see all"
             )
         return answer
@@ -259,33 +259,20 @@ def register(mcp: FastMCP, b: Backends) -> None:
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
     def get_topology(namespace: str = "default", window: str = "5m") -> dict[str, Any]:
-        """Who calls whom in a namespace, with requests per second on each edge (Istio
-        istio_requests_total, server side), over the last `window`; and each edge's health
-        against the hour before: what the caller waited beside what the callee spent, failures
-        each side saw, and a verdict (ok, slower, slow network, failing, calls lost)."""
-        from aiops.agent.metrics import plan_queries
-
+        """Who calls whom in a namespace (requests per second per edge over the last `window`),
+        and each edge's health against the hour before: what the caller waited beside what the
+        callee spent, failures each side saw, a verdict (ok, slower, slow network, failing,
+        calls lost)."""
         namespace = k8s_name(namespace, "namespace")
         seconds = guard.parse_duration(window, "window")
         if not 60 <= seconds <= 86400:
             raise ToolError("window must be between 1m and 1d, e.g. '5m'")
-        plan = plan_queries(namespace, seconds / 4)
-        edges_q = next(q for q in plan.queries if q.kind == "edges").promql
-        now = datetime.now(UTC)
-        edges: list[dict[str, Any]] = []
-        for s in prom_query(RangeQuery(edges_q, now, now, 0)):
-            src, dst = s.labels.get("source_workload", ""), s.labels.get("destination_workload", "")
-            rate = s.values[-1] if s.values else math.nan
-            if src and dst and src != dst and math.isfinite(rate) and rate > 0:
-                edges.append({"from": src, "to": dst, "rps": round(rate, 4)})
-        edges.sort(key=lambda e: (str(e["from"]), str(e["to"])))
-        nodes = sorted({str(e["from"]) for e in edges} | {str(e["to"]) for e in edges})
+        now, query = datetime.now(UTC), topology.calls_query(namespace, seconds)
+        calls = prom_query(RangeQuery(query, now, now, 0))
         return {
             "namespace": namespace,
             "window": window,
-            "services": nodes,
-            "calls": edges,
-            "query": edges_q,
+            **topology.calls_view(calls, query),
             **topology.edge_health_view(b.prometheus(), namespace, seconds, now),
         }
 
@@ -310,10 +297,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             step = guard.window(start, end, None, now).step_s
             promql = topology.edge_chart(edge, k8s_name(namespace, "namespace"), step)
         if promql is None and incident_id is None:
-            raise ToolError(
-                "give promql, incident_id to plot that incident's anomaly, or edge "
-                "('caller->callee') to plot both sides of a call"
-            )
+            raise ToolError("give promql, incident_id (its anomaly) or edge ('caller->callee')")
         if incident_id is not None and promql is None:
             detail = await read_incident(await b.temporal(), incident_id)
             if detail.incident is None or not detail.incident.anomalies:
