@@ -297,3 +297,24 @@ def test_a_cpu_hog_whose_callers_wait_on_it_is_still_a_cpu_fault() -> None:
     assert top.service == "email"
     assert any(e.kind == "server" for e in top.edges)
     assert top.fault is FaultType.CPU, top.evidence
+
+
+def test_an_edge_departure_stands_no_higher_than_a_metric_departure_of_its_size() -> None:
+    """Most services' edge pseudo-columns sit at zero, so on their own spread any departure
+    would stand many times higher than a metric's; they stand in the metrics' unit."""
+    times, series = quiet_matrix(12)
+    shift(series, "cart_cpu_usage", 1.15, rows=N_AFTER)  # a metric departure ...
+    # ... and an edge departure of about the same robust z (+1.5 ms on ~5.5 ms, 3 % noise).
+    ranking = rank(
+        matrix(times, series),
+        ANOMALY,
+        edges=edges(client_extra_ms={("frontend", "email"): 1.5, ("cart", "email"): 1.5}),
+    )
+    by = {r.service: r for r in ranking.ranked}
+    cpu = next(e for e in by["cart"].evidence if e.metric == "cpu_usage")
+    gap = next(e for e in by["email"].evidence if e.metric == "edge_gap")
+    per_edge = max(e.score for e in by["email"].edges)
+    assert 0.5 < per_edge / cpu.score < 2.0, (per_edge, cpu.score)
+    # Two edges' worth of the same departure: the sum of their z doubles, its log grows by a
+    # quarter or so; on the pseudo-columns' own near-zero spread it stood 2.7 times higher.
+    assert gap.peer_score < 2 * cpu.peer_score, (gap.peer_score, cpu.peer_score)
