@@ -232,6 +232,28 @@ class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class TelemetrySettings(_Section):
+    """aiops' own health, metrics and traces (aiops.telemetry)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="bind address of /healthz, /readyz and /metrics (unauthenticated GETs of "
+        "aggregate figures on a port of their own; 0.0.0.0 in a pod for the probes)",
+    )
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="unset: no health or metrics server"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces; "
+        "unset: no tracing (needs the `tracing` extra)",
+    )
+    service_name: str = "aiops"
+    llm_usd_per_1k_tokens: float = Field(
+        default=0.0, ge=0, description="price of the configured model, for aiops_llm_cost_usd"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AIOPS_",
@@ -254,6 +276,7 @@ class Settings(BaseSettings):
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     detection: DetectionSettings = DetectionSettings()
     log: LogSettings = LogSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -5,38 +5,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastmcp.exceptions import ToolError
 
 from aiops.agent.edges import ISTIO, EdgeProfile, edge_chart_query, gather_edges
-from aiops.agent.metrics import plan_queries, rate_window
-from aiops.agent.ports import MetricsSource, SeriesLike
+from aiops.agent.metrics import rate_window
+from aiops.agent.ports import MetricsSource
 from aiops.rca import edge_health
 
 BASELINE = timedelta(hours=1)
 _EDGE = re.compile(r"^\s*([a-z0-9][-a-z0-9.]*)\s*(?:->|→)\s*([a-z0-9][-a-z0-9.]*)\s*$")
-
-
-def calls_query(namespace: str, window_s: float) -> str:
-    """Requests per second per caller → callee edge (the agent's call-graph query)."""
-    plan = plan_queries(namespace, window_s / 4)
-    return next(q for q in plan.queries if q.kind == "edges").promql
-
-
-def calls_view(series: Sequence[SeriesLike], query: str) -> dict[str, Any]:
-    """The services and the edges that carried calls, sorted."""
-    calls: list[dict[str, Any]] = []
-    for s in series:
-        src, dst = s.labels.get("source_workload", ""), s.labels.get("destination_workload", "")
-        rate = s.values[-1] if s.values else math.nan
-        if src and dst and src != dst and math.isfinite(rate) and rate > 0:
-            calls.append({"from": src, "to": dst, "rps": round(rate, 4)})
-    calls.sort(key=lambda e: (str(e["from"]), str(e["to"])))
-    services = sorted({str(e["from"]) for e in calls} | {str(e["to"]) for e in calls})
-    return {"services": services, "calls": calls, "query": query}
 
 
 def edge_health_view(
