@@ -256,7 +256,7 @@ def gather_edges(
                 server_latency=server,
                 client_errors=_ratio(arrays.get("client_failures"), arrays["calls"]),
                 server_errors=_ratio(arrays.get("server_failures"), arrays.get("server_calls")),
-                quantile=statistic,
+                statistic=statistic,
             )
         )
         sources[f"{caller} → {callee}"] = edge_query(

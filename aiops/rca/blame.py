@@ -204,7 +204,7 @@ def _evidence(
     return EdgeEvidence(
         client=e.edge.client,
         server=e.edge.server,
-        quantile=e.edge.quantile,
+        statistic=e.edge.statistic,
         kind=kind,
         score=round({"gap": e.z, "errors": e.errors_z, "server": e.server_z}[kind], 3),
         network_share=round(e.network_share, 3),

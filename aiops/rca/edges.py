@@ -49,8 +49,9 @@ class EdgeConfig:
 @dataclass(frozen=True)
 class EdgeSeries:
     """One caller → callee edge over time. `times` are unix seconds of each bin's end, ascending;
-    latencies in seconds (one quantile of the bin, named by `quantile`); NaN where a bin has no
-    calls. Error arrays are the share of the bin's calls that failed as each side saw them."""
+    latencies in seconds (one statistic of the bin's calls, named by `statistic`: "mean",
+    "p50", ...); NaN where a bin has no calls. Error arrays are the share of the bin's calls
+    that failed as each side saw them."""
 
     client: str
     server: str
@@ -60,7 +61,7 @@ class EdgeSeries:
     server_latency: FloatArray
     client_errors: FloatArray | None = None
     server_errors: FloatArray | None = None
-    quantile: str = "p50"
+    statistic: str = "p50"
 
     def __post_init__(self) -> None:
         if not self.client or not self.server:
@@ -224,7 +225,7 @@ def edge_health(
             EdgeHealth(
                 client=m.edge.client,
                 server=m.edge.server,
-                statistic=m.edge.quantile,
+                statistic=m.edge.statistic,
                 verdict=verdict,
                 calls_per_s=_none(_median(m.edge.calls[after])),
                 client_before=math.exp(m.client.before),

@@ -142,7 +142,7 @@ class EdgeEvidence(BaseModel):
 
     client: str
     server: str
-    quantile: str
+    statistic: str = Field(description="the latency statistic each side reports: mean, p50, ...")
     kind: Literal["gap", "errors", "server"]
     score: float = Field(
         description="robust z of the departure: the caller's wait (gap), the callee's own time "

@@ -80,7 +80,7 @@ _FLAT = 1.25
 
 def describe_edge(e: EdgeEvidence) -> str:
     """ "frontend → cartservice: client p50 12 ms → 210 ms, server p50 flat at 2 ms"."""
-    q = e.quantile
+    q = e.statistic
     head = f"{e.client} → {e.server}: "
     if e.kind == "errors":
         seen = f"{(e.client_errors_after or 0.0):.1%}"
