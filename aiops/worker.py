@@ -21,15 +21,16 @@ from aiops.activities.intake import IntakeActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.approvals.slack.notifier import notifier_from_settings
-from aiops.config import Settings
+from aiops.config import ConfigError, Settings
 from aiops.domain.yamlsource import LoadError
+from aiops.integrations.discovery import ProfileDiscovery, load_profile_set
 from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
-from aiops.playbooks.loader import PlaybookSet, load_playbooks
+from aiops.playbooks.loader import PlaybookSet, load_playbooks, signal_problems
 from aiops.policy import policy_version
 from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
@@ -59,15 +60,27 @@ def load_rules(settings: Settings) -> Rules:
         ) from exc
     try:
         playbooks = load_playbooks(settings.playbooks_dir)
+        profiles, _ = load_profile_set(settings.profiles)
     except LoadError as exc:
         raise StartupError(
             f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
         ) from exc
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
+    problems = signal_problems(playbooks, profiles.entities())
+    if problems:
+        raise StartupError(
+            f"refusing to start: playbooks in {settings.playbooks_dir} name signals the metric "
+            "profiles do not have:\n" + "\n".join(problems)
+        )
     return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_activities(
-    settings: Settings, client: Client, prometheus: Prometheus
+    settings: Settings,
+    client: Client,
+    prometheus: Prometheus,
+    discovery: ProfileDiscovery | None = None,
 ) -> IncidentActivities:
     """The activities with their real dependencies, from settings."""
     kube = settings.kubernetes
@@ -112,6 +125,7 @@ def build_activities(
         executor=executor,
         prometheus=prometheus,
         history=TemporalHistory(client),
+        signals=discovery.current if discovery is not None else None,
     )
 
 
@@ -130,6 +144,12 @@ def build_worker(
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
+    # What the cluster's metrics can feed, asked every few minutes, shared by detection,
+    # investigation and planning.
+    try:
+        discovery = ProfileDiscovery(settings.profiles, prometheus)
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
     notify = NotifyActivities(
         notifier_from_settings(settings),
         ui_url=settings.temporal.ui_url,
@@ -137,9 +157,9 @@ def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any
         metrics=prometheus,
     )
     return [
-        *build_activities(settings, client, prometheus).all(),
+        *build_activities(settings, client, prometheus, discovery).all(),
         *notify.all(),
-        *DetectionActivities(settings, prometheus).all(),
+        *DetectionActivities(settings, prometheus, discovery).all(),
         *IntakeActivities(client, settings.temporal.task_queue).all(),
     ]
 

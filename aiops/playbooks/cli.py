@@ -6,7 +6,19 @@ import argparse
 from pathlib import Path
 
 from aiops.domain.yamlsource import LoadError
-from aiops.playbooks.loader import load_playbooks
+from aiops.playbooks.loader import load_playbooks, signal_problems
+from aiops.profiles import load_profiles
+
+
+def _profile_dirs() -> list[Path]:
+    """The user's profile directories from the settings, if they load (signals defined there
+    count as known)."""
+    from aiops.config import ConfigError, load_settings
+
+    try:
+        return list(load_settings().profiles.dirs)
+    except ConfigError:
+        return []
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -25,6 +37,17 @@ def run(args: argparse.Namespace) -> int:
             print(error)
         files = {e.file for e in exc.errors}
         print(f"{len(exc.errors)} error(s) in {len(files)} file(s); nothing was loaded")
+        return 1
+    try:
+        known = load_profiles(_profile_dirs()).entities()
+    except LoadError as exc:
+        print(f"the metric profiles are invalid, so signals cannot be checked:\n{exc}")
+        return 1
+    problems = signal_problems(playbooks, known)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} error(s): conditions on signals no metric profile defines")
         return 1
     for pb in sorted(playbooks.playbooks.values(), key=lambda p: p.id):
         faults = ", ".join(f.value for f in pb.matches.faults)
