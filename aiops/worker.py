@@ -119,6 +119,7 @@ def build_activities(
         cluster=reader,
         llm=llm,
         config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
+        signals=discovery.current if discovery is not None else None,
     )
     return IncidentActivities(
         investigator=AgentInvestigator(agent),

@@ -34,6 +34,7 @@ from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
 from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
 from aiops.domain import Evidence, FaultType, Hypothesis, Incident, RcaReport
+from aiops.profiles import Assembly
 from aiops.rca import (
     ChangeEvent,
     ChangeKind,
@@ -97,6 +98,8 @@ class AgentDeps:
     cluster: ClusterReader | None = None
     llm: ChatModel | None = None
     config: AgentConfig = field(default_factory=AgentConfig)
+    # The signals the cluster's metric profiles feed now (discovery); None: every shipped one.
+    signals: Callable[[], Assembly] | None = None
 
 
 class AgentState(TypedDict, total=False):
@@ -135,7 +138,7 @@ def _namespace(incident: Incident) -> str:
     if incident.namespace:
         return incident.namespace
     for a in incident.anomalies:
-        for key in ("namespace", "destination_workload_namespace", "destination_service_namespace"):
+        for key in ("namespace", "exported_namespace"):
             if a.series.get(key):
                 return a.series[key]
     return "default"
@@ -177,6 +180,7 @@ def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
         state["window_start"],
         state["window_end"],
         state["step_s"],
+        signals=deps.signals().by_name() if deps.signals is not None else None,
     )
     return {"metrics": got, "notes": got.notes}
 
@@ -235,7 +239,7 @@ def flagged_services(incident: Incident) -> set[str]:
     """The workloads the incident's anomalies are about (what the detector saw departing)."""
     out: set[str] = set()
     for a in incident.anomalies:
-        for key in ("workload", "destination_workload", "deployment"):
+        for key in ("workload", "deployment"):
             if a.series.get(key):
                 out.add(a.series[key])
         if a.series.get("pod"):

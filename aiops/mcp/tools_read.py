@@ -259,8 +259,9 @@ def register(mcp: FastMCP, b: Backends) -> None:
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
     def get_topology(namespace: str = "default", window: str = "5m") -> dict[str, Any]:
-        """Who calls whom in a namespace, with requests per second on each edge (Istio
-        istio_requests_total, server side), over the last `window`."""
+        """Who calls whom in a namespace, with requests per second on each edge (from the
+        metric profiles the cluster has: Istio, Linkerd, OpenTelemetry servicegraph), over the
+        last `window`."""
         from aiops.agent.metrics import plan_queries
 
         namespace = k8s_name(namespace, "namespace")
@@ -268,11 +269,16 @@ def register(mcp: FastMCP, b: Backends) -> None:
         if not 60 <= seconds <= 86400:
             raise ToolError("window must be between 1m and 1d, e.g. '5m'")
         plan = plan_queries(namespace, seconds / 4)
-        edges_q = next(q for q in plan.queries if q.kind == "edges").promql
+        edges_q = next((q.promql for q in plan.queries if q.kind == "edges"), None)
+        if edges_q is None:
+            raise ToolError(
+                "no call graph here: no metric profile of this cluster reports calls between "
+                "workloads (Istio, Linkerd or the OpenTelemetry servicegraph connector)"
+            )
         now = datetime.now(UTC)
         edges: list[dict[str, Any]] = []
         for s in prom_query(RangeQuery(edges_q, now, now, 0)):
-            src, dst = s.labels.get("source_workload", ""), s.labels.get("destination_workload", "")
+            src, dst = s.labels.get("client", ""), s.labels.get("server", "")
             rate = s.values[-1] if s.values else math.nan
             if src and dst and src != dst and math.isfinite(rate) and rate > 0:
                 edges.append({"from": src, "to": dst, "rps": round(rate, 4)})

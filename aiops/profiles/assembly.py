@@ -25,7 +25,7 @@ class Missing:
 
     signal: str
     profile: str
-    wants: list[str]  # one line per unmet need: "istio_requests_total" or "a or b"
+    wants: list[str]  # one line per unmet need: "response_total" or "a or b"
 
 
 @dataclass(frozen=True)

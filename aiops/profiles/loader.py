@@ -8,6 +8,7 @@ profile replaces it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,17 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from aiops.domain.yamlsource import LoadError, SourceError, YamlDocument, read_yaml
-from aiops.profiles.models import Profile, SignalSpec, Vocabulary, check_part_labels
+from aiops.profiles.models import (
+    SPEC_FIELDS,
+    Profile,
+    ProfilePart,
+    SignalSpec,
+    Vocabulary,
+    check_part_labels,
+)
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 VOCABULARY_FILE = "signals.yaml"
 
 
@@ -44,40 +53,89 @@ def load_vocabulary(path: Path = BUILTIN_DIR / VOCABULARY_FILE) -> dict[str, Sig
 
 
 def profile_from_document(doc: YamlDocument, vocabulary: dict[str, SignalSpec]) -> Profile:
-    if not isinstance(doc.data, dict):
+    """A profile, or a LoadError listing every problem with its line. A signal is one part (a
+    mapping) or several (a list); the mapping of a signal the profile defines itself also
+    carries its spec (entity, unit, direction, description, ...)."""
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("signals"), dict):
         raise LoadError(
             [doc.error((), "a profile is a mapping with profile, description, signals")]
         )
-    try:
-        profile = Profile.model_validate(doc.data)
-    except ValidationError as exc:
-        raise LoadError(doc.validation_errors(exc)) from exc
     errors: list[SourceError] = []
-    for name, parts in profile.signals.items():
-        spec = vocabulary.get(name) or profile.defines.get(name)
-        if spec is None:
+    signals: dict[str, list[ProfilePart]] = {}
+    defines: dict[str, SignalSpec] = {}
+    for name, value in data["signals"].items():
+        where: tuple[str | int, ...] = ("signals", str(name))
+        if not _NAME.match(str(name)):
             errors.append(
-                doc.error(
-                    ("signals", name),
-                    f"signal {name!r} is not in the vocabulary ({', '.join(vocabulary)}); to "
-                    "define a signal of its own, give it entity, unit, direction and description",
-                )
+                doc.error(where, f"signal name {name!r} must be snake_case (a-z, 0-9, _)")
             )
             continue
-        if name in vocabulary and name in profile.defines:
-            errors.append(
-                doc.error(
-                    ("signals", name),
-                    f"signal {name!r} is defined by the vocabulary: a profile implements it "
-                    "(query, needs, labels) and cannot change its meaning",
+        items = value if isinstance(value, list) else [value]
+        parts: list[ProfilePart] = []
+        for i, item in enumerate(items):
+            at = (*where, i) if isinstance(value, list) else where
+            if not isinstance(item, dict):
+                errors.append(doc.error(at, "a part is a mapping with query, needs, labels"))
+                continue
+            spec = {k: v for k, v in item.items() if k in SPEC_FIELDS}
+            if spec:
+                spec_error = _spec(doc, at, str(name), spec, vocabulary, defines)
+                errors.extend(spec_error)
+            elif name not in vocabulary:
+                errors.append(
+                    doc.error(
+                        where,
+                        f"signal {name!r} is not in the vocabulary ({', '.join(vocabulary)}); "
+                        "to define a signal of its own, give it entity, unit, direction and "
+                        "description",
+                    )
                 )
-            )
-        for i, part in enumerate(parts):
-            for problem in check_part_labels(spec.entity, part):
-                errors.append(doc.error(("signals", name, i, "labels"), problem))
+            try:
+                part = ProfilePart.model_validate(
+                    {k: v for k, v in item.items() if k not in SPEC_FIELDS}
+                )
+            except ValidationError as exc:
+                errors.extend(doc.validation_errors(exc, at))
+                continue
+            meaning = vocabulary.get(str(name)) or defines.get(str(name))
+            if meaning is not None:
+                errors.extend(
+                    doc.error((*at, "labels"), p) for p in check_part_labels(meaning.entity, part)
+                )
+            parts.append(part)
+        signals[str(name)] = parts
+    header = {k: v for k, v in data.items() if k != "signals"}
+    try:
+        profile = Profile.model_validate({**header, "signals": signals, "defines": defines})
+    except ValidationError as exc:
+        errors.extend(doc.validation_errors(exc))
     if errors:
-        raise LoadError(errors)
+        raise LoadError(sorted(errors, key=lambda e: (e.line or 0, e.field)))
     return profile
+
+
+def _spec(
+    doc: YamlDocument,
+    at: tuple[str | int, ...],
+    name: str,
+    spec: dict[str, object],
+    vocabulary: dict[str, SignalSpec],
+    defines: dict[str, SignalSpec],
+) -> list[SourceError]:
+    if name in vocabulary:
+        return [
+            doc.error(
+                (*at, next(iter(spec))),
+                f"signal {name!r} is defined by the vocabulary: a profile implements it (query, "
+                f"needs, labels) and cannot change its meaning ({', '.join(spec)})",
+            )
+        ]
+    try:
+        defines[name] = SignalSpec.model_validate(spec)
+    except ValidationError as exc:
+        return doc.validation_errors(exc, at)
+    return []
 
 
 def load_profile(path: Path, vocabulary: dict[str, SignalSpec]) -> Profile:

@@ -128,7 +128,7 @@ class Profile(_Strict):
     description: str = Field(min_length=1)
     docs: list[str] = Field(default_factory=list, description="where the names come from")
     order: int = Field(default=100, description="lower first: whose series win a `first` signal")
-    signals: dict[str, list[ProfilePart]] = Field(min_length=1)
+    signals: dict[str, list[ProfilePart]] = Field(description="signal -> its parts")
     defines: dict[str, SignalSpec] = Field(
         default_factory=dict, description="signals of its own, not in the vocabulary"
     )
@@ -139,28 +139,6 @@ class Profile(_Strict):
         if not _PROFILE.match(v):
             raise ValueError(f"profile name {v!r} must be kebab-case, e.g. my-exporter")
         return v
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_specs(cls, data: Any) -> Any:
-        """A signal is one part (a mapping) or several (a list); a mapping may also carry the
-        spec of a signal the profile defines itself."""
-        if not isinstance(data, dict) or not isinstance(data.get("signals"), dict):
-            return data
-        data = dict(data)
-        signals: dict[str, Any] = {}
-        defines: dict[str, Any] = dict(data.get("defines") or {})
-        for name, value in data["signals"].items():
-            if isinstance(value, dict):
-                spec = {k: v for k, v in value.items() if k in SPEC_FIELDS}
-                if spec:
-                    defines[name] = spec
-                value = [{k: v for k, v in value.items() if k not in SPEC_FIELDS}]
-            signals[name] = value
-        data["signals"] = signals
-        if defines:
-            data["defines"] = defines
-        return data
 
     @model_validator(mode="after")
     def _names(self) -> Profile:

@@ -48,7 +48,7 @@ def parse_need(text: str) -> tuple[str, tuple[str, ...]]:
     if not m:
         raise ValueError(
             f"need {text!r} is not a metric family, optionally with the labels it must carry, "
-            "e.g. istio_requests_total or rpc_server_duration_milliseconds{service_name}"
+            "e.g. response_total or rpc_server_duration_milliseconds{service_name}"
         )
     labels = tuple(x.strip() for x in (m.group(3) or "").split(",") if x.strip())
     return m.group(1), labels
