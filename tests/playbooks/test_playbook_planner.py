@@ -97,7 +97,8 @@ def test_rollback_verification_follows_the_request_metrics_the_cluster_has() -> 
     assert plan.verification is not None
     q = plan.verification.query
     assert 'destination_workload="cartservice"' in q
-    assert 'reporter="source"' in q  # the callers' view counts: a crashing pod reports nothing
+    # the worst of both sides: callers' sidecars count what a crashing pod's own cannot
+    assert "destination_workload_namespace, reporter)" in q
     assert "rpc_server_duration_milliseconds" not in q
     otel = live({**BASE, "rpc_server_duration_milliseconds": OTEL_SERVER})
     plan = plan_remediation(report("bad_rollout"), SHIPPED, signals=otel).plan
