@@ -151,6 +151,21 @@ def register(mcp: FastMCP, b: Backends) -> None:
     # ---- metrics -----------------------------------------------------------------------
 
     @mcp.tool(annotations=READ_ONLY, tags=TAGS)
+    def list_signals() -> dict[str, Any]:
+        """What aiops can watch in this cluster: the metric profiles (Istio, Linkerd,
+        OpenTelemetry, ingress-nginx, and the base of cAdvisor, kube-state-metrics and
+        node_exporter) whose metric families Prometheus has, the signals they feed, and the
+        signals that cannot run for want of which metric."""
+        from aiops.profiles.report import summary
+
+        discovery = b.discovery()
+        answer = summary(discovery.current())
+        answer["checked_at"] = discovery.checked_at.isoformat() if discovery.checked_at else None
+        if discovery.last_error:
+            answer["problem"] = _prom_message(discovery.last_error, "discovery", b)
+        return answer
+
+    @mcp.tool(annotations=READ_ONLY, tags=TAGS)
     def query_metrics(
         promql: str, start: str | None = None, end: str = "now", step: str | None = None
     ) -> dict[str, Any]:
@@ -190,7 +205,8 @@ def register(mcp: FastMCP, b: Backends) -> None:
         from aiops.detect.catalog import build_catalog  # numpy: only when asked
 
         service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
-        catalog = build_catalog(settings.detection.signals)
+        live = b.discovery().current().signals
+        catalog = build_catalog(settings.detection.signals, base=[s for s in live if s.detect])
         now = datetime.now(UTC)
         signals = [
             sig
@@ -268,7 +284,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
         seconds = guard.parse_duration(window, "window")
         if not 60 <= seconds <= 86400:
             raise ToolError("window must be between 1m and 1d, e.g. '5m'")
-        plan = plan_queries(namespace, seconds / 4)
+        plan = plan_queries(namespace, seconds / 4, b.discovery().current().by_name())
         edges_q = next((q.promql for q in plan.queries if q.kind == "edges"), None)
         if edges_q is None:
             raise ToolError(
