@@ -20,6 +20,8 @@ from aiops.profiles.signal import Signal
 
 Comparison = Literal["below", "above", "at_most", "at_least"]
 OPERATORS: dict[Comparison, str] = {"below": "<", "above": ">", "at_most": "<=", "at_least": ">="}
+# What breaks each bound (NaN breaks none: a comparison with NaN is false).
+VIOLATED: dict[Comparison, str] = {"below": ">=", "above": "<=", "at_most": ">", "at_least": "<"}
 # Pods of a Deployment are <deployment>-<pod-template-hash>-<suffix>.
 POD_OF = "{name}-[a-z0-9]+-[a-z0-9]+"
 TARGET_ENTITIES: dict[str, frozenset[str]] = {
@@ -130,13 +132,12 @@ def render_condition(
         eq, regex = target_filters(
             signal, str(target["kind"]), target.get("namespace"), str(target["name"])
         )
-    # `>= -Inf` drops NaN (a ratio over zero requests): no value is no evidence.
-    valued = f"(({signal.render(eq, cond.window, regex=regex)}) >= -Inf)"
-    op = OPERATORS[cond.comparison]
-    holds = f"(count({valued} {op} {bound:g}) == count({valued}))"
-    if cond.optional:
-        return f"({holds} or on() absent({valued}))"
-    return holds
+    query = signal.render(eq, cond.window, regex=regex)
+    # No series of the target breaks the bound, and (unless optional) at least one has a value:
+    # `>= -Inf` drops NaN (a ratio over zero requests), as no value is no evidence.
+    broken = f"count(({query}) {VIOLATED[cond.comparison]} {bound:g})"
+    evidence = "vector(1)" if cond.optional else f"count(({query}) >= -Inf)"
+    return f"({evidence} unless on() {broken})"
 
 
 def signal_problems(
