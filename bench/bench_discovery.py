@@ -75,20 +75,24 @@ UNRELATED = ("apiserver_request_duration_seconds_bucket", 'verb="GET",resource="
 BUCKETS = 10
 
 
-def write(path: Path, series: int, now: float) -> int:
+def write(path: Path, series: int, now: float) -> tuple[int, int]:
+    """(series of the profiles' families, series in all)."""
     per_family = series // len(FAMILIES)
-    written = 0
+    written = related = 0
     with path.open("w") as out:
         for name, template in [*FAMILIES, UNRELATED]:
             buckets = BUCKETS if "le=" in template else 1
-            for n in range(per_family // buckets):
+            count = series if (name, template) == UNRELATED else per_family
+            for n in range(count // buckets):
                 for j in range(buckets):
                     labels = template.format(i=n, k=n + 1, n=n % 20, j=j)
                     for age in (300, 200, 100):
                         out.write(f"{name}{{{labels}}} {n} {now - age:.3f}\n")
                     written += 1
+            if (name, template) != UNRELATED:
+                related = written
         out.write("# EOF\n")
-    return written
+    return related, written
 
 
 def main() -> None:
@@ -101,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="aiops-bench-discovery-") as tmp:
         folder = Path(tmp)
         now = time.time()
-        total = write(folder / "series.om", args.series, now)
+        related, total = write(folder / "series.om", args.series, now)
         subprocess.run(
             [
                 "promtool",
@@ -126,7 +130,6 @@ def main() -> None:
                 times.append(time.perf_counter() - started)
             times.sort()
             labelled = sum(1 for labels in wanted_families(discovery.profiles).values() if labels)
-    related = total - total // (len(FAMILIES) + 1)
     wanted = len(wanted_families(discovery.profiles))
     print(
         f"series in Prometheus: {total} ({related} of the profiles' families); "
