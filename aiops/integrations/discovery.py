@@ -51,11 +51,10 @@ def wanted_families(profiles: list[Profile]) -> dict[str, set[str]]:
     """family -> the labels some signal needs it to carry."""
     out: dict[str, set[str]] = {}
     for p in profiles:
-        for parts in p.signals.values():
-            for part in parts:
-                for need in part.flat_needs():
-                    family, labels = parse_need(need)
-                    out.setdefault(family, set()).update(labels)
+        needs = [n for parts in p.signals.values() for part in parts for n in part.flat_needs()]
+        for need in needs + (p.edges.needs if p.edges is not None else []):
+            family, labels = parse_need(need)
+            out.setdefault(family, set()).update(labels)
     return out
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastmcp.exceptions import ToolError
 from temporalio.client import Client
@@ -115,16 +115,6 @@ class Backends:
                 await asyncio.to_thread(open_backend)
         with contextlib.suppress(ToolError):
             await self.temporal()
-
-    def redact(self, value: Any) -> Any:
-        return self.redactor.data(value)
-
-    def redact_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [self.redact_dict(r) for r in rows]
-
-    def redact_dict(self, value: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self.redactor.data(value)
-        return out
 
 
 def _import_heavy_modules() -> None:

@@ -10,21 +10,19 @@ from aiops.playbooks.loader import load_playbooks, signal_problems
 from aiops.profiles import load_profiles
 
 
-def _profile_dirs() -> list[Path]:
-    """The user's profile directories from the settings, if they load (signals defined there
-    count as known)."""
-    from aiops.config import ConfigError, load_settings
-
-    try:
-        return list(load_settings().profiles.dirs)
-    except ConfigError:
-        return []
-
-
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.description = "Check every playbook in DIR; print each error as file:line: field: reason."
     p.add_argument(
         "dir", nargs="?", default="playbooks", type=Path, help="directory of *.yaml playbooks"
+    )
+    p.add_argument(
+        "--profiles",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a folder of your own metric profiles, whose signals conditions may name "
+        "(as settings profiles.dirs); repeatable",
     )
 
 
@@ -39,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(exc.errors)} error(s) in {len(files)} file(s); nothing was loaded")
         return 1
     try:
-        known = load_profiles(_profile_dirs()).entities()
+        known = load_profiles(args.profiles).entities()
     except LoadError as exc:
         print(f"the metric profiles are invalid, so signals cannot be checked:\n{exc}")
         return 1

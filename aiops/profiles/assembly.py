@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aiops.profiles.models import Profile, ProfilePart, SignalSpec
+from aiops.profiles.models import EdgeSource, Profile, ProfilePart, SignalSpec
 from aiops.profiles.signal import Signal, SignalPart, parse_need
 
 #: family -> label names seen on its series (an empty set: labels not asked for)
@@ -38,6 +38,7 @@ class Assembly:
     missing: list[Missing] = field(default_factory=list)  # signals with no live part at all
     discovered: bool = False  # built from what Prometheus has (else: every part, unchecked)
     families: dict[str, list[str]] = field(default_factory=dict)  # family -> its labels
+    edges: list[EdgeSource] = field(default_factory=list)  # service graphs live, profile order
 
     def by_name(self) -> dict[str, Signal]:
         return {s.name: s for s in self.signals}
@@ -101,8 +102,15 @@ def assemble(
             signals.append(Signal(name=name, parts=tuple(parts), **spec.signal_fields()))
         elif wants:
             missing.extend(_merge(wants))
+    edges = [
+        p.edges
+        for p in books
+        if p.edges is not None
+        and (families is None or all(need_met(n, families) for n in p.edges.needs))
+    ]
     return Assembly(
         signals=signals,
+        edges=edges,
         profiles_found=[p.profile for p in books if p.profile in found],
         profiles_known=[p.profile for p in books],
         missing=missing,

@@ -66,7 +66,7 @@ def profile_from_document(doc: YamlDocument, vocabulary: dict[str, SignalSpec]) 
     defines: dict[str, SignalSpec] = {}
     for name, value in data["signals"].items():
         where: tuple[str | int, ...] = ("signals", str(name))
-        if not _NAME.match(str(name)):
+        if not _NAME.fullmatch(str(name)):
             errors.append(
                 doc.error(where, f"signal name {name!r} must be snake_case (a-z, 0-9, _)")
             )

@@ -76,7 +76,7 @@ class Vocabulary(_Strict):
     @classmethod
     def _names(cls, v: dict[str, SignalSpec]) -> dict[str, SignalSpec]:
         for name in v:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"signal name {name!r} must be snake_case (a-z, 0-9, _)")
         return v
 
@@ -121,6 +121,29 @@ class ProfilePart(_Strict):
         return tuple((e,) if isinstance(e, str) else tuple(e) for e in self.needs)
 
 
+class EdgeSource(_Strict):
+    """Where a profile keeps the service graph per caller → callee, and what each side measured
+    (the agent's edge ranking reads it): metric and label names, and the matchers that pick the
+    caller's view or the callee's. Histograms by base name (_sum, _count, _bucket appended)."""
+
+    name: str = Field(description="e.g. istio, otel-servicegraph")
+    needs: list[str] = Field(min_length=1, description="metric families it reads")
+    caller: str = Field(description="label naming the calling workload")
+    callee: str
+    namespace: str | None = Field(description="label of the callee's namespace; null: none")
+    requests: str = Field(description="the call counter")
+    client_histogram: str = Field(description="what the caller waited")
+    client_matchers: str = ""
+    server_histogram: str = Field(description="what the callee spent")
+    server_matchers: str = ""
+    client_requests: str = Field(default="", description="matchers: calls as the caller saw them")
+    client_failed: str = Field(default="", description="matchers: failed calls, the caller's view")
+    server_requests: str = ""
+    server_failed: str = ""
+    failed_counter: str | None = Field(default=None, description="a separate failed-calls counter")
+    to_seconds: float = Field(default=1.0, gt=0, description="the histograms' unit in seconds")
+
+
 class Profile(_Strict):
     """How one kind of exporter computes signals."""
 
@@ -132,18 +155,19 @@ class Profile(_Strict):
     defines: dict[str, SignalSpec] = Field(
         default_factory=dict, description="signals of its own, not in the vocabulary"
     )
+    edges: EdgeSource | None = Field(default=None, description="its service graph, if it has one")
 
     @field_validator("profile")
     @classmethod
     def _kebab(cls, v: str) -> str:
-        if not _PROFILE.match(v):
+        if not _PROFILE.fullmatch(v):
             raise ValueError(f"profile name {v!r} must be kebab-case, e.g. my-exporter")
         return v
 
     @model_validator(mode="after")
     def _names(self) -> Profile:
         for name in self.signals:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"signal name {name!r} must be snake_case (a-z, 0-9, _)")
         return self
 

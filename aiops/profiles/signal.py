@@ -44,7 +44,7 @@ CANONICAL_LABELS: dict[str, tuple[str, ...]] = {
 
 def parse_need(text: str) -> tuple[str, tuple[str, ...]]:
     """`family` or `family{label, label}` -> (family, labels it must carry)."""
-    m = _NEED.match(text.strip())
+    m = _NEED.fullmatch(text.strip())
     if not m:
         raise ValueError(
             f"need {text!r} is not a metric family, optionally with the labels it must carry, "
@@ -69,7 +69,7 @@ def check_template(query: str) -> str:
 
 
 def duration_seconds(window: str) -> float:
-    if not _DURATION.match(window):
+    if not _DURATION.fullmatch(window):
         raise ValueError(f"window {window!r} must be a Prometheus duration like 1m or 30s")
     return sum(int(n) * _UNIT_S[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", window))
 
@@ -113,7 +113,7 @@ class SignalPart(BaseModel):
     def _check_labels(cls, v: dict[str, str]) -> dict[str, str]:
         for canonical, source in v.items():
             for label in (canonical, source):
-                if not _LABEL.match(label):
+                if not _LABEL.fullmatch(label):
                     raise ValueError(f"{label!r} is not a valid Prometheus label name")
         return v
 
@@ -216,14 +216,14 @@ class Signal(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(f"signal name {v!r} must be snake_case (a-z, 0-9, _)")
         return v
 
     @field_validator("entity_label")
     @classmethod
     def _check_label(cls, v: str) -> str:
-        if not _LABEL.match(v):
+        if not _LABEL.fullmatch(v):
             raise ValueError(f"entity_label {v!r} is not a valid Prometheus label name")
         return v
 
@@ -255,7 +255,7 @@ class Signal(BaseModel):
         minimum number of requests (a value for every series, however few requests)."""
         seconds = duration_seconds(window)
         for k in [*(filters or {}), *(regex or {})]:
-            if not _LABEL.match(k):
+            if not _LABEL.fullmatch(k):
                 raise ValueError(f"filter label {k!r} is not a valid Prometheus label name")
         rendered = []
         for part in self.parts:

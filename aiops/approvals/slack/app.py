@@ -7,9 +7,10 @@ import asyncio
 import signal
 
 from aiohttp import web
+from temporalio.client import Client
 
 from aiops.approvals.slack.handlers import ApprovalHandler
-from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier
+from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, slack_door
 from aiops.approvals.slack.notifier import web_client
 from aiops.approvals.slack.socket_mode import SocketModeApp
 from aiops.config import ConfigError, Settings, load_settings
@@ -17,6 +18,8 @@ from aiops.domain.yamlsource import LoadError
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
 from aiops.policy.loader import load_policy
+from aiops.policy.models import Policy
+from aiops.telemetry.process import ProcessTelemetry
 
 log = get_logger(__name__)
 
@@ -61,7 +64,27 @@ async def serve(
     if mode == "http" and slack.signing_secret is None:
         raise SlackSetupError("HTTP mode needs AIOPS_SLACK__SIGNING_SECRET")
     policy = load_policy(settings.policies_dir)
-    temporal = await connect(settings.temporal)
+    telemetry = ProcessTelemetry.start(settings, "slack")
+    try:
+        temporal = await connect(settings.temporal)
+        async with telemetry.beside(temporal):
+            await _serve(settings, temporal, policy, mode, host, port, stop, telemetry)
+    finally:
+        telemetry.stop()
+
+
+async def _serve(
+    settings: Settings,
+    temporal: Client,
+    policy: Policy,
+    mode: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+    telemetry: ProcessTelemetry,
+) -> None:
+    slack = settings.slack
+    assert slack.bot_token is not None
     client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
     handler = ApprovalHandler(temporal, policy, client)
     stop = stop or _stop_on_signals()
@@ -69,6 +92,7 @@ async def serve(
         assert slack.app_token is not None
         app = SocketModeApp(handler, slack.app_token.get_secret_value(), client)
         await app.start()
+        telemetry.serving.set()
         log.info("slack app connected", mode="socket")
         try:
             await stop.wait()
@@ -77,11 +101,14 @@ async def serve(
         return
     assert slack.signing_secret is not None
     endpoint = InteractionEndpoint(
-        handler, RequestVerifier(slack.signing_secret.get_secret_value())
+        handler,
+        RequestVerifier(slack.signing_secret.get_secret_value()),
+        slack_door(host, tuple(slack.allowed_hosts)),
     )
     runner = web.AppRunner(endpoint.app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    telemetry.serving.set()
     log.info("slack app listening", mode="http", url=f"http://{host}:{port}{PATH}")
     try:
         await stop.wait()

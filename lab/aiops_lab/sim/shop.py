@@ -158,6 +158,9 @@ class Shop:
         self._node_busy: dict[str, dict[str, float]] = {}
         self._pod_views: dict[str, _PodView] = {}
         self._images: dict[tuple[str, int], str] = {}
+        # Requests per second from callers outside the call graph (a CronJob calling a backend),
+        # by (source workload, destination service).
+        self.external: dict[tuple[str, str], float] = {}
 
     def continue_from(self, history: Shop) -> None:
         """Carry request and node counters over from the backfilled history, so counters stay
@@ -325,6 +328,8 @@ class Shop:
         node_ready = {n.name: n.ready for n in snap.nodes}
 
         flows["frontend"].rate_in = self.traffic.rate(now)
+        for (_, target), rps in self.external.items():
+            flows[target].rate_in += rps
         # Load flows down the graph; shed requests never reach the callees.
         for name in TOPOLOGICAL_ORDER:
             spec = SERVICES[name]
@@ -439,12 +444,8 @@ class Shop:
             return
         # Requests as each destination counted them (side "server").
         latency: dict[str, tuple[np.ndarray, float]] = {}
-        for src, dst, per_request in self._edges():
-            rate = (
-                self._flows[src].served * per_request
-                if src != LOADGENERATOR
-                else self._flows["frontend"].rate_in
-            )
+        surge = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.TRAFFIC_SURGE)}
+        for src, dst, rate in self._edge_rates(surge):
             fl = self._flows[dst]
             if rate <= 0:
                 continue
@@ -486,10 +487,24 @@ class Shop:
                 key = (node.name, mode)
                 self._node_cpu[key] = self._node_cpu.get(key, 0.0) + max(cores, 0.0) * dt
 
-    def _edges(self) -> list[tuple[str, str, float]]:
-        return [(LOADGENERATOR, "frontend", 1.0)] + [
-            (c.source, c.destination, c.per_request) for c in CALLS
+    def _edge_rates(self, surge: dict[str, float]) -> list[tuple[str, str, float]]:
+        """Requests per second on every edge the destination's sidecar counts. A surge into a
+        backend arrives over its callers' edges (they call it that much more often)."""
+        frontend = self._flows["frontend"]
+        outside = sum(rps for (_, dst), rps in self.external.items() if dst == "frontend")
+        edges = [(LOADGENERATOR, "frontend", frontend.rate_in - outside * surge.get("frontend", 1))]
+        edges += [
+            (
+                c.source,
+                c.destination,
+                self._flows[c.source].served * c.per_request * surge.get(c.destination, 1.0),
+            )
+            for c in CALLS
         ]
+        edges += [
+            (src, dst, rps * surge.get(dst, 1.0)) for (src, dst), rps in self.external.items()
+        ]
+        return edges
 
     def _kubelet(self, snap: ClusterSnapshot, views: list[_PodView]) -> None:
         """Report what a kubelet would see: OOM kills, crashing containers, readiness."""
