@@ -71,9 +71,10 @@ def get_service_health(
     service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
     detection = b.settings.detection
     now = datetime.now(UTC)
+    live = [s for s in b.discovery().current().signals if s.detect]  # what the cluster feeds
     signals = [
         sig
-        for sig in build_catalog(detection.signals)
+        for sig in build_catalog(detection.signals, base=live)
         if sig.namespace_label is not None and sig.name not in detection.disabled
     ]
     rendered = [sig.render_for(namespace, window=detection.rate_window) for sig in signals]
@@ -116,22 +117,27 @@ def get_service_health(
 def get_topology(
     namespace: str = "default", window: str = "5m", b: Backends = BACKENDS
 ) -> Topology:
-    """Who calls whom in a namespace (requests per second per edge over the last `window`),
-    and each edge's health against the hour before: what the caller waited beside what the
-    callee spent, failures each side saw, a verdict (ok, slower, slow network, failing, calls
-    lost)."""
+    """Who calls whom in a namespace (requests per second per edge over the last `window`, from
+    the metric profiles the cluster has: Istio, Linkerd, OpenTelemetry servicegraph), and each
+    edge's health against the hour before: what the caller waited beside what the callee spent,
+    failures each side saw, a verdict (ok, slower, slow network, failing, calls lost)."""
     from aiops.agent.metrics import plan_queries
 
     namespace = k8s_name(namespace, "namespace")
     seconds = guard.parse_duration(window, "window")
     if not 60 <= seconds <= 86400:
         raise ToolError("window must be between 1m and 1d, e.g. '5m'")
-    plan = plan_queries(namespace, seconds / 4)
-    edges_q = next(q for q in plan.queries if q.kind == "edges").promql
+    plan = plan_queries(namespace, seconds / 4, b.discovery().current().by_name())
+    edges_q = next((q.promql for q in plan.queries if q.kind == "edges"), None)
+    if edges_q is None:
+        raise ToolError(
+            "no call graph here: no metric profile of this cluster reports calls between "
+            "workloads (Istio, Linkerd or the OpenTelemetry servicegraph connector)"
+        )
     now = datetime.now(UTC)
     calls: list[Call] = []
     for s in prom_query(b, RangeQuery(edges_q, now, now, 0)):
-        src, dst = s.labels.get("source_workload", ""), s.labels.get("destination_workload", "")
+        src, dst = s.labels.get("client", ""), s.labels.get("server", "")
         rate = s.values[-1] if s.values else math.nan
         if src and dst and src != dst and math.isfinite(rate) and rate > 0:
             calls.append(Call(source=src, to=dst, rps=round(rate, 4)))
