@@ -61,6 +61,7 @@ from aiops.integrations.redact import Redactor
 from aiops.logs import get_logger
 from aiops.playbooks.planner import Observed, plan_remediation
 from aiops.policy.evaluate import ActionRecord
+from aiops.profiles import Assembly
 
 log = get_logger(__name__)
 
@@ -207,7 +208,10 @@ class IncidentActivities:
         prometheus: Prometheus | None = None,
         history: HistorySource | None = None,
         verify_poll_s: float = 5.0,
+        signals: Callable[[], Assembly] | None = None,
     ) -> None:
+        """`signals`: the signals the cluster's metric profiles feed now (discovery), which the
+        plan's verification and preconditions are written in; default: every shipped part."""
         self.investigator = investigator or AnomalyRanker()
         self.executor = executor
         self.facts = (
@@ -218,6 +222,7 @@ class IncidentActivities:
         self.prometheus = prometheus
         self.history = history or NoHistory()
         self.verify_poll_s = verify_poll_s
+        self.signals = signals
 
     @activity.defn(name=INVESTIGATE_INCIDENT)
     async def investigate_incident(self, inp: InvestigateInput) -> RcaReport:
@@ -287,13 +292,14 @@ class IncidentActivities:
 
     @activity.defn(name=PLAN_REMEDIATION)
     async def plan_remediation(self, inp: PlanInput) -> PlanResult:
-        planned = plan_remediation(inp.report, inp.playbooks, inp.observed)
+        live = await asyncio.to_thread(self.signals) if self.signals is not None else None
+        planned = plan_remediation(inp.report, inp.playbooks, inp.observed, live)
         evidence = ranked_by_evidence(inp.report)
         if evidence is None:
             return PlanResult(
                 plan=planned.plan, preconditions=planned.preconditions, skipped=planned.skipped
             )
-        baseline = plan_remediation(evidence, inp.playbooks, inp.observed)
+        baseline = plan_remediation(evidence, inp.playbooks, inp.observed, live)
         top = inp.report.top
         if top is not None and top.target not in inp.report.evidence_ranking:
             # The model may re-order the ranking, never add to it: its target is not acted on.

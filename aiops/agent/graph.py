@@ -15,6 +15,7 @@ import math
 import operator
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from aiops.agent.metrics import (
 from aiops.agent.nodescope import NodeScope, node_hosts_of
 from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.domain import Evidence, Hypothesis, Incident, RcaReport
+from aiops.profiles import Assembly
 from aiops.rca import (
     ChangeEvent,
     MetricsMatrix,
@@ -90,6 +92,8 @@ class AgentDeps:
     cluster: ClusterReader | None = None
     llm: ChatModel | None = None
     config: AgentConfig = field(default_factory=AgentConfig)
+    # The signals the cluster's metric profiles feed now (discovery); None: every shipped one.
+    signals: Callable[[], Assembly] | None = None
 
 
 class AgentState(AdviceState, total=False):
@@ -119,7 +123,7 @@ def _namespace(incident: Incident) -> str:
     if incident.namespace:
         return incident.namespace
     for a in incident.anomalies:
-        for key in ("namespace", "destination_workload_namespace", "destination_service_namespace"):
+        for key in ("namespace", "exported_namespace"):
             if a.series.get(key):
                 return a.series[key]
     return "default"
@@ -165,8 +169,15 @@ def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
         state["window_end"],
         state["step_s"],
     )
-    got = gather(deps.metrics, ns, start, end, step)
+    assembly = deps.signals() if deps.signals is not None else None
+    got = gather(
+        deps.metrics, ns, start, end, step, signals=assembly.by_name() if assembly else None
+    )
     profile = deps.config.edge_profile
+    if profile is not None and assembly is not None and assembly.discovered:
+        # the service graph of the first live profile that has one (none: no edges to read)
+        graphs = [EdgeProfile.from_source(e) for e in assembly.edges]
+        profile = graphs[0] if graphs else None
     if profile is None:
         return {"metrics": got, "edges": GatheredEdges([], {}), "notes": got.notes}
     # The call graph bounds the edges read: into the flagged services and their neighbours.
@@ -232,7 +243,7 @@ def flagged_services(incident: Incident) -> set[str]:
     """The workloads the incident's anomalies are about (what the detector saw departing)."""
     out: set[str] = set()
     for a in incident.anomalies:
-        for key in ("workload", "destination_workload", "deployment"):
+        for key in ("workload", "deployment"):
             if a.series.get(key):
                 out.add(a.series[key])
         if a.series.get("pod"):
