@@ -61,7 +61,7 @@ async def incidents_since(client: Client, since: float) -> dict[str, set[str]]:
         history = await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
         started = history.events[0].workflow_execution_started_event_attributes
         anomalies = json.loads(started.input.payloads[0].data)["incident"]["anomalies"]
-        found[run.id] = {a["series"].get("destination_workload", "") for a in anomalies}
+        found[run.id] = {a["series"].get("workload", "") for a in anomalies}
     return found
 
 
