@@ -286,7 +286,7 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aiops-lab-eval-") as tmp:
         state_dir = Path(tmp)
-        settings, notes = with_free_ports(settings, mcp=False)
+        settings, notes = with_free_ports(settings, mcp=False, fresh=True)
         for note in notes:
             opts.log(note)
         opts.log(f"starting the lab and the daemon for {len(scenarios)} scenario(s)")
