@@ -16,7 +16,7 @@ from aiops_lab.cluster.selectors import selector_to_matcher, selector_to_string
 
 
 class ClusterSubresources(ClusterApi):
-    """scale, eviction and log on top of the object operations."""
+    """The scale, eviction and log subresources, on top of the object operations."""
 
     # ------------------------------------------------------------------ scale
 
