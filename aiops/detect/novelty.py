@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aiops.detect.spot import PeaksState, spot_threshold, update_peaks
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -56,6 +58,15 @@ class NoveltyConfig:
     # next, perhaps smaller, incident is news again. A series that never comes back within this many
     # samples has a new normal, and keeps the range it learned.
     recover: int = 0
+    # Per-series thresholds (aiops.detect.spot): > 0 is the target false-alarm rate per sample
+    # and the score becomes calibrated, novelty / (novelty + the series' own SPOT threshold),
+    # so alarm_threshold is 0.5 (the novelty passed the threshold); 0 keeps one constant
+    # threshold on novelty / (novelty + scale) for every series.
+    risk: float = 0.0
+    min_peaks: int = 10  # peaks needed before the tail is fitted (the largest one until then)
+    # With risk: the smallest novelty that can alarm at all, as a share of the known range (a
+    # record by a hair is not news however rare records are).
+    min_novelty: float = 0.0
 
 
 @dataclass
@@ -78,6 +89,12 @@ class NoveltyState:
     pre_hi: FloatArray
     pre_center: FloatArray
     pre_age: IntArray  # samples since that alarm
+    # SPOT statistics of the novelty (aiops.detect.spot.PeaksState, one array each)
+    peak_samples: IntArray
+    peak_count: IntArray
+    peak_total: FloatArray
+    peak_squares: FloatArray
+    peak_largest: FloatArray
     t: int = 0
 
     @classmethod
@@ -103,7 +120,27 @@ class NoveltyState:
             pre_hi=np.full((N_FEATURES, n), np.nan),
             pre_center=np.full((N_FEATURES, n), np.nan),
             pre_age=np.zeros(n, np.int64),
+            peak_samples=np.zeros(n, np.int64),
+            peak_count=np.zeros(n, np.int64),
+            peak_total=np.zeros(n),
+            peak_squares=np.zeros(n),
+            peak_largest=np.zeros(n),
         )
+
+    @property
+    def peaks(self) -> PeaksState:
+        return PeaksState(
+            self.peak_samples,
+            self.peak_count,
+            self.peak_total,
+            self.peak_squares,
+            self.peak_largest,
+        )
+
+    @peaks.setter
+    def peaks(self, p: PeaksState) -> None:
+        self.peak_samples, self.peak_count = p.samples, p.peaks
+        self.peak_total, self.peak_squares, self.peak_largest = p.total, p.squares, p.largest
 
 
 @dataclass
@@ -230,8 +267,19 @@ class NoveltyDetector:
         nov = np.minimum(nov, 1e6)
         self.blame = nov
         raw = nov.max(axis=0)
-        score = raw / (raw + c.scale)
-        score = np.where(ok & (s.count >= c.warmup), score, 0.0)
+        warm = ok & (s.count >= c.warmup)
+        if c.risk > 0:
+            peaks = s.peaks
+            z = np.maximum(spot_threshold(peaks, c.risk, c.min_peaks), c.min_novelty)
+            score = raw / (raw + z + 1e-12)
+            # A move the caller judged too small to matter is no peak either: the tail is
+            # learned from the moves that could have been alarms.
+            learn = warm if allowed is None else warm & allowed
+            update_peaks(peaks, np.where(learn, raw, 0.0), ok)
+            s.peaks = peaks
+        else:
+            score = raw / (raw + c.scale)
+        score = np.where(warm, score, 0.0)
         if allowed is not None:
             score = np.where(allowed, score, np.minimum(score, c.alarm_threshold * 0.999))
 
