@@ -47,11 +47,16 @@ import numpy.typing as npt
 
 from aiops.detect.catalog import Signal
 from aiops.detect.novelty import NoveltyConfig, NoveltyState
-from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.presets import (
+    LIVE_NORMAL_SECONDS,
+    LIVE_NOVELTY_CONFIG,
+    LIVE_PERSIST_SECONDS,
+    NOVELTY_THRESHOLD,
+)
 from aiops.detect.tracker import SeriesKey, SignalTracker
 from aiops.domain.models import Anomaly, Direction
 
-FORMAT_VERSION = 2  # 2: the detector remembers pre-alarm ranges
+FORMAT_VERSION = 3  # 2: the detector remembers pre-alarm ranges; 3: SPOT statistics
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
@@ -84,6 +89,11 @@ class PassConfig:
     evict_after_seconds: float = 86_400.0  # forget series unseen for this long
     threshold: float = NOVELTY_THRESHOLD
     detector: NoveltyConfig = LIVE_NOVELTY_CONFIG
+    # Time constants in seconds, turned into the detector's per-step weights: the slow level a
+    # persistent rise must move (bursts of load up to a minute move it by half their height
+    # at most), and the normal level the minimum changes are measured from.
+    persist_seconds: float = LIVE_PERSIST_SECONDS
+    normal_seconds: float = LIVE_NORMAL_SECONDS
 
     def __post_init__(self) -> None:
         if not self.step_seconds > 0:
@@ -91,13 +101,21 @@ class PassConfig:
         if self.prime_seconds < 0:
             raise ValueError("prime_seconds must be >= 0")
 
+    def step_detector(self) -> NoveltyConfig:
+        """The detector with its time constants in this pass's steps."""
+        return dataclasses.replace(
+            self.detector,
+            slow_alpha=-math.expm1(-self.step_seconds / self.persist_seconds),
+            center_alpha=-math.expm1(-self.step_seconds / self.normal_seconds),
+        )
+
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must match to be reused (the rest may change freely)."""
         fp = {
             "step_seconds": self.step_seconds,
             "rate_window": self.rate_window,
             "threshold": self.threshold,
-            "detector": dataclasses.asdict(self.detector),
+            "detector": dataclasses.asdict(self.step_detector()),
         }
         normal: dict[str, Any] = json.loads(json.dumps(fp))  # as a checkpoint header holds it
         return normal
@@ -267,7 +285,7 @@ class DetectionState:
                 self.signals[plan.signal],
                 step_seconds=c.step_seconds,
                 threshold=c.threshold,
-                config=c.detector,
+                config=c.step_detector(),
                 window=c.rate_window,
             )
             st = _SignalState(tracker, plan.promql)
@@ -459,7 +477,7 @@ def _restore_signal(
         signal,
         step_seconds=c.step_seconds,
         threshold=c.threshold,
-        config=c.detector,
+        config=c.step_detector(),
         window=c.rate_window,
     )
     fields = {

@@ -38,6 +38,9 @@ class NoveltyConfig:
     smooth_alpha: float = 0.3  # EWMA weight of the smoothed level (~ a 6-sample mean)
     season_smooth_alpha: float = 0.3
     weights: tuple[float, float, float, float, float] = (0.5, 1.0, 1.0, 0.0, 0.0)
+    # Weights of the features for new highs when they differ from new lows (None: `weights`):
+    # a signal whose short rises are benign (load) counts only its slow level going up.
+    up_weights: tuple[float, float, float, float, float] | None = None
     slow_alpha: float = 0.02
     vol_alpha: float = 0.1
     forget: float = 0.0  # per-sample pull of the known range towards the centre
@@ -216,8 +219,12 @@ class NoveltyDetector:
             np.where(np.isnan(s.smooth), xs, s.smooth + c.smooth_alpha * (xs - s.smooth)),
             s.smooth,
         )
+        # Slow averages start as the running mean of what has been seen (weight 1/n until
+        # that is below their own weight): started at the first sample, an average with a
+        # half-hour memory would hold a cold start's first value as "normal" for half an hour.
+        slow_a = np.maximum(c.slow_alpha, 1.0 / (s.count + 1))
         s.slow = np.where(
-            ok, np.where(np.isnan(s.slow), xs, s.slow + c.slow_alpha * (xs - s.slow)), s.slow
+            ok, np.where(np.isnan(s.slow), xs, s.slow + slow_a * (xs - s.slow)), s.slow
         )
         jump = np.abs(xs - s.last)
         s.vol = np.where(
@@ -256,13 +263,16 @@ class NoveltyDetector:
         rng = np.maximum(np.where(have_range, s.hi - s.lo, 0.0), c.floor)
         above = np.where(scored, (feats - s.hi) / rng, 0.0)
         below = np.where(scored, (s.lo - feats) / rng, 0.0)
+        down_w = np.asarray(c.weights, dtype=np.float64)[:, None]
+        up_w = down_w if c.up_weights is None else np.asarray(c.up_weights, np.float64)[:, None]
+        above = np.maximum(above, 0.0) * up_w
+        below = np.maximum(below, 0.0) * down_w
         if c.direction > 0:
-            nov = np.maximum(above, 0.0)
+            nov = above
         elif c.direction < 0:
-            nov = np.maximum(below, 0.0)
+            nov = below
         else:
-            nov = np.maximum(np.maximum(above, below), 0.0)
-        nov = nov * np.asarray(c.weights, dtype=np.float64)[:, None]
+            nov = np.maximum(above, below)
         # A flat series that moves at all has infinite novelty; cap it so scores stay ordered.
         nov = np.minimum(nov, 1e6)
         self.blame = nov
@@ -295,7 +305,11 @@ class NoveltyDetector:
         s.hi = np.where(valid, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
         s.center = np.where(
             valid,
-            np.where(np.isnan(s.center), f, s.center + c.center_alpha * (f - s.center)),
+            np.where(
+                np.isnan(s.center),
+                f,
+                s.center + np.maximum(c.center_alpha, 1.0 / (s.feature_count + 1)) * (f - s.center),
+            ),
             s.center,
         )
         if c.forget:

@@ -1,0 +1,84 @@
+"""Load is judged against the context it happens in: bursts of traffic (2-4x for 10-60 s) are
+traffic, not a fault, while a surge that lasts is news even after an hour of bursts that went
+higher than it; a drop of traffic is still seen at once. Offline: the detection pass at a 1 s
+step over a request rate computed from synthetic per-second traffic (rate over one minute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from aiops.detect.catalog import build_catalog
+from aiops.detect.detection_pass import DetectionState, PassConfig
+from aiops.domain.models import Direction
+
+T0 = 1_800_000_000
+HOUR = 3600
+BASE = 40.0  # req/s into the backend
+LABELS = {"destination_workload": "shippingservice", "destination_workload_namespace": "shop"}
+
+
+@dataclass(frozen=True)
+class S:
+    labels: dict[str, str]
+    timestamps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+def traffic(seconds: int, seed: int, bursts: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rps = BASE * (1 + 0.03 * rng.standard_normal(seconds))
+    for w in range(seconds // 180 if bursts else 0):
+        if rng.random() < 0.6:
+            length = int(rng.uniform(10, 60))
+            start = w * 180 + int(rng.uniform(0, 120))
+            rps[start : start + length] *= rng.uniform(2, 4)
+    return rps
+
+
+def rate(rps: np.ndarray, window: int = 60) -> np.ndarray:
+    total = np.cumsum(rps)
+    out = np.full(len(rps), np.nan)
+    out[window:] = (total[window:] - total[:-window]) / window
+    return out
+
+
+def anomalies(values: np.ndarray, since: int) -> list[tuple[int, Direction]]:
+    """Passes every second from `since` (the first one primes an hour); (second, direction)."""
+    cfg = PassConfig(step_seconds=1, prime_seconds=HOUR, rate_window="1m", settle_seconds=0)
+    state = DetectionState([build_catalog()["request_rate"]], cfg)
+    found = []
+    for i in range(since, len(values)):
+        plans = state.plan(datetime.fromtimestamp(T0 + i + 0.5, UTC))
+        fetched = {}
+        for p in plans:
+            a, b = round(p.start.timestamp()) - T0, round(p.end.timestamp()) - T0
+            ks = range(max(a, 0), b + 1)
+            fetched[p.signal] = [S(LABELS, [T0 + k for k in ks], [float(values[k]) for k in ks])]
+        for an in state.apply(plans, fetched).anomalies:
+            found.append((round(an.start.timestamp()) - T0, an.direction))
+    return found
+
+
+def test_a_surge_after_an_hour_of_higher_bursts_is_news_and_the_bursts_are_not() -> None:
+    busy = traffic(HOUR + 600, seed=2, bursts=True)
+    surge_at = 2 * HOUR
+    busy[HOUR:] *= 3.5
+    x = rate(np.r_[traffic(HOUR, seed=1, bursts=False), busy])
+    assert np.nanmax(x[HOUR + 60 : surge_at]) > 3.3 * BASE  # the bursts went about as high
+    found = anomalies(x, HOUR)
+    assert [t for t, _ in found if t < surge_at] == []  # an hour of bursts: traffic
+    assert any(surge_at <= t < surge_at + 240 for t, _ in found)
+
+
+def test_in_a_steady_context_a_surge_is_seen_sooner_and_a_drop_at_once() -> None:
+    steady = traffic(HOUR + 900, seed=3, bursts=False)
+    steady[HOUR + 120 : HOUR + 420] *= 3.5
+    steady[HOUR + 700 :] /= 3
+    found = anomalies(rate(steady), HOUR)
+    up = [t for t, d in found if d is Direction.UP]
+    down = [t for t, d in found if d is Direction.DOWN]
+    assert up and HOUR + 120 <= up[0] < HOUR + 120 + 120
+    assert down and HOUR + 700 <= down[0] < HOUR + 700 + 60
