@@ -36,7 +36,7 @@ import dataclasses
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -301,10 +301,8 @@ class DetectionState:
         keys = [_key(s.labels) for s in series]
         tracker.add_series(list(dict.fromkeys(k for k in keys if k not in tracker.index)))
         cols = np.fromiter((tracker.index[k] for k in keys), np.int64, len(keys))
-        labels_of: dict[int, Mapping[str, str]] = {
-            int(c): s.labels for c, s in zip(cols, series, strict=True)
-        }
         n = tracker.detector.n_series
+        labels_of = _ColumnLabels(series, cols, n)
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, _ts(plan.end))
             st.last_seen = np.concatenate([st.last_seen, fill])
@@ -517,6 +515,28 @@ def _restore_signal(
     )
 
 
+class _ColumnLabels(Mapping[int, Mapping[str, str]]):
+    """The labels of this answer's series by detector column, looked up only for the few
+    columns that alarm (a dict of 100,000 entries per pass would cost a quarter second)."""
+
+    def __init__(self, series: Sequence[SeriesLike], cols: npt.NDArray[np.int64], n: int) -> None:
+        self._series = series
+        self._pos = np.full(n, -1, np.int64)
+        self._pos[cols] = np.arange(len(cols))
+
+    def __getitem__(self, col: int) -> Mapping[str, str]:
+        pos = int(self._pos[col]) if 0 <= col < len(self._pos) else -1
+        if pos < 0:
+            raise KeyError(col)
+        return self._series[pos].labels
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.flatnonzero(self._pos >= 0).tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._pos >= 0))
+
+
 def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
     """Keep only the given detector columns (in order), renumbering the tracker's maps."""
     tr = st.tracker
@@ -546,7 +566,7 @@ def _keys_in_order(index: Mapping[SeriesKey, int]) -> list[SeriesKey]:
 
 
 def _key(labels: Mapping[str, str]) -> SeriesKey:
-    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+    return tuple(sorted(labels.items()))  # (label names and values are strings already)
 
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
