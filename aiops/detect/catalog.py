@@ -55,6 +55,12 @@ class Signal(BaseModel):
         description="minimum relative change: up to >= normal x min_ratio, down to <= normal / "
         "min_ratio (1: no relative floor)",
     )
+    persists: Direction | None = Field(
+        default=None,
+        description="departures this way count only once they persist (a two-minute average "
+        "shows them): everyday operations make short ones (bursts of load, pods being "
+        "replaced during a rollout or a drain)",
+    )
     seed_new_series: bool = Field(
         default=True,
         description="a new pod's series starts from its workload's other pods' (current or "
@@ -126,6 +132,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
         name="request_rate",
         min_ratio=2.0,
         min_delta=0.5,
+        persists=Direction.UP,
         group="traffic",
         entity_label="destination_workload",
         namespace_label="destination_workload_namespace",
@@ -227,6 +234,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal(
         name="pods_not_ready",
         min_delta=0.5,
+        persists=Direction.UP,
         seed_new_series=False,
         group="availability",
         entity_label="pod",
@@ -238,6 +246,7 @@ BUILTIN_SIGNALS: tuple[Signal, ...] = (
     Signal(
         name="replicas_available_ratio",
         min_delta=0.2,
+        persists=Direction.DOWN,
         group="availability",
         entity_label="deployment",
         direction=Direction.DOWN,

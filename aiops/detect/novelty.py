@@ -41,6 +41,7 @@ class NoveltyConfig:
     # Weights of the features for new highs when they differ from new lows (None: `weights`):
     # a signal whose short rises are benign (load) counts only its slow level going up.
     up_weights: tuple[float, float, float, float, float] | None = None
+    down_weights: tuple[float, float, float, float, float] | None = None
     slow_alpha: float = 0.02
     vol_alpha: float = 0.1
     forget: float = 0.0  # per-sample pull of the known range towards the centre
@@ -263,8 +264,11 @@ class NoveltyDetector:
         rng = np.maximum(np.where(have_range, s.hi - s.lo, 0.0), c.floor)
         above = np.where(scored, (feats - s.hi) / rng, 0.0)
         below = np.where(scored, (s.lo - feats) / rng, 0.0)
-        down_w = np.asarray(c.weights, dtype=np.float64)[:, None]
-        up_w = down_w if c.up_weights is None else np.asarray(c.up_weights, np.float64)[:, None]
+        base_w = np.asarray(c.weights, dtype=np.float64)[:, None]
+        up_w = base_w if c.up_weights is None else np.asarray(c.up_weights, np.float64)[:, None]
+        down_w = (
+            base_w if c.down_weights is None else np.asarray(c.down_weights, np.float64)[:, None]
+        )
         above = np.maximum(above, 0.0) * up_w
         below = np.maximum(below, 0.0) * down_w
         if c.direction > 0:

@@ -40,10 +40,9 @@ SeriesKey = tuple[tuple[str, str], ...]
 _DEPLOYMENT_POD = re.compile(r"^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
 _ORDINAL_POD = re.compile(r"^(.+)-\d+$")
 _SIGN = {Direction.UP: 1, Direction.DOWN: -1, Direction.BOTH: 0}
-#: Signal groups whose rises count only once they persist: load comes in bursts (a crawler, a
-#: retry wave, a push notification) that are traffic, not a fault, while a surge that lasts
-#: moves the detector's slow level (aiops.detect.detection_pass.PassConfig.persist_seconds).
-PERSISTENT_RISES = frozenset({"traffic"})
+#: The features a persistent departure (Signal.persists) is judged on: the slow level only
+#: (aiops.detect.detection_pass.PassConfig.persist_seconds). Load comes in bursts (a crawler,
+#: a retry wave) and pods are replaced every day; a surge or an outage that lasts moves it.
 SLOW_LEVEL_ONLY = (0.0, 0.0, 0.0, 1.0, 0.0)
 
 
@@ -82,14 +81,14 @@ class SignalTracker:
         # Only the bad direction counts: a falling error ratio is good news, and scoring it
         # would start the refractory period that mutes the series when errors come back.
         config = dataclasses.replace(self.config, direction=_SIGN[self.signal.direction])
-        if self.persistent:
+        if self._persists(Direction.UP):
             config = dataclasses.replace(config, up_weights=SLOW_LEVEL_ONLY)
+        if self._persists(Direction.DOWN):
+            config = dataclasses.replace(config, down_weights=SLOW_LEVEL_ONLY)
         self.detector = NoveltyDetector(0, config, period=0)
 
-    @property
-    def persistent(self) -> bool:
-        """Rises count only on the slow level (see PERSISTENT_RISES)."""
-        return self.signal.group in PERSISTENT_RISES
+    def _persists(self, direction: Direction) -> bool:
+        return self.signal.persists in (direction, Direction.BOTH)
 
     def add_series(self, keys: Sequence[SeriesKey]) -> None:
         """Columns for series never seen before. A pod's series whose workload has other warm
@@ -137,12 +136,14 @@ class SignalTracker:
         sig = self.signal
         normal = self.detector.state.center[0]
         known = np.isfinite(normal)
-        # A persistent rise is as large as its slow level has come (that level is updated
-        # with this row in the detector's step; the previous one is close enough).
-        high = np.fmin(row, self.detector.state.slow) if self.persistent else row
+        # A persistent departure is as large as its slow level has come (that level is
+        # updated with this row in the detector's step; the previous one is close enough).
+        slow = self.detector.state.slow
+        high = np.fmin(row, slow) if self._persists(Direction.UP) else row
+        low = np.fmax(row, slow) if self._persists(Direction.DOWN) else row
         with np.errstate(invalid="ignore"):
             up = (high - normal >= sig.min_delta) & (high >= normal * sig.min_ratio)
-            down = (normal - row >= sig.min_delta) & (row * sig.min_ratio <= normal)
+            down = (normal - low >= sig.min_delta) & (low * sig.min_ratio <= normal)
         if sig.direction is Direction.UP:
             far = up
         elif sig.direction is Direction.DOWN:

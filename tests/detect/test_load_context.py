@@ -1,7 +1,9 @@
-"""Load is judged against the context it happens in: bursts of traffic (2-4x for 10-60 s) are
-traffic, not a fault, while a surge that lasts is news even after an hour of bursts that went
-higher than it; a drop of traffic is still seen at once. Offline: the detection pass at a 1 s
-step over a request rate computed from synthetic per-second traffic (rate over one minute)."""
+"""Departures are judged against the context they happen in: bursts of traffic (2-4x for
+10-60 s) are traffic, not a fault, while a surge that lasts is news even after an hour of
+bursts that went as high; a drop of traffic is still seen at once; replicas missing for the
+seconds a drain or a rollout replaces them are no outage, replicas missing for minutes are.
+Offline: the detection pass at a 1 s step over synthetic series (a request rate over one
+minute computed from per-second traffic)."""
 
 from __future__ import annotations
 
@@ -45,10 +47,15 @@ def rate(rps: np.ndarray, window: int = 60) -> np.ndarray:
     return out
 
 
-def anomalies(values: np.ndarray, since: int) -> list[tuple[int, Direction]]:
+def anomalies(
+    values: np.ndarray,
+    since: int,
+    signal: str = "request_rate",
+    labels: dict[str, str] = LABELS,
+) -> list[tuple[int, Direction]]:
     """Passes every second from `since` (the first one primes an hour); (second, direction)."""
     cfg = PassConfig(step_seconds=1, prime_seconds=HOUR, rate_window="1m", settle_seconds=0)
-    state = DetectionState([build_catalog()["request_rate"]], cfg)
+    state = DetectionState([build_catalog()[signal]], cfg)
     found = []
     for i in range(since, len(values)):
         plans = state.plan(datetime.fromtimestamp(T0 + i + 0.5, UTC))
@@ -56,7 +63,7 @@ def anomalies(values: np.ndarray, since: int) -> list[tuple[int, Direction]]:
         for p in plans:
             a, b = round(p.start.timestamp()) - T0, round(p.end.timestamp()) - T0
             ks = range(max(a, 0), b + 1)
-            fetched[p.signal] = [S(LABELS, [T0 + k for k in ks], [float(values[k]) for k in ks])]
+            fetched[p.signal] = [S(labels, [T0 + k for k in ks], [float(values[k]) for k in ks])]
         for an in state.apply(plans, fetched).anomalies:
             found.append((round(an.start.timestamp()) - T0, an.direction))
     return found
@@ -82,3 +89,15 @@ def test_in_a_steady_context_a_surge_is_seen_sooner_and_a_drop_at_once() -> None
     down = [t for t, d in found if d is Direction.DOWN]
     assert up and HOUR + 120 <= up[0] < HOUR + 120 + 120
     assert down and HOUR + 700 <= down[0] < HOUR + 700 + 60
+
+
+def test_replicas_replaced_for_seconds_are_no_outage_and_missing_for_minutes_are() -> None:
+    available = np.ones(2 * HOUR)
+    for start in range(HOUR + 300, HOUR + 2400, 420):  # a drain, rollouts: 1 of 2 for 5 s
+        available[start : start + 5] = 0.5
+    available[HOUR + 2700 : HOUR + 2703] = 0.0  # a singleton evicted before its replacement
+    available[HOUR + 3000 : HOUR + 3300] = 0.0  # the deployment is down for five minutes
+    deployment = {"namespace": "shop", "deployment": "payments"}
+    found = anomalies(available, HOUR, "replicas_available_ratio", deployment)
+    assert [t for t, _ in found if t < HOUR + 3000] == []
+    assert found and HOUR + 3000 <= found[0][0] < HOUR + 3000 + 60
