@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
+from aiops.detect.load import LoadContext, follows_load, is_load
 from aiops.detect.novelty import NoveltyState
 from aiops.detect.pass_checkpoint import CheckpointError
 from aiops.detect.pass_types import (
@@ -81,6 +82,7 @@ class DetectionState:
         self.config = config or PassConfig()
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
         self._states: dict[str, SignalState] = {}
+        self.load = LoadContext()
         self.window_steps = max(
             1,
             math.ceil(duration_seconds(self.config.rate_window) / self.config.step_seconds - 1e-9),
@@ -127,7 +129,8 @@ class DetectionState:
         evicted = 0
         planned = {p.signal for p in plans}
         newest = max((p.end for p in plans), default=None)
-        for plan in plans:
+        # The load first: it explains the rises of what follows it (aiops.detect.load).
+        for plan in sorted(plans, key=lambda p: not is_load(self.signals[p.signal])):
             got = fetched.get(plan.signal)
             if got is None or isinstance(got, BaseException | str):
                 error = "not fetched" if got is None else str(got)
@@ -157,6 +160,9 @@ class DetectionState:
             outcomes.append(
                 SignalOutcome(plan.signal, "ok", series=n_series, steps=plan.steps, cold=plan.cold)
             )
+        self.load.clear()
+        order = {p.signal: i for i, p in enumerate(plans)}
+        outcomes.sort(key=lambda o: order[o.signal])  # as planned, whatever was fed first
         for name in self.signals:
             if name not in planned:
                 outcomes.append(SignalOutcome(name, "up_to_date"))
@@ -185,6 +191,7 @@ class DetectionState:
         start, steps = epoch(plan.start), plan.steps
         signal = self.signals[plan.signal]
         windowed = "$window" in signal.query
+        load, follower = is_load(signal), follows_load(signal)
         # A window overlapping a gap reads low: that matters only where low is bad.
         settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
@@ -235,7 +242,11 @@ class DetectionState:
             st.since_gap = np.where(present, st.since_gap + 1, 0)
             row[st.since_gap < settle] = np.nan  # window still overlaps the gap
             found += self._release(st, row, 2 * settle)
-            scores, normal = tracker.score(row)
+            grid = round(start + t * c.step_seconds, 3)
+            explained = self.load.explained(grid, tracker) if follower else None
+            scores, normal = tracker.score(row, explained)
+            if load:
+                self.load.record(grid, tracker, row, normal)
             at = utc(start + t * c.step_seconds)
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
             for a in tracker._emit(at, row, scores, normal, labels_of):
@@ -334,6 +345,7 @@ def _select_columns(st: SignalState, keep: npt.NDArray[np.int64]) -> None:
         setattr(s, f.name, arr[keep] if f.name == "history" else arr[..., keep])
     new_of_old = {int(old): new for new, old in enumerate(keep.tolist())}
     tr.index = {k: new_of_old[c] for k, c in tr.index.items() if c in new_of_old}
+    tr.epoch += 1
     tr.open_quiet = {new_of_old[c]: q for c, q in tr.open_quiet.items() if c in new_of_old}
     tr.detector.n_series = len(keep)
     tr.detector.blame = np.zeros((s.lo.shape[0], len(keep)))

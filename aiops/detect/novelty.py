@@ -203,11 +203,16 @@ class NoveltyDetector:
         return out[:, 0] if one else out
 
     def step(
-        self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
+        self,
+        values: npt.ArrayLike,
+        allowed: npt.NDArray[np.bool_] | None = None,
+        persist: npt.NDArray[np.bool_] | None = None,
     ) -> FloatArray:
         """Score one sample per series. `allowed` (optional, per series): where False the
         score stays below the alarm threshold and starts no refractory period (the caller
-        judged the move too small to matter), so a later, larger move still alarms."""
+        judged the move too small to matter), so a later, larger move still alarms.
+        `persist` (optional, per series): where True only the slow level counts this step
+        (something the caller knows of explains a short departure)."""
         c, s = self.config, self.state
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         if c.counter:
@@ -269,6 +274,11 @@ class NoveltyDetector:
         down_w = (
             base_w if c.down_weights is None else np.asarray(c.down_weights, np.float64)[:, None]
         )
+        if persist is not None:
+            slow_only = np.zeros((N_FEATURES, 1))
+            slow_only[3] = 1.0
+            up_w = np.where(persist[None, :], slow_only, up_w)
+            down_w = np.where(persist[None, :], slow_only, down_w)
         above = np.maximum(above, 0.0) * up_w
         below = np.maximum(below, 0.0) * down_w
         if c.direction > 0:
@@ -303,10 +313,18 @@ class NoveltyDetector:
 
         if c.recover:
             self._recover(x, ok, score)
-        # Update the known range after scoring (causal), then let it forget a little.
+        # Update the known range after scoring (causal), then let it forget a little. What a
+        # known cause drives (`persist`) is not what the series does by itself: its fast
+        # features do not widen their range then, so a later rise without that cause is
+        # judged against the series' own range; the slow level learns it all.
         f = np.where(valid, feats, 0.0)
-        s.lo = np.where(valid, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
-        s.hi = np.where(valid, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
+        learn = (
+            valid
+            if persist is None
+            else valid & ~(persist[None, :] & (np.arange(N_FEATURES) != 3)[:, None])
+        )
+        s.lo = np.where(learn, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
+        s.hi = np.where(learn, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
         s.center = np.where(
             valid,
             np.where(

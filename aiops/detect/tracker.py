@@ -76,6 +76,7 @@ class SignalTracker:
     detector: NoveltyDetector = field(init=False)
     index: dict[SeriesKey, int] = field(default_factory=dict)
     open_quiet: dict[int, int] = field(default_factory=dict)  # column -> quiet steps so far
+    epoch: int = 0  # changes whenever the columns do (added, or renumbered by an eviction)
 
     def __post_init__(self) -> None:
         # Only the bad direction counts: a falling error ratio is good news, and scoring it
@@ -98,6 +99,7 @@ class SignalTracker:
         if not keys:
             return
         first = self.detector.n_series
+        self.epoch += 1
         for i, key in enumerate(keys):
             self.index[key] = first + i
         self.detector.grow(len(keys), self.period)
@@ -130,17 +132,22 @@ class SignalTracker:
             s.feature_count[:, col] = s.feature_count[:, sib].max(axis=1)
             s.count[col] = self.detector.config.warmup
 
-    def practical(self, row: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    def practical(
+        self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Series whose value is far enough from their normal level to matter (the signal's
-        min_delta and min_ratio); NaN where there is no normal level yet counts as far."""
+        min_delta and min_ratio); NaN where there is no normal level yet counts as far.
+        Where `explained` (per series) is True the departure must persist like a persistent
+        signal's."""
         sig = self.signal
         normal = self.detector.state.center[0]
         known = np.isfinite(normal)
         # A persistent departure is as large as its slow level has come (that level is
         # updated with this row in the detector's step; the previous one is close enough).
         slow = self.detector.state.slow
-        high = np.fmin(row, slow) if self._persists(Direction.UP) else row
-        low = np.fmax(row, slow) if self._persists(Direction.DOWN) else row
+        waits = np.zeros(len(row), bool) if explained is None else explained
+        high = np.where(waits | self._persists(Direction.UP), np.fmin(row, slow), row)
+        low = np.where(waits | self._persists(Direction.DOWN), np.fmax(row, slow), row)
         with np.errstate(invalid="ignore"):
             up = (high - normal >= sig.min_delta) & (high >= normal * sig.min_ratio)
             down = (normal - low >= sig.min_delta) & (low * sig.min_ratio <= normal)
@@ -153,11 +160,14 @@ class SignalTracker:
         return np.asarray(far | ~known, dtype=bool)
 
     def score(
-        self, row: npt.NDArray[np.float64]
+        self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Score one row; returns the scores and the normal levels before this row."""
+        """Score one row; returns the scores and the normal levels before this row.
+        `explained` (per series): a short departure has a known cause (aiops.detect.load),
+        so only one that persists counts."""
         normal = self.detector.state.center[0].copy()
-        return self.detector.step(row, allowed=self.practical(row)), normal
+        allowed = self.practical(row, explained)
+        return self.detector.step(row, allowed=allowed, persist=explained), normal
 
     def observe(
         self, at: datetime, points: Iterable[tuple[Mapping[str, str], float]]

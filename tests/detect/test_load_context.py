@@ -52,10 +52,13 @@ def anomalies(
     since: int,
     signal: str = "request_rate",
     labels: dict[str, str] = LABELS,
+    also: dict[str, tuple[dict[str, str], np.ndarray]] | None = None,
 ) -> list[tuple[int, Direction]]:
-    """Passes every second from `since` (the first one primes an hour); (second, direction)."""
+    """Passes every second from `since` (the first one primes an hour) over `signal` (and the
+    signals in `also`); (second, direction) of the anomalies of `signal`."""
     cfg = PassConfig(step_seconds=1, prime_seconds=HOUR, rate_window="1m", settle_seconds=0)
-    state = DetectionState([build_catalog()[signal]], cfg)
+    series = {signal: (labels, values), **(also or {})}
+    state = DetectionState([build_catalog()[name] for name in series], cfg)
     found = []
     for i in range(since, len(values)):
         plans = state.plan(datetime.fromtimestamp(T0 + i + 0.5, UTC))
@@ -63,9 +66,11 @@ def anomalies(
         for p in plans:
             a, b = round(p.start.timestamp()) - T0, round(p.end.timestamp()) - T0
             ks = range(max(a, 0), b + 1)
-            fetched[p.signal] = [S(labels, [T0 + k for k in ks], [float(values[k]) for k in ks])]
+            lab, vals = series[p.signal]
+            fetched[p.signal] = [S(lab, [T0 + k for k in ks], [float(vals[k]) for k in ks])]
         for an in state.apply(plans, fetched).anomalies:
-            found.append((round(an.start.timestamp()) - T0, an.direction))
+            if an.signal == signal:
+                found.append((round(an.start.timestamp()) - T0, an.direction))
     return found
 
 
@@ -101,3 +106,17 @@ def test_replicas_replaced_for_seconds_are_no_outage_and_missing_for_minutes_are
     found = anomalies(available, HOUR, "replicas_available_ratio", deployment)
     assert [t for t, _ in found if t < HOUR + 3000] == []
     assert found and HOUR + 3000 <= found[0][0] < HOUR + 3000 + 60
+
+
+def test_cpu_that_rises_with_its_load_is_traffic_and_cpu_that_rises_alone_or_stays_is_not() -> None:
+    rng = np.random.default_rng(5)
+    rps = BASE * (1 + 0.03 * rng.standard_normal(2 * HOUR))
+    cpu = 0.002 * rps * (1 + 0.02 * rng.standard_normal(2 * HOUR))  # cores follow requests
+    rps[HOUR + 600 : HOUR + 660] *= 3  # a CronJob's minute of calls
+    cpu[HOUR + 600 : HOUR + 660] *= 3
+    cpu[HOUR + 1500 :] += 0.1  # a runaway thread, with no extra load behind it
+    load = ({**LABELS, "destination_workload": "catalog"}, rate(rps))
+    pod = {"namespace": "shop", "pod": "catalog-7d4f8b9c6d-x2x9q", "container": "server"}
+    found = anomalies(rate(cpu), HOUR, "cpu_usage", pod, also={"request_rate": load})
+    assert [t for t, _ in found if t < HOUR + 1500] == []
+    assert found and HOUR + 1500 <= found[0][0] < HOUR + 1560  # within its rate window
