@@ -13,10 +13,11 @@ Deployment without a ServiceAccount token (deploy/kubernetes/webhook.yaml).
 from __future__ import annotations
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from temporalio.client import Client
 
-from aiops.config import AlertmanagerSettings, Settings, is_loopback
+from aiops.config import AlertmanagerSettings, Settings
+from aiops.frontdoor import FrontDoor, guard
 from aiops.intake import incident_sink, search_attributes_ready
 from aiops.integrations.alertmanager import WebhookAuth, create_app
 from aiops.integrations.temporal import connect
@@ -28,19 +29,22 @@ log = get_logger(__name__)
 PATH = "/alertmanager"
 
 
-class WebhookConfigError(Exception):
-    """The receiver must not start as configured; the message says what to set."""
+def webhook_door(cfg: AlertmanagerSettings) -> FrontDoor:
+    return FrontDoor(
+        name="the Alertmanager webhook",
+        host=cfg.host,
+        credentials=bool(cfg.tokens or cfg.basic_auth),
+        credentials_setting="AIOPS_ALERTMANAGER__TOKENS (a JSON list) or "
+        "AIOPS_ALERTMANAGER__BASIC_AUTH",
+        hosts_setting="AIOPS_ALERTMANAGER__ALLOWED_HOSTS",
+        allowed_hosts=tuple(cfg.allowed_hosts),
+    )
 
 
 def webhook_auth(cfg: AlertmanagerSettings) -> WebhookAuth | None:
     """The accepted credentials; None (no authentication) only on a loopback address."""
+    webhook_door(cfg).check()
     if not cfg.tokens and not cfg.basic_auth:
-        if not is_loopback(cfg.host):
-            raise WebhookConfigError(
-                f"refusing to serve the Alertmanager webhook on {cfg.host} without credentials "
-                "(anyone could open incidents); set AIOPS_ALERTMANAGER__TOKENS (a JSON list) or "
-                "AIOPS_ALERTMANAGER__BASIC_AUTH, or bind 127.0.0.1"
-            )
         return None
     return WebhookAuth(
         bearer_tokens=[t.get_secret_value() for t in cfg.tokens],
@@ -52,11 +56,13 @@ def webhook_url(cfg: AlertmanagerSettings) -> str:
     return f"http://{cfg.host}:{cfg.port}{PATH}"
 
 
-async def receiver_app(settings: Settings, client: Client, rules: Rules) -> Starlette:
+async def receiver_app(settings: Settings, client: Client, rules: Rules) -> ASGIApp:
+    """The receiver behind the front-door rule (aiops.frontdoor)."""
     auth = webhook_auth(settings.alertmanager)
     index = await search_attributes_ready(client)
     sink = incident_sink(client, settings.temporal.task_queue, rules, index=index)
-    return create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+    app = create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+    return guard(app, webhook_door(settings.alertmanager))
 
 
 async def serve_webhook(settings: Settings) -> None:

@@ -47,7 +47,9 @@ class Lab:
         return [p.name for p in self.cluster.snapshot().pods if p.node == node and not p.deleting]
 
     def requests_into(self, target: str) -> float:
-        return sum(h.total for (rep, _, dst, _), h in self.shop._istio.items() if dst == target)
+        return sum(
+            h.total for (_, dst, _), h in self.shop.requests.server_view().items() if dst == target
+        )
 
 
 def _scenario(noise: str, duration: str = "10m", traffic: str = "{rps: 50}") -> str:
@@ -99,7 +101,7 @@ def test_a_cronjob_calls_its_backend_on_schedule_and_the_sidecar_counts_it() -> 
     before = lab.requests_into("shippingservice")
     lab.run(10)
     assert lab.requests_into("shippingservice") - before > 10 * 2 * base * 0.7
-    assert any(src == CRONJOB_SOURCE for (_, src, _, _) in lab.shop._istio)
+    assert any(src == CRONJOB_SOURCE for (src, _, _) in lab.shop.requests.server_view())
     lab.run(30)
     assert lab.service("shippingservice").rps_in < 1.5 * base  # the run is over
     lab.run(80)  # the next run, two minutes after the first
