@@ -120,3 +120,32 @@ def test_cpu_that_rises_with_its_load_is_traffic_and_cpu_that_rises_alone_or_sta
     found = anomalies(rate(cpu), HOUR, "cpu_usage", pod, also={"request_rate": load})
     assert [t for t, _ in found if t < HOUR + 1500] == []
     assert found and HOUR + 1500 <= found[0][0] < HOUR + 1560  # within its rate window
+
+
+def test_which_load_explains_which_series() -> None:
+    from aiops.detect.load import CLUSTER, LoadContext, load_key
+    from aiops.detect.tracker import SignalTracker
+
+    cat = build_catalog()
+    pod = (("container", "server"), ("namespace", "shop"), ("pod", "cart-7d4f8b9c6d-x2x9q"))
+    latency = (("destination_workload", "cart"), ("destination_workload_namespace", "shop"))
+    node = (("instance", "node-a:9100"),)
+    assert load_key(cat["cpu_usage"], pod) == ("shop", "cart")
+    assert load_key(cat["latency_p99"], latency) == ("shop", "cart")
+    assert load_key(cat["node_cpu_busy"], node) == CLUSTER
+    assert load_key(cat["cpu_usage"], (("namespace", "shop"), ("pod", "standalone"))) is None
+
+    load = SignalTracker(cat["request_rate"])
+    carts = (("destination_workload", "cart"), ("destination_workload_namespace", "shop"))
+    other = (("destination_workload", "ads"), ("destination_workload_namespace", "shop"))
+    load.add_series([carts, other])
+    cpu = SignalTracker(cat["cpu_usage"])
+    ads_pod = (("container", "server"), ("namespace", "shop"), ("pod", "ads-5c7f9d8b6c-q8w2e"))
+    cpu.add_series([pod, ads_pod])
+    nodes = SignalTracker(cat["node_cpu_busy"])
+    nodes.add_series([node])
+    ctx = LoadContext()
+    ctx.record(10.0, load, np.array([30.0, 10.5]), np.array([10.0, 10.0]))  # cart 3x, ads 1.05x
+    assert ctx.explained(10.0, cpu).tolist() == [True, False]
+    assert ctx.explained(10.0, nodes).tolist() == [True]  # the cluster: 40.5 of 20 usual
+    assert ctx.explained(11.0, cpu) is None  # no load recorded then: nothing is explained
