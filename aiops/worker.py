@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from typing import Any
 
 from kubernetes.config.config_exception import ConfigException
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from aiops.activities.detection import DetectionActivities
 from aiops.activities.history import TemporalHistory
@@ -20,9 +21,12 @@ from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.activities.intake import IntakeActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
+from aiops.approvals.slack.blocks import temporal_ui_link
 from aiops.approvals.slack.notifier import notifier_from_settings
-from aiops.config import Settings
+from aiops.config import ConfigError, Settings
+from aiops.detect.catalog import build_catalog
 from aiops.domain.yamlsource import LoadError
+from aiops.integrations.discovery import ProfileDiscovery, load_profile_set
 from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.llm import OpenAiChat
@@ -30,10 +34,12 @@ from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.redact import Redactor
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
-from aiops.playbooks.loader import PlaybookSet, load_playbooks
+from aiops.playbooks.loader import PlaybookSet, load_playbooks, signal_problems
 from aiops.policy import policy_version
 from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
+from aiops.telemetry.llm import MeteredChat
+from aiops.telemetry.process import ProcessTelemetry
 from workflows import ALL_WORKFLOWS
 
 log = get_logger(__name__)
@@ -60,15 +66,27 @@ def load_rules(settings: Settings) -> Rules:
         ) from exc
     try:
         playbooks = load_playbooks(settings.playbooks_dir)
+        profiles, _ = load_profile_set(settings.profiles)
     except LoadError as exc:
         raise StartupError(
             f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
         ) from exc
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
+    problems = signal_problems(playbooks, profiles.entities())
+    if problems:
+        raise StartupError(
+            f"refusing to start: playbooks in {settings.playbooks_dir} name signals the metric "
+            "profiles do not have:\n" + "\n".join(problems)
+        )
     return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_activities(
-    settings: Settings, client: Client, prometheus: Prometheus
+    settings: Settings,
+    client: Client,
+    prometheus: Prometheus,
+    discovery: ProfileDiscovery | None = None,
 ) -> IncidentActivities:
     """The activities with their real dependencies, from settings."""
     kube = settings.kubernetes
@@ -101,23 +119,32 @@ def build_activities(
                 "AIOPS_KUBERNETES__CONTEXT to one of its contexts)"
             ) from exc
         reader = KubernetesReader(executor.api_client)
-    llm = OpenAiChat(settings.llm) if settings.llm.base_url else None
+    llm = (
+        MeteredChat(OpenAiChat(settings.llm), settings.llm.model, settings.telemetry)
+        if settings.llm.base_url
+        else None
+    )
     agent = AgentDeps(
         metrics=prometheus,
         cluster=reader,
         llm=llm,
         config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
+        signals=discovery.current if discovery is not None else None,
     )
     return IncidentActivities(
         investigator=AgentInvestigator(agent, redactor=Redactor(settings.llm.redact_patterns)),
         executor=executor,
         prometheus=prometheus,
         history=TemporalHistory(client),
+        signals=discovery.current if discovery is not None else None,
     )
 
 
 def build_worker(
-    client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     acts = list(activities)
     return Worker(
@@ -126,32 +153,56 @@ def build_worker(
         workflows=list(ALL_WORKFLOWS),
         activities=acts,
         activity_executor=ThreadPoolExecutor(max_workers=16),
+        interceptors=list(interceptors),
     )
 
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
+    # What the cluster's metrics can feed, asked every few minutes, shared by detection,
+    # investigation and planning.
+    try:
+        discovery = ProfileDiscovery(settings.profiles, prometheus)
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
     notify = NotifyActivities(
         notifier_from_settings(settings),
-        ui_url=settings.temporal.ui_url,
-        namespace=settings.temporal.namespace,
+        ui_link=functools.partial(
+            temporal_ui_link, settings.temporal.ui_url, settings.temporal.namespace
+        ),
         metrics=prometheus,
+        units={s.name: s.unit for s in build_catalog(settings.detection.signals)},
     )
     return [
-        *build_activities(settings, client, prometheus).all(),
+        *build_activities(settings, client, prometheus, discovery).all(),
         *notify.all(),
-        *DetectionActivities(settings, prometheus).all(),
+        *DetectionActivities(settings, prometheus, discovery).all(),
         *IntakeActivities(client, settings.temporal.task_queue).all(),
     ]
 
 
 async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:
     rules = load_rules(settings)
+    telemetry = ProcessTelemetry.start(settings, "worker")
+    try:
+        await _serve_worker(settings, rules, telemetry, start_detection=start_detection)
+    finally:
+        telemetry.stop()
+
+
+async def _serve_worker(
+    settings: Settings, rules: Rules, telemetry: ProcessTelemetry, *, start_detection: bool
+) -> None:
     client = await connect(settings.temporal)
     log.info(
         "rules loaded", policy=policy_version(rules.policy), playbooks=rules.playbooks.version()
     )
-    worker = build_worker(client, settings.temporal.task_queue, all_activities(settings, client))
+    worker = build_worker(
+        client,
+        settings.temporal.task_queue,
+        all_activities(settings, client),
+        telemetry.interceptors(),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,7 +210,7 @@ async def run_worker(settings: Settings, *, start_detection: bool = False) -> No
     log.info(
         "worker started", address=settings.temporal.address, task_queue=settings.temporal.task_queue
     )
-    async with worker:
+    async with worker, telemetry.beside(client, incidents=True):
         if start_detection:
             from aiops.intake import start_detection_loop
 
@@ -169,5 +220,6 @@ async def run_worker(settings: Settings, *, start_detection: bool = False) -> No
                 rules,
                 interval_s=settings.detection.interval_s,
             )
+        telemetry.serving.set()
         await stop.wait()
     log.info("worker stopped")

@@ -1,15 +1,16 @@
 """What explains a rise: the load on a workload at that moment.
 
 A burst of requests makes the workload's latency and CPU rise for as long as it lasts, with no
-fault anywhere: that is traffic. So while a workload's load (its request rate, a `traffic`
-signal) is well above its normal level, rises of the signals that follow load (latency,
-saturation, its nodes) are judged the way persistent signals are (aiops.detect.tracker): only
-a rise that its slow level shows counts, one that outlasts the burst that explains it. A rise
-with no extra load behind it (a CPU hog, a slow dependency) is judged at once.
+fault anywhere: that is traffic. So while a workload's load (a signal with `load: measures` in
+the vocabulary, aiops/profiles/builtin/signals.yaml: the request rate) is well above its normal
+level, rises of the signals that follow load (`load: follows`: latency, saturation, its nodes)
+are judged the way persistent signals are (aiops.detect.tracker): only a rise that its slow
+level shows counts, one that outlasts the burst that explains it. A rise with no extra load
+behind it (a CPU hog, a slow dependency) is judged at once.
 
-Which load explains which series: a workload's own request rate explains its series (the
-latency of `destination_workload`, the CPU of its pods, `<workload>-<hash>-<id>`); the load of
-the whole cluster explains its nodes' series (signals without a namespace label).
+Which load explains which series: a workload's own load explains its series (its latency, the
+CPU of its pods, `<workload>-<hash>-<id>`, its deployment); the load of the whole cluster
+explains the series of nodes and other cluster-scoped signals (no namespace label).
 """
 
 from __future__ import annotations
@@ -23,31 +24,29 @@ from aiops.detect.tracker import SeriesKey, SignalTracker, workload_of
 #: A load this many times its normal level explains a rise of what follows load. The everyday
 #: bursts of traffic are 2-3x; the jitter of steady traffic is a few percent.
 LOAD_EXPLAINS = 1.25
-#: Signal groups whose rises follow load.
-FOLLOWS_LOAD = frozenset({"latency", "saturation", "node"})
 CLUSTER = ("", "")  # the key of cluster-scoped series (nodes)
 
 LoadKey = tuple[str, str]  # (namespace, workload)
 
 
 def is_load(signal: Signal) -> bool:
-    return signal.group == "traffic"
+    return signal.load == "measures"
 
 
 def follows_load(signal: Signal) -> bool:
-    return signal.group in FOLLOWS_LOAD
+    return signal.load == "follows"
 
 
 def load_key(signal: Signal, key: SeriesKey) -> LoadKey | None:
     """The workload (or the cluster) whose load explains this series; None: nothing does."""
     labels = dict(key)
-    if signal.namespace_label is None:
+    if signal.namespace_label is None or signal.entity in ("node", "cluster"):
         return CLUSTER
     namespace = labels.get(signal.namespace_label, "")
     entity = labels.get(signal.entity_label)
     if entity is None:
         return None
-    if signal.entity_label == "pod":
+    if signal.entity == "pod":
         workload = workload_of(entity)
         return None if workload is None else (namespace, workload)
     return (namespace, entity)
@@ -72,7 +71,7 @@ class LoadContext:
         row: npt.NDArray[np.float64],
         normal: npt.NDArray[np.float64],
     ) -> None:
-        """The load signal's values and normal levels at one grid time."""
+        """A load signal's values and normal levels at one grid time."""
         ids = self._column_ids(tracker)
         with np.errstate(divide="ignore", invalid="ignore"):
             elevated = (row >= LOAD_EXPLAINS * normal) & (normal > 0)
@@ -82,6 +81,9 @@ class LoadContext:
         flags[hit] = True
         total, usual = row[known].sum(), normal[known].sum()
         flags[0] = bool(usual > 0 and total >= LOAD_EXPLAINS * usual)
+        earlier = self._elevated.get(at)
+        if earlier is not None:  # several load signals (a user's own): any one's extra load
+            flags[: earlier.size] |= earlier
         self._elevated[at] = flags
 
     def explained(self, at: float, tracker: SignalTracker) -> npt.NDArray[np.bool_] | None:

@@ -71,6 +71,10 @@ class NoveltyConfig:
     # With risk: the smallest novelty that can alarm at all, as a share of the known range (a
     # record by a hair is not news however rare records are).
     min_novelty: float = 0.0
+    # With risk: nor is a record smaller than the series' usual move from one sample to the
+    # next (its volatility, against its range): a wave sampled at another phase (a scrape
+    # offset that moved, history backfilled on whole seconds) peaks that much higher.
+    step_floor: bool = False
 
 
 @dataclass
@@ -232,6 +236,7 @@ class NoveltyDetector:
         s.slow = np.where(
             ok, np.where(np.isnan(s.slow), xs, s.slow + slow_a * (xs - s.slow)), s.slow
         )
+        usual_move = s.vol  # before this sample: its own jump is not "usual"
         jump = np.abs(xs - s.last)
         s.vol = np.where(
             ok & np.isfinite(s.last),
@@ -295,6 +300,8 @@ class NoveltyDetector:
         if c.risk > 0:
             peaks = s.peaks
             z = np.maximum(spot_threshold(peaks, c.risk, c.min_peaks), c.min_novelty)
+            if c.step_floor:
+                z = np.maximum(z, np.nan_to_num(usual_move / rng[0], nan=0.0))
             score = raw / (raw + z + 1e-12)
             # A move the caller judged too small to matter is no peak either: the tail is
             # learned from the moves that could have been alarms.

@@ -67,8 +67,12 @@ NOVELTY_WIDE_GRID: dict[str, tuple[Any, ...]] = {
 
 #: The live detection pass's detector: the same, and an incident's values are forgotten once
 #: the series is back within its earlier range (up to 2,000 samples after the alarm), so the
-#: next incident on that series is news again.
-LIVE_NOVELTY_CONFIG = dataclasses.replace(NOVELTY_CONFIG, recover=2000)
+#: next incident on that series is news again. A live series is a rate over a window read at
+#: the scrape times of the moment: when they shift (a restart of Prometheus, live scrapes after
+#: backfilled history) a wave's peak reads a little higher than any before, so a record counts
+#: only beyond the series' usual move from one sample to the next (`step_floor`; no constant,
+#: and NAB's fixed samples cannot choose it).
+LIVE_NOVELTY_CONFIG = dataclasses.replace(NOVELTY_CONFIG, recover=2000, step_floor=True)
 
 #: The live pass's time constants (PassConfig turns them into per-step weights). A rise of
 #: load counts once a two-minute average shows it: the everyday bursts of load last up to a

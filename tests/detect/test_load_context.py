@@ -19,7 +19,7 @@ from aiops.domain.models import Direction
 T0 = 1_800_000_000
 HOUR = 3600
 BASE = 40.0  # req/s into the backend
-LABELS = {"destination_workload": "shippingservice", "destination_workload_namespace": "shop"}
+LABELS = {"workload": "shippingservice", "namespace": "shop"}  # canonical, whatever the exporter
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def test_cpu_that_rises_with_its_load_is_traffic_and_cpu_that_rises_alone_or_sta
     rps[HOUR + 600 : HOUR + 660] *= 3  # a CronJob's minute of calls
     cpu[HOUR + 600 : HOUR + 660] *= 3
     cpu[HOUR + 1500 :] += 0.1  # a runaway thread, with no extra load behind it
-    load = ({**LABELS, "destination_workload": "catalog"}, rate(rps))
+    load = ({**LABELS, "workload": "catalog"}, rate(rps))
     pod = {"namespace": "shop", "pod": "catalog-7d4f8b9c6d-x2x9q", "container": "server"}
     found = anomalies(rate(cpu), HOUR, "cpu_usage", pod, also={"request_rate": load})
     assert [t for t, _ in found if t < HOUR + 1500] == []
@@ -128,7 +128,7 @@ def test_which_load_explains_which_series() -> None:
 
     cat = build_catalog()
     pod = (("container", "server"), ("namespace", "shop"), ("pod", "cart-7d4f8b9c6d-x2x9q"))
-    latency = (("destination_workload", "cart"), ("destination_workload_namespace", "shop"))
+    latency = (("namespace", "shop"), ("workload", "cart"))
     node = (("instance", "node-a:9100"),)
     assert load_key(cat["cpu_usage"], pod) == ("shop", "cart")
     assert load_key(cat["latency_p99"], latency) == ("shop", "cart")
@@ -136,8 +136,8 @@ def test_which_load_explains_which_series() -> None:
     assert load_key(cat["cpu_usage"], (("namespace", "shop"), ("pod", "standalone"))) is None
 
     load = SignalTracker(cat["request_rate"])
-    carts = (("destination_workload", "cart"), ("destination_workload_namespace", "shop"))
-    other = (("destination_workload", "ads"), ("destination_workload_namespace", "shop"))
+    carts = (("namespace", "shop"), ("workload", "cart"))
+    other = (("namespace", "shop"), ("workload", "ads"))
     load.add_series([carts, other])
     cpu = SignalTracker(cat["cpu_usage"])
     ads_pod = (("container", "server"), ("namespace", "shop"), ("pod", "ads-5c7f9d8b6c-q8w2e"))
@@ -149,3 +149,54 @@ def test_which_load_explains_which_series() -> None:
     assert ctx.explained(10.0, cpu).tolist() == [True, False]
     assert ctx.explained(10.0, nodes).tolist() == [True]  # the cluster: 40.5 of 20 usual
     assert ctx.explained(11.0, cpu) is None  # no load recorded then: nothing is explained
+
+
+def test_the_load_rules_are_the_vocabulary_s_and_a_user_signal_can_take_them() -> None:
+    """What is load and what follows it is a property of the signal in the vocabulary
+    (aiops/profiles/builtin/signals.yaml), not a list of names in the detector."""
+    from aiops.detect.load import LoadContext, follows_load, is_load
+    from aiops.detect.tracker import SignalTracker
+
+    cat = build_catalog(
+        [
+            {
+                "name": "queue_wait",
+                "query": "max by (namespace, workload) (my_queue_wait_seconds{$filter})",
+                "entity": "workload",
+                "entity_label": "workload",
+                "direction": "up",
+                "unit": "s",
+                "load": "follows",
+            },
+            {
+                "name": "jobs_rate",
+                "query": "sum by (namespace, workload) (rate(my_jobs_total{$filter}[$window]))",
+                "entity": "workload",
+                "entity_label": "workload",
+                "direction": "up",
+                "unit": "jobs/s",
+                "load": "measures",
+            },
+        ]
+    )
+    assert [s.name for s in cat if is_load(s)] == ["request_rate", "jobs_rate"]
+    assert {s.name for s in cat if follows_load(s) and s.detect} == {
+        "latency_p99",
+        "cpu_usage",
+        "cpu_vs_limit",
+        "memory_vs_limit",
+        "node_cpu_busy",
+        "node_memory_available_ratio",
+        "queue_wait",
+    }
+    carts = (("namespace", "shop"), ("workload", "cart"))
+    ads = (("namespace", "shop"), ("workload", "ads"))
+    requests, jobs = SignalTracker(cat["request_rate"]), SignalTracker(cat["jobs_rate"])
+    requests.add_series([carts, ads])
+    jobs.add_series([ads])
+    wait = SignalTracker(cat["queue_wait"])
+    wait.add_series([ads, carts])
+    ctx = LoadContext()
+    ctx.record(5.0, requests, np.array([30.0, 10.0]), np.array([10.0, 10.0]))  # cart 3x
+    ctx.record(5.0, jobs, np.array([4.0]), np.array([1.0]))  # ads: 4x the jobs
+    assert ctx.explained(5.0, wait).tolist() == [True, True]  # either load explains a rise

@@ -159,3 +159,19 @@ def test_wrong_width_is_a_clear_error() -> None:
     det = NoveltyDetector(3)
     with pytest.raises(ValueError, match="expected 3 series"):
         det.score(np.zeros((10, 2)))
+
+
+def test_live_a_wave_read_at_another_phase_sets_no_record_but_a_rise_past_its_step_does() -> None:
+    """A live series is a rate read at the scrape times of the moment: the same wave read half
+    a sample later (a scrape offset that moved) peaks a hair above every sample before. That
+    is no news live (step_floor); a rise by more than the wave's usual step still is."""
+    from aiops.detect.presets import LIVE_NOVELTY_CONFIG
+
+    t = np.arange(3000, dtype=np.float64)
+    phase = np.where(t < 2000, 0.5, 0.0)  # the history read half a sample off the peaks
+    x = 0.02 + 0.01 * np.sin(2 * np.pi * (t + phase) / 120)
+    assert x[2000:].max() > x[:2000].max()  # records by a hair
+    assert len(alarms(x[:2540], cfg=NOVELTY_CONFIG)) > 0  # without the floor: each is news
+    assert len(alarms(x[:2540], cfg=LIVE_NOVELTY_CONFIG)) == 0
+    x[2540:2560] += 0.004  # at a peak: a fifth of the range past it, ~12x the usual step
+    assert 2540 <= alarms(x, cfg=LIVE_NOVELTY_CONFIG)[0] < 2560

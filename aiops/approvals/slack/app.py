@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 from aiohttp import web
+from temporalio.client import Client
 
 from aiops.approvals.slack.handlers import ApprovalHandler
 from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, slack_door
@@ -17,6 +18,8 @@ from aiops.domain.yamlsource import LoadError
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
 from aiops.policy.loader import load_policy
+from aiops.policy.models import Policy
+from aiops.telemetry.process import ProcessTelemetry
 
 log = get_logger(__name__)
 
@@ -61,7 +64,27 @@ async def serve(
     if mode == "http" and slack.signing_secret is None:
         raise SlackSetupError("HTTP mode needs AIOPS_SLACK__SIGNING_SECRET")
     policy = load_policy(settings.policies_dir)
-    temporal = await connect(settings.temporal)
+    telemetry = ProcessTelemetry.start(settings, "slack")
+    try:
+        temporal = await connect(settings.temporal)
+        async with telemetry.beside(temporal):
+            await _serve(settings, temporal, policy, mode, host, port, stop, telemetry)
+    finally:
+        telemetry.stop()
+
+
+async def _serve(
+    settings: Settings,
+    temporal: Client,
+    policy: Policy,
+    mode: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+    telemetry: ProcessTelemetry,
+) -> None:
+    slack = settings.slack
+    assert slack.bot_token is not None
     client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
     handler = ApprovalHandler(temporal, policy, client)
     stop = stop or _stop_on_signals()
@@ -69,6 +92,7 @@ async def serve(
         assert slack.app_token is not None
         app = SocketModeApp(handler, slack.app_token.get_secret_value(), client)
         await app.start()
+        telemetry.serving.set()
         log.info("slack app connected", mode="socket")
         try:
             await stop.wait()
@@ -84,6 +108,7 @@ async def serve(
     runner = web.AppRunner(endpoint.app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    telemetry.serving.set()
     log.info("slack app listening", mode="http", url=f"http://{host}:{port}{PATH}")
     try:
         await stop.wait()
