@@ -17,14 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from aiops.domain.models import Direction
 
@@ -40,7 +33,7 @@ _NEED = re.compile(
 Entity = Literal["workload", "pod", "deployment", "node", "edge", "namespace", "cluster", "other"]
 Group = Literal["traffic", "errors", "latency", "saturation", "availability", "node", "custom"]
 #: How a signal stands to load, for the detection pass (aiops.detect.load): `measures` is the load
-#: itself (a workload's requests), `follows` rises with it (latency, CPU, a node's busy time).
+#: itself (a workload's requests), `follows` moves with it (latency, CPU, a node's busy time).
 Load = Literal["measures", "follows"]
 
 #: The entities whose series a load can be matched to: a workload's load is its own request
@@ -251,8 +244,8 @@ class Signal(BaseModel):
     )
     load: Load | None = Field(
         default=None,
-        description="measures: the signal is a workload's load; follows: its rises under extra "
-        "load count only once they outlast it (aiops.detect.load)",
+        description="measures: the signal is a workload's load; follows: its departures under "
+        "extra load count only once they outlast it (aiops.detect.load)",
     )
 
     _persists = field_validator("persists")(persists_a_bad_way)
