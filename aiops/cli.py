@@ -43,8 +43,27 @@ def _cmd_version(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(masked_settings(settings), indent=2, sort_keys=True))
+    data = masked_settings(settings)
+    data["profiles"]["live"] = _live_profiles(settings)
+    print(json.dumps(data, indent=2, sort_keys=True))
     return 0
+
+
+def _live_profiles(settings: Settings) -> dict[str, object]:
+    """What the metric profiles turn on against the configured Prometheus (or why not known)."""
+    from aiops.integrations.discovery import ProfileDiscovery
+    from aiops.integrations.prometheus import Prometheus
+    from aiops.profiles.report import summary
+
+    prometheus = Prometheus(settings.prometheus.model_copy(update={"timeout_s": 3.0}))
+    try:
+        discovery = ProfileDiscovery(settings.profiles, prometheus)
+    except ConfigError as exc:
+        return {"error": str(exc)}
+    live = discovery.current()
+    if discovery.last_error:
+        return {"error": discovery.last_error}
+    return summary(live)
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:

@@ -221,10 +221,33 @@ class DetectionSettings(_Section):
     )
     signals: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="user signals (name, query, entity_label, direction, unit, ...); a name "
-        "already in the catalog replaces the built-in signal",
+        description="user signals (name, query, entity_label, direction, unit, ...; see the "
+        "README's Metric profiles); a name already in the catalog replaces that signal",
     )
     parallel_queries: int = Field(default=4, ge=1, le=32)
+
+
+class ProfileSettings(_Section):
+    """Metric profiles (aiops/profiles): which exporters' metrics the signals are read from."""
+
+    dirs: list[Path] = Field(
+        default_factory=list,
+        description="more profile files (*.yaml); one named like a shipped profile replaces it",
+    )
+    enabled: list[str] = Field(
+        default_factory=list,
+        description="use only these profiles (default: every profile, as discovery finds them)",
+    )
+    discovery: bool = Field(
+        default=True,
+        description="ask Prometheus which metric families exist and turn on the signals they "
+        "can feed; off: every part of every enabled profile (a query over absent families is "
+        "merely empty)",
+    )
+    refresh_s: float = Field(default=300.0, gt=0, description="ask again this often")
+    lookback_s: float = Field(
+        default=600.0, gt=0, description="a family counts when it has samples this recent"
+    )
 
 
 class LogSettings(_Section):
@@ -275,6 +298,7 @@ class Settings(BaseSettings):
     mcp: McpSettings = McpSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     detection: DetectionSettings = DetectionSettings()
+    profiles: ProfileSettings = ProfileSettings()
     log: LogSettings = LogSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 

@@ -95,9 +95,14 @@ async def _wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) 
             )
         try:
             await connect(settings.temporal, timeout_s=1.0)
-            return
         except TemporalUnavailableError:
             await asyncio.sleep(0.5)
+            continue
+        # Whoever answered, our server must still be running: one that failed to bind the port
+        # exits while another process's server answers on it.
+        await asyncio.sleep(0.5)
+        if proc.poll() is None:
+            return
     raise DevStackError("the Temporal dev server did not come up within 60 s")
 
 
@@ -200,15 +205,22 @@ async def run_dev(settings: Settings) -> None:
         log.info("aiops dev stopped")
 
 
-def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, list[str]]:
+def with_free_ports(
+    settings: Settings, *, mcp: bool = True, fresh: bool = False
+) -> tuple[Settings, list[str]]:
     """The settings with the dev server's (and with `mcp` the MCP server's) ports moved to free
     ones where the configured ones are taken (another `aiops dev`, a Temporal already running),
-    and a note per port moved so the person knows where things are."""
+    and a note per port moved so the person knows where things are. With `fresh` the dev
+    server's ports are always new ones the system hands out: a run nobody connects to by hand
+    (`aiops lab eval`) must not share the well-known port with another run starting at the same
+    moment, whose server may not be listening yet when this one looks."""
     dev, mcp_settings = settings.dev_server, settings.mcp
     notes: list[str] = []
     ports = {"port": dev.port, "ui_port": dev.ui_port}
     for name, port in ports.items():
-        if not port_free(dev.ip, port):
+        if fresh:
+            ports[name] = any_free_port(dev.ip)
+        elif not port_free(dev.ip, port):
             ports[name] = any_free_port(dev.ip)
             what = "UI" if name == "ui_port" else "server"
             notes.append(f"port {port} is taken; the Temporal {what} uses {ports[name]} instead")

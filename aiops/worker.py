@@ -23,9 +23,10 @@ from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.approvals.slack.blocks import temporal_ui_link
 from aiops.approvals.slack.notifier import notifier_from_settings
-from aiops.config import Settings
+from aiops.config import ConfigError, Settings
 from aiops.detect.catalog import build_catalog
 from aiops.domain.yamlsource import LoadError
+from aiops.integrations.discovery import ProfileDiscovery, load_profile_set
 from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.llm import OpenAiChat
@@ -33,7 +34,7 @@ from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.redact import Redactor
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
-from aiops.playbooks.loader import PlaybookSet, load_playbooks
+from aiops.playbooks.loader import PlaybookSet, load_playbooks, signal_problems
 from aiops.policy import policy_version
 from aiops.policy.loader import load_policy
 from aiops.policy.models import Policy
@@ -65,15 +66,27 @@ def load_rules(settings: Settings) -> Rules:
         ) from exc
     try:
         playbooks = load_playbooks(settings.playbooks_dir)
+        profiles, _ = load_profile_set(settings.profiles)
     except LoadError as exc:
         raise StartupError(
             f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
         ) from exc
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
+    problems = signal_problems(playbooks, profiles.entities())
+    if problems:
+        raise StartupError(
+            f"refusing to start: playbooks in {settings.playbooks_dir} name signals the metric "
+            "profiles do not have:\n" + "\n".join(problems)
+        )
     return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_activities(
-    settings: Settings, client: Client, prometheus: Prometheus
+    settings: Settings,
+    client: Client,
+    prometheus: Prometheus,
+    discovery: ProfileDiscovery | None = None,
 ) -> IncidentActivities:
     """The activities with their real dependencies, from settings."""
     kube = settings.kubernetes
@@ -116,12 +129,14 @@ def build_activities(
         cluster=reader,
         llm=llm,
         config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
+        signals=discovery.current if discovery is not None else None,
     )
     return IncidentActivities(
         investigator=AgentInvestigator(agent, redactor=Redactor(settings.llm.redact_patterns)),
         executor=executor,
         prometheus=prometheus,
         history=TemporalHistory(client),
+        signals=discovery.current if discovery is not None else None,
     )
 
 
@@ -144,6 +159,12 @@ def build_worker(
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
+    # What the cluster's metrics can feed, asked every few minutes, shared by detection,
+    # investigation and planning.
+    try:
+        discovery = ProfileDiscovery(settings.profiles, prometheus)
+    except ConfigError as exc:
+        raise StartupError(f"refusing to start: {exc}") from exc
     notify = NotifyActivities(
         notifier_from_settings(settings),
         ui_link=functools.partial(
@@ -153,9 +174,9 @@ def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any
         units={s.name: s.unit for s in build_catalog(settings.detection.signals)},
     )
     return [
-        *build_activities(settings, client, prometheus).all(),
+        *build_activities(settings, client, prometheus, discovery).all(),
         *notify.all(),
-        *DetectionActivities(settings, prometheus).all(),
+        *DetectionActivities(settings, prometheus, discovery).all(),
         *IntakeActivities(client, settings.temporal.task_queue).all(),
     ]
 

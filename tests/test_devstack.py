@@ -114,3 +114,17 @@ def _port_open(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_lab_evaluation_takes_ports_of_its_own_even_when_the_usual_ones_are_free() -> None:
+    # Two evaluations started a minute apart once shared one Temporal: the second found 7233
+    # free (the first's server was still starting), its own server then failed to bind, and its
+    # wait connected to the first's. Fresh ports from the system cannot meet that way.
+    from aiops.devstack import with_free_ports
+
+    usual = Settings(dev_server={"port": free_port(), "ui_port": free_port()})
+    a, _ = with_free_ports(usual, mcp=False, fresh=True)
+    b, _ = with_free_ports(usual, mcp=False, fresh=True)
+    mine = {a.dev_server.port, a.dev_server.ui_port}
+    assert usual.dev_server.port not in mine and usual.dev_server.ui_port not in mine
+    assert len(mine | {b.dev_server.port, b.dev_server.ui_port}) == 4

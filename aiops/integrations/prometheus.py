@@ -149,6 +149,22 @@ class Prometheus:
     ) -> list[Series]:
         return self.fetch(RangeQuery(promql, start, end, step_s))
 
+    # ---- series metadata (profile discovery) -------------------------------------------
+
+    def metric_names(self, match: str, start: datetime, end: datetime) -> list[str]:
+        """Names of the series matching `match` with samples between start and end."""
+        params = {"match[]": match, "start": _unix(start), "end": _unix(end)}
+        result = self._call(lambda: self._conn.get_label_values("__name__", params=params), match)
+        return [str(n) for n in result]
+
+    def label_names(self, match: str, start: datetime, end: datetime) -> list[str]:
+        """Label names of the series matching `match` with samples between start and end."""
+        params = {"match[]": match, "start": _unix(start), "end": _unix(end)}
+        result = self._call(lambda: self._conn.get_label_names(params=params), match)
+        return [str(n) for n in result]
+
+    # ---- queries --------------------------------------------------------------------------
+
     def fetch(self, q: RangeQuery, limits: Limits | None = None) -> list[Series]:
         """One instant (start == end) or range query."""
         limits = limits or Limits()

@@ -24,6 +24,7 @@ from aiops.mcp import (
     tools_incidents,
     tools_metrics,
     tools_rules,
+    tools_signals,
     tools_write,
 )
 from aiops.mcp.auth import build_auth
@@ -52,7 +53,7 @@ def create_server(settings: Settings, backends: Backends | None = None) -> FastM
     mcp.add_middleware(FriendlyArgumentErrors())
     mcp.add_middleware(RedactAnswers(b.redactor))
     # Read tools by backend; each gets the backends from the lifespan context (common.BACKENDS).
-    for module in (tools_incidents, tools_metrics, tools_cluster, tools_rules):
+    for module in (tools_incidents, tools_metrics, tools_signals, tools_cluster, tools_rules):
         module.register(mcp)
     if settings.mcp.enable_write_tools:
         tools_write.register(mcp, b)

@@ -15,7 +15,7 @@ from mcp.types import TextContent
 
 from aiops.charts import Line, NothingToDrawError, line_chart
 from aiops.integrations.prometheus import PrometheusError, RangeQuery, Series
-from aiops.mcp import guard
+from aiops.mcp import guard, topology
 from aiops.mcp.backends import Backends
 from aiops.mcp.common import BACKENDS, READ_ONLY, TAGS, k8s_name, prom_message, prom_query
 from aiops.mcp.incidents import read_incident
@@ -71,9 +71,10 @@ def get_service_health(
     service, namespace = k8s_name(service, "service"), k8s_name(namespace, "namespace")
     detection = b.settings.detection
     now = datetime.now(UTC)
+    live = [s for s in b.discovery().current().signals if s.detect]  # what the cluster feeds
     signals = [
         sig
-        for sig in build_catalog(detection.signals)
+        for sig in build_catalog(detection.signals, base=live)
         if sig.namespace_label is not None and sig.name not in detection.disabled
     ]
     rendered = [sig.render_for(namespace, window=detection.rate_window) for sig in signals]
@@ -116,27 +117,40 @@ def get_service_health(
 def get_topology(
     namespace: str = "default", window: str = "5m", b: Backends = BACKENDS
 ) -> Topology:
-    """Who calls whom in a namespace, with requests per second on each edge (Istio
-    istio_requests_total, server side), over the last `window`."""
+    """Who calls whom in a namespace (requests per second per edge over the last `window`, from
+    the metric profiles the cluster has: Istio, Linkerd, OpenTelemetry servicegraph), and each
+    edge's health against the hour before: what the caller waited beside what the callee spent,
+    failures each side saw, a verdict (ok, slower, slow network, failing, calls lost)."""
     from aiops.agent.metrics import plan_queries
 
     namespace = k8s_name(namespace, "namespace")
     seconds = guard.parse_duration(window, "window")
     if not 60 <= seconds <= 86400:
         raise ToolError("window must be between 1m and 1d, e.g. '5m'")
-    plan = plan_queries(namespace, seconds / 4)
-    edges_q = next(q for q in plan.queries if q.kind == "edges").promql
+    plan = plan_queries(namespace, seconds / 4, b.discovery().current().by_name())
+    edges_q = next((q.promql for q in plan.queries if q.kind == "edges"), None)
+    if edges_q is None:
+        raise ToolError(
+            "no call graph here: no metric profile of this cluster reports calls between "
+            "workloads (Istio, Linkerd or the OpenTelemetry servicegraph connector)"
+        )
     now = datetime.now(UTC)
     calls: list[Call] = []
     for s in prom_query(b, RangeQuery(edges_q, now, now, 0)):
-        src, dst = s.labels.get("source_workload", ""), s.labels.get("destination_workload", "")
+        src, dst = s.labels.get("client", ""), s.labels.get("server", "")
         rate = s.values[-1] if s.values else math.nan
         if src and dst and src != dst and math.isfinite(rate) and rate > 0:
             calls.append(Call(source=src, to=dst, rps=round(rate, 4)))
     calls.sort(key=lambda c: (c.source, c.to))
     services = sorted({c.source for c in calls} | {c.to for c in calls})
+    health = topology.edge_health_view(b.prometheus(), namespace, seconds, now)
     return Topology(
-        namespace=namespace, window=window, services=services, calls=calls, query=edges_q
+        namespace=namespace,
+        window=window,
+        services=services,
+        calls=calls,
+        query=edges_q,
+        **health,
     )
 
 
@@ -147,16 +161,23 @@ async def plot_metric(
     end: str = "now",
     shade_start: str | None = None,
     shade_end: str | None = None,
+    edge: str | None = None,
+    namespace: str = "default",
     b: Backends = BACKENDS,
 ) -> ToolResult:
     """A PNG chart of a PromQL range (up to 8 series, time in UTC, a legend) with the anomaly
-    window shaded. Give `promql` (and optionally shade_start/shade_end), or an `incident_id`
-    to plot its first anomaly around the time it started."""
+    window shaded. Give `promql` (and optionally shade_start/shade_end), an `incident_id` to
+    plot its first anomaly around the time it started, or an `edge` ('caller->callee', in
+    `namespace`) to draw what the caller waited beside what the callee spent."""
     shade: tuple[datetime, datetime] | None = None
     now = datetime.now(UTC)
-    if promql is None and incident_id is None:
-        raise ToolError("give promql, or incident_id to plot that incident's anomaly")
     title = promql or ""
+    if edge is not None and promql is None:
+        step = guard.window(start, end, None, now).step_s
+        promql = topology.edge_chart(edge, k8s_name(namespace, "namespace"), step)
+        title = f"{edge.strip()} in {namespace}: what the caller waited (client), the callee spent"
+    if promql is None and incident_id is None:
+        raise ToolError("give promql, incident_id (its anomaly) or edge ('caller->callee')")
     if promql is None and incident_id is not None:
         detail = await read_incident(await b.temporal(), incident_id)
         if detail.incident is None or not detail.incident.anomalies:

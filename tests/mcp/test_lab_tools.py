@@ -135,3 +135,30 @@ async def test_playbook_resources(mcp: McpClient[Any]) -> None:
     assert '"id": "restart-deployment"' in contents[0].text  # type: ignore[union-attr]
     listing = await mcp.read_resource("playbooks://all")
     assert "rollback-deployment" in listing[0].text  # type: ignore[union-attr]
+
+
+async def test_topology_gives_each_edge_both_sides_and_a_verdict(mcp: McpClient[Any]) -> None:
+    topo = await data(mcp, "get_topology", namespace=NS, window="1m")
+    edges = {(e["from"], e["to"]): e for e in topo["edges"]}
+    cart = edges[("frontend", "cartservice")]
+    # The healthy lab: what frontend waited is what cartservice spent (no wire fault).
+    assert cart["verdict"] == "ok"
+    assert cart["calls_per_s"] > 0
+    assert cart["client_ms"]["now"] > 0 and cart["server_ms"]["now"] > 0
+    assert abs(cart["client_ms"]["now"] - cart["server_ms"]["now"]) < 0.5 * cart["client_ms"]["now"]
+    assert 'reporter="source"' in cart["query"]
+    assert "mean per" in topo["latency"]
+
+
+async def test_plot_metric_draws_both_sides_of_an_edge(mcp: McpClient[Any]) -> None:
+    result = await mcp.call_tool(
+        "plot_metric", {"edge": "frontend->cartservice", "namespace": NS, "start": "-30m"}
+    )
+    caption = next(c for c in result.content if isinstance(c, TextContent)).text
+    assert any(isinstance(c, ImageContent) for c in result.content)
+    # Both sides of the edge, each its own line: what the caller's sidecar measured beside the
+    # callee's.
+    assert 'reporter="source"' in caption and 'reporter="destination"' in caption
+    assert '"side", "client"' in caption and '"side", "server"' in caption
+    with pytest.raises(ToolError, match="is not 'caller->callee'"):
+        await mcp.call_tool("plot_metric", {"edge": "frontend", "namespace": NS})

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiops.config import Settings
+from aiops_lab.cli import METRICS_FLAVORS
 from aiops_lab.eval.lab_scoring import (
     ExecutedAction,
     HealthSample,
@@ -65,6 +66,7 @@ class EvalOptions:
     linger_s: float = 15.0  # keep watching this long after an early finish
     interval_s: float = 1.0
     policy: Path | None = None
+    metrics: str = "istio"  # the lab's request-metrics flavour: istio, otel or linkerd
     log: Callable[[str], None] = field(default=lambda _: None)
     # called with the scores so far after each scenario (partial figures survive a stop)
     progress: Callable[[list[ScenarioScore]], None] = field(default=lambda _: None)
@@ -284,11 +286,11 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aiops-lab-eval-") as tmp:
         state_dir = Path(tmp)
-        settings, notes = with_free_ports(settings, mcp=False)
+        settings, notes = with_free_ports(settings, mcp=False, fresh=True)
         for note in notes:
             opts.log(note)
         opts.log(f"starting the lab and the daemon for {len(scenarios)} scenario(s)")
-        proc, lab = lab_commands.start(state_dir, timeout_s=300.0)
+        proc, lab = lab_commands.start(state_dir, timeout_s=300.0, metrics=opts.metrics)
         try:
             daemon = lab_settings(
                 settings, lab, state_dir=state_dir, policy=policy, interval_s=opts.interval_s
@@ -398,6 +400,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="evaluation policy (default: policies/demo.yaml)",
     )
+    p.add_argument(
+        "--metrics",
+        choices=METRICS_FLAVORS,
+        default="istio",
+        help="request metrics the lab exports: istio, otel or linkerd",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -420,6 +428,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         policy=args.policy,
         log=log,
         progress=save,
+        metrics=args.metrics,
     )
     scores, wall = run_eval(settings, opts)
     save(scores)
