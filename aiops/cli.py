@@ -377,10 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 2
-    from aiops.integrations.redact import lazy_text
+    from aiops.integrations.redact import lazy_data
 
     configure_logging(
-        settings.log.level, settings.log.format, redact=lazy_text(settings.llm.redact_patterns)
+        settings.log.level, settings.log.format, redact=lazy_data(settings.llm.redact_patterns)
     )
     handler: Handler = args.handler
     try:

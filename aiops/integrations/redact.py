@@ -239,17 +239,18 @@ class Redactor:
         return type(value).model_validate(self.data(value.model_dump(mode="json")))
 
 
-def lazy_text(patterns: Iterable[str] = ()) -> Callable[[str], str]:
-    """`Redactor(patterns).text`, built on first use (for the log processor)."""
+def lazy_data(patterns: Iterable[str] = ()) -> Callable[[Any], Any]:
+    """`Redactor(patterns).data`, built on first use (for the log processor: a log line is
+    data, and a field named `password` is a secret whatever its value looks like)."""
     kept = list(patterns)
     built: list[Redactor] = []
 
-    def text(value: str) -> str:
+    def data(value: Any) -> Any:
         if not built:
             built.append(Redactor(kept))
-        return built[0].text(value)
+        return built[0].data(value)
 
-    return text
+    return data
 
 
 def _keep_key(m: re.Match[str]) -> str:
