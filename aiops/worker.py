@@ -6,7 +6,6 @@ import asyncio
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,24 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from aiops.activities.detection import DetectionActivities
-from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.activities.intake import IntakeActivities
+from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.approvals.slack.notifier import notifier_from_settings
 from aiops.config import Settings
-from aiops.domain.yamlsource import LoadError
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.history import TemporalHistory
+from aiops.incidents.intake import AnomalyIntake, start_detection_loop
+from aiops.incidents.rules import RulesError, RulesSource, load_rules
 from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
-from aiops.playbooks.loader import PlaybookSet, load_playbooks
 from aiops.policy import policy_version
-from aiops.policy.loader import load_policy
-from aiops.policy.models import Policy
 from workflows import ALL_WORKFLOWS
 
 log = get_logger(__name__)
@@ -40,30 +39,6 @@ log = get_logger(__name__)
 
 class StartupError(Exception):
     """The daemon must not start; the message lists what to fix."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    policy: Policy
-    playbooks: PlaybookSet
-
-
-def load_rules(settings: Settings) -> Rules:
-    """Policy and playbooks, validated before anything starts: an invalid or missing policy is
-    never replaced by a permissive default."""
-    try:
-        policy = load_policy(settings.policies_dir)
-    except LoadError as exc:
-        raise StartupError(
-            f"refusing to start: the policy in {settings.policies_dir} is invalid:\n{exc}"
-        ) from exc
-    try:
-        playbooks = load_playbooks(settings.playbooks_dir)
-    except LoadError as exc:
-        raise StartupError(
-            f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
-        ) from exc
-    return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_activities(
@@ -130,6 +105,8 @@ def build_worker(
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
+    rules = RulesSource.from_settings(settings)  # read again as the files change
+    intake = AnomalyIntake(IncidentClient(client, settings.temporal.task_queue), rules)
     notify = NotifyActivities(
         notifier_from_settings(settings),
         ui_url=settings.temporal.ui_url,
@@ -140,12 +117,16 @@ def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any
         *build_activities(settings, client, prometheus).all(),
         *notify.all(),
         *DetectionActivities(settings, prometheus).all(),
-        *IntakeActivities(client, settings.temporal.task_queue).all(),
+        *IntakeActivities(intake).all(),
+        *KillSwitchActivities(rules.policy).all(),
     ]
 
 
 async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:
-    rules = load_rules(settings)
+    try:
+        rules = load_rules(settings)  # refuse to start on an invalid policy or playbook
+    except RulesError as exc:
+        raise StartupError(str(exc)) from exc
     client = await connect(settings.temporal)
     log.info(
         "rules loaded", policy=policy_version(rules.policy), playbooks=rules.playbooks.version()
@@ -160,13 +141,8 @@ async def run_worker(settings: Settings, *, start_detection: bool = False) -> No
     )
     async with worker:
         if start_detection:
-            from aiops.intake import start_detection_loop
-
             await start_detection_loop(
-                client,
-                settings.temporal.task_queue,
-                rules,
-                interval_s=settings.detection.interval_s,
+                client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
             )
         await stop.wait()
     log.info("worker stopped")

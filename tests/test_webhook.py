@@ -22,12 +22,13 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.config import AlertmanagerSettings, Settings, TemporalSettings
 from aiops.domain import IncidentReport, IncidentStatus
+from aiops.incidents.rules import RulesSource
 from aiops.policy.loader import parse_policy
 from aiops.webhook import WebhookConfigError, receiver_app, webhook_auth
-from aiops.worker import Rules
 from tests.incident_fixtures import approve, pending, policy_yaml, start
 from tests.integrations.test_alertmanager import alert, payload
 from tests.servers import MetricsTarget, free_port
@@ -45,22 +46,29 @@ def incident_id_of(namespace: str) -> str:
 
 
 @pytest.fixture
-def two_person_rules(rules: Rules) -> Rules:
-    return Rules(policy=parse_policy(policy_yaml(approvals=2)), playbooks=rules.playbooks)
+def two_person_rules(rules: RulesSnapshot) -> RulesSnapshot:
+    return RulesSnapshot(policy=parse_policy(policy_yaml(approvals=2)), playbooks=rules.playbooks)
+
+
+@pytest.fixture
+def two_person_files(rules_files: RulesSource) -> RulesSource:
+    """The same two-person rules, as the files the receiver reads for every delivery."""
+    (rules_files.policies_path / "default.yaml").write_text(policy_yaml(approvals=2))
+    return rules_files
 
 
 @pytest.fixture
 async def webhook(
     temporal_client: Client,
     task_queue: str,
-    two_person_rules: Rules,
+    two_person_files: RulesSource,
 ) -> AsyncIterator[str]:
     port = free_port()
     settings = Settings(
         temporal=TemporalSettings(task_queue=task_queue),
         alertmanager=AlertmanagerSettings(port=port, tokens=[SecretStr(TOKEN)]),
     )
-    app = await receiver_app(settings, temporal_client, two_person_rules)
+    app = await receiver_app(settings, temporal_client, two_person_files)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -164,7 +172,7 @@ async def test_an_alert_never_lowers_the_approvals_policy_requires(
     task_queue: str,
     webhook: str,
     acts: IncidentActivities,
-    two_person_rules: Rules,
+    two_person_rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> None:
     # The same plan opened by the detector: what policy requires (two people).

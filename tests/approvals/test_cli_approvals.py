@@ -6,15 +6,17 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.domain import IncidentReport, IncidentStatus
-from aiops.worker import Rules
 from tests.incident_fixtures import pending, start
+from tests.keys import write_key
 from tests.servers import MetricsTarget
 from workflows import IncidentWorkflow
 
@@ -24,13 +26,15 @@ AIOPS = str(Path(sys.executable).parent / "aiops")
 async def aiops(
     client: Client, task_queue: str, *args: str, identity: str = "alice"
 ) -> tuple[int, str, str]:
+    """`aiops ARGS` as `identity` runs it: with their own key file (tests/keys.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env["AIOPS_TEMPORAL__ADDRESS"] = client.service_client.config.target_host
-    env["AIOPS_CLI_IDENTITY"] = identity
-    proc = await asyncio.create_subprocess_exec(
-        AIOPS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    with tempfile.TemporaryDirectory(prefix="aiops-keys-") as keys:
+        env["AIOPS_SIGNING__CLI_KEY"] = str(write_key(identity, Path(keys) / "approver.key"))
+        proc = await asyncio.create_subprocess_exec(
+            AIOPS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -40,7 +44,7 @@ async def handle(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
     h = await start(temporal_client, task_queue, rules, approvals=2)
@@ -87,7 +91,7 @@ async def test_refusals_are_one_line_and_change_nothing(
         temporal_client, task_queue, "approve", handle.id, identity="mallory"
     )
     assert code == 1
-    assert "refused: mallory may not decide" in err
+    assert "refused: CLI key sha256:" in err and "is not mapped to a person" in err
     code, _, err = await aiops(
         temporal_client, task_queue, "approve", handle.id, "--plan-hash", "deadbeefdeadbeef"
     )
@@ -117,4 +121,4 @@ async def test_refusals_are_one_line_and_change_nothing(
     assert report.decisions[-1].reason == "not during the sale"
     code, _, err = await aiops(temporal_client, task_queue, "approve", handle.id)
     assert code == 1
-    assert "there is no plan awaiting a decision" in err
+    assert "already closed (rejected); nothing to decide" in err

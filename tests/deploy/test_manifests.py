@@ -24,9 +24,9 @@ from pydantic import BaseModel, SecretStr
 
 from aiops.cli import build_parser
 from aiops.config import Settings, load_settings
+from aiops.incidents.rules import load_rules
 from aiops.playbooks.actions import ACTIONS
 from aiops.playbooks.models import K8sCheck
-from aiops.worker import load_rules
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "deploy" / "kubernetes"

@@ -91,7 +91,18 @@ PATHS: dict[str, Callable[[WorkflowHistory], bool]] = {
     "detection-loop-signal-with-start": lambda h: bool(activity_events(h, OPEN_INCIDENTS)),
 }
 # Recorded by older workflow code and never regenerated: running workflows survive upgrades.
-LEGACY = ["incident-approved-restart", "incident-approved-restart-notify"]
+# The pre-signing-* ones were recorded before decisions were signed, the kill switch was read
+# before each step, the detection loop stopped carrying rules, and late anomalies were looked at.
+LEGACY = [
+    "incident-approved-restart",
+    "incident-approved-restart-notify",
+    "pre-signing-detection-loop-signal-with-start",
+    "pre-signing-incident-approval-expired",
+    "pre-signing-incident-rejected",
+    "pre-signing-incident-signal-with-start",
+    "pre-signing-incident-two-approvers",
+    "pre-signing-incident-verification-failed-compensated",
+]
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
