@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from aiops.activities.contracts import RulesSnapshot, action_key
 from aiops.activities.incident import IncidentActivities
+from aiops.activities.intake import IntakeActivities
 from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.config import PrometheusSettings
@@ -34,6 +35,8 @@ from aiops.domain import (
     IncidentReport,
     RcaReport,
 )
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import AnomalyIntake
 from aiops.incidents.rules import RulesSource
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
@@ -145,6 +148,18 @@ def make_incident() -> Incident:
                 direction=Direction.UP,
             )
         ],
+    )
+
+
+def workload_anomaly(workload: str, namespace: str = NS, score: float = 0.9) -> Anomaly:
+    """A fresh error-ratio anomaly of a workload, as the detector reports one."""
+    return Anomaly(
+        signal="error_ratio",
+        series={"workload": workload, "namespace": namespace},
+        query=f'sum(rate(istio_requests_total{{destination_workload="{workload}"}}[1m]))',
+        start=datetime.now(UTC),
+        score=score,
+        direction=Direction.UP,
     )
 
 
@@ -318,6 +333,7 @@ async def acts(
     prometheus: PrometheusServer,
     fault: FaultType,
     kill_switch: KillSwitch,
+    rules_files: RulesSource,
 ) -> AsyncIterator[IncidentActivities]:
     """A worker on `task_queue` whose incidents investigate to FixedInvestigator's report and
     act on the lab Kubernetes API, with verification through the test Prometheus."""
@@ -329,7 +345,10 @@ async def acts(
     )
     silent = NotifyActivities(None)  # no Slack here: notifications report "not delivered"
     switch = KillSwitchActivities(kill_switch.policy)
-    async with build_worker(
-        temporal_client, task_queue, [*activities.all(), *silent.all(), *switch.all()]
-    ):
+    # Follow-up incidents open through the intake, with the rules as their files say.
+    intake = IntakeActivities(
+        AnomalyIntake(IncidentClient(temporal_client, task_queue), rules_files)
+    )
+    acts = [*activities.all(), *silent.all(), *switch.all(), *intake.all()]
+    async with build_worker(temporal_client, task_queue, acts):
         yield activities

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -31,7 +30,7 @@ from aiops.policy.loader import parse_policy
 from aiops.webhook import WebhookConfigError, receiver_app, webhook_auth
 from tests.incident_fixtures import approve, pending, policy_yaml, start
 from tests.integrations.test_alertmanager import alert, payload
-from tests.servers import MetricsTarget, free_port
+from tests.servers import MetricsTarget, free_port, served
 from workflows import IncidentWorkflow
 from workflows.incident import IncidentInput
 
@@ -63,20 +62,12 @@ async def webhook(
     task_queue: str,
     two_person_files: RulesSource,
 ) -> AsyncIterator[str]:
-    port = free_port()
     settings = Settings(
         temporal=TemporalSettings(task_queue=task_queue),
-        alertmanager=AlertmanagerSettings(port=port, tokens=[SecretStr(TOKEN)]),
+        alertmanager=AlertmanagerSettings(tokens=[SecretStr(TOKEN)]),
     )
-    app = await receiver_app(settings, temporal_client, two_person_files)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/alertmanager"
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with served(await receiver_app(settings, temporal_client, two_person_files)) as url:
+        yield f"{url}/alertmanager"
 
 
 async def post(url: str, body: dict[str, Any], headers: dict[str, str] = AUTH) -> httpx.Response:

@@ -63,18 +63,29 @@ class Arrivals:
         return len(self.joined) > self.reviewed
 
     async def review(self, incident: Incident, report: RcaReport, index: bool) -> None:
-        """Investigate the anomalies that joined since the last look. Those whose root cause is
-        the one this incident handles are noted; the others open a follow-up incident."""
+        """Look at the anomalies that joined since the last look. Those of the workload this
+        incident already blames are its own; the others are investigated, and if they point to
+        another root cause (a second fault in the namespace) they open a follow-up incident."""
         fresh = self.joined[self.reviewed :]
         self.reviewed = len(self.joined)
-        try:
-            late = await investigate(incident.model_copy(update={"anomalies": fresh}))
-        except ActivityError as exc:
-            await self._follow_up(
-                incident, fresh, f"could not be investigated ({cause_of(exc)})", index
+        ours = report.top
+        own = [a for a in fresh if ours is not None and a.entity == ours.target]
+        others = [a for a in fresh if a not in own]
+        if ours is not None and own:
+            self.note(
+                "aiops",
+                f"{len(own)} anomalies that joined later are about {ours.target}, the root "
+                "cause this incident handles",
             )
+        if not others:
             return
-        ours, theirs = report.top, late.top
+        try:
+            late = await investigate(incident.model_copy(update={"anomalies": others}))
+        except ActivityError as exc:
+            why = f"could not be investigated ({cause_of(exc)})"
+            await self._follow_up(incident, others, why, index)
+            return
+        theirs = late.top
         same = (
             ours is not None
             and theirs is not None
@@ -84,12 +95,12 @@ class Arrivals:
             cause = f"{theirs.target} ({theirs.fault.value})" if theirs else "no suspect"
             self.note(
                 "aiops",
-                f"{len(fresh)} anomalies that joined later ({_names(fresh)}) investigated: "
+                f"{len(others)} anomalies that joined later ({_names(others)}) investigated: "
                 f"{cause}, nothing beyond what this incident handles",
             )
             return
         why = f"point to another root cause, {theirs.target} ({theirs.fault.value})"
-        await self._follow_up(incident, fresh, why, index)
+        await self._follow_up(incident, others, why, index)
 
     async def _follow_up(
         self, incident: Incident, fresh: list[Anomaly], why: str, index: bool
