@@ -179,10 +179,14 @@ def _cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     """`aiops approve|reject`: signed with your own key, so the decision counts as the person
     the policy maps that key to; the CLI cannot name anyone else."""
-    from aiops.incidents import DecisionSigner, IncidentClient
+    from aiops.incidents import DecisionSigner, IncidentClient, KeyFileError
+
+    try:  # before connecting: a key problem is the person's to fix, whatever Temporal does
+        signer = DecisionSigner.person(settings.signing.cli_key)
+    except KeyFileError as exc:
+        raise UserError(str(exc)) from exc
 
     async def action(client: Client) -> int:
-        signer = DecisionSigner.person(settings.signing.cli_key)
         outcome = await IncidentClient(client).decide(
             args.incident_id,
             signer,
