@@ -137,11 +137,17 @@ class AnomalyIntake:
     async def _closed_with(self, incident_id: str, since: datetime) -> set[str]:
         """Fingerprints of the anomalies of the incident's runs that closed after `since`."""
         stamp = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        runs = await self.incidents.find(
-            limit=20,
-            query=f"WorkflowId = '{incident_id}' AND ExecutionStatus != 'Running' "
-            f"AND CloseTime >= '{stamp}'",
-        )
+        try:
+            runs = await self.incidents.find(
+                limit=20,
+                query=f"WorkflowId = '{incident_id}' AND ExecutionStatus != 'Running' "
+                f"AND CloseTime >= '{stamp}'",
+            )
+        except RPCError as exc:
+            # A visibility store that cannot answer must not block alerts: a repeated alert
+            # may then open an incident again, which a person can close.
+            log.warning("closed incidents not listed", incident_id=incident_id, error=exc.message)
+            return set()
         seen: set[str] = set()
         for run in runs:
             try:

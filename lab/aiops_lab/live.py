@@ -344,7 +344,7 @@ class LiveLab:
         ended = []
         for ex in await self.executions():
             if ex.running:
-                handle = self.client.get_workflow_handle(ex.id, run_id=ex.run_id)
+                handle = self.incidents.handle(ex.id, ex.run_id)
                 with contextlib.suppress(RPCError):  # it closed in the meantime
                     await handle.terminate(reason=reason)
                     ended.append(ex.id)
