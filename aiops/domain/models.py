@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Frozen(BaseModel):
@@ -224,7 +224,7 @@ class Decision(Frozen):
         description="who the front door authenticated: a Slack user id, an MCP token's principal; "
         "on the CLI the signing key itself",
     )
-    issued_at: datetime | None = None
+    issued_at: AwareDatetime | None = None
     nonce: str = Field(default="", description="random; a decision counts once")
     key: str = Field(default="", description="the signing public key (ed25519:...)")
     signature: str = Field(default="", description="ed25519 signature over the rest, hex")
