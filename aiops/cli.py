@@ -22,7 +22,6 @@ from aiops.config import (
     CONFIG_ENV,
     ConfigError,
     Settings,
-    is_loopback,
     load_settings,
     masked_settings,
 )
@@ -66,28 +65,29 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.mcp.server import create_server
+    import uvicorn
+
+    from aiops.frontdoor import FrontDoorError
+    from aiops.mcp.server import create_server, http_app
 
     os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
-    server = create_server(settings)
     if args.transport == "stdio":
-        server.run(transport="stdio", show_banner=False)
-    else:
-        host = args.host or settings.mcp.host
-        port = args.port or settings.mcp.port
-        if not settings.mcp.tokens and not is_loopback(host):
-            raise UserError(
-                f"refusing to serve MCP on {host} without bearer tokens (anyone could read "
-                "incidents); set AIOPS_MCP__TOKENS or bind 127.0.0.1"
-            )
-        server.run(transport="http", host=host, port=port, show_banner=False)
+        create_server(settings).run(transport="stdio", show_banner=False)
+        return 0
+    host = args.host or settings.mcp.host
+    try:
+        app = http_app(settings, host)
+    except FrontDoorError as exc:
+        raise UserError(str(exc)) from exc
+    uvicorn.run(app, host=host, port=args.port or settings.mcp.port, log_level="warning")
     return 0
 
 
 def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.frontdoor import FrontDoorError
+    from aiops.incidents.rules import RulesError
     from aiops.integrations.temporal import TemporalUnavailableError
-    from aiops.webhook import WebhookConfigError, serve_webhook
-    from aiops.worker import StartupError
+    from aiops.webhook import serve_webhook
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
     settings = settings.model_copy(
@@ -95,7 +95,7 @@ def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         asyncio.run(serve_webhook(settings))
-    except (WebhookConfigError, TemporalUnavailableError, StartupError) as exc:
+    except (FrontDoorError, TemporalUnavailableError, RulesError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 
@@ -394,7 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log.level, settings.log.format)
+    from aiops.integrations.redact import lazy_text
+
+    configure_logging(
+        settings.log.level, settings.log.format, redact=lazy_text(settings.llm.redact_patterns)
+    )
     handler: Handler = args.handler
     try:
         return handler(args, settings)

@@ -7,8 +7,8 @@ separates nesting levels, e.g. `AIOPS_TEMPORAL__ADDRESS`), the YAML file named b
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
 CONFIG_ENV = "AIOPS_CONFIG"
@@ -30,6 +31,24 @@ class ConfigError(Exception):
 class _Section(BaseModel):
     # A misspelled setting must be an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
+
+
+def _no_blank(values: list[str], what: str) -> None:
+    # An empty token matches an empty `Authorization: Bearer` header: it is no credential at all.
+    if any(not v.strip() for v in values):
+        raise ValueError(f"{what} must not be empty or whitespace; remove it or set a real one")
+
+
+def _no_blank_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        _no_blank([value.get_secret_value()], "the secret")
+    return value
+
+
+_ALLOWED_HOSTS_HELP = (
+    "Host names clients reach this server by, besides loopback names and the bind address "
+    "(e.g. aiops-mcp.aiops.svc); '*' accepts any. JSON list in the environment"
+)
 
 
 class TemporalSettings(_Section):
@@ -64,6 +83,8 @@ class PrometheusSettings(_Section):
     verify_tls: bool = True
     bearer_token: SecretStr | None = None
 
+    _bearer = field_validator("bearer_token")(_no_blank_secret)
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -84,7 +105,25 @@ class LlmSettings(_Section):
     api_key: SecretStr | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_tokens_per_incident: int = Field(default=20_000, ge=0)
-    redact_patterns: list[str] = Field(default_factory=list)
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="your own regular expressions of secrets, masked at every exit (Slack, MCP, "
+        "LLM, incident reports, logs) besides the built-in ones",
+    )
+
+    _key = field_validator("api_key")(_no_blank_secret)
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for i, pattern in enumerate(value):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern [{i}] {pattern!r} is not a regular expression: {exc}"
+                ) from exc
+        return value
 
 
 class SlackSettings(_Section):
@@ -94,6 +133,9 @@ class SlackSettings(_Section):
     channel: str | None = None
     mode: Literal["socket", "http"] = "socket"
     api_url: str | None = Field(default=None, description="Slack Web API base, for tests/proxies")
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    _secrets = field_validator("bot_token", "app_token", "signing_secret")(_no_blank_secret)
 
 
 class McpSettings(_Section):
@@ -103,6 +145,14 @@ class McpSettings(_Section):
     tokens: dict[str, str] = Field(
         default_factory=dict, description="bearer token -> identity (roles come from policy)"
     )
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    @field_validator("tokens")
+    @classmethod
+    def _real_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        _no_blank(list(value), "a token")
+        _no_blank(list(value.values()), "the identity of a token")
+        return value
 
 
 class AlertmanagerSettings(_Section):
@@ -119,6 +169,20 @@ class AlertmanagerSettings(_Section):
         default_factory=dict, description="username -> password (http_config.basic_auth)"
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    allowed_hosts: list[str] = Field(default_factory=list, description=_ALLOWED_HOSTS_HELP)
+
+    @field_validator("tokens")
+    @classmethod
+    def _real_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        _no_blank([t.get_secret_value() for t in value], "a token")
+        return value
+
+    @field_validator("basic_auth")
+    @classmethod
+    def _real_users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        _no_blank(list(value), "a user name")
+        _no_blank([p.get_secret_value() for p in value.values()], "a password")
+        return value
 
 
 class DetectionSettings(_Section):
@@ -235,44 +299,39 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by AIOPS_CONFIG, if any."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
         path = os.environ.get(CONFIG_ENV)
         if not path:
-            return {}
-        return read_yaml_config(Path(path))
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, _YamlFile(settings_cls, Path(path)))
 
 
-def read_yaml_config(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            f"config file {path}: cannot read it ({exc.strerror}); fix the path in ${CONFIG_ENV}"
-        ) from exc
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
-    return data
+class _YamlFile(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, for the file AIOPS_CONFIG names: a missing file is an
+    error (the library would skip it silently), and every problem names the file."""
 
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path}: cannot read it (no such file); fix the path in "
+                f"${CONFIG_ENV} or --config"
+            )
+        self.path = path
+        super().__init__(settings_cls, yaml_file=path)
 
-def is_loopback(host: str) -> bool:
-    """Whether a bind address only accepts connections from this machine."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data: Any = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {self.path}: not valid YAML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"config file {self.path}: cannot read it ({exc}); fix the path in ${CONFIG_ENV}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"config file {self.path}: the top level must be a mapping of settings"
+            )
+        return data
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -283,14 +342,21 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from exc
 
 
+# Settings whose value is never echoed back in an error message.
+_SECRETIVE = re.compile(r"token|secret|password|api_key|basic_auth", re.IGNORECASE)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
+    where = os.environ.get(CONFIG_ENV) or "the config file"
     lines = []
     for err in exc.errors():
         dotted = ".".join(str(part) for part in err["loc"])
         env = "AIOPS_" + "__".join(str(part).upper() for part in err["loc"])
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"invalid setting {dotted}{shown}: {err['msg']}; set {env} or fix the file")
+        secret = _SECRETIVE.search(dotted) is not None
+        shown = "" if isinstance(got, dict) or secret else f" (got {got!r})"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid setting {dotted}{shown}: {msg}; set {env} or fix {where}")
     return "\n".join(lines)
 
 

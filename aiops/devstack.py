@@ -109,16 +109,19 @@ class _QuietUvicorn(uvicorn.Server):
 
 
 async def run_dev(settings: Settings) -> None:
+    from aiops.frontdoor import FrontDoorError
     from aiops.incidents.intake import start_detection_loop
     from aiops.incidents.rules import RulesSource
-    from aiops.mcp.server import create_server
-    from aiops.webhook import WebhookConfigError, receiver_app, webhook_auth, webhook_url
+    from aiops.mcp.server import http_app, mcp_door
+    from aiops.webhook import receiver_app, webhook_door, webhook_url
     from aiops.worker import all_activities, build_worker
 
     _load_rules(settings)  # refuse to start on an invalid policy before anything runs
     try:
-        webhook_auth(settings.alertmanager)  # nor with an open receiver on a public address
-    except WebhookConfigError as exc:
+        # Nor with a front door open to everyone on a routable address.
+        webhook_door(settings.alertmanager).check()
+        mcp_door(settings).check()
+    except FrontDoorError as exc:
         raise DevStackError(str(exc)) from exc
     dev = settings.dev_server
     settings = settings.model_copy(
@@ -144,7 +147,7 @@ async def run_dev(settings: Settings) -> None:
         )
         mcp_server = _QuietUvicorn(
             uvicorn.Config(
-                create_server(settings).http_app(),
+                http_app(settings),
                 host=settings.mcp.host,
                 port=settings.mcp.port,
                 log_level="warning",

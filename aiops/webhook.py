@@ -14,13 +14,14 @@ Deployment without a ServiceAccount token (deploy/kubernetes/webhook.yaml).
 from __future__ import annotations
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from temporalio.client import Client
 
-from aiops.config import AlertmanagerSettings, Settings, is_loopback
+from aiops.config import AlertmanagerSettings, Settings
+from aiops.frontdoor import FrontDoor, guard
 from aiops.incidents.client import IncidentClient
 from aiops.incidents.intake import AnomalyIntake, incident_sink, search_attributes_ready
-from aiops.incidents.rules import RulesError, RulesSource, load_rules
+from aiops.incidents.rules import RulesSource, load_rules
 from aiops.integrations.alertmanager import WebhookAuth, create_app
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
@@ -30,19 +31,22 @@ log = get_logger(__name__)
 PATH = "/alertmanager"
 
 
-class WebhookConfigError(Exception):
-    """The receiver must not start as configured; the message says what to set."""
+def webhook_door(cfg: AlertmanagerSettings) -> FrontDoor:
+    return FrontDoor(
+        name="the Alertmanager webhook",
+        host=cfg.host,
+        credentials=bool(cfg.tokens or cfg.basic_auth),
+        credentials_setting="AIOPS_ALERTMANAGER__TOKENS (a JSON list) or "
+        "AIOPS_ALERTMANAGER__BASIC_AUTH",
+        hosts_setting="AIOPS_ALERTMANAGER__ALLOWED_HOSTS",
+        allowed_hosts=tuple(cfg.allowed_hosts),
+    )
 
 
 def webhook_auth(cfg: AlertmanagerSettings) -> WebhookAuth | None:
     """The accepted credentials; None (no authentication) only on a loopback address."""
+    webhook_door(cfg).check()
     if not cfg.tokens and not cfg.basic_auth:
-        if not is_loopback(cfg.host):
-            raise WebhookConfigError(
-                f"refusing to serve the Alertmanager webhook on {cfg.host} without credentials "
-                "(anyone could open incidents); set AIOPS_ALERTMANAGER__TOKENS (a JSON list) or "
-                "AIOPS_ALERTMANAGER__BASIC_AUTH, or bind 127.0.0.1"
-            )
         return None
     return WebhookAuth(
         bearer_tokens=[t.get_secret_value() for t in cfg.tokens],
@@ -54,22 +58,21 @@ def webhook_url(cfg: AlertmanagerSettings) -> str:
     return f"http://{cfg.host}:{cfg.port}{PATH}"
 
 
-async def receiver_app(settings: Settings, client: Client, rules: RulesSource) -> Starlette:
+async def receiver_app(settings: Settings, client: Client, rules: RulesSource) -> ASGIApp:
+    """The receiver behind the front-door rule (aiops.frontdoor)."""
     auth = webhook_auth(settings.alertmanager)
     index = await search_attributes_ready(client)
     intake = AnomalyIntake(IncidentClient(client, settings.temporal.task_queue), rules)
     sink = incident_sink(intake, index=index)
-    return create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+    app = create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+    return guard(app, webhook_door(settings.alertmanager))
 
 
 async def serve_webhook(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles both and drains requests in flight)."""
     cfg = settings.alertmanager
     webhook_auth(cfg)  # refuse an open public receiver before connecting to anything
-    try:
-        load_rules(settings)  # nor start on rules that do not load
-    except RulesError as exc:
-        raise WebhookConfigError(str(exc)) from exc
+    load_rules(settings)  # nor start on rules that do not load (RulesError)
     client = await connect(settings.temporal)
     app = await receiver_app(settings, client, RulesSource.from_settings(settings))
     log.info(

@@ -29,6 +29,7 @@ from aiops.integrations.k8s_read import KubernetesReader
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
+from aiops.integrations.redact import Redactor
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
 from aiops.policy import policy_version
@@ -83,7 +84,7 @@ def build_activities(
         config=AgentConfig(token_budget=settings.llm.max_tokens_per_incident),
     )
     return IncidentActivities(
-        investigator=AgentInvestigator(agent),
+        investigator=AgentInvestigator(agent, redactor=Redactor(settings.llm.redact_patterns)),
         executor=executor,
         prometheus=prometheus,
         history=TemporalHistory(client),

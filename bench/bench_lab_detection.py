@@ -75,7 +75,7 @@ from aiops_lab.eval.lab_detection import (  # noqa: E402
     table,
     to_yaml,
 )
-from aiops_lab.scenario import SCENARIO_DIR, Scenario, load_all  # noqa: E402
+from aiops_lab.scenario import EVERYDAY_DIR, SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
 from aiops.config import PrometheusSettings  # noqa: E402
 from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
@@ -249,8 +249,13 @@ def _cleanup(scenario: Scenario, shop_url: str, kubeconfig: str) -> list[str]:
     return notes
 
 
+def all_scenarios() -> dict[str, Scenario]:
+    """The shipped scenarios and the everyday-noise set, by name."""
+    return {**load_all(SCENARIO_DIR), **load_all(EVERYDAY_DIR)}
+
+
 def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    scenarios = load_all(SCENARIO_DIR)
+    scenarios = all_scenarios()
     results: list[ScenarioResult] = []
     rec = Recorder()
     stop = threading.Event()
@@ -309,7 +314,11 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
                     f"ends +{body['ends_at'] - played:.0f}s)",
                     flush=True,
                 )
-                fault_at = None if control else _injected(info["shop_url"], body["faults_at"])
+                fault_at = (
+                    None
+                    if s.fault_onset is None
+                    else _injected(info["shop_url"], body["faults_at"] + s.fault_onset)
+                )
                 time.sleep(max(0.0, body["ends_at"] - time.time()) + 3.0)
                 res = ScenarioResult(
                     name=name,
@@ -496,7 +505,7 @@ def main() -> int:
         print(f"wall time {time.time() - started:.0f} s, {len(plan)} labs in parallel")
 
     results = [_from_raw(d) for g in groups_out for d in g["raw"]]
-    order = {n: i for i, n in enumerate(sorted(load_all(SCENARIO_DIR)))}
+    order = {n: i for i, n in enumerate(sorted(all_scenarios()))}
     results.sort(key=lambda r: (r.fault == "none", order.get(r.name, 0)))
     print(table(results))
     print()

@@ -25,9 +25,10 @@ from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.config import AlertmanagerSettings, Settings, TemporalSettings
 from aiops.domain import IncidentReport, IncidentStatus
+from aiops.frontdoor import FrontDoorError
 from aiops.incidents.rules import RulesSource
 from aiops.policy.loader import parse_policy
-from aiops.webhook import WebhookConfigError, receiver_app, webhook_auth
+from aiops.webhook import receiver_app, webhook_auth
 from tests.incident_fixtures import approve, pending, policy_yaml, start
 from tests.integrations.test_alertmanager import alert, payload
 from tests.servers import MetricsTarget, free_port, served
@@ -207,7 +208,7 @@ async def test_an_alert_never_lowers_the_approvals_policy_requires(
 
 def test_an_open_receiver_is_refused_on_a_public_address() -> None:
     assert webhook_auth(AlertmanagerSettings(host="127.0.0.1")) is None  # loopback: allowed
-    with pytest.raises(WebhookConfigError, match="AIOPS_ALERTMANAGER__TOKENS"):
+    with pytest.raises(FrontDoorError, match="AIOPS_ALERTMANAGER__TOKENS"):
         webhook_auth(AlertmanagerSettings(host="0.0.0.0"))  # refused: open on all interfaces
     auth = webhook_auth(AlertmanagerSettings(host="0.0.0.0", basic_auth={"am": SecretStr("pw")}))
     assert auth is not None and auth.basic == {"am": "pw"}

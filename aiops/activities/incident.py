@@ -52,6 +52,7 @@ from aiops.integrations.kube_errors import KubeActionError
 from aiops.integrations.kube_facts import ClusterFacts
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus, PrometheusError
+from aiops.integrations.redact import Redactor
 from aiops.logs import get_logger
 from aiops.playbooks.planner import Observed, plan_remediation
 from aiops.policy.evaluate import ActionRecord
@@ -119,13 +120,20 @@ class AgentInvestigator:
     the workflow tasks: at most `parallel` run at once (default: one per core), so a storm of
     incidents queues here instead of starving the event loop until workflow tasks time out."""
 
-    def __init__(self, deps: AgentDeps, parallel: int | None = None) -> None:
+    def __init__(
+        self, deps: AgentDeps, parallel: int | None = None, redactor: Redactor | None = None
+    ) -> None:
         self.deps = deps
         self._slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
+        self._redactor = redactor or Redactor()
 
     async def investigate(self, incident: Incident) -> RcaReport:
         async with self._slots:
-            return await ainvestigate(incident, self.deps)
+            report = await ainvestigate(incident, self.deps)
+        # Evidence quotes log lines and events: the report goes into Temporal history, Slack
+        # and MCP answers, so it leaves here without the secrets those lines may hold.
+        redacted: RcaReport = self._redactor.model(report)
+        return redacted
 
 
 class NoHistory:

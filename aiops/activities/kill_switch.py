@@ -14,10 +14,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from aiops.logs import get_logger
 from aiops.policy.models import Policy
-
-log = get_logger(__name__)
 
 CHECK_KILL_SWITCH = "check_kill_switch"
 
@@ -26,7 +23,7 @@ class KillSwitchInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     incident_id: str
-    step: str  # what would run next, for the log line
+    step: str  # what would run next (shown in the activity's input in the Temporal UI)
 
 
 class KillSwitchState(BaseModel):

@@ -27,31 +27,36 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aiops.agent import nodescope
 from aiops.agent.chat import ChatModel, ChatTurn, ModelError
 from aiops.agent.cluster import ClusterFacts, bad_nodes, change_events, read_cluster
-from aiops.agent.metrics import GatheredMetrics, gather, rate_window_s, workload_of_pod
+from aiops.agent.edges import ISTIO, EdgeProfile, GatheredEdges, gather_edges, neighbourhood
+from aiops.agent.metrics import (
+    GatheredMetrics,
+    gather,
+    rate_window,
+    rate_window_s,
+    workload_of_pod,
+)
+from aiops.agent.nodescope import NodeScope, node_hosts_of
 from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
 from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
-from aiops.domain import Evidence, FaultType, Hypothesis, Incident, RcaReport
+from aiops.domain import Evidence, Hypothesis, Incident, RcaReport
 from aiops.rca import (
     ChangeEvent,
-    ChangeKind,
-    Family,
     MetricsMatrix,
     RankConfig,
     RcaInputError,
     RcaRanking,
     ScoringConfig,
-    ServiceScore,
-    family_of,
     metric_of,
     rank,
-    score_metrics,
     service_of,
     summarise,
     to_hypotheses,
 )
+from aiops.rca.nodes import NodeSuspect, node_hypothesis, node_suspect
 
 # Live queries run at steps down to a second, where the noise of a rate() between neighbouring
 # samples is tiny and a 2 % move would count as many sigmas: a departure must be material, at
@@ -78,6 +83,8 @@ class AgentConfig:
     # Requests in the slowest 1 % of a rate window for a p99 latency to count fully (see
     # `tail_weights`): 5 means 500 requests in the window.
     p99_tail_requests: float = 5.0
+    # Where the service graph's edges come from (None: not read).
+    edge_profile: EdgeProfile | None = ISTIO
     # The model
     max_iterations: int = 4  # model calls with tools before it must answer
     use_tools: bool = True  # base models (no tool calling) answer straight away
@@ -108,6 +115,7 @@ class AgentState(TypedDict, total=False):
     step_s: float
     started_at: datetime
     metrics: GatheredMetrics
+    edges: GatheredEdges
     cluster: ClusterFacts
     changes: list[ChangeEvent]
     ranking: RcaRanking
@@ -119,6 +127,7 @@ class AgentState(TypedDict, total=False):
     llm_error: str
     tool_calls: int
     report: RcaReport
+    node_scope: NodeScope | None
     notes: Annotated[list[str], operator.add]
 
 
@@ -159,26 +168,38 @@ def _prepare(deps: AgentDeps, state: AgentState) -> AgentState:
     now = time.time()
     end = min(at + cfg.after_s, now)
     step = query_step(end - at, cfg)
+    scope = nodescope.resolve(state["incident"], deps.metrics, datetime.fromtimestamp(at, tz=UTC))
     return {
-        "namespace": _namespace(state["incident"]),
+        "namespace": scope.namespace
+        if scope and scope.namespace
+        else _namespace(state["incident"]),
+        "node_scope": scope,
         "anomaly_time": at,
         "window_start": _aligned(at - min(cfg.lookback_s, cfg.max_lookback_rows * step), step),
         "window_end": _aligned(end, step),
         "step_s": step,
         "started_at": datetime.now(UTC),
-        "notes": [],
+        "notes": scope.notes if scope else [],
     }
 
 
 def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
-    got = gather(
-        deps.metrics,
+    ns, start, end, step = (
         state["namespace"],
         state["window_start"],
         state["window_end"],
         state["step_s"],
     )
-    return {"metrics": got, "notes": got.notes}
+    got = gather(deps.metrics, ns, start, end, step)
+    profile = deps.config.edge_profile
+    if profile is None:
+        return {"metrics": got, "edges": GatheredEdges([], {}), "notes": got.notes}
+    # The call graph bounds the edges read: into the flagged services and their neighbours.
+    near = neighbourhood(flagged_services(state["incident"]), got.call_graph)
+    edges = gather_edges(
+        deps.metrics, ns, near, start, end, step, rate_window(step), profile=profile
+    )
+    return {"metrics": got, "edges": edges, "notes": [*got.notes, *edges.notes]}
 
 
 def _gather_cluster(deps: AgentDeps, state: AgentState) -> AgentState:
@@ -224,6 +245,7 @@ def _rank(deps: AgentDeps, state: AgentState) -> AgentState:
                     matrix, at, rate_window_s(state["step_s"]), deps.config.p99_tail_requests
                 ),
                 flagged=flagged_services(state["incident"]),
+                edges=state["edges"].edges,
             )
         except RcaInputError as exc:
             notes.append(f"metrics could not be ranked: {exc}")
@@ -319,121 +341,39 @@ def _pod_evidence(state: AgentState, service: str) -> list[Evidence]:
     return out[:2]
 
 
-def _node_suspect(
-    deps: AgentDeps, state: AgentState, ranking: RcaRanking
-) -> tuple[str, list[str]] | None:
-    """The node to blame, with its degraded services, when the evidence points at a node."""
-    if not ranking.ranked:
-        return None
-    placement = _placement(state)
-    unhealthy = bad_nodes(state["cluster"])
-    top = ranking.ranked[0]
-    for c in top.changes:
-        if c.kind is ChangeKind.CORDON and c.source.startswith("Node/"):
-            node = c.source.split("/", 1)[1]
-            return node, [s.service for s in ranking.ranked if node in placement.get(s.service, ())]
-    hosts = placement.get(top.service, [])
-    degraded = [s for s in ranking.ranked[:5] if _departed(s)]
-    if top.fault is FaultType.NODE and hosts:
-        sick = [n for n in hosts if n in unhealthy]
-        node = (
-            sick[0]
-            if sick
-            else max(hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
-        )
-        return node, [s.service for s in degraded if node in placement.get(s.service, ())]
-    # A release or a crash loop of the top service explains its own symptoms; its new pods
-    # starting up may well warm the node they land on.
-    released = top.fault in (FaultType.BAD_ROLLOUT, FaultType.CRASHLOOP)
-    hot = (
-        None
-        if released
-        else hot_node(state["metrics"].node_matrix, ranking.anomaly_time, deps.config.rank.scoring)
+def _node_suspect(deps: AgentDeps, state: AgentState, ranking: RcaRanking) -> NodeSuspect | None:
+    return node_suspect(
+        ranking,
+        _placement(state),
+        bad_nodes(state["cluster"]),
+        state["metrics"].node_matrix,
+        deps.config.rank.scoring,
     )
-    if hot is not None:
-        node = hot[0]
-        on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]
-        if any(_departed(s) for s in on_node) and not any(_hog(s) for s in on_node):
-            return node, [s.service for s in on_node if _departed(s)]
-    # Several degraded services that share exactly one node, which is unhealthy or whose metrics
-    # departed, while services elsewhere are fine, and no single service stands out (a CPU hog
-    # heats its node too: then the hog is the cause).
-    if len(degraded) < 2 or len({n for ns in placement.values() for n in ns}) < 2:
-        return None
-    if top.confidence >= NODE_RULE_MAX_TOP and not (set(hosts) & set(unhealthy)):
-        return None
-    common = set(placement.get(degraded[0].service, []))
-    for s in degraded[1:]:
-        common &= set(placement.get(s.service, []))
-    if len(common) != 1:
-        return None
-    node = next(iter(common))
-    node_metrics_moved = any(
-        e.metric.startswith("node_") and e.score >= 3.0 and e.direction > 0
-        for s in degraded
-        for e in s.evidence
-    )
-    if node in unhealthy or node_metrics_moved:
-        return node, [s.service for s in degraded]
-    return None
-
-
-NODE_RULE_MAX_TOP = 0.8
-# node_* metrics are shares of the node's capacity (CPU busy, memory used): a node is a suspect
-# only when one of them rose by at least this many points of capacity.
-NODE_MIN_RISE = 0.1
-
-
-def hot_node(
-    nodes: MetricsMatrix | None, at: float, scoring: ScoringConfig
-) -> tuple[str, list[str]] | None:
-    """The one node whose own utilisation (node_* metrics) departed upwards at `at` while every
-    other node stayed put, with the metrics that did; None when none or several did."""
-    if nodes is None or len(nodes.services) < 2:
-        return None
-    try:
-        scores = score_metrics(nodes, at, scoring)
-    except RcaInputError:
-        return None
-    moved: dict[str, list[str]] = {}
-    for j, column in enumerate(nodes.columns):
-        rise = float(scores.value[j] - scores.baseline[j])
-        if (
-            scores.score[j] >= scoring.onset_z
-            and scores.direction[j] > 0
-            and (rise >= NODE_MIN_RISE)
-        ):
-            moved.setdefault(service_of(column), []).append(metric_of(column))
-    if len(moved) != 1:
-        return None
-    node, metrics = next(iter(moved.items()))
-    return node, metrics
-
-
-def _hog(s: ServiceScore) -> bool:
-    """The workload's own CPU or memory rose clearly: it heats its node, the node is a victim."""
-    return any(
-        family_of(e.metric) in (Family.CPU, Family.MEMORY)
-        and e.direction > 0
-        and e.score >= 3.0
-        and e.peer_score >= 2.0
-        for e in s.evidence
-    )
-
-
-def _departed(s: ServiceScore) -> bool:
-    return any(e.score >= 3.0 and e.peer_score >= 1.0 for e in s.evidence) or bool(s.changes)
 
 
 def _report(deps: AgentDeps, state: AgentState) -> AgentState:
     ranking = state["ranking"]
     ns = state["namespace"]
-    hyps = to_hypotheses(
-        ranking, sources=state["metrics"].sources, namespace=ns, limit=deps.config.hypotheses
-    )
+    sources = {**state["metrics"].sources, **state["edges"].sources}
+    hyps = to_hypotheses(ranking, sources=sources, namespace=ns, limit=deps.config.hypotheses)
     notes: list[str] = []
     summary = summarise(ranking)
-    if hyps:
+    scope = state.get("node_scope")
+    if scope is not None:
+        hyps, summary = nodescope.node_report(
+            scope,
+            ranking,
+            nodes=state["metrics"].node_matrix,
+            at=ranking.anomaly_time,
+            placement=_placement(state),
+            unhealthy=bad_nodes(state["cluster"]),
+            sources=state["metrics"].node_columns,
+            workload_sources=state["metrics"].sources,
+            namespace=ns,
+            scoring=deps.config.rank.scoring,
+            limit=deps.config.hypotheses,
+        )
+    elif hyps:
         top = ranking.ranked[0]
         extra = _pod_evidence(state, top.service)
         logs, note = _log_evidence(deps, state, top.service)
@@ -443,12 +383,17 @@ def _report(deps: AgentDeps, state: AgentState) -> AgentState:
         hyps[0] = first.model_copy(update={"evidence": [*first.evidence, *extra, *logs]})
         suspect = _node_suspect(deps, state, ranking)
         if suspect is not None:
-            node, services = suspect
-            node_hyp = _node_hypothesis(state, ranking, node, services)
+            node_hyp = node_hypothesis(
+                suspect,
+                ranking,
+                why=bad_nodes(state["cluster"]).get(suspect.node),
+                sources=state["metrics"].node_columns.get(suspect.node, {}),
+                namespace=ns,
+            )
             hyps.insert(0, node_hyp)
             facts = "; ".join(e.summary for e in node_hyp.evidence[:2])
             summary = (
-                f"Node {node} is the most likely root cause (node fault, "
+                f"Node {suspect.node} is the most likely root cause (node fault, "
                 f"{node_hyp.confidence:.0%}): {facts}. Workloads on other nodes are not affected."
             )
     hyps = [_with_alarms(h, state["incident"]) for h in hyps]
@@ -476,51 +421,9 @@ def _with_alarms(h: Hypothesis, incident: Incident) -> Hypothesis:
             baseline=a.baseline,
         )
         for a in incident.anomalies
-        if a.entity == h.target or a.series.get("node") == h.target
+        if a.entity == h.target or (h.target_kind == "Node" and h.target in node_hosts_of(a))
     ]
     return h.model_copy(update={"evidence": [*h.evidence, *extra]}) if extra else h
-
-
-def _node_hypothesis(
-    state: AgentState, ranking: RcaRanking, node: str, services: list[str]
-) -> Hypothesis:
-    facts = state["cluster"]
-    evidence: list[Evidence] = []
-    why = bad_nodes(facts).get(node)
-    if why:
-        evidence.append(Evidence(kind="node", summary=f"node {node}: {why}", source=f"Node/{node}"))
-    sources = state["metrics"].node_columns.get(node, {})
-    by_service = {s.service: s for s in ranking.ranked}
-    cited: set[str] = set()
-    for svc in services:
-        for e in by_service[svc].evidence:
-            if e.metric.startswith("node_") and e.score >= 3.0 and e.metric not in cited:
-                cited.add(e.metric)
-                evidence.append(
-                    Evidence(
-                        kind="metric",
-                        summary=f"{e.metric} of {node} went from {e.baseline:.3g} to {e.value:.3g}",
-                        source=sources.get(e.metric, e.metric),
-                        value=e.value,
-                        baseline=e.baseline,
-                    )
-                )
-    evidence.append(
-        Evidence(
-            kind="topology",
-            summary=f"degraded workloads on {node}: {', '.join(services)}",
-            source=f"Node/{node}",
-        )
-    )
-    confidence = min(1.0, sum(by_service[s].confidence for s in services if s in by_service))
-    return Hypothesis(
-        target=node,
-        target_kind="Node",
-        namespace=state["namespace"],
-        fault=FaultType.NODE,
-        confidence=round(confidence, 4),
-        evidence=evidence[:6],
-    )
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -65,14 +65,14 @@ class Signal(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(f"signal name {v!r} must be snake_case (a-z, 0-9, _)")
         return v
 
     @field_validator("entity_label")
     @classmethod
     def _check_label(cls, v: str) -> str:
-        if not _LABEL.match(v):
+        if not _LABEL.fullmatch(v):
             raise ValueError(f"entity_label {v!r} is not a valid Prometheus label name")
         return v
 
@@ -97,7 +97,7 @@ class Signal(BaseModel):
             raise ValueError(f"window {window!r} must be a Prometheus duration like 1m or 30s")
         matchers = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted((filters or {}).items()))
         for k in filters or {}:
-            if not _LABEL.match(k):
+            if not _LABEL.fullmatch(k):
                 raise ValueError(f"filter label {k!r} is not a valid Prometheus label name")
 
         def fill(m: re.Match[str]) -> str:

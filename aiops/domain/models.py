@@ -40,6 +40,8 @@ class FaultType(StrEnum):
     TRAFFIC_SURGE = "traffic_surge"
     NODE = "node"
     DEPENDENCY = "dependency"
+    NETWORK_LATENCY = "network_latency"
+    NETWORK_LOSS = "network_loss"
     UNKNOWN = "unknown"
 
 

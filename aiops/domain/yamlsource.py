@@ -5,6 +5,7 @@ It lives in domain because playbooks and policy may import only domain, and both
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -187,12 +188,16 @@ def parse_duration(value: object) -> float:
         raise ValueError("a duration is a number of seconds or a string like '90s', '15m', '1h'")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
+    elif isinstance(value, str) and (m := _DURATION.fullmatch(value)):
         seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
     else:
         raise ValueError(
             f"invalid duration {value!r}: write seconds (90) or a string like '90s', '15m', '1h'"
         )
+    if not math.isfinite(seconds):
+        # YAML's .inf and .nan are floats: an endless cooldown or timeout breaks the arithmetic
+        # of every evaluation that reads it.
+        raise ValueError(f"invalid duration {value!r}: it must be a finite number of seconds")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -67,6 +67,21 @@ class WebhookAuth(BaseModel):
 
     bearer_tokens: list[str] = Field(default_factory=list)
     basic: dict[str, str] = Field(default_factory=dict, description="username -> password")
+
+    @field_validator("bearer_tokens")
+    @classmethod
+    def _real_tokens(cls, value: list[str]) -> list[str]:
+        # An empty token would match a bare `Authorization: Bearer` header.
+        if any(not t.strip() for t in value):
+            raise ValueError("a bearer token must not be empty or whitespace")
+        return value
+
+    @field_validator("basic")
+    @classmethod
+    def _real_users(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not u.strip() or not p.strip() for u, p in value.items()):
+            raise ValueError("a basic-auth user name or password must not be empty or whitespace")
+        return value
 
     def check(self, header: str | None) -> bool:
         if not header:
@@ -140,6 +155,13 @@ def create_app(
         except json.JSONDecodeError as exc:
             return JSONResponse(
                 {"error": f"body is not JSON: {exc.msg} at line {exc.lineno}"}, status_code=400
+            )
+        except RecursionError:
+            # json.loads recurses per nesting level: a small body nested 100,000 deep blows the
+            # stack. A real payload is 4 levels deep.
+            return JSONResponse(
+                {"error": "body is nested too deeply to be an Alertmanager webhook payload"},
+                status_code=400,
             )
         except ValidationError as exc:
             return JSONResponse(

@@ -1,31 +1,46 @@
-"""Prometheus over its HTTP API: prometheus-api-client for single queries, httpx for the
-detection pass's bulk path (`fetch`, `fetch_many`: POSTed queries, several at once).
+"""Prometheus over its HTTP API, through prometheus-api-client: every call of the daemon (the
+detection pass's bulk queries, the agent's, the MCP tools', doctor's) goes through `Prometheus`.
 
-Every failure becomes a PrometheusError whose message names the address, what failed and what to
-do, so callers can print it as one line.
+Queries are POSTed as a form (`_FormSession`), so a long PromQL expression never meets a URL
+length limit; each carries Prometheus' own `timeout` so a heavy query frees the server too, and
+optionally a `limit` on series and a cap on the bytes read, so a query matching 50,000 series
+is refused early instead of parsed whole. Every failure becomes a PrometheusError whose message
+names the address, what failed and what to do, so callers can print it as one line.
 """
 
 from __future__ import annotations
 
+import ast
+import contextvars
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from aiops.config import PrometheusSettings
 
+_CHUNK = 1 << 16
+_POOL = 16  # connections kept to Prometheus: fetch_many's threads plus the other callers
+
 
 class PrometheusError(Exception):
     """Prometheus could not answer; the message is fit to show a person."""
+
+
+class _TooLargeError(requests.RequestException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"answer larger than {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -45,77 +60,111 @@ class RangeQuery:
     step_s: float
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Per-call bounds for answers a person asked for (the MCP tools)."""
+
+    series: int | None = None  # sent as Prometheus' `limit` (servers before 3.x ignore it)
+    max_bytes: int | None = None  # read no more than this; refuse the answer past it
+    timeout_s: float | None = None  # evaluation and read timeout, instead of the setting's
+
+
+_cap: contextvars.ContextVar[int | None] = contextvars.ContextVar("prometheus_cap", default=None)
+
+
+class _FormSession(requests.Session):
+    """The transport under prometheus-api-client: POSTs its parameters as a form body (the
+    library puts them in the URL) and stops reading an answer past the caller's byte cap."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        if str(method).upper() == "POST" and kwargs.get("params") and not kwargs.get("data"):
+            kwargs["data"], kwargs["params"] = kwargs["params"], None
+        cap = _cap.get()
+        if cap is None:
+            return super().request(method, url, **kwargs)
+        kwargs["stream"] = True
+        response = super().request(method, url, **kwargs)
+        body = bytearray()
+        for chunk in response.iter_content(_CHUNK):
+            body += chunk
+            if len(body) > cap:
+                response.close()
+                raise _TooLargeError(cap)
+        response._content = bytes(body)  # what .json() and .content read from now on
+        return response
+
+
 class Prometheus:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.url = settings.url
+        self._timeout = settings.timeout_s
         headers = {}
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        self._timeout = settings.timeout_s
-        self._headers = headers
-        self._verify = settings.verify_tls
-        self._http: httpx.Client | None = None
-        # No retries here: callers (activities) retry under Temporal's policy, and doctor must be
-        # quick to say "unreachable".
+        self._session = _FormSession()
+        self._session.verify = settings.verify_tls
+        self._session.headers.update(headers)
         self._conn = PrometheusConnect(
             url=self.url,
             headers=headers or None,
             disable_ssl=not settings.verify_tls,
             retry=Retry(total=0),
-            timeout=math.ceil(settings.timeout_s),
+            session=self._session,
+            timeout=settings.timeout_s,  # requests takes a float, whatever the hint says
+            method="POST",
         )
+        # No retries here: callers (activities) retry under Temporal's policy, and doctor must be
+        # quick to say "unreachable". Mounted after the library's own adapter, for a larger pool.
+        self._session.mount(self.url, HTTPAdapter(max_retries=Retry(total=0), pool_maxsize=_POOL))
 
     def check(self) -> str:
         """Return the server's version, or raise PrometheusError."""
-        data = self._get_json("/api/v1/status/buildinfo")
-        version = data.get("data", {}).get("version", "unknown")
+        path = "/api/v1/status/buildinfo"  # prometheus-api-client has no call for it
+        try:
+            response = self._session.get(self.url + path, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise PrometheusError(self._unreachable(exc)) from exc
+        if response.status_code != 200:
+            raise PrometheusError(
+                f"Prometheus at {self.url} answered HTTP {response.status_code} on {path}; "
+                "check AIOPS_PROMETHEUS__URL points at the Prometheus server (not a proxy page)"
+            )
+        try:
+            version = response.json().get("data", {}).get("version", "unknown")
+        except ValueError as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.url} did not answer JSON on {path}; "
+                "check AIOPS_PROMETHEUS__URL"
+            ) from exc
         return str(version)
 
     def query(self, promql: str, at: datetime | None = None) -> list[Series]:
-        params = {"time": str(at.timestamp())} if at is not None else None
-        result: Any = self._call(lambda: self._conn.custom_query(promql, params=params), promql)
-        if result and not isinstance(result[0], dict):  # a scalar: [ts, "value"]
-            return [_instant_series({"metric": {}, "value": result})]
-        return [_instant_series(item) for item in result]
+        """An instant query (now, or at `at`)."""
+        params = {"time": _unix(at)} if at is not None else {}
+        return self._instant(promql, params, Limits())
 
     def query_range(
         self, promql: str, start: datetime, end: datetime, step_s: float
     ) -> list[Series]:
-        result = self._call(
-            lambda: self._conn.custom_query_range(
-                promql, start_time=start, end_time=end, step=f"{step_s:g}s"
-            ),
-            promql,
-        )
-        return [_range_series(item) for item in result]
+        return self.fetch(RangeQuery(promql, start, end, step_s))
 
-    # ---- bulk path (detection pass) ---------------------------------------------------
-
-    def fetch(self, q: RangeQuery) -> list[Series]:
-        """Run one instant or range query over a pooled HTTP connection (POST: long PromQL)."""
+    def fetch(self, q: RangeQuery, limits: Limits | None = None) -> list[Series]:
+        """One instant (start == end) or range query."""
+        limits = limits or Limits()
         if q.start == q.end:
-            path = "/api/v1/query"
-            form = {"query": q.promql, "time": _unix(q.end)}
-        else:
-            path = "/api/v1/query_range"
-            form = {
-                "query": q.promql,
-                "start": _unix(q.start),
-                "end": _unix(q.end),
-                "step": repr(float(q.step_s)),
-            }
-        # Prometheus stops evaluating at its own timeout too, so a heavy query frees the server.
-        form["timeout"] = f"{self._timeout:g}s"
-        try:
-            response = self._client().post(self.url + path, data=form)
-        except httpx.TimeoutException as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url} did not answer within {self._timeout:g}s for "
-                f"{q.promql!r}; raise AIOPS_PROMETHEUS__TIMEOUT_S or lighten the query"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise PrometheusError(self._unreachable(exc)) from exc
-        return self._parse(response, q.promql)
+            return self._instant(q.promql, {"time": _unix(q.end)}, limits)
+        # Exact times as parameters: the library would round them to whole seconds.
+        params = {"start": _unix(q.start), "end": _unix(q.end), "step": repr(float(q.step_s))}
+        with self._bounded(q.promql, limits) as extra:
+            result = self._conn.custom_query_range(
+                q.promql,
+                start_time=q.start,
+                end_time=q.end,
+                step=params["step"],
+                params=params | extra,
+                timeout=limits.timeout_s or self._timeout,
+            )
+        return [_range_series(item) for item in result]
 
     def fetch_many(
         self, queries: Sequence[RangeQuery], parallel: int = 4
@@ -138,82 +187,53 @@ class Prometheus:
             return list(pool.map(one, queries))
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        self._conn.close()
 
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                headers=self._headers,
-                verify=self._verify,
-                timeout=self._timeout,
-                limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+    def _instant(self, promql: str, params: dict[str, str], limits: Limits) -> list[Series]:
+        with self._bounded(promql, limits) as extra:
+            result: Any = self._conn.custom_query(
+                promql,
+                params=params | extra,
+                timeout=limits.timeout_s or self._timeout,
             )
-        return self._http
-
-    def _parse(self, response: httpx.Response, promql: str) -> list[Series]:
-        try:
-            body: dict[str, Any] = json.loads(response.content)
-        except ValueError as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url} answered HTTP {response.status_code} without JSON "
-                f"for {promql!r}; check AIOPS_PROMETHEUS__URL points at the Prometheus server"
-            ) from exc
-        if response.status_code != 200 or body.get("status") != "success":
-            kind = body.get("errorType", f"HTTP {response.status_code}")
-            raise PrometheusError(
-                f"Prometheus at {self.url} refused the query {promql!r}: {kind}: "
-                f"{body.get('error', 'no reason given')}"
-            )
-        data = body.get("data", {})
-        result = data.get("result", [])
-        rtype = data.get("resultType")
-        if rtype == "scalar":
+        if result and not isinstance(result[0], dict):  # a scalar: [ts, "value"]
             return [_instant_series({"metric": {}, "value": result})]
-        if rtype == "vector":
-            return [_instant_series(item) for item in result]
-        if rtype == "matrix":
-            return [_range_series(item) for item in result]
-        raise PrometheusError(
-            f"Prometheus at {self.url} answered a {rtype!r} result for {promql!r}; "
-            "signals must return an instant vector"
-        )
+        return [_instant_series(item) for item in result]
 
-    def _get_json(self, path: str) -> dict[str, Any]:
+    @contextmanager
+    def _bounded(self, promql: str, limits: Limits) -> Iterator[dict[str, str]]:
+        """The bounds as query parameters, and every failure as a PrometheusError."""
+        timeout = limits.timeout_s or self._timeout
+        # Prometheus stops evaluating at its own timeout too, so a heavy query frees the server.
+        extra = {"timeout": f"{timeout:g}s"}
+        if limits.series is not None:
+            extra["limit"] = str(limits.series)
+        token = _cap.set(limits.max_bytes)
         try:
-            response = self._conn._session.get(  # the client has no buildinfo call
-                self.url + path,
-                timeout=self._timeout,
-                headers=self._conn.headers,
-                verify=self._conn._session.verify,
-            )
-        except requests.RequestException as exc:
-            raise PrometheusError(self._unreachable(exc)) from exc
-        if response.status_code != 200:
+            yield extra
+        except _TooLargeError as exc:
             raise PrometheusError(
-                f"Prometheus at {self.url} answered HTTP {response.status_code} on {path}; "
-                "check AIOPS_PROMETHEUS__URL points at the Prometheus server (not a proxy page)"
-            )
-        try:
-            body: dict[str, Any] = response.json()
-        except ValueError as exc:
-            raise PrometheusError(
-                f"Prometheus at {self.url} did not answer JSON on {path}; "
-                "check AIOPS_PROMETHEUS__URL"
+                f"the answer to {promql!r} is larger than {exc.limit // 1024} KiB; aggregate "
+                "(sum by, topk) or narrow the selector"
             ) from exc
-        return body
-
-    def _call(self, fn: Any, promql: str) -> list[dict[str, Any]]:
-        try:
-            result: list[dict[str, Any]] = fn()
-        except requests.RequestException as exc:
-            raise PrometheusError(self._unreachable(exc)) from exc
+        except requests.Timeout as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.url} did not answer within {timeout:g}s for "
+                f"{promql!r}; raise AIOPS_PROMETHEUS__TIMEOUT_S or lighten the query"
+            ) from exc
         except PrometheusApiClientException as exc:
             raise PrometheusError(
-                f"Prometheus at {self.url} refused the query {promql!r}: {exc}"
+                f"Prometheus at {self.url} refused the query {promql!r}: {_refusal(exc)}"
             ) from exc
-        return result
+        except (requests.exceptions.InvalidJSONError, ValueError, KeyError, TypeError) as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.url} did not answer JSON for {promql!r}; check "
+                "AIOPS_PROMETHEUS__URL points at the Prometheus server"
+            ) from exc
+        except requests.RequestException as exc:
+            raise PrometheusError(self._unreachable(exc)) from exc
+        finally:
+            _cap.reset(token)
 
     def _unreachable(self, exc: Exception) -> str:
         kind = type(exc).__name__
@@ -221,6 +241,17 @@ class Prometheus:
             f"Prometheus at {self.url} is unreachable ({kind}); start it or set "
             "AIOPS_PROMETHEUS__URL to its address"
         )
+
+
+def _refusal(exc: PrometheusApiClientException) -> str:
+    """Prometheus' errorType and error from the library's "HTTP Status Code N (b'...')"."""
+    text = str(exc)
+    status, _, rest = text.partition(" (")
+    try:
+        body = json.loads(ast.literal_eval(rest.removesuffix(")")))
+        return f"{body.get('errorType', status)}: {body.get('error', 'no reason given')}"
+    except (ValueError, SyntaxError, TypeError, AttributeError):
+        return text[:300]
 
 
 def _unix(at: datetime) -> str:

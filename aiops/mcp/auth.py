@@ -31,9 +31,14 @@ class SettingsTokenVerifier(TokenVerifier):
 
     def __init__(self, tokens: dict[str, str]) -> None:
         super().__init__()
+        if any(not t.strip() or not who.strip() for t, who in tokens.items()):
+            # Settings refuse these already; a blank token would let a bare "Bearer" in.
+            raise ValueError("MCP tokens and their identities must not be empty or whitespace")
         self._tokens = [(t.encode(), who) for t, who in tokens.items()]
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        if not token.strip():
+            return None
         given = token.encode()
         found = None
         for known, who in self._tokens:

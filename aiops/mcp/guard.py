@@ -10,11 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 from fastmcp.exceptions import ToolError
 
+from aiops.integrations.prometheus import Limits
+
 MAX_RANGE = timedelta(days=7)
 MAX_POINTS = 1_000  # per series: plenty for a chart, little for a context window
 MAX_SERIES = 50
 MAX_QUERY_CHARS = 4_000
-QUERY_TIMEOUT_S = 10.0
+QUERY_TIMEOUT_S = 10.0  # Prometheus' evaluation limit and the read timeout of one tool query
+# An answer is read only this far: 50 series of 1,000 points fit in about 2 MiB, while a careless
+# selector over 50,000 series (61 MB) would cost seconds of parsing and a context window.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 _REL = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _DUR = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
@@ -22,6 +27,15 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 TIME_HELP = (
     "write 'now', a relative time like '-30m' or '-2h', or ISO 8601 like '2026-11-24T12:00:00Z'"
 )
+
+
+def limits() -> Limits:
+    """The bounds of every query a tool sends (read at call time, so tests can lower them)."""
+    return Limits(
+        series=MAX_SERIES + 1,  # one more than shown, to say that some were left out
+        max_bytes=MAX_ANSWER_BYTES,
+        timeout_s=QUERY_TIMEOUT_S,
+    )
 
 
 @dataclass(frozen=True)

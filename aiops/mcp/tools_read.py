@@ -45,7 +45,7 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 def k8s_name(value: str, what: str) -> str:
     value = value.strip()
-    if not _K8S_NAME.match(value):
+    if not _K8S_NAME.fullmatch(value):
         raise ToolError(
             f"{what} {value[:80]!r} is not a Kubernetes name (lower-case letters, "
             "digits, '-' and '.'); e.g. 'boutique' or 'cartservice'"
@@ -72,7 +72,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
 
     def prom_query(q: RangeQuery) -> list[Series]:
         try:
-            return b.prometheus().fetch(q)
+            return b.prometheus().fetch(q, guard.limits())
         except PrometheusError as exc:
             raise ToolError(_prom_message(str(exc), q.promql, b)) from exc
 
@@ -177,7 +177,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             answer["step_s"] = step_s
         if len(series) > len(shown):
             answer["truncated"] = (
-                f"{len(series)} series matched; showing the first "
+                f"{len(series)} or more series matched; showing the first "
                 f"{len(shown)}: aggregate (sum by, topk) to see all"
             )
         return answer

@@ -121,7 +121,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
         matches a playbook and the policy decides what may run and who must approve, exactly
         as for a detected anomaly. Returns the incident id; follow it with get_incident."""
         for value, what in ((service, "service"), (namespace, "namespace")):
-            if not _NAME.match(value):
+            if not _NAME.fullmatch(value):
                 raise ToolError(
                     f"{what} {value[:80]!r} is not a Kubernetes name; e.g. "
                     "'cartservice' in 'boutique'"

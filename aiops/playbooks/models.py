@@ -215,13 +215,13 @@ class Playbook(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
-        if not _KEBAB.match(self.id):
+        if not _KEBAB.fullmatch(self.id):
             raise ValueError(f"id '{self.id}' must be kebab-case, e.g. restart-deployment")
         if self.id == ESCALATE_ID:
             raise ValueError("'escalate' is built in and cannot be defined by a file")
         earlier: list[str] = []
         for name, param in self.parameters.items():
-            if not _PARAM.match(name):
+            if not _PARAM.fullmatch(name):
                 raise ValueError(
                     f"parameter name '{name}' must be lower_snake_case starting with a letter"
                 )

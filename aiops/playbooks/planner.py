@@ -158,7 +158,7 @@ def render_playbook(
         ("observed", "node"),
     ):
         value = context[group][key]
-        if value is not None and not _NAME.match(str(value)):
+        if value is not None and not _NAME.fullmatch(str(value)):
             raise RenderError(f"{group}.{key}={value!r} is not a valid Kubernetes name")
     for name, spec in playbook.parameters.items():
         params[name] = _parameter(name, spec, context, params)
@@ -254,7 +254,7 @@ def _step(spec: StepSpec, context: dict[str, Any], observed: Observed, *, forwar
     types = {**action.required, **action.optional}
     for arg, value in args.items():
         want = types.get(arg)
-        if want == "name" and not (isinstance(value, str) and _NAME.match(value)):
+        if want == "name" and not (isinstance(value, str) and _NAME.fullmatch(value)):
             raise RenderError(f"{spec.action}: {arg}={value!r} is not a valid Kubernetes name")
         if want == "int" and (isinstance(value, bool) or not isinstance(value, int)):
             raise RenderError(f"{spec.action}: {arg}={value!r} is not an integer")

@@ -30,7 +30,7 @@ def references(text: str) -> list[str]:
     refs: list[str] = []
     for match in _REF.finditer(text):
         inner = match.group(1).strip()
-        if not _PATH.match(inner):
+        if not _PATH.fullmatch(inner):
             raise TemplateError(
                 f"template '{{{{{match.group(1)}}}}}' is not a field reference: only forms like "
                 "{{ target.name }} or {{ params.replicas }} are allowed (no expressions, filters "

@@ -251,8 +251,10 @@ def _rule_matches(
 
 
 def _recent(context: PolicyContext, seconds: float) -> list[ActionRecord]:
+    # An action dated after `now` happened: another worker's clock runs ahead. It counts as
+    # recent (fail closed), not as an action that has not happened yet.
     since = context.now - timedelta(seconds=seconds)
-    return [r for r in context.history if not r.dry_run and since <= r.at <= context.now]
+    return [r for r in context.history if not r.dry_run and since <= r.at]
 
 
 def _check_budgets(
@@ -302,7 +304,7 @@ def _check_history(
         last = [r for r in cooling if r.target == target and r.incident_id != plan.incident_id]
         if last:
             newest = max(r.at for r in last)
-            ago = (context.now - newest).total_seconds()
+            ago = max((context.now - newest).total_seconds(), 0.0)
             denials.append(
                 f"cooldown: {target} was changed {_human(ago)} ago by {last[-1].action}; the "
                 f"cooldown per target is {_human(budgets.cooldown_per_target)}"

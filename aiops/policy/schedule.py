@@ -12,7 +12,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 def parse_hhmm(value: str) -> int:
     """Minutes since midnight for 'HH:MM' ('24:00' is the end of the day)."""
-    if not _HHMM.match(value):
+    if not _HHMM.fullmatch(value):
         raise ValueError(f"invalid time {value!r}: write HH:MM in UTC, e.g. 02:00 or 24:00")
     hours, minutes = value.split(":")
     return int(hours) * 60 + int(minutes)

@@ -1,10 +1,12 @@
 """Pure root-cause ranking over a metrics matrix, the call graph and recent changes."""
 
 from aiops.rca.classify import Family, classify, family_of
+from aiops.rca.edges import EdgeSeries, score_edges
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
     ChangeKind,
+    EdgeEvidence,
     MetricEvidence,
     MetricsMatrix,
     RcaInputError,
@@ -15,13 +17,15 @@ from aiops.rca.models import (
 )
 from aiops.rca.onset import estimate_onset
 from aiops.rca.rank import RankConfig, rank
-from aiops.rca.report import summarise, to_hypotheses, to_hypothesis
+from aiops.rca.report import describe_edge, summarise, to_hypotheses, to_hypothesis
 from aiops.rca.scoring import ScoringConfig, score_metrics
 
 __all__ = [
     "ChangeEvent",
     "ChangeEvidence",
     "ChangeKind",
+    "EdgeEvidence",
+    "EdgeSeries",
     "Family",
     "MetricEvidence",
     "MetricsMatrix",
@@ -31,10 +35,12 @@ __all__ = [
     "ScoringConfig",
     "ServiceScore",
     "classify",
+    "describe_edge",
     "estimate_onset",
     "family_of",
     "metric_of",
     "rank",
+    "score_edges",
     "score_metrics",
     "service_of",
     "summarise",

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from aiops.domain import FaultType
+from aiops.rca.edges import ERRORS as EDGE_ERRORS
+from aiops.rca.edges import is_edge_metric
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
 
 
@@ -26,6 +28,7 @@ class Family(StrEnum):
     TRAFFIC = "traffic"
     NODE = "node"
     AVAILABILITY = "availability"
+    NETWORK = "network"
     OTHER = "other"
 
 
@@ -45,6 +48,8 @@ def family_of(metric: str) -> Family:
     name = metric.lower()
     if name.startswith("node_"):
         return Family.NODE
+    if is_edge_metric(name):  # the service graph's pseudo-metrics
+        return Family.LATENCY if "latency" in name else Family.NETWORK
     for fam, rx in _WORDS.items():
         if rx.search(name):
             return fam
@@ -124,7 +129,10 @@ def classify(
         fam = family_of(e.metric)
         if fam not in best or e.peer_score > best[fam].peer_score:
             best[fam] = e
-    top = max(e.peer_score for e in evidence)
+    # A starved process queues its callers and inflates its own calls: the service graph's
+    # evidence is then a symptom, and the process's own metrics are weighed against each other.
+    own = [e.peer_score for e in evidence if family_of(e.metric) is not Family.NETWORK]
+    top = max(own) if own else max(e.peer_score for e in evidence)
     floor = RESOURCE_SHARE * top
 
     def strong(fam: Family, direction: int | None = None, share: float = RESOURCE_SHARE) -> bool:
@@ -179,6 +187,11 @@ def classify(
         return FaultType.CPU
     if strong(Family.MEMORY, +1):
         return FaultType.MEMORY
+    # The service graph blames the service's end of its edges (callers waited, it did not spend
+    # the time): its network. Failures only its callers saw make it a lossy one.
+    if strong(Family.NETWORK, +1):
+        lossy = any(e.metric == EDGE_ERRORS and e.score >= ONSET_Z for e in evidence)
+        return FaultType.NETWORK_LOSS if lossy else FaultType.NETWORK_LATENCY
     # Node-wide metrics blame the node only when nothing of the pod's own stands out more.
     if strong(Family.NODE, +1, share=1.0):
         return FaultType.NODE
@@ -210,4 +223,5 @@ def classify(
         Family.NODE: FaultType.NODE,
         Family.TRAFFIC: FaultType.TRAFFIC_SURGE,
         Family.RESTARTS: FaultType.CRASHLOOP,
+        Family.NETWORK: FaultType.NETWORK_LATENCY,
     }.get(fam, FaultType.UNKNOWN)

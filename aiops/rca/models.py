@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -134,6 +135,31 @@ class MetricEvidence(BaseModel):
     )
 
 
+class EdgeEvidence(BaseModel):
+    """One departed edge as a person can re-check it: both sides' latency before and after."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client: str
+    server: str
+    quantile: str
+    kind: Literal["gap", "errors", "server"]
+    score: float = Field(description="robust z of the departure (client latency or errors)")
+    network_share: float = Field(description="share of the client rise outside the callee")
+    share: float = Field(description="share of this edge's departure blamed on this service")
+    client_before: float
+    client_after: float
+    server_before: float
+    server_after: float
+    client_errors_after: float | None = None
+    server_errors_after: float | None = None
+    onset: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.client} → {self.server}"
+
+
 class ChangeEvidence(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -157,6 +183,9 @@ class ServiceScore(BaseModel):
     change_score: float = 0.0
     evidence: list[MetricEvidence] = Field(default_factory=list)
     changes: list[ChangeEvidence] = Field(default_factory=list)
+    edges: list[EdgeEvidence] = Field(
+        default_factory=list, description="departed edges of the service graph blamed on it"
+    )
 
 
 class RcaRanking(BaseModel):

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.rca.classify import Family, classify, family_of
+from aiops.rca.edges import EdgeConfig, EdgeScores, EdgeSeries, score_edges
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
     ChangeKind,
+    EdgeEvidence,
     MetricEvidence,
     MetricsMatrix,
     RcaRanking,
@@ -25,7 +27,7 @@ from aiops.rca.models import (
     service_of,
 )
 from aiops.rca.onset import estimate_onset
-from aiops.rca.scoring import MetricScores, ScoringConfig, score_metrics
+from aiops.rca.scoring import MetricScores, ScoringConfig, peer_scores, score_metrics
 from aiops.rca.topology import random_walk_scores
 
 
@@ -66,6 +68,7 @@ class RankConfig:
     explained_min_peer: float = 2.0
     explained_slack_s: float = 60.0  # the callee may have departed this much after the caller
     evidence_per_service: int = 5
+    edges: EdgeConfig = field(default_factory=EdgeConfig)
 
 
 _CHANGE_STRENGTH = {
@@ -87,6 +90,7 @@ def rank(
     config: RankConfig | None = None,
     column_weights: Mapping[str, float] | None = None,
     flagged: Collection[str] = (),
+    edges: Sequence[EdgeSeries] = (),
 ) -> RcaRanking:
     """`column_weights` scales single columns' standing (1.0 when absent): what the caller
     knows about a column's reliability that the matrix does not show (e.g. a p99 taken over
@@ -106,22 +110,37 @@ def rank(
         if anomaly_time != alarm_time:
             notes.append(f"onset estimated {alarm_time - anomaly_time:.0f} s before the alarm time")
     scores = score_metrics(matrix, anomaly_time, cfg.scoring)
-    by_service = _group(matrix, scores)
+    columns = matrix.columns
+    edge_evidence: dict[str, list[EdgeEvidence]] = {}
+    callee_slow: dict[tuple[str, str], bool] = {}
+    if edges:
+        scored = score_edges(
+            edges,
+            anomaly_time,
+            window_s=cfg.scoring.window_s,
+            level_s=cfg.scoring.level_s or cfg.scoring.window_s,
+            onset_z=cfg.scoring.onset_z,
+            lookback_s=cfg.scoring.baseline_s,
+            config=cfg.edges,
+        )
+        columns, scores = with_edges(columns, scores, scored, cfg.scoring)
+        edge_evidence, callee_slow = scored.evidence, scored.callee_slow
+    by_service = _group(columns)
 
     per_family = {Family.LATENCY: cfg.symptom_weight, Family.NODE: cfg.node_weight}
     family_weight = [
         per_family.get(family_of(metric_of(c)), 1.0) * (column_weights or {}).get(c, 1.0)
-        for c in matrix.columns
+        for c in columns
     ]
-    edges = list(call_graph)
+    graph = sorted({*call_graph, *((e.client, e.server) for e in edges)})
     explained = (
-        explained_by_callees(matrix, scores, by_service, edges, cfg)
+        explained_by_callees(columns, scores, by_service, graph, cfg, callee_slow)
         if cfg.explained_weight < 1.0
         else {}
     )
     # Errors or latency that fell are a service getting better (often from an earlier incident
     # still in the look-back): no evidence against it.
-    for j, c in enumerate(matrix.columns):
+    for j, c in enumerate(columns):
         metric = metric_of(c)
         if family_of(metric) in _SYMPTOMS and not _bad_direction(metric, int(scores.direction[j])):
             family_weight[j] *= cfg.recovering_weight
@@ -131,7 +150,7 @@ def rank(
             "departed at the same time"
         )
         for j in by_service[svc]:
-            if family_of(metric_of(matrix.columns[j])) in _SYMPTOMS:
+            if family_of(metric_of(columns[j])) in _SYMPTOMS:
                 family_weight[j] *= cfg.explained_weight
     anomaly: dict[str, float] = {}
     onset: dict[str, float | None] = {}
@@ -170,11 +189,11 @@ def rank(
                 total[s] += cfg.onset_bonus
 
     topo: dict[str, float] = {}
-    if edges and cfg.topology_weight:
+    if graph and cfg.topology_weight:
         positive = {
             s: math.exp(min(max(v, -20.0), 20.0) / cfg.temperature) for s, v in total.items()
         }
-        topo = random_walk_scores(list(total), edges, positive)
+        topo = random_walk_scores(list(total), graph, positive)
         if topo:
             top = max(topo.values())
             for s in total:
@@ -233,7 +252,7 @@ def rank(
         # are reported); the rest cannot change the fault type.
         departed = [j for j in by_service[s] if scores.score[j] >= cfg.scoring.onset_z]
         evidence = _evidence(
-            matrix, scores, by_service[s], max(len(departed), cfg.evidence_per_service)
+            columns, scores, by_service[s], max(len(departed), cfg.evidence_per_service)
         )
         ranked.append(
             ServiceScore(
@@ -247,6 +266,7 @@ def rank(
                 change_score=change_total.get(s, 0.0),
                 evidence=evidence[: cfg.evidence_per_service],
                 changes=change_ev.get(s, []),
+                edges=edge_evidence.get(s, [])[: cfg.evidence_per_service],
             )
         )
     return RcaRanking(anomaly_time=anomaly_time, alarm_time=alarm_time, ranked=ranked, notes=notes)
@@ -258,14 +278,17 @@ _NOT_A_CAUSE = frozenset({Family.TRAFFIC, Family.OTHER})
 
 
 def explained_by_callees(
-    matrix: MetricsMatrix,
+    columns: Sequence[str],
     scores: MetricScores,
     by_service: dict[str, list[int]],
     edges: Sequence[tuple[str, str]],
     cfg: RankConfig,
+    callee_slow: Mapping[tuple[str, str], bool] | None = None,
 ) -> dict[str, list[str]]:
     """caller -> its callees that departed (a fault, not a symptom of the caller) no later than
-    `explained_slack_s` after the caller's first departure."""
+    `explained_slack_s` after the caller's first departure. Where the edge itself was measured
+    (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, and whose
+    end of the edge is not blamed, explains nothing of the caller's wait."""
     z = cfg.scoring.onset_z
 
     def first_departure(svc: str, families: frozenset[Family] | None) -> float | None:
@@ -276,8 +299,8 @@ def explained_by_callees(
             and math.isfinite(scores.peer[j])
             and scores.score[j] >= z
             and scores.peer[j] >= cfg.explained_min_peer
-            and (families is None or family_of(metric_of(matrix.columns[j])) in families)
-            and _bad_direction(metric_of(matrix.columns[j]), int(scores.direction[j]))
+            and (families is None or family_of(metric_of(columns[j])) in families)
+            and _bad_direction(metric_of(columns[j]), int(scores.direction[j]))
         ]
         return min(times) if times else None
 
@@ -285,6 +308,8 @@ def explained_by_callees(
     out: dict[str, list[str]] = {}
     for caller, callee in edges:
         if caller == callee or caller not in by_service or callee not in by_service:
+            continue
+        if callee_slow is not None and not callee_slow.get((caller, callee), True):
             continue
         mine = first_departure(caller, _SYMPTOMS)
         theirs = first_departure(callee, causes)
@@ -303,15 +328,15 @@ def _bad_direction(metric: str, direction: int) -> bool:
     return direction > 0
 
 
-def _group(matrix: MetricsMatrix, scores: MetricScores) -> dict[str, list[int]]:
-    groups: dict[str, list[int]] = {s: [] for s in matrix.services}
-    for j, c in enumerate(matrix.columns):
-        groups[service_of(c)].append(j)
+def _group(columns: Sequence[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for j, c in enumerate(columns):
+        groups.setdefault(service_of(c), []).append(j)
     return groups
 
 
 def _evidence(
-    matrix: MetricsMatrix, scores: MetricScores, idx: list[int], limit: int
+    columns: Sequence[str], scores: MetricScores, idx: list[int], limit: int
 ) -> list[MetricEvidence]:
     usable = [j for j in idx if math.isfinite(scores.peer[j]) and math.isfinite(scores.score[j])]
     usable.sort(key=lambda j: -float(scores.peer[j]))
@@ -322,8 +347,8 @@ def _evidence(
         ratio = val / base if base > 0 and math.isfinite(val) else None
         out.append(
             MetricEvidence(
-                column=matrix.columns[j],
-                metric=metric_of(matrix.columns[j]),
+                column=columns[j],
+                metric=metric_of(columns[j]),
                 score=float(scores.score[j]),
                 direction=int(scores.direction[j]),
                 baseline=_num(scores.baseline[j]),
@@ -340,3 +365,22 @@ def _evidence(
 def _num(x: np.floating | float) -> float:
     v = float(x)
     return v if math.isfinite(v) else 0.0
+
+
+def with_edges(
+    columns: tuple[str, ...], scores: MetricScores, edges: EdgeScores, cfg: ScoringConfig
+) -> tuple[tuple[str, ...], MetricScores]:
+    """The metric scores with the service graph's pseudo-columns appended (their peer standing
+    among themselves; the metrics' own standing is left as it was)."""
+    if not edges.columns:
+        return columns, scores
+    peer = peer_scores(edges.columns, edges.score, cfg) if cfg.peer else np.log1p(edges.score)
+    return columns + edges.columns, MetricScores(
+        score=np.concatenate([scores.score, edges.score]),
+        direction=np.concatenate([scores.direction, np.ones(len(edges.columns))]),
+        baseline=np.concatenate([scores.baseline, np.zeros(len(edges.columns))]),
+        scale=np.concatenate([scores.scale, np.ones(len(edges.columns))]),
+        value=np.concatenate([scores.value, edges.score]),
+        onset=np.concatenate([scores.onset, edges.onset]),
+        peer=np.concatenate([scores.peer, peer]),
+    )

@@ -12,7 +12,15 @@ from typing import Literal
 
 from aiops.domain import Evidence, FaultType, Hypothesis
 from aiops.rca.classify import Family, family_of
-from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence, RcaRanking, ServiceScore
+from aiops.rca.edges import is_edge_metric
+from aiops.rca.models import (
+    ChangeEvidence,
+    ChangeKind,
+    EdgeEvidence,
+    MetricEvidence,
+    RcaRanking,
+    ServiceScore,
+)
 
 _CHANGE_KIND: dict[ChangeKind, Literal["rollout", "event", "node"]] = {
     ChangeKind.ROLLOUT: "rollout",
@@ -23,6 +31,8 @@ _CHANGE_KIND: dict[ChangeKind, Literal["rollout", "event", "node"]] = {
     ChangeKind.CORDON: "node",
 }
 
+
+NETWORK_FAULTS = frozenset({FaultType.NETWORK_LATENCY, FaultType.NETWORK_LOSS})
 
 _FAULT_FAMILY = {
     FaultType.CPU: Family.CPU,
@@ -56,6 +66,48 @@ def describe_metric(e: MetricEvidence) -> str:
     return (
         f"{e.column} {verb} from {e.baseline:.4g} to {e.value:.4g}{times}, "
         f"{e.score:.1f} robust sigmas, from {_hhmm(e.onset)}"
+    )
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000.0
+    return f"{ms:.3g} ms" if ms < 1000 else f"{seconds:.3g} s"
+
+
+# Presentation only: a side that moved by less than a quarter is shown as flat.
+_FLAT = 1.25
+
+
+def describe_edge(e: EdgeEvidence) -> str:
+    """ "frontend → cartservice: client p50 12 ms → 210 ms, server p50 flat at 2 ms"."""
+    q = e.quantile
+    head = f"{e.client} → {e.server}: "
+    if e.kind == "errors":
+        seen = f"{(e.client_errors_after or 0.0):.1%}"
+        served = (
+            f", the callee's side {e.server_errors_after:.1%}"
+            if e.server_errors_after is not None
+            else ""
+        )
+        return f"{head}caller saw {seen} of calls fail{served}"
+    client = f"client {q} {_ms(e.client_before)} → {_ms(e.client_after)}"
+    lo, hi = sorted((e.server_before, e.server_after))
+    if lo > 0 and hi / lo < _FLAT:
+        server = f"server {q} flat at {_ms(e.server_after)}"
+    else:
+        server = f"server {q} {_ms(e.server_before)} → {_ms(e.server_after)}"
+    return f"{head}{client}, {server}"
+
+
+def edge_evidence(e: EdgeEvidence, source: str) -> Evidence:
+    return Evidence(
+        kind="topology",
+        summary=describe_edge(e),
+        source=source,
+        observed_at=_utc(e.onset),
+        value=e.client_after,
+        baseline=e.client_before,
+        weight=e.score * e.share,
     )
 
 
@@ -95,7 +147,14 @@ def to_hypothesis(
 ) -> Hypothesis:
     src = sources or {}
     evidence = [change_evidence(c) for c in s.changes]
-    evidence += [metric_evidence(e, src.get(e.column, e.column)) for e in supporting_first(s)]
+    edges = [edge_evidence(e, src.get(e.name, e.name)) for e in s.edges]
+    # The pseudo-columns of the service graph are told by their edges.
+    metrics = [
+        metric_evidence(e, src.get(e.column, e.column))
+        for e in supporting_first(s)
+        if not is_edge_metric(e.metric)
+    ]
+    evidence += [*edges, *metrics] if s.fault in NETWORK_FAULTS else [*metrics, *edges]
     return Hypothesis(
         target=s.service,
         target_kind="Deployment",
@@ -124,13 +183,16 @@ def summarise(ranking: RcaRanking) -> str:
     top = ranking.ranked[0]
     kind = "unknown kind of fault" if top.fault is FaultType.UNKNOWN else f"{top.fault.value} fault"
     why = [describe_change(c) for c in top.changes[:1]]
+    if top.fault in NETWORK_FAULTS:
+        why += [describe_edge(e) for e in top.edges[:1]]
     # One metric per family: cpu_usage and cpu_usage_rate tell the same story.
     seen: set[Family] = set()
     for e in supporting_first(top):
         if len(why) >= 2:
             break
-        if e.onset is not None and family_of(e.metric) not in seen:  # departed, not noise
-            seen.add(family_of(e.metric))
+        family = family_of(e.metric)
+        if e.onset is not None and family not in seen and not is_edge_metric(e.metric):
+            seen.add(family)
             why.append(describe_metric(e))
     runner_up = ""
     if len(ranking.ranked) > 1:

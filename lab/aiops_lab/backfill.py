@@ -60,6 +60,7 @@ def backfill(
     instance: str = DEFAULT_INSTANCE,
     fine_tail: float = 0.0,
     fine_step: float = 5.0,
+    metrics: str = "istio",
 ) -> BackfillResult:
     """Write `days` of normal history ending at `end` (default: now) into `data_dir`.
 
@@ -68,6 +69,8 @@ def backfill(
     hour of history with `rate(...[1m])`; over 60 s samples such a window holds one sample and
     the rate is absent, so without a fine tail every series would look new at lab start and the
     detector would stay silent for its warm-up (200 samples) on live data.
+
+    `metrics`: the request-metrics flavour (istio, otel, linkerd) the history is written in.
 
     `job` and `instance` must be what Prometheus attaches to the live scrape (see
     `write_prometheus_config`), so that history and live samples are the same series."""
@@ -90,6 +93,7 @@ def backfill(
         cluster,
         seed=seed,
         traffic=Traffic(rps=rps, pattern=Pattern.DIURNAL, seed=seed, anchor=end_t),
+        metrics=metrics,
     )
     samples = 0
     fine_from = end_t - fine_tail

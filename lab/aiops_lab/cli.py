@@ -15,6 +15,10 @@ from aiops.cli import LAB_COMMANDS, UserError, delegate
 from aiops.config import Settings
 from aiops.logs import configure_logging
 
+# The shop's request-metrics flavours (aiops_lab.sim.flavors; a test keeps them equal), named
+# here so that building the parser imports no numpy.
+METRICS_FLAVORS = ("istio", "otel", "linkerd")
+
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.devstack import DevStackError
@@ -44,9 +48,15 @@ def _cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
     state = settings.state_dir
     try:
         if args.lab_command == "up":
-            print(commands.up(state, rps=args.rps, scrape_interval=args.scrape_interval))
+            print(
+                commands.up(
+                    state, rps=args.rps, scrape_interval=args.scrape_interval, metrics=args.metrics
+                )
+            )
         elif args.lab_command == "run":
-            commands.run(state, rps=args.rps, scrape_interval=args.scrape_interval)
+            commands.run(
+                state, rps=args.rps, scrape_interval=args.scrape_interval, metrics=args.metrics
+            )
         elif args.lab_command == "inject":
             print(commands.inject(state, Path(args.scenario_file)))
         elif args.lab_command == "status":
@@ -105,6 +115,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q = lab_sub.add_parser(name, help=help_)
         q.add_argument("--rps", type=float, default=50.0, help="shop traffic, requests/s")
         q.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval")
+        q.add_argument(
+            "--metrics",
+            choices=METRICS_FLAVORS,
+            default="istio",
+            help="request metrics the shop exports: Istio sidecars, OpenTelemetry "
+            "(semantic conventions + servicegraph) or Linkerd proxies",
+        )
         q.set_defaults(handler=_cmd_lab)
     q = lab_sub.add_parser("inject", help="play a scenario file (faults and noise)")
     q.add_argument("scenario_file", metavar="SCENARIO_FILE")

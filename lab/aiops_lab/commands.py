@@ -15,19 +15,32 @@ import httpx
 
 from aiops_lab.runner import LabInfo, info_path, lab_dir, read_info, run_lab
 from aiops_lab.scenario import ScenarioError, load_scenario
+from aiops_lab.sim.flavors import flavor_named
 
 
 class LabError(Exception):
     """Something a person can fix; printed as one line."""
 
 
-def up(state_dir: Path, *, rps: float, scrape_interval: str, timeout_s: float = 180.0) -> str:
+def up(
+    state_dir: Path,
+    *,
+    rps: float,
+    scrape_interval: str,
+    metrics: str = "istio",
+    timeout_s: float = 180.0,
+) -> str:
     running = read_info(state_dir)
     if running is not None:
         return f"the lab is already up (pid {running.pid}):\n{running.describe()}"
     # the lab outlives this command; `lab down` stops it
     _, info = start(
-        state_dir, rps=rps, scrape_interval=scrape_interval, timeout_s=timeout_s, owned=False
+        state_dir,
+        rps=rps,
+        scrape_interval=scrape_interval,
+        metrics=metrics,
+        timeout_s=timeout_s,
+        owned=False,
     )
     return (
         f"the lab is up (pid {info.pid}, {info.backfill_s:.0f} s of backfill for "
@@ -40,6 +53,7 @@ def start(
     *,
     rps: float = 50.0,
     scrape_interval: str = "1s",
+    metrics: str = "istio",
     timeout_s: float = 180.0,
     owned: bool = True,
 ) -> tuple[subprocess.Popen[bytes], LabInfo]:
@@ -49,6 +63,10 @@ def start(
     thread that starts the child)."""
     from aiops.processes import die_with_parent
 
+    try:
+        flavor_named(metrics)  # an unknown flavour is refused here, not in the child's log
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
     home = lab_dir(state_dir)
     home.parent.mkdir(parents=True, exist_ok=True)
     log_path = home.parent / "lab.log"
@@ -64,6 +82,8 @@ def start(
                 str(rps),
                 "--scrape-interval",
                 scrape_interval,
+                "--metrics",
+                metrics,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -146,5 +166,5 @@ def down(state_dir: Path, timeout_s: float = 30.0) -> str:
     return f"the lab (pid {info.pid}) did not stop in {timeout_s:.0f} s and was killed"
 
 
-def run(state_dir: Path, *, rps: float, scrape_interval: str) -> None:
-    run_lab(state_dir, rps=rps, scrape_interval=scrape_interval)
+def run(state_dir: Path, *, rps: float, scrape_interval: str, metrics: str = "istio") -> None:
+    run_lab(state_dir, rps=rps, scrape_interval=scrape_interval, metrics=metrics)

@@ -91,6 +91,21 @@ class ClusterPort(Protocol):
 
     def set_node_ready(self, node: str, ready: bool) -> None: ...
 
+    # What people and controllers do through the Kubernetes API (the lab's everyday noise:
+    # an autoscaler, a person draining a node).
+
+    def scale_deployment(self, namespace: str, deployment: str, replicas: int) -> None:
+        """Set spec.replicas, as the scale subresource does."""
+        ...
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        """Cordon (True) or uncordon (False) a node."""
+        ...
+
+    def evict_pod(self, namespace: str, pod: str) -> bool:
+        """Evict a pod through the eviction API; False when a PodDisruptionBudget refuses."""
+        ...
+
     def record_event(
         self, namespace: str, kind: str, name: str, reason: str, message: str, type_: str = "Normal"
     ) -> None: ...

@@ -36,13 +36,14 @@ class LabInfo:
     shop_url: str
     started_at: float
     backfill_s: float
+    metrics: str = "istio"
 
     def describe(self) -> str:
         return (
             f"  Prometheus       {self.prometheus_url}\n"
             f"  Kubernetes API   {self.kube_api_url}\n"
             f"  kubeconfig       {self.kubeconfig}   (export KUBECONFIG={self.kubeconfig})\n"
-            f"  shop metrics     {self.shop_url}/metrics\n"
+            f"  shop metrics     {self.shop_url}/metrics ({self.metrics} flavour)\n"
             f"  use with aiops:  AIOPS_PROMETHEUS__URL={self.prometheus_url} "
             f"AIOPS_KUBERNETES__KUBECONFIG={self.kubeconfig}"
         )
@@ -102,9 +103,11 @@ def run_lab(
     prometheus_port: int = 0,
     stop: threading.Event | None = None,
     rule_files: list[str | Path] | None = None,
+    metrics: str = "istio",
 ) -> None:
     """Run the lab in this process until SIGTERM/SIGINT (or `stop` is set). `rule_files`:
-    optional Prometheus rule files (e.g. alerting rules a benchmark compares against)."""
+    optional Prometheus rule files (e.g. alerting rules a benchmark compares against);
+    `metrics`: the request-metrics flavour the shop's exporter speaks (istio, otel, linkerd)."""
     home = lab_dir(state_dir)
     if home.exists():
         shutil.rmtree(home)  # each lab starts from a clean cluster and fresh history
@@ -119,9 +122,13 @@ def run_lab(
     kubeconfig = write_kubeconfig(home / "kubeconfig", api.url)
     started = time.monotonic()
     # A fine last quarter of an hour: enough for the detector's warm-up at a 1 s pass.
-    history = backfill(home / "prometheus", days=history_days, rps=rps, fine_tail=900.0)
+    history = backfill(
+        home / "prometheus", days=history_days, rps=rps, fine_tail=900.0, metrics=metrics
+    )
     backfill_s = time.monotonic() - started
-    shop = ShopService(cluster, rps=rps, anchor=history.end, history=history.shop).start()
+    shop = ShopService(
+        cluster, rps=rps, anchor=history.end, history=history.shop, metrics=metrics
+    ).start()
     config = write_prometheus_config(
         home / "prometheus.yml",
         [shop.target],
@@ -141,6 +148,7 @@ def run_lab(
             shop_url=f"http://{shop.target}",
             started_at=time.time(),
             backfill_s=round(backfill_s, 1),
+            metrics=metrics,
         )
         info_path(state_dir).write_text(json.dumps(asdict(info), indent=2))
         log.info("lab up", **asdict(info))

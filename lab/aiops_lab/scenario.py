@@ -20,7 +20,18 @@ working):
 
 `at` of faults and noise counts from the end of the warmup. Optional extensions: `description`;
 per fault `duration` (default: until remediated) and the kind's own magnitude parameter (see
-`PARAMS`); per noise `duration` and `magnitude`.
+`PARAMS`); per noise `duration`, `magnitude` and `every`; random traffic bursts on top of any
+pattern:
+
+    traffic: {rps: 30, pattern: steady, bursts: {multiplier: [2, 3], seconds: [10, 60],
+              every: 180s, chance: 0.5}}
+
+Everyday operations as noise (aiops_lab.sim.operators), each acting through the lab's
+Kubernetes API the way a person or a controller does:
+
+    - {at: 5m, kind: node_drain, target: node-b, duration: 10m}    # cordon, move pods, uncordon
+    - {at: 0s, kind: autoscale, target: frontend, magnitude: 0.5}  # an HPA at 50 % CPU
+    - {at: 2m, kind: cronjob, target: shippingservice, every: 10m, duration: 60s, magnitude: 2.5}
 """
 
 from __future__ import annotations
@@ -51,9 +62,12 @@ from aiops_lab.sim.faults import (
     Severity,
 )
 from aiops_lab.sim.topology import NODES, SERVICES
-from aiops_lab.sim.traffic import Pattern
+from aiops_lab.sim.traffic import Bursts, Pattern
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
+#: Half-hour runs of what a real cluster has every day (bursts, releases, a drain, an
+#: autoscaler, a CronJob) and a fault after them: `aiops lab eval --scenarios` this folder.
+EVERYDAY_DIR = SCENARIO_DIR / "everyday"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -89,9 +103,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class BurstSpec(_Strict):
+    multiplier: tuple[float, float] = (1.3, 1.6)
+    seconds: tuple[Duration, Duration] = (10.0, 30.0)
+    every: Duration = 120.0
+    chance: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> BurstSpec:
+        for name, (lo, hi) in (("multiplier", self.multiplier), ("seconds", self.seconds)):
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        if self.seconds[1] > self.every:
+            raise ValueError(
+                f"bursts of up to {self.seconds[1]:g} s do not fit in windows of every "
+                f"{self.every:g} s; make every at least the longest burst"
+            )
+        return self
+
+    def to_bursts(self) -> Bursts:
+        return Bursts(self.multiplier, self.seconds, self.every, self.chance)
+
+
 class TrafficSpec(_Strict):
     rps: float = Field(gt=0, le=5000)
     pattern: Pattern = Pattern.STEADY
+    bursts: BurstSpec | None = None
 
 
 class FaultSpec(BaseModel):
@@ -146,20 +183,35 @@ class FaultSpec(BaseModel):
         return Fault(self.kind, self.target, self.severity, self.params, self.duration)
 
 
+#: Noise kinds that act on a deployment or a node (the rest act on the traffic).
+_ON_DEPLOYMENT = {NoiseKind.BENIGN_ROLLOUT, NoiseKind.AUTOSCALE, NoiseKind.CRONJOB}
+
+
 class NoiseSpec(_Strict):
     at: Duration = 0.0
     kind: NoiseKind
     target: str | None = None
     duration: Duration | None = None
     magnitude: float | None = Field(default=None, gt=0)
+    every: Duration | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> NoiseSpec:
-        if self.kind is NoiseKind.BENIGN_ROLLOUT and self.target not in SERVICES:
+        if self.kind in _ON_DEPLOYMENT and self.target not in SERVICES:
             raise ValueError(
-                f"benign_rollout needs a target deployment; got {self.target!r}; "
+                f"{self.kind.value} needs a target deployment; got {self.target!r}; "
                 f"allowed: {', '.join(SERVICES)}"
             )
+        if self.kind is NoiseKind.NODE_DRAIN and self.target not in NODES:
+            raise ValueError(
+                f"node_drain needs a target node; got {self.target!r}; allowed: {', '.join(NODES)}"
+            )
+        if self.kind is NoiseKind.AUTOSCALE and (self.magnitude or 0.5) > 1:
+            raise ValueError("autoscale's magnitude is the target CPU utilisation, in (0, 1]")
+        if self.every is not None and self.kind is not NoiseKind.CRONJOB:
+            raise ValueError(f"every is a cronjob's schedule; {self.kind.value} has none")
+        if self.kind is NoiseKind.CRONJOB and (self.duration or 60.0) > (self.every or 600.0):
+            raise ValueError("a cronjob's duration must not be longer than its schedule (every)")
         return self
 
 
@@ -207,6 +259,14 @@ class Scenario(_Strict):
                 f"faults {sorted(kinds) or '(none)'}"
             )
         return self
+
+    @property
+    def fault_onset(self) -> float | None:
+        """Seconds after the warmup at which the expected fault is first injected (None for a
+        control): what time to detect counts from, not the end of the warmup."""
+        if self.expect.fault == "none":
+            return None
+        return min(f.at for f in self.faults if f.kind == self.expect.fault)
 
     def expected_playbook_for_fault(self) -> str:
         if self.expect.fault == "none":

@@ -49,3 +49,24 @@ def incident_for(ns: str, h: History, entity: str = "frontend") -> Incident:
             )
         ],
     )
+
+
+def node_incident(ns: str, h: History, node: str) -> Incident:
+    """A cluster-scope incident as the detector opens it from a node's own anomalies."""
+    at = datetime.fromtimestamp(h.fault_at + 30, tz=UTC)
+    return Incident(
+        id=f"incident-node-{ns}",
+        fingerprint=f"fp-node-{ns}",
+        namespace=None,
+        opened_at=at,
+        anomalies=[
+            Anomaly(
+                signal="node_cpu_busy",
+                series={"instance": f"{node}:9100"},
+                query='1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+                start=at,
+                score=8.0,
+                direction=Direction.UP,
+            )
+        ],
+    )

@@ -74,6 +74,7 @@ CPU = {
 }
 MEMORY = {s: 200e6 + 20e6 * i for i, s in enumerate(SERVICES)}
 BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+NETWORK_MS = 2.0  # what a call spends on the wire and in the proxies, both ways
 
 
 def pod_name(service: str) -> str:
@@ -97,6 +98,10 @@ class Fault:
     memory: dict[str, float] = field(default_factory=dict)
     node_busy: dict[int, float] = field(default_factory=dict)  # node index -> busy after
     restarts: dict[str, float] = field(default_factory=dict)  # restarts per minute after
+    # The callee's network: ms its callers wait more (its own proxy sees nothing), and the share
+    # of calls its callers see fail (resets) while it served them all.
+    network_ms: dict[str, float] = field(default_factory=dict)
+    dropped: dict[str, float] = field(default_factory=dict)
 
 
 FAULTS = [
@@ -119,6 +124,11 @@ FAULTS = [
         cpu={"payment": 10.0},
         node_busy={2: 0.6},
     ),
+    # payment's network is slow: its callers wait 250 ms more, its own metrics do not move.
+    Fault("shop-net", latency={"checkout": 4.0, "frontend": 1.8}, network_ms={"payment": 250.0}),
+    # shipping's network drops packets: 8 % of the calls into it fail at the callers (resets),
+    # its own proxy served every call it got; the callers' errors rise.
+    Fault("shop-loss", errors={"checkout": 0.08, "frontend": 0.03}, dropped={"shipping": 0.08}),
     Fault(
         "shop-crash",
         errors={"cart": 0.3, "frontend": 0.15},
@@ -182,10 +192,21 @@ def openmetrics(h: History) -> str:
             add("istio_requests_total", {**base, "response_code": "500"}, counter(total * err))
             mean = np.where(after, LATENCY_MS[dst] * f.latency.get(dst, 1.0), LATENCY_MS[dst])
             mean = mean * (1 + 0.03 * rng.standard_normal(times.size))
-            for le in [*BUCKETS, math.inf]:
-                cdf = 1 - np.exp(-le / mean) if math.isfinite(le) else np.ones(times.size)
-                lab = {**base, "le": "+Inf" if not math.isfinite(le) else str(le)}
-                add("istio_request_duration_milliseconds_bucket", lab, counter(total * cdf))
+            # The caller's proxy: the callee's time plus the network, and resets on top.
+            waited = mean + NETWORK_MS + np.where(after, f.network_ms.get(dst, 0.0), 0.0)
+            dropped = np.where(after, f.dropped.get(dst, 0.0), 0.0) + err
+            source = {**base, "reporter": "source"}
+            add("istio_requests_total", {**source, "response_code": "200"},
+                counter(total * (1 - dropped)))  # fmt: skip
+            add("istio_requests_total", {**source, "response_code": "503"},
+                counter(total * dropped))  # fmt: skip
+            for labels, m in ((base, mean), (source, waited)):
+                for le in [*BUCKETS, math.inf]:
+                    cdf = 1 - np.exp(-le / m) if math.isfinite(le) else np.ones(times.size)
+                    lab = {**labels, "le": "+Inf" if not math.isfinite(le) else str(le)}
+                    add("istio_request_duration_milliseconds_bucket", lab, counter(total * cdf))
+                add("istio_request_duration_milliseconds_sum", labels, counter(total * m))
+                add("istio_request_duration_milliseconds_count", labels, counter(total))
         for svc in SERVICES:
             pod, node = pod_name(svc), node_name(ns, NODE_OF[svc])
             lab = {"namespace": ns, "pod": pod, "container": svc, "node": node}

@@ -12,10 +12,12 @@ from pathlib import Path
 from aiops.agent import AgentConfig, AgentDeps, SeriesLike, build_graph, investigate
 from aiops.domain import FaultType
 from aiops.integrations.prometheus import Prometheus
-from tests.agent.conftest import incident_for
+from aiops.playbooks import Observed, load_playbooks, plan_remediation
+from tests.agent.conftest import incident_for, node_incident
 from tests.agent.shop import FakeCluster, History, pod_name
 
 CONFIG = AgentConfig(after_s=300)
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 
 def test_cpu_hog_names_the_service_its_fault_and_the_queries(
@@ -234,3 +236,96 @@ def test_crashloop_cites_the_crashing_pod(prom: Prometheus, history: History) ->
     assert pods and pods[0].source == f"Pod/shop-crash/{pod_name('cart')}"
     assert "CrashLoopBackOff" in pods[0].summary
     assert any("kube_pod_container_status_restarts_total" in e.source for e in top.evidence)
+
+
+def test_a_node_scope_incident_ranks_the_node_against_its_peers(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        node_incident("shop-node", history, "shop-node-node-2"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-node", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None, report.notes
+    assert (top.target, top.target_kind, top.fault) == ("shop-node-node-2", "Node", FaultType.NODE)
+    # Another node moved elsewhere (a hog heats shop-hot-node-2), but this incident flagged only
+    # this one and it alone departed among the flagged: a sure call, enough to cordon and drain.
+    assert top.confidence == 1.0
+    assert any("node_cpu_seconds_total" in e.source for e in top.evidence)
+    assert any(e.kind == "alert" or "node_cpu_busy" in e.summary for e in top.evidence)
+    assert report.summary.startswith("Node shop-node-node-2 is the most likely root cause")
+    assert "node-scope incident about shop-node-node-2" in report.notes
+    # The degraded workloads placed on it come next, in the namespace that runs there.
+    assert {h.target for h in report.hypotheses[1:4]} == {"payment", "checkout", "shipping"}
+    assert all(h.namespace == "shop-node" for h in report.hypotheses)
+    plan = plan_remediation(report, load_playbooks(PLAYBOOKS), Observed()).plan
+    assert plan.playbook_id == "cordon-and-drain-node"
+
+
+def test_a_node_scope_incident_names_the_hog_that_heats_the_node(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        node_incident("shop-hot", history, "shop-hot-node-2"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-hot", history), config=CONFIG),
+    )
+    targets = [(h.target, h.target_kind, h.fault) for h in report.hypotheses[:2]]
+    assert targets == [
+        ("payment", "Deployment", FaultType.CPU),
+        ("shop-hot-node-2", "Node", FaultType.NODE),
+    ]
+    assert "payment is the most likely root cause (cpu fault)" in report.summary
+
+
+def test_a_slow_network_is_found_on_the_edges_into_the_service(
+    prom: Prometheus, history: History
+) -> None:
+    """payment's network delays every call into it; its own proxy (reporter="destination")
+    and its own metrics see nothing, its callers wait and look slow themselves."""
+    report = investigate(
+        incident_for("shop-net", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-net", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None
+    assert (top.target, top.fault) == ("payment", FaultType.NETWORK_LATENCY), report.summary
+    edge = top.evidence[0]
+    assert edge.kind == "topology"
+    # Means (sum over count) are exact where quantiles of histogram buckets are not.
+    assert re.match(
+        r"checkout → payment: client mean 2\d ms → 2\d\d ms, server mean flat at 2\d ms$",
+        edge.summary,
+    )
+    # It cites what the caller's proxy measured on that one edge.
+    assert 'reporter="source"' in edge.source
+    assert 'source_workload="checkout", destination_workload="payment"' in edge.source
+    assert "checkout → payment" in report.summary
+    plan = plan_remediation(report, load_playbooks(PLAYBOOKS), Observed()).plan
+    assert plan.is_escalation
+
+
+def test_without_the_edges_the_network_fault_is_missed(prom: Prometheus, history: History) -> None:
+    blind = AgentConfig(after_s=300, edge_profile=None)
+    report = investigate(
+        incident_for("shop-net", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-net", history), config=blind),
+    )
+    assert report.top is not None and report.top.target != "payment"
+
+
+def test_calls_only_the_callers_see_fail_point_at_the_callee_network(
+    prom: Prometheus, history: History
+) -> None:
+    report = investigate(
+        incident_for("shop-loss", history, entity="checkout"),
+        AgentDeps(metrics=prom, cluster=FakeCluster("shop-loss", history), config=CONFIG),
+    )
+    top = report.top
+    assert top is not None
+    assert (top.target, top.fault) == ("shipping", FaultType.NETWORK_LOSS), report.summary
+    assert any(
+        e.kind == "topology"
+        and e.summary.startswith("checkout → shipping: caller saw 8")
+        and "the callee's side 0.1%" in e.summary  # its usual 0.1 %
+        for e in top.evidence
+    ), top.evidence

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from aiops.agent.cluster import ClusterFacts
-from aiops.agent.graph import LIVE_RANK, AgentConfig, AgentDeps, _node_suspect, hot_node, query_step
+from aiops.agent.graph import LIVE_RANK, AgentConfig, AgentDeps, _node_suspect, query_step
 from aiops.agent.metrics import GatheredMetrics
 from aiops.domain import FaultType
 from aiops.rca import (
@@ -15,6 +15,7 @@ from aiops.rca import (
     RcaRanking,
     ServiceScore,
 )
+from aiops.rca.nodes import NodeSuspect, hot_node
 
 T0 = 1_800_000_000.0
 
@@ -77,7 +78,7 @@ def test_a_hot_node_does_not_take_the_blame_from_a_release() -> None:
         bonus=3.0,
     )
 
-    def suspect(fault: FaultType) -> tuple[str, list[str]] | None:
+    def suspect(fault: FaultType) -> NodeSuspect | None:
         top = ServiceScore(
             service="cart", score=10.0, confidence=0.9, fault=fault, changes=[release]
         )
@@ -86,4 +87,4 @@ def test_a_hot_node_does_not_take_the_blame_from_a_release() -> None:
         return _node_suspect(AgentDeps(metrics=None), state, ranking)  # type: ignore[arg-type]
 
     assert suspect(FaultType.BAD_ROLLOUT) is None
-    assert suspect(FaultType.ERRORS) == ("node-a", ["cart"])  # the rule itself still works
+    assert suspect(FaultType.ERRORS) == NodeSuspect("node-a", ["cart"])  # the rule still works

@@ -15,9 +15,16 @@ INJECT = 1_700_001_800
 
 
 def write_case(
-    root: Path, folder: str, rep: str = "1", *, culprit: str | None = None, seed: int = 0
+    root: Path,
+    folder: str,
+    rep: str = "1",
+    *,
+    culprit: str | None = None,
+    seed: int = 0,
+    burn: bool = True,
 ) -> Path:
-    """A small healthy 3-service case whose `culprit` (default: the folder's service) burns CPU."""
+    """A small healthy 3-service case whose `culprit` (default: the folder's service) burns CPU
+    (unless `burn` is False: then no metric departs)."""
     service = folder.split("_", 1)[0]
     culprit = culprit or service
     rng = np.random.default_rng(seed)
@@ -25,7 +32,8 @@ def write_case(
     cols = [f"{s}_{m}" for s in ("alpha", "beta", "gamma") for m in ("cpu", "lat_90")]
     data = 10 + 0.2 * rng.standard_normal((40, len(cols)))
     j = cols.index(f"{culprit}_cpu")
-    data[30:34, j] *= 8
+    if burn:
+        data[30:34, j] *= 8
     d = root / folder / rep
     d.mkdir(parents=True)
     lines = ["time," + ",".join(cols)]
@@ -36,6 +44,26 @@ def write_case(
     (d / "metrics.csv").write_text("\n".join(lines) + "\n")
     (d / "inject_time.txt").write_text(f"{INJECT}\n")
     return d
+
+
+def write_edges(case: Path, delayed: str, seed: int = 0) -> None:
+    """alpha calls beta and gamma, beta calls gamma; every call to `delayed` waits 200 ms more
+    from the injection on, while `delayed` spends no more time (15-s bins, as edges.csv has)."""
+    rng = np.random.default_rng(seed)
+    lines = [
+        "time,client,server,calls,client_latency_p50,client_latency_p90,client_latency_p99,"
+        "server_latency_p50,server_latency_p90,server_latency_p99"
+    ]
+    for t in range(INJECT - 600, INJECT + 300, 15):
+        for client, server in (("alpha", "beta"), ("alpha", "gamma"), ("beta", "gamma")):
+            served = 0.002 * (1 + 0.05 * rng.standard_normal())
+            waited = served + 0.005 * (1 + 0.05 * rng.standard_normal())
+            if server == delayed and t >= INJECT:
+                waited += 0.2
+            q = f"{waited:.6f},{waited * 1.5:.6f},{waited * 2:.6f}"
+            s = f"{served:.6f},{served * 1.5:.6f},{served * 2:.6f}"
+            lines.append(f"{t},{client},{server},40,{q},{s}")
+    (case / "edges.csv").write_text("\n".join(lines) + "\n")
 
 
 def run_cli(argv: list[str]) -> int:
@@ -159,15 +187,33 @@ def test_layout_errors(tmp_path: Path) -> None:
         load_cases(tmp_path)
 
 
-def test_anomaly_time_before_the_data_is_reported(
+def test_a_case_that_cannot_be_ranked_is_a_miss_with_its_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    d = write_case(tmp_path, "alpha_cpu")
-    (d / "inject_time.txt").write_text("1700000000\n")
-    assert run_cli(["--data", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert str(d) in err
-    assert "before the anomaly time" in err
+    write_case(tmp_path, "alpha_cpu", seed=1)
+    d = write_case(tmp_path, "beta_cpu", seed=2)
+    # Only 2 rows before the injection: no baseline.
+    (d / "inject_time.txt").write_text(f"{INJECT - 1800 + 120}\n")
+    assert run_cli(["--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == "RCA AC@1: 0.500"
+    assert "1 case(s) could not be ranked and count as misses:" in out
+    assert f"beta_cpu/1: {d}: only 2 row(s) before the anomaly time" in out
+    assert "at least 3 are needed for a baseline" in out
+
+
+def test_a_case_with_unreadable_files_is_a_miss_and_the_rest_is_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(tmp_path, "alpha_cpu", seed=1)
+    d = write_case(tmp_path, "gamma_cpu", seed=3)
+    (d / "inject_time.txt").write_text("soon\n")
+    assert run_cli(["--data", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["overall"]["n"], doc["overall"]["ac1"], doc["overall"]["unranked"]) == (2, 0.5, 1)
+    broken = next(c for c in doc["cases"] if c["case"] == "gamma_cpu/1")
+    assert broken["position"] is None
+    assert "inject_time.txt:1: 'soon' is not a number" in broken["error"]
 
 
 def test_cases_json_groups_by_system(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,3 +246,51 @@ def test_call_graph_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     graph.write_text("alpha,beta\nalpha beta\n")
     assert run_cli(["--data", str(tmp_path / "cases"), "--graph", str(graph)]) == 2
     assert f"{graph}:2: expected 'caller,callee'" in capsys.readouterr().err
+
+
+def test_edges_are_read_and_scored_beside_the_run_without_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # gamma's network is slow: its metrics stay quiet, every edge into it slows.
+    write_edges(write_case(tmp_path, "gamma_network-delay", seed=7, burn=False), "gamma")
+    write_edges(write_case(tmp_path, "alpha_cpu", seed=8), "none", seed=1)
+    assert run_cli(["--data", str(tmp_path), "--cases"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert "with the service graph (edges.csv)" in lines[0]
+    assert "no edges" in lines[1]
+    overall = next(line for line in lines if line.startswith("overall")).split()
+    # n, AC@1 AC@3 Avg@5 with edges, type accuracy, the random floor, then without edges.
+    assert overall[1:3] == ["2", "1.00"]
+    assert overall[4] == "1.00"  # network_latency as the fault type of gamma, cpu of alpha
+    assert overall[9] == "0.50"  # without the edges gamma is a guess
+    case = next(line for line in lines if line.startswith("gamma_network-delay/1"))
+    assert case.split()[1:4] == ["1", "2", "network_latency"]  # rank, rank without edges, type
+    assert "rank with edges minus without, per case: mean" in out
+    assert lines[-1] == "RCA AC@1: 1.000"
+
+    assert run_cli(["--data", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["edges"] is True
+    assert doc["overall"]["ac1"] == 1.0
+    assert doc["without_edges"]["overall"]["ac1"] == 0.5
+    gamma = next(c for c in doc["cases"] if c["case"] == "gamma_network-delay/1")
+    assert gamma["predicted_type"] == "network_latency"
+    assert gamma["edges"] == 3
+    assert any(e.startswith("alpha → gamma: client p50 ") for e in gamma["evidence"])
+    assert doc["rank_change"]["alpha_cpu/1"] == 0
+
+    assert run_cli(["--data", str(tmp_path), "--json", "--no-edges"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["edges"], doc["overall"]["ac1"], "without_edges" in doc) == (False, 0.5, False)
+
+
+def test_malformed_edges_name_file_and_line(tmp_path: Path) -> None:
+    d = write_case(tmp_path, "alpha_cpu")
+    write_edges(d, "beta")
+    corrupt_line(d / "edges.csv", 4, f"{INJECT},alpha,beta,40,fast,0.01,0.01,0.001,0.001,0.001")
+    with pytest.raises(CaseError, match=r"edges.csv:4: column 'client_latency_p50' has 'fast'"):
+        load_cases(tmp_path)
+    (d / "edges.csv").write_text("time,client,server,calls\n")
+    with pytest.raises(CaseError, match=r"edges.csv:1: missing column\(s\) client_latency_p50"):
+        load_cases(tmp_path)

@@ -158,8 +158,8 @@ def test_without_a_base_url_there_is_no_model() -> None:
 
 
 def test_redactor_patterns() -> None:
-    assert redact("password: 'a b c' rest") == "password: [REDACTED] rest"
-    assert redact("https://user:pa55@host/x") == "https://[REDACTED]@host/x"
+    assert redact("password: 'a b c' rest") == "password: '[REDACTED]' rest"
+    assert redact("https://user:pa55@host/x") == "https://user:[REDACTED]@host/x"
     assert redact("nothing secret here, 42 requests") == "nothing secret here, 42 requests"
     assert Redactor([r"\binternal-[a-z]+"]).data({"a": ["internal-db", 3]}) == {
         "a": ["[REDACTED]", 3]

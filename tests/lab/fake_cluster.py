@@ -82,6 +82,17 @@ class FakeCluster:
     ) -> None:
         self.events.append((name, reason, message))
 
+    def scale_deployment(self, namespace: str, deployment: str, replicas: int) -> None:
+        self.scale(deployment, replicas)
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        self.nodes[node] = replace(self.nodes[node], unschedulable=unschedulable)
+
+    def evict_pod(self, namespace: str, pod: str) -> bool:
+        if pod in self.pods:
+            self.delete_pod(pod)
+        return True
+
     # --- what remediations do ------------------------------------------------------------
 
     def scale(self, deployment: str, replicas: int) -> None:

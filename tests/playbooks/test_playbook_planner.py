@@ -21,6 +21,9 @@ LAB_MAPPING = {
     FaultType.LATENCY: "escalate",
     FaultType.ERRORS: "escalate",
     FaultType.DEPENDENCY: "escalate",
+    # No safe remedy for a network fault: restarting or moving pods does not fix a lossy link.
+    FaultType.NETWORK_LATENCY: "escalate",
+    FaultType.NETWORK_LOSS: "escalate",
     FaultType.UNKNOWN: "escalate",
 }
 
@@ -134,10 +137,19 @@ def test_missing_namespace_escalates() -> None:
     assert "target.namespace" in plan.rationale
 
 
-@pytest.mark.parametrize("name", ['cart"}) or vector(1', "Cart", "a/b", "x" * 300, "{{ x }}"])
+@pytest.mark.parametrize(
+    "name", ['cart"}) or vector(1', "Cart", "a/b", "x" * 300, "{{ x }}", "cartservice\n"]
+)
 def test_names_that_could_change_a_query_are_refused(name: str) -> None:
     plan = plan_remediation(report("memory", target=name), SHIPPED).plan
     assert plan.is_escalation
+    assert "not a valid Kubernetes name" in plan.rationale
+
+
+def test_a_namespace_with_a_trailing_newline_is_not_rendered_into_a_step() -> None:
+    # `$` matches before a final newline: names are checked with fullmatch.
+    plan = plan_remediation(report("memory", namespace="kube-system\n"), SHIPPED).plan
+    assert plan.is_escalation and not plan.steps
     assert "not a valid Kubernetes name" in plan.rationale
 
 

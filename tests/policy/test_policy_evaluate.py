@@ -131,6 +131,24 @@ def test_cooldown_per_target() -> None:
     assert evaluate(p, ctx(history=[own]), policy()).allowed
 
 
+def test_actions_dated_in_the_future_count_clock_skew_fails_closed() -> None:
+    target = "Deployment/boutique/cartservice"
+    ahead = ActionRecord(
+        at=NOW + timedelta(minutes=10),  # a worker whose clock runs 10 minutes ahead
+        action="k8s.rollout_restart",
+        target=target,
+        namespace="boutique",
+        incident_id="inc-0",
+    )
+    p = plan(step("k8s.rollout_restart"))
+    d = evaluate(p, ctx(history=[ahead]), policy())
+    assert not d.allowed
+    assert any("cooldown" in r and "0s ago" in r for r in d.reasons), d.reasons
+    busy = [ahead.model_copy(update={"target": f"Deployment/boutique/s{i}"}) for i in range(5)]
+    d = evaluate(p, ctx(history=busy), policy())
+    assert any("namespace budget: 5 mutations" in r for r in d.reasons), d.reasons
+
+
 def test_anti_flapping_stops_after_k_failures() -> None:
     target = "Deployment/boutique/cartservice"
     fails = [
@@ -285,6 +303,20 @@ allow:
     assert not evaluate(p, ctx(), pol).allowed
     assert not evaluate(p, ctx(labels={target: {"aiops.dev/remediate": "no"}}), pol).allowed
     assert evaluate(p, ctx(labels={target: {"aiops.dev/remediate": "true"}}), pol).allowed
+
+
+@pytest.mark.parametrize("value", ["false", "False", "FALSE", "no", "off", "0"])
+def test_the_shipped_opt_out_label_opts_out_however_it_is_spelled(value: str) -> None:
+    from pathlib import Path
+
+    from aiops.policy.loader import load_policy
+
+    shipped = load_policy(Path(__file__).resolve().parents[2] / "policies" / "default.yaml")
+    p = plan(step("k8s.rollout_restart"))
+    target = "Deployment/boutique/cartservice"
+    assert evaluate(p, ctx(labels={target: {"app": "cart"}}), shipped).allowed
+    opted_out = ctx(labels={target: {"aiops.dev/remediate": value}})
+    assert not evaluate(p, opted_out, shipped).allowed
 
 
 def test_deny_rule_beats_allow_rule() -> None:

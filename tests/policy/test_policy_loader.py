@@ -81,6 +81,13 @@ def test_bad_value_names_its_line(tmp_path: Path) -> None:
     assert "invalid duration" in err.reason
 
 
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_an_endless_duration_is_refused_at_load(value: str, tmp_path: Path) -> None:
+    (err,) = errors_of(f"budgets:\n  cooldown_per_target: {value}\n", tmp_path)
+    assert (err.line, err.field) == (2, "budgets.cooldown_per_target")
+    assert "finite number of seconds" in err.reason
+
+
 CONFLICTS = [
     (
         "allow:\n  - {name: a, namespaces: [boutique], actions: [k8s.scale]}\n"

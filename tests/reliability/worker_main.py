@@ -21,7 +21,7 @@ from tests.incident_fixtures import FixedInvestigator
 
 
 def main() -> None:
-    def fixed(_deps: Any) -> FixedInvestigator:
+    def fixed(_deps: Any, **_options: Any) -> FixedInvestigator:
         return FixedInvestigator()
 
     worker.AgentInvestigator = fixed  # type: ignore[assignment,misc]

@@ -9,7 +9,7 @@ import signal
 from aiohttp import web
 
 from aiops.approvals.slack.handlers import ApprovalHandler
-from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier
+from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, slack_door
 from aiops.approvals.slack.notifier import web_client
 from aiops.approvals.slack.socket_mode import SocketModeApp
 from aiops.config import ConfigError, Settings, load_settings
@@ -87,7 +87,9 @@ async def serve(
         return
     assert slack.signing_secret is not None
     endpoint = InteractionEndpoint(
-        handler, RequestVerifier(slack.signing_secret.get_secret_value())
+        handler,
+        RequestVerifier(slack.signing_secret.get_secret_value()),
+        slack_door(host, tuple(slack.allowed_hosts)),
     )
     runner = web.AppRunner(endpoint.app)
     await runner.setup()

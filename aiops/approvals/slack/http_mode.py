@@ -1,30 +1,33 @@
 """HTTP mode: Slack posts clicks to an interactivity endpoint (needs a URL Slack can reach).
 
 Every request must carry Slack's signature over `v0:<timestamp>:<body>` with the app's signing
-secret; timestamps more than five minutes from now are refused, and so is a request already seen
-(same signature) within that window, so a captured request cannot be replayed.
+secret (checked by slack_sdk's SignatureVerifier); timestamps more than five minutes from now are
+refused, and so is a request already seen (same signature) within that window, so a captured
+request cannot be replayed. The endpoint follows the front-door rule (aiops.frontdoor): Host
+names, browser origins, and Slack's own body type (a signed form, never JSON).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from aiops.approvals.slack.handlers import ApprovalHandler, Outcome
+from aiops.frontdoor import FrontDoor, refuse
 from aiops.logs import get_logger
 
 log = get_logger(__name__)
 
-WINDOW_S = 300
+WINDOW_S = 300  # slack_sdk's window; checked first here only to say why a request is refused
 PATH = "/slack/interactions"
+FORM = "application/x-www-form-urlencoded"
 
 
 class SignatureError(Exception):
@@ -32,55 +35,93 @@ class SignatureError(Exception):
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    """Slack's signature of a request (what Slack sends as X-Slack-Signature)."""
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None  # only None without a timestamp
+    return signature
+
+
+class _Clock(Clock):
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
 
 
 class RequestVerifier:
-    def __init__(
-        self,
-        signing_secret: str,
-        *,
-        window_s: int = WINDOW_S,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not signing_secret:
+    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+        if not signing_secret.strip():
             raise ValueError("the Slack signing secret is empty; set AIOPS_SLACK__SIGNING_SECRET")
-        self._secret = signing_secret
-        self.window_s = window_s
+        self._slack = SignatureVerifier(signing_secret, clock=_Clock(clock))
         self.clock = clock
         self._seen: dict[str, int] = {}
 
     def verify(self, body: bytes, timestamp: str | None, signature: str | None) -> None:
         if not timestamp or not signature:
             raise SignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-        try:
-            ts = int(timestamp)
-        except ValueError as exc:
-            raise SignatureError("X-Slack-Request-Timestamp is not a number") from exc
-        now = self.clock()
-        if abs(now - ts) > self.window_s:
+        if not timestamp.isdigit():
+            raise SignatureError("X-Slack-Request-Timestamp is not a number")
+        ts, now = int(timestamp), self.clock()
+        if abs(now - ts) > WINDOW_S:
             raise SignatureError(
                 f"timestamp is {int(now - ts)} s away from now; more than "
-                f"{self.window_s} s is refused (check the clock)"
+                f"{WINDOW_S} s is refused (check the clock)"
             )
-        if not hmac.compare_digest(sign(self._secret, timestamp, body), signature):
+        if not self._slack.is_valid(body=body, timestamp=timestamp, signature=signature):
             raise SignatureError("signature does not match the signing secret")
-        self._seen = {s: t for s, t in self._seen.items() if abs(now - t) <= self.window_s}
+        # The replay cache slack_sdk does not keep: a signature is accepted once in its window.
+        self._seen = {s: t for s, t in self._seen.items() if abs(now - t) <= WINDOW_S}
         if signature in self._seen:
             raise SignatureError("request already received (replay)")
         self._seen[signature] = ts
 
 
+def slack_door(host: str, allowed_hosts: tuple[str, ...] = ()) -> FrontDoor:
+    return FrontDoor(
+        name="the Slack interactivity endpoint",
+        host=host,
+        credentials=True,  # every request is signed; an unsigned one never gets past verify()
+        credentials_setting="AIOPS_SLACK__SIGNING_SECRET",
+        hosts_setting="AIOPS_SLACK__ALLOWED_HOSTS",
+        allowed_hosts=allowed_hosts,
+    )
+
+
+def _front_door(door: FrontDoor) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def check(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        refusal = refuse(
+            door,
+            method=request.method,
+            host=request.headers.get("Host", ""),
+            origin=request.headers.get("Origin"),
+            content_type=request.headers.get("Content-Type"),
+            body_type=FORM,
+        )
+        if refusal is not None:
+            return web.json_response({"ok": False, "error": refusal[1]}, status=refusal[0])
+        return await handler(request)
+
+    return check
+
+
 class InteractionEndpoint:
     """The aiohttp application answering Slack's interactivity requests."""
 
-    def __init__(self, handler: ApprovalHandler, verifier: RequestVerifier) -> None:
+    def __init__(
+        self,
+        handler: ApprovalHandler,
+        verifier: RequestVerifier,
+        door: FrontDoor | None = None,
+    ) -> None:
         self.handler = handler
         self.verifier = verifier
         self._tasks: set[asyncio.Task[Outcome | None]] = set()
         self.outcomes: list[Outcome] = []
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[_front_door(door or slack_door("127.0.0.1"))])
         self.app.router.add_post(PATH, self._interaction)
         self.app.router.add_get("/healthz", self._health)
 

@@ -28,6 +28,7 @@ from aiops.approvals.slack.blocks import (
 )
 from aiops.config import Settings
 from aiops.domain import ApprovalRequest, IncidentStatus, RcaReport
+from aiops.integrations.redact import Redactor
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -81,10 +82,19 @@ class MessageStore:
 
 
 class SlackNotifier:
-    def __init__(self, client: AsyncWebClient, channel: str, store: MessageStore) -> None:
+    """Every text it posts passes the redactor first: root causes quote log lines."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        store: MessageStore,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.client = client
         self.channel = channel
         self.store = store
+        self.redactor = redactor or Redactor()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, incident_id: str, plan_hash: str) -> asyncio.Lock:
@@ -100,8 +110,8 @@ class SlackNotifier:
         """Post the approval message, or bring the one already posted up to date. `thread` is
         what the message is stored under (default: the incident id); the activities pass the
         incident's run too, as the next incident of a namespace reuses the incident id."""
-        blocks = approval_blocks(request, report, ui_link=ui_link)
-        text = fallback_text(request)
+        blocks: list[Block] = self.redactor.data(approval_blocks(request, report, ui_link=ui_link))
+        text = self.redactor.text(fallback_text(request))
         key = thread or request.incident_id
         async with self._lock(key, request.plan_hash):
             stored = self.store.get(key, request.plan_hash)
@@ -148,7 +158,10 @@ class SlackNotifier:
             if key in stored.progress:
                 return False
             await self.client.chat_postMessage(
-                channel=stored.channel, thread_ts=stored.ts, text=text, unfurl_links=False
+                channel=stored.channel,
+                thread_ts=stored.ts,
+                text=self.redactor.text(text),
+                unfurl_links=False,
             )
             stored.progress.append(key)
             self.store.put(incident_id, plan_hash, stored)
@@ -187,7 +200,7 @@ class SlackNotifier:
             stored = self.store.get(incident_id, plan_hash)
             if stored is None or not stored.blocks:
                 return False
-            line = outcome_text(status, approved_by, detail)
+            line = outcome_text(status, approved_by, self.redactor.text(detail))
             if stored.closed == line:
                 return False
             blocks = with_status(stored.blocks, line, buttons=False)
@@ -231,4 +244,9 @@ def notifier_from_settings(settings: Settings) -> SlackNotifier | None:
     if slack.bot_token is None or not slack.channel:
         return None
     client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
-    return SlackNotifier(client, slack.channel, MessageStore(settings.state_dir / "slack"))
+    return SlackNotifier(
+        client,
+        slack.channel,
+        MessageStore(settings.state_dir / "slack"),
+        Redactor(settings.llm.redact_patterns),
+    )

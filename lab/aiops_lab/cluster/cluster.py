@@ -833,6 +833,32 @@ class Cluster:
             )
             self._reconcile(now)
 
+    def scale_deployment(self, namespace: str, deployment: str, replicas: int) -> None:
+        self.patch_scale(
+            namespace,
+            deployment,
+            "application/merge-patch+json",
+            {"spec": {"replicas": replicas}},
+        )
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        self.patch(
+            "nodes",
+            None,
+            node,
+            "application/merge-patch+json",
+            {"spec": {"unschedulable": unschedulable}},
+        )
+
+    def evict_pod(self, namespace: str, pod: str) -> bool:
+        try:
+            self.evict(namespace, pod)
+        except TooManyRequestsError:
+            return False
+        except NotFoundError:
+            pass  # gone already: nothing left to evict
+        return True
+
     def record_event(
         self, namespace: str, kind: str, name: str, reason: str, message: str, type_: str = "Normal"
     ) -> None:

@@ -93,6 +93,13 @@ def adapt(scenario: Scenario, opts: EvalOptions) -> Scenario:
     return shorten(scenario, warmup=opts.warmup_s, hold=opts.hold_s)
 
 
+def fault_time(scenario: Scenario, warmup_end: float) -> float | None:
+    """When the scenario's fault is first injected (epoch s): the lab reports the end of the
+    warmup, and a fault may start `at` seconds after it. None for a control."""
+    onset = scenario.fault_onset
+    return None if onset is None else warmup_end + onset
+
+
 def own_targets(scenario: Scenario) -> set[str]:
     """Objects the scenario itself changes: revisions shipped by faults, benign rollouts."""
     out = {f"Deployment/boutique/{f.target}" for f in scenario.faults if f.kind in REVISION_FAULTS}
@@ -182,9 +189,10 @@ class Evaluation:
         before = await live.objects()
         played = await live.play(s)
         control = s.expect.fault == "none"
-        fault_at = None if control else played.faults_at
+        fault_at = fault_time(s, played.faults_at)
+        starts = (fault_at or played.faults_at) - played.played_at
         o.log(
-            f"{s.name}: playing (fault at +{played.faults_at - played.played_at:.0f} s, "
+            f"{s.name}: playing (fault at +{starts:.0f} s, "
             f"ends +{played.ends_at - played.played_at:.0f} s)"
         )
         health: list[HealthSample] = []

@@ -3,6 +3,9 @@
 AC@k is the share of cases whose root-cause service is among the top k; Avg@5 is the mean of AC@1
 to AC@5 (RCAEval ASE'24 §3.2, BARO FSE'24 Eq. 6). Next to every figure is what a uniformly random
 ranking of the same services would score, and the accuracy of the fault type the planner would get.
+Cases with a service graph (`edges.csv`) are scored with and without it in the same run. A case
+that cannot be ranked (too little data before the injection, an unreadable file) is a miss, and
+its reason is printed; only an unusable folder stops the evaluation.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiops.rca import RankConfig, RcaInputError, ScoringConfig, rank
+from aiops.rca.report import describe_edge
+from aiops_lab.eval import rca_report as report
 from aiops_lab.eval.rca_cases import (
+    FAULT_TYPES,
+    BrokenCase,
     Case,
     CaseError,
-    load_cases,
     load_systems,
     read_call_graph,
+    scan_cases,
 )
 
 # Published methods re-expressed with our scorer, so their figures can be compared on the same
@@ -74,8 +80,11 @@ class CaseResult:
     top_score: float
     predicted_type: str  # fault type of the top hypothesis
     true_service_type: str | None  # fault type the ranking gives the true service
-    evidence: list[str]  # strongest metrics of the top hypothesis
+    evidence: list[str]  # strongest metrics (and edges) of the top hypothesis
     seconds: float
+    error: str | None = None  # why the case could not be ranked (then it is a miss)
+    edges: int = 0  # edges of the service graph given to the ranking
+    true_service_edges: list[str] = field(default_factory=list)  # departed edges blamed on it
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class Summary:
     random_avg5: float
     type_accuracy: float | None  # fault type of the top hypothesis vs the case's label
     type_accuracy_true_service: float | None
+    unranked: int = 0  # cases that could not be ranked (counted as misses)
 
 
 def evaluate_case(
@@ -96,20 +106,29 @@ def evaluate_case(
     config: RankConfig,
     offset_s: float = 0.0,
     call_graph: Sequence[tuple[str, str]] = (),
+    *,
+    use_edges: bool = True,
 ) -> CaseResult:
-    """Rank one case with the anomaly time = injection time + offset_s."""
+    """Rank one case with the anomaly time = injection time + offset_s; a case that cannot be
+    ranked is a miss whose `error` says why."""
+    edges = case.edges if use_edges else ()
     started = time.perf_counter()
     try:
         ranking = rank(
-            case.matrix, case.inject_time + offset_s, call_graph=call_graph, config=config
+            case.matrix,
+            case.inject_time + offset_s,
+            call_graph=call_graph,
+            config=config,
+            edges=edges,
         )
     except RcaInputError as exc:
-        raise CaseError(f"{case.path}: {exc}") from None
+        return miss(case.name, case.service, case.fault, f"{case.path}: {exc}",
+                    len(case.matrix.services), edges=len(edges))  # fmt: skip
     seconds = time.perf_counter() - started
     services = ranking.services
     position = services.index(case.service) + 1 if case.service in services else None
     top = ranking.ranked[0]
-    true_type = next((r.fault for r in ranking.ranked if r.service == case.service), None)
+    true = next((r for r in ranking.ranked if r.service == case.service), None)
     return CaseResult(
         case=case.name,
         service=case.service,
@@ -120,9 +139,35 @@ def evaluate_case(
         top=services[:5],
         top_score=top.score,
         predicted_type=top.fault.value,
-        true_service_type=true_type.value if true_type else None,
-        evidence=[f"{e.column} z={e.score:.1f} peer={e.peer_score:.1f}" for e in top.evidence[:3]],
+        true_service_type=true.fault.value if true else None,
+        evidence=[f"{e.column} z={e.score:.1f} peer={e.peer_score:.1f}" for e in top.evidence[:3]]
+        + [describe_edge(e) for e in top.edges[:2]],
         seconds=seconds,
+        edges=len(edges),
+        true_service_edges=[describe_edge(e) for e in true.edges[:3]] if true else [],
+    )
+
+
+def miss(
+    name: str, service: str, fault: str, reason: str, n_services: int, *, edges: int = 0
+) -> CaseResult:
+    """A case that could not be ranked: it counts, as a miss, with its reason."""
+    fault_type = FAULT_TYPES.get(fault.lower().replace("_", "-"))
+    return CaseResult(
+        case=name,
+        service=service,
+        fault=fault,
+        expected_type=fault_type.value if fault_type else None,
+        position=None,
+        n_services=n_services,
+        top=[],
+        top_score=0.0,
+        predicted_type="-",
+        true_service_type=None,
+        evidence=[],
+        seconds=0.0,
+        error=reason,
+        edges=edges,
     )
 
 
@@ -133,7 +178,7 @@ def summarise(results: Sequence[CaseResult]) -> Summary:
         return sum(1 for r in results if r.position is not None and r.position <= k) / n
 
     def rnd(k: int) -> float:
-        return sum(min(k, r.n_services) / r.n_services for r in results) / n
+        return sum(min(k, r.n_services) / r.n_services for r in results if r.n_services) / n
 
     typed = [r for r in results if r.expected_type is not None]
     return Summary(
@@ -154,7 +199,18 @@ def summarise(results: Sequence[CaseResult]) -> Summary:
             if typed
             else None
         ),
+        unranked=sum(1 for r in results if r.error),
     )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One setting over every case: per case, overall, per fault type and per system."""
+
+    results: list[CaseResult]
+    overall: Summary
+    by_fault: dict[str, Summary]
+    by_system: dict[str, Summary]
 
 
 def evaluate(
@@ -162,9 +218,22 @@ def evaluate(
     config: RankConfig,
     offset_s: float = 0.0,
     call_graph: Sequence[tuple[str, str]] = (),
-) -> tuple[list[CaseResult], Summary, dict[str, Summary]]:
-    results = [evaluate_case(c, config, offset_s, call_graph) for c in cases]
-    return results, summarise(results), group(results, lambda r: r.fault)
+    *,
+    use_edges: bool = True,
+    broken: Sequence[BrokenCase] = (),
+    systems: Mapping[str, str] | None = None,
+) -> Evaluation:
+    """Every case ranked (the broken ones counted as misses), sorted by case name."""
+    results = [evaluate_case(c, config, offset_s, call_graph, use_edges=use_edges) for c in cases]
+    typical = sorted(r.n_services for r in results)[len(results) // 2] if results else 0
+    results += [miss(b.name, b.service, b.fault, b.reason, typical) for b in broken]
+    results.sort(key=lambda r: r.case)
+    by_system = (
+        group(results, lambda r: systems.get(r.case, "?"))
+        if systems and len(set(systems.values())) > 1
+        else {}
+    )
+    return Evaluation(results, summarise(results), group(results, lambda r: r.fault), by_system)
 
 
 def group(results: Sequence[CaseResult], key: Callable[[CaseResult], str]) -> dict[str, Summary]:
@@ -179,7 +248,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         required=True,
-        help="folder of cases: DIR/<service>_<fault>/<n>/{metrics.csv,inject_time.txt}",
+        help="folder of cases: DIR/<service>_<fault>/<n>/{metrics.csv,inject_time.txt[,edges.csv]}",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument(
@@ -210,78 +279,43 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="call graph for every case: one 'caller,callee' per line (service names as in the"
         " column prefixes; '#' starts a comment)",
     )
+    p.add_argument(
+        "--no-edges",
+        action="store_true",
+        help="ignore the cases' edges.csv (by default a folder with edges is scored both with "
+        "and without them)",
+    )
     p.add_argument("--cases", action="store_true", help="also list every case (plain output)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cases = load_cases(args.data)
-        config = METHODS[args.method]
-        if args.onset_search:
-            config = dataclasses.replace(config, onset_search_s=args.onset_search)
-        graph = read_call_graph(args.graph) if args.graph else []
-        results, overall, by_fault = evaluate(cases, config, args.offset, graph)
+        cases, broken = scan_cases(args.data)
         systems = load_systems(args.data)
+        graph = read_call_graph(args.graph) if args.graph else []
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    by_system = (
-        group(results, lambda r: systems.get(r.case, "?")) if len(set(systems.values())) > 1 else {}
-    )
+    if not cases:
+        print(f"error: {args.data}: no case could be read:", file=sys.stderr)
+        for b in broken:
+            print(f"  {b.reason}", file=sys.stderr)
+        return 2
+    config = METHODS[args.method]
+    if args.onset_search:
+        config = dataclasses.replace(config, onset_search_s=args.onset_search)
+    settings = [False] if args.no_edges or not any(c.edges for c in cases) else [True, False]
+    runs = {
+        use: evaluate(
+            cases, config, args.offset, graph, use_edges=use, broken=broken, systems=systems
+        )
+        for use in settings
+    }
     if args.json:
-        doc: dict[str, Any] = {
-            "data": str(args.data),
-            "method": args.method,
-            "offset_s": args.offset,
-            "onset_search_s": args.onset_search,
-            "graph": str(args.graph) if args.graph else None,
-            "overall": asdict(overall),
-            "by_fault": {f: asdict(s) for f, s in by_fault.items()},
-            "by_system": {k: asdict(s) for k, s in by_system.items()},
-            "cases": [asdict(r) for r in results],
-        }
-        print(json.dumps(doc, indent=2))
-        return 0
-    refine = f", onset searched {args.onset_search:.0f} s back" if args.onset_search else ""
-    if args.graph:
-        refine += f", call graph {args.graph}"
-    print(
-        f"RCA evaluation of {args.data}: {overall.n} cases, method {args.method}, "
-        f"anomaly time = injection {args.offset:+.0f} s{refine}"
-    )
-    header = (
-        f"{'group':<24}{'n':>4}  {'AC@1':>5} {'AC@3':>5} {'Avg@5':>5}   "
-        f"{'random AC@1':>11} {'AC@3':>5} {'Avg@5':>5}   {'type acc':>8}"
-    )
-    print(header)
-    rows = [
-        *by_fault.items(),
-        *((f"system {k}", v) for k, v in by_system.items()),
-        ("overall", overall),
-    ]
-    for name, s in rows:
-        acc = "-" if s.type_accuracy is None else f"{s.type_accuracy:.2f}"
-        print(
-            f"{name:<24}{s.n:>4}  {s.ac1:>5.2f} {s.ac3:>5.2f} {s.avg5:>5.2f}   "
-            f"{s.random_ac1:>11.2f} {s.random_ac3:>5.2f} {s.random_avg5:>5.2f}   {acc:>8}"
-        )
-    if overall.type_accuracy_true_service is not None:
-        print(
-            f"fault type of the true service (whatever its rank): "
-            f"{overall.type_accuracy_true_service:.2f}"
-        )
-    if args.cases:
-        print()
-        print(f"{'case':<44}{'rank':>5}  {'type':<13}{'top 3':<60}")
-        for r in results:
-            pos = "-" if r.position is None else str(r.position)
-            print(f"{r.case:<44}{pos:>5}  {r.predicted_type:<13}{', '.join(r.top[:3]):<60}")
-    times = [r.seconds for r in results]
-    print(
-        f"ranking time per case: mean {1000 * sum(times) / len(times):.1f} ms, "
-        f"max {1000 * max(times):.1f} ms"
-    )
-    print(f"RCA AC@1: {overall.ac1:.3f}")
+        print(json.dumps(report.as_json(args, runs), indent=2))
+    else:
+        for line in report.plain(args, runs):
+            print(line)
     return 0
 
 

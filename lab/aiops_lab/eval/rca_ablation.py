@@ -24,8 +24,9 @@ _BASE = ScoringConfig(
 )  # fmt: skip
 
 
-def variants() -> list[tuple[str, RankConfig, float]]:
-    """(name, config, offset of the anomaly time from the injection in seconds)."""
+def variants() -> list[tuple[str, RankConfig, float, bool]]:
+    """(name, config, offset of the anomaly time from the injection in seconds, whether the
+    cases' service graph is used)."""
     # From here on flat columns are scored (scale floors instead) and |z| is capped, as by default.
     s1 = dataclasses.replace(
         _BASE, window_s=300.0, rel_floor=0.01, flat_scale="std", z_cap=ScoringConfig().z_cap
@@ -41,23 +42,26 @@ def variants() -> list[tuple[str, RankConfig, float]]:
 
     search = dataclasses.replace(default, onset_search_s=180.0)
     lat05 = dataclasses.replace(default, symptom_weight=0.5)
+    onset3 = dataclasses.replace(default, onset_bonus=3.0)
     return [
-        ("nsigma (mean/std, largest |z|)", METHODS["nsigma"], 0.0),
-        ("baro (median/IQR, largest |z|)", METHODS["baro"], 0.0),
-        ("+ 5 min window, scale >= 1% of median", plain(s1), 0.0),
-        ("+ 2nd largest |z| (sustained)", plain(s2), 0.0),
-        ("+ peer standing per metric kind", plain(s3), 0.0),
-        ("+ recent level, noise from diffs", plain(s4), 0.0),
-        ("+ latency weighs 0.7", dataclasses.replace(default, node_weight=1.0), 0.0),
-        ("+ node_* metrics weigh 0.7 (= default)", default, 0.0),
-        ("default, breadth 0.3 (not kept)", dataclasses.replace(default, breadth=0.3), 0.0),
-        ("default, onset bonus 3 (not kept)", dataclasses.replace(default, onset_bonus=3.0), 0.0),
-        ("default, latency weighs 0.5 (not kept)", lat05, 0.0),
-        ("baro, time +60 s", METHODS["baro"], 60.0),
-        ("default, time +60 s", default, 60.0),
-        ("default, time +60 s, onset search 180 s", search, 60.0),
-        ("default, time +120 s", default, 120.0),
-        ("default, time +120 s, onset search 180 s", search, 120.0),
+        ("nsigma (mean/std, largest |z|)", METHODS["nsigma"], 0.0, False),
+        ("baro (median/IQR, largest |z|)", METHODS["baro"], 0.0, False),
+        ("+ 5 min window, scale >= 1% of median", plain(s1), 0.0, False),
+        ("+ 2nd largest |z| (sustained)", plain(s2), 0.0, False),
+        ("+ peer standing per metric kind", plain(s3), 0.0, False),
+        ("+ recent level, noise from diffs", plain(s4), 0.0, False),
+        ("+ latency weighs 0.7", dataclasses.replace(default, node_weight=1.0), 0.0, False),
+        ("+ node_* metrics weigh 0.7 (= default)", default, 0.0, False),
+        ("default, breadth 0.3 (not kept)", dataclasses.replace(default, breadth=0.3), 0.0, False),
+        ("default, onset bonus 3 (not kept)", onset3, 0.0, False),
+        ("default, latency weighs 0.5 (not kept)", lat05, 0.0, False),
+        ("baro, time +60 s", METHODS["baro"], 60.0, False),
+        ("default, time +60 s", default, 60.0, False),
+        ("default, time +60 s, onset search 180 s", search, 60.0, False),
+        ("default, time +120 s", default, 120.0, False),
+        ("default, time +120 s, onset search 180 s", search, 120.0, False),
+        ("default + service graph (edges.csv)", default, 0.0, True),
+        ("default + service graph, time +60 s", default, 60.0, True),
     ]  # fmt: skip
 
 
@@ -66,10 +70,10 @@ def table(folders: Sequence[tuple[str, list[Case]]]) -> list[str]:
         f"| {name[:22]:<22} AC@1 AC@3 Avg@5 " for name, _ in folders
     )
     lines = [head, "-" * len(head)]
-    for label, cfg, offset in variants():
+    for label, cfg, offset, edges in variants():
         row = f"{label:<44}"
         for _, cases in folders:
-            _, s, _ = evaluate(cases, cfg, offset)
+            s = evaluate(cases, cfg, offset, use_edges=edges).overall
             row += f"| {'':<22} {s.ac1:.2f} {s.ac3:.2f} {s.avg5:.2f} "
         lines.append(row)
     return lines

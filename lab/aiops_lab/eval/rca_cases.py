@@ -2,6 +2,8 @@
 
     DIR/<service>_<fault>/<n>/metrics.csv      time,<service>_<metric>,...  (time in unix seconds)
     DIR/<service>_<fault>/<n>/inject_time.txt  unix seconds of the fault injection
+    DIR/<service>_<fault>/<n>/edges.csv        optional service graph: time,client,server,calls,
+                                               client_latency_<q>,server_latency_<q>,... (seconds)
 
 The label is the case folder's name: the root-cause service before the first underscore, the
 fault after it. Every problem is reported with the file and line so the data can be fixed.
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from aiops.domain import FaultType
-from aiops.rca import MetricsMatrix, RcaInputError
+from aiops.rca import EdgeSeries, MetricsMatrix, RcaInputError
 
 
 class CaseError(ValueError):
@@ -34,11 +36,11 @@ FAULT_TYPES: dict[str, FaultType] = {
     "mem": FaultType.MEMORY,
     "memory": FaultType.MEMORY,
     "mem-leak": FaultType.MEMORY,
-    "delay": FaultType.LATENCY,
-    "network-delay": FaultType.LATENCY,
+    "delay": FaultType.NETWORK_LATENCY,
+    "network-delay": FaultType.NETWORK_LATENCY,
     "latency": FaultType.LATENCY,
-    "loss": FaultType.ERRORS,
-    "network-loss": FaultType.ERRORS,
+    "loss": FaultType.NETWORK_LOSS,
+    "network-loss": FaultType.NETWORK_LOSS,
     "error": FaultType.ERRORS,
     "errors": FaultType.ERRORS,
     "crash": FaultType.CRASHLOOP,
@@ -60,6 +62,7 @@ class Case:
     matrix: MetricsMatrix
     inject_time: float
     path: Path
+    edges: tuple[EdgeSeries, ...] = ()  # from edges.csv, when the case has one
 
     @property
     def fault_type(self) -> FaultType | None:
@@ -108,11 +111,33 @@ def load_systems(root: Path) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class BrokenCase:
+    """A case folder whose files could not be read; `reason` names the file and line."""
+
+    name: str
+    service: str
+    fault: str
+    path: Path
+    reason: str
+
+
 def load_cases(root: Path) -> list[Case]:
     """Every case under `root`, sorted by name. Raises CaseError on the first bad file."""
+    cases, broken = scan_cases(root)
+    if broken:
+        raise CaseError(broken[0].reason)
+    return cases
+
+
+def scan_cases(root: Path) -> tuple[list[Case], list[BrokenCase]]:
+    """Every case under `root`, and the case folders whose files are unusable (each with its
+    reason), sorted by name. Raises CaseError only when `root` itself is unusable: not a
+    folder, a folder that is not `<service>_<fault>`, or no case at all."""
     if not root.is_dir():
         raise CaseError(f"{root}: not a directory (expected DIR/<service>_<fault>/<n>/metrics.csv)")
     cases: list[Case] = []
+    broken: list[BrokenCase] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if "_" not in folder.name:
             raise CaseError(
@@ -123,10 +148,14 @@ def load_cases(root: Path) -> list[Case]:
         if not reps:
             raise CaseError(f"{folder}: no repetition folders (<n>/metrics.csv) inside")
         for rep in reps:
-            cases.append(load_case(rep, service=service, fault=fault))
-    if not cases:
+            try:
+                cases.append(load_case(rep, service=service, fault=fault))
+            except CaseError as exc:
+                name = f"{folder.name}/{rep.name}"
+                broken.append(BrokenCase(name, service, fault, rep, str(exc)))
+    if not cases and not broken:
         raise CaseError(f"{root}: no case folders <service>_<fault>/<n>/ found")
-    return cases
+    return cases, broken
 
 
 def _rep_key(p: Path) -> tuple[int, str]:
@@ -138,6 +167,7 @@ def load_case(folder: Path, *, service: str, fault: str) -> Case:
     inject = folder / "inject_time.txt"
     matrix = read_metrics_csv(metrics)
     inject_time = read_inject_time(inject)
+    edges_csv = folder / "edges.csv"
     return Case(
         name=f"{folder.parent.name}/{folder.name}",
         service=service,
@@ -145,6 +175,7 @@ def load_case(folder: Path, *, service: str, fault: str) -> Case:
         matrix=matrix,
         inject_time=inject_time,
         path=folder,
+        edges=read_edges_csv(edges_csv) if edges_csv.is_file() else (),
     )
 
 
@@ -236,3 +267,63 @@ def read_metrics_csv(path: Path) -> MetricsMatrix:
         return MetricsMatrix(times=data[:, 0], columns=tuple(columns), values=data[:, 1:])
     except RcaInputError as exc:  # pragma: no cover - the checks above catch these first
         raise CaseError(f"{path}: {exc}") from None
+
+
+EDGE_COLUMNS = ("time", "client", "server", "calls")
+
+
+def read_edges_csv(path: Path, quantile: str = "p50") -> tuple[EdgeSeries, ...]:
+    """The service graph of a case: one row per bin and caller → callee edge with the calls and
+    the client and server latency quantiles in seconds (`client_latency_p50`, ...); optional
+    `client_errors` / `server_errors` (share of the bin's calls that failed on each side)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        wanted = [*EDGE_COLUMNS, f"client_latency_{quantile}", f"server_latency_{quantile}"]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise CaseError(
+                f"{path}:1: missing column(s) {', '.join(missing)}; expected "
+                f"{','.join(wanted)}[,client_errors,server_errors]"
+            )
+        optional = [c for c in ("client_errors", "server_errors") if c in header]
+        rows: dict[tuple[str, str], list[list[float]]] = {}
+        for row in reader:
+            lineno = reader.line_num
+            client, server = (row.get("client") or "").strip(), (row.get("server") or "").strip()
+            if not client or not server:
+                raise CaseError(f"{path}:{lineno}: empty client or server")
+            values: list[float] = []
+            for col in [EDGE_COLUMNS[0], *wanted[3:], *optional]:
+                cell = (row.get(col) or "").strip()
+                try:
+                    values.append(float(cell) if cell else math.nan)
+                except ValueError:
+                    raise CaseError(
+                        f"{path}:{lineno}: column {col!r} has {cell!r}, not a number"
+                    ) from None
+            series = rows.setdefault((client, server), [])
+            if series and values[0] <= series[-1][0]:
+                raise CaseError(
+                    f"{path}:{lineno}: time {values[0]:.0f} of {client} → {server} does not come "
+                    "after its previous row; sort the rows by time"
+                )
+            series.append(values)
+    edges = []
+    for (client, server), series in sorted(rows.items()):
+        data = np.asarray(series, dtype=np.float64)
+        extra = {c: data[:, 4 + i] for i, c in enumerate(optional)}
+        edges.append(
+            EdgeSeries(
+                client=client,
+                server=server,
+                times=data[:, 0],
+                calls=data[:, 1],
+                client_latency=data[:, 2],
+                server_latency=data[:, 3],
+                client_errors=extra.get("client_errors"),
+                server_errors=extra.get("server_errors"),
+                quantile=quantile,
+            )
+        )
+    return tuple(edges)

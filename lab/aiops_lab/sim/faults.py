@@ -25,6 +25,11 @@ class NoiseKind(StrEnum):
     BENIGN_ROLLOUT = "benign_rollout"
     TRAFFIC_SEASONALITY = "traffic_seasonality"
     SHORT_SPIKE = "short_spike"
+    # Everyday operations (aiops_lab.sim.operators): a person draining a node, an autoscaler,
+    # a CronJob calling a backend on its schedule.
+    NODE_DRAIN = "node_drain"
+    AUTOSCALE = "autoscale"
+    CRONJOB = "cronjob"
 
 
 class Severity(StrEnum):

@@ -41,9 +41,11 @@ class ShopService:
         port: int = 0,
         tick: float = 1.0,
         history: Shop | None = None,
+        metrics: str = "istio",
     ) -> None:
         """`anchor`: where the diurnal curve passes through `rps` (pass the backfill's end);
-        `history`: the backfill's shop, whose counters the live ones continue."""
+        `history`: the backfill's shop, whose counters the live ones continue; `metrics`: the
+        request-metrics flavour (istio, otel, linkerd; the history's)."""
         self.cluster = cluster
         self.shop = Shop(
             cluster,
@@ -51,6 +53,7 @@ class ShopService:
             traffic=Traffic(
                 rps, pattern, seed=seed, anchor=anchor if anchor is not None else time.time()
             ),
+            metrics=metrics,
         )
         if history is not None:
             self.shop.continue_from(history)

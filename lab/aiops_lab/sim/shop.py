@@ -12,8 +12,9 @@ traffic flow down the call graph, and derives from it what real exporters would 
 * CPU and memory per container from load, plus the faults'; a container over its memory limit is
   reported OOMKilled, one of a crashing revision exits with Error (the cluster restarts them).
 
-All randomness comes from one seeded generator, so a run is reproducible given the seed and the
-sequence of `step` times.
+All randomness comes from seeded generators, so a run is reproducible given the seed and the
+sequence of `step` times. Requests are counted flavour-neutrally (aiops_lab.sim.requests); the
+flavour (Istio, OpenTelemetry, Linkerd) only decides how the exporter names them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from aiops_lab.sim.faults import (
     next_image,
     parse_behaviour,
 )
+from aiops_lab.sim.flavors import flavor_named
+from aiops_lab.sim.requests import LATENCY_SIGMA, RequestLedger
 from aiops_lab.sim.topology import (
     CALLS,
     LOADGENERATOR,
@@ -50,24 +53,6 @@ from aiops_lab.sim.topology import (
 )
 from aiops_lab.sim.traffic import Spike, Traffic
 
-# Istio's default request-duration buckets (milliseconds) up to 10 s; Istio's larger ones
-# (30 s .. 1 h) are left out: they only ever equal +Inf here and would double backfill time.
-ISTIO_BUCKETS_MS: tuple[float, ...] = (
-    0.5,
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-)
-LATENCY_SIGMA = 0.45  # lognormal spread of one pod's latency around its median
 READY_DELAY = 2.0  # seconds from container start until the readiness probe passes
 IDLE_CPU_CORES = 0.003
 NODE_SYSTEM_CPU = 0.15
@@ -78,10 +63,6 @@ CFS_PERIOD_S = 0.1
 PRESSURE_STRESS_CORES = 3.6
 PRESSURE_MEMORY = 6.0 * 1024**3
 PRESSURE_LATENCY_MS = 40.0
-
-
-_LN_BUCKETS = np.log(np.array(ISTIO_BUCKETS_MS))
-_FAST_FAIL = (np.array(ISTIO_BUCKETS_MS) >= 1.0).astype(float)
 
 
 @dataclass
@@ -145,13 +126,6 @@ class _ServiceFlow:
     utilisation: float = 0.0
 
 
-@dataclass
-class _Histogram:
-    buckets: np.ndarray = field(default_factory=lambda: np.zeros(len(ISTIO_BUCKETS_MS)))
-    total: float = 0.0  # _count, and istio_requests_total for this label set
-    sum_ms: float = 0.0
-
-
 class Shop:
     """The simulated shop. Thread-safe: `step`, `inject` and `families` take one lock, so an
     HTTP scrape never sees a half-updated tick."""
@@ -162,7 +136,10 @@ class Shop:
         seed: int = 0,
         traffic: Traffic | None = None,
         namespace: str = NAMESPACE,
+        metrics: str = "istio",
     ) -> None:
+        """`metrics`: the request-metrics flavour the exporter speaks (istio, otel, linkerd);
+        the shop behaves the same in each."""
         self.cluster = cluster
         self.seed = seed
         self.traffic = traffic or Traffic(rps=50.0, seed=seed)
@@ -173,23 +150,24 @@ class Shop:
         self.faults: list[ActiveFault] = []
         self._ids = itertools.count(1)
         self._containers: dict[str, _Container] = {}  # by pod uid
-        self._istio: dict[tuple[str, str, str, str], _Histogram] = {}
+        self.flavor = flavor_named(metrics)
+        self.requests = RequestLedger(self.flavor.grid_ms, seed)
         self._node_cpu: dict[tuple[str, str], float] = {}  # (node, mode) -> seconds, all cpus
         self._snapshot: ClusterSnapshot | None = None
         self._flows: dict[str, _ServiceFlow] = {}
         self._node_busy: dict[str, dict[str, float]] = {}
         self._pod_views: dict[str, _PodView] = {}
         self._images: dict[tuple[str, int], str] = {}
+        # Requests per second from callers outside the call graph (a CronJob calling a backend),
+        # by (source workload, destination service).
+        self.external: dict[tuple[str, str], float] = {}
 
     def continue_from(self, history: Shop) -> None:
-        """Carry Istio and node counters over from the backfilled history, so counters stay
+        """Carry request and node counters over from the backfilled history, so counters stay
         monotonic across the seam between history and the live run (per-pod counters belong to
         pods that no longer exist and start afresh)."""
         with self.lock, history.lock:
-            self._istio = {
-                k: _Histogram(h.buckets.copy(), h.total, h.sum_ms)
-                for k, h in history._istio.items()
-            }
+            self.requests.continue_from(history.requests)
             self._node_cpu = dict(history._node_cpu)
 
     # --- faults ------------------------------------------------------------------------------
@@ -350,6 +328,8 @@ class Shop:
         node_ready = {n.name: n.ready for n in snap.nodes}
 
         flows["frontend"].rate_in = self.traffic.rate(now)
+        for (_, target), rps in self.external.items():
+            flows[target].rate_in += rps
         # Load flows down the graph; shed requests never reach the callees.
         for name in TOPOLOGICAL_ORDER:
             spec = SERVICES[name]
@@ -462,32 +442,28 @@ class Shop:
             c.memory *= 1.0 + 0.004 * float(self.rng.standard_normal())
         if dt <= 0:
             return
-        # Istio, reporter=destination: what each destination's sidecar counted.
+        # Requests as each destination counted them (side "server").
         latency: dict[str, tuple[np.ndarray, float]] = {}
-        for src, dst, per_request in self._edges():
-            rate = (
-                self._flows[src].served * per_request
-                if src != LOADGENERATOR
-                else self._flows["frontend"].rate_in
-            )
+        surge = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.TRAFFIC_SURGE)}
+        for src, dst, rate in self._edge_rates(surge):
             fl = self._flows[dst]
             if rate <= 0:
                 continue
             if not fl.medians:
                 if src != LOADGENERATOR:
-                    # No healthy upstream: only the caller's sidecar can report it.
+                    # No healthy upstream: only the caller sees it (connection refused).
                     n = int(self.rng.poisson(rate * dt))
-                    self._observe(src, dst, "503", n, None, 0.5, reporter="source")
+                    self.requests.observe("client", src, dst, "503", n, None, 0.5)
                 continue
             if dst not in latency:
-                latency[dst] = _bucket_probs(fl.medians)
+                latency[dst] = self.requests.bucket_probs(fl.medians)
             probs, mean_ms = latency[dst]
             n = int(self.rng.poisson(rate * dt))
             p_ok = max(1.0 - fl.p500 - fl.p503, 0.0)
             counts = self.rng.multinomial(n, _normalise([p_ok, fl.p500, fl.p503]))
             for code, k in zip(("200", "500", "503"), counts, strict=True):
                 if k or code == "200":
-                    self._observe(src, dst, code, int(k), probs, mean_ms)
+                    self.requests.observe("server", src, dst, code, int(k), probs, mean_ms)
         # node_exporter: CPU seconds by mode, summed over the node's CPUs.
         self._node_busy = {}
         pressured = {
@@ -511,34 +487,24 @@ class Shop:
                 key = (node.name, mode)
                 self._node_cpu[key] = self._node_cpu.get(key, 0.0) + max(cores, 0.0) * dt
 
-    def _edges(self) -> list[tuple[str, str, float]]:
-        return [(LOADGENERATOR, "frontend", 1.0)] + [
-            (c.source, c.destination, c.per_request) for c in CALLS
+    def _edge_rates(self, surge: dict[str, float]) -> list[tuple[str, str, float]]:
+        """Requests per second on every edge the destination's sidecar counts. A surge into a
+        backend arrives over its callers' edges (they call it that much more often)."""
+        frontend = self._flows["frontend"]
+        outside = sum(rps for (_, dst), rps in self.external.items() if dst == "frontend")
+        edges = [(LOADGENERATOR, "frontend", frontend.rate_in - outside * surge.get("frontend", 1))]
+        edges += [
+            (
+                c.source,
+                c.destination,
+                self._flows[c.source].served * c.per_request * surge.get(c.destination, 1.0),
+            )
+            for c in CALLS
         ]
-
-    def _observe(
-        self,
-        src: str,
-        dst: str,
-        code: str,
-        n: int,
-        probs: np.ndarray | None,
-        mean_ms: float,
-        reporter: str = "destination",
-    ) -> None:
-        key = (reporter, src, dst, code)
-        h = self._istio.get(key)
-        if h is None:
-            h = self._istio[key] = _Histogram()
-        if n <= 0:
-            return
-        h.total += n
-        h.sum_ms += n * mean_ms
-        if probs is None:  # connection refused: fails fast
-            h.buckets += n * _FAST_FAIL
-            return
-        draws = self.rng.multinomial(n, probs)
-        h.buckets += np.cumsum(draws[:-1])
+        edges += [
+            (src, dst, rps * surge.get(dst, 1.0)) for (src, dst), rps in self.external.items()
+        ]
+        return edges
 
     def _kubelet(self, snap: ClusterSnapshot, views: list[_PodView]) -> None:
         """Report what a kubelet would see: OOM kills, crashing containers, readiness."""
@@ -602,18 +568,6 @@ class Shop:
             return collect(self)
 
 
-def _bucket_probs(medians: list[float]) -> tuple[np.ndarray, float]:
-    """Per-bucket probabilities (last: above the largest bucket) and the mean of a mixture of
-    the serving pods' lognormal latencies."""
-    ln_m = np.log(np.maximum(np.array(medians), 1e-3))[:, None]
-    cdf = (
-        0.5 * (1.0 + _erf((_LN_BUCKETS[None, :] - ln_m) / (LATENCY_SIGMA * math.sqrt(2.0))))
-    ).mean(axis=0)
-    probs = np.clip(np.diff(np.concatenate(([0.0], cdf, [1.0]))), 0.0, None)
-    mean = sum(medians) / len(medians) * math.exp(LATENCY_SIGMA**2 / 2)
-    return probs / probs.sum(), mean
-
-
 def _cpu_limit(pod: PodState) -> float:
     """A pod without a CPU limit gets its service's default (not the node: keeps the model sane)."""
     return (
@@ -639,18 +593,6 @@ def _normalise(p: list[float]) -> list[float]:
     if total <= 0:
         return [1.0] + [0.0] * (len(p) - 1)
     return [x / total for x in p]
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz-Stegun 7.1.26 (error < 1.5e-7), vectorised: math.erf per bucket is slow."""
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    result: np.ndarray = sign * (1.0 - poly * np.exp(-a * a))
-    return result
 
 
 __all__ = ["Fault", "FaultKind", "Labels", "ServiceStatus", "Severity", "Shop"]

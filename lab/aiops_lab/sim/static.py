@@ -96,6 +96,15 @@ class StaticCluster:
     def set_node_ready(self, node: str, ready: bool) -> None:
         return None
 
+    def scale_deployment(self, namespace: str, deployment: str, replicas: int) -> None:
+        raise NotImplementedError("the static cluster cannot scale")
+
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        raise NotImplementedError("the static cluster cannot cordon")
+
+    def evict_pod(self, namespace: str, pod: str) -> bool:
+        raise NotImplementedError("the static cluster cannot evict")
+
     def record_event(
         self, namespace: str, kind: str, name: str, reason: str, message: str, type_: str = "Normal"
     ) -> None:

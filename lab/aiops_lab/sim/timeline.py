@@ -1,11 +1,13 @@
 """Play a scenario on a running shop: switch to its traffic, then inject its faults and noise at
-their times (counted from the end of the warmup)."""
+their times (counted from the end of the warmup); everyday operations (a drain, an autoscaler, a
+CronJob) run from their time until they are done or the scenario ends."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from aiops_lab.scenario import Scenario
+from aiops_lab.sim import operators
 from aiops_lab.sim.faults import ActiveFault
 from aiops_lab.sim.shop import Shop
 from aiops_lab.sim.traffic import Traffic
@@ -17,6 +19,7 @@ class ScenarioTimeline:
     scenario: Scenario
     started_at: float
     injected: list[ActiveFault] = field(default_factory=list)
+    running: list[operators.Operator] = field(default_factory=list)
     finished: bool = False
     _next_fault: int = 0
     _next_noise: int = 0
@@ -32,6 +35,7 @@ class ScenarioTimeline:
                 anchor=old.anchor,
                 period=old.period,
                 amplitude=old.amplitude,
+                bursts=None if s.traffic.bursts is None else s.traffic.bursts.to_bursts(),
             )
         self._faults = sorted(s.faults, key=lambda f: f.at)
         self._noise = sorted(s.noise, key=lambda n: n.at)
@@ -68,12 +72,23 @@ class ScenarioTimeline:
         ):
             n = self._noise[self._next_noise]
             self._next_noise += 1
-            self.shop.noise(n.kind, n.target, now, n.duration, n.magnitude)
+            if n.kind in operators.OPERATIONS:
+                self.running.append(
+                    operators.start(
+                        self.shop, n.kind, n.target, now, n.duration, n.magnitude, n.every
+                    )
+                )
+            else:
+                self.shop.noise(n.kind, n.target, now, n.duration, n.magnitude)
+        for op in self.running:
+            op.step(now)
 
     def finish(self) -> None:
         """The scenario is over: its faults end (revision faults stay in the cluster until
         rolled back), its traffic seasonality and spikes stop."""
         self.finished = True
+        for op in self.running:
+            op.stop(self.shop.now or 0.0)
         self.shop.end_faults({f.id for f in self.injected})
         with self.shop.lock:
             self.shop.traffic.extra_seasonality = 0.0

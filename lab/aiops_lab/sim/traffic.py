@@ -30,6 +30,29 @@ class Spike:
     multiplier: float
 
 
+@dataclass(frozen=True)
+class Bursts:
+    """Random bursts of extra traffic: in each window of `every` seconds, with probability
+    `chance`, one burst of `seconds` (drawn from the range) at `multiplier` x the rate (drawn
+    from the range), placed wholly inside the window."""
+
+    multiplier: tuple[float, float] = (1.3, 1.6)
+    seconds: tuple[float, float] = (10.0, 30.0)
+    every: float = 120.0
+    chance: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.seconds[1] > self.every:
+            raise ValueError(
+                f"bursts of up to {self.seconds[1]:g} s do not fit in windows of {self.every:g} s"
+            )
+
+
+#: The spiky pattern's own bursts: enough to show on every graph, not enough to overload a
+#: healthy shop (the frontend peaks near 80 %).
+SPIKY_BURSTS = Bursts()
+
+
 @dataclass
 class Traffic:
     rps: float
@@ -45,6 +68,8 @@ class Traffic:
     seasonality_start: float = 0.0
     seasonality_period: float = 600.0
     spikes: list[Spike] = field(default_factory=list)
+    # Random bursts on top of the pattern (the spiky pattern has SPIKY_BURSTS when None).
+    bursts: Bursts | None = None
     # Multiplicative jitter, deterministic per second of time.
     jitter: float = 0.03
 
@@ -56,8 +81,9 @@ class Traffic:
             r *= 1.0 + self.extra_seasonality * math.sin(
                 2 * math.pi * (t - self.seasonality_start) / self.seasonality_period
             )
-        if self.pattern is Pattern.SPIKY:
-            r *= self._random_spike(t)
+        bursts = self.bursts or (SPIKY_BURSTS if self.pattern is Pattern.SPIKY else None)
+        if bursts is not None:
+            r *= self._burst(t, bursts)
         for s in self.spikes:
             if s.start <= t < s.start + s.duration:
                 r *= s.multiplier
@@ -68,13 +94,11 @@ class Traffic:
     def _noise(self, second: int) -> float:
         return float(np.random.default_rng([self.seed, 7, second & 0xFFFFFFFF]).standard_normal())
 
-    def _random_spike(self, t: float) -> float:
-        # One chance per 2-minute window of a 10-30 s burst of 1.3-1.6x: enough to show on
-        # every graph, not enough to overload a healthy shop (the frontend peaks near 80 %).
-        window = int(t // 120)
+    def _burst(self, t: float, b: Bursts) -> float:
+        window = int(t // b.every)
         rng = np.random.default_rng([self.seed, 11, window & 0xFFFFFFFF])
-        if rng.random() > 0.5:
+        if rng.random() > b.chance:
             return 1.0
-        start = window * 120 + rng.uniform(0, 90)
-        length = rng.uniform(10, 30)
-        return float(rng.uniform(1.3, 1.6)) if start <= t < start + length else 1.0
+        start = window * b.every + rng.uniform(0, b.every - b.seconds[1])
+        length = rng.uniform(*b.seconds)
+        return float(rng.uniform(*b.multiplier)) if start <= t < start + length else 1.0

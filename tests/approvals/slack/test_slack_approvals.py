@@ -308,8 +308,19 @@ async def test_signed_http_clicks_decide_and_bad_requests_do_nothing(
                 await http.post(url, content=refused["forged"][0], headers=refused["forged"][1])
             ).json()["error"]
         )
-        unsigned = await http.post(url, content=signed(bob)[0])
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        unsigned = await http.post(url, content=signed(bob)[0], headers=form)
         assert unsigned.status_code == 401
+        # The front-door rule holds before the signature is even read.
+        body, headers = signed(bob)
+        plain = await http.post(
+            url, content=body, headers={**headers, "Content-Type": "text/plain"}
+        )
+        assert plain.status_code == 415
+        rebound = await http.post(
+            url, content=body, headers={**headers, "Host": "attacker.example"}
+        )
+        assert rebound.status_code == 421
         assert len(slack.calls) == calls  # nothing was handled: no Slack call, no decision
         assert (await pending(handle)).approved_by == ["alice"]
         assert await handle.query(IncidentWorkflow.actions) == []

@@ -1,0 +1,84 @@
+"""Nodes ranked against their peers, and the workloads placed on them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aiops.rca import MetricEvidence, MetricsMatrix, RcaRanking, ScoringConfig, ServiceScore
+from aiops.rca.nodes import rank_nodes
+
+T0 = 1_800_000_000.0
+AT = T0 + 3.0 * 110
+PLACEMENT = {"cart": ["node-a"], "redis": ["node-a"], "frontend": ["node-b"]}
+SCORING = ScoringConfig(rel_floor=0.05)
+
+
+def busy(levels: dict[str, tuple[float, float]]) -> MetricsMatrix:
+    """node_cpu_busy per node at 3 s steps: 110 rows at `before`, then 10 at `after`."""
+    rng = np.random.default_rng(0)
+    series = {}
+    for node, (before, after) in levels.items():
+        v = before * (1 + 0.01 * rng.standard_normal(120))
+        v[110:] = after * (1 + 0.01 * rng.standard_normal(10))
+        series[f"{node}_node_cpu_busy"] = v.tolist()
+    return MetricsMatrix.from_series([T0 + 3.0 * i for i in range(120)], series)
+
+
+def service(name: str, *, cpu_peer: float = 0.0, latency_peer: float = 0.0) -> ServiceScore:
+    evidence = [
+        MetricEvidence(
+            column=f"{name}_{metric}",
+            metric=metric,
+            score=20.0,
+            direction=1,
+            baseline=1.0,
+            scale=0.1,
+            value=3.0,
+            peer_score=peer,
+        )
+        for metric, peer in (("cpu_usage", cpu_peer), ("latency_p99", latency_peer))
+        if peer
+    ]
+    return ServiceScore(service=name, score=5.0, confidence=0.3, evidence=evidence)
+
+
+def ranking(*services: ServiceScore) -> RcaRanking:
+    return RcaRanking(anomaly_time=AT, alarm_time=AT, ranked=list(services))
+
+
+def test_the_node_that_departed_alone_comes_first_with_its_degraded_workloads() -> None:
+    nodes = busy({"node-a": (0.2, 0.9), "node-b": (0.2, 0.2), "node-c": (0.25, 0.25)})
+    degraded = ranking(service("cart", latency_peer=5.0), service("redis", latency_peer=4.0))
+    blames = rank_nodes(
+        nodes, AT, placement=PLACEMENT, ranking=degraded, unhealthy={}, scoring=SCORING
+    )
+    top = blames[0]
+    assert (top.node, top.hog) == ("node-a", None)
+    assert [e.metric for e in top.metrics] == ["node_cpu_busy"]
+    assert top.metrics[0].value > 0.8
+    assert sorted(top.workloads) == ["cart", "redis"]
+    assert {b.node for b in blames} == {"node-a", "node-b", "node-c"}
+    assert not blames[1].metrics
+
+
+def test_a_workload_burning_its_own_cpu_is_the_cause_its_node_the_victim() -> None:
+    nodes = busy({"node-a": (0.2, 0.6), "node-b": (0.2, 0.2)})
+    hot = ranking(service("cart", cpu_peer=8.0), service("redis", latency_peer=2.0))
+    top = rank_nodes(nodes, AT, placement=PLACEMENT, ranking=hot, unhealthy={}, scoring=SCORING)[0]
+    assert top.node == "node-a"
+    assert top.hog is not None and top.hog.service == "cart"
+
+
+def test_every_node_busier_singles_none_out_and_a_condition_comes_first() -> None:
+    nodes = busy({"node-a": (0.2, 0.5), "node-b": (0.2, 0.5), "node-c": (0.2, 0.5)})
+    blames = rank_nodes(
+        nodes,
+        AT,
+        placement=PLACEMENT,
+        ranking=None,
+        unhealthy={"node-c": "MemoryPressure=True"},
+        flagged=["node-b"],
+        scoring=SCORING,
+    )
+    assert [b.node for b in blames[:2]] == ["node-c", "node-b"]
+    assert blames[0].why == "MemoryPressure=True"
