@@ -58,7 +58,6 @@ class KillSwitchActivities:
                 f"policy now (version {version})",
                 policy_version=version,
             )
-        log.info("kill switch read", incident_id=inp.incident_id, step=inp.step, on=state.on)
         return state
 
     def all(self) -> list[Callable[..., KillSwitchState]]:

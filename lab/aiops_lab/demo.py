@@ -344,8 +344,9 @@ def _ask_person(live: LiveLab, state: IncidentState, say: _Say) -> None:
     t = live.daemon.settings.temporal
     say(
         f"waiting for a person to approve plan {pending.plan_hash} (approvers: "
-        f"{', '.join(pending.decision.approvers)}). From another terminal:\n"
-        f"  AIOPS_TEMPORAL__ADDRESS={t.address} AIOPS_CLI_IDENTITY=operator "
+        f"{', '.join(pending.decision.approvers)}). From another terminal, with your own key "
+        f"(the demo maps it to `operator`):\n"
+        f"  AIOPS_TEMPORAL__ADDRESS={t.address} "
         f"python3 -m uv run aiops approve {state.execution.id}\n"
         f"or over MCP / Slack as an approver the policy names; the diff it would apply:\n"
         + "\n".join(f"  {d}" for d in pending.dry_run)
