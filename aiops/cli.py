@@ -43,8 +43,27 @@ def _cmd_version(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(masked_settings(settings), indent=2, sort_keys=True))
+    data = masked_settings(settings)
+    data["profiles"]["live"] = _live_profiles(settings)
+    print(json.dumps(data, indent=2, sort_keys=True))
     return 0
+
+
+def _live_profiles(settings: Settings) -> dict[str, object]:
+    """What the metric profiles turn on against the configured Prometheus (or why not known)."""
+    from aiops.integrations.discovery import ProfileDiscovery
+    from aiops.integrations.prometheus import Prometheus
+    from aiops.profiles.report import summary
+
+    prometheus = Prometheus(settings.prometheus.model_copy(update={"timeout_s": 3.0}))
+    try:
+        discovery = ProfileDiscovery(settings.profiles, prometheus)
+    except ConfigError as exc:
+        return {"error": str(exc)}
+    live = discovery.current()
+    if discovery.last_error:
+        return {"error": discovery.last_error}
+    return summary(live)
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,21 +84,21 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from aiops.frontdoor import FrontDoorError
     from aiops.mcp.server import create_server, http_app
+    from aiops.telemetry.mcp import ToolCallMetrics, serve_http
 
     os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
     if args.transport == "stdio":
         create_server(settings).run(transport="stdio", show_banner=False)
         return 0
     host = args.host or settings.mcp.host
+    port = args.port or settings.mcp.port
     try:
-        app = http_app(settings, host)
+        app = http_app(settings, host, middleware=[ToolCallMetrics()])
     except FrontDoorError as exc:
         raise UserError(str(exc)) from exc
-    uvicorn.run(app, host=host, port=args.port or settings.mcp.port, log_level="warning")
+    asyncio.run(serve_http(app, settings, host, port))
     return 0
 
 
@@ -405,6 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a setting found unusable only once used (a port taken)
+        print(f"aiops: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

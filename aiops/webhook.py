@@ -18,13 +18,21 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from aiops.config import AlertmanagerSettings, Settings
+from aiops.domain import Anomaly
 from aiops.frontdoor import FrontDoor, guard
 from aiops.incidents.client import IncidentClient
 from aiops.incidents.intake import AnomalyIntake, incident_sink, search_attributes_ready
 from aiops.incidents.rules import RulesSource, load_rules
-from aiops.integrations.alertmanager import WebhookAuth, create_app
+from aiops.integrations.alertmanager import (
+    AnomalySink,
+    SinkUnavailableError,
+    WebhookAuth,
+    create_app,
+)
 from aiops.integrations.temporal import connect
-from aiops.logs import get_logger
+from aiops.logs import adopt_library_loggers, get_logger
+from aiops.telemetry import metrics
+from aiops.telemetry.process import ProcessTelemetry
 
 log = get_logger(__name__)
 
@@ -64,8 +72,24 @@ async def receiver_app(settings: Settings, client: Client, rules: RulesSource) -
     index = await search_attributes_ready(client)
     intake = AnomalyIntake(IncidentClient(client, settings.temporal.task_queue), rules)
     sink = incident_sink(intake, index=index)
-    app = create_app(auth, sink, max_body=settings.alertmanager.max_body_bytes)
+    app = create_app(auth, counted(sink), max_body=settings.alertmanager.max_body_bytes)
     return guard(app, webhook_door(settings.alertmanager))
+
+
+def counted(sink: AnomalySink) -> AnomalySink:
+    """The sink, counting the alerts it takes (aiops_alerts_received, aiops_anomalies)."""
+
+    async def counting(anomalies: list[Anomaly]) -> None:
+        try:
+            await sink(anomalies)
+        except SinkUnavailableError:
+            metrics.ALERTS_RECEIVED.labels("refused").inc(len(anomalies))
+            raise
+        metrics.ALERTS_RECEIVED.labels("accepted").inc(len(anomalies))
+        for anomaly in anomalies:
+            metrics.ANOMALIES.labels(anomaly.signal).inc()
+
+    return counting
 
 
 async def serve_webhook(settings: Settings) -> None:
@@ -73,15 +97,29 @@ async def serve_webhook(settings: Settings) -> None:
     cfg = settings.alertmanager
     webhook_auth(cfg)  # refuse an open public receiver before connecting to anything
     load_rules(settings)  # nor start on rules that do not load (RulesError)
-    client = await connect(settings.temporal)
-    app = await receiver_app(settings, client, RulesSource.from_settings(settings))
-    log.info(
-        "alertmanager webhook serving",
-        url=webhook_url(cfg),
-        task_queue=settings.temporal.task_queue,
-        auth="none (loopback)" if not (cfg.tokens or cfg.basic_auth) else "required",
-    )
+    telemetry = ProcessTelemetry.start(settings, "webhook")
+    try:
+        client = await connect(settings.temporal)
+        app = await receiver_app(settings, client, RulesSource.from_settings(settings))
+        log.info(
+            "alertmanager webhook serving",
+            url=webhook_url(cfg),
+            task_queue=settings.temporal.task_queue,
+            auth="none (loopback)" if not (cfg.tokens or cfg.basic_auth) else "required",
+        )
+        async with telemetry.beside(client):
+            await _serve(app, cfg, telemetry)
+    finally:
+        telemetry.stop()
+
+
+async def _serve(app: ASGIApp, cfg: AlertmanagerSettings, telemetry: ProcessTelemetry) -> None:
     server = uvicorn.Server(
-        uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off", log_config=None
+        )
     )
+    adopt_library_loggers()
+    telemetry.health.add_check("listening", lambda: None if server.started else "not listening yet")
+    telemetry.serving.set()
     await server.serve()

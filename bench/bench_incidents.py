@@ -203,6 +203,65 @@ def start_worker(
     return subprocess.Popen([aiops, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def start_worker_in_image(
+    tmp: Path,
+    address: str,
+    task_queue: str,
+    lab: LabInfo,
+    policies: Path,
+    books: Path,
+    image: str,
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """The same worker as the image runs it (podman, non-root, host network); its process, the
+    container's main pid (for RSS) and the container name."""
+    state = tmp / "worker-state"
+    state.mkdir(exist_ok=True)
+    state.chmod(0o777)  # the image's user (65532) writes its detection state there
+    for folder in (policies, books):
+        folder.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)
+    Path(lab.kubeconfig).chmod(0o644)
+    flags = subprocess.run(
+        ["bash", "-c", 'source deploy/image/podman-flags.sh; printf "%s\\n" "${PODMAN_FLAGS[@]}"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout.splitlines()
+    name = f"aiops-bench-{uuid.uuid4().hex[:6]}"
+    env = {
+        "AIOPS_TEMPORAL__ADDRESS": address,
+        "AIOPS_TEMPORAL__TASK_QUEUE": task_queue,
+        "AIOPS_PROMETHEUS__URL": lab.prometheus_url,
+        "AIOPS_KUBERNETES__KUBECONFIG": "/etc/aiops/kubeconfig",
+        "AIOPS_PLAYBOOKS_DIR": "/etc/aiops/bench-playbooks",
+        "AIOPS_POLICIES_DIR": "/etc/aiops/bench-policies",
+        "AIOPS_STATE_DIR": "/var/lib/aiops/bench",
+        "AIOPS_LOG__LEVEL": "warning",
+    }
+    argv = ["podman", "run", "--rm", *flags, "--network", "host", "--name", name]
+    argv += [x for key, value in env.items() for x in ("--env", f"{key}={value}")]
+    argv += ["--volume", f"{lab.kubeconfig}:/etc/aiops/kubeconfig:ro"]
+    argv += ["--volume", f"{books}:/etc/aiops/bench-playbooks:ro"]
+    argv += ["--volume", f"{policies}:/etc/aiops/bench-policies:ro"]
+    argv += ["--volume", f"{state}:/var/lib/aiops/bench", image, "worker"]
+    log = (tmp / "worker.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["podman", "inspect", "--format", "{{.State.Pid}}", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode == 0 and found.stdout.strip() not in ("", "0"):
+            return proc, int(found.stdout.strip()), name
+        time.sleep(0.5)
+    raise RuntimeError(f"the container {name} did not start; see {tmp / 'worker.log'}")
+
+
 class RssSampler:
     """Peak and last RSS of a process, sampled every 0.5 s."""
 
@@ -475,8 +534,15 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
     )
     task_queue = f"bench-{uuid.uuid4().hex[:6]}"
     address = env.client.service_client.config.target_host
-    worker = start_worker(tmp, address, task_queue, lab, policies, books)
-    rss = RssSampler(worker.pid)
+    container = None
+    if args.image:
+        worker, pid, container = start_worker_in_image(
+            tmp, address, task_queue, lab, policies, books, args.image
+        )
+    else:
+        worker = start_worker(tmp, address, task_queue, lab, policies, books)
+        pid = worker.pid
+    rss = RssSampler(pid)
     try:
         await asyncio.sleep(args.fault_lead_s)  # let the leak show in the metrics
         run_id = uuid.uuid4().hex[:4]
@@ -495,7 +561,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
         raise
     finally:
         rss.stop()
-        worker.terminate()
+        if container is not None:
+            stop = ["podman", "stop", "--time", "20", container]
+            await asyncio.to_thread(subprocess.run, stop, check=False)
+        else:
+            worker.terminate()
         worker.wait(30)
         await env.shutdown()
         print(commands.down(tmp / "lab-state"), flush=True)
@@ -546,6 +616,11 @@ def main() -> int:
         type=float,
         default=60.0,
         help="seconds between injecting the fault and the first incident",
+    )
+    parser.add_argument(
+        "--image",
+        help="run the worker from this container image with podman (e.g. localhost/aiops:0.1.0, "
+        "built by deploy/image/build.sh) instead of this checkout",
     )
     args = parser.parse_args()
     for binary in ("prometheus", "temporal"):

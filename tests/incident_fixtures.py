@@ -182,7 +182,8 @@ def healthy_cart(prometheus: PrometheusServer, metrics_target: MetricsTarget) ->
     metrics_target.values[f"kube_deployment_status_replicas_available{{{labels}}}"] = 2
     metrics_target.values[f"kube_deployment_spec_replicas{{{labels}}}"] = 2
     metrics_target.values[
-        f'kube_pod_container_status_restarts_total{{namespace="{NS}",pod="cartservice-5d9-x2"}}'
+        f"kube_pod_container_status_restarts_total"
+        f'{{namespace="{NS}",pod="cartservice-5d9-x2",container="server"}}'
     ] = 0
     wait_until(lambda: scraped(prometheus.url, "kube_deployment_spec_replicas"), 15, "scrape")
     return metrics_target

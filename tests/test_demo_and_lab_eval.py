@@ -4,7 +4,9 @@ plays a bad cartservice rollout and must see it detected, diagnosed, approved th
 rolled back, verified and recovered — and leave no process behind.
 
 Both commands wait minutes on purpose (the rollback playbook verifies over a 3-minute hold), so
-the two run side by side in one test to keep the suite's wall time down.
+the two run side by side in one test to keep the suite's wall time down. The demo's lab speaks
+Istio (the default); the evaluation's lab speaks OpenTelemetry (`--metrics otel`), so the same
+run proves a cluster without a mesh is watched, diagnosed and verified through its profiles.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
             "20",
             "--cooldown",
             "5",
+            "--metrics",
+            "otel",
         ],
         cwd=REPO,
         env=_env(tmp_path / "eval-state"),

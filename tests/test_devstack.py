@@ -75,9 +75,11 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
         wait_until(lambda: _port_open(mcp_port), 30, "the MCP server")
         async with McpClient(f"http://127.0.0.1:{mcp_port}/mcp") as mcp:
             result = await mcp.call_tool("get_incident", {"incident_id": incident.id})
-            assert result.data["workflow"] == "COMPLETED"
-            assert result.data["status"] == "escalated"
-            assert result.data["temporal_ui"].endswith(f"/workflows/{incident.id}")
+            view = result.structured_content
+            assert view is not None
+            assert view["workflow"] == "COMPLETED"
+            assert view["status"] == "escalated"
+            assert view["temporal_ui"].endswith(f"/workflows/{incident.id}")
 
         resolved = {
             "version": "4",

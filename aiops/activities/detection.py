@@ -35,6 +35,7 @@ from aiops.domain import Anomaly
 if TYPE_CHECKING:
     from aiops.detect.catalog import Signal, SignalCatalog
     from aiops.detect.detection_pass import DetectionState, PassConfig, PassResult
+    from aiops.integrations.discovery import ProfileDiscovery
     from aiops.integrations.prometheus import Prometheus
 
 #: Stable activity name: renaming the Python method must not break workflow histories.
@@ -105,12 +106,24 @@ class DetectAnomaliesResult(_Message):
 class DetectionActivities:
     """The detection pass bound to its settings and Prometheus; the worker registers `all()`."""
 
-    def __init__(self, settings: Settings, prometheus: Prometheus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        prometheus: Prometheus | None = None,
+        discovery: ProfileDiscovery | None = None,
+    ) -> None:
         from aiops.detect.detection_pass import PassConfig
+        from aiops.integrations.discovery import ProfileDiscovery
         from aiops.integrations.prometheus import Prometheus
 
         d = settings.detection
-        self.signals: list[Signal] = build_signals(d.signals, d.disabled, d.min_change)
+        self.settings = d
+        self.prometheus = prometheus or Prometheus(settings.prometheus)
+        # Which signals run follows what Prometheus has (asked every few minutes); settings'
+        # signals, floors and exclusions are checked once here against every known signal.
+        self.discovery = discovery or ProfileDiscovery(settings.profiles, self.prometheus)
+        build_signals(d.signals, d.disabled, d.min_change)
+        self.signals: list[Signal] = self._live_signals()
         self.config: PassConfig = PassConfig(
             step_seconds=d.interval_s,
             prime_seconds=d.prime_s,
@@ -120,7 +133,6 @@ class DetectionActivities:
         )
         self.parallel = d.parallel_queries
         self.root = settings.state_dir / "detection"
-        self.prometheus = prometheus or Prometheus(settings.prometheus)
         # The state a worker left in memory, by stream: saves reading the file back each pass.
         self._cache: dict[str, tuple[str, DetectionState]] = {}
         self._lock = threading.Lock()
@@ -132,6 +144,11 @@ class DetectionActivities:
     def all(self) -> list[object]:
         return [self.detect_anomalies]
 
+    def _live_signals(self) -> list[Signal]:
+        d = self.settings
+        live = self.discovery.current().signals
+        return build_signals(d.signals, d.disabled, d.min_change, base=live)
+
     def run_pass(self, inp: DetectAnomaliesInput) -> DetectAnomaliesResult:
         from aiops.integrations.prometheus import RangeQuery
         from aiops.logs import get_logger
@@ -140,6 +157,7 @@ class DetectionActivities:
         now = inp.at or datetime.now(UTC)
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
+        self.signals = self._live_signals()
         state, note = self._load(inp.stream, inp.checkpoint)
         plans = state.plan(now)
         answers = self.prometheus.fetch_many(
@@ -185,7 +203,7 @@ class DetectionActivities:
         with self._lock:
             cached = self._cache.pop(stream, None)  # popped: a failed pass must not reuse it
         if cached is not None and cached[0] == ref.sha256:
-            return cached[1], None
+            return self._with_current_signals(cached[1]), None
         path = self.root / ref.file
         try:
             data = path.read_bytes()
@@ -208,6 +226,15 @@ class DetectionActivities:
                 f"checkpoint {path} was made with other detection settings; primed from history"
             )
         return state, None
+
+    def _with_current_signals(self, state: DetectionState) -> DetectionState:
+        """The state for the signals live now: discovery turned some on or off since (those
+        start cold or are dropped; the rest carry on)."""
+        from aiops.detect.detection_pass import DetectionState
+
+        if state.signals == {s.name: s for s in self.signals}:
+            return state
+        return DetectionState.from_bytes(state.to_bytes(), self.signals, self.config)
 
     def _save(
         self, stream: str, pass_id: str, state: DetectionState, at: datetime
@@ -238,8 +265,12 @@ def build_signals(
     user: list[dict[str, Any]],
     disabled: list[str],
     min_change: dict[str, dict[str, float]] | None = None,
+    base: list[Signal] | None = None,
 ) -> list[Signal]:
-    """The catalog from settings, with errors that name the setting to fix."""
+    """The signals the detection pass watches: `base` (default: every built-in signal; the
+    daemon passes what discovery found live) with the settings' own signals, floors and
+    exclusions, with errors that name the setting to fix. Names in `disabled` and `min_change`
+    are checked against every known signal, live or not."""
     from aiops.detect.catalog import build_catalog
 
     for i, raw in enumerate(user):
@@ -258,15 +289,17 @@ def build_signals(
                 f"invalid setting detection.signals[{i}]: {exc}; fix the signal in the config "
                 "file (fields: name, query, entity_label, direction, unit)"
             ) from exc
-    catalog = build_catalog(user)
-    unknown = sorted(set(disabled) - set(catalog.names()))
+    known = build_catalog(user)
+    unknown = sorted(set(disabled) - set(known.names()))
     if unknown:
         raise ConfigError(
             f"invalid setting detection.disabled: unknown signals {unknown}; "
-            f"known: {', '.join(catalog.names())}"
+            f"known: {', '.join(known.names())}"
         )
-    floors = _floors(catalog, min_change or {})
-    return [floors.get(s.name, s) for s in catalog if s.name not in set(disabled)]
+    _floors(known, min_change or {})
+    catalog = known if base is None else build_catalog(user, base=base)
+    floors = _floors(catalog, {k: v for k, v in (min_change or {}).items() if k in catalog})
+    return [floors.get(s.name, s) for s in catalog if s.detect and s.name not in set(disabled)]
 
 
 _FLOOR_FIELDS = ("min_delta", "min_ratio")

@@ -56,6 +56,7 @@ from aiops.integrations.redact import Redactor
 from aiops.logs import get_logger
 from aiops.playbooks.planner import Observed, plan_remediation
 from aiops.policy.evaluate import ActionRecord
+from aiops.profiles import Assembly
 
 log = get_logger(__name__)
 
@@ -152,13 +153,17 @@ class IncidentActivities:
         prometheus: Prometheus | None = None,
         history: HistorySource | None = None,
         verify_poll_s: float = 5.0,
+        signals: Callable[[], Assembly] | None = None,
     ) -> None:
+        """`signals`: the signals the cluster's metric profiles feed now (discovery), which the
+        plan's verification and preconditions are written in; default: every shipped part."""
         self.investigator = investigator or AnomalyRanker()
         self.executor = executor
         self.facts = ClusterFacts(executor.api_client) if executor is not None else None
         self.prometheus = prometheus
         self.history = history or NoHistory()
         self.verify_poll_s = verify_poll_s
+        self.signals = signals
 
     @activity.defn(name=INVESTIGATE_INCIDENT)
     async def investigate_incident(self, inp: InvestigateInput) -> RcaReport:
@@ -197,7 +202,8 @@ class IncidentActivities:
 
     @activity.defn(name=PLAN_REMEDIATION)
     async def plan_remediation(self, inp: PlanInput) -> PlanResult:
-        planned = plan_remediation(inp.report, inp.playbooks, inp.observed)
+        live = await asyncio.to_thread(self.signals) if self.signals is not None else None
+        planned = plan_remediation(inp.report, inp.playbooks, inp.observed, live)
         return PlanResult(
             plan=planned.plan, preconditions=planned.preconditions, skipped=planned.skipped
         )

@@ -1,7 +1,8 @@
 """Temporal activities that tell people in Slack: the approval message and its thread.
 
-Pure contracts at the top (workflows import them inside `imports_passed_through`); the Slack
-client is injected, so this module imports nothing that talks to the network. Both activities
+Pure contracts at the top (workflows import them inside `imports_passed_through`); the notifier
+and the link to an incident in the Temporal UI are injected by the composition root (the worker),
+so this module imports neither Slack nor anything that talks to the network. Both activities
 are idempotent, keyed by incident (id and run) + plan hash: a retry updates the message already
 posted, and a progress line is posted once per key, while the next incident of the namespace
 (same id, new run) gets a message of its own. Without Slack configured they do nothing and say so.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from aiops.activities.contracts import current_action_key
+from aiops.charts import Line, line_chart
 from aiops.domain import Anomaly, ApprovalRequest, Incident, IncidentStatus, RcaReport
 from aiops.logs import get_logger
 
@@ -116,6 +118,9 @@ class Notifier(Protocol):
 
 class SeriesLike(Protocol):
     @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
     def timestamps(self) -> Sequence[float]: ...
 
     @property
@@ -135,30 +140,28 @@ class NotifyActivities:
         self,
         notifier: Notifier | None,
         *,
-        ui_url: str | None = None,
-        namespace: str = "default",
+        ui_link: Callable[[str], str] | None = None,
         metrics: RangeReader | None = None,
+        units: Mapping[str, str] | None = None,
     ) -> None:
+        """`ui_link` turns a workflow id into its page in the Temporal UI; `units` names each
+        signal's unit, for the chart's y axis."""
         self.notifier = notifier
-        self.ui_url = ui_url
-        self.namespace = namespace
+        self.ui_link = ui_link
         self.metrics = metrics
+        self.units = dict(units or {})
 
     @activity.defn(name=NOTIFY_APPROVAL_REQUEST)
     async def notify_approval_request(self, inp: NotifyApprovalInput) -> NotifyResult:
         if self.notifier is None:
             return NotifyResult(delivered=False, detail="Slack is not configured")
-        link = None
-        if self.ui_url:
-            from aiops.approvals.slack.blocks import temporal_ui_link
-
-            link = temporal_ui_link(self.ui_url, self.namespace, _workflow_id(inp))
+        link = self.ui_link(_workflow_id(inp)) if self.ui_link is not None else None
         try:
             ref = await self.notifier.request_approval(
                 inp.request, inp.report, link, thread=current_action_key(inp.request.incident_id)
             )
         except Exception as exc:
-            raise _classify(exc) from exc
+            raise _not_posted(inp.request, exc) from exc
         detail = "posted" if ref.posted else "updated"
         if inp.incident is not None and self.metrics is not None:
             detail += await self._plot(inp.request, inp.incident)
@@ -172,15 +175,19 @@ class NotifyActivities:
         start, end = _window(top)
         step = max(math.ceil((end - start).total_seconds() / 300), 1)
         try:
-            from aiops.approvals.slack.plot import render_png
-
             series = await asyncio.to_thread(
                 self.metrics.query_range, top.query, start, end, float(step)
             )
-            png = render_png(
-                [(s.timestamps, s.values) for s in series[:5]], mark_at=top.start.timestamp()
+            png = await asyncio.to_thread(
+                line_chart,
+                [Line(s.labels, s.timestamps, s.values) for s in series],
+                title=f"{top.signal} of {top.entity}",
+                unit=self.units.get(top.signal, ""),
+                shade=(top.start.timestamp(), end.timestamp()),
+                mark_at=top.start.timestamp(),
+                x_range=(start.timestamp(), end.timestamp()),
             )
-            title = f"{top.signal} for {top.entity} (red line: anomaly start)"
+            title = f"{top.signal} for {top.entity} (dashed line: anomaly start)"
             thread = current_action_key(request.incident_id)
             posted = await self.notifier.upload(
                 thread, request.plan_hash, "plot", png, f"{top.signal}.png", title
@@ -228,8 +235,7 @@ def _workflow_id(inp: NotifyApprovalInput) -> str:
 
 
 def _classify(exc: Exception) -> Exception:
-    response = getattr(exc, "response", None)
-    error = response.get("error") if response is not None else None
+    error = _slack_error(exc)
     if error in _PERMANENT:
         return ApplicationError(
             f"Slack refused: {error}; run `aiops slack check` to see what to fix",
@@ -237,3 +243,41 @@ def _classify(exc: Exception) -> Exception:
             non_retryable=True,
         )
     return exc
+
+
+def _not_posted(request: ApprovalRequest, exc: Exception) -> Exception:
+    """Slack did not take the approval request. The request still stands: the error (which
+    the workflow writes into the audit trail, and the log line here) says so, and how to decide
+    through the other channels before it expires."""
+    error = _slack_error(exc)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if error in _PERMANENT:
+        why = f"Slack refused it ({error}; run `aiops slack check`)"
+    elif status == 429 or error == "ratelimited":
+        why = "Slack is rate-limiting aiops (HTTP 429)"
+    elif isinstance(status, int) and status >= 500:
+        why = f"Slack is failing (HTTP {status})"
+    else:
+        why = f"Slack is unreachable ({type(exc).__name__})"
+    hint = (
+        f"{why}: the approval request for plan {request.plan_hash} was not posted there; it "
+        f"still waits for {', '.join(request.decision.approvers) or 'an approver'} through the "
+        f"other channels until {request.expires_at.isoformat()}: "
+        f"`aiops approve {request.incident_id} --plan-hash {request.plan_hash}` or the MCP tool "
+        "approve_remediation"
+    )
+    log.warning(
+        "approval request not posted to Slack; waiting on the other channels",
+        incident_id=request.incident_id,
+        plan_hash=request.plan_hash,
+        reason=why,
+    )
+    return ApplicationError(hint, type="SlackUnavailable", non_retryable=error in _PERMANENT)
+
+
+def _slack_error(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    try:
+        return response.get("error") if response is not None else None
+    except AttributeError:
+        return None

@@ -2,9 +2,11 @@
 
 Bounded: only edges into the incident's flagged services and their neighbours (the services they
 call and are called by), so a namespace of hundreds of services costs a few dozen series. Metric
-and label names live in one `EdgeProfile` per source, so other meshes and tracing pipelines are
-one profile away: Istio (`reporter="source"` is the caller's proxy, `"destination"` the callee's)
-and OpenTelemetry's servicegraph connector (`..._client_seconds` / `..._server_seconds`).
+and label names live in one `EdgeProfile` per source, read from the metric profile that declares
+it (the `edges:` section of aiops/profiles/builtin/*.yaml), so other meshes and tracing pipelines
+are one profile away: Istio (`reporter="source"` is the caller's proxy, `"destination"` the
+callee's), Linkerd (the callers' outbound side) and OpenTelemetry's servicegraph connector
+(`..._client_seconds` / `..._server_seconds`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 
 from aiops.agent.ports import MetricsSource, SeriesLike
+from aiops.profiles import builtin_assembly
+from aiops.profiles.models import EdgeSource
 from aiops.rca import EdgeSeries
 
 
@@ -45,42 +50,24 @@ class EdgeProfile:
     to_seconds: float = 1.0
     failed_counter: str | None = None  # a separate failed-calls counter (servicegraph)
 
+    @classmethod
+    def from_source(cls, src: EdgeSource) -> EdgeProfile:
+        """The service graph a metric profile declares (its `edges:` section)."""
+        return cls(**src.model_dump(exclude={"needs"}))
 
-ISTIO = EdgeProfile(
-    name="istio",
-    caller="source_workload",
-    callee="destination_workload",
-    client_histogram="istio_request_duration_milliseconds",
-    client_matchers='reporter="source"',
-    server_histogram="istio_request_duration_milliseconds",
-    server_matchers='reporter="destination"',
-    requests="istio_requests_total",
-    client_requests='reporter="source"',
-    # A reset or a refused connection is a 503 with response flags (UF, URX, UH) or code 0.
-    client_failed='reporter="source", response_code=~"5..|0"',
-    server_requests='reporter="destination"',
-    server_failed='reporter="destination", response_code=~"5.."',
-    namespace="destination_workload_namespace",
-    to_seconds=0.001,
-)
 
-# OpenTelemetry Collector's servicegraph connector: one series per client/server pair.
-OTEL_SERVICEGRAPH = EdgeProfile(
-    name="otel-servicegraph",
-    caller="client",
-    callee="server",
-    client_histogram="traces_service_graph_request_client_seconds",
-    client_matchers="",
-    server_histogram="traces_service_graph_request_server_seconds",
-    server_matchers="",
-    requests="traces_service_graph_request_total",
-    client_requests="",
-    client_failed="",
-    server_requests="",
-    server_failed="",
-    namespace=None,
-    failed_counter="traces_service_graph_request_failed_total",
-)
+def shipped(name: str) -> EdgeProfile:
+    """A shipped metric profile's service graph, by its name (istio, otel-servicegraph, ...)."""
+    found = [e for e in builtin_assembly().edges if e.name == name]
+    if not found:
+        raise KeyError(f"no shipped profile has a service graph named {name!r}")
+    return EdgeProfile.from_source(found[0])
+
+
+# The names live in the profiles (aiops/profiles/builtin): Istio's sidecars, the OpenTelemetry
+# collector's servicegraph connector.
+ISTIO = shipped("istio")
+OTEL_SERVICEGRAPH = shipped("otel-servicegraph")
 
 
 @dataclass
@@ -166,15 +153,33 @@ def queries(
 
 
 def edge_query(
+    profile: EdgeProfile,
+    namespace: str,
+    caller: str,
+    callee: str,
+    window: str,
+    statistic: str,
+    side: Literal["client", "server"] = "client",
+) -> str:
+    """What the caller waited (or the callee spent) on one edge: what a piece of evidence
+    cites and what a chart of the edge draws."""
+    sel = _selector(profile, namespace, **{profile.caller: caller, profile.callee: callee})
+    histogram, matchers = (
+        (profile.client_histogram, profile.client_matchers)
+        if side == "client"
+        else (profile.server_histogram, profile.server_matchers)
+    )
+    return _latency(histogram, _join(matchers, sel), "", window, statistic)
+
+
+def edge_chart_query(
     profile: EdgeProfile, namespace: str, caller: str, callee: str, window: str, statistic: str
 ) -> str:
-    """What the caller waited on one edge: the query a piece of evidence cites."""
-    sel = _selector(profile, namespace, **{profile.caller: caller, profile.callee: callee})
-    matchers = _join(profile.client_matchers, sel)
-    return (
-        _latency(profile.client_histogram, matchers, "", window, statistic)
-        .replace("sum by () ", "sum ")
-        .replace("sum by (le, )", "sum by (le)")
+    """Both sides of one edge as two series labelled side="client" / side="server"."""
+    return " or ".join(
+        f"label_replace({edge_query(profile, namespace, caller, callee, window, statistic, side)}"
+        f', "side", "{side}", "", "")'
+        for side in ("client", "server")
     )
 
 
@@ -237,7 +242,7 @@ def gather_edges(
                 server_latency=server,
                 client_errors=_ratio(arrays.get("client_failures"), arrays["calls"]),
                 server_errors=_ratio(arrays.get("server_failures"), arrays.get("server_calls")),
-                quantile=statistic,
+                statistic=statistic,
             )
         )
         sources[f"{caller} → {callee}"] = edge_query(

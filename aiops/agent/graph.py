@@ -43,6 +43,7 @@ from aiops.agent.ports import ClusterReader, MetricsSource
 from aiops.agent.prompts import SYSTEM, user_message, verdict_schema
 from aiops.agent.tools import TOOL_SPECS, ReadOnlyTools
 from aiops.domain import Evidence, Hypothesis, Incident, RcaReport
+from aiops.profiles import Assembly
 from aiops.rca import (
     ChangeEvent,
     MetricsMatrix,
@@ -104,6 +105,8 @@ class AgentDeps:
     cluster: ClusterReader | None = None
     llm: ChatModel | None = None
     config: AgentConfig = field(default_factory=AgentConfig)
+    # The signals the cluster's metric profiles feed now (discovery); None: every shipped one.
+    signals: Callable[[], Assembly] | None = None
 
 
 class AgentState(TypedDict, total=False):
@@ -144,7 +147,7 @@ def _namespace(incident: Incident) -> str:
     if incident.namespace:
         return incident.namespace
     for a in incident.anomalies:
-        for key in ("namespace", "destination_workload_namespace", "destination_service_namespace"):
+        for key in ("namespace", "exported_namespace"):
             if a.series.get(key):
                 return a.series[key]
     return "default"
@@ -190,8 +193,15 @@ def _gather_metrics(deps: AgentDeps, state: AgentState) -> AgentState:
         state["window_end"],
         state["step_s"],
     )
-    got = gather(deps.metrics, ns, start, end, step)
+    assembly = deps.signals() if deps.signals is not None else None
+    got = gather(
+        deps.metrics, ns, start, end, step, signals=assembly.by_name() if assembly else None
+    )
     profile = deps.config.edge_profile
+    if profile is not None and assembly is not None and assembly.discovered:
+        # the service graph of the first live profile that has one (none: no edges to read)
+        graphs = [EdgeProfile.from_source(e) for e in assembly.edges]
+        profile = graphs[0] if graphs else None
     if profile is None:
         return {"metrics": got, "edges": GatheredEdges([], {}), "notes": got.notes}
     # The call graph bounds the edges read: into the flagged services and their neighbours.
@@ -257,7 +267,7 @@ def flagged_services(incident: Incident) -> set[str]:
     """The workloads the incident's anomalies are about (what the detector saw departing)."""
     out: set[str] = set()
     for a in incident.anomalies:
-        for key in ("workload", "destination_workload", "deployment"):
+        for key in ("workload", "deployment"):
             if a.series.get(key):
                 out.add(a.series[key])
         if a.series.get("pod"):

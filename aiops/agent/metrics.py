@@ -1,8 +1,11 @@
 """Build the RCA metrics matrix (`<service>_<metric>` columns) from the real exporters' metrics.
 
-Istio (reporter=destination), cAdvisor, kube-state-metrics and node_exporter names and labels, as
-a Kubernetes cluster with Istio exposes them. Each column remembers the PromQL that produced it,
-so the report's evidence cites a query a person can paste into Prometheus.
+Request metrics (rate, errors, p99 latency) and the call graph come from the signals of the
+metric profiles the cluster has (Istio, Linkerd, OpenTelemetry, ...: aiops/profiles, chosen by
+discovery), whose series carry the canonical labels `workload`, `namespace`, `client`, `server`;
+containers, pods, deployments and nodes from cAdvisor, kube-state-metrics and node_exporter (the
+base profile every cluster has). Each column remembers the PromQL that produced it, so the
+report's evidence cites a query a person can paste into Prometheus.
 
 Pods are mapped to their workload by name (`<deployment>-<replicaset hash>-<pod hash>`) inside the
 query with label_replace, so the cited query returns one series per workload on its own.
@@ -21,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from aiops.agent.ports import MetricsSource, SeriesLike
+from aiops.profiles import Signal, builtin_assembly
 from aiops.rca import MetricsMatrix
 
 # Deployment pods are <deployment>-<pod-template-hash>-<suffix>; Prometheus anchors the regex.
@@ -68,10 +72,13 @@ def restarts_window(step_s: float, rate_w: str) -> str:
     return f"{max(int(rate_w[:-1]), min(300, math.ceil(20 * step_s)))}s"
 
 
-def plan_queries(namespace: str, step_s: float) -> QueryPlan:
+def plan_queries(
+    namespace: str, step_s: float, signals: Mapping[str, Signal] | None = None
+) -> QueryPlan:
+    """`signals`: the live signals by name (discovery); default: every shipped profile's."""
+    live = signals if signals is not None else builtin_assembly().by_name()
     ns = _q(namespace)
     w = rate_window(step_s)
-    istio = f'reporter="destination", destination_workload_namespace="{ns}"'
     containers = f'namespace="{ns}", container!="", container!="POD"'
 
     def per_workload(expr: str, how: str = "sum") -> str:
@@ -80,27 +87,18 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
             f'"{POD_TO_WORKLOAD}"))'
         )
 
-    requests = f"sum by (destination_workload) (rate(istio_requests_total{{{istio}}}[{w}]))"
-    errors = (
-        f"sum by (destination_workload) (rate(istio_requests_total{{{istio}, "
-        f'response_code=~"5.."}}[{w}]))'
-    )
+    def signal(metric: str, name: str, kind: Kind, by: str) -> list[MetricQuery]:
+        sig = live.get(name)
+        if sig is None:
+            return []
+        # Every series however few requests: the ranking weighs a thin p99 itself.
+        promql = sig.render({"namespace": namespace}, w, guarded=False)
+        return [MetricQuery(metric, promql, kind, by)]
+
     queries = (
-        MetricQuery("requests_rate", requests, "workload", "destination_workload"),
-        # `or ... * 0`: a workload without any 5xx has ratio 0, not a missing series.
-        MetricQuery(
-            "error_ratio",
-            f"({errors} or {requests} * 0) / {requests}",
-            "workload",
-            "destination_workload",
-        ),
-        MetricQuery(
-            "latency_p99",
-            f"histogram_quantile(0.99, sum by (le, destination_workload) "
-            f"(rate(istio_request_duration_milliseconds_bucket{{{istio}}}[{w}])))",
-            "workload",
-            "destination_workload",
-        ),
+        *signal("requests_rate", "request_rate", "workload", "workload"),
+        *signal("error_ratio", "error_ratio", "workload", "workload"),
+        *signal("latency_p99", "latency_p99", "workload", "workload"),
         MetricQuery(
             "cpu_usage",
             per_workload(f"rate(container_cpu_usage_seconds_total{{{containers}}}[{w}])"),
@@ -152,13 +150,7 @@ def plan_queries(namespace: str, step_s: float) -> QueryPlan:
             "placement",
             "pod",
         ),
-        MetricQuery(
-            "call_graph",
-            f"sum by (source_workload, destination_workload) "
-            f"(rate(istio_requests_total{{{istio}}}[{w}]))",
-            "edges",
-            "destination_workload",
-        ),
+        *signal("call_graph", "edge_request_rate", "edges", "server"),
     )
     return QueryPlan(namespace=namespace, rate_window=w, queries=queries)
 
@@ -191,13 +183,22 @@ def gather(
     step_s: float,
     *,
     max_workers: int = 8,
+    signals: Mapping[str, Signal] | None = None,
 ) -> GatheredMetrics:
     """Run every query of the plan concurrently and assemble the matrix, graph and placement.
 
-    A failing query costs its columns, not the investigation: it is named in `notes`.
+    A failing query costs its columns, not the investigation: it is named in `notes`; so does a
+    request signal no profile of the cluster feeds.
     """
-    plan = plan_queries(namespace, step_s)
+    plan = plan_queries(namespace, step_s, signals)
     notes: list[str] = []
+    planned = {q.metric for q in plan.queries}
+    for metric in ("requests_rate", "error_ratio", "latency_p99", "call_graph"):
+        if metric not in planned:
+            notes.append(
+                f"no {metric} here: no metric profile of this cluster feeds it (request metrics "
+                "come from Istio, Linkerd, OpenTelemetry or ingress-nginx)"
+            )
 
     # "15s", not "15.0s": Prometheus rejects a fractional-looking duration string.
     step: float = int(step_s) if float(step_s).is_integer() else step_s
@@ -270,7 +271,7 @@ def gather(
                     node_sources.setdefault(node, {})[q.metric] = q.promql
         elif q.kind == "edges":
             for s in series:
-                src, dst = s.labels.get("source_workload", ""), s.labels.get(q.by, "")
+                src, dst = s.labels.get("client", ""), s.labels.get(q.by, "")
                 joins = bool(src and dst) and src != dst and "unknown" not in (src, dst)
                 if joins and any(v > 0 for v in s.values if math.isfinite(v)):
                     edges.add((src, dst))

@@ -212,6 +212,11 @@ class IncidentClient:
             ) from exc
         return LiveState(status, rca, plan, pending, audit, actions, joined)
 
+    async def pending(self, incident_id: str) -> ApprovalRequest | None:
+        """The request waiting for a decision in the open run, if any (raises what Temporal
+        raises: the caller decides whether a closed or missing incident matters)."""
+        return await self.handle(incident_id).query(IncidentWorkflow.pending_approval)
+
     async def actions(self, incident_id: str, run_id: str | None) -> list[ActionRecord]:
         return await self.handle(incident_id, run_id).query(IncidentWorkflow.actions)
 

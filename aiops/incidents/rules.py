@@ -9,12 +9,14 @@ contents changed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiops.activities.contracts import RulesSnapshot
-from aiops.config import Settings
+from aiops.config import ConfigError, Settings
 from aiops.domain.yamlsource import LoadError
-from aiops.playbooks.loader import PlaybookSet, load_playbooks, playbook_files
+from aiops.integrations.discovery import load_profile_set
+from aiops.playbooks.loader import PlaybookSet, load_playbooks, playbook_files, signal_problems
 from aiops.policy.loader import DEFAULT_FILE, load_policy
 from aiops.policy.models import Policy
 
@@ -24,15 +26,24 @@ class RulesError(ValueError):
 
 
 class RulesSource:
-    def __init__(self, policies: Path, playbooks: Path) -> None:
+    def __init__(
+        self, policies: Path, playbooks: Path, signals: Mapping[str, str] | None = None
+    ) -> None:
+        """`signals`: every signal the metric profiles define -> its entity; playbooks that
+        name another are refused (None: not checked)."""
         self.policies_path = policies
         self.playbooks_path = playbooks
+        self.signals = signals
         self._policy: tuple[str, Policy] | None = None
         self._books: tuple[str, PlaybookSet] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RulesSource:
-        return cls(settings.policies_dir, settings.playbooks_dir)
+        try:
+            profiles, _ = load_profile_set(settings.profiles)
+        except ConfigError as exc:
+            raise RulesError(str(exc)) from exc
+        return cls(settings.policies_dir, settings.playbooks_dir, profiles.entities())
 
     def policy(self) -> Policy:
         """The policy as its file says now; an invalid or missing one is an error, never a
@@ -51,9 +62,16 @@ class RulesSource:
         stamp = _digest(files)
         if self._books is None or self._books[0] != stamp:
             try:
-                self._books = (stamp, load_playbooks(directory))
+                books = load_playbooks(directory)
             except LoadError as exc:
                 raise RulesError(f"playbooks in {directory} are invalid:\n{exc}") from exc
+            problems = [] if self.signals is None else signal_problems(books, self.signals)
+            if problems:
+                raise RulesError(
+                    f"playbooks in {directory} name signals the metric profiles do not have:\n"
+                    + "\n".join(problems)
+                )
+            self._books = (stamp, books)
         return self._books[1]
 
     def current(self) -> RulesSnapshot:

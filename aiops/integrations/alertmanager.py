@@ -151,23 +151,9 @@ def create_app(
             if len(body) > max_body:
                 return _too_large(max_body)
         try:
-            payload = WebhookPayload.model_validate(json.loads(body))
-        except json.JSONDecodeError as exc:
-            return JSONResponse(
-                {"error": f"body is not JSON: {exc.msg} at line {exc.lineno}"}, status_code=400
-            )
-        except RecursionError:
-            # json.loads recurses per nesting level: a small body nested 100,000 deep blows the
-            # stack. A real payload is 4 levels deep.
-            return JSONResponse(
-                {"error": "body is nested too deeply to be an Alertmanager webhook payload"},
-                status_code=400,
-            )
-        except ValidationError as exc:
-            return JSONResponse(
-                {"error": "not an Alertmanager webhook payload (version 4): " + _first_error(exc)},
-                status_code=400,
-            )
+            payload = _payload(bytes(body))
+        except BadPayloadError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         anomalies = [alert_to_anomaly(a) for a in payload.alerts if a.status == "firing"]
         if anomalies:
             try:
@@ -179,6 +165,36 @@ def create_app(
         )
 
     return Starlette(routes=[Route("/alertmanager", receive, methods=["POST"])])
+
+
+class BadPayloadError(ValueError):
+    """The body is not an Alertmanager webhook payload; the message says why (400)."""
+
+
+def _payload(body: bytes) -> WebhookPayload:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadPayloadError(f"body is not UTF-8 JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BadPayloadError(f"body is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits (a guard against slow parsing).
+        raise BadPayloadError(
+            "body holds a number too long to read; an Alertmanager payload has none"
+        ) from None
+    except RecursionError:
+        # json.loads recurses per nesting level: a small body nested 100,000 deep blows the
+        # stack. A real payload is 4 levels deep.
+        raise BadPayloadError(
+            "body is nested too deeply to be an Alertmanager webhook payload"
+        ) from None
+    try:
+        return WebhookPayload.model_validate(data)
+    except ValidationError as exc:
+        raise BadPayloadError(
+            "not an Alertmanager webhook payload (version 4): " + _first_error(exc)
+        ) from None
 
 
 def _too_large(limit: int) -> JSONResponse:

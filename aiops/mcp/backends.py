@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastmcp.exceptions import ToolError
 from temporalio.client import Client
@@ -24,6 +24,7 @@ from aiops.policy.models import Policy
 if TYPE_CHECKING:
     # Imported when first used: the Kubernetes reader pulls in the agent package (LangGraph),
     # seconds of start-up a stdio server launched by a desktop app should not pay.
+    from aiops.integrations.discovery import ProfileDiscovery
     from aiops.integrations.k8s_read import KubernetesReader
 
 
@@ -44,6 +45,7 @@ class Backends:
         self.redactor = Redactor(settings.llm.redact_patterns)
         self._policy: tuple[object, Policy] | None = None
         self._playbooks: tuple[object, PlaybookSet] | None = None
+        self._discovery: ProfileDiscovery | None = None
 
     async def temporal(self) -> Client:
         async with self._lock:
@@ -69,6 +71,18 @@ class Backends:
             except ClusterReadError as exc:
                 raise ToolError(str(exc)) from exc
         return self._kube
+
+    def discovery(self) -> ProfileDiscovery:
+        """Which signals the cluster's metric profiles feed (asked every few minutes)."""
+        if self._discovery is None:
+            from aiops.config import ConfigError
+            from aiops.integrations.discovery import ProfileDiscovery
+
+            try:
+                self._discovery = ProfileDiscovery(self.settings.profiles, self.prometheus())
+            except ConfigError as exc:
+                raise ToolError(str(exc)) from exc
+        return self._discovery
 
     def policy(self) -> Policy:
         # Re-read whenever a file changed: an operator who edits the policy sees the
@@ -101,16 +115,6 @@ class Backends:
                 await asyncio.to_thread(open_backend)
         with contextlib.suppress(ToolError):
             await self.temporal()
-
-    def redact(self, value: Any) -> Any:
-        return self.redactor.data(value)
-
-    def redact_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [self.redact_dict(r) for r in rows]
-
-    def redact_dict(self, value: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self.redactor.data(value)
-        return out
 
 
 def _import_heavy_modules() -> None:

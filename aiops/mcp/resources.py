@@ -21,7 +21,7 @@ def register(mcp: FastMCP, b: Backends) -> None:
             detail = await read_incident(await b.temporal(), incident_id)
         except ToolError as exc:
             raise ResourceError(str(exc)) from None
-        return json.dumps(b.redact(incident_view(detail, b.settings)), indent=1)
+        return incident_view(detail, b.settings).model_dump_json(indent=1)
 
     @mcp.resource("playbooks://all", mime_type="application/json", name="playbooks")
     def all_playbooks() -> str:

@@ -7,21 +7,31 @@ sends `decide` updates to the workflows; it never changes the cluster itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.lifespan import Lifespan, lifespan
+from fastmcp.server.middleware import Middleware
 from starlette.types import ASGIApp
 
 from aiops.config import Settings
 from aiops.frontdoor import FrontDoor, guard
-from aiops.mcp import prompts, resources, tools_read, tools_write
+from aiops.mcp import (
+    prompts,
+    resources,
+    tools_cluster,
+    tools_incidents,
+    tools_metrics,
+    tools_rules,
+    tools_signals,
+    tools_write,
+)
 from aiops.mcp.auth import build_auth
 from aiops.mcp.backends import Backends
+from aiops.mcp.common import LIFESPAN_KEY, READ_ONLY
 from aiops.mcp.errors import FriendlyArgumentErrors
 from aiops.mcp.redaction import RedactAnswers
-from aiops.mcp.tools_read import READ_ONLY
 
 __all__ = ["READ_ONLY", "create_server", "http_app", "mcp_door"]
 
@@ -38,11 +48,13 @@ def create_server(settings: Settings, backends: Backends | None = None) -> FastM
         # Unexpected exceptions reach the client as "Error calling tool X", never their text.
         mask_error_details=True,
         auth=build_auth(settings),
-        lifespan=_warm_up(b),
+        lifespan=_open_backends(b),
     )
     mcp.add_middleware(FriendlyArgumentErrors())
     mcp.add_middleware(RedactAnswers(b.redactor))
-    tools_read.register(mcp, b)
+    # Read tools by backend; each gets the backends from the lifespan context (common.BACKENDS).
+    for module in (tools_incidents, tools_metrics, tools_signals, tools_cluster, tools_rules):
+        module.register(mcp)
     if settings.mcp.enable_write_tools:
         tools_write.register(mcp, b)
     resources.register(mcp, b)
@@ -62,7 +74,10 @@ def mcp_door(settings: Settings, host: str | None = None) -> FrontDoor:
 
 
 def http_app(
-    settings: Settings, host: str | None = None, backends: Backends | None = None
+    settings: Settings,
+    host: str | None = None,
+    backends: Backends | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> ASGIApp:
     """The streamable-HTTP app (path /mcp) behind the front-door rule; raises FrontDoorError
     on a routable address without tokens. `aiops mcp --transport http` and `aiops dev` serve
@@ -71,22 +86,27 @@ def http_app(
     door.check()
     # fastmcp's own Host/Origin guard checks the same names as ours, so the two never disagree.
     names = door.host_names()
-    app = create_server(settings, backends).http_app(
+    server = create_server(settings, backends)
+    for extra in middleware:  # e.g. the tool-call counter of `aiops mcp`'s telemetry
+        server.add_middleware(extra)
+    app = server.http_app(
         host_origin_protection=names is not None,
         allowed_hosts=list(names) if names is not None else None,
     )
     return guard(app, door)
 
 
-def _warm_up(b: Backends) -> Lifespan:
+def _open_backends(b: Backends) -> Lifespan:
+    """The backends for the tools, in the lifespan context; warmed up in the background so the
+    server answers initialize and tools/list at once."""
+
     @lifespan
-    async def warm(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        # In the background: the server answers initialize and tools/list at once.
+    async def open_backends(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         task = asyncio.create_task(b.warm_up())
         try:
-            yield {}
+            yield {LIFESPAN_KEY: b}
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    return warm
+    return open_backends

@@ -159,16 +159,16 @@ def register(mcp: FastMCP, b: Backends) -> None:
 def _reported_incident(
     service: str, namespace: str, summary: str, severity: Severity, identity: str
 ) -> Incident:
+    from aiops.profiles import builtin_assembly
+
     now = datetime.now(UTC)
-    sel = (
-        f'reporter="destination", destination_workload="{service}", '
-        f'destination_workload_namespace="{namespace}"'
-    )
+    # The query the person can look at first: the workload's error ratio, in whichever
+    # metric profile the cluster has.
+    errors = builtin_assembly().by_name()["error_ratio"]
     anomaly = Anomaly(
         signal="reported_by_person",
         series={"workload": service, "namespace": namespace},
-        query=f'sum(rate(istio_requests_total{{{sel}, response_code=~"5.."}}[5m])) / '
-        f"sum(rate(istio_requests_total{{{sel}}}[5m]))",
+        query=errors.render({"namespace": namespace, "workload": service}, "5m"),
         start=now,
         score=1.0,
         direction=Direction.BOTH,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aiops.domain.yamlsource import LoadError, SourceError, YamlDocument, parse_yaml, read_yaml
+from aiops.playbooks import conditions
 from aiops.playbooks.models import Playbook, template_problems
 
 
@@ -26,6 +28,16 @@ class PlaybookSet(BaseModel):
 
     def __len__(self) -> int:
         return len(self.playbooks)
+
+
+def signal_problems(playbooks: PlaybookSet, entities: Mapping[str, str]) -> list[str]:
+    """Playbook conditions on signals that no profile or setting defines, or that cannot judge
+    the playbook's targets. `entities`: signal name -> entity, for every known signal."""
+    out: list[str] = []
+    for pb in sorted(playbooks.playbooks.values(), key=lambda p: p.id):
+        kinds = [k.value for k in pb.matches.target_kinds]
+        out += conditions.signal_problems(pb.id, pb.conditions(), kinds, entities)
+    return out
 
 
 def playbook_from_document(doc: YamlDocument, expected_id: str | None = None) -> Playbook:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from aiops.domain import FaultType, RiskLevel
 from aiops.domain.yamlsource import parse_duration
 from aiops.playbooks.actions import ACTIONS, ArgType
+from aiops.playbooks.conditions import OPERATORS, Condition
 from aiops.playbooks.template import TemplateError, all_references
 
 ESCALATE_ID = "escalate"
@@ -140,20 +141,36 @@ class K8sCheck(StrEnum):
     OTHER_NODES_SCHEDULABLE = "other_nodes_schedulable"
 
 
+_CONDITION_FIELDS = frozenset(Condition.model_fields)
+
+
 class Precondition(Strict):
-    """A check that must pass before any step runs: a PromQL query or a Kubernetes check."""
+    """A check that must pass before any step runs: a condition on a signal (`signal` with
+    below/above/at_most/at_least, as in a verification), a Kubernetes check, or PromQL (which
+    ties the playbook to one kind of exporter)."""
 
     description: str = ""
-    promql: str | None = None
-    expect: Literal["non_empty", "empty"] = "non_empty"
+    condition: Condition | None = None
     k8s: K8sCheck | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+    promql: str | None = None
+    expect: Literal["non_empty", "empty"] = "non_empty"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_condition(cls, data: Any) -> Any:
+        """`signal: x, at_least: 1` written in the precondition itself."""
+        if isinstance(data, dict) and "signal" in data:
+            data = dict(data)
+            data["condition"] = {k: data.pop(k) for k in list(data) if k in _CONDITION_FIELDS}
+        return data
 
     @model_validator(mode="after")
     def _one_kind(self) -> Precondition:
-        if (self.promql is None) == (self.k8s is None):
-            raise ValueError("a precondition has exactly one of promql or k8s")
-        if self.promql is not None and self.args:
+        kinds = [k for k in ("condition", "k8s", "promql") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a precondition has exactly one of signal, k8s or promql")
+        if self.k8s is None and self.args:
             raise ValueError("args apply to k8s checks only")
         return self
 
@@ -187,12 +204,19 @@ class StepSpec(Strict):
 
 
 class VerificationSpec(Strict):
-    query: str = Field(min_length=1, description="PromQL that must return a non-empty result")
+    """What must hold, continuously for `hold_for`, within `timeout`: every condition on the
+    target's signals (portable across metric profiles), or one PromQL query (tied to the
+    exporter it names) that must return a non-empty result."""
+
+    conditions: list[Condition] | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1)
     hold_for: Seconds = Field(default=60.0, gt=0)
     timeout: Seconds = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _window_fits(self) -> VerificationSpec:
+        if (self.conditions is None) == (self.query is None):
+            raise ValueError("a verification has exactly one of conditions or query")
         if self.hold_for > self.timeout:
             raise ValueError(
                 f"hold_for ({self.hold_for:g}s) is longer than timeout ({self.timeout:g}s): "
@@ -232,6 +256,19 @@ class Playbook(Strict):
                 )
             earlier.append(name)
         return self
+
+    def conditions(self) -> list[tuple[str, Condition]]:
+        """Every condition on a signal, with where it is written."""
+        out = [
+            (f"preconditions[{i}]", p.condition)
+            for i, p in enumerate(self.preconditions)
+            if p.condition is not None
+        ]
+        out += [
+            (f"verification.conditions[{i}]", c)
+            for i, c in enumerate(self.verification.conditions or [])
+        ]
+        return out
 
     def template_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Templates naming missing fields or giving an argument the wrong type, by location."""
@@ -291,6 +328,25 @@ def template_problems(data: Any) -> list[Problem]:
     verification = data.get("verification")
     if isinstance(verification, dict) and isinstance(verification.get("query"), str):
         check(("verification", "query"), verification["query"])
+    conditions: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [
+        (("preconditions", i), pre)
+        for i, pre in enumerate(_items(data.get("preconditions")))
+        if "signal" in pre
+    ]
+    if isinstance(verification, dict):
+        conditions += [
+            (("verification", "conditions", i), cond)
+            for i, cond in enumerate(_items(verification.get("conditions")))
+        ]
+    for where, cond in conditions:
+        for key in OPERATORS:
+            if isinstance(cond.get(key), str):
+                refs = check((*where, key), cond[key])
+                whole = len(refs) == 1 and str(cond[key]).strip().startswith("{{")
+                if refs and not (whole and fields.get(refs[0]) in ("int", "float")):
+                    problems.append(
+                        ((*where, key), "must be a number, or a single reference to a number")
+                    )
     return problems
 
 

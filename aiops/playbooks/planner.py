@@ -1,7 +1,10 @@
-"""Pure matching and rendering: RcaReport + playbooks (+ observed facts) -> RemediationPlan.
+"""Pure matching and rendering: RcaReport + playbooks (+ observed facts, + the live signals) ->
+RemediationPlan.
 
 Only the top hypothesis is acted on. The first matching playbook (by priority, then id) that
 renders cleanly wins; when none does, the plan is the built-in `escalate` with every reason why.
+Conditions on signals (verification, preconditions) render into PromQL over the signals the
+cluster's metric profiles feed; a playbook no live signal can verify is not used, and says why.
 """
 
 from __future__ import annotations
@@ -15,9 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.domain import Hypothesis, RcaReport, RemediationPlan, RiskLevel, Step, Verification
 from aiops.playbooks.actions import ACTIONS, K8S_NAME
+from aiops.playbooks.conditions import Condition, ConditionError, render_condition
 from aiops.playbooks.loader import PlaybookSet
-from aiops.playbooks.models import ESCALATE_ID, K8sCheck, Parameter, Playbook, RoundMode, StepSpec
+from aiops.playbooks.models import (
+    ESCALATE_ID,
+    K8sCheck,
+    Parameter,
+    Playbook,
+    Precondition,
+    RoundMode,
+    StepSpec,
+)
 from aiops.playbooks.template import MissingValueError, TemplateError, lookup, render
+from aiops.profiles import Assembly, builtin_assembly
 
 _NAME = re.compile(K8S_NAME)
 
@@ -63,15 +76,19 @@ def choose_plan(
     report: RcaReport,
     playbooks: PlaybookSet | Iterable[Playbook],
     observed: Observed | None = None,
+    signals: Assembly | None = None,
 ) -> RemediationPlan:
-    return plan_remediation(report, playbooks, observed).plan
+    return plan_remediation(report, playbooks, observed, signals).plan
 
 
 def plan_remediation(
     report: RcaReport,
     playbooks: PlaybookSet | Iterable[Playbook],
     observed: Observed | None = None,
+    signals: Assembly | None = None,
 ) -> PlannedRemediation:
+    """`signals`: what the cluster's metric profiles feed (discovery); default: every part of
+    every shipped profile."""
     books = (
         list(playbooks.playbooks.values())
         if isinstance(playbooks, PlaybookSet)
@@ -93,7 +110,7 @@ def plan_remediation(
             skipped.append(f"{playbook.id}: {why_not}")
             continue
         try:
-            planned = render_playbook(playbook, report, top, observed)
+            planned = render_playbook(playbook, report, top, observed, signals)
         except (RenderError, TemplateError) as exc:
             skipped.append(f"{playbook.id}: {exc}")
             continue
@@ -144,9 +161,15 @@ def _context(
 
 
 def render_playbook(
-    playbook: Playbook, report: RcaReport, top: Hypothesis, observed: Observed
+    playbook: Playbook,
+    report: RcaReport,
+    top: Hypothesis,
+    observed: Observed,
+    signals: Assembly | None = None,
 ) -> PlannedRemediation:
-    """Render one playbook for one hypothesis; raises RenderError when it cannot be done safely."""
+    """Render one playbook for one hypothesis; raises RenderError when it cannot be done safely
+    (or verified with the signals the cluster has)."""
+    live = signals or builtin_assembly()
     params: dict[str, Any] = {}
     context = _context(report, top, observed, params)
     # Names from the report end up in PromQL label matchers and API paths: only plain Kubernetes
@@ -165,17 +188,8 @@ def render_playbook(
     try:
         steps = [_step(s, context, observed, forward=True) for s in playbook.steps]
         compensation = [_step(s, context, observed, forward=False) for s in playbook.compensation]
-        checks = [
-            RenderedCheck(
-                description=p.description,
-                promql=render(p.promql, context) if p.promql is not None else None,
-                expect=p.expect,
-                k8s=p.k8s,
-                args=render(p.args, context),
-            )
-            for p in playbook.preconditions
-        ]
-        query = render(playbook.verification.query, context)
+        checks = [c for p in playbook.preconditions if (c := _check(p, context, live)) is not None]
+        query, verified_by = _verification(playbook, context, live)
     except MissingValueError as exc:
         raise RenderError(str(exc)) from exc
     shown = ", ".join(f"{k}={v}" for k, v in params.items())
@@ -184,6 +198,7 @@ def render_playbook(
         f"{top.fault.value} on {top.target_kind} {where} (confidence {top.confidence:.2f}): "
         f"playbook {playbook.id}: {playbook.description.strip()}"
         + (f" Parameters: {shown}." if shown else "")
+        + (f" Verified by: {verified_by}." if verified_by else "")
     )
     plan = RemediationPlan(
         incident_id=report.incident_id,
@@ -201,6 +216,55 @@ def render_playbook(
         rationale=rationale,
     )
     return PlannedRemediation(plan=plan, preconditions=checks, parameters=dict(params))
+
+
+def _condition(cond: Condition, context: dict[str, Any], live: Assembly) -> str | None:
+    """The condition's PromQL for the target, or None (an optional one the cluster cannot
+    judge); RenderError when a required one cannot be judged here, with the reason."""
+    bound = render(cond.bound, context) if isinstance(cond.bound, str) else cond.bound
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise RenderError(f"{cond.signal}: the bound {bound!r} is not a number")
+    try:
+        return render_condition(cond, live.by_name(), context["target"], float(bound))
+    except ConditionError as exc:
+        why = f"{exc}: {live.why_not(cond.signal)}" if cond.signal not in live.by_name() else exc
+        raise RenderError(f"cannot check {cond.describe(bound)} ({why})") from exc
+
+
+def _check(pre: Precondition, context: dict[str, Any], live: Assembly) -> RenderedCheck | None:
+    if pre.condition is not None:
+        promql = _condition(pre.condition, context, live)
+        if promql is None:
+            return None
+        return RenderedCheck(description=pre.description or pre.condition.describe(), promql=promql)
+    return RenderedCheck(
+        description=pre.description,
+        promql=render(pre.promql, context) if pre.promql is not None else None,
+        expect=pre.expect,
+        k8s=pre.k8s,
+        args=render(pre.args, context),
+    )
+
+
+def _verification(playbook: Playbook, context: dict[str, Any], live: Assembly) -> tuple[str, str]:
+    """(the verification's PromQL, the conditions it checks in words)."""
+    spec = playbook.verification
+    if spec.conditions is None:
+        return str(render(spec.query, context)), ""
+    queries: list[str] = []
+    used: list[str] = []
+    left_out: list[str] = []
+    for cond in spec.conditions:
+        promql = _condition(cond, context, live)
+        if promql is None:
+            left_out.append(f"{cond.signal} ({live.why_not(cond.signal)})")
+            continue
+        queries.append(promql)
+        used.append(cond.describe())
+    if not queries:
+        raise RenderError("no signal this cluster has can verify it: " + "; ".join(left_out))
+    words = ", ".join(used) + (f"; not measured here: {', '.join(left_out)}" if left_out else "")
+    return " and on() ".join(queries), words
 
 
 def _parameter(

@@ -1,7 +1,8 @@
 """Pure root-cause ranking over a metrics matrix, the call graph and recent changes."""
 
+from aiops.rca.blame import score_edges
 from aiops.rca.classify import Family, classify, family_of
-from aiops.rca.edges import EdgeSeries, score_edges
+from aiops.rca.edges import EdgeConfig, EdgeHealth, EdgeSeries, edge_health
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
@@ -24,7 +25,9 @@ __all__ = [
     "ChangeEvent",
     "ChangeEvidence",
     "ChangeKind",
+    "EdgeConfig",
     "EdgeEvidence",
+    "EdgeHealth",
     "EdgeSeries",
     "Family",
     "MetricEvidence",
@@ -36,6 +39,7 @@ __all__ = [
     "ServiceScore",
     "classify",
     "describe_edge",
+    "edge_health",
     "estimate_onset",
     "family_of",
     "metric_of",

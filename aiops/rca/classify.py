@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from aiops.domain import FaultType
-from aiops.rca.edges import ERRORS as EDGE_ERRORS
-from aiops.rca.edges import is_edge_metric
+from aiops.rca.blame import ERRORS as EDGE_ERRORS
+from aiops.rca.blame import is_edge_metric
 from aiops.rca.models import ChangeEvidence, ChangeKind, MetricEvidence
 
 
@@ -129,9 +129,10 @@ def classify(
         fam = family_of(e.metric)
         if fam not in best or e.peer_score > best[fam].peer_score:
             best[fam] = e
-    # A starved process queues its callers and inflates its own calls: the service graph's
-    # evidence is then a symptom, and the process's own metrics are weighed against each other.
-    own = [e.peer_score for e in evidence if family_of(e.metric) is not Family.NETWORK]
+    # The service graph's pseudo-metrics are the callers' view of the same fault (a starved
+    # process queues its callers and stretches its own calls): the service's own metrics are
+    # weighed against each other, and the graph's evidence decides only what they leave open.
+    own = [e.peer_score for e in evidence if not is_edge_metric(e.metric)]
     top = max(own) if own else max(e.peer_score for e in evidence)
     floor = RESOURCE_SHARE * top
 

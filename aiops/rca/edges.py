@@ -14,45 +14,24 @@ the caller waits longer while the callee spends no more time. So, per edge:
   client rise): the network and queues of its ends;
 * the rise in failures the caller saw and the callee did not (503s, resets, `response_flags`).
 
-A departed edge points at one of its two ends. Which one is read from the rest of the graph, as
-the single fault that best explains every departure: a network fault or a starved process shows on
-most edges of its side of a service (the callee's inbound edges, or the caller's outbound ones),
-and an edge departs by chance only rarely. Each side's log-likelihood ratio against "no fault"
-counts its departed edges for it and its quiet ones against it, and an edge's two ends share its
-departure by those odds: a hub with one slow callee among seven is not the cause, a service whose
-every inbound edge slowed is, and a caller whose every outbound edge slowed is the common cause
-of them all. The result is one pseudo-column per service and kind (`<service>_edge_gap`,
-`<service>_edge_errors`), scored like a metric, so the ranking weighs them against the service's
-own metrics with the same peer standing (see rank.py).
-
-Where an edge shows that its callee spent no more time (server side flat), the callee does not
-explain its caller's slowness, whatever its other metrics did: `EdgeScores.callee_slow` tells the
-ranking so.
+`measure_edges` gives each edge's departure; `edge_health` says per edge what changed (for a
+person reading the graph); blame.py turns departures into blame per service for the ranking.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.rca.models import EdgeEvidence, RcaInputError
+from aiops.rca.models import RcaInputError
 
 FloatArray = npt.NDArray[np.float64]
-
-# The pseudo-metrics an edge analysis adds per service (the family of `edge_*` is NETWORK).
-GAP = "edge_gap"
-ERRORS = "edge_errors"
-SERVER = "edge_server_latency"  # family LATENCY: the callee's own time, a symptom that propagates
-
-
-def is_edge_metric(metric: str) -> bool:
-    """Whether a metric name is one of the service graph's pseudo-metrics."""
-    return metric.startswith("edge_")
 
 
 @dataclass(frozen=True)
@@ -70,8 +49,9 @@ class EdgeConfig:
 @dataclass(frozen=True)
 class EdgeSeries:
     """One caller → callee edge over time. `times` are unix seconds of each bin's end, ascending;
-    latencies in seconds (one quantile of the bin, named by `quantile`); NaN where a bin has no
-    calls. Error arrays are the share of the bin's calls that failed as each side saw them."""
+    latencies in seconds (one statistic of the bin's calls, named by `statistic`: "mean",
+    "p50", ...); NaN where a bin has no calls. Error arrays are the share of the bin's calls
+    that failed as each side saw them."""
 
     client: str
     server: str
@@ -81,7 +61,7 @@ class EdgeSeries:
     server_latency: FloatArray
     client_errors: FloatArray | None = None
     server_errors: FloatArray | None = None
-    quantile: str = "p50"
+    statistic: str = "p50"
 
     def __post_init__(self) -> None:
         if not self.client or not self.server:
@@ -112,20 +92,7 @@ class EdgeSeries:
 
 
 @dataclass(frozen=True)
-class EdgeScores:
-    """Per-service pseudo-columns in the shape of the metric scores, and the evidence behind."""
-
-    columns: tuple[str, ...]
-    score: FloatArray
-    onset: FloatArray
-    evidence: dict[str, list[EdgeEvidence]] = field(default_factory=dict)
-    # (caller, callee) → whether the callee spent more time on that edge (server side departed)
-    # or its end of the edge is blamed for the caller's wait.
-    callee_slow: dict[tuple[str, str], bool] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Level:
+class Level:
     """One latency side of an edge around the anomaly, in log space."""
 
     before: float  # median log latency of the freshest bins before
@@ -138,10 +105,13 @@ class _Level:
 
 
 @dataclass(frozen=True)
-class _Edge:
+class EdgeMeasure:
+    """One edge around the anomaly: both sides' levels, the share of the caller's rise that
+    happened outside the callee, failures, and the departures as robust z."""
+
     edge: EdgeSeries
-    client: _Level
-    server: _Level | None
+    client: Level
+    server: Level | None
     network_share: float  # share of the client's rise outside the callee's own time
     errors_rise: float  # failures seen by the caller only, share of calls
     served_errors_rise: float  # failures the callee itself returned, share of calls
@@ -153,7 +123,7 @@ class _Edge:
     errors_z: float = 0.0
 
 
-def score_edges(
+def measure_edges(
     edges: Sequence[EdgeSeries],
     anomaly_time: float,
     *,
@@ -162,8 +132,8 @@ def score_edges(
     onset_z: float,
     lookback_s: float | None = None,
     config: EdgeConfig | None = None,
-) -> EdgeScores:
-    """Blame per service from the edges' departures after `anomaly_time` (see the module doc).
+) -> list[EdgeMeasure]:
+    """Every edge with bins on both sides of `anomaly_time`, with its departures.
 
     `level_s`: the level to depart from is the median of the bins within this many seconds of the
     last bin before the anomaly (the freshest normal; older bins may hold earlier incidents).
@@ -174,16 +144,11 @@ def score_edges(
         for m in (_measure(e, anomaly_time, window_s, level_s, lookback_s) for e in edges)
         if m is not None
     ]
-    # A caller that waits less than its callee spends does not wait for it (a queue, a
-    # fire-and-forget call): that callee's slowness never explains the caller's.
-    one_way = {(e.client, e.server): False for e in edges if _one_way(e, anomaly_time)}
-    if not measured:
-        return EdgeScores(columns=(), score=np.empty(0), onset=np.empty(0), callee_slow=one_way)
     # An edge's own spread from a handful of bins is unreliable: no edge is believed to be
     # quieter than the typical edge of the same graph.
     client_floor = _typical([m.client.noise for m in measured])
     server_floor = _typical([m.server.noise for m in measured if m.server is not None])
-    scored = [
+    return [
         replace(
             m,
             z=m.client.rise / max(m.client.noise, client_floor),
@@ -192,62 +157,97 @@ def score_edges(
         )
         for m in measured
     ]
-    gap = _blame(scored, lambda e: max(e.z, 0.0) * e.network_share, onset_z, cfg)
-    err = _blame(scored, lambda e: e.errors_z, onset_z, cfg)
-    served = _served(scored)
-    services = sorted({s for e in scored for s in (e.edge.client, e.edge.server)})
-    columns: list[str] = []
-    score: list[float] = []
-    onset: list[float] = []
-    evidence: dict[str, list[EdgeEvidence]] = {}
-    kinds: tuple[tuple[Literal["gap", "errors", "server"], str, _Blame], ...] = (
-        ("gap", GAP, gap),
-        ("errors", ERRORS, err),
-        ("server", SERVER, served),
-    )
-    for kind, metric, blame in kinds:
-        for svc in services:
-            parts = blame.get(svc, [])
-            departed = [(e, share) for e, share, strength in parts if strength >= onset_z]
-            columns.append(f"{svc}_{metric}")
-            score.append(sum(share * strength for _, share, strength in parts))
-            onset.append(min((_onset(e, onset_z) for e, _ in departed), default=math.nan))
-            evidence.setdefault(svc, []).extend(_evidence(e, kind, sh) for e, sh in departed)
-    # The callee explains its caller's trouble on this edge when it spent more time itself,
-    # returned more failures itself, or its end of the edge is blamed for the caller's wait or
-    # failures.
-    blamed_callee = {
-        id(e)
-        for kind in (gap, err)
-        for service, parts in kind.items()
-        for e, share, strength in parts
-        if service == e.edge.server and share >= 0.5 and strength >= onset_z
-    }
-    slow_callee = {
-        (e.edge.client, e.edge.server): e.server_z >= onset_z
-        or e.served_errors_rise >= cfg.min_error_rise
-        or id(e) in blamed_callee
-        for e in scored
-    }
-    return EdgeScores(
-        columns=tuple(columns),
-        score=np.asarray(score, dtype=np.float64),
-        onset=np.asarray(onset, dtype=np.float64),
-        evidence={
-            k: sorted(v, key=lambda ev: -ev.score * ev.share) for k, v in evidence.items() if v
-        },
-        callee_slow={**slow_callee, **one_way},
-    )
 
 
-def _one_way(e: EdgeSeries, at: float) -> bool:
+def one_way(e: EdgeSeries, at: float) -> bool:
+    """The caller waits less than the callee spends (a queue, a fire-and-forget call): it does
+    not wait for the callee."""
     before = (e.times < at) & (np.nan_to_num(e.calls) > 0)
     return bool(_median(e.client_latency[before]) < _median(e.server_latency[before]))
 
 
+def first_departure(e: EdgeMeasure, onset_z: float) -> float:
+    """The first bin after the anomaly whose client latency stood `onset_z` noise units up."""
+    scale = e.client.rise / e.z if e.z > 0 else math.inf
+    above = e.after[(e.after_logs - e.client.before) >= onset_z * scale]
+    return float(above[0]) if above.size else float(e.after[0]) if e.after.size else math.nan
+
+
+class EdgeHealth(BaseModel):
+    """What changed on one edge since the level before `at`, as a person reads it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client: str
+    server: str
+    statistic: str = Field(description="the latency statistic: mean, p50, ...")
+    verdict: Literal["ok", "slower", "slow network", "failing", "calls lost"] = Field(
+        description="slower: the callee spends more; slow network: the caller waits, the callee "
+        "does not spend it; failing: the callee returns failures; calls lost: only the caller "
+        "sees them fail"
+    )
+    calls_per_s: float | None
+    client_before: float = Field(description="seconds the caller waited, before")
+    client_now: float
+    server_before: float | None
+    server_now: float | None
+    client_errors_now: float | None
+    server_errors_now: float | None
+    score: float = Field(description="robust z of the client latency's rise")
+    network_share: float
+
+
+def edge_health(
+    edges: Sequence[EdgeSeries],
+    at: float,
+    *,
+    window_s: float,
+    level_s: float,
+    onset_z: float = 3.0,
+    config: EdgeConfig | None = None,
+) -> list[EdgeHealth]:
+    """Per edge with data on both sides of `at`: its levels before and after and a verdict."""
+    cfg = config or EdgeConfig()
+    out = []
+    for m in measure_edges(
+        edges, at, window_s=window_s, level_s=level_s, onset_z=onset_z, config=cfg
+    ):
+        if m.errors_z >= onset_z:
+            verdict: Literal["ok", "slower", "slow network", "failing", "calls lost"] = "calls lost"
+        elif m.served_errors_rise >= cfg.min_error_rise:
+            verdict = "failing"
+        elif m.z >= onset_z:
+            verdict = "slow network" if m.network_share >= 0.5 else "slower"
+        else:
+            verdict = "ok"
+        after = (m.edge.times >= at) & (m.edge.times < at + window_s)
+        out.append(
+            EdgeHealth(
+                client=m.edge.client,
+                server=m.edge.server,
+                statistic=m.edge.statistic,
+                verdict=verdict,
+                calls_per_s=_none(_median(m.edge.calls[after])),
+                client_before=math.exp(m.client.before),
+                client_now=math.exp(m.client.after),
+                server_before=math.exp(m.server.before) if m.server else None,
+                server_now=math.exp(m.server.after) if m.server else None,
+                client_errors_now=m.errors[0],
+                server_errors_now=m.errors[1],
+                score=round(m.z, 3),
+                network_share=round(m.network_share, 3),
+            )
+        )
+    return out
+
+
+def _none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def _measure(
     e: EdgeSeries, at: float, window_s: float, level_s: float, lookback_s: float | None
-) -> _Edge | None:
+) -> EdgeMeasure | None:
     has_calls = np.nan_to_num(e.calls) > 0
     start = -math.inf if lookback_s is None else at - lookback_s
     before = has_calls & (e.times < at) & (e.times >= start)
@@ -272,7 +272,7 @@ def _measure(
             _median(e.server_errors[after]) if e.server_errors is not None else None,
         )
     usable = after & (e.client_latency > 0)
-    return _Edge(
+    return EdgeMeasure(
         edge=e,
         client=client,
         server=server,
@@ -291,7 +291,7 @@ def _level(
     before: npt.NDArray[np.bool_],
     after: npt.NDArray[np.bool_],
     level_s: float,
-) -> _Level | None:
+) -> Level | None:
     usable = np.isfinite(values) & (values > 0)
     before, after = before & usable, after & usable
     if not before.any() or not after.any():
@@ -299,7 +299,7 @@ def _level(
     with np.errstate(divide="ignore"):
         logs = np.log(np.where(usable, values, 1.0))
     diffs = np.abs(np.diff(logs[before]))
-    return _Level(
+    return Level(
         before=_median(logs[_recent(times, before, level_s)]),
         after=_median(logs[after]),
         noise=_median(diffs) / 0.954 if diffs.size else 0.0,
@@ -319,77 +319,6 @@ def _recent(
 def _typical(noises: list[float]) -> float:
     positive = [n for n in noises if n > 0]
     return float(np.median(positive)) if positive else math.log(1.1)
-
-
-_Blame = dict[str, list[tuple[_Edge, float, float]]]
-
-
-def _blame(
-    edges: Sequence[_Edge], strength: Callable[[_Edge], float], onset_z: float, cfg: EdgeConfig
-) -> _Blame:
-    """service → (edge, its share of the edge, the edge's strength) for every edge touching it."""
-    strong = [strength(e) for e in edges]
-    outbound: dict[str, list[bool]] = {}
-    inbound: dict[str, list[bool]] = {}
-    for e, s in zip(edges, strong, strict=True):
-        outbound.setdefault(e.edge.client, []).append(s >= onset_z)
-        inbound.setdefault(e.edge.server, []).append(s >= onset_z)
-    shows = math.log(cfg.side_shows / cfg.chance)
-    quiet = math.log((1 - cfg.side_shows) / (1 - cfg.chance))
-
-    def odds(side: list[bool]) -> float:
-        k = sum(side)
-        return k * shows + (len(side) - k) * quiet
-
-    out: _Blame = {}
-    for e, s in zip(edges, strong, strict=True):
-        if s <= 0:
-            continue
-        lean = odds(outbound[e.edge.client]) - odds(inbound[e.edge.server])
-        to_server = 1.0 / (1.0 + math.exp(min(max(lean, -50.0), 50.0)))
-        # The edge goes to the end the odds favour (to both, by halves, on a tie): a small
-        # share of a large departure is no departure of the other end.
-        for end, share in ((e.edge.server, to_server), (e.edge.client, 1.0 - to_server)):
-            if share >= 0.5:
-                out.setdefault(end, []).append((e, share, s))
-    return out
-
-
-def _served(edges: Sequence[_Edge]) -> _Blame:
-    """callee → its inbound edges, each weighing its server-side rise by the callee's number of
-    inbound edges: the callee's own time, which every caller sees, averaged over them."""
-    inbound: dict[str, list[_Edge]] = {}
-    for e in edges:
-        inbound.setdefault(e.edge.server, []).append(e)
-    return {
-        svc: [(e, 1.0 / len(es), max(e.server_z, 0.0)) for e in es] for svc, es in inbound.items()
-    }
-
-
-def _onset(e: _Edge, onset_z: float) -> float:
-    """The first bin after the anomaly whose client latency stood `onset_z` noise units up."""
-    scale = e.client.rise / e.z if e.z > 0 else math.inf
-    above = e.after[(e.after_logs - e.client.before) >= onset_z * scale]
-    return float(above[0]) if above.size else float(e.after[0]) if e.after.size else math.nan
-
-
-def _evidence(e: _Edge, kind: Literal["gap", "errors", "server"], share: float) -> EdgeEvidence:
-    return EdgeEvidence(
-        client=e.edge.client,
-        server=e.edge.server,
-        quantile=e.edge.quantile,
-        kind=kind,
-        score=round({"gap": e.z, "errors": e.errors_z, "server": e.server_z}[kind], 3),
-        network_share=round(e.network_share, 3),
-        share=round(share, 3),
-        client_before=math.exp(e.client.before),
-        client_after=math.exp(e.client.after),
-        server_before=math.exp(e.server.before) if e.server else 0.0,
-        server_after=math.exp(e.server.after) if e.server else 0.0,
-        client_errors_after=e.errors[0],
-        server_errors_after=e.errors[1],
-        onset=_onset(e, 0.0 if kind == "errors" else 3.0) if e.after.size else None,
-    )
 
 
 def _median(a: FloatArray) -> float:

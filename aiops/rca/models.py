@@ -142,9 +142,12 @@ class EdgeEvidence(BaseModel):
 
     client: str
     server: str
-    quantile: str
+    statistic: str = Field(description="the latency statistic each side reports: mean, p50, ...")
     kind: Literal["gap", "errors", "server"]
-    score: float = Field(description="robust z of the departure (client latency or errors)")
+    score: float = Field(
+        description="robust z of the departure: the caller's wait (gap), the callee's own time "
+        "(server), or failures only the caller saw (errors)"
+    )
     network_share: float = Field(description="share of the client rise outside the callee")
     share: float = Field(description="share of this edge's departure blamed on this service")
     client_before: float

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aiops.rca.blame import EdgeScores, score_edges
 from aiops.rca.classify import Family, classify, family_of
-from aiops.rca.edges import EdgeConfig, EdgeScores, EdgeSeries, score_edges
+from aiops.rca.edges import EdgeConfig, EdgeSeries
 from aiops.rca.models import (
     ChangeEvent,
     ChangeEvidence,
@@ -27,7 +28,13 @@ from aiops.rca.models import (
     service_of,
 )
 from aiops.rca.onset import estimate_onset
-from aiops.rca.scoring import MetricScores, ScoringConfig, peer_scores, score_metrics
+from aiops.rca.scoring import (
+    MetricScores,
+    ScoringConfig,
+    peer_scores,
+    score_metrics,
+    typical_spread,
+)
 from aiops.rca.topology import random_walk_scores
 
 
@@ -122,6 +129,7 @@ def rank(
             onset_z=cfg.scoring.onset_z,
             lookback_s=cfg.scoring.baseline_s,
             config=cfg.edges,
+            suspects=set(matrix.services) or None,
         )
         columns, scores = with_edges(columns, scores, scored, cfg.scoring)
         edge_evidence, callee_slow = scored.evidence, scored.callee_slow
@@ -287,8 +295,9 @@ def explained_by_callees(
 ) -> dict[str, list[str]]:
     """caller -> its callees that departed (a fault, not a symptom of the caller) no later than
     `explained_slack_s` after the caller's first departure. Where the edge itself was measured
-    (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, and whose
-    end of the edge is not blamed, explains nothing of the caller's wait."""
+    (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, returned
+    no more failures, and whose end of the edge is not blamed, explains nothing of the caller's
+    trouble."""
     z = cfg.scoring.onset_z
 
     def first_departure(svc: str, families: frozenset[Family] | None) -> float | None:
@@ -371,10 +380,19 @@ def with_edges(
     columns: tuple[str, ...], scores: MetricScores, edges: EdgeScores, cfg: ScoringConfig
 ) -> tuple[tuple[str, ...], MetricScores]:
     """The metric scores with the service graph's pseudo-columns appended (their peer standing
-    among themselves; the metrics' own standing is left as it was)."""
+    among themselves; the metrics' own standing is left as it was).
+
+    Most services' pseudo-columns sit at zero (no edge of theirs departed), so their own spread
+    would make any departure a towering standing; they are measured in the unit the metrics'
+    standing has, the spread a metric kind typically shows among services."""
     if not edges.columns:
         return columns, scores
-    peer = peer_scores(edges.columns, edges.score, cfg) if cfg.peer else np.log1p(edges.score)
+    unit = typical_spread(columns, scores.score, cfg)
+    peer = (
+        peer_scores(edges.columns, edges.score, cfg, floor=unit)
+        if cfg.peer
+        else np.log1p(edges.score)
+    )
     return columns + edges.columns, MetricScores(
         score=np.concatenate([scores.score, edges.score]),
         direction=np.concatenate([scores.direction, np.ones(len(edges.columns))]),

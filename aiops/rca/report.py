@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiops.domain import Evidence, FaultType, Hypothesis
+from aiops.rca.blame import is_edge_metric
 from aiops.rca.classify import Family, family_of
-from aiops.rca.edges import is_edge_metric
 from aiops.rca.models import (
     ChangeEvidence,
     ChangeKind,
@@ -80,7 +80,7 @@ _FLAT = 1.25
 
 def describe_edge(e: EdgeEvidence) -> str:
     """ "frontend → cartservice: client p50 12 ms → 210 ms, server p50 flat at 2 ms"."""
-    q = e.quantile
+    q = e.statistic
     head = f"{e.client} → {e.server}: "
     if e.kind == "errors":
         seen = f"{(e.client_errors_after or 0.0):.1%}"

@@ -183,11 +183,15 @@ def nan_quantiles(a: FloatArray, qs: tuple[float, ...]) -> list[FloatArray]:
     return out
 
 
-def peer_scores(columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig) -> FloatArray:
+def peer_scores(
+    columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig, floor: float | None = None
+) -> FloatArray:
     """Robust standing of each column's log score among the same metric kind of other services.
 
-    Kinds present on fewer than `peer_min_services` services are compared with all columns.
+    Kinds present on fewer than `peer_min_services` services are compared with all columns. The
+    spread is floored at `floor` (default `cfg.peer_mad_floor`).
     """
+    floor = cfg.peer_mad_floor if floor is None else floor
     logs = np.log1p(np.where(np.isfinite(score), score, np.nan))
     out = np.full(score.shape, np.nan)
     kinds: dict[str, list[int]] = {}
@@ -205,5 +209,20 @@ def peer_scores(columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig)
             mad = float(np.median(np.abs(finite - med)))
         else:
             med, mad = glob_med, glob_mad
-        out[idx] = (v - med) / max(mad, cfg.peer_mad_floor)
+        out[idx] = (v - med) / max(mad, floor)
     return out
+
+
+def typical_spread(columns: tuple[str, ...], score: FloatArray, cfg: ScoringConfig) -> float:
+    """The spread (MAD of the log score) a metric kind typically has among services: the unit
+    of peer standing, for columns whose own spread says nothing (most services at zero)."""
+    logs = np.log1p(np.where(np.isfinite(score), score, np.nan))
+    kinds: dict[str, list[int]] = {}
+    for j, c in enumerate(columns):
+        kinds.setdefault(metric_of(c), []).append(j)
+    spreads = []
+    for idx in kinds.values():
+        finite = logs[idx][np.isfinite(logs[idx])]
+        if finite.size >= cfg.peer_min_services:
+            spreads.append(float(np.median(np.abs(finite - np.median(finite)))))
+    return max(float(np.median(spreads)), cfg.peer_mad_floor) if spreads else cfg.peer_mad_floor

@@ -35,6 +35,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         timeout_s=args.timeout,
         warmup_s=args.warmup,
         policy=args.policy,
+        metrics=args.metrics,
     )
     try:
         return run_demo(settings, opts)

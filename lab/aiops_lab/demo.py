@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, TextIO
 from aiops.config import Settings
 from aiops.domain import IncidentStatus
 from aiops_lab import commands as lab_commands
+from aiops_lab.cli import METRICS_FLAVORS
 from aiops_lab.eval.lab_detection import shorten
 from aiops_lab.eval.lab_scoring import HealthSample, healthy, names_entity, recovered_at
 
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
 from aiops_lab.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario
 
 DEFAULT_SCENARIO = SCENARIO_DIR / "cart-bad-rollout.yaml"
+FLAVOR_WORDS = {
+    "istio": "Istio's sidecars write them",
+    "otel": "OpenTelemetry writes them (semantic conventions + servicegraph)",
+    "linkerd": "Linkerd's proxies write them",
+}
 DEMO_IDENTITIES = ("aiops-demo", "aiops-demo-reviewer")
 TERMINAL = {
     IncidentStatus.RESOLVED,
@@ -80,6 +86,7 @@ class DemoOptions:
     settle_s: float = 20.0
     interval_s: float = 1.0
     policy: Path | None = None
+    metrics: str = "istio"  # the lab's request-metrics flavour: istio, otel or linkerd
 
 
 @dataclass
@@ -142,10 +149,11 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         say(note)
     say(
         f"starting the lab: a simulated Online Boutique on a simulated cluster, the lab "
-        f"Kubernetes API and Prometheus with two days of history (state in {state_dir})"
+        f"Kubernetes API and Prometheus with two days of history, request metrics as "
+        f"{FLAVOR_WORDS.get(opts.metrics, opts.metrics)} (state in {state_dir})"
     )
     try:
-        proc, lab = lab_commands.start(state_dir, timeout_s=300.0)
+        proc, lab = lab_commands.start(state_dir, timeout_s=300.0, metrics=opts.metrics)
     except lab_commands.LabError as exc:
         raise DemoError(str(exc)) from exc
     try:
@@ -448,4 +456,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="policy file (default: policies/demo.yaml)",
+    )
+    p.add_argument(
+        "--metrics",
+        choices=METRICS_FLAVORS,
+        default="istio",
+        help="request metrics the lab exports (Istio, OpenTelemetry or Linkerd names); aiops "
+        "finds which through its metric profiles",
     )

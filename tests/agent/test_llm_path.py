@@ -11,8 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from aiops.agent import AgentConfig, AgentDeps, investigate
-from aiops.config import LlmSettings
+from aiops.config import LlmSettings, ProfileSettings
 from aiops.domain import RcaReport
+from aiops.integrations.discovery import ProfileDiscovery
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from aiops.playbooks.loader import load_playbooks
@@ -64,10 +65,21 @@ def run(
     cluster = FakeCluster(ns, history, logs=logs)
     config = AgentConfig(after_s=300, token_budget=settings.max_tokens_per_incident)
     incident = incident_for(ns, history)
+    # the signals the shop's metrics feed, as the worker's discovery gives them to the agent
+    signals = ProfileDiscovery(ProfileSettings(lookback_s=86400.0), prom).current
     with_model = investigate(
-        incident, AgentDeps(metrics=prom, cluster=cluster, llm=OpenAiChat(settings), config=config)
+        incident,
+        AgentDeps(
+            metrics=prom,
+            cluster=cluster,
+            llm=OpenAiChat(settings),
+            config=config,
+            signals=signals,
+        ),
     )
-    plain = investigate(incident, AgentDeps(metrics=prom, cluster=cluster, config=config))
+    plain = investigate(
+        incident, AgentDeps(metrics=prom, cluster=cluster, config=config, signals=signals)
+    )
     return with_model, plain, server
 
 

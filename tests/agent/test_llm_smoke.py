@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from aiops.agent import AgentConfig, AgentDeps, investigate
-from aiops.config import LlmSettings
+from aiops.config import LlmSettings, ProfileSettings
+from aiops.integrations.discovery import ProfileDiscovery
 from aiops.integrations.llm import OpenAiChat
 from aiops.integrations.prometheus import Prometheus
 from tests.agent.conftest import incident_for
@@ -63,10 +64,17 @@ def test_real_model_answers_through_json_schema(
     )
     incident = incident_for("shop-cpu", history)
     cluster = FakeCluster("shop-cpu", history)
-    plain = investigate(incident, AgentDeps(metrics=prom, cluster=cluster, config=config))
+    # the signals the shop's metrics feed, as the worker's discovery gives them to the agent
+    signals = ProfileDiscovery(ProfileSettings(lookback_s=86400.0), prom).current
+    plain = investigate(
+        incident, AgentDeps(metrics=prom, cluster=cluster, config=config, signals=signals)
+    )
     started = time.monotonic()
     report = investigate(
-        incident, AgentDeps(metrics=prom, cluster=cluster, llm=OpenAiChat(settings), config=config)
+        incident,
+        AgentDeps(
+            metrics=prom, cluster=cluster, llm=OpenAiChat(settings), config=config, signals=signals
+        ),
     )
     elapsed = time.monotonic() - started
     assert elapsed < 60

@@ -1,9 +1,11 @@
 """The Kubernetes manifests in deploy/kubernetes, checked offline.
 
 Every object validates against the Kubernetes 1.33 OpenAPI schemas (kubernetes-validate, strict:
-unknown fields are errors); the worker's RBAC grants exactly what the shipped playbooks' actions,
-their preconditions and the investigation need, and nothing dangerous; the pods are hardened; the
-settings the pods receive are real aiops settings; the kustomization ties it all together.
+unknown fields are errors); each process's ServiceAccount is granted exactly the API calls its
+code makes (derived from the code in tests/deploy/needs.py) and nothing dangerous; each pod mounts
+exactly the files its process reads; every long-running process has liveness and readiness probes
+on its telemetry endpoints; the pods are hardened; the settings the pods receive are real aiops
+settings; the kustomization (and its components) ties it all together.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from pydantic import BaseModel, SecretStr
 from aiops.cli import build_parser
 from aiops.config import Settings, load_settings
 from aiops.incidents.rules import load_rules
-from aiops.playbooks.actions import ACTIONS
-from aiops.playbooks.models import K8sCheck
+from tests.deploy.needs import Grant, mcp_tools, process_needs, reader_calls
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "deploy" / "kubernetes"
@@ -34,66 +35,11 @@ CONFIG = MANIFESTS / "config"
 K8S_VERSION = "1.33"
 NAMESPACE = "aiops"
 IMAGE = "ghcr.io/aiops/aiops"
-WORKER_SA = ("aiops-worker", NAMESPACE)
 
 Obj = dict[str, Any]
-Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
-# What each playbook action calls on the API server (see aiops/integrations/kubernetes.py).
-# Server-side dry-run needs the same verbs as the real call.
-ACTION_CALLS: dict[str, set[Grant]] = {
-    # read, then patch the restart annotation keyed by incident id
-    "k8s.rollout_restart": {("apps", "deployments", "get"), ("apps", "deployments", "patch")},
-    # scale *to* N through the scale subresource
-    "k8s.scale": {("apps", "deployments/scale", "get"), ("apps", "deployments/scale", "patch")},
-    # as `kubectl rollout undo`: find the previous ReplicaSet, patch its template back in
-    "k8s.rollout_undo": {
-        ("apps", "deployments", "get"),
-        ("apps", "replicasets", "list"),
-        ("apps", "deployments", "patch"),
-    },
-    "k8s.delete_pod": {("", "pods", "get"), ("", "pods", "delete")},
-    "k8s.cordon": {("", "nodes", "get"), ("", "nodes", "patch")},
-    # cordon, list the node's pods in every namespace, evict them (PodDisruptionBudgets hold)
-    "k8s.drain": {
-        ("", "nodes", "get"),
-        ("", "nodes", "patch"),
-        ("", "pods", "list"),
-        ("", "pods/eviction", "create"),
-    },
-}
-
-# Kubernetes preconditions playbooks may name (`k8s: <check>`).
-CHECK_CALLS: dict[str, set[Grant]] = {
-    "deployment_exists": {("apps", "deployments", "get")},
-    "deployment_has_previous_revision": {
-        ("apps", "deployments", "get"),
-        ("apps", "replicasets", "list"),
-    },
-    "pod_exists": {("", "pods", "get")},
-    "node_exists": {("", "nodes", "get")},
-    "node_ready": {("", "nodes", "get")},
-    "other_nodes_schedulable": {("", "nodes", "list")},
-}
-
-# Read-only access for investigation (evidence, topology, PodDisruptionBudget bounds).
-_READ = ("get", "list", "watch")
-INVESTIGATION_CALLS: set[Grant] = {
-    (group, resource, verb)
-    for group, resource in [
-        ("", "pods"),
-        ("", "events"),
-        ("", "nodes"),
-        ("apps", "deployments"),
-        ("apps", "replicasets"),
-        ("policy", "poddisruptionbudgets"),
-    ]
-    for verb in _READ
-} | {("", "pods/log", "get")}
-
-NEEDED: set[Grant] = (
-    set().union(*ACTION_CALLS.values()) | set().union(*CHECK_CALLS.values()) | INVESTIGATION_CALLS
-)
+NEEDS = process_needs()
+PROCESSES = sorted(NEEDS)  # Deployment and ServiceAccount names
 
 FORBIDDEN_VERBS = {"escalate", "bind", "impersonate", "*"}
 # Reading Secrets, or reaching into containers, is a path to every other credential.
@@ -166,81 +112,66 @@ def playbook_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def _walk_key(node: Any, key: str) -> Iterator[Any]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == key:
-                yield v
-            yield from _walk_key(v, key)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk_key(item, key)
-
-
-def playbook_usage(files: list[Path]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """action -> files using it (steps and compensation), check -> files naming it."""
-    actions: dict[str, set[str]] = {}
-    checks: dict[str, set[str]] = {}
-    for path in files:
-        doc = yaml.safe_load(path.read_text())
-        for value in _walk_key(doc, "action"):
-            actions.setdefault(str(value), set()).add(path.name)
-        for value in _walk_key(doc, "k8s"):
-            checks.setdefault(str(value), set()).add(path.name)
-    return actions, checks
-
-
 # --------------------------------------------------------------------------- RBAC model
 
 
-def worker_grants(objects: list[tuple[str, Obj]]) -> tuple[set[Grant], list[str]]:
-    """Everything the worker's ServiceAccount may do, and the problems found on the way."""
+def granted(objects: list[tuple[str, Obj]]) -> tuple[dict[str, set[Grant]], list[str]]:
+    """ServiceAccount name -> everything it may do, and the problems found on the way."""
     problems: list[str] = []
     roles = {
         (obj["kind"], obj["metadata"]["name"]): obj
         for obj in kinds(objects, "ClusterRole") + kinds(objects, "Role")
     }
     bound: set[tuple[str, str]] = set()
-    grants: set[Grant] = set()
+    grants: dict[str, set[Grant]] = {name: set() for name in PROCESSES}
     for binding in kinds(objects, "ClusterRoleBinding") + kinds(objects, "RoleBinding"):
         ref = (binding["roleRef"]["kind"], binding["roleRef"]["name"])
-        subjects = {(s["kind"], s["name"], s.get("namespace")) for s in binding["subjects"]}
-        if subjects != {("ServiceAccount", *WORKER_SA)}:
-            problems.append(
-                f"binding {binding['metadata']['name']} has subjects {sorted(subjects, key=str)}; "
-                f"only ServiceAccount {WORKER_SA[1]}/{WORKER_SA[0]} may be bound"
-            )
         if ref not in roles:
             problems.append(f"binding {binding['metadata']['name']} refers to missing {ref}")
             continue
         bound.add(ref)
-        for rule in roles[ref].get("rules", []):
-            if rule.get("nonResourceURLs"):
-                problems.append(f"{ref[1]}: nonResourceURLs are not needed")
-            if rule.get("resourceNames"):
-                problems.append(f"{ref[1]}: resourceNames are not used by this model")
-            for group in rule.get("apiGroups", []):
-                for resource in rule.get("resources", []):
-                    for verb in rule.get("verbs", []):
-                        grants.add((group, resource, verb))
+        for subject in binding["subjects"]:
+            account = (subject["kind"], subject.get("namespace"))
+            if account != ("ServiceAccount", NAMESPACE) or subject["name"] not in grants:
+                problems.append(
+                    f"binding {binding['metadata']['name']} binds {subject}; only the aiops "
+                    f"ServiceAccounts {PROCESSES} may be bound"
+                )
+                continue
+            for rule in roles[ref].get("rules", []):
+                if rule.get("nonResourceURLs"):
+                    problems.append(f"{ref[1]}: nonResourceURLs are not needed")
+                if rule.get("resourceNames"):
+                    problems.append(f"{ref[1]}: resourceNames are not used by this model")
+                for group in rule.get("apiGroups", []):
+                    for resource in rule.get("resources", []):
+                        for verb in rule.get("verbs", []):
+                            grants[subject["name"]].add((group, resource, verb))
     for ref in sorted(set(roles) - bound):
         problems.append(f"{ref[0]} {ref[1]} is not bound to anything; remove it")
     return grants, problems
 
 
 def rbac_problems(objects: list[tuple[str, Obj]]) -> list[str]:
-    grants, problems = worker_grants(objects)
-    for group, resource, verb in sorted(grants):
-        if "*" in (group, resource, verb):
-            problems.append(f"wildcard in ({group!r}, {resource!r}, {verb!r})")
-        if resource in FORBIDDEN_RESOURCES:
-            problems.append(f"access to {resource} ({verb}) is forbidden")
-        if verb in FORBIDDEN_VERBS:
-            problems.append(f"verb {verb} on {resource} is forbidden")
-    for group, resource, verb in sorted(grants - NEEDED):
-        problems.append(f"grants {verb} on {group or 'core'}/{resource}, which nothing needs")
-    for group, resource, verb in sorted(NEEDED - grants):
-        problems.append(f"lacks {verb} on {group or 'core'}/{resource}, which an action needs")
+    grants, problems = granted(objects)
+    for account in PROCESSES:
+        has, needs = grants[account], NEEDS[account].grants
+        for group, resource, verb in sorted(has):
+            if "*" in (group, resource, verb):
+                problems.append(f"{account}: wildcard in ({group!r}, {resource!r}, {verb!r})")
+            if resource in FORBIDDEN_RESOURCES:
+                problems.append(f"{account}: access to {resource} ({verb}) is forbidden")
+            if verb in FORBIDDEN_VERBS:
+                problems.append(f"{account}: verb {verb} on {resource} is forbidden")
+        for group, resource, verb in sorted(has - needs):
+            problems.append(
+                f"{account}: grants {verb} on {group or 'core'}/{resource}, which its code never "
+                "calls"
+            )
+        for grant in sorted(needs - has):
+            group, resource, verb = grant
+            why = "; ".join(sorted(NEEDS[account].why.get(grant, set())))
+            problems.append(f"{account}: lacks {verb} on {group or 'core'}/{resource} ({why})")
     return problems
 
 
@@ -292,8 +223,28 @@ def test_namespaced_objects_live_in_the_aiops_namespace() -> None:
 # --------------------------------------------------------------------------- RBAC
 
 
-def test_rbac_grants_exactly_what_the_actions_and_investigation_need() -> None:
+def test_each_service_account_gets_exactly_what_its_code_calls() -> None:
     assert rbac_problems(load_objects()) == []
+
+
+def test_the_derivation_sees_the_executor_the_agent_and_the_mcp_tools() -> None:
+    # Guards the derivation against silently finding nothing (a renamed module, a new layout).
+    worker, mcp = NEEDS["aiops-worker"].grants, NEEDS["aiops-mcp"].grants
+    assert {
+        ("apps", "deployments", "patch"),  # rollout restart and undo
+        ("apps", "deployments/scale", "patch"),  # scale
+        ("", "pods/eviction", "create"),  # drain
+        ("", "nodes", "patch"),  # cordon
+        ("policy", "poddisruptionbudgets", "list"),  # observe_target
+        ("", "pods/log", "get"),  # the agent's log reading
+    } <= worker
+    assert all(verb in {"get", "list"} for _, _, verb in mcp), "the MCP server only reads"
+    tools = {t.name: t for t in mcp_tools()}
+    assert {"describe_workload", "get_events", "get_pod_logs", "list_playbooks"} <= set(tools)
+    assert tools["get_pod_logs"].reader_methods == {"pod_logs"}
+    assert reader_calls()["pod_logs"] == {("", "pods/log", "get")}
+    assert "playbooks_dir" in tools["list_playbooks"].files
+    assert not NEEDS["aiops-webhook"].grants and not NEEDS["aiops-slack"].grants
 
 
 @pytest.mark.parametrize(
@@ -302,17 +253,27 @@ def test_rbac_grants_exactly_what_the_actions_and_investigation_need() -> None:
         (
             "aiops-read",
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-            "access to secrets (get) is forbidden",
+            "aiops-worker: access to secrets (get) is forbidden",
         ),
         (
             "aiops-read",
             {"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]},
-            "wildcard in ('*', 'pods', 'get')",
+            "aiops-worker: wildcard in ('*', 'pods', 'get')",
+        ),
+        (
+            "aiops-read",
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]},
+            "aiops-worker: grants watch on core/pods, which its code never calls",
         ),
         (
             "aiops-remediate-workloads",
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["update"]},
-            "grants update on apps/deployments, which nothing needs",
+            "aiops-worker: grants update on apps/deployments, which its code never calls",
+        ),
+        (
+            "aiops-mcp-read",
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+            "aiops-mcp: grants list on core/nodes, which its code never calls",
         ),
         (
             "aiops-remediate-nodes",
@@ -321,7 +282,7 @@ def test_rbac_grants_exactly_what_the_actions_and_investigation_need() -> None:
                 "resources": ["clusterroles"],
                 "verbs": ["escalate"],
             },
-            "verb escalate on clusterroles is forbidden",
+            "aiops-worker: verb escalate on clusterroles is forbidden",
         ),
     ],
 )
@@ -331,55 +292,95 @@ def test_rbac_check_refuses_extra_or_dangerous_grants(role: str, rule: Obj, expe
     assert expected in rbac_problems(objects)
 
 
-def test_rbac_check_notices_a_missing_verb() -> None:
+@pytest.mark.parametrize(
+    ("role", "resource", "verb", "expected"),
+    [
+        ("aiops-remediate-nodes", "pods/eviction", "create", "aiops-worker: lacks create on "),
+        ("aiops-mcp-read", "pods/log", "get", "aiops-mcp: lacks get on core/pods/log (MCP tool "),
+    ],
+)
+def test_rbac_check_notices_a_missing_verb(
+    role: str, resource: str, verb: str, expected: str
+) -> None:
     objects = copy.deepcopy(load_objects())
-    for rule in rules_of(objects, "aiops-remediate-nodes"):
-        rule["verbs"] = [v for v in rule["verbs"] if v != "create"]
-    assert "lacks create on core/pods/eviction, which an action needs" in rbac_problems(objects)
+    for rule in rules_of(objects, role):
+        if resource in rule["resources"]:
+            rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+    assert any(p.startswith(expected) for p in rbac_problems(objects)), rbac_problems(objects)
 
 
-@pytest.mark.parametrize("name", ["aiops-mcp", "aiops-webhook"])
-def test_the_temporal_only_clients_have_no_kubernetes_credentials(name: str) -> None:
+@pytest.mark.parametrize("name", PROCESSES)
+def test_only_processes_that_call_the_api_get_a_token(name: str) -> None:
     objects = load_objects()
     account = by_name(objects, "ServiceAccount", name)
-    assert account["automountServiceAccountToken"] is False
     spec = by_name(objects, "Deployment", name)["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == name
-    assert spec["automountServiceAccountToken"] is False
-    worker = by_name(objects, "Deployment", "aiops-worker")["spec"]["template"]["spec"]
-    assert worker["serviceAccountName"] == WORKER_SA[0]
+    needs_token = bool(NEEDS[name].grants)
+    assert account["automountServiceAccountToken"] is needs_token
+    assert spec["automountServiceAccountToken"] is needs_token
 
 
-@pytest.mark.parametrize(
-    "folder", [REPO / "playbooks", CONFIG / "playbooks"], ids=["repo", "configmap"]
-)
-def test_the_action_table_matches_the_playbooks(folder: Path) -> None:
-    files = playbook_files(folder)
-    if not files:
-        pytest.skip(f"no playbooks in {folder.relative_to(REPO)} yet")
-    actions, checks = playbook_usage(files)
-    unknown = {a: sorted(f) for a, f in actions.items() if a not in ACTION_CALLS}
-    assert not unknown, (
-        f"playbooks use actions the RBAC table does not know: {unknown}; add their API calls to "
-        "ACTION_CALLS here and the verbs to deploy/kubernetes/rbac.yaml"
-    )
-    unused = sorted(set(ACTION_CALLS) - set(actions))
-    assert not unused, (
-        f"no playbook in {folder.relative_to(REPO)} uses {unused}, yet RBAC grants their verbs; "
-        "remove them from ACTION_CALLS and deploy/kubernetes/rbac.yaml"
-    )
-    unknown_checks = {c: sorted(f) for c, f in checks.items() if c not in CHECK_CALLS}
-    assert not unknown_checks, (
-        f"playbooks use Kubernetes preconditions the RBAC table does not know: {unknown_checks}; "
-        "add their API calls to CHECK_CALLS (and rbac.yaml if they need more)"
-    )
+@pytest.mark.parametrize("name", PROCESSES)
+def test_each_process_mounts_exactly_the_files_it_reads(name: str) -> None:
+    settings = read_env_file(CONFIG / "settings.env")
+    dirs = {
+        "playbooks_dir": (settings["AIOPS_PLAYBOOKS_DIR"], "aiops-playbooks"),
+        "policies_dir": (settings["AIOPS_POLICIES_DIR"], "aiops-policies"),
+        "state_dir": (settings["AIOPS_STATE_DIR"], None),
+    }
+    spec = by_name(load_objects(), "Deployment", name)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in spec["containers"][0]["volumeMounts"]}
+    for field, (path, config_map) in dirs.items():
+        if field in NEEDS[name].files:
+            assert path in mounts, f"{name} reads {field} ({path}) but nothing is mounted there"
+            if config_map:
+                assert mounts[path]["configMap"]["name"] == config_map, name
+        else:
+            assert path not in mounts, f"{name} never reads {field}, yet {path} is mounted"
 
 
-def test_the_tables_cover_every_action_and_check_a_playbook_may_name() -> None:
-    assert set(ACTION_CALLS) == set(ACTIONS), "keep ACTION_CALLS in step with the allow-list"
-    assert set(CHECK_CALLS) == {check.value for check in K8sCheck}, (
-        "keep CHECK_CALLS in step with aiops.playbooks.models.K8sCheck"
-    )
+DECISION_KEYS = "aiops-decision-keys"
+KEY_FILES = {"mcp_key": "mcp.key", "slack_key": "slack.key"}  # setting -> key in the Secret
+
+
+@pytest.mark.parametrize("name", PROCESSES)
+def test_each_front_door_mounts_only_its_own_decision_key(name: str) -> None:
+    # A pod that could read another front door's key could vouch for anyone on its channel.
+    spec = by_name(load_objects(), "Deployment", name)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    container = spec["containers"][0]
+    mounted: dict[str, str] = {}  # key in the Secret -> file in the pod
+    for mount in container["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret", {})
+        if secret.get("secretName") != DECISION_KEYS:
+            continue
+        assert "items" in secret, f"{name} mounts every decision key; list its own under items"
+        assert secret.get("defaultMode", 0o644) & 0o007 == 0, f"{name}: keys readable by others"
+        for item in secret["items"]:
+            mounted[item["key"]] = f"{mount['mountPath']}/{item['path']}"
+    wanted = NEEDS[name].keys
+    assert set(mounted) == {KEY_FILES[k] for k in wanted}, name
+    env = {var["name"]: var.get("value") for var in container.get("env", [])}
+    for key in wanted:
+        setting = f"AIOPS_SIGNING__{key.upper()}"
+        assert env.get(setting) == mounted[KEY_FILES[key]], f"{name}: {setting} not its key file"
+
+
+@pytest.mark.parametrize("name", PROCESSES)
+def test_every_process_has_probes_on_its_telemetry_endpoints(name: str) -> None:
+    port = int(read_env_file(CONFIG / "settings.env")["AIOPS_TELEMETRY__PORT"])
+    container = by_name(load_objects(), "Deployment", name)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert named["telemetry"] == port
+    for probe, path in [
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+        ("startupProbe", "/healthz"),
+    ]:
+        assert container[probe]["httpGet"] == {"path": path, "port": "telemetry"}, (name, probe)
 
 
 def test_the_worker_starts_with_the_shipped_config_maps() -> None:
@@ -397,7 +398,7 @@ def test_the_worker_starts_with_the_shipped_config_maps() -> None:
 
 def test_pods_run_non_root_with_a_read_only_root_filesystem() -> None:
     specs = list(pod_specs(load_objects()))
-    assert len(specs) == 3
+    assert len(specs) == len(PROCESSES)
     for where, spec in specs:
         pod_sc = spec.get("securityContext", {})
         assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
@@ -437,13 +438,17 @@ def test_the_containers_run_real_aiops_commands() -> None:
     objects = load_objects()
     parser = build_parser()
     commands = {}
-    for name in ("aiops-worker", "aiops-mcp", "aiops-webhook"):
+    for name in PROCESSES:
         spec = by_name(objects, "Deployment", name)["spec"]["template"]["spec"]
         container = spec["containers"][0]
         argv = [*container.get("command", []), *container.get("args", [])]
         assert argv[0] == "aiops", name
         commands[name] = parser.parse_args(argv[1:])
-    assert commands["aiops-worker"].command == "worker"
+    worker = commands["aiops-worker"]
+    # Detection in the cluster: the worker starts the loop (idempotent per namespace).
+    assert (worker.command, worker.start_detection) == ("worker", True)
+    slack = commands["aiops-slack"]
+    assert (slack.command, slack.slack_command, slack.mode) == ("slack", "serve", "socket")
     mcp = commands["aiops-mcp"]
     assert (mcp.command, mcp.transport, mcp.host) == ("mcp", "http", "0.0.0.0")
     webhook = commands["aiops-webhook"]
@@ -656,14 +661,49 @@ def test_the_rendered_kustomization_is_valid_and_consistent() -> None:
     assert set(playbooks["data"]) == {p.name for p in playbook_files(CONFIG / "playbooks")}
 
 
-def test_an_overlay_can_replace_the_image(tmp_path: Path) -> None:
+def _overlay(tmp_path: Path, **fields: Any) -> Path:
     overlay = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         # kustomize takes only relative paths to other kustomizations.
         "resources": [os.path.relpath(MANIFESTS, tmp_path)],
-        "images": [{"name": IMAGE, "newName": "registry.example.com/aiops", "newTag": "9.9.9"}],
+        **fields,
     }
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-    images = {c["image"] for _, spec in pod_specs(_build(tmp_path)) for c in containers(spec)}
+    return tmp_path
+
+
+def test_the_slack_http_component_serves_http_behind_a_service(tmp_path: Path) -> None:
+    folder = _overlay(tmp_path, components=[os.path.relpath(MANIFESTS / "slack-http", tmp_path)])
+    rendered = _build(folder)
+    for _, obj in rendered:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    container = by_name(rendered, "Deployment", "aiops-slack")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    args = build_parser().parse_args(container["args"])
+    assert (args.mode, args.host, args.port) == ("http", "0.0.0.0", 3000)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    service = by_name(rendered, "Service", "aiops-slack")
+    assert ports[service["spec"]["ports"][0]["targetPort"]] == 3000
+    assert rbac_problems(rendered) == []
+
+
+def test_the_monitoring_component_renders_the_pod_monitor_and_rules(tmp_path: Path) -> None:
+    folder = _overlay(tmp_path, components=[os.path.relpath(MANIFESTS / "monitoring", tmp_path)])
+    rendered = _build(folder)
+    monitor = by_name(rendered, "PodMonitor", "aiops")
+    endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+    assert (endpoint["port"], endpoint["path"]) == ("telemetry", "/metrics")
+    for _, spec in pod_specs(rendered):
+        assert "telemetry" in {p["name"] for p in spec["containers"][0]["ports"]}
+    assert by_name(rendered, "PrometheusRule", "aiops")["spec"]["groups"]
+
+
+def test_an_overlay_can_replace_the_image(tmp_path: Path) -> None:
+    folder = _overlay(
+        tmp_path,
+        images=[{"name": IMAGE, "newName": "registry.example.com/aiops", "newTag": "9.9.9"}],
+    )
+    images = {c["image"] for _, spec in pod_specs(_build(folder)) for c in containers(spec)}
     assert images == {"registry.example.com/aiops:9.9.9"}

@@ -213,9 +213,7 @@ class Loop:
 
     def anomalies(self) -> list[tuple[str, str, Direction]]:
         return [
-            (a.signal, a.series["destination_workload"], a.direction)
-            for r in self.results
-            for a in r.anomalies
+            (a.signal, a.series["workload"], a.direction) for r in self.results for a in r.anomalies
         ]
 
 

@@ -1,4 +1,5 @@
-"""The signal catalog: real exporter metric names, rendering, and user-defined signals."""
+"""The signal catalog: the shipped profiles' signals under real exporter metric names, rendering,
+and user-defined signals."""
 
 from __future__ import annotations
 
@@ -37,19 +38,23 @@ def test_golden_signals_use_the_real_exporter_metric_names() -> None:
     ):
         assert name in cat
     assert cat["error_ratio"].direction is Direction.UP
-    assert cat["error_ratio"].entity_label == "destination_workload"
+    assert cat["error_ratio"].entity_label == "workload"  # canonical, whatever the exporter
+    assert cat["latency_p99"].unit == "s"  # seconds in every profile
 
 
 def test_render_fills_namespace_and_window_and_leaves_no_placeholder() -> None:
     cat = build_catalog()
     q = cat["error_ratio"].render_for("shop", window="30s")
+    # each profile's part filters on its exporter's own namespace label
     assert 'destination_workload_namespace="shop"' in q
+    assert 'k8s_namespace_name="shop"' in q
+    assert 'dst_namespace="shop"' in q
     assert 'response_code=~"5.."' in q
     assert "[30s]" in q
-    assert "$" not in q
+    assert "$filter" not in q and "$window" not in q
     for sig in cat:
         plain = sig.render()
-        assert "$" not in plain
+        assert "$filter" not in plain and "$window" not in plain
         assert ",}" not in plain
         assert ", }" not in plain
     node = cat["node_cpu_busy"].render_for("shop")

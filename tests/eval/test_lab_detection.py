@@ -140,13 +140,11 @@ def test_error_ratio_is_zero_not_absent_without_errors(tmp_path: Path) -> None:
                         "eval_time": "4m",
                         "exp_samples": [
                             {
-                                "labels": '{destination_workload="cart",'
-                                'destination_workload_namespace="shop"}',
+                                "labels": '{namespace="shop",workload="cart"}',
                                 "value": 0,
                             },
                             {
-                                "labels": '{destination_workload="checkout",'
-                                'destination_workload_namespace="shop"}',
+                                "labels": '{namespace="shop",workload="checkout"}',
                                 "value": 0.25,
                             },
                         ],

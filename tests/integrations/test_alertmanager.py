@@ -115,6 +115,9 @@ async def test_bad_credentials_are_refused(
             b'{"version": "4", "status": "firing", "alerts": [{"status": "firing"}]}',
             "alerts.0.labels",
         ),
+        # Bytes json.loads refuses with other errors than JSONDecodeError (were 500s).
+        (b'{"version": "4", "receiver": "\xff"}', "body is not UTF-8 JSON"),
+        (b'{"version": "4", "status": ' + b"1" * 5000 + b"}", "number too long"),
     ],
 )
 async def test_malformed_payloads_get_400_with_a_reason(

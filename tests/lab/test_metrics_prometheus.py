@@ -56,17 +56,18 @@ class Lab:
         assert len(result) == 1, (promql, result)
         return float(result[0]["value"][1])  # type: ignore[index]
 
-    def error_ratio(self, job: str, dst: str) -> float:
-        sel = f'job="{job}",destination_workload="{dst}",reporter="destination"'
+    def error_ratio(self, job: str, dst: str, reporter: str = "destination") -> float:
+        """As `dst`'s own sidecar counted its calls, or as its callers' did ("source")."""
+        sel = f'job="{job}",destination_workload="{dst}",reporter="{reporter}"'
         return self.value(
             f'(sum(rate(istio_requests_total{{{sel},response_code=~"5.."}}[3s])) or vector(0))'
             f" / sum(rate(istio_requests_total{{{sel}}}[3s]))"
         )
 
-    def p90_ms(self, job: str, dst: str) -> float:
+    def p90_ms(self, job: str, dst: str, reporter: str = "destination") -> float:
         return self.value(
             "histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_"
-            f'bucket{{job="{job}",destination_workload="{dst}",reporter="destination"}}[3s])))'
+            f'bucket{{job="{job}",destination_workload="{dst}",reporter="{reporter}"}}[3s])))'
         )
 
 
@@ -128,7 +129,7 @@ def test_backfilled_history_has_a_daily_pattern_and_continues_live(lab: Lab) -> 
     # history and live are one series (same labels), not two
     series = lab.prom.query(
         'count_over_time(istio_requests_total{job="control",destination_workload="frontend",'
-        'response_code="200"}[2h])'
+        'response_code="200",reporter="destination"}[2h])'
     )
     assert len(series) == 1
     assert float(series[0]["value"][1]) > 60 + 5  # type: ignore[index]
@@ -139,7 +140,9 @@ def test_error_faults_raise_the_error_ratio_where_they_are(lab: Lab) -> None:
     assert lab.error_ratio("control", "cartservice") < 0.01
     assert 0.2 < lab.error_ratio("bad_rollout", "cartservice") < 0.5
     assert lab.error_ratio("bad_rollout", "frontend") > 0.1  # propagates upstream
-    assert lab.error_ratio("packet_loss", "currencyservice") > 0.2
+    # Lost packets reset calls on the wire: only the callers' sidecars count them.
+    assert lab.error_ratio("packet_loss", "currencyservice", reporter="source") > 0.2
+    assert lab.error_ratio("packet_loss", "currencyservice") < 0.01
     assert lab.error_ratio("packet_loss", "frontend") > 0.2
     assert lab.error_ratio("dependency_down", "cartservice") > 0.9
     assert (
@@ -155,16 +158,15 @@ def test_error_faults_raise_the_error_ratio_where_they_are(lab: Lab) -> None:
 def test_latency_faults_raise_p90_and_slow_callers(lab: Lab) -> None:
     base_cat = lab.p90_ms("control", "productcatalogservice")
     base_front = lab.p90_ms("control", "frontend")
-    assert lab.p90_ms("latency", "productcatalogservice") > base_cat + 150
+    # A delay on the catalog's network: its callers wait, its own sidecar sees nothing.
+    assert lab.p90_ms("latency", "productcatalogservice", reporter="source") > base_cat + 150
+    assert lab.p90_ms("latency", "productcatalogservice") < base_cat * 1.5
     assert lab.p90_ms("latency", "frontend") > base_front + 150
     assert lab.p90_ms("traffic_surge", "frontend") > 3 * base_front
     assert lab.p90_ms("node_pressure", "frontend") > 2 * base_front
-    rate = lab.value(
-        'sum(rate(istio_requests_total{job="traffic_surge",destination_workload="frontend"}[3s]))'
-    )
-    assert rate > 2 * lab.value(
-        'sum(rate(istio_requests_total{job="control",destination_workload="frontend"}[3s]))'
-    )
+    served = 'destination_workload="frontend",reporter="destination"'
+    rate = lab.value(f'sum(rate(istio_requests_total{{job="traffic_surge",{served}}}[3s]))')
+    assert rate > 2 * lab.value(f'sum(rate(istio_requests_total{{job="control",{served}}}[3s]))')
 
 
 def test_resource_faults_show_in_cadvisor_kube_state_and_node_metrics(lab: Lab) -> None:

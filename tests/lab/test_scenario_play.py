@@ -28,8 +28,9 @@ def play(s: Scenario, until: float) -> tuple[Shop, FakeCluster, dict[str, dict[s
             continue
         for st in shop.status():
             w = worst.setdefault(st.name, {"errors": 0.0, "latency": 0.0, "util": 0.0})
-            w["errors"] = max(w["errors"], st.error_ratio)
-            w["latency"] = max(w["latency"], st.mean_latency_ms)
+            # As its callers saw it: a network fault shows only there.
+            w["errors"] = max(w["errors"], st.callers_error_ratio)
+            w["latency"] = max(w["latency"], st.callers_latency_ms)
             w["util"] = max(w["util"], st.utilisation)
     return shop, cluster, worst
 

@@ -56,14 +56,23 @@ def total(shop: Shop, name: str, **labels: str) -> float:
 
 
 class Window:
-    """Requests and latency seen by destination `dst` over a window, from istio counters."""
+    """Requests and latency seen by destination `dst` over a window, from istio counters: as its
+    own sidecar counted them (`reporter="destination"`), or as its callers' did ("source")."""
 
-    def __init__(self, shop: Shop, cluster: FakeCluster, dst: str, seconds: int) -> None:
+    def __init__(
+        self,
+        shop: Shop,
+        cluster: FakeCluster,
+        dst: str,
+        seconds: int,
+        reporter: str = "destination",
+    ) -> None:
         def counts() -> tuple[float, float, float]:
+            who = {"destination_workload": dst, "reporter": reporter}
             return (
-                total(shop, "istio_requests_total", destination_workload=dst),
-                total(shop, "istio_requests_total", destination_workload=dst, response_code="200"),
-                total(shop, "istio_request_duration_milliseconds_sum", destination_workload=dst),
+                total(shop, "istio_requests_total", **who),
+                total(shop, "istio_requests_total", **who, response_code="200"),
+                total(shop, "istio_request_duration_milliseconds_sum", **who),
             )
 
         a = counts()
@@ -288,32 +297,44 @@ def test_node_pressure_degrades_pods_on_the_node_until_they_are_moved_off() -> N
     assert Window(shop, cluster, "frontend", 20).mean_ms < 1.5 * base.mean_ms
 
 
-def test_latency_fault_slows_the_target_and_its_callers() -> None:
+def test_latency_fault_delays_the_wire_callers_wait_the_target_spends_no_more() -> None:
+    """A network delay on the target's pod, as chaos tools inject it: its callers' sidecars see
+    every call take 250 ms more, its own sidecar sees nothing, and the callers slow down."""
     shop, cluster = make()
     base_cat = Window(shop, cluster, "productcatalogservice", 20)
+    base_waited = Window(shop, cluster, "productcatalogservice", 20, reporter="source")
     base_front = Window(shop, cluster, "frontend", 20)
     shop.inject(Fault(FaultKind.LATENCY, "productcatalogservice", Severity.MEDIUM), cluster.at)
     cat = Window(shop, cluster, "productcatalogservice", 20)
+    waited = Window(shop, cluster, "productcatalogservice", 20, reporter="source")
     front = Window(shop, cluster, "frontend", 20)
-    assert cat.mean_ms > base_cat.mean_ms + 200
+    assert cat.mean_ms < base_cat.mean_ms * 1.3  # its own proxy: flat
+    assert waited.mean_ms > base_waited.mean_ms + 200
     assert front.mean_ms > base_front.mean_ms + 200
     assert cat.error_ratio == 0
     assert front.error_ratio == 0
 
 
-def test_packet_loss_fails_requests_and_errors_propagate_upstream() -> None:
+def test_packet_loss_resets_calls_only_the_callers_see_and_errors_propagate_upstream() -> None:
     shop, cluster = make()
     shop.inject(
-        Fault(FaultKind.PACKET_LOSS, "currencyservice", Severity.MEDIUM, duration=60), cluster.at
+        Fault(FaultKind.PACKET_LOSS, "currencyservice", Severity.MEDIUM, duration=90), cluster.at
     )
     cur = Window(shop, cluster, "currencyservice", 30)
+    seen = Window(shop, cluster, "currencyservice", 30, reporter="source")
     front = Window(shop, cluster, "frontend", 20)
-    assert 0.05 < cur.error_ratio < 0.2
+    assert cur.error_ratio == 0  # it served every call that reached it
+    assert 0.05 < seen.error_ratio < 0.2  # its callers saw 10 % reset
+    assert seen.requests > cur.requests
     assert front.error_ratio > 0.05
     assert samples(
-        shop, "istio_requests_total", destination_workload="currencyservice", response_code="503"
+        shop,
+        "istio_requests_total",
+        reporter="source",
+        destination_workload="currencyservice",
+        response_code="503",
     )
-    run(shop, cluster, 20)  # the fault lasts 60 s
+    run(shop, cluster, 20)  # the fault lasts 90 s
     assert Window(shop, cluster, "frontend", 20).error_ratio == 0
 
 

@@ -134,6 +134,7 @@ TOOLS = [
     "get_audit_trail",
     "query_metrics",
     "get_service_health",
+    "list_signals",
     "get_topology",
     "plot_metric",
     "describe_workload",

@@ -112,9 +112,11 @@ async def test_read_an_incident_awaiting_approval(
 ) -> None:
     settings = settings_for(temporal_env, prometheus, policies_dir, write=False)
     async with McpClient(create_server(settings)) as mcp:
-        listed = (await mcp.call_tool("list_incidents", {"status": "Running"})).data
+        listed = (await mcp.call_tool("list_incidents", {"status": "Running"})).structured_content[
+            "result"
+        ]
         assert handle.id in [i["id"] for i in listed]
-        inc = (await mcp.call_tool("get_incident", {"incident_id": handle.id})).data
+        inc = (await mcp.call_tool("get_incident", {"incident_id": handle.id})).structured_content
         assert inc["status"] == "awaiting_approval"
         assert inc["service"] == "cartservice"
         assert inc["rca"]["summary"] == "cartservice leaks memory"
@@ -134,12 +136,16 @@ async def test_read_an_incident_awaiting_approval(
         )
         for _ in range(2):  # a repeat joins once
             await handle.signal("add_anomalies", AnomalyBatch(anomalies=[later]))
-        anomalies = (await mcp.call_tool("list_anomalies", {"service": "cartservice"})).data
+        anomalies = (
+            await mcp.call_tool("list_anomalies", {"service": "cartservice"})
+        ).structured_content["result"]
         ours = sorted(a["signal"] for a in anomalies if a["incident_id"] == handle.id)
         assert ours == ["memory_vs_limit", "restarts"]
         resource = await mcp.read_resource(f"incident://{handle.id}")
         assert json.loads(resource[0].text)["plan"]["plan_hash"] == waiting["plan_hash"]
-        trail = (await mcp.call_tool("get_audit_trail", {"incident_id": handle.id})).data
+        trail = (
+            await mcp.call_tool("get_audit_trail", {"incident_id": handle.id})
+        ).structured_content["result"]
         whats = [row["what"] for row in trail]
         assert any(w.startswith("root cause: cartservice leaks memory") for w in whats)
         assert any(w.startswith("approval requested") for w in whats)
@@ -261,7 +267,9 @@ async def test_propose_opens_an_incident_that_policy_gates(
             )
         ).data
         assert again["incident_id"] == opened["incident_id"] and "already open" in again["result"]
-        inc = (await mcp.call_tool("get_incident", {"incident_id": opened["incident_id"]})).data
+        inc = (
+            await mcp.call_tool("get_incident", {"incident_id": opened["incident_id"]})
+        ).structured_content
         assert inc["status"] == "awaiting_approval"  # policy: a person approves, even so
         assert inc["anomalies"][0]["blamed_dimensions"] == [
             "reported by alice: carts vanish at checkout"

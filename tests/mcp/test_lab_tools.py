@@ -3,15 +3,17 @@ Kubernetes API, through the in-memory fastmcp client."""
 
 from __future__ import annotations
 
-import struct
-import zlib
+import base64
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastmcp import Client as McpClient
 from fastmcp.exceptions import ToolError
 from mcp.types import ImageContent, TextContent
+from PIL import Image as PILImage
 
 from aiops.config import Settings
 from aiops.mcp.server import create_server
@@ -102,42 +104,15 @@ async def test_plot_metric_is_a_png_with_the_window_shaded(mcp: McpClient[Any]) 
     image = next(c for c in result.content if isinstance(c, ImageContent))
     caption = next(c for c in result.content if isinstance(c, TextContent)).text
     assert image.mime_type == "image/png"
-    width, height, pixels = decode_png(image.data)
-    assert (width, height) == (640, 320)
-    # The shaded band covers -20m..-10m of the last hour: 2/3 to 5/6 of the plot's width.
-    shade = (255, 228, 196)
-
-    def shaded(x: int) -> int:
-        return sum(pixels[y][x] == shade for y in range(21, 300))
-
-    assert shaded(20 + int(600 * 0.75)) > 200
-    assert shaded(20 + int(600 * 0.3)) == 0
-    assert shaded(20 + int(600 * 0.95)) == 0
-    assert any(px == (31, 119, 180) for line in pixels for px in line)  # the series
-    assert "shaded:" in caption and "y:" in caption
-
-
-def decode_png(b64: str) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
-    import base64
-
-    raw = base64.b64decode(b64)
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height = 8, b"", 0, 0
-    while pos < len(raw):
-        (length,) = struct.unpack(">I", raw[pos : pos + 4])
-        kind, body = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    flat = zlib.decompress(idat)
-    stride = width * 3 + 1
-    rows = []
-    for y in range(height):
-        line = flat[y * stride + 1 : (y + 1) * stride]
-        rows.append([tuple(line[i : i + 3]) for i in range(0, len(line), 3)])
-    return width, height, rows  # type: ignore[return-value]
+    pixels = np.asarray(PILImage.open(io.BytesIO(base64.b64decode(image.data))).convert("RGB"))
+    assert pixels.shape[:2] == (360, 800)
+    # The shaded band (the chart module's shade at 30 % over white) spans -20m..-10m of the
+    # last hour: a sixth of the plot's width, in the right part of it.
+    shade = np.all(np.abs(pixels.astype(int) - (255, 233, 202)) <= 3, axis=2)
+    columns = np.flatnonzero(shade.sum(axis=0) > 100)
+    assert 0.10 < len(columns) / pixels.shape[1] < 0.20, len(columns)
+    assert columns.min() > pixels.shape[1] * 0.5
+    assert "shaded:" in caption and "(UTC)" in caption
 
 
 async def test_playbooks_and_policy(mcp: McpClient[Any]) -> None:
@@ -160,3 +135,30 @@ async def test_playbook_resources(mcp: McpClient[Any]) -> None:
     assert '"id": "restart-deployment"' in contents[0].text  # type: ignore[union-attr]
     listing = await mcp.read_resource("playbooks://all")
     assert "rollback-deployment" in listing[0].text  # type: ignore[union-attr]
+
+
+async def test_topology_gives_each_edge_both_sides_and_a_verdict(mcp: McpClient[Any]) -> None:
+    topo = await data(mcp, "get_topology", namespace=NS, window="1m")
+    edges = {(e["from"], e["to"]): e for e in topo["edges"]}
+    cart = edges[("frontend", "cartservice")]
+    # The healthy lab: what frontend waited is what cartservice spent (no wire fault).
+    assert cart["verdict"] == "ok"
+    assert cart["calls_per_s"] > 0
+    assert cart["client_ms"]["now"] > 0 and cart["server_ms"]["now"] > 0
+    assert abs(cart["client_ms"]["now"] - cart["server_ms"]["now"]) < 0.5 * cart["client_ms"]["now"]
+    assert 'reporter="source"' in cart["query"]
+    assert "mean per" in topo["latency"]
+
+
+async def test_plot_metric_draws_both_sides_of_an_edge(mcp: McpClient[Any]) -> None:
+    result = await mcp.call_tool(
+        "plot_metric", {"edge": "frontend->cartservice", "namespace": NS, "start": "-30m"}
+    )
+    caption = next(c for c in result.content if isinstance(c, TextContent)).text
+    assert any(isinstance(c, ImageContent) for c in result.content)
+    # Both sides of the edge, each its own line: what the caller's sidecar measured beside the
+    # callee's.
+    assert 'reporter="source"' in caption and 'reporter="destination"' in caption
+    assert '"side", "client"' in caption and '"side", "server"' in caption
+    with pytest.raises(ToolError, match="is not 'caller->callee'"):
+        await mcp.call_tool("plot_metric", {"edge": "frontend", "namespace": NS})

@@ -41,7 +41,7 @@ async def test_logs_are_redacted_and_capped(
     async with McpClient(create_server(settings)) as mcp:
         logs = (
             await mcp.call_tool("get_pod_logs", {"namespace": NS, "pod": name, "tail_lines": 3})
-        ).data
+        ).structured_content
         assert logs["log"].count("[REDACTED]") == 3
         for secret in ("hunter2", "abcdefghijklmnop0123456789", "sk-live-0123456789"):
             assert secret not in logs["log"]
@@ -51,7 +51,7 @@ async def test_logs_are_redacted_and_capped(
             await mcp.call_tool(
                 "get_pod_logs", {"namespace": NS, "pod": name, "tail_lines": 40, "max_bytes": 1000}
             )
-        ).data
+        ).structured_content
         assert capped["truncated"] is True
         assert len(capped["log"].encode()) <= 1000
         assert capped["log"].rstrip().endswith("line 39 " + "x" * 80)

@@ -6,10 +6,31 @@ import pytest
 
 from aiops.domain import Evidence, FaultType, RcaReport, RiskLevel
 from aiops.playbooks import Observed, escalation, load_playbooks, plan_remediation
+from aiops.profiles import Assembly, assemble, load_profiles
 
 from .builders import NOW, PLAYBOOKS, report
 
 SHIPPED = load_playbooks(PLAYBOOKS)
+BASE = {
+    f: frozenset({"namespace", "pod", "deployment", "node"})
+    for f in (
+        "kube_deployment_status_replicas_available",
+        "kube_deployment_spec_replicas",
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_info",
+        "kube_node_spec_unschedulable",
+        "kube_pod_status_phase",
+        "container_cpu_usage_seconds_total",
+    )
+}
+OTEL_SERVER = frozenset({"service_name", "k8s_namespace_name", "rpc_grpc_status_code"})
+
+
+def live(families: dict[str, frozenset[str]]) -> Assembly:
+    """The signals a cluster with these metric families feeds."""
+    shipped = load_profiles()
+    return assemble(shipped.vocabulary, shipped.profiles.values(), families)
+
 
 LAB_MAPPING = {
     FaultType.BAD_ROLLOUT: "rollback-deployment",
@@ -60,24 +81,62 @@ def test_restart_plan_is_rendered_from_the_report() -> None:
     assert plan.compensation == []
     assert plan.verification is not None
     q = plan.verification.query
-    assert (
-        'kube_deployment_status_replicas_available{namespace="boutique",deployment="cartservice"}'
-        in q
-    )
-    assert "kube_pod_container_status_restarts_total" in q
+    # the target's own series: its deployment, and its pods by name
+    assert 'kube_deployment_status_replicas_available{deployment!="",deployment="cartservice",' in q
+    assert 'namespace="boutique"' in q
+    assert 'kube_pod_container_status_restarts_total{container!="",namespace="boutique",' in q
+    assert 'pod=~"cartservice-[a-z0-9]+-[a-z0-9]+"}[3m]' in q
     assert "{{" not in q
     assert (plan.verification.hold_for_s, plan.verification.timeout_s) == (180, 600)
     assert [c.k8s for c in planned.preconditions if c.k8s] == ["deployment_exists"]
     assert "memory on Deployment boutique/cartservice (confidence 0.90)" in plan.rationale
 
 
-def test_rollback_verification_uses_istio_error_ratio() -> None:
-    plan = plan_remediation(report("bad_rollout"), SHIPPED).plan
+def test_rollback_verification_follows_the_request_metrics_the_cluster_has() -> None:
+    istio = live({**BASE, "istio_requests_total": frozenset()})
+    plan = plan_remediation(report("bad_rollout"), SHIPPED, signals=istio).plan
     assert [s.action for s in plan.steps] == ["k8s.rollout_undo"]
     assert plan.risk is RiskLevel.MEDIUM
     assert plan.verification is not None
-    assert 'destination_workload="cartservice"' in plan.verification.query
-    assert 'response_code=~"5.."' in plan.verification.query
+    q = plan.verification.query
+    assert 'destination_workload="cartservice"' in q
+    # the worst of both sides: callers' sidecars count what a crashing pod's own cannot
+    assert "destination_workload_namespace, reporter)" in q
+    assert "rpc_server_duration_milliseconds" not in q
+    otel = live({**BASE, "rpc_server_duration_milliseconds": OTEL_SERVER})
+    plan = plan_remediation(report("bad_rollout"), SHIPPED, signals=otel).plan
+    assert plan.verification is not None
+    q = plan.verification.query
+    assert 'rpc_server_duration_milliseconds_count{rpc_grpc_status_code=~"2|4|12|13|14|15",' in q
+    assert 'service_name="cartservice"' in q and "istio" not in q
+    assert "error_ratio < 0.05 (where measured)" in plan.rationale
+
+
+def test_without_request_metrics_rollback_verifies_by_availability_and_scaling_is_refused() -> None:
+    bare = live(BASE)
+    plan = plan_remediation(report("crashloop"), SHIPPED, signals=bare).plan
+    assert plan.playbook_id == "rollback-deployment"
+    assert plan.verification is not None
+    assert "error_ratio" not in plan.verification.query
+    assert "not measured here: error_ratio (istio needs istio_requests_total" in plan.rationale
+    planned = plan_remediation(report("traffic_surge"), SHIPPED, Observed(replicas=2), bare)
+    assert planned.plan.is_escalation
+    (why,) = planned.skipped
+    assert why.startswith("scale-deployment: cannot check latency_p99 < 0.5 (")
+    assert "otel-semconv needs http_server_request_duration_seconds" in why
+
+
+def test_a_playbook_no_live_signal_can_verify_is_refused_with_the_reason() -> None:
+    nothing = live({})
+    planned = plan_remediation(
+        report("memory"), SHIPPED, Observed(pod="cartservice-7d9-abcde"), nothing
+    )
+    assert planned.plan.is_escalation
+    assert any(
+        s.startswith("restart-deployment: cannot check replicas_available >= 1")
+        and "base needs kube_deployment_status_replicas_available" in s
+        for s in planned.skipped
+    ), planned.skipped
 
 
 @pytest.mark.parametrize(
@@ -95,8 +154,8 @@ def test_scale_to_min_of_ceil_current_times_factor_and_ceiling(current: int, exp
     # Compensation goes back to what was observed.
     assert plan.compensation[0].args["replicas"] == current
     assert plan.verification is not None
-    assert f">= {expected}" in plan.verification.query
-    assert "istio_request_duration_milliseconds_bucket" in plan.verification.query
+    assert f"< {expected})" in plan.verification.query  # fewer replicas break it
+    assert "latency_p99 < 0.5" in plan.rationale
 
 
 def test_scale_at_the_ceiling_escalates() -> None:

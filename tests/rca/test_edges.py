@@ -13,7 +13,15 @@ import pytest
 from test_rank import ANOMALY, N_AFTER, N_BEFORE, STEP, T0, base_series, matrix, shift
 
 from aiops.domain import FaultType
-from aiops.rca import EdgeSeries, RcaInputError, describe_edge, rank, summarise, to_hypotheses
+from aiops.rca import (
+    EdgeSeries,
+    RcaInputError,
+    describe_edge,
+    edge_health,
+    rank,
+    summarise,
+    to_hypotheses,
+)
 
 # frontend calls everyone; checkout calls cart, payment, shipping, email.
 GRAPH = [
@@ -235,3 +243,78 @@ def test_a_callee_its_caller_does_not_wait_for_explains_nothing() -> None:
     ranking = rank(matrix(times, series), ANOMALY, call_graph=GRAPH, edges=queue)
     assert not any("its callee(s) email departed" in n for n in ranking.notes), ranking.notes
     assert ranking.ranked[0].service == "cart"
+
+
+def test_an_end_outside_the_ranked_services_takes_no_blame() -> None:
+    """The load generator calls frontend only: a slow frontend network shows on its one edge,
+    whose other end (no metrics, nothing to act on) is no suspect."""
+    times, series = quiet_matrix(10)
+    n = N_BEFORE + N_AFTER
+    client = np.where(np.arange(n) >= N_BEFORE, 0.3, 0.01)
+    edge = EdgeSeries(
+        client="loadgenerator",
+        server="frontend",
+        times=T0 + STEP * np.arange(n),
+        calls=np.full(n, 50.0),
+        client_latency=client * (1 + 0.02 * np.random.default_rng(1).standard_normal(n)),
+        server_latency=np.full(n, 0.008),
+    )
+    ranking = rank(matrix(times, series), ANOMALY, edges=[edge])
+    assert (ranking.ranked[0].service, ranking.ranked[0].fault) == (
+        "frontend",
+        FaultType.NETWORK_LATENCY,
+    )
+    assert "loadgenerator" not in ranking.services
+
+
+def test_edge_health_says_what_changed_on_each_edge() -> None:
+    lossy = {("cart", "shipping"): 0.1}
+    slow = {("frontend", "payment"): 200.0}
+    health = {
+        (h.client, h.server): h
+        for h in edge_health(
+            edges(client_extra_ms=slow, client_errors=lossy, server_extra_ms={"email": 80.0}),
+            ANOMALY,
+            window_s=300,
+            level_s=120,
+        )
+    }
+    assert health[("frontend", "payment")].verdict == "slow network"
+    assert health[("frontend", "payment")].client_now > 0.2
+    assert health[("cart", "shipping")].verdict == "calls lost"
+    assert health[("frontend", "email")].verdict == "slower"
+    assert health[("frontend", "cart")].verdict == "ok"
+
+
+def test_a_cpu_hog_whose_callers_wait_on_it_is_still_a_cpu_fault() -> None:
+    """Seen live (catalog-cpu-hog): the saturated service's time on every inbound edge soars,
+    far beyond its CPU's standing; the callers' view must not set the bar its CPU is held to."""
+    times, series = quiet_matrix(11)
+    shift(series, "email_cpu_usage", 1.5, rows=N_AFTER)
+    shift(series, "email_latency_p90", 2.5, rows=N_AFTER)
+    slow = edges(server_extra_ms={"email": 400.0}, seed=3)
+    top = rank(matrix(times, series), ANOMALY, edges=slow).ranked[0]
+    assert top.service == "email"
+    assert any(e.kind == "server" for e in top.edges)
+    assert top.fault is FaultType.CPU, top.evidence
+
+
+def test_an_edge_departure_stands_no_higher_than_a_metric_departure_of_its_size() -> None:
+    """Most services' edge pseudo-columns sit at zero, so on their own spread any departure
+    would stand many times higher than a metric's; they stand in the metrics' unit."""
+    times, series = quiet_matrix(12)
+    shift(series, "cart_cpu_usage", 1.15, rows=N_AFTER)  # a metric departure ...
+    # ... and an edge departure of about the same robust z (+1.5 ms on ~5.5 ms, 3 % noise).
+    ranking = rank(
+        matrix(times, series),
+        ANOMALY,
+        edges=edges(client_extra_ms={("frontend", "email"): 1.5, ("cart", "email"): 1.5}),
+    )
+    by = {r.service: r for r in ranking.ranked}
+    cpu = next(e for e in by["cart"].evidence if e.metric == "cpu_usage")
+    gap = next(e for e in by["email"].evidence if e.metric == "edge_gap")
+    per_edge = max(e.score for e in by["email"].edges)
+    assert 0.5 < per_edge / cpu.score < 2.0, (per_edge, cpu.score)
+    # Two edges' worth of the same departure: the sum of their z doubles, its log grows by a
+    # quarter or so; on the pseudo-columns' own near-zero spread it stood 2.7 times higher.
+    assert gap.peer_score < 2 * cpu.peer_score, (gap.peer_score, cpu.peer_score)

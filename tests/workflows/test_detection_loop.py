@@ -119,9 +119,7 @@ async def _entities(handle: WorkflowHandle[Any, Any]) -> set[str]:
     history = await handle.fetch_history()
     start = history.events[0].workflow_execution_started_event_attributes
     opening = json.loads(start.input.payloads[0].data)["incident"]["anomalies"]
-    return {a.entity for a in joined} | {
-        a["series"].get("destination_workload", "") for a in opening
-    }
+    return {a.entity for a in joined} | {a["series"].get("workload", "") for a in opening}
 
 
 async def _first_incident(client: Client, loop_id: str) -> str:

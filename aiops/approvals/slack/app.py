@@ -7,6 +7,7 @@ import asyncio
 import signal
 
 from aiohttp import web
+from temporalio.client import Client
 
 from aiops.approvals.slack.handlers import ApprovalHandler
 from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, slack_door
@@ -17,6 +18,7 @@ from aiops.domain.yamlsource import LoadError
 from aiops.incidents import DecisionSigner, IncidentClient, KeyFileError
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
+from aiops.telemetry.process import ProcessTelemetry
 
 log = get_logger(__name__)
 
@@ -70,7 +72,27 @@ async def serve(
         signer = DecisionSigner.front_door(settings.signing.slack_key, "slack")
     except KeyFileError as exc:
         raise SlackSetupError(str(exc)) from exc
-    temporal = await connect(settings.temporal)
+    telemetry = ProcessTelemetry.start(settings, "slack")
+    try:
+        temporal = await connect(settings.temporal)
+        async with telemetry.beside(temporal):
+            await _serve(settings, temporal, signer, mode, host, port, stop, telemetry)
+    finally:
+        telemetry.stop()
+
+
+async def _serve(
+    settings: Settings,
+    temporal: Client,
+    signer: DecisionSigner,
+    mode: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+    telemetry: ProcessTelemetry,
+) -> None:
+    slack = settings.slack
+    assert slack.bot_token is not None
     client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
     incidents = IncidentClient(temporal, settings.temporal.task_queue)
     handler = ApprovalHandler(incidents, signer, client)
@@ -79,6 +101,7 @@ async def serve(
         assert slack.app_token is not None
         app = SocketModeApp(handler, slack.app_token.get_secret_value(), client)
         await app.start()
+        telemetry.serving.set()
         log.info("slack app connected", mode="socket")
         try:
             await stop.wait()
@@ -94,6 +117,7 @@ async def serve(
     runner = web.AppRunner(endpoint.app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    telemetry.serving.set()
     log.info("slack app listening", mode="http", url=f"http://{host}:{port}{PATH}")
     try:
         await stop.wait()

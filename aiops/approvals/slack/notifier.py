@@ -17,6 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from aiops.approvals.slack.blocks import (
@@ -232,10 +237,17 @@ def _plain(status: IncidentStatus | str) -> str:
 
 
 def web_client(token: str, api_url: str | None = None) -> AsyncWebClient:
-    """A Web API client; `api_url` points it elsewhere (a proxy, or the test stub)."""
-    if api_url:
-        return AsyncWebClient(token=token, base_url=api_url.rstrip("/") + "/")
-    return AsyncWebClient(token=token)
+    """A Web API client; `api_url` points it elsewhere (a proxy, or the test stub). slack_sdk's
+    own retry handlers wait out a rate limit (its Retry-After) and retry a 5xx or a dropped
+    connection once, inside the activity's time limit; what still fails is the activity's to
+    report (aiops.activities.notify)."""
+    handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+        AsyncServerErrorRetryHandler(max_retry_count=1),
+    ]
+    base = api_url.rstrip("/") + "/" if api_url else AsyncWebClient.BASE_URL
+    return AsyncWebClient(token=token, base_url=base, retry_handlers=handlers)
 
 
 def notifier_from_settings(settings: Settings) -> SlackNotifier | None:

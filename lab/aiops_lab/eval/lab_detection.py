@@ -110,7 +110,7 @@ def entity_matches(labels: Mapping[str, str], root_cause: str) -> bool:
     deployment (`<deployment>-<hash>-<id>`), the deployment, or the node (`node-a:9100`)."""
     if root_cause == "none":
         return False
-    for key in ("destination_workload", "deployment", "pod", "instance", "node"):
+    for key in ("workload", "destination_workload", "deployment", "pod", "instance", "node"):
         v = labels.get(key)
         if v is None:
             continue

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiops.config import Settings
+from aiops_lab.cli import METRICS_FLAVORS
 from aiops_lab.eval.lab_scoring import (
     ExecutedAction,
     HealthSample,
@@ -67,6 +68,7 @@ class EvalOptions:
     linger_s: float = 15.0  # keep watching this long after an early finish
     interval_s: float = 1.0
     policy: Path | None = None
+    metrics: str = "istio"  # the lab's request-metrics flavour: istio, otel or linkerd
     log: Callable[[str], None] = field(default=lambda _: None)
     # called with the scores so far after each scenario (partial figures survive a stop)
     progress: Callable[[list[ScenarioScore]], None] = field(default=lambda _: None)
@@ -294,7 +296,7 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
         for note in notes:
             opts.log(note)
         opts.log(f"starting the lab and the daemon for {len(scenarios)} scenario(s)")
-        proc, lab = lab_commands.start(state_dir, timeout_s=300.0)
+        proc, lab = lab_commands.start(state_dir, timeout_s=300.0, metrics=opts.metrics)
         try:
             keys = approvers(policy, EVAL_IDENTITIES, state_dir / "policy.yaml")
             daemon = lab_settings(
@@ -406,6 +408,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="evaluation policy (default: policies/demo.yaml)",
     )
+    p.add_argument(
+        "--metrics",
+        choices=METRICS_FLAVORS,
+        default="istio",
+        help="request metrics the lab exports: istio, otel or linkerd",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -428,6 +436,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         policy=args.policy,
         log=log,
         progress=save,
+        metrics=args.metrics,
     )
     scores, wall = run_eval(settings, opts)
     save(scores)

@@ -18,9 +18,10 @@ from aiops.domain import FaultType, RcaReport
 FAULT_TYPE: dict[str, FaultType] = {
     "cpu_hog": FaultType.CPU,
     "memory_leak": FaultType.MEMORY,
-    "latency": FaultType.LATENCY,
-    # Connections reset on the way to the service: its callers see errors, it is the source.
-    "packet_loss": FaultType.ERRORS,
+    # The lab's latency and packet loss act on the pod's network, as chaos tools inject them:
+    # the callers wait and see resets, the service's own proxy sees nothing.
+    "latency": FaultType.NETWORK_LATENCY,
+    "packet_loss": FaultType.NETWORK_LOSS,
     "bad_rollout": FaultType.BAD_ROLLOUT,
     "crashloop": FaultType.CRASHLOOP,
     "traffic_surge": FaultType.TRAFFIC_SURGE,

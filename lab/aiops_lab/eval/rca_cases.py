@@ -323,7 +323,7 @@ def read_edges_csv(path: Path, quantile: str = "p50") -> tuple[EdgeSeries, ...]:
                 server_latency=data[:, 3],
                 client_errors=extra.get("client_errors"),
                 server_errors=extra.get("server_errors"),
-                quantile=quantile,
+                statistic=quantile,
             )
         )
     return tuple(edges)

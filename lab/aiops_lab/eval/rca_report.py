@@ -100,10 +100,11 @@ def _case_line(r: CaseResult, without: CaseResult | None) -> str:
     no_edges = ""
     if without is not None:
         no_edges = f"{'-' if without.position is None else str(without.position):>9}"
-    line = f"{r.case:<44}{pos:>5}{no_edges}  {r.predicted_type:<16}{', '.join(r.top[:3]):<60}"
-    if r.position != 1 and r.true_service_edges:
-        line += "\n" + "\n".join(f"{'':<8}edge: {e}" for e in r.true_service_edges)
-    return line.rstrip()
+    line = f"{r.case:<44}{pos:>5}{no_edges}  {r.predicted_type:<16}{', '.join(r.top[:3])}"
+    if r.position != 1 and r.edges:
+        line += f"\n{'':<8}{r.edges} edges, {r.edges_after} with calls after the anomaly time"
+        line += "".join(f"\n{'':<8}edge: {e}" for e in r.true_service_edges)
+    return line
 
 
 def as_json(args: argparse.Namespace, runs: dict[bool, Evaluation]) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 A request is counted under `(side, caller, callee, code)`:
 
 * `side="server"`: the callee handled it (its response code, its latency), whoever called;
-* `side="client"`: only the caller saw it, because it never reached a server (no ready
-  upstream: the connection was refused). What a caller saw of every request is the server's
-  count plus these (`caller_view`).
+* `side="client"`: the caller made it, as the caller saw it: the callee's answer after the
+  wire's delay, or a failure the callee never saw (a reset on the wire, a connection no ready
+  upstream accepted). The same call is counted on both sides when it reached the callee.
 
 Latency is a cumulative histogram over the flavour's `grid_ms` (the union of the boundaries its
 exporters use), so each exporter's own buckets are exact subsets of it. The bucket draws use a
@@ -109,15 +109,8 @@ class RequestLedger:
         return {(src, dst, code): h for (_, src, dst, code), h in self.items("server")}
 
     def caller_view(self) -> dict[tuple[str, str, str], Histogram]:
-        """(caller, callee, code) -> what the caller saw: everything the server counted plus
-        the requests that never reached a server."""
-        out = {k: h.copy() for k, h in self.server_view().items()}
-        for (_, src, dst, code), h in self.items("client"):
-            if (src, dst, code) in out:
-                out[(src, dst, code)].add(h)
-            else:
-                out[(src, dst, code)] = h.copy()
-        return out
+        """(caller, callee, code) -> what the caller saw of every call it made."""
+        return {(src, dst, code): h for (_, src, dst, code), h in self.items("client")}
 
     def at(self, h: Histogram, boundaries_ms: tuple[float, ...]) -> list[float]:
         """Cumulative counts at `boundaries_ms` (each must be on the grid), then +Inf."""

@@ -7,8 +7,14 @@ traffic flow down the call graph, and derives from it what real exporters would 
   the CPU it can use shrinks with a CPU hog in the container and with a pressured node;
 * latency: own processing time grows with utilisation on a queueing curve (rho^4 / (1 - rho)) and
   adds the latency of every downstream call, so a slow callee makes its callers slow;
-* errors: a pod over capacity sheds the excess (503), a bad revision returns 500s, packet loss
-  resets connections (503); a caller fails with a callee's failure with the call's criticality;
+* errors: a pod over capacity sheds the excess (503), a bad revision returns 500s; a caller fails
+  with a callee's failure with the call's criticality;
+* the network, as chaos tools fault it (netem on the pod's interface): a latency fault delays every
+  packet leaving the pod, so its callers wait longer for its answers and its own calls take longer
+  to arrive, while its own sidecar (which sits inside the pod) measures no more time; packet loss
+  resets calls through the pod (only the caller sees them fail) and retransmissions slow the rest.
+  Each sidecar reports what it saw: the callee's (`reporter="destination"`) the calls it served,
+  the caller's (`reporter="source"`) every call it made, with the wire's delay and resets;
 * CPU and memory per container from load, plus the faults'; a container over its memory limit is
   reported OOMKilled, one of a crashing revision exits with Error (the cluster restarts them).
 
@@ -23,7 +29,7 @@ import itertools
 import math
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +69,8 @@ CFS_PERIOD_S = 0.1
 PRESSURE_STRESS_CORES = 3.6
 PRESSURE_MEMORY = 6.0 * 1024**3
 PRESSURE_LATENCY_MS = 40.0
+# Linux's minimum TCP retransmission timeout: a call that lost a segment waits this much more.
+TCP_RTO_MS = 200.0
 
 
 @dataclass
@@ -111,6 +119,9 @@ class ServiceStatus:
     mean_latency_ms: float
     utilisation: float
     revision: int
+    # What its callers saw (their sidecars): its answers plus the wire's delay and resets.
+    callers_error_ratio: float = 0.0
+    callers_latency_ms: float = 0.0
 
 
 @dataclass
@@ -155,6 +166,7 @@ class Shop:
         self._node_cpu: dict[tuple[str, str], float] = {}  # (node, mode) -> seconds, all cpus
         self._snapshot: ClusterSnapshot | None = None
         self._flows: dict[str, _ServiceFlow] = {}
+        self._wire: Callable[[str, str], tuple[float, float]] = _no_wire
         self._node_busy: dict[str, dict[str, float]] = {}
         self._pod_views: dict[str, _PodView] = {}
         self._images: dict[tuple[str, int], str] = {}
@@ -318,8 +330,7 @@ class Shop:
         for v in views:
             flows[v.pod.deployment].pods.append(v)
         surge = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.TRAFFIC_SURGE)}
-        delay = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.LATENCY)}
-        loss = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.PACKET_LOSS)}
+        self._wire = self._wire_faults()
         pressured = {
             f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.NODE_PRESSURE)
         }
@@ -355,7 +366,7 @@ class Shop:
                 node = v.pod.node or ""
                 v.node_share = pressured.get(node, 1.0) if node_ready.get(node, True) else 0.0
                 v.extra_ms = PRESSURE_LATENCY_MS * (1 - v.node_share) if node in pressured else 0.0
-                v.extra_ms += delay.get(name, 0.0) + v.behaviour.extra_latency_ms
+                v.extra_ms += v.behaviour.extra_latency_ms
                 if not v.running:
                     continue
                 usable = max(limit * v.node_share - v.hog - IDLE_CPU_CORES, 0.02 * limit)
@@ -380,7 +391,6 @@ class Shop:
                 demand = IDLE_CPU_CORES + v.hog + per_pod * spec.cpu_per_request
                 v.throttled = min(max((demand / limit - 0.7) / 0.3, 0.0), 1.0)
                 v.p_own_500 = v.behaviour.error_rate
-                v.p_own_503 = loss.get(name, 0.0)
                 demand_total += per_pod
             fl.served = sum(v.served for v in fl.pods)
             fl.utilisation = demand_total / capacity_total if capacity_total else 0.0
@@ -395,9 +405,10 @@ class Shop:
             ok_prop = 1.0
             for call in callees(name):
                 dst = flows[call.destination]
-                down_ms += call.per_request * dst.mean_ms
+                wire_ms, lost = self._wire(name, call.destination)
+                down_ms += call.per_request * (dst.mean_ms + wire_ms)
                 # fewer than one call per request: only that share of requests can fail
-                p = call.criticality * dst.p_fail
+                p = call.criticality * (1.0 - (1.0 - dst.p_fail) * (1.0 - lost))
                 ok_prop *= (
                     (1.0 - p) ** call.per_request
                     if call.per_request >= 1
@@ -425,6 +436,19 @@ class Shop:
             fl.mean_ms = mean
         return flows
 
+    def _wire_faults(self) -> Callable[[str, str], tuple[float, float]]:
+        """(caller, callee) -> (ms the wire adds to a call, share of calls reset on the way)."""
+        delay = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.LATENCY)}
+        loss = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.PACKET_LOSS)}
+
+        def wire(src: str, dst: str) -> tuple[float, float]:
+            # Both ends' packets cross a faulted interface: the request leaving the caller, the
+            # answer leaving the callee.
+            lost = 1.0 - (1.0 - loss.get(src, 0.0)) * (1.0 - loss.get(dst, 0.0))
+            return delay.get(src, 0.0) + delay.get(dst, 0.0) + lost * TCP_RTO_MS, lost
+
+        return wire
+
     def _account(self, snap: ClusterSnapshot, views: list[_PodView], dt: float) -> None:
         # cAdvisor: container CPU and working set.
         for v in views:
@@ -442,28 +466,38 @@ class Shop:
             c.memory *= 1.0 + 0.004 * float(self.rng.standard_normal())
         if dt <= 0:
             return
-        # Requests as each destination counted them (side "server").
+        # Requests as each destination counted the calls that reached it (side "server"), and as
+        # each caller saw every call it made (side "client": the wire's delay, its resets).
         latency: dict[str, tuple[np.ndarray, float]] = {}
         surge = {f.fault.target: f.fault.magnitude() for f in self._faults(FaultKind.TRAFFIC_SURGE)}
         for src, dst, rate in self._edge_rates(surge):
             fl = self._flows[dst]
             if rate <= 0:
                 continue
+            n = int(self.rng.poisson(rate * dt))
             if not fl.medians:
                 if src != LOADGENERATOR:
                     # No healthy upstream: only the caller sees it (connection refused).
-                    n = int(self.rng.poisson(rate * dt))
                     self.requests.observe("client", src, dst, "503", n, None, 0.5)
                 continue
             if dst not in latency:
                 latency[dst] = self.requests.bucket_probs(fl.medians)
             probs, mean_ms = latency[dst]
-            n = int(self.rng.poisson(rate * dt))
+            wire_ms, lost = self._wire(src, dst)
+            reset = int(self.rng.binomial(n, lost)) if lost else 0
             p_ok = max(1.0 - fl.p500 - fl.p503, 0.0)
-            counts = self.rng.multinomial(n, _normalise([p_ok, fl.p500, fl.p503]))
+            counts = self.rng.multinomial(n - reset, _normalise([p_ok, fl.p500, fl.p503]))
+            c_probs, c_mean = (
+                self.requests.bucket_probs([m + wire_ms for m in fl.medians])
+                if wire_ms
+                else (probs, mean_ms)
+            )
             for code, k in zip(("200", "500", "503"), counts, strict=True):
                 if k or code == "200":
                     self.requests.observe("server", src, dst, code, int(k), probs, mean_ms)
+                    self.requests.observe("client", src, dst, code, int(k), c_probs, c_mean)
+            if reset:
+                self.requests.observe("client", src, dst, "503", reset, c_probs, c_mean)
         # node_exporter: CPU seconds by mode, summed over the node's CPUs.
         self._node_busy = {}
         pressured = {
@@ -546,6 +580,12 @@ class Shop:
             for name in SERVICES:
                 fl = self._flows.get(name, _ServiceFlow())
                 dep = next((d for d in snap.deployments if d.name == name), None) if snap else None
+                callers = [c.source for c in CALLS if c.destination == name]
+                callers += [LOADGENERATOR] if name == "frontend" else []
+                wires = [self._wire(src, name) for src in callers]
+                wire_ms = max((w for w, _ in wires), default=0.0)
+                lost = max((lost for _, lost in wires), default=0.0)
+                served = fl.p_fail if fl.rate_in else 0.0
                 out.append(
                     ServiceStatus(
                         name=name,
@@ -556,6 +596,8 @@ class Shop:
                         mean_latency_ms=fl.mean_ms,
                         utilisation=fl.utilisation,
                         revision=dep.revision if dep else 0,
+                        callers_error_ratio=1.0 - (1.0 - served) * (1.0 - lost),
+                        callers_latency_ms=fl.mean_ms + wire_ms,
                     )
                 )
             return out
@@ -566,6 +608,10 @@ class Shop:
 
         with self.lock:
             return collect(self)
+
+
+def _no_wire(src: str, dst: str) -> tuple[float, float]:
+    return 0.0, 0.0
 
 
 def _cpu_limit(pod: PodState) -> float:

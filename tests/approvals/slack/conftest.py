@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
-from aiops.approvals.slack.notifier import MessageStore, SlackNotifier
+from aiops.approvals.slack.blocks import temporal_ui_link
+from aiops.approvals.slack.notifier import MessageStore, SlackNotifier, web_client
 from aiops.config import PrometheusSettings
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
@@ -54,13 +56,14 @@ async def slack() -> AsyncIterator[SlackStub]:
 
 @pytest.fixture
 def web(slack: SlackStub) -> AsyncWebClient:
-    return AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    return web_client(BOT_TOKEN, slack.api_url)  # as the worker builds it: with retry handlers
 
 
 @pytest.fixture
 def notify(web: AsyncWebClient, tmp_path: Path) -> NotifyActivities:
     notifier = SlackNotifier(web, CHANNEL, MessageStore(tmp_path / "state" / "slack"))
-    return NotifyActivities(notifier, ui_url="http://127.0.0.1:8233", namespace="default")
+    link = functools.partial(temporal_ui_link, "http://127.0.0.1:8233", "default")
+    return NotifyActivities(notifier, ui_link=link)
 
 
 @pytest.fixture

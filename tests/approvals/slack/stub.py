@@ -88,12 +88,20 @@ class SlackStub:
 
     # --- Web API ---------------------------------------------------------------------------
 
+    def outage(self, status: int, headers: dict[str, str] | None = None) -> None:
+        """From now on every Web API call answers HTTP `status` (503, 429 ...); 0 ends it."""
+        self._outage = (status, headers or {})
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await _params(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") or params.get("token")
         self.calls.append(Call(method, params, token))
+        status, headers = getattr(self, "_outage", (0, {}))
+        if status:
+            error = "ratelimited" if status == 429 else "service_unavailable"
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
             return web.json_response({"ok": False, "error": "unknown_method"})

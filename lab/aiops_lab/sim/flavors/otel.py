@@ -10,7 +10,9 @@ collector's servicegraph connector for the calls between them.
   `resource_to_telemetry_conversion`: `service_name`, `k8s_namespace_name`;
 * servicegraph: `traces_service_graph_request_total`, `..._failed_total`,
   `..._request_server_seconds` and `..._request_client_seconds` with `client` and `server`
-  (service names) and `connection_type` (`database` for redis), the connector's default buckets.
+  (service names), `connection_type` (`database` for redis), and `client_k8s_namespace_name`,
+  `server_k8s_namespace_name` (the connector configured with `dimensions: [k8s.namespace.name]`);
+  the connector's default buckets.
   A call whose server never answered is counted on its edge, as the connector does once the
   client span's peer names the server (virtual node).
 
@@ -117,7 +119,7 @@ def _server_metrics(ledger: RequestLedger, ns: str) -> list[Family]:
     return [http, rpc]
 
 
-def _service_graph(ledger: RequestLedger) -> list[Family]:
+def _service_graph(ledger: RequestLedger, ns: str) -> list[Family]:
     total = Family(
         "traces_service_graph_request_total", "counter", "Total count of requests between two nodes"
     )
@@ -138,27 +140,32 @@ def _service_graph(ledger: RequestLedger) -> list[Family]:
     )
     calls = ledger.caller_view()
     edges = _by(calls, ledger, "edge")
+    # The server span's time is what the callee spent; the client span's adds the wire.
+    served = _by(ledger.server_view(), ledger, "edge")
     for (src, dst), h in sorted(edges.items()):
         if src == LOADGENERATOR:
             continue  # the load generator sends no spans
         database = SERVICES[dst].protocol == "tcp" if dst in SERVICES else False
         labels: Labels = (
             ("client", src),
+            ("client_k8s_namespace_name", ns),
             *((("connection_type", "database"),) if database else ()),
             ("server", dst),
+            ("server_k8s_namespace_name", ns),
         )
         total.add(labels, h.total)
         failed.add(
             labels,
             sum(v.total for (s, d, c), v in calls.items() if (s, d, c[0]) == (src, dst, "5")),
         )
-        _histogram(server_s, ledger, labels, h, GRAPH_BUCKETS_MS, seconds=True)
+        answered = served.get((src, dst), ledger.empty())
+        _histogram(server_s, ledger, labels, answered, GRAPH_BUCKETS_MS, seconds=True)
         _histogram(client_s, ledger, labels, h, GRAPH_BUCKETS_MS, seconds=True)
     return [total, failed, server_s, client_s]
 
 
 def render(ledger: RequestLedger, ns: str) -> list[Family]:
-    return [*_server_metrics(ledger, ns), *_service_graph(ledger)]
+    return [*_server_metrics(ledger, ns), *_service_graph(ledger, ns)]
 
 
 FLAVOR = Flavor(

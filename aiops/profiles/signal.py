@@ -1,0 +1,280 @@
+"""A signal: one thing worth watching, as PromQL whose series are each one entity.
+
+A signal has one or more parts, each the way one metric profile computes it (Istio's sidecars,
+Linkerd's proxies, OpenTelemetry, ...). A part's query template has two placeholders: `$filter`
+(label matchers placed inside a selector's braces) and `$window` (the range of rate() and
+friends). A part maps the signal's canonical labels (`workload`, `namespace`, `pod`, ...) to the
+exporter's own (`destination_workload`, `k8s_namespace_name`, ...): filters given in canonical
+labels become the exporter's matchers, and the part's series are renamed to the canonical labels,
+so every caller (detection, verification, investigation) reads the same labels whatever the
+cluster runs. Several live parts combine: the first that has a series wins (`first`), or the
+largest value across them (`max`: an error ratio as the worst view of it, callers' or server's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from aiops.domain.models import Direction
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_FILTER = re.compile(r"(,\s*)?\$filter")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_NEED = re.compile(
+    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{\s*([a-zA-Z_][a-zA-Z0-9_]*(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*)*)?\s*\})?$"
+)
+
+Entity = Literal["workload", "pod", "deployment", "node", "edge", "namespace", "cluster", "other"]
+Group = Literal["traffic", "errors", "latency", "saturation", "availability", "node", "custom"]
+
+#: The labels each kind of entity has in every signal's output, whatever the exporter.
+CANONICAL_LABELS: dict[str, tuple[str, ...]] = {
+    "workload": ("namespace", "workload"),
+    "deployment": ("namespace", "deployment"),
+    "edge": ("namespace", "client", "server"),
+    "namespace": ("namespace",),
+}
+
+
+def parse_need(text: str) -> tuple[str, tuple[str, ...]]:
+    """`family` or `family{label, label}` -> (family, labels it must carry)."""
+    m = _NEED.fullmatch(text.strip())
+    if not m:
+        raise ValueError(
+            f"need {text!r} is not a metric family, optionally with the labels it must carry, "
+            "e.g. response_total or rpc_server_duration_milliseconds{service_name}"
+        )
+    labels = tuple(x.strip() for x in (m.group(3) or "").split(",") if x.strip())
+    return m.group(1), labels
+
+
+def check_template(query: str) -> str:
+    q = query.strip()
+    if not q:
+        raise ValueError("query must not be empty")
+    if q.count("(") != q.count(")") or q.count("{") != q.count("}"):
+        raise ValueError(f"query has unbalanced brackets: {q!r}")
+    unknown = set(re.findall(r"\$([A-Za-z_]\w*)", q)) - {"filter", "window"}
+    if unknown:
+        raise ValueError(
+            f"query uses unknown placeholders {sorted(unknown)}; only $filter and $window exist"
+        )
+    return q
+
+
+def duration_seconds(window: str) -> float:
+    if not _DURATION.fullmatch(window):
+        raise ValueError(f"window {window!r} must be a Prometheus duration like 1m or 30s")
+    return sum(int(n) * _UNIT_S[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", window))
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class SignalPart(BaseModel):
+    """One profile's way of computing a signal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profile: str = Field(default="user", description="the metric profile this part comes from")
+    query: str = Field(description="PromQL template with optional $filter and $window")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical label -> the exporter's label holding it (for filters and output)",
+    )
+    rename: bool = Field(
+        default=True,
+        description="rename the exporter's labels to the canonical ones in the output "
+        "(off for settings' signals, whose output labels are their own)",
+    )
+    needs: tuple[tuple[str, ...], ...] = Field(
+        default=(),
+        description="metric families it reads: each entry one family, or alternatives",
+    )
+    guard: SignalPart | None = Field(
+        default=None,
+        description="the same profile's request rate, for signals valid only over enough requests",
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _check_query(cls, v: str) -> str:
+        return check_template(v)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for canonical, source in v.items():
+            for label in (canonical, source):
+                if not _LABEL.fullmatch(label):
+                    raise ValueError(f"{label!r} is not a valid Prometheus label name")
+        return v
+
+    @field_validator("needs")
+    @classmethod
+    def _check_needs(cls, v: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for alternatives in v:
+            if not alternatives:
+                raise ValueError("a need lists at least one metric family")
+            for need in alternatives:
+                parse_need(need)
+        return v
+
+    def render(
+        self,
+        output: tuple[str, ...],
+        filters: Mapping[str, str],
+        regex: Mapping[str, str],
+        window: str,
+    ) -> str:
+        matchers = [f'{self.labels.get(k, k)}="{escape(v)}"' for k, v in sorted(filters.items())]
+        matchers += [f'{self.labels.get(k, k)}=~"{escape(v)}"' for k, v in sorted(regex.items())]
+        joined = ",".join(matchers)
+
+        def fill(m: re.Match[str]) -> str:
+            if not joined:
+                return ""
+            return ("," if m.group(1) else "") + joined
+
+        q = _FILTER.sub(fill, self.query).replace("$window", window)
+        renames = [(c, s) for c, s in self.labels.items() if c != s] if self.rename else []
+        if not renames:
+            return q
+        for canonical, source in renames:
+            q = f'label_replace({q}, "{canonical}", "$1", "{source}", "(.*)")'
+        return f"max by ({', '.join(output or tuple(self.labels))}) ({q})"
+
+
+class Signal(BaseModel):
+    """One thing worth watching, as a PromQL query whose series are each one entity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="snake_case id, e.g. 'error_ratio'")
+    parts: tuple[SignalPart, ...] = Field(min_length=1)
+    entity: Entity = "other"
+    entity_label: str = Field(description="label naming the entity, e.g. 'workload'")
+    direction: Direction = Field(description="which way is bad: up, down or both")
+    unit: str = Field(description="unit of the values, e.g. 'ratio', 's', 'req/s', 'cores'")
+    description: str = ""
+    namespace_label: str | None = Field(
+        default="namespace",
+        description="label holding the Kubernetes namespace; None for "
+        "cluster-scoped signals (nodes)",
+    )
+    group: Group = "custom"
+    # The smallest change worth an incident: a series must move at least this far from its
+    # normal level (the detector's slow-moving centre) before its novelty counts. Without a
+    # floor, a series that was flat for an hour alarms on any new high, however tiny.
+    min_delta: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="minimum absolute change from the normal level, in the signal's unit",
+    )
+    min_ratio: float = Field(
+        default=1.0,
+        ge=1.0,
+        description="minimum relative change: up to >= normal x min_ratio, down to <= normal / "
+        "min_ratio (1: no relative floor)",
+    )
+    seed_new_series: bool = Field(
+        default=True,
+        description="a new pod's series starts from its workload's other pods' (current or "
+        "earlier) normal range instead of learning from scratch; off for signals a healthy "
+        "new pod shows at first (not ready while it starts)",
+    )
+    detect: bool = Field(default=True, description="watched by the detection pass")
+    min_requests: int = Field(
+        default=0,
+        ge=0,
+        description="a value only where the window holds at least this many requests "
+        "(a p99 over a few dozen requests is their slowest one: noise)",
+    )
+    combine: Literal["first", "max"] = Field(
+        default="first",
+        description="several parts: the first with a series wins, or the largest value",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_query(cls, data: Any) -> Any:
+        """A signal given as one `query` (settings' signals): one part, its labels its own."""
+        if isinstance(data, dict) and "query" in data:
+            data = dict(data)
+            if "parts" in data:
+                raise ValueError("give either query or parts, not both")
+            data["parts"] = [{"query": data.pop("query"), "rename": False}]
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not _NAME.fullmatch(v):
+            raise ValueError(f"signal name {v!r} must be snake_case (a-z, 0-9, _)")
+        return v
+
+    @field_validator("entity_label")
+    @classmethod
+    def _check_label(cls, v: str) -> str:
+        if not _LABEL.fullmatch(v):
+            raise ValueError(f"entity_label {v!r} is not a valid Prometheus label name")
+        return v
+
+    @property
+    def query(self) -> str:
+        """The template of every part (what the signal reads), for display and checks."""
+        if len(self.parts) == 1:
+            return self.parts[0].query
+        return " or ".join(f"({p.query})" for p in self.parts)
+
+    @property
+    def profiles(self) -> list[str]:
+        return list(dict.fromkeys(p.profile for p in self.parts))
+
+    @property
+    def output_labels(self) -> tuple[str, ...]:
+        return CANONICAL_LABELS.get(self.entity, ())
+
+    def render(
+        self,
+        filters: Mapping[str, str] | None = None,
+        window: str = "1m",
+        *,
+        regex: Mapping[str, str] | None = None,
+        guarded: bool = True,
+    ) -> str:
+        """The runnable PromQL: `$filter` becomes label matchers (canonical labels: each part
+        maps them to its exporter's), `$window` the rate range. `guarded=False` leaves out the
+        minimum number of requests (a value for every series, however few requests)."""
+        seconds = duration_seconds(window)
+        for k in [*(filters or {}), *(regex or {})]:
+            if not _LABEL.fullmatch(k):
+                raise ValueError(f"filter label {k!r} is not a valid Prometheus label name")
+        rendered = []
+        for part in self.parts:
+            q = part.render(self.output_labels, filters or {}, regex or {}, window)
+            if guarded and self.min_requests and part.guard is not None:
+                rate = part.guard.render(self.output_labels, filters or {}, regex or {}, window)
+                on = ", ".join(self.output_labels)
+                q = f"({q}) and on ({on}) (({rate}) * {seconds:g} >= {self.min_requests})"
+            rendered.append(q)
+        if len(rendered) == 1:
+            return rendered[0]
+        if self.combine == "max" and self.output_labels:
+            tagged = [
+                f'label_replace({q}, "aiops_part", "{i}", "", "")' for i, q in enumerate(rendered)
+            ]
+            return f"max by ({', '.join(self.output_labels)}) ({' or '.join(tagged)})"
+        return " or ".join(f"({q})" for q in rendered)
+
+    def render_for(self, namespace: str | None = None, window: str = "1m") -> str:
+        """Render restricted to one namespace (ignored for cluster-scoped signals)."""
+        filters = {self.namespace_label: namespace} if namespace and self.namespace_label else {}
+        return self.render(filters, window)
