@@ -116,12 +116,13 @@ class _QuietUvicorn(uvicorn.Server):
 
 async def run_dev(settings: Settings) -> None:
     from aiops.frontdoor import FrontDoorError
-    from aiops.intake import start_detection_loop
+    from aiops.incidents.intake import start_detection_loop
+    from aiops.incidents.rules import RulesSource
     from aiops.mcp.server import http_app, mcp_door
     from aiops.webhook import receiver_app, webhook_door, webhook_url
-    from aiops.worker import all_activities, build_worker, load_rules
+    from aiops.worker import all_activities, build_worker
 
-    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    _load_rules(settings)  # refuse to start on an invalid policy before anything runs
     try:
         # Nor with a front door open to everyone on a routable address.
         webhook_door(settings.alertmanager).check()
@@ -163,7 +164,7 @@ async def run_dev(settings: Settings) -> None:
         am = settings.alertmanager
         webhook_server = _QuietUvicorn(
             uvicorn.Config(
-                await receiver_app(settings, client, rules),
+                await receiver_app(settings, client, RulesSource.from_settings(settings)),
                 host=am.host,
                 port=am.port,
                 log_level="warning",
@@ -184,10 +185,7 @@ async def run_dev(settings: Settings) -> None:
         )
         async with worker:
             await start_detection_loop(
-                client,
-                settings.temporal.task_queue,
-                rules,
-                interval_s=settings.detection.interval_s,
+                client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
             )
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait(
@@ -269,10 +267,10 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
     process), the worker with every activity and, with `detection`, the detection loop. Leaving
     the block stops the worker and the server; nothing is left behind. No MCP server and no
     signal handling: the caller owns both (`aiops dev`, `aiops demo`, `aiops lab eval`)."""
-    from aiops.intake import start_detection_loop
-    from aiops.worker import all_activities, build_worker, load_rules
+    from aiops.incidents.intake import start_detection_loop
+    from aiops.worker import all_activities, build_worker
 
-    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    _load_rules(settings)  # refuse to start on an invalid policy before anything runs
     settings = pointed_at_dev_server(settings)
     proc = start_temporal_dev_server(settings)
     try:
@@ -284,11 +282,18 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
         async with worker:
             if detection:
                 await start_detection_loop(
-                    client,
-                    settings.temporal.task_queue,
-                    rules,
-                    interval_s=settings.detection.interval_s,
+                    client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
                 )
             yield Daemon(settings=settings, client=client)
     finally:
         stop_process(proc)
+
+
+def _load_rules(settings: Settings) -> None:
+    from aiops.incidents.rules import RulesError, load_rules
+    from aiops.worker import StartupError
+
+    try:
+        load_rules(settings)
+    except RulesError as exc:
+        raise StartupError(str(exc)) from exc

@@ -19,8 +19,9 @@ from temporalio.client import Client
 
 from aiops.config import Settings
 from aiops.domain import Incident
-from aiops.intake import open_incident, search_attributes_ready
-from aiops.worker import load_rules
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import search_attributes_ready
+from aiops.incidents.rules import load_rules
 from tests.servers import free_port, wait_until
 
 AIOPS = str(Path(sys.executable).parent / "aiops")
@@ -64,7 +65,7 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
         )
         rules = load_rules(Settings())
         assert await search_attributes_ready(client), "aiops dev registers them"
-        handle = await open_incident(client, "aiops", incident, rules)
+        handle = await IncidentClient(client).open_or_join(incident, rules, index=True)
         # No anomalies: nothing to act on. The incident is seconds old, so the workflow looks
         # once more after IncidentInput.settle_s (30 s) before it escalates.
         report = await asyncio.wait_for(handle.result(), 90)

@@ -70,9 +70,9 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def fixed_rca(cls, env: dict[str, str], log: Path) -> WorkerProcess:
+    def fixed_rca(cls, env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
         """The shipped worker with a fixed investigation (tests/reliability/worker_main.py)."""
-        return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
+        return cls([sys.executable, "-m", "tests.reliability.worker_main", *args], env, log)
 
     @classmethod
     def cli(cls, env: dict[str, str], log: Path, *args: str) -> WorkerProcess:

@@ -13,9 +13,9 @@ from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.api.enums.v1 import TimeoutType
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.worker import Rules
 from tests.incident_fixtures import NS, approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import (
     DevServer,
@@ -50,7 +50,7 @@ async def test_worker_killed_mid_step_restarts_once_and_the_incident_completes(
     dev_server: tuple[DevServer, Client],
     lab_api: LabApiServer,
     executor: KubernetesExecutor,
-    rules: Rules,
+    rules: RulesSnapshot,
     prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
     tmp_path: Path,

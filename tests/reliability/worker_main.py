@@ -6,12 +6,13 @@ Prometheus does not have; the reliability tests need an incident that reaches a 
 Everything else is the real composition: settings from `AIOPS_*`, the executor on the kubeconfig,
 Prometheus, TemporalHistory, notifications, detection and intake activities, signal handling.
 
-Run as `python -m tests.reliability.worker_main` from the repository root.
+Run as `python -m tests.reliability.worker_main [--start-detection]` from the repository root.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from aiops import worker
@@ -24,7 +25,8 @@ def main() -> None:
         return FixedInvestigator()
 
     worker.AgentInvestigator = fixed  # type: ignore[assignment,misc]
-    asyncio.run(worker.run_worker(load_settings()))
+    detection = "--start-detection" in sys.argv[1:]
+    asyncio.run(worker.run_worker(load_settings(), start_detection=detection))
 
 
 if __name__ == "__main__":
