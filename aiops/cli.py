@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import importlib
 import json
 import os
@@ -16,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiops.config import (
@@ -104,9 +104,9 @@ def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.frontdoor import FrontDoorError
+    from aiops.incidents.rules import RulesError
     from aiops.integrations.temporal import TemporalUnavailableError
     from aiops.webhook import serve_webhook
-    from aiops.worker import StartupError
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
     settings = settings.model_copy(
@@ -114,7 +114,7 @@ def _cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         asyncio.run(serve_webhook(settings))
-    except (FrontDoorError, TemporalUnavailableError, StartupError) as exc:
+    except (FrontDoorError, TemporalUnavailableError, RulesError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 
@@ -131,26 +131,25 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cli_identity(settings: Settings) -> str:
-    return settings.cli_identity or getpass.getuser()
-
-
 async def _with_client(settings: Settings, action: Callable[[Client], Awaitable[int]]) -> int:
-    from aiops.approvals.incidents import IncidentError
+    from aiops.incidents import IncidentError, KeyFileError
     from aiops.integrations.temporal import TemporalUnavailableError, connect
 
     try:
         client = await connect(settings.temporal)
         return await action(client)
-    except (TemporalUnavailableError, IncidentError) as exc:
-        raise UserError(str(exc)) from exc
+    except (TemporalUnavailableError, IncidentError, KeyFileError) as exc:
+        message = str(exc)
+        if message.startswith("no incident"):
+            message += "; `aiops incidents list` shows them"
+        raise UserError(message) from exc
 
 
 def _cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.approvals.incidents import list_incidents
+    from aiops.incidents import IncidentClient
 
     async def action(client: Client) -> int:
-        found = await list_incidents(client, limit=args.limit)
+        found = await IncidentClient(client).find(limit=args.limit)
         if args.json:
             print(
                 json.dumps(
@@ -177,10 +176,10 @@ def _cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.approvals.incidents import show_incident
+    from aiops.incidents import IncidentClient
 
     async def action(client: Client) -> int:
-        view = await show_incident(client, args.incident_id)
+        view = await IncidentClient(client).show(args.incident_id)
         data = {
             "id": view.id,
             "execution": view.execution,
@@ -197,24 +196,52 @@ def _cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.approvals.incidents import decide
+    """`aiops approve|reject`: signed with your own key, so the decision counts as the person
+    the policy maps that key to; the CLI cannot name anyone else."""
+    from aiops.incidents import DecisionSigner, IncidentClient, KeyFileError
 
-    approve = args.command == "approve"
+    try:  # before connecting: a key problem is the person's to fix, whatever Temporal does
+        signer = DecisionSigner.person(settings.signing.cli_key)
+    except KeyFileError as exc:
+        raise UserError(str(exc)) from exc
 
     async def action(client: Client) -> int:
-        message = await decide(
-            client,
+        outcome = await IncidentClient(client).decide(
             args.incident_id,
-            approve=approve,
-            identity=_cli_identity(settings),
-            channel="cli",
+            signer,
+            approve=args.command == "approve",
             plan_hash=args.plan_hash,
             reason=getattr(args, "reason", "") or "",
         )
-        print(message)
+        print(outcome.message)
         return 0
 
     return asyncio.run(_with_client(settings, action))
+
+
+def _cmd_key(args: argparse.Namespace, settings: Settings) -> int:
+    """`aiops key generate|show`: the key that proves who decided."""
+    from aiops.incidents.signing import KeyFileError, generate_key_file, load_key_file, public_key
+    from aiops.policy.identities import fingerprint
+
+    path = Path(args.file) if args.file else settings.signing.cli_key
+    try:
+        if args.key_command == "generate":
+            key = generate_key_file(path, force=args.force)
+        else:
+            key = load_key_file(path)
+    except KeyFileError as exc:
+        raise UserError(str(exc)) from exc
+    public = public_key(key)
+    print(f"key file     {path}")
+    print(f"public key   {public}")
+    print(f"fingerprint  {fingerprint(public)}")
+    print(
+        "Put the public key (or its fingerprint) in the policy: under "
+        "approvals.identities.<you>.cli for your own key, or as approvals.front_doors[].key "
+        "for a front door (the MCP server, the Slack app)."
+    )
+    return 0
 
 
 def delegate(
@@ -319,6 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
     q = inc_sub.add_parser("show", help="one incident: status, pending plan, report")
     q.add_argument("incident_id", metavar="ID")
     q.set_defaults(handler=_cmd_incidents_show)
+    p = sub.add_parser("key", help="your signing key: decisions count only when signed")
+    key_sub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    q = key_sub.add_parser("generate", help="make a key; print its public half for the policy")
+    q.add_argument("--file", help="where (default: AIOPS_SIGNING__CLI_KEY)")
+    q.add_argument("--force", action="store_true", help="replace an existing key")
+    q.set_defaults(handler=_cmd_key)
+    q = key_sub.add_parser("show", help="print the public half of a key")
+    q.add_argument("--file", help="which (default: AIOPS_SIGNING__CLI_KEY)")
+    q.set_defaults(handler=_cmd_key)
     p = sub.add_parser("approve", help="approve the plan awaiting a decision")
     p.add_argument("incident_id", metavar="ID")
     p.add_argument("--plan-hash", help="approve only if this is still the pending plan")
@@ -377,10 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiops: {exc}", file=sys.stderr)
         return 2
-    from aiops.integrations.redact import lazy_text
+    from aiops.integrations.redact import lazy_data
 
     configure_logging(
-        settings.log.level, settings.log.format, redact=lazy_text(settings.llm.redact_patterns)
+        settings.log.level, settings.log.format, redact=lazy_data(settings.llm.redact_patterns)
     )
     handler: Handler = args.handler
     try:

@@ -230,6 +230,27 @@ class DetectionSettings(_Section):
     parallel_queries: int = Field(default=4, ge=1, le=32)
 
 
+def default_cli_key() -> Path:
+    """Where a person's own signing key lives (`aiops key generate` writes it)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "aiops" / "approver.key"
+
+
+class SigningSettings(_Section):
+    """The keys that prove who decided (README: "Proof of who decided"). Private key files,
+    ed25519 PEM; their public halves go into the policy."""
+
+    cli_key: Path = Field(
+        default_factory=default_cli_key,
+        description="your own key: `aiops approve`/`reject` and the MCP server over stdio sign "
+        "with it; the policy lists its public half under your identity's `cli:`",
+    )
+    mcp_key: Path | None = Field(
+        default=None, description="the MCP server's front-door key (HTTP, bearer tokens)"
+    )
+    slack_key: Path | None = Field(default=None, description="the Slack app's front-door key")
+
+
 class ProfileSettings(_Section):
     """Metric profiles (aiops/profiles): which exporters' metrics the signals are read from."""
 
@@ -291,7 +312,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".state")
     playbooks_dir: Path = Path("playbooks")
     policies_dir: Path = Path("policies")
-    cli_identity: str | None = Field(default=None, description="CLI approver; default: OS user")
+    cli_identity: str | None = Field(
+        default=None, description="no longer used: the CLI signs with your key instead"
+    )
     temporal: TemporalSettings = TemporalSettings()
     dev_server: DevServerSettings = DevServerSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
@@ -301,9 +324,21 @@ class Settings(BaseSettings):
     mcp: McpSettings = McpSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     detection: DetectionSettings = DetectionSettings()
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     profiles: ProfileSettings = ProfileSettings()
     log: LogSettings = LogSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+
+    @field_validator("cli_identity")
+    @classmethod
+    def _no_named_identity(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "the CLI no longer names whom it acts for: it signs with your own key "
+                "(AIOPS_SIGNING__CLI_KEY, made by `aiops key generate`, its public half in the "
+                "policy); unset AIOPS_CLI_IDENTITY"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -95,9 +95,14 @@ async def _wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) 
             )
         try:
             await connect(settings.temporal, timeout_s=1.0)
-            return
         except TemporalUnavailableError:
             await asyncio.sleep(0.5)
+            continue
+        # Whoever answered, our server must still be running: one that failed to bind the port
+        # exits while another process's server answers on it.
+        await asyncio.sleep(0.5)
+        if proc.poll() is None:
+            return
     raise DevStackError("the Temporal dev server did not come up within 60 s")
 
 
@@ -111,12 +116,13 @@ class _QuietUvicorn(uvicorn.Server):
 
 async def run_dev(settings: Settings) -> None:
     from aiops.frontdoor import FrontDoorError
-    from aiops.intake import start_detection_loop
+    from aiops.incidents.intake import start_detection_loop
+    from aiops.incidents.rules import RulesSource
     from aiops.mcp.server import http_app, mcp_door
     from aiops.webhook import receiver_app, webhook_door, webhook_url
-    from aiops.worker import all_activities, build_worker, load_rules
+    from aiops.worker import all_activities, build_worker
 
-    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    _load_rules(settings)  # refuse to start on an invalid policy before anything runs
     try:
         # Nor with a front door open to everyone on a routable address.
         webhook_door(settings.alertmanager).check()
@@ -158,7 +164,7 @@ async def run_dev(settings: Settings) -> None:
         am = settings.alertmanager
         webhook_server = _QuietUvicorn(
             uvicorn.Config(
-                await receiver_app(settings, client, rules),
+                await receiver_app(settings, client, RulesSource.from_settings(settings)),
                 host=am.host,
                 port=am.port,
                 log_level="warning",
@@ -179,10 +185,7 @@ async def run_dev(settings: Settings) -> None:
         )
         async with worker:
             await start_detection_loop(
-                client,
-                settings.temporal.task_queue,
-                rules,
-                interval_s=settings.detection.interval_s,
+                client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
             )
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait(
@@ -200,15 +203,22 @@ async def run_dev(settings: Settings) -> None:
         log.info("aiops dev stopped")
 
 
-def with_free_ports(settings: Settings, *, mcp: bool = True) -> tuple[Settings, list[str]]:
+def with_free_ports(
+    settings: Settings, *, mcp: bool = True, fresh: bool = False
+) -> tuple[Settings, list[str]]:
     """The settings with the dev server's (and with `mcp` the MCP server's) ports moved to free
     ones where the configured ones are taken (another `aiops dev`, a Temporal already running),
-    and a note per port moved so the person knows where things are."""
+    and a note per port moved so the person knows where things are. With `fresh` the dev
+    server's ports are always new ones the system hands out: a run nobody connects to by hand
+    (`aiops lab eval`) must not share the well-known port with another run starting at the same
+    moment, whose server may not be listening yet when this one looks."""
     dev, mcp_settings = settings.dev_server, settings.mcp
     notes: list[str] = []
     ports = {"port": dev.port, "ui_port": dev.ui_port}
     for name, port in ports.items():
-        if not port_free(dev.ip, port):
+        if fresh:
+            ports[name] = any_free_port(dev.ip)
+        elif not port_free(dev.ip, port):
             ports[name] = any_free_port(dev.ip)
             what = "UI" if name == "ui_port" else "server"
             notes.append(f"port {port} is taken; the Temporal {what} uses {ports[name]} instead")
@@ -257,10 +267,10 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
     process), the worker with every activity and, with `detection`, the detection loop. Leaving
     the block stops the worker and the server; nothing is left behind. No MCP server and no
     signal handling: the caller owns both (`aiops dev`, `aiops demo`, `aiops lab eval`)."""
-    from aiops.intake import start_detection_loop
-    from aiops.worker import all_activities, build_worker, load_rules
+    from aiops.incidents.intake import start_detection_loop
+    from aiops.worker import all_activities, build_worker
 
-    rules = load_rules(settings)  # refuse to start on an invalid policy before anything runs
+    _load_rules(settings)  # refuse to start on an invalid policy before anything runs
     settings = pointed_at_dev_server(settings)
     proc = start_temporal_dev_server(settings)
     try:
@@ -272,11 +282,18 @@ async def embedded_daemon(settings: Settings, *, detection: bool = True) -> Asyn
         async with worker:
             if detection:
                 await start_detection_loop(
-                    client,
-                    settings.temporal.task_queue,
-                    rules,
-                    interval_s=settings.detection.interval_s,
+                    client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
                 )
             yield Daemon(settings=settings, client=client)
     finally:
         stop_process(proc)
+
+
+def _load_rules(settings: Settings) -> None:
+    from aiops.incidents.rules import RulesError, load_rules
+    from aiops.worker import StartupError
+
+    try:
+        load_rules(settings)
+    except RulesError as exc:
+        raise StartupError(str(exc)) from exc

@@ -33,10 +33,11 @@ def use_json(fmt: Format, stream: TextIO | None = None) -> bool:
 
 
 def configure_logging(
-    level: str = "info", fmt: Format = "auto", redact: Callable[[str], str] | None = None
+    level: str = "info", fmt: Format = "auto", redact: Callable[[Any], Any] | None = None
 ) -> None:
-    """`redact` (aiops.integrations.redact) masks secrets in every value of every line, ours and
-    the libraries', the exception text included, before it is written."""
+    """`redact` (aiops.integrations.redact's `lazy_data`) masks secrets in every line, ours and
+    the libraries', the exception text included, before it is written: each field's value, and
+    the whole value of a field whose name says it holds a secret."""
     as_json = use_json(fmt)
     numeric = logging.getLevelNamesMapping()[level.upper()]
     masking: list[Processor] = [_redacting(redact)] if redact is not None else []
@@ -142,9 +143,10 @@ def temporal_ids(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def _redacting(redact: Callable[[str], str]) -> Processor:
+def _redacting(redact: Callable[[Any], Any]) -> Processor:
     def processor(logger: object, method: str, event: EventDict) -> EventDict:
-        return {k: redact(v) if isinstance(v, str) else v for k, v in event.items()}
+        masked: EventDict = redact(dict(event))
+        return masked
 
     return processor
 

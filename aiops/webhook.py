@@ -1,10 +1,11 @@
 """`aiops webhook`: Alertmanager's webhook receiver as a service that opens incidents.
 
 Firing alerts become anomalies (aiops.integrations.alertmanager) and open or join incidents
-exactly as the detection loop's do: one IncidentWorkflow per namespace. An alert only starts an
-investigation; the incident runs on the rules loaded here, and policy decides what needs approval
-from the plan and the cluster, never from the alert's labels or annotations. Resolved alerts open
-nothing.
+exactly as the detection loop's do (aiops.incidents.intake): one IncidentWorkflow per namespace,
+with the rules as their files say at that moment. An alert only starts an investigation; policy
+decides what needs approval from the plan and the cluster, never from the alert's labels or
+annotations. Resolved alerts open nothing, and an alert delivered again after its incident
+closed opens no second one.
 
 The receiver needs Temporal and the rules, not the cluster: in Kubernetes it runs as its own
 Deployment without a ServiceAccount token (deploy/kubernetes/webhook.yaml).
@@ -19,7 +20,9 @@ from temporalio.client import Client
 from aiops.config import AlertmanagerSettings, Settings
 from aiops.domain import Anomaly
 from aiops.frontdoor import FrontDoor, guard
-from aiops.intake import incident_sink, search_attributes_ready
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import AnomalyIntake, incident_sink, search_attributes_ready
+from aiops.incidents.rules import RulesSource, load_rules
 from aiops.integrations.alertmanager import (
     AnomalySink,
     SinkUnavailableError,
@@ -30,7 +33,6 @@ from aiops.integrations.temporal import connect
 from aiops.logs import adopt_library_loggers, get_logger
 from aiops.telemetry import metrics
 from aiops.telemetry.process import ProcessTelemetry
-from aiops.worker import Rules, load_rules
 
 log = get_logger(__name__)
 
@@ -64,11 +66,12 @@ def webhook_url(cfg: AlertmanagerSettings) -> str:
     return f"http://{cfg.host}:{cfg.port}{PATH}"
 
 
-async def receiver_app(settings: Settings, client: Client, rules: Rules) -> ASGIApp:
+async def receiver_app(settings: Settings, client: Client, rules: RulesSource) -> ASGIApp:
     """The receiver behind the front-door rule (aiops.frontdoor)."""
     auth = webhook_auth(settings.alertmanager)
     index = await search_attributes_ready(client)
-    sink = incident_sink(client, settings.temporal.task_queue, rules, index=index)
+    intake = AnomalyIntake(IncidentClient(client, settings.temporal.task_queue), rules)
+    sink = incident_sink(intake, index=index)
     app = create_app(auth, counted(sink), max_body=settings.alertmanager.max_body_bytes)
     return guard(app, webhook_door(settings.alertmanager))
 
@@ -93,11 +96,11 @@ async def serve_webhook(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles both and drains requests in flight)."""
     cfg = settings.alertmanager
     webhook_auth(cfg)  # refuse an open public receiver before connecting to anything
-    rules = load_rules(settings)
+    load_rules(settings)  # nor start on rules that do not load (RulesError)
     telemetry = ProcessTelemetry.start(settings, "webhook")
     try:
         client = await connect(settings.temporal)
-        app = await receiver_app(settings, client, rules)
+        app = await receiver_app(settings, client, RulesSource.from_settings(settings))
         log.info(
             "alertmanager webhook serving",
             url=webhook_url(cfg),

@@ -7,7 +7,6 @@ import functools
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,22 @@ from kubernetes.config.config_exception import ConfigException
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.detection import DetectionActivities
-from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.activities.intake import IntakeActivities
+from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.agent.graph import AgentConfig, AgentDeps
 from aiops.approvals.slack.blocks import temporal_ui_link
 from aiops.approvals.slack.notifier import notifier_from_settings
 from aiops.config import ConfigError, Settings
 from aiops.detect.catalog import build_catalog
-from aiops.domain.yamlsource import LoadError
-from aiops.integrations.discovery import ProfileDiscovery, load_profile_set
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.history import TemporalHistory
+from aiops.incidents.intake import AnomalyIntake, start_detection_loop
+from aiops.incidents.rules import RulesError, RulesSource, load_rules
+from aiops.integrations.discovery import ProfileDiscovery
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.kubernetes.readers import KubernetesReader
 from aiops.integrations.llm import OpenAiChat
@@ -34,10 +37,7 @@ from aiops.integrations.prometheus import Prometheus
 from aiops.integrations.redact import Redactor
 from aiops.integrations.temporal import connect
 from aiops.logs import get_logger
-from aiops.playbooks.loader import PlaybookSet, load_playbooks, signal_problems
 from aiops.policy import policy_version
-from aiops.policy.loader import load_policy
-from aiops.policy.models import Policy
 from aiops.telemetry.llm import MeteredChat
 from aiops.telemetry.process import ProcessTelemetry
 from workflows import ALL_WORKFLOWS
@@ -47,39 +47,6 @@ log = get_logger(__name__)
 
 class StartupError(Exception):
     """The daemon must not start; the message lists what to fix."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    policy: Policy
-    playbooks: PlaybookSet
-
-
-def load_rules(settings: Settings) -> Rules:
-    """Policy and playbooks, validated before anything starts: an invalid or missing policy is
-    never replaced by a permissive default."""
-    try:
-        policy = load_policy(settings.policies_dir)
-    except LoadError as exc:
-        raise StartupError(
-            f"refusing to start: the policy in {settings.policies_dir} is invalid:\n{exc}"
-        ) from exc
-    try:
-        playbooks = load_playbooks(settings.playbooks_dir)
-        profiles, _ = load_profile_set(settings.profiles)
-    except LoadError as exc:
-        raise StartupError(
-            f"refusing to start: playbooks in {settings.playbooks_dir} are invalid:\n{exc}"
-        ) from exc
-    except ConfigError as exc:
-        raise StartupError(f"refusing to start: {exc}") from exc
-    problems = signal_problems(playbooks, profiles.entities())
-    if problems:
-        raise StartupError(
-            f"refusing to start: playbooks in {settings.playbooks_dir} name signals the metric "
-            "profiles do not have:\n" + "\n".join(problems)
-        )
-    return Rules(policy=policy, playbooks=playbooks)
 
 
 def build_activities(
@@ -161,6 +128,8 @@ def build_worker(
 
 def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     prometheus = Prometheus(settings.prometheus)  # one client (and session) for all activities
+    rules = RulesSource.from_settings(settings)  # read again as the files change
+    intake = AnomalyIntake(IncidentClient(client, settings.temporal.task_queue), rules)
     # What the cluster's metrics can feed, asked every few minutes, shared by detection,
     # investigation and planning.
     try:
@@ -179,12 +148,16 @@ def all_activities(settings: Settings, client: Client) -> list[Callable[..., Any
         *build_activities(settings, client, prometheus, discovery).all(),
         *notify.all(),
         *DetectionActivities(settings, prometheus, discovery).all(),
-        *IntakeActivities(client, settings.temporal.task_queue).all(),
+        *IntakeActivities(intake).all(),
+        *KillSwitchActivities(rules.policy).all(),
     ]
 
 
 async def run_worker(settings: Settings, *, start_detection: bool = False) -> None:
-    rules = load_rules(settings)
+    try:
+        rules = load_rules(settings)  # refuse to start on an invalid policy or playbook
+    except RulesError as exc:
+        raise StartupError(str(exc)) from exc
     telemetry = ProcessTelemetry.start(settings, "worker")
     try:
         await _serve_worker(settings, rules, telemetry, start_detection=start_detection)
@@ -193,7 +166,7 @@ async def run_worker(settings: Settings, *, start_detection: bool = False) -> No
 
 
 async def _serve_worker(
-    settings: Settings, rules: Rules, telemetry: ProcessTelemetry, *, start_detection: bool
+    settings: Settings, rules: RulesSnapshot, telemetry: ProcessTelemetry, *, start_detection: bool
 ) -> None:
     client = await connect(settings.temporal)
     log.info(
@@ -214,13 +187,8 @@ async def _serve_worker(
     )
     async with worker, telemetry.beside(client, incidents=True):
         if start_detection:
-            from aiops.intake import start_detection_loop
-
             await start_detection_loop(
-                client,
-                settings.temporal.task_queue,
-                rules,
-                interval_s=settings.detection.interval_s,
+                client, settings.temporal.task_queue, interval_s=settings.detection.interval_s
             )
         telemetry.serving.set()
         await stop.wait()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -46,17 +47,17 @@ USED = {"request_rate", "error_ratio", "cpu_usage", "memory_vs_limit"}
 def write_history(path: Path, workloads: int, containers: int, start: int, points: int) -> int:
     rng = np.random.default_rng(0)
     times = start + STEP * np.arange(points)
-    lines: list[str] = []
+    out = path.open("w")  # streamed: 100,000 series of history are gigabytes as one string
     n = 0
 
     def emit(metric: str, labels: list[str], values: np.ndarray) -> None:
         nonlocal n
         for lab, row in zip(labels, values, strict=True):
             head = f"{metric}{{{lab}}} "
-            lines.extend(f"{head}{v:.6g} {t}\n" for v, t in zip(row, times, strict=True))
+            out.write("".join(f"{head}{v:.6g} {t}\n" for v, t in zip(row, times, strict=True)))
             n += len(row)
 
-    lines.append("# TYPE istio_requests counter\n")
+    out.write("# TYPE istio_requests counter\n")
     base = rng.uniform(5, 200, workloads)[:, None]
     ok = np.cumsum(base * STEP * rng.uniform(0.8, 1.2, (workloads, points)), axis=1)
     err = np.cumsum(base * 0.01 * STEP * rng.uniform(0.5, 1.5, (workloads, points)), axis=1)
@@ -69,7 +70,7 @@ def write_history(path: Path, workloads: int, containers: int, start: int, point
     emit("istio_requests_total", [f'{w},response_code="500"' for w in wl], err)
 
     pods = [f'namespace="ns{i % 20}",pod="p{i}",container="app"' for i in range(containers)]
-    lines.append("# TYPE container_cpu_usage_seconds counter\n")
+    out.write("# TYPE container_cpu_usage_seconds counter\n")
     cpu = np.cumsum(
         rng.uniform(0.05, 2, containers)[:, None]
         * STEP
@@ -77,16 +78,16 @@ def write_history(path: Path, workloads: int, containers: int, start: int, point
         axis=1,
     )
     emit("container_cpu_usage_seconds_total", pods, cpu)
-    lines.append("# TYPE container_memory_working_set_bytes gauge\n")
+    out.write("# TYPE container_memory_working_set_bytes gauge\n")
     limit = rng.choice([256, 512, 1024, 2048], containers)[:, None] * 2.0**20
     ws = limit * np.clip(
         0.4 + np.cumsum(rng.normal(0, 0.002, (containers, points)), axis=1), 0.05, 0.95
     )
     emit("container_memory_working_set_bytes", pods, ws)
-    lines.append("# TYPE container_spec_memory_limit_bytes gauge\n")
+    out.write("# TYPE container_spec_memory_limit_bytes gauge\n")
     emit("container_spec_memory_limit_bytes", pods, np.repeat(limit, points, axis=1))
-    lines.append("# EOF\n")
-    path.write_text("".join(lines))
+    out.write("# EOF\n")
+    out.close()
     return n
 
 
@@ -319,6 +320,12 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
         f"checkpoint file {len(blob) * per10k / 2**20:.2f} MiB, peak traced while scoring a "
         f"pass {peak * per10k / 2**20:.1f} MiB (with fetching and parsing the answers "
         f"{peak_all * per10k / 2**20:.1f} MiB)"
+    )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(
+        f"peak resident memory of this process (history writing included): {rss:.0f} MiB; "
+        f"detector arrays for all {series:,} series {state_bytes / 2**20:.1f} MiB, checkpoint "
+        f"{len(blob) / 2**20:.1f} MiB"
     )
     by_signal = Counter(a.signal for a in result.anomalies)
     print(

@@ -51,6 +51,7 @@ from typing import Any
 import psutil
 from aiops_lab import commands
 from aiops_lab.runner import LabInfo, read_info
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey
@@ -59,16 +60,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from aiops.activities.notify import NotifyApprovalInput
 from aiops.config import Settings
-from aiops.domain import Anomaly, Decision, Direction, Incident, IncidentReport, Severity
-from aiops.intake import snapshot
+from aiops.domain import Anomaly, Direction, Incident, IncidentReport, Severity
+from aiops.incidents import DecisionSigner, IncidentClient, load_rules
 from aiops.temporal_setup import SEARCH_ATTRIBUTES
-from aiops.worker import load_rules
 from workflows import IncidentWorkflow
-from workflows.incident import IncidentInput
 
 REPO = Path(__file__).resolve().parents[1]
 NS = "boutique"
 APPROVER = "bench"
+# The bench approves as a person would: with a key the bench policy maps to APPROVER.
+SIGNER = DecisionSigner(Ed25519PrivateKey.generate(), "cli")
 SERVICES = [
     "frontend",
     "cartservice",
@@ -106,7 +107,7 @@ approvals:
   rules:
     - {{name: everything, risk_at_least: low, approvals: 1, approvers: [{APPROVER}]}}
   identities:
-    {APPROVER}: {{cli: [{APPROVER}]}}
+    {APPROVER}: {{cli: ["{SIGNER.public_key}"]}}
 """
 
 SCENARIO = """
@@ -316,12 +317,7 @@ def make_incident(run_id: str, index: int, onset: datetime) -> Incident:
 
 async def start_one(client: Client, task_queue: str, rules: Any, incident: Incident) -> Run:
     started = datetime.now(UTC)
-    handle = await client.start_workflow(
-        IncidentWorkflow.run,
-        IncidentInput(incident=incident, rules=rules, index=True),
-        id=incident.id,
-        task_queue=task_queue,
-    )
+    handle = await IncidentClient(client, task_queue).open_or_join(incident, rules, index=True)
     return Run(incident_id=incident.id, started_at=started, handle=handle)
 
 
@@ -329,30 +325,24 @@ async def decide(run: Run, approve: bool) -> None:
     request = await run.handle.query(IncidentWorkflow.pending_approval)
     if request is None:  # closed without asking (escalated): nothing to decide
         return
-    _ = await run.handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(
-            approve=approve,
-            plan_hash=request.plan_hash,
-            identity=APPROVER,
-            channel="cli",
-            reason="" if approve else "bench: rejected",
-        ),
-    )
+    await send_decision(run, request.plan_hash, approve)
 
 
 async def decide_by_hash(run: Run, approve: bool) -> None:
     assert run.plan_hash is not None
-    _ = await run.handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(
-            approve=approve,
-            plan_hash=run.plan_hash,
-            identity=APPROVER,
-            channel="cli",
-            reason="" if approve else "bench: rejected",
-        ),
+    await send_decision(run, run.plan_hash, approve)
+
+
+async def send_decision(run: Run, plan_hash: str, approve: bool) -> None:
+    run_id = run.handle.result_run_id or (await run.handle.describe()).run_id
+    decision = SIGNER.sign(
+        incident_id=run.incident_id,
+        run_id=run_id,
+        plan_hash=plan_hash,
+        approve=approve,
+        reason="" if approve else "bench: rejected",
     )
+    _ = await run.handle.execute_update(IncidentWorkflow.decide, decision)
 
 
 async def wait_asked_or_closed(run: Run, poll_s: float) -> None:
@@ -543,7 +533,7 @@ def summary(label: str, runs: list[Run]) -> None:
 
 async def bench(args: argparse.Namespace, tmp: Path) -> int:
     policies, books = bench_rules_dirs(tmp)
-    rules = snapshot(load_rules(Settings(policies_dir=policies, playbooks_dir=books)))
+    rules = load_rules(Settings(policies_dir=policies, playbooks_dir=books))
     lab, onset = start_lab(tmp / "lab-state")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"),

@@ -114,9 +114,9 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
     """Play a bad rollout of cartservice and open `count` incidents on it through the shipped
     intake; return their ids once each has reached the approval gate or closed."""
     from aiops.config import Settings
-    from aiops.intake import open_incident
+    from aiops.incidents import IncidentClient, load_rules
     from aiops.integrations.temporal import connect
-    from aiops.worker import load_rules
+    from workflows.incident import IncidentWorkflow
 
     scenario = (
         (SCENARIO_DIR / "cart-bad-rollout.yaml").read_text().replace("warmup: 90s", "warmup: 0s")
@@ -132,6 +132,7 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
 
     async def run() -> list[str]:
         client = await connect(settings.temporal)
+        incidents = IncidentClient(client, settings.temporal.task_queue)
         now = datetime.now(UTC)
         ids = []
         for i in range(count):
@@ -153,13 +154,14 @@ def open_incidents(lab: LabInfo, address: str, count: int) -> list[str]:
                     )
                 ],
             )
-            handle = await open_incident(client, settings.temporal.task_queue, incident, rules)
+            handle = await incidents.open_or_join(incident, rules, index=True)
             ids.append(handle.id)
         for workflow_id in ids:
-            handle = client.get_workflow_handle(workflow_id)
+            handle = incidents.handle(workflow_id)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if str(await handle.query("status")) not in ("open", "investigating", "planning"):
+                status = await handle.query(IncidentWorkflow.status)
+                if status.value not in ("open", "investigating", "planning"):
                     break
                 await asyncio.sleep(0.5)
         return ids

@@ -4,9 +4,10 @@ playbooks with short verification windows, and helpers to start and approve inci
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -17,14 +18,16 @@ from aiops_lab.kubeapi.server import LabApiServer, start_lab_api, write_kubeconf
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
-from aiops.activities.contracts import action_key
+from aiops.activities.contracts import RulesSnapshot, action_key
 from aiops.activities.incident import IncidentActivities
+from aiops.activities.intake import IntakeActivities
+from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.config import PrometheusSettings
 from aiops.domain import (
     Anomaly,
     ApprovalRequest,
-    Decision,
+    DecideResult,
     Direction,
     Evidence,
     FaultType,
@@ -33,20 +36,46 @@ from aiops.domain import (
     IncidentReport,
     RcaReport,
 )
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import AnomalyIntake
+from aiops.incidents.rules import RulesSource
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.playbooks.loader import PlaybookSet, load_playbooks
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules, build_worker
+from aiops.policy.models import Policy
+from aiops.worker import build_worker
+from tests.keys import public, signed
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
 from workflows import IncidentWorkflow
-from workflows.incident import IncidentInput, RulesSnapshot
+from workflows.incident import IncidentInput
 
 REPO = Path(__file__).resolve().parents[1]
 NS = "boutique"
 
 
-def policy_yaml(*, approvals: int = 1, timeout: str = "10m", on_timeout: str = "reject") -> str:
+APPROVERS = ("alice", "bob")
+
+
+def policy_yaml(
+    *,
+    approvals: int = 1,
+    timeout: str = "10m",
+    on_timeout: str = "reject",
+    names: Mapping[str, Mapping[str, list[str]]] | None = None,
+    doors: Mapping[str, str] | None = None,
+) -> str:
+    """alice and bob approve, each with their own CLI key (tests/keys.py). `names` adds the
+    names people go by on other channels (a person not among the approvers is known to the
+    policy but may not approve); `doors` lists trusted front doors (name -> channel), each with
+    the test key of its name."""
+    people: dict[str, dict[str, list[str]]] = {p: {"cli": [public(p)]} for p in APPROVERS}
+    for person, channels in (names or {}).items():
+        people.setdefault(person, {}).update(channels)
+    identities = "\n".join(f"    {p}: {json.dumps(c)}" for p, c in people.items())
+    front_doors = "\n".join(
+        f"    - {{name: {n}, channel: {ch}, key: '{public(n)}'}}" for n, ch in (doors or {}).items()
+    )
     return f"""
 allow:
   - name: boutique
@@ -61,8 +90,9 @@ approvals:
     - {{name: everything-needs-a-human, risk_at_least: low, approvals: {approvals},
        approvers: [alice, bob]}}
   identities:
-    alice: {{cli: [alice]}}
-    bob: {{cli: [bob]}}
+{identities}
+  front_doors:{" []" if not doors else ""}
+{front_doors}
 """
 
 
@@ -129,6 +159,18 @@ def make_incident() -> Incident:
     )
 
 
+def workload_anomaly(workload: str, namespace: str = NS, score: float = 0.9) -> Anomaly:
+    """A fresh error-ratio anomaly of a workload, as the detector reports one."""
+    return Anomaly(
+        signal="error_ratio",
+        series={"workload": workload, "namespace": namespace},
+        query=f'sum(rate(istio_requests_total{{destination_workload="{workload}"}}[1m]))',
+        start=datetime.now(UTC),
+        score=score,
+        direction=Direction.UP,
+    )
+
+
 @pytest.fixture(scope="module")
 def lab_api() -> Iterator[LabApiServer]:
     with start_lab_api(Cluster.boutique()) as server:
@@ -156,17 +198,28 @@ def healthy_cart(prometheus: PrometheusServer, metrics_target: MetricsTarget) ->
 
 
 @pytest.fixture
-def rules(tmp_path: Path) -> Rules:
+def rules(tmp_path: Path) -> RulesSnapshot:
     """The shipped playbooks, with verification windows short enough for a test."""
     books = tmp_path / "playbooks"
     books.mkdir()
     for source in (REPO / "playbooks").glob("*.yaml"):
         text = re.sub(r"hold_for: \w+", "hold_for: 2s", source.read_text())
         (books / source.name).write_text(re.sub(r"(\n  timeout:) \w+", r"\1 15s", text))
-    return Rules(policy=parse_policy(policy_yaml()), playbooks=load_playbooks(books))
+    return RulesSnapshot(policy=parse_policy(policy_yaml()), playbooks=load_playbooks(books))
 
 
-def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) -> Rules:
+@pytest.fixture
+def rules_files(tmp_path: Path, rules: RulesSnapshot) -> RulesSource:
+    """`rules` as files (the policy of `policy_yaml()`), read as the daemon reads them."""
+    policies = tmp_path / "policies"
+    policies.mkdir(exist_ok=True)
+    (policies / "default.yaml").write_text(policy_yaml())
+    return RulesSource(policies, tmp_path / "playbooks")
+
+
+def with_verification_timeout(
+    rules: RulesSnapshot, playbook_id: str, timeout_s: float
+) -> RulesSnapshot:
     """`rules` with one playbook's verification giving up after `timeout_s`: for tests where
     verification is meant to fail, so they need not wait out the usual window."""
     book = rules.playbooks.playbooks[playbook_id]
@@ -174,7 +227,7 @@ def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) 
     quick = book.model_copy(
         update={"verification": book.verification.model_copy(update={"timeout": timeout_s})}
     )
-    return Rules(
+    return RulesSnapshot(
         policy=rules.policy,
         playbooks=PlaybookSet(playbooks={**rules.playbooks.playbooks, playbook_id: quick}),
     )
@@ -183,7 +236,7 @@ def with_verification_timeout(rules: Rules, playbook_id: str, timeout_s: float) 
 async def start(
     client: Client,
     task_queue: str,
-    rules: Rules,
+    rules: RulesSnapshot,
     index: bool = True,
     incident_id: str | None = None,
     opened_at: datetime | None = None,
@@ -194,7 +247,7 @@ async def start(
     The incident opened long ago unless `opened_at` says otherwise (so it never waits to settle).
     """
     if policy:
-        rules = Rules(
+        rules = RulesSnapshot(
             policy=parse_policy(policy_yaml(**policy)),  # type: ignore[arg-type]
             playbooks=rules.playbooks,
         )
@@ -207,7 +260,7 @@ async def start(
         IncidentWorkflow.run,
         IncidentInput(
             incident=incident,
-            rules=RulesSnapshot(policy=rules.policy, playbooks=rules.playbooks),
+            rules=rules,
             index=index,
             settle_s=settle_s,
         ),
@@ -242,10 +295,37 @@ def restarted_by(executor: KubernetesExecutor) -> str | None:
 
 async def approve(
     handle: WorkflowHandle[IncidentWorkflow, IncidentReport], who: str, request: ApprovalRequest
-) -> None:
-    await handle.execute_update(
-        IncidentWorkflow.decide, Decision(approve=True, plan_hash=request.plan_hash, identity=who)
-    )
+) -> DecideResult:
+    """Approve as `who`, signed with their own key (tests/keys.py), as `aiops approve` does."""
+    decision = await signed(handle, who, request.plan_hash)
+    result: DecideResult = await handle.execute_update(IncidentWorkflow.decide, decision)
+    return result
+
+
+async def reject(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentReport],
+    who: str,
+    request: ApprovalRequest,
+    reason: str = "not now",
+) -> DecideResult:
+    decision = await signed(handle, who, request.plan_hash, approve=False, reason=reason)
+    result: DecideResult = await handle.execute_update(IncidentWorkflow.decide, decision)
+    return result
+
+
+class KillSwitch:
+    """The policy file's kill switch as the `check_kill_switch` activity reads it, in memory."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def policy(self) -> Policy:
+        return Policy(kill_switch=self.on)
+
+
+@pytest.fixture
+def kill_switch() -> KillSwitch:
+    return KillSwitch()
 
 
 @pytest.fixture
@@ -261,6 +341,8 @@ async def acts(
     executor: KubernetesExecutor,
     prometheus: PrometheusServer,
     fault: FaultType,
+    kill_switch: KillSwitch,
+    rules_files: RulesSource,
 ) -> AsyncIterator[IncidentActivities]:
     """A worker on `task_queue` whose incidents investigate to FixedInvestigator's report and
     act on the lab Kubernetes API, with verification through the test Prometheus."""
@@ -271,5 +353,11 @@ async def acts(
         verify_poll_s=0.5,
     )
     silent = NotifyActivities(None)  # no Slack here: notifications report "not delivered"
-    async with build_worker(temporal_client, task_queue, [*activities.all(), *silent.all()]):
+    switch = KillSwitchActivities(kill_switch.policy)
+    # Follow-up incidents open through the intake, with the rules as their files say.
+    intake = IntakeActivities(
+        AnomalyIntake(IncidentClient(temporal_client, task_queue), rules_files)
+    )
+    acts = [*activities.all(), *silent.all(), *switch.all(), *intake.all()]
+    async with build_worker(temporal_client, task_queue, acts):
         yield activities

@@ -19,8 +19,9 @@ from temporalio.client import Client
 
 from aiops.config import Settings
 from aiops.domain import Incident
-from aiops.intake import open_incident, search_attributes_ready
-from aiops.worker import load_rules
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import search_attributes_ready
+from aiops.incidents.rules import load_rules
 from tests.servers import free_port, wait_until
 
 AIOPS = str(Path(sys.executable).parent / "aiops")
@@ -64,7 +65,7 @@ async def test_dev_stack_serves_ui_worker_and_mcp_and_stops_cleanly(tmp_path: Pa
         )
         rules = load_rules(Settings())
         assert await search_attributes_ready(client), "aiops dev registers them"
-        handle = await open_incident(client, "aiops", incident, rules)
+        handle = await IncidentClient(client).open_or_join(incident, rules, index=True)
         # No anomalies: nothing to act on. The incident is seconds old, so the workflow looks
         # once more after IncidentInput.settle_s (30 s) before it escalates.
         report = await asyncio.wait_for(handle.result(), 90)
@@ -114,3 +115,17 @@ def _port_open(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_lab_evaluation_takes_ports_of_its_own_even_when_the_usual_ones_are_free() -> None:
+    # Two evaluations started a minute apart once shared one Temporal: the second found 7233
+    # free (the first's server was still starting), its own server then failed to bind, and its
+    # wait connected to the first's. Fresh ports from the system cannot meet that way.
+    from aiops.devstack import with_free_ports
+
+    usual = Settings(dev_server={"port": free_port(), "ui_port": free_port()})
+    a, _ = with_free_ports(usual, mcp=False, fresh=True)
+    b, _ = with_free_ports(usual, mcp=False, fresh=True)
+    mine = {a.dev_server.port, a.dev_server.ui_port}
+    assert usual.dev_server.port not in mine and usual.dev_server.ui_port not in mine
+    assert len(mine | {b.dev_server.port, b.dev_server.ui_port}) == 4

@@ -17,21 +17,21 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.config import AlertmanagerSettings, Settings, TemporalSettings
 from aiops.domain import IncidentReport, IncidentStatus
 from aiops.frontdoor import FrontDoorError
+from aiops.incidents.rules import RulesSource
 from aiops.policy.loader import parse_policy
 from aiops.webhook import receiver_app, webhook_auth
-from aiops.worker import Rules
 from tests.incident_fixtures import approve, pending, policy_yaml, start
 from tests.integrations.test_alertmanager import alert, payload
-from tests.servers import MetricsTarget, free_port
+from tests.servers import MetricsTarget, free_port, served
 from workflows import IncidentWorkflow
 from workflows.incident import IncidentInput
 
@@ -46,30 +46,29 @@ def incident_id_of(namespace: str) -> str:
 
 
 @pytest.fixture
-def two_person_rules(rules: Rules) -> Rules:
-    return Rules(policy=parse_policy(policy_yaml(approvals=2)), playbooks=rules.playbooks)
+def two_person_rules(rules: RulesSnapshot) -> RulesSnapshot:
+    return RulesSnapshot(policy=parse_policy(policy_yaml(approvals=2)), playbooks=rules.playbooks)
+
+
+@pytest.fixture
+def two_person_files(rules_files: RulesSource) -> RulesSource:
+    """The same two-person rules, as the files the receiver reads for every delivery."""
+    (rules_files.policies_path / "default.yaml").write_text(policy_yaml(approvals=2))
+    return rules_files
 
 
 @pytest.fixture
 async def webhook(
     temporal_client: Client,
     task_queue: str,
-    two_person_rules: Rules,
+    two_person_files: RulesSource,
 ) -> AsyncIterator[str]:
-    port = free_port()
     settings = Settings(
         temporal=TemporalSettings(task_queue=task_queue),
-        alertmanager=AlertmanagerSettings(port=port, tokens=[SecretStr(TOKEN)]),
+        alertmanager=AlertmanagerSettings(tokens=[SecretStr(TOKEN)]),
     )
-    app = await receiver_app(settings, temporal_client, two_person_rules)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/alertmanager"
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with served(await receiver_app(settings, temporal_client, two_person_files)) as url:
+        yield f"{url}/alertmanager"
 
 
 async def post(url: str, body: dict[str, Any], headers: dict[str, str] = AUTH) -> httpx.Response:
@@ -165,7 +164,7 @@ async def test_an_alert_never_lowers_the_approvals_policy_requires(
     task_queue: str,
     webhook: str,
     acts: IncidentActivities,
-    two_person_rules: Rules,
+    two_person_rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> None:
     # The same plan opened by the detector: what policy requires (two people).

@@ -1,7 +1,8 @@
 """DetectionLoopWorkflow: the detection pass every interval, for as long as aiops runs.
 
 Each pass carries the previous pass's checkpoint (a reference to the detector state file), opens
-or joins incidents for what it found, sleeps, and after a bounded number of passes continues as
+or joins incidents for what it found (each new incident with the rules as their files say then:
+the loop carries no rules of its own), sleeps, and after a bounded number of passes continues as
 new so its history stays small. A failed pass is recorded and the loop goes on: Prometheus being
 down must never stop detection for good, and never raises an anomaly by itself.
 """
@@ -33,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
 class DetectionLoopInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rules: RulesSnapshot
+    # Loops started by older code carry the rules they started with; they are not used.
+    rules: RulesSnapshot | None = None
     stream: str = "detection"
     interval_s: float = Field(default=15.0, gt=0)
     passes_per_run: int = Field(default=200, ge=1)
@@ -78,9 +80,7 @@ class DetectionLoopWorkflow:
                 if result.anomalies:
                     opened = await workflow.execute_activity(
                         OPEN_INCIDENTS,
-                        OpenIncidentsInput(
-                            anomalies=result.anomalies, rules=inp.rules, index=inp.index
-                        ),
+                        OpenIncidentsInput(anomalies=result.anomalies, index=inp.index),
                         result_type=OpenIncidentsResult,
                         start_to_close_timeout=timedelta(seconds=60),
                         retry_policy=RETRY,
@@ -92,7 +92,7 @@ class DetectionLoopWorkflow:
                 self._status.last_error = str(exc.cause or exc)[:300]
             self._status.passes += 1
             await workflow.sleep(timedelta(seconds=inp.interval_s))
-        workflow.continue_as_new(inp.model_copy(update={"checkpoint": checkpoint}))
+        workflow.continue_as_new(inp.model_copy(update={"checkpoint": checkpoint, "rules": None}))
 
     @workflow.query(name="loop_status")
     def loop_status(self) -> LoopStatus:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import Anomaly
@@ -14,8 +14,15 @@ class OpenIncidentsInput(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     anomalies: list[Anomaly]
-    rules: RulesSnapshot
+    # Ignored: every incident opens with the rules as their files say now. Detection loops
+    # started by older code still send the rules they started with.
+    rules: RulesSnapshot | None = None
     index: bool = True
+    incident_id: str | None = Field(
+        default=None,
+        description="open or join exactly this incident with all the anomalies (an incident's "
+        "follow-up) instead of grouping them into their namespaces' incidents",
+    )
 
 
 class OpenIncidentsResult(BaseModel):

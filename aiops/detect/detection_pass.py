@@ -33,137 +33,46 @@ UP alarms are never held; gauge signals (no $window) need none of this.
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from itertools import chain
-from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
-from aiops.detect.novelty import NoveltyConfig, NoveltyState
-from aiops.detect.presets import LIVE_NOVELTY_CONFIG, NOVELTY_THRESHOLD
+from aiops.detect.load import LoadContext, follows_load, is_load
+from aiops.detect.novelty import NoveltyState
+from aiops.detect.pass_checkpoint import CheckpointError
+from aiops.detect.pass_types import (
+    Held,
+    PassConfig,
+    PassResult,
+    QueryPlan,
+    SeriesLike,
+    SignalOutcome,
+    SignalState,
+    duration_seconds,
+    epoch,
+    utc,
+)
 from aiops.detect.tracker import SeriesKey, SignalTracker
 from aiops.domain.models import Anomaly, Direction
 
-FORMAT_VERSION = 2  # 2: the detector remembers pre-alarm ranges
+__all__ = [
+    "CheckpointError",
+    "DetectionState",
+    "PassConfig",
+    "PassResult",
+    "QueryPlan",
+    "SeriesLike",
+    "SignalOutcome",
+]
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
-
-
-class CheckpointError(Exception):
-    """A checkpoint could not be read; callers start cold (the message says why)."""
-
-
-class SeriesLike(Protocol):
-    """One returned series: what aiops.integrations.prometheus.Series provides."""
-
-    @property
-    def labels(self) -> Mapping[str, str]: ...
-
-    @property
-    def timestamps(self) -> Sequence[float]: ...
-
-    @property
-    def values(self) -> Sequence[float]: ...
-
-
-@dataclass(frozen=True)
-class PassConfig:
-    step_seconds: float = 15.0  # the detection interval; one detector sample per step
-    prime_seconds: float = 3600.0  # history asked for on cold start (>= the detector warm-up)
-    rate_window: str = "1m"  # $window of the catalog's rate() queries
-    report_window_seconds: float = 600.0  # anomalies that started earlier are history, not news
-    settle_seconds: float = 2.0  # newest grid time is this far behind now (scrapes in flight)
-    evict_after_seconds: float = 86_400.0  # forget series unseen for this long
-    threshold: float = NOVELTY_THRESHOLD
-    detector: NoveltyConfig = LIVE_NOVELTY_CONFIG
-
-    def __post_init__(self) -> None:
-        if not self.step_seconds > 0:
-            raise ValueError("step_seconds must be > 0")
-        if self.prime_seconds < 0:
-            raise ValueError("prime_seconds must be >= 0")
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What a checkpoint must match to be reused (the rest may change freely)."""
-        fp = {
-            "step_seconds": self.step_seconds,
-            "rate_window": self.rate_window,
-            "threshold": self.threshold,
-            "detector": dataclasses.asdict(self.detector),
-        }
-        normal: dict[str, Any] = json.loads(json.dumps(fp))  # as a checkpoint header holds it
-        return normal
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """One query to run for a signal: an instant query when start == end, else a range."""
-
-    signal: str
-    promql: str
-    start: datetime
-    end: datetime
-    step_seconds: float
-    cold: bool  # the signal has no tracker state yet: this is the priming query
-
-    @property
-    def instant(self) -> bool:
-        return self.start == self.end
-
-    @property
-    def steps(self) -> int:
-        return round((self.end - self.start).total_seconds() / self.step_seconds) + 1
-
-
-@dataclass(frozen=True)
-class SignalOutcome:
-    signal: str
-    status: Literal["ok", "failed", "up_to_date"]
-    series: int = 0  # series returned
-    steps: int = 0  # grid times scored
-    error: str | None = None
-    cold: bool = False
-
-
-@dataclass(frozen=True)
-class PassResult:
-    at: datetime  # newest grid time scored
-    anomalies: list[Anomaly]  # new episodes, strongest first
-    outcomes: list[SignalOutcome]
-    history_anomalies: int = 0  # episodes found in history older than the report window
-    evicted_series: int = 0
-
-    @property
-    def failed(self) -> list[SignalOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-
-@dataclass
-class _Held:
-    """A DOWN alarm waiting to see whether its series goes on (see the module docstring)."""
-
-    col: int
-    anomaly: Anomaly
-    present: int = 0  # grid times with a value since the alarm
-    mid: float = math.inf  # back above this value: a dip, not a drop
-
-
-@dataclass
-class _SignalState:
-    tracker: SignalTracker
-    query: str  # the rendered PromQL; a different query means the state is not reusable
-    last_at: float | None = None  # newest grid time fed to the tracker (unix seconds)
-    last_seen: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
-    since_gap: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    held: list[_Held] = field(default_factory=list)
 
 
 class DetectionState:
@@ -172,9 +81,11 @@ class DetectionState:
     def __init__(self, signals: Sequence[Signal], config: PassConfig | None = None) -> None:
         self.config = config or PassConfig()
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
-        self._states: dict[str, _SignalState] = {}
+        self._states: dict[str, SignalState] = {}
+        self.load = LoadContext()
         self.window_steps = max(
-            1, math.ceil(_duration(self.config.rate_window) / self.config.step_seconds - 1e-9)
+            1,
+            math.ceil(duration_seconds(self.config.rate_window) / self.config.step_seconds - 1e-9),
         )
 
     # ---- the pass ----------------------------------------------------------------------
@@ -182,13 +93,13 @@ class DetectionState:
     def grid_time(self, now: datetime) -> datetime:
         """The newest evaluation time a pass at `now` scores."""
         step = self.config.step_seconds
-        t = math.floor((_ts(now) - self.config.settle_seconds) / step) * step
-        return _dt(t)
+        t = math.floor((epoch(now) - self.config.settle_seconds) / step) * step
+        return utc(t)
 
     def plan(self, now: datetime) -> list[QueryPlan]:
         """The queries this pass needs (signals already up to date are left out)."""
         c = self.config
-        end = _ts(self.grid_time(now))
+        end = epoch(self.grid_time(now))
         max_back = min(c.prime_seconds, c.step_seconds * (MAX_POINTS_PER_QUERY - 1))
         earliest = end - math.floor(max_back / c.step_seconds) * c.step_seconds
         plans = []
@@ -203,7 +114,7 @@ class DetectionState:
             cold = last is None
             # After a failed or missed pass, catch up on every grid time since (within reach).
             start = earliest if last is None else max(earliest, last + c.step_seconds)
-            plans.append(QueryPlan(name, promql, _dt(start), _dt(end), c.step_seconds, cold))
+            plans.append(QueryPlan(name, promql, utc(start), utc(end), c.step_seconds, cold))
         return plans
 
     def apply(
@@ -218,7 +129,8 @@ class DetectionState:
         evicted = 0
         planned = {p.signal for p in plans}
         newest = max((p.end for p in plans), default=None)
-        for plan in plans:
+        # The load first: it explains the rises of what follows it (aiops.detect.load).
+        for plan in sorted(plans, key=lambda p: not is_load(self.signals[p.signal])):
             got = fetched.get(plan.signal)
             if got is None or isinstance(got, BaseException | str):
                 error = "not fetched" if got is None else str(got)
@@ -244,10 +156,13 @@ class DetectionState:
                     anomalies.append(a)
                 else:
                     history += 1
-            evicted += self._evict(plan.signal, _ts(plan.end))
+            evicted += self._evict(plan.signal, epoch(plan.end))
             outcomes.append(
                 SignalOutcome(plan.signal, "ok", series=n_series, steps=plan.steps, cold=plan.cold)
             )
+        self.load.clear()
+        order = {p.signal: i for i, p in enumerate(plans)}
+        outcomes.sort(key=lambda o: order[o.signal])  # as planned, whatever was fed first
         for name in self.signals:
             if name not in planned:
                 outcomes.append(SignalOutcome(name, "up_to_date"))
@@ -255,7 +170,7 @@ class DetectionState:
         at = (
             newest
             if newest is not None
-            else _dt(max((s.last_at or 0.0 for s in self._states.values()), default=0.0))
+            else utc(max((s.last_at or 0.0 for s in self._states.values()), default=0.0))
         )
         return PassResult(at, anomalies, outcomes, history, evicted)
 
@@ -267,15 +182,16 @@ class DetectionState:
                 self.signals[plan.signal],
                 step_seconds=c.step_seconds,
                 threshold=c.threshold,
-                config=c.detector,
+                config=c.step_detector(),
                 window=c.rate_window,
             )
-            st = _SignalState(tracker, plan.promql)
+            st = SignalState(tracker, plan.promql)
             self._states[plan.signal] = st
         tracker = st.tracker
-        start, steps = _ts(plan.start), plan.steps
+        start, steps = epoch(plan.start), plan.steps
         signal = self.signals[plan.signal]
         windowed = "$window" in signal.query
+        load, follower = is_load(signal), follows_load(signal)
         # A window overlapping a gap reads low: that matters only where low is bad.
         settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
@@ -283,12 +199,10 @@ class DetectionState:
         keys = [_key(s.labels) for s in series]
         tracker.add_series(list(dict.fromkeys(k for k in keys if k not in tracker.index)))
         cols = np.fromiter((tracker.index[k] for k in keys), np.int64, len(keys))
-        labels_of: dict[int, Mapping[str, str]] = {
-            int(c): s.labels for c, s in zip(cols, series, strict=True)
-        }
         n = tracker.detector.n_series
+        labels_of = _ColumnLabels(series, cols, n)
         if st.last_seen.size < n:
-            fill = np.full(n - st.last_seen.size, _ts(plan.end))
+            fill = np.full(n - st.last_seen.size, epoch(plan.end))
             st.last_seen = np.concatenate([st.last_seen, fill])
             new = np.zeros(n - st.since_gap.size, np.int64)
             st.since_gap = np.concatenate([st.since_gap, new])
@@ -328,8 +242,12 @@ class DetectionState:
             st.since_gap = np.where(present, st.since_gap + 1, 0)
             row[st.since_gap < settle] = np.nan  # window still overlaps the gap
             found += self._release(st, row, 2 * settle)
-            scores, normal = tracker.score(row)
-            at = _dt(start + t * c.step_seconds)
+            grid = round(start + t * c.step_seconds, 3)
+            explained = self.load.explained(grid, tracker) if follower else None
+            scores, normal = tracker.score(row, explained)
+            if load:
+                self.load.record(grid, tracker, row, normal)
+            at = utc(start + t * c.step_seconds)
             # The tracker's own emission rule (one anomaly per episode, bad direction only).
             for a in tracker._emit(at, row, scores, normal, labels_of):
                 if windowed and a.direction is Direction.DOWN:
@@ -338,15 +256,15 @@ class DetectionState:
                         if a.baseline is None or a.value is None
                         else ((a.value + a.baseline) / 2)
                     )
-                    st.held.append(_Held(tracker.index[_key(a.series)], a, mid=mid or 0.0))
+                    st.held.append(Held(tracker.index[_key(a.series)], a, mid=mid or 0.0))
                 else:
                     found.append(a)
-        st.last_at = _ts(plan.end)
+        st.last_at = epoch(plan.end)
         return found, len(series)
 
-    def _release(self, st: _SignalState, row: npt.NDArray[np.float64], hold: int) -> list[Anomaly]:
+    def _release(self, st: SignalState, row: npt.NDArray[np.float64], hold: int) -> list[Anomaly]:
         out: list[Anomaly] = []
-        keep: list[_Held] = []
+        keep: list[Held] = []
         for h in st.held:
             v = row[h.col]
             if not np.isfinite(v) or v > h.mid:
@@ -380,43 +298,8 @@ class DetectionState:
         return sum(st.tracker.detector.n_series for st in self._states.values())
 
     def to_bytes(self) -> bytes:
-        """The whole state as an .npz archive (numpy arrays + one JSON header, no pickle)."""
-        arrays: dict[str, npt.NDArray[Any]] = {}
-        header: dict[str, Any] = {
-            "version": FORMAT_VERSION,
-            "config": self.config.fingerprint(),
-            "signals": {},
-        }
-        for i, (name, st) in enumerate(self._states.items()):
-            tr = st.tracker
-            s = tr.detector.state
-            header["signals"][name] = {
-                "held": [
-                    {
-                        "col": h.col,
-                        "present": h.present,
-                        "mid": h.mid,
-                        "anomaly": h.anomaly.model_dump(mode="json"),
-                    }
-                    for h in st.held
-                ],
-                "prefix": f"s{i}",
-                "query": st.query,
-                "last_at": st.last_at,
-                "t": s.t,
-                "n": tr.detector.n_series,
-                "keys": _keys_in_order(tr.index),  # tuples: JSON arrays
-                "open_quiet": [[c, q] for c, q in tr.open_quiet.items()],
-            }
-            for f in dataclasses.fields(NoveltyState):
-                if f.name != "t":
-                    arrays[f"s{i}.{f.name}"] = getattr(s, f.name)
-            arrays[f"s{i}.last_seen"] = st.last_seen
-            arrays[f"s{i}.since_gap"] = st.since_gap
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-        buf = io.BytesIO()
-        np.savez(buf, allow_pickle=False, **arrays)
-        return buf.getvalue()
+        """The whole state as an .npz archive (aiops.detect.pass_checkpoint)."""
+        return pass_checkpoint.to_bytes(self.config, self._states)
 
     @classmethod
     def from_bytes(
@@ -425,81 +308,33 @@ class DetectionState:
         """Restore a checkpoint. Signals whose query or settings changed start cold;
         an unreadable checkpoint raises CheckpointError (start cold: `DetectionState(...)`)."""
         state = cls(signals, config)
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                header = json.loads(bytes(npz["header"]).decode())
-                if header.get("version") != FORMAT_VERSION:
-                    raise CheckpointError(
-                        f"checkpoint format {header.get('version')!r} is not {FORMAT_VERSION}"
-                    )
-                if header["config"] != state.config.fingerprint():
-                    return state  # other detector settings: the old state would mislead
-                for name, meta in header["signals"].items():
-                    signal = state.signals.get(name)
-                    if signal is None:
-                        continue
-                    if meta["query"] != signal.render(window=state.config.rate_window):
-                        continue
-                    state._states[name] = _restore_signal(state, signal, meta, npz)
-        except CheckpointError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(
-                f"checkpoint is unreadable ({type(exc).__name__}: {exc})"
-            ) from exc
+        state._states = pass_checkpoint.restore(data, state.signals, state.config)
         return state
 
 
-def _restore_signal(
-    state: DetectionState, signal: Signal, meta: dict[str, Any], npz: Any
-) -> _SignalState:
-    c = state.config
-    p = meta["prefix"]
-    tracker = SignalTracker(
-        signal,
-        step_seconds=c.step_seconds,
-        threshold=c.threshold,
-        config=c.detector,
-        window=c.rate_window,
-    )
-    fields = {
-        f.name: np.array(npz[f"{p}.{f.name}"])
-        for f in dataclasses.fields(NoveltyState)
-        if f.name != "t"
-    }
-    n = int(meta["n"])
-    if any(v.shape[-1 if k != "history" else 0] != n for k, v in fields.items()):
-        raise CheckpointError(f"checkpoint of signal {signal.name!r} has inconsistent arrays")
-    tracker.detector.state = NoveltyState(**fields, t=int(meta["t"]))
-    tracker.detector.n_series = n
-    tracker.detector.blame = np.zeros((fields["lo"].shape[0], n))
-    tracker.index = {
-        tuple((str(k), str(v)) for k, v in key): i for i, key in enumerate(meta["keys"])
-    }
-    tracker.open_quiet = {int(col): int(q) for col, q in meta["open_quiet"]}
-    if len(tracker.index) != n:
-        raise CheckpointError(
-            f"checkpoint of signal {signal.name!r} has {n} columns but "
-            f"{len(tracker.index)} series keys"
-        )
-    last_at = meta["last_at"]
-    held = [
-        _Held(
-            int(h["col"]), Anomaly.model_validate(h["anomaly"]), int(h["present"]), float(h["mid"])
-        )
-        for h in meta["held"]
-    ]
-    return _SignalState(
-        tracker,
-        meta["query"],
-        None if last_at is None else float(last_at),
-        np.array(npz[f"{p}.last_seen"], np.float64),
-        np.array(npz[f"{p}.since_gap"], np.int64),
-        held,
-    )
+class _ColumnLabels(Mapping[int, Mapping[str, str]]):
+    """The labels of this answer's series by detector column, looked up only for the few
+    columns that alarm (a dict of 100,000 entries per pass would cost a quarter second)."""
+
+    def __init__(self, series: Sequence[SeriesLike], cols: npt.NDArray[np.int64], n: int) -> None:
+        self._series = series
+        self._pos = np.full(n, -1, np.int64)
+        self._pos[cols] = np.arange(len(cols))
+
+    def __getitem__(self, col: int) -> Mapping[str, str]:
+        pos = int(self._pos[col]) if 0 <= col < len(self._pos) else -1
+        if pos < 0:
+            raise KeyError(col)
+        return self._series[pos].labels
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.flatnonzero(self._pos >= 0).tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._pos >= 0))
 
 
-def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
+def _select_columns(st: SignalState, keep: npt.NDArray[np.int64]) -> None:
     """Keep only the given detector columns (in order), renumbering the tracker's maps."""
     tr = st.tracker
     s = tr.detector.state
@@ -510,6 +345,7 @@ def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
         setattr(s, f.name, arr[keep] if f.name == "history" else arr[..., keep])
     new_of_old = {int(old): new for new, old in enumerate(keep.tolist())}
     tr.index = {k: new_of_old[c] for k, c in tr.index.items() if c in new_of_old}
+    tr.epoch += 1
     tr.open_quiet = {new_of_old[c]: q for c, q in tr.open_quiet.items() if c in new_of_old}
     tr.detector.n_series = len(keep)
     tr.detector.blame = np.zeros((s.lo.shape[0], len(keep)))
@@ -520,35 +356,5 @@ def _select_columns(st: _SignalState, keep: npt.NDArray[np.int64]) -> None:
     ]
 
 
-def _keys_in_order(index: Mapping[SeriesKey, int]) -> list[SeriesKey]:
-    keys: list[SeriesKey] = [()] * len(index)
-    for k, c in index.items():
-        keys[c] = k
-    return keys
-
-
 def _key(labels: Mapping[str, str]) -> SeriesKey:
-    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def _duration(text: str) -> float:
-    """A Prometheus duration such as 1m, 30s, 1h30m, in seconds."""
-    import re
-
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a Prometheus duration like 1m or 30s")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
-
-
-def _ts(at: datetime) -> float:
-    if at.tzinfo is None:
-        raise ValueError(f"time {at.isoformat()} has no timezone; pass an aware UTC datetime")
-    return at.timestamp()
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+    return tuple(sorted(labels.items()))  # (label names and values are strings already)

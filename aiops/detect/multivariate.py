@@ -23,9 +23,12 @@ NaN/Inf entries contribute nothing and never update state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from aiops.detect.spot import PeaksState, spot_threshold
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -48,6 +51,12 @@ class MultivariateConfig:
     threshold: float = 1.2
     threshold_quantile: float = 0.98
     threshold_margin: float = 1.2
+    # "quantile" is the rule above; "spot" puts the threshold where a training score would
+    # exceed it with probability `risk`, from a GPD fitted to the training scores over their
+    # `spot_level` quantile (peaks over threshold, aiops.detect.spot), floored at `threshold`.
+    threshold_rule: Literal["quantile", "spot"] = "quantile"
+    risk: float = 1e-3
+    spot_level: float = 0.98
 
 
 @dataclass
@@ -74,6 +83,7 @@ class MultivariateDetector:
     config: MultivariateConfig = field(default_factory=MultivariateConfig)
     model: MultivariateModel | None = None
     state: MultivariateState = field(default_factory=MultivariateState)
+    train_scores: FloatArray = field(default_factory=lambda: np.zeros(0))  # from the last fit
 
     def fit(self, train: npt.ArrayLike) -> MultivariateModel:
         """Learn per-dimension behaviour and the alarm threshold from training rows only.
@@ -102,9 +112,8 @@ class MultivariateDetector:
         # Run over the training rows once: scoring continues with warm baselines, and the
         # detector's own training scores set the threshold.
         self.reset()
-        train_scores, _ = self.score(x)
-        train_q = float(np.quantile(train_scores, c.threshold_quantile))
-        self.model.threshold = max(c.threshold, float(c.threshold_margin * train_q))
+        self.train_scores, _ = self.score(x)
+        self.model.threshold = alarm_threshold(self.train_scores, c)
         return self.model
 
     def reset(self) -> None:
@@ -146,6 +155,25 @@ class MultivariateDetector:
     @property
     def threshold(self) -> float:
         return np.inf if self.model is None else self.model.threshold
+
+
+def alarm_threshold(train_scores: FloatArray, c: MultivariateConfig) -> float:
+    """The alarm threshold from the detector's own scores on its training rows (no labels)."""
+    if c.threshold_rule == "spot":
+        level = float(np.quantile(train_scores, c.spot_level))
+        excess = train_scores[train_scores > level] - level
+        peaks = PeaksState(
+            np.array([len(train_scores)]),
+            np.array([len(excess)]),
+            np.array([excess.sum()]),
+            np.array([np.square(excess).sum()]),
+            np.array([excess.max(initial=0.0)]),
+        )
+        # the (1 - risk) quantile of the training scores, from the tail fitted over `level`
+        tail = float(spot_threshold(peaks, c.risk, min_peaks=10)[0])
+        return max(c.threshold, level + tail)
+    train_q = float(np.quantile(train_scores, c.threshold_quantile))
+    return max(c.threshold, float(c.threshold_margin * train_q))
 
 
 def _causal_change(x: FloatArray, alpha: float) -> FloatArray:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aiops.detect.spot import PeaksState, spot_threshold, update_peaks
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -36,6 +38,10 @@ class NoveltyConfig:
     smooth_alpha: float = 0.3  # EWMA weight of the smoothed level (~ a 6-sample mean)
     season_smooth_alpha: float = 0.3
     weights: tuple[float, float, float, float, float] = (0.5, 1.0, 1.0, 0.0, 0.0)
+    # Weights of the features for new highs when they differ from new lows (None: `weights`):
+    # a signal whose short rises are benign (load) counts only its slow level going up.
+    up_weights: tuple[float, float, float, float, float] | None = None
+    down_weights: tuple[float, float, float, float, float] | None = None
     slow_alpha: float = 0.02
     vol_alpha: float = 0.1
     forget: float = 0.0  # per-sample pull of the known range towards the centre
@@ -56,6 +62,19 @@ class NoveltyConfig:
     # next, perhaps smaller, incident is news again. A series that never comes back within this many
     # samples has a new normal, and keeps the range it learned.
     recover: int = 0
+    # Per-series thresholds (aiops.detect.spot): > 0 is the target false-alarm rate per sample
+    # and the score becomes calibrated, novelty / (novelty + the series' own SPOT threshold),
+    # so alarm_threshold is 0.5 (the novelty passed the threshold); 0 keeps one constant
+    # threshold on novelty / (novelty + scale) for every series.
+    risk: float = 0.0
+    min_peaks: int = 10  # peaks needed before the tail is fitted (the largest one until then)
+    # With risk: the smallest novelty that can alarm at all, as a share of the known range (a
+    # record by a hair is not news however rare records are).
+    min_novelty: float = 0.0
+    # With risk: nor is a record smaller than the series' usual move from one sample to the
+    # next (its volatility, against its range): a wave sampled at another phase (a scrape
+    # offset that moved, history backfilled on whole seconds) peaks that much higher.
+    step_floor: bool = False
 
 
 @dataclass
@@ -78,6 +97,12 @@ class NoveltyState:
     pre_hi: FloatArray
     pre_center: FloatArray
     pre_age: IntArray  # samples since that alarm
+    # SPOT statistics of the novelty (aiops.detect.spot.PeaksState, one array each)
+    peak_samples: IntArray
+    peak_count: IntArray
+    peak_total: FloatArray
+    peak_squares: FloatArray
+    peak_largest: FloatArray
     t: int = 0
 
     @classmethod
@@ -103,7 +128,27 @@ class NoveltyState:
             pre_hi=np.full((N_FEATURES, n), np.nan),
             pre_center=np.full((N_FEATURES, n), np.nan),
             pre_age=np.zeros(n, np.int64),
+            peak_samples=np.zeros(n, np.int64),
+            peak_count=np.zeros(n, np.int64),
+            peak_total=np.zeros(n),
+            peak_squares=np.zeros(n),
+            peak_largest=np.zeros(n),
         )
+
+    @property
+    def peaks(self) -> PeaksState:
+        return PeaksState(
+            self.peak_samples,
+            self.peak_count,
+            self.peak_total,
+            self.peak_squares,
+            self.peak_largest,
+        )
+
+    @peaks.setter
+    def peaks(self, p: PeaksState) -> None:
+        self.peak_samples, self.peak_count = p.samples, p.peaks
+        self.peak_total, self.peak_squares, self.peak_largest = p.total, p.squares, p.largest
 
 
 @dataclass
@@ -162,11 +207,16 @@ class NoveltyDetector:
         return out[:, 0] if one else out
 
     def step(
-        self, values: npt.ArrayLike, allowed: npt.NDArray[np.bool_] | None = None
+        self,
+        values: npt.ArrayLike,
+        allowed: npt.NDArray[np.bool_] | None = None,
+        persist: npt.NDArray[np.bool_] | None = None,
     ) -> FloatArray:
         """Score one sample per series. `allowed` (optional, per series): where False the
         score stays below the alarm threshold and starts no refractory period (the caller
-        judged the move too small to matter), so a later, larger move still alarms."""
+        judged the move too small to matter), so a later, larger move still alarms.
+        `persist` (optional, per series): where True only the slow level counts this step
+        (something the caller knows of explains a short departure)."""
         c, s = self.config, self.state
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         if c.counter:
@@ -179,9 +229,14 @@ class NoveltyDetector:
             np.where(np.isnan(s.smooth), xs, s.smooth + c.smooth_alpha * (xs - s.smooth)),
             s.smooth,
         )
+        # Slow averages start as the running mean of what has been seen (weight 1/n until
+        # that is below their own weight): started at the first sample, an average with a
+        # half-hour memory would hold a cold start's first value as "normal" for half an hour.
+        slow_a = np.maximum(c.slow_alpha, 1.0 / (s.count + 1))
         s.slow = np.where(
-            ok, np.where(np.isnan(s.slow), xs, s.slow + c.slow_alpha * (xs - s.slow)), s.slow
+            ok, np.where(np.isnan(s.slow), xs, s.slow + slow_a * (xs - s.slow)), s.slow
         )
+        usual_move = s.vol  # before this sample: its own jump is not "usual"
         jump = np.abs(xs - s.last)
         s.vol = np.where(
             ok & np.isfinite(s.last),
@@ -219,19 +274,43 @@ class NoveltyDetector:
         rng = np.maximum(np.where(have_range, s.hi - s.lo, 0.0), c.floor)
         above = np.where(scored, (feats - s.hi) / rng, 0.0)
         below = np.where(scored, (s.lo - feats) / rng, 0.0)
+        base_w = np.asarray(c.weights, dtype=np.float64)[:, None]
+        up_w = base_w if c.up_weights is None else np.asarray(c.up_weights, np.float64)[:, None]
+        down_w = (
+            base_w if c.down_weights is None else np.asarray(c.down_weights, np.float64)[:, None]
+        )
+        if persist is not None:
+            slow_only = np.zeros((N_FEATURES, 1))
+            slow_only[3] = 1.0
+            up_w = np.where(persist[None, :], slow_only, up_w)
+            down_w = np.where(persist[None, :], slow_only, down_w)
+        above = np.maximum(above, 0.0) * up_w
+        below = np.maximum(below, 0.0) * down_w
         if c.direction > 0:
-            nov = np.maximum(above, 0.0)
+            nov = above
         elif c.direction < 0:
-            nov = np.maximum(below, 0.0)
+            nov = below
         else:
-            nov = np.maximum(np.maximum(above, below), 0.0)
-        nov = nov * np.asarray(c.weights, dtype=np.float64)[:, None]
+            nov = np.maximum(above, below)
         # A flat series that moves at all has infinite novelty; cap it so scores stay ordered.
         nov = np.minimum(nov, 1e6)
         self.blame = nov
         raw = nov.max(axis=0)
-        score = raw / (raw + c.scale)
-        score = np.where(ok & (s.count >= c.warmup), score, 0.0)
+        warm = ok & (s.count >= c.warmup)
+        if c.risk > 0:
+            peaks = s.peaks
+            z = np.maximum(spot_threshold(peaks, c.risk, c.min_peaks), c.min_novelty)
+            if c.step_floor:
+                z = np.maximum(z, np.nan_to_num(usual_move / rng[0], nan=0.0))
+            score = raw / (raw + z + 1e-12)
+            # A move the caller judged too small to matter is no peak either: the tail is
+            # learned from the moves that could have been alarms.
+            learn = warm if allowed is None else warm & allowed
+            update_peaks(peaks, np.where(learn, raw, 0.0), ok)
+            s.peaks = peaks
+        else:
+            score = raw / (raw + c.scale)
+        score = np.where(warm, score, 0.0)
         if allowed is not None:
             score = np.where(allowed, score, np.minimum(score, c.alarm_threshold * 0.999))
 
@@ -241,13 +320,25 @@ class NoveltyDetector:
 
         if c.recover:
             self._recover(x, ok, score)
-        # Update the known range after scoring (causal), then let it forget a little.
+        # Update the known range after scoring (causal), then let it forget a little. What a
+        # known cause drives (`persist`) is not what the series does by itself: its fast
+        # features do not widen their range then, so a later rise without that cause is
+        # judged against the series' own range; the slow level learns it all.
         f = np.where(valid, feats, 0.0)
-        s.lo = np.where(valid, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
-        s.hi = np.where(valid, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
+        learn = (
+            valid
+            if persist is None
+            else valid & ~(persist[None, :] & (np.arange(N_FEATURES) != 3)[:, None])
+        )
+        s.lo = np.where(learn, np.where(have_range, np.minimum(s.lo, f), f), s.lo)
+        s.hi = np.where(learn, np.where(have_range, np.maximum(s.hi, f), f), s.hi)
         s.center = np.where(
             valid,
-            np.where(np.isnan(s.center), f, s.center + c.center_alpha * (f - s.center)),
+            np.where(
+                np.isnan(s.center),
+                f,
+                s.center + np.maximum(c.center_alpha, 1.0 / (s.feature_count + 1)) * (f - s.center),
+            ),
             s.center,
         )
         if c.forget:

@@ -40,6 +40,10 @@ SeriesKey = tuple[tuple[str, str], ...]
 _DEPLOYMENT_POD = re.compile(r"^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
 _ORDINAL_POD = re.compile(r"^(.+)-\d+$")
 _SIGN = {Direction.UP: 1, Direction.DOWN: -1, Direction.BOTH: 0}
+#: The features a persistent departure (Signal.persists) is judged on: the slow level only
+#: (aiops.detect.detection_pass.PassConfig.persist_seconds). Load comes in bursts (a crawler,
+#: a retry wave) and pods are replaced every day; a surge or an outage that lasts moves it.
+SLOW_LEVEL_ONLY = (0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def workload_of(pod: str) -> str | None:
@@ -72,12 +76,20 @@ class SignalTracker:
     detector: NoveltyDetector = field(init=False)
     index: dict[SeriesKey, int] = field(default_factory=dict)
     open_quiet: dict[int, int] = field(default_factory=dict)  # column -> quiet steps so far
+    epoch: int = 0  # changes whenever the columns do (added, or renumbered by an eviction)
 
     def __post_init__(self) -> None:
         # Only the bad direction counts: a falling error ratio is good news, and scoring it
         # would start the refractory period that mutes the series when errors come back.
         config = dataclasses.replace(self.config, direction=_SIGN[self.signal.direction])
+        if self._persists(Direction.UP):
+            config = dataclasses.replace(config, up_weights=SLOW_LEVEL_ONLY)
+        if self._persists(Direction.DOWN):
+            config = dataclasses.replace(config, down_weights=SLOW_LEVEL_ONLY)
         self.detector = NoveltyDetector(0, config, period=0)
+
+    def _persists(self, direction: Direction) -> bool:
+        return self.signal.persists in (direction, Direction.BOTH)
 
     def add_series(self, keys: Sequence[SeriesKey]) -> None:
         """Columns for series never seen before. A pod's series whose workload has other warm
@@ -87,6 +99,7 @@ class SignalTracker:
         if not keys:
             return
         first = self.detector.n_series
+        self.epoch += 1
         for i, key in enumerate(keys):
             self.index[key] = first + i
         self.detector.grow(len(keys), self.period)
@@ -119,15 +132,25 @@ class SignalTracker:
             s.feature_count[:, col] = s.feature_count[:, sib].max(axis=1)
             s.count[col] = self.detector.config.warmup
 
-    def practical(self, row: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    def practical(
+        self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Series whose value is far enough from their normal level to matter (the signal's
-        min_delta and min_ratio); NaN where there is no normal level yet counts as far."""
+        min_delta and min_ratio); NaN where there is no normal level yet counts as far.
+        Where `explained` (per series) is True the departure must persist like a persistent
+        signal's."""
         sig = self.signal
         normal = self.detector.state.center[0]
         known = np.isfinite(normal)
+        # A persistent departure is as large as its slow level has come (that level is
+        # updated with this row in the detector's step; the previous one is close enough).
+        slow = self.detector.state.slow
+        waits = np.zeros(len(row), bool) if explained is None else explained
+        high = np.where(waits | self._persists(Direction.UP), np.fmin(row, slow), row)
+        low = np.where(waits | self._persists(Direction.DOWN), np.fmax(row, slow), row)
         with np.errstate(invalid="ignore"):
-            up = (row - normal >= sig.min_delta) & (row >= normal * sig.min_ratio)
-            down = (normal - row >= sig.min_delta) & (row * sig.min_ratio <= normal)
+            up = (high - normal >= sig.min_delta) & (high >= normal * sig.min_ratio)
+            down = (normal - low >= sig.min_delta) & (low * sig.min_ratio <= normal)
         if sig.direction is Direction.UP:
             far = up
         elif sig.direction is Direction.DOWN:
@@ -137,11 +160,14 @@ class SignalTracker:
         return np.asarray(far | ~known, dtype=bool)
 
     def score(
-        self, row: npt.NDArray[np.float64]
+        self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Score one row; returns the scores and the normal levels before this row."""
+        """Score one row; returns the scores and the normal levels before this row.
+        `explained` (per series): a short departure has a known cause (aiops.detect.load),
+        so only one that persists counts."""
         normal = self.detector.state.center[0].copy()
-        return self.detector.step(row, allowed=self.practical(row)), normal
+        allowed = self.practical(row, explained)
+        return self.detector.step(row, allowed=allowed, persist=explained), normal
 
     def observe(
         self, at: datetime, points: Iterable[tuple[Mapping[str, str], float]]

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Frozen(BaseModel):
@@ -128,6 +128,9 @@ class Incident(Frozen):
     opened_at: datetime
     anomalies: list[Anomaly] = Field(default_factory=list)
     severity: Severity = Severity.WARNING
+    notes: list[str] = Field(
+        default_factory=list, description="what intake changed, e.g. a future time clamped"
+    )
 
 
 class RiskLevel(StrEnum):
@@ -207,13 +210,31 @@ class ApprovalRequest(Frozen):
 
 
 class Decision(Frozen):
-    """An approver's answer, sent through the workflow's `decide` update."""
+    """An answer to an approval request, sent through the workflow's `decide` update.
+
+    It counts only with proof of who made it: the front door that authenticated the person (the
+    MCP server, the Slack app), or the person's own key on the CLI, signs every field but
+    `identity`; the workflow verifies the signature against the policy and records in `identity`
+    the person the principal maps to. A sender cannot name the person."""
 
     approve: bool
     plan_hash: str
-    identity: str = Field(min_length=1, description="who decides, from the authenticated channel")
+    identity: str = Field(
+        default="", description="the person, as the workflow resolved them; senders leave it empty"
+    )
     channel: Literal["cli", "mcp", "slack", "policy", "test"] = "cli"
     reason: str = ""
+    incident_id: str = Field(default="", description="the workflow id the decision is for")
+    run_id: str = Field(default="", description="and its run: a decision holds for one run")
+    principal: str = Field(
+        default="",
+        description="who the front door authenticated: a Slack user id, an MCP token's principal; "
+        "on the CLI the signing key itself",
+    )
+    issued_at: AwareDatetime | None = None
+    nonce: str = Field(default="", description="random; a decision counts once")
+    key: str = Field(default="", description="the signing public key (ed25519:...)")
+    signature: str = Field(default="", description="ed25519 signature over the rest, hex")
 
 
 class StepResult(Frozen):
@@ -240,12 +261,16 @@ class IncidentStatus(StrEnum):
 
 
 class DecideResult(Frozen):
-    """What the `decide` update answers: accepted, and how many approvals are still needed."""
+    """What the `decide` update answers: what the workflow made of the decision. `status` is the
+    incident's state once the decision took effect: awaiting approval (more approvals needed),
+    executing (the plan runs), rejected (by this decision or another at the same moment)."""
 
     accepted: bool
     status: IncidentStatus
     approved_by: list[str]
     approvals_needed: int
+    decided_by: str = Field(default="", description="the person the decision was counted for")
+    rejected_by: str = ""
 
 
 class AuditEntry(Frozen):

@@ -6,11 +6,16 @@ Two kinds of patterns:
   Twilio, SendGrid, npm, PyPI, OpenAI, JWT, Discord, Telegram, Mailchimp, Azure storage, ...)
   plus a few it lacks (Google API keys, Slack app tokens, GitHub fine-grained tokens, ...).
 - Secrets by context, which no token shape can find: `password=...` in every spelling (quoted,
-  multi-word, JSON-escaped, URL-encoded, `--password x`, "the password is x"), Authorization and
-  Cookie headers, credentials in URLs (passwords may hold `@`), private key blocks (cut-off ones
-  too), and the operator's own regular expressions (`llm.redact_patterns`).
+  multi-word, JSON-escaped at any depth, URL-encoded, `=>`, `<password>x</password>`,
+  `--password x`, "the password is x"), Kubernetes env entries whose name names a secret,
+  Authorization and Cookie headers, credentials in URLs and `curl -u` (passwords may hold `@`),
+  webhook URLs, private key blocks (cut-off ones too), and the operator's own regular expressions
+  (`llm.redact_patterns`).
 What matched is replaced by `[REDACTED]`; the key, the header name or the key's BEGIN line stay,
-so a reader still sees what was there.
+so a reader still sees what was there. Text that is JSON (MCP answers, tool-call arguments) stays
+valid JSON: a mask keeps the value's quotes at their escape depth and never ends a string early.
+Structured data (`Redactor.data`) is also masked by its keys: `{"password": "x"}` carries the
+secret's name in the key, not in the string.
 """
 
 from __future__ import annotations
@@ -97,9 +102,17 @@ _KEY = (
 # Keys that name a secret without holding one: `password_file`, `secretName`, `max_tokens`.
 _NOT_A_VALUE = re.compile(
     r"(?:file|path|dir|name|ref|type|kind|id|count|total|used|max|min|num|len|length|size|"
-    r"limit|budget|ttl|expir\w*|age|policy|reset|rotat\w*|hash|source|tokens|_at)$|^(?:max|min|num)",
+    r"limit|budget|ttl|expir\w*|age|policy|reset|rotat\w*|hash|source|_at)$|^(?:max|min|num)",
     re.IGNORECASE,
 )
+# `tokens` names either a list of tokens or a count of them (an LLM's usage): a number is a count.
+_COUNT_OF_TOKENS = re.compile(r"tokens$", re.IGNORECASE)
+_SECRET_KEY = re.compile(_KEY, re.IGNORECASE)
+# A name holding one of those words (`DB_PASSWORD`, `x.api_key`). It starts where a name can start
+# (after a non-name character or a %-escape) and is at most 64 characters either side: unanchored
+# and unbounded, `[\w.-]*` before the word made every long run of name characters (a hex dump,
+# URL-safe base64) cost time quadratic in its length, seconds for 4 KB.
+_NAMED = r"(?:(?<![\w.-])|(?<=%[0-9A-Fa-f]{2}))[\w.-]{0,64}?" + _KEY + r"[\w.-]{0,64}"
 _STOPWORDS = {
     "token",
     "tokens",
@@ -118,46 +131,67 @@ _STOPWORDS = {
     "or",
     "the",
     "none",
+    "nil",
     "null",
     "true",
     "false",
 }
 
-# A quoted value (possibly JSON-escaped, possibly several words) or a bare word.
+# A quote, JSON-escaped to any depth: text logged inside JSON inside JSON (`\\\"`) is common.
+_Q = r"\\*[\"']?"
+# A quoted value (JSON-escaped to any depth, possibly several words) or a bare word. A bare word
+# stops before an escaped quote or line break (`\"`, `\n`): inside JSON text those end the string
+# or the line, and masking them would end the JSON string early.
 _VALUE = (
-    r"(?P<value>\\\"(?:[^\"\\]|\\[^\"])*?\\\""
-    r"|\"[^\"\n]*\""
+    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\""
     r"|'[^'\n]*'"
-    r"|[^\s\"',;&}\])]+)"
+    r"|(?P<q>\\+[\"']).*?(?P=q)"
+    r"|(?:[^\s\"',;&}\])\\]|\\\\|\\(?![nrt\"'\\]))+)"
 )
+# Separators between a key and its value: `=`, `:`, Ruby's and PHP's `=>`, prose "is"/"was".
+_SEP = r"\s*(?:=>|[:=]|\s(?:is|was)\s)\s*"
+# What a block or a header line holds up to its end; in JSON text that end is the closing quote
+# of the string (at any escape depth), which a mask must leave in place.
+_TO_STRING_END = r"(?:[^\"\\]|\\[^\"])*?"
+_STRING_END = r"(?=\\*\"|\Z)"
 _CONTEXT: tuple[str, ...] = (
     # Private key blocks, also when cut off before their END line.
-    r"(?P<keep>-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----)(?P<value>[\s\S]*?"
-    r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z))",
-    r"(?P<keep>PuTTY-User-Key-File-\d:)(?P<value>[\s\S]*\Z)",
+    r"(?P<keep>-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----)"
+    rf"(?P<value>{_TO_STRING_END}(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|{_STRING_END}))",
+    r"(?P<keep>PuTTY-User-Key-File-\d:)(?P<value>" + _TO_STRING_END + _STRING_END + r")",
     # Header lines whose whole value is secret.
-    r"(?im)(?P<keep>\b(?:set-)?cookie\s*:\s*)(?P<value>[^\r\n]+)",
+    r"(?im)(?P<keep>\b(?:set-)?cookie\s*:\s*)(?P<value>(?:[^\r\n\"\\]|\\[^nr\"]|\"(?![,}\]:]|$))+)",
     r"(?i)(?P<keep>\b(?:proxy-)?authorization\"?\s*[:=]\s*\"?"
     r"(?:(?:bearer|basic|token|digest|apikey|api-key|negotiate|ntlm|aws4-hmac-sha256)\s+)?)"
     r"(?P<value>[^\s\"',;]+(?:,\s*[A-Za-z]+=[^\s\"',;]+)*)",
     r"(?i)(?P<keep>\bx-[a-z-]*(?:key|token|secret|auth)[a-z-]*\s*:\s*)(?P<value>[^\s\"',;]+)",
     r"(?i)(?P<keep>\bbearer\s+)(?P<value>[A-Za-z0-9._~+/-]+=*)(?![\w.~+/=-])",
     r"(?i)(?P<keep>\bbasic\s+)(?P<value>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])",
-    # Credentials in URLs: the password may hold '@', the host may not.
-    r"(?P<keep>://[^\s/:@]+:)(?P<value>[^\s/]+)(?=@[^\s/@]+)",
+    # Credentials in URLs: the password may hold '@', the host may not; the user may be empty
+    # (`redis://:pw@host`). None of them holds a quote or a backslash, so a URL inside JSON text
+    # does not reach into the next string.
+    r"(?P<keep>://[^\s/:@\"'\\]*:)(?P<value>[^\s/\"'\\]+)(?=@[^\s/@\"'\\]+)",
+    # Webhook URLs are their own credential: Discord's /api/webhooks/<id>/<token>.
+    r"(?P<keep>/api/webhooks/\d+/)(?P<value>[\w-]{8,})",
     # Secrets in query strings, plain and URL-encoded.
-    r"(?i)(?P<keep>[?&;](?:[\w.-]*" + _KEY + r"[\w.-]*|sig|signature|x-amz-signature|"
+    r"(?i)(?P<keep>[?&;](?:" + _NAMED + r"|sig|signature|x-amz-signature|"
     r"x-amz-credential|key)=)(?P<value>[^&\s#\"']+)",
-    r"(?i)(?P<key>[\w.-]*" + _KEY + r"[\w.-]*)(?P<keep>(?:%22)?(?:%3D|%3A)(?:%20)*(?:%22)?)"
+    r"(?i)(?P<key>" + _NAMED + r")(?P<keep>(?:%22)?(?:%3D|%3A)(?:%20)*(?:%22)?)"
     r"(?P<value>[^&\s%\"']+(?:%[0-9A-Fa-f]{2}[^&\s%\"']*)*)",
     # Command-line flags: --password x, --db-password=x.
-    r"(?i)(?<![\w-])(?P<key>--?(?:[a-z][\w-]*)?" + _KEY + r"[\w-]*)(?P<keep>=|[ \t]+)"
+    r"(?i)(?<![\w-])(?P<key>--?(?:[a-z][\w-]{0,64}?)?" + _KEY + r"[\w-]{0,64})(?P<keep>=|[ \t]+)"
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"']+)",
-    # key=value, key: value, "key": "value", \"key\": \"value\", key is value.
-    r"(?i)(?P<key>[\w.-]*"
-    + _KEY
-    + r"[\w.-]*)(?P<keep>\\?[\"']?\s*(?:[:=]|\s(?:is|was)\s)\s*)"
-    + _VALUE,
+    # user:password flags (curl -u, --user); a numeric user is a uid:gid (`docker run -u 0:0`).
+    r"(?<![\w-])(?P<key>-u|--user)(?P<keep>(?:[ \t]+|=)[\"']?(?![0-9]+:)[^\s:\"'\\]+:)"
+    r"(?P<value>[^\s\"'\\]+)",
+    # Kubernetes env entries: the secret's name is in `name`, the secret in `value` (JSON, YAML).
+    rf"(?i)(?P<key>\bname{_Q}\s*[:=]\s*{_Q}(?P<name>{_NAMED}){_Q}(?:\s|\\[nrt]|,)*{_Q}value{_Q})"
+    r"(?P<keep>\s*[:=]\s*)" + _VALUE,
+    # XML elements: <password>x</password>.
+    r"(?i)(?<=<)(?P<key>" + _NAMED + r")(?P<keep>(?:\s[^<>]*)?>)"
+    r"(?P<value>[^<\s][^<]*)(?=</(?P=key)>)",
+    # key=value, key: value, "key": "value", \"key\": \"value\", key => value, key is value.
+    r"(?i)(?P<key>" + _NAMED + r")(?P<keep>" + _Q + _SEP + r")" + _VALUE,
 )
 
 
@@ -186,14 +220,18 @@ class Redactor:
             value = rx.sub(_mask_match, value)
         return value
 
-    def data(self, value: Any) -> Any:
-        """Redact every string inside JSON-like data (dicts, lists, tuples, strings)."""
+    def data(self, value: Any, key: str = "") -> Any:
+        """Redact every string inside JSON-like data (dicts, lists, tuples, strings); a string
+        under a key that names a secret (`password`, `api_key`, ...) is masked whole. Only
+        strings: a number or a bool stays, so `model` can validate the result as its type."""
         if isinstance(value, str):
+            if value and _SECRET_KEY.search(key) and _holds_secret(key, value):
+                return MASK
             return self.text(value)
         if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
+            return [self.data(v, key) for v in value]
         if isinstance(value, dict):
-            return {k: self.data(v) for k, v in value.items()}
+            return {k: self.data(v, str(k)) for k, v in value.items()}
         return value
 
     def model(self, value: Any) -> Any:
@@ -201,29 +239,47 @@ class Redactor:
         return type(value).model_validate(self.data(value.model_dump(mode="json")))
 
 
-def lazy_text(patterns: Iterable[str] = ()) -> Callable[[str], str]:
-    """`Redactor(patterns).text`, built on first use (for the log processor)."""
+def lazy_data(patterns: Iterable[str] = ()) -> Callable[[Any], Any]:
+    """`Redactor(patterns).data`, built on first use (for the log processor: a log line is
+    data, and a field named `password` is a secret whatever its value looks like)."""
     kept = list(patterns)
     built: list[Redactor] = []
 
-    def text(value: str) -> str:
+    def data(value: Any) -> Any:
         if not built:
             built.append(Redactor(kept))
-        return built[0].text(value)
+        return built[0].data(value)
 
-    return text
+    return data
 
 
 def _keep_key(m: re.Match[str]) -> str:
     groups = m.groupdict()
     key, keep, value = groups.get("key") or "", groups.get("keep") or "", groups["value"]
-    if key and _NOT_A_VALUE.search(key.strip("-_.")):
+    if not _holds_secret(groups.get("name") or key, value):
         return m.group(0)
+    quote = _quote_of(value)
+    return f"{key}{keep}{quote}{MASK}{quote}"
+
+
+def _holds_secret(key: str, value: str) -> bool:
+    """Whether `value`, found under `key` (empty for a header), is a secret to mask."""
     bare = value.strip("\"'\\")
-    if bare.lower() in _STOPWORDS or not bare or bare == MASK or bare.startswith("[REDACTED"):
-        return m.group(0)
-    quote = value[: len(value) - len(value.lstrip("\"'\\"))]
-    return f"{key}{keep}{quote}{MASK}{quote[::-1] if quote else ''}"
+    if not bare or bare.lower() in _STOPWORDS or bare.startswith("[REDACTED"):
+        return False
+    key = key.strip("-_.")
+    if _NOT_A_VALUE.search(key):
+        return False
+    return not (_COUNT_OF_TOKENS.search(key) and bare.isdigit())
+
+
+def _quote_of(value: str) -> str:
+    """The quote around `value` (`"`, `'`, `\\"`, ...), so the mask closes it at the same escape
+    depth it was opened: a JSON document stays valid."""
+    opening = re.match(r"\\*[\"']", value)
+    if opening and len(value) >= 2 * len(opening[0]) and value.endswith(opening[0]):
+        return opening[0]
+    return ""
 
 
 _EDGES = " \t\r\n\"'=:"

@@ -3,15 +3,14 @@
 Over streamable HTTP every request carries `Authorization: Bearer <token>`; settings.mcp.tokens
 maps the token to a principal (e.g. alice@example.com), and the policy's identities map the
 principal (their `mcp:` names) to a person. Over stdio the server runs as the person who
-started it (Claude Desktop, an IDE), like the CLI: settings.cli_identity or the OS user, mapped
-through the policy's `cli:` names. Roles: `approver` when the person appears among the approvers
-of the policy (rules, default approvers, groups), else `viewer`. The workflow's `decide`
-validator still has the last word on each incident.
+started it (Claude Desktop, an IDE), like the CLI: the holder of the key in
+settings.signing.cli_key, mapped through the policy's `cli:` keys. Roles: `approver` when the
+person appears among the approvers of the policy (rules, default approvers, groups), else
+`viewer`. The workflow's `decide` validator still has the last word on each incident.
 """
 
 from __future__ import annotations
 
-import getpass
 import hmac
 from dataclasses import dataclass
 from typing import Literal
@@ -77,6 +76,16 @@ def approvers_of(policy: Policy) -> set[str]:
     return appr.expand(names) & set(appr.identities)
 
 
+def local_key(settings: Settings) -> str | None:
+    """The public key of the local person's signing key, if they have one."""
+    from aiops.incidents.signing import KeyFileError, load_key_file, public_key
+
+    try:
+        return public_key(load_key_file(settings.signing.cli_key, personal=True))
+    except KeyFileError:
+        return None
+
+
 def current_caller(settings: Settings, policy: Policy) -> Caller:
     try:
         get_http_request()
@@ -88,8 +97,8 @@ def current_caller(settings: Settings, policy: Policy) -> Caller:
         principal = token.client_id if token is not None else None
         identity = resolve_identity(policy, "mcp", principal) if principal else None
     else:
-        principal = settings.cli_identity or getpass.getuser()
-        identity = resolve_identity(policy, "cli", principal)
+        principal = local_key(settings)
+        identity = resolve_identity(policy, "cli", principal) if principal else None
     role: Role = (
         "approver" if identity is not None and identity in approvers_of(policy) else "viewer"
     )

@@ -1,7 +1,9 @@
 """Write tools (annotated destructive, tagged `remediation`), registered only when
-settings.mcp.enable_write_tools is on. They decide on the pending plan through the workflow's
-`decide` update; the caller's identity comes from the authenticated connection, never from an
-argument, and the workflow's validator has the last word (approver list, plan hash, expiry)."""
+settings.mcp.enable_write_tools is on. They decide on the pending plan through the incident
+client's `decide`: over HTTP the server vouches for the caller its bearer token authenticated,
+signing with its front-door key (settings.signing.mcp_key); over stdio it runs as the local
+person and signs with their own key. The caller is never an argument, and the workflow's
+validator has the last word (proof, approver list, plan hash, expiry)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from typing import Any
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
+from temporalio.service import RPCError
 
-from aiops.approvals.incidents import IncidentError, decide
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import Anomaly, Direction, Incident, Severity
+from aiops.incidents import DecisionSigner, IncidentClient, IncidentError, KeyFileError
+from aiops.incidents.intake import search_attributes_ready
 from aiops.mcp.auth import Caller, current_caller
 from aiops.mcp.backends import Backends
 from aiops.mcp.incidents import check_id
@@ -38,6 +43,24 @@ def _approver(b: Backends) -> Caller:
     return caller
 
 
+def _signer(b: Backends, caller: Caller) -> DecisionSigner:
+    """Who vouches for the caller: this server's front-door key over HTTP (its tokens
+    authenticated the caller), the local person's own key over stdio."""
+    signing = b.settings.signing
+    try:
+        if caller.transport == "http":
+            if signing.mcp_key is None:
+                raise ToolError(
+                    "refused: this MCP server has no front-door key, so it cannot vouch for "
+                    "you; its operator sets AIOPS_SIGNING__MCP_KEY (made by `aiops key "
+                    "generate`) and lists the public key under approvals.front_doors"
+                )
+            return DecisionSigner.front_door(signing.mcp_key, "mcp")
+        return DecisionSigner.person(signing.cli_key)
+    except KeyFileError as exc:
+        raise ToolError(f"refused: {exc}") from exc
+
+
 def register(mcp: FastMCP, b: Backends) -> None:
     async def _decide(
         incident_id: str, approve: bool, plan_hash: str | None, reason: str
@@ -53,20 +76,23 @@ def register(mcp: FastMCP, b: Backends) -> None:
                 "get_incident shows the pending plan's hash"
             )
         caller = _approver(b)
-        assert caller.identity is not None
+        signer = _signer(b, caller)
+        incidents = IncidentClient(await b.temporal(), b.settings.temporal.task_queue)
         try:
-            message = await decide(
-                await b.temporal(),
+            outcome = await incidents.decide(
                 incident_id,
+                signer,
                 approve=approve,
-                identity=caller.identity,
-                channel="mcp",
+                principal=caller.principal if caller.transport == "http" else None,
                 plan_hash=plan_hash,
                 reason=reason,
             )
         except IncidentError as exc:
-            raise ToolError(str(exc).replace("`aiops incidents list`", "list_incidents")) from exc
-        return {"result": message, "decided_by": caller.identity}
+            message = str(exc)
+            if message.startswith("no incident"):
+                message += "; list_incidents shows them"
+            raise ToolError(message) from exc
+        return {"result": outcome.message, "decided_by": outcome.result.decided_by}
 
     @mcp.tool(annotations=DESTRUCTIVE, tags=TAGS)
     async def approve_remediation(
@@ -113,19 +139,16 @@ def register(mcp: FastMCP, b: Backends) -> None:
         incident = _reported_incident(
             service, namespace, summary, Severity(severity), caller.identity or ""
         )
-        # Imported here: opening an incident needs the workflow classes and the worker's rule
-        # loading, which a read-only server never uses.
-        from temporalio.exceptions import WorkflowAlreadyStartedError
-
-        from aiops.intake import open_incident
-        from aiops.worker import Rules
-
-        rules = Rules(policy=b.policy(), playbooks=b.playbooks())
+        rules = RulesSnapshot(policy=b.policy(), playbooks=b.playbooks())
         client = await b.temporal()
+        incidents = IncidentClient(client, b.settings.temporal.task_queue)
         try:
-            await open_incident(client, b.settings.temporal.task_queue, incident, rules)
-        except WorkflowAlreadyStartedError:
-            return {"incident_id": incident.id, "result": "already open; see get_incident"}
+            if await incidents.running(incident.id):
+                return {"incident_id": incident.id, "result": "already open; see get_incident"}
+            index = await search_attributes_ready(client)
+            await incidents.open_or_join(incident, rules, index=index)
+        except (IncidentError, RPCError) as exc:
+            raise ToolError(f"{exc}; retry, or check `aiops doctor`") from exc
         return {
             "incident_id": incident.id,
             "result": f"incident opened by {caller.identity}; "

@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from aiops.domain import PolicyDecision, RemediationPlan, Step, TimeoutAction
-from aiops.policy.models import ACTION_KINDS, RISK_ORDER, Channel, Policy, Rule, WindowEffect
+from aiops.policy.identities import Channel
+from aiops.policy.models import ACTION_KINDS, RISK_ORDER, Policy, Rule, WindowEffect
 from aiops.policy.schedule import cron_active, weekly_active
 
 FAILED_OUTCOMES = frozenset({"failed", "rolled_back"})
@@ -439,9 +440,9 @@ def can_approve(identity: str, decision: PolicyDecision) -> bool:
 
 
 def resolve_identity(policy: Policy, channel: Channel, principal: str) -> str | None:
-    """Map a Slack user id, an MCP token's identity or a CLI user to a policy identity."""
+    """Map a Slack user id, an MCP token's principal or a CLI key to a policy identity."""
     for name, who in policy.approvals.identities.items():
-        if principal in getattr(who, channel):
+        if who.knows_key(principal) if channel == "cli" else principal in who.names(channel):
             return name
     return None
 

@@ -11,12 +11,13 @@ import fnmatch
 import hashlib
 import json
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from aiops.domain import RiskLevel, TimeoutAction
 from aiops.domain.yamlsource import parse_duration
+from aiops.policy.identities import FrontDoor, Identity
 from aiops.policy.schedule import WEEKDAYS, parse_cron, parse_hhmm
 
 # The allow-listed actions and the kind each acts on (mirrors aiops/playbooks/actions.py; the
@@ -272,14 +273,6 @@ class ApprovalRule(Strict):
         return self
 
 
-class Identity(Strict):
-    """One person, and the names they go by on each channel."""
-
-    slack: list[str] = Field(default_factory=list, description="Slack user ids, e.g. U012AB3CD")
-    mcp: list[str] = Field(default_factory=list, description="identities of MCP tokens")
-    cli: list[str] = Field(default_factory=list, description="CLI user names")
-
-
 class Approvals(Strict):
     timeout: Seconds = Field(default=900.0, gt=0)
     on_timeout: TimeoutAction = TimeoutAction.REJECT
@@ -289,6 +282,10 @@ class Approvals(Strict):
     )
     identities: dict[str, Identity] = Field(default_factory=dict)
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    front_doors: list[FrontDoor] = Field(
+        default_factory=list,
+        description="services that authenticate people and sign their decisions (MCP, Slack)",
+    )
 
     def expand(self, names: list[str]) -> set[str]:
         out: set[str] = set()
@@ -389,8 +386,18 @@ class Policy(Strict):
                             f"group '{name}' lists '{member}', who is not under identities",
                         )
                     )
+        out.extend(self._door_conflicts())
         owner: dict[tuple[str, str], str] = {}
         for ident, who in appr.identities.items():
+            for name in who.not_keys():
+                out.append(
+                    (
+                        ("approvals", "identities", ident, "cli"),
+                        f"cli entry {name[:40]!r} is not a public key: the CLI proves who "
+                        "decides with the person's own key, so list the key `aiops key "
+                        "generate` printed ('ed25519:...') or its fingerprint ('sha256:...')",
+                    )
+                )
             for channel in ("slack", "mcp", "cli"):
                 for principal in getattr(who, channel):
                     key = (channel, principal)
@@ -425,6 +432,40 @@ class Policy(Strict):
         )
         return out
 
+    def _door_conflicts(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """A key vouches for one front door, and a front door's key is never a person's."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        appr = self.approvals
+        names: set[str] = set()
+        keys: set[str] = set()
+        for i, door in enumerate(appr.front_doors):
+            if door.name in names:
+                out.append(
+                    (
+                        ("approvals", "front_doors", i, "name"),
+                        f"front door name '{door.name}' is used twice",
+                    )
+                )
+            if door.key in keys:
+                out.append(
+                    (
+                        ("approvals", "front_doors", i, "key"),
+                        f"front door '{door.name}' reuses another door's key",
+                    )
+                )
+            names.add(door.name)
+            keys.add(door.key)
+            for ident, who in appr.identities.items():
+                if who.knows_key(door.key):
+                    out.append(
+                        (
+                            ("approvals", "identities", ident, "cli"),
+                            f"'{ident}' signs with the key of front door '{door.name}': a "
+                            "door's key vouches for others and is never a person's own",
+                        )
+                    )
+        return out
+
     def _approver_problems(
         self, where: tuple[str | int, ...], names: list[str]
     ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -444,6 +485,3 @@ class Policy(Strict):
 def deny_all() -> Policy:
     """What an empty policy means: nothing is allowed."""
     return Policy(description="deny everything")
-
-
-Channel = Literal["slack", "mcp", "cli"]

@@ -16,7 +16,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops.domain.models import Direction
-from aiops.profiles.signal import CANONICAL_LABELS, Entity, Group, check_template, parse_need
+from aiops.profiles.signal import (
+    CANONICAL_LABELS,
+    Entity,
+    Group,
+    Load,
+    check_template,
+    load_fits_entity,
+    parse_need,
+    persists_a_bad_way,
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROFILE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -54,6 +63,11 @@ class SignalSpec(_Strict):
     detect: bool = True
     min_requests: int = Field(default=0, ge=0)
     combine: Literal["first", "max"] = "first"
+    persists: Direction | None = None
+    load: Load | None = None
+
+    _persists = field_validator("persists")(persists_a_bad_way)
+    _load = field_validator("load")(load_fits_entity)
 
     def label(self) -> str:
         return self.entity_label or ENTITY_LABEL.get(self.entity, "entity")

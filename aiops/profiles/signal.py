@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from aiops.domain.models import Direction
 
@@ -32,6 +32,17 @@ _NEED = re.compile(
 
 Entity = Literal["workload", "pod", "deployment", "node", "edge", "namespace", "cluster", "other"]
 Group = Literal["traffic", "errors", "latency", "saturation", "availability", "node", "custom"]
+#: How a signal stands to load, for the detection pass (aiops.detect.load): `measures` is the load
+#: itself (a workload's requests), `follows` moves with it (latency, CPU, a node's busy time).
+Load = Literal["measures", "follows"]
+
+#: The entities whose series a load can be matched to: a workload's load is its own request
+#: rate, a pod's its workload's, a deployment's the workload of its name, a node's or the
+#: cluster's the sum of every workload's.
+LOAD_ENTITIES: dict[str, tuple[str, ...]] = {
+    "measures": ("workload",),
+    "follows": ("workload", "pod", "deployment", "node", "cluster"),
+}
 
 #: The labels each kind of entity has in every signal's output, whatever the exporter.
 CANONICAL_LABELS: dict[str, tuple[str, ...]] = {
@@ -66,6 +77,30 @@ def check_template(query: str) -> str:
             f"query uses unknown placeholders {sorted(unknown)}; only $filter and $window exist"
         )
     return q
+
+
+def persists_a_bad_way(persists: Direction | None, info: ValidationInfo) -> Direction | None:
+    """Field validator: `persists` must be a way the signal is bad (its `direction`)."""
+    direction = info.data.get("direction")
+    if persists is None or direction is None or direction in (Direction.BOTH, persists):
+        return persists
+    raise ValueError(
+        f"persists {persists.value!r} is not a bad direction of this signal (direction "
+        f"{direction.value!r}): departures that way are never scored; use "
+        f"{direction.value!r} or leave persists out"
+    )
+
+
+def load_fits_entity(load: Load | None, info: ValidationInfo) -> Load | None:
+    """Field validator: `load` needs an entity a workload's load can be matched to."""
+    entity = info.data.get("entity")
+    if load is None or entity is None or entity in LOAD_ENTITIES[load]:
+        return load
+    raise ValueError(
+        f"load {load!r} needs a signal about a {' or '.join(LOAD_ENTITIES[load])}, not "
+        f"{entity!r}: the detection pass matches a series to the workload whose load explains "
+        "it (a pod to its workload, a node to the whole cluster); leave load out"
+    )
 
 
 def duration_seconds(window: str) -> float:
@@ -201,6 +236,20 @@ class Signal(BaseModel):
         default="first",
         description="several parts: the first with a series wins, or the largest value",
     )
+    persists: Direction | None = Field(
+        default=None,
+        description="departures this way count only once they persist (a two-minute average "
+        "shows them): everyday operations make short ones (bursts of load, pods being "
+        "replaced during a rollout or a drain)",
+    )
+    load: Load | None = Field(
+        default=None,
+        description="measures: the signal is a workload's load; follows: its departures under "
+        "extra load count only once they outlast it (aiops.detect.load)",
+    )
+
+    _persists = field_validator("persists")(persists_a_bad_way)
+    _load = field_validator("load")(load_fits_entity)
 
     @model_validator(mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 The incident workflows themselves are the truth; counting them here (instead of in the workflow
 code) keeps their histories untouched. Open incidents are listed and grouped by their
 `AiopsStatus` search attribute; closed ones are counted per final status within the namespace's
-retention. Pending approvals are asked for their request (the `pending_approval` query) to give
+retention. Pending approvals are asked for their request (through the incident client) to give
 their age and whether they are past expiry. Every read is bounded, so a storm of incidents costs
 one page of results per cycle, not one call per incident.
 """
@@ -18,6 +18,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
 from aiops.domain import ApprovalRequest, IncidentStatus
+from aiops.incidents.client import IncidentClient
 from aiops.logs import get_logger
 from aiops.telemetry import metrics
 
@@ -57,7 +58,8 @@ async def collect(client: Client, now: datetime | None = None) -> None:
             f"AND AiopsStatus = '{closed.value}'"
         )
         metrics.INCIDENTS.labels(closed.value, "false").set(counted.count)
-    requests = await asyncio.gather(*(_pending(client, wid) for wid in waiting))
+    incidents = IncidentClient(client)
+    requests = await asyncio.gather(*(_pending(incidents, wid) for wid in waiting))
     pending = [r for r in requests if r is not None]
     ages = [(now - r.requested_at).total_seconds() for r in pending]
     metrics.APPROVALS_PENDING.set(len(pending))
@@ -65,11 +67,9 @@ async def collect(client: Client, now: datetime | None = None) -> None:
     metrics.APPROVALS_OVERDUE.set(sum(1 for r in pending if r.expires_at < now))
 
 
-async def _pending(client: Client, workflow_id: str) -> ApprovalRequest | None:
+async def _pending(incidents: IncidentClient, workflow_id: str) -> ApprovalRequest | None:
     try:
-        request: ApprovalRequest | None = await client.get_workflow_handle(workflow_id).query(
-            "pending_approval", result_type=ApprovalRequest
-        )
+        request = await incidents.pending(workflow_id)
     except (RPCError, WorkflowQueryFailedError, ValueError):
         return None  # decided or closed between the listing and the query
     return request

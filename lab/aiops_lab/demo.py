@@ -5,8 +5,10 @@ Prometheus with two days of history) and the daemon as shipped (Temporal dev ser
 worker, the detection loop every second), injects a fault scenario (a bad cartservice rollout by
 default) and narrates what the daemon does: detection, root cause, plan, policy and approval,
 remediation, verification. Approval goes through the workflow's real `decide` update as the
-identity `aiops-demo`, which the demo policy (policies/demo.yaml) names as an approver; with
-`--interactive` the demo waits for a person (`aiops approve`, MCP or Slack) instead.
+identity `aiops-demo`, which the demo policy (policies/demo.yaml) names as an approver, signed
+with an ephemeral key whose public half the demo puts into its copy of that policy; with
+`--interactive` the demo waits for a person instead (`aiops approve` with their own key, which
+the demo maps to the policy's `operator`; MCP or Slack).
 
 Output is plain lines with the seconds since start, so it reads the same in a terminal and in CI
 logs. Exit 0 when the incident was remediated, verified and the shop recovered; 1 with the reason
@@ -21,7 +23,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -34,6 +36,7 @@ from aiops_lab.eval.lab_detection import shorten
 from aiops_lab.eval.lab_scoring import HealthSample, healthy, names_entity, recovered_at
 
 if TYPE_CHECKING:
+    from aiops.incidents import DecisionSigner
     from aiops_lab.live import Execution, IncidentState, LiveLab
     from aiops_lab.runner import LabInfo
 from aiops_lab.scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario
@@ -123,13 +126,24 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.scenario} is a control without faults; the demo needs a fault "
             "scenario (e.g. lab/aiops_lab/scenarios/cart-bad-rollout.yaml)"
         )
-    from aiops_lab.live import lab_settings
+    from aiops_lab.live import approvers, lab_settings
 
-    policy = policy_path(settings, opts.policy)
     say = Narrator(out).say
     state_dir = (settings.state_dir / "demo").resolve()
     shutil.rmtree(state_dir, ignore_errors=True)  # a fresh cluster, history and Temporal
     state_dir.mkdir(parents=True)
+    own = _own_key(settings) if opts.interactive else None
+    keys = approvers(
+        policy_path(settings, opts.policy),
+        [] if opts.interactive else DEMO_IDENTITIES,
+        state_dir / "policy.yaml",
+        extra={"operator": own} if own else None,
+    )
+    if opts.interactive and own is None:
+        say(
+            f"no key of yours at {settings.signing.cli_key}: run `aiops key generate` first to "
+            "approve with `aiops approve` (MCP and Slack work as the policy maps them)"
+        )
     settings, notes = with_free_ports(settings, mcp=False)
     for note in notes:
         say(note)
@@ -145,16 +159,31 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     try:
         say(f"the lab is up: Prometheus {lab.prometheus_url}, Kubernetes API {lab.kube_api_url}")
         daemon_settings = lab_settings(
-            settings, lab, state_dir=state_dir, policy=policy, interval_s=opts.interval_s
+            settings, lab, state_dir=state_dir, policy=keys.policy, interval_s=opts.interval_s
         )
-        return asyncio.run(_demo(daemon_settings, lab, scenario, opts, say))
+        return asyncio.run(_demo(daemon_settings, lab, scenario, opts, say, keys.signers))
     finally:
         lab_commands.stop(proc)
         say("stopped the daemon and the lab")
 
 
+def _own_key(settings: Settings) -> str | None:
+    """The public half of the person's own key, if they have one."""
+    from aiops.incidents.signing import KeyFileError, load_key_file, public_key
+
+    try:
+        return public_key(load_key_file(settings.signing.cli_key, personal=True))
+    except KeyFileError:
+        return None
+
+
 async def _demo(
-    settings: Settings, lab: LabInfo, scenario: Scenario, opts: DemoOptions, say: _Say
+    settings: Settings,
+    lab: LabInfo,
+    scenario: Scenario,
+    opts: DemoOptions,
+    say: _Say,
+    signers: Mapping[str, DecisionSigner],
 ) -> int:
     from aiops_lab.live import live_lab
 
@@ -176,7 +205,7 @@ async def _demo(
         failure: DemoError | None = None
         code = 1
         try:
-            code = await _watch(live, scenario, played.faults_at, baseline, opts, say)
+            code = await _watch(live, scenario, played.faults_at, baseline, opts, say, signers)
         except DemoError as exc:
             if not opts.keep_running:
                 raise
@@ -206,6 +235,7 @@ async def _watch(
     baseline: dict[str, dict[str, object]],
     opts: DemoOptions,
     say: _Say,
+    signers: Mapping[str, DecisionSigner],
 ) -> int:
     root = scenario.expect.root_cause
     watches: dict[str, Watch] = {}
@@ -229,10 +259,10 @@ async def _watch(
                         w.told.add("asked")
                         _ask_person(live, state, say)
                 else:
-                    for message in await live.approve(ex.id, DEMO_IDENTITIES):
+                    for message in await live.approve(ex.id, signers):
                         say(
-                            f"approval: {message} (as the demo's approver identity, through "
-                            "the workflow's decide update)"
+                            f"approval: {message} (signed with the demo's approver key, "
+                            "through the workflow's decide update)"
                         )
                     approved.add(key)
             if state.report is not None and "closed" not in w.told:
@@ -322,8 +352,9 @@ def _ask_person(live: LiveLab, state: IncidentState, say: _Say) -> None:
     t = live.daemon.settings.temporal
     say(
         f"waiting for a person to approve plan {pending.plan_hash} (approvers: "
-        f"{', '.join(pending.decision.approvers)}). From another terminal:\n"
-        f"  AIOPS_TEMPORAL__ADDRESS={t.address} AIOPS_CLI_IDENTITY=operator "
+        f"{', '.join(pending.decision.approvers)}). From another terminal, with your own key "
+        f"(the demo maps it to `operator`):\n"
+        f"  AIOPS_TEMPORAL__ADDRESS={t.address} "
         f"python3 -m uv run aiops approve {state.execution.id}\n"
         f"or over MCP / Slack as an approver the policy names; the diff it would apply:\n"
         + "\n".join(f"  {d}" for d in pending.dry_run)

@@ -7,9 +7,11 @@ pointed at the lab's Prometheus and kubeconfig. Leaving the block stops both, on
 Ctrl-C too.
 
 `LiveLab` is the operator's side: play a scenario, read the shop's health, list and read the
-incidents the daemon opens, approve a pending plan through the workflow's real `decide` update
-as a named identity (the policy must allow that identity; nothing bypasses the gate), and put the
-lab back to a healthy state between scenarios.
+incidents the daemon opens (through the incident client), approve a pending plan through the
+workflow's real `decide` update, signed with the key of an approver the policy lists (the demo
+and the evaluation make one ephemeral key per approver identity and put its public half into
+their copy of the policy: nothing bypasses the gate), and put the lab back to a healthy state
+between scenarios.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from aiops.approvals.incidents import IncidentError, decide
 from aiops.config import Settings
 from aiops.devstack import Daemon, embedded_daemon
 from aiops.domain import (
@@ -39,14 +42,18 @@ from aiops.domain import (
     RcaReport,
     RemediationPlan,
 )
+from aiops.incidents import DecisionSigner, IncidentClient, IncidentError
+from aiops.incidents.errors import AlreadyApprovedError, NotAnApproverError
+from aiops.incidents.intake import DETECTION_LOOP_ID
+from aiops.incidents.reader import read_anomalies
 from aiops.integrations.kubernetes import KubernetesExecutor
+from aiops.policy.evaluate import ActionRecord
 from aiops_lab.ports import BEHAVIOUR_ANNOTATION
 from aiops_lab.runner import LabInfo
 from aiops_lab.scenario import Scenario
 from aiops_lab.sim.faults import parse_behaviour
 
 NAMESPACE = "boutique"
-INCIDENTS = "WorkflowType = 'IncidentWorkflow'"
 
 
 def lab_settings(
@@ -65,6 +72,41 @@ def lab_settings(
             "detection": settings.detection.model_copy(update={"interval_s": interval_s}),
         }
     )
+
+
+@dataclass(frozen=True)
+class Approvers:
+    """Who the demo or the evaluation approves as: an ephemeral key per approver identity of
+    the policy, whose public half is in `policy` (a copy of the given policy with nothing else
+    changed). Decisions are signed and checked exactly as a person's are."""
+
+    policy: Path
+    signers: dict[str, DecisionSigner]
+
+
+def approvers(
+    policy: Path, names: Sequence[str], out: Path, extra: Mapping[str, str] | None = None
+) -> Approvers:
+    """Keys for the identities `names` of `policy` (those it has), written with `extra`
+    (identity -> a person's own public key, e.g. `operator` for `--interactive`) to `out`."""
+    data = yaml.safe_load(policy.read_text()) or {}
+    identities = data.setdefault("approvals", {}).setdefault("identities", {})
+    signers: dict[str, DecisionSigner] = {}
+    keys: dict[str, list[str]] = {name: [] for name in identities}
+    for name in names:
+        if name in identities:
+            signers[name] = DecisionSigner(Ed25519PrivateKey.generate(), "cli")
+            keys[name].append(signers[name].public_key)
+    for name, key in (extra or {}).items():
+        if name in identities:
+            keys[name].append(key)
+    for name, added in keys.items():
+        person = identities[name] or {}
+        person["cli"] = [*person.get("cli", []), *added]
+        identities[name] = person
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return Approvers(out, signers)
 
 
 @dataclass(frozen=True)
@@ -96,7 +138,7 @@ class IncidentState:
     plan: RemediationPlan | None
     pending: ApprovalRequest | None
     audit: list[AuditEntry]
-    actions: list[dict[str, Any]]
+    actions: list[ActionRecord]
     report: IncidentReport | None
 
 
@@ -110,6 +152,10 @@ class LiveLab:
     @property
     def client(self) -> Client:
         return self.daemon.client
+
+    @property
+    def incidents(self) -> IncidentClient:
+        return IncidentClient(self.client, self.daemon.settings.temporal.task_queue)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -199,70 +245,60 @@ class LiveLab:
     # --- incidents ---------------------------------------------------------------------
 
     async def executions(self, since: float = 0.0) -> list[Execution]:
-        out = []
-        async for wf in self.client.list_workflows(INCIDENTS):
-            started = wf.start_time.timestamp()
-            if started >= since:
-                out.append(
-                    Execution(
-                        wf.id, wf.run_id, started, wf.status == WorkflowExecutionStatus.RUNNING
-                    )
-                )
+        out = [
+            Execution(i.id, i.run_id, i.started_at.timestamp(), i.execution == "RUNNING")
+            for i in await self.incidents.find(limit=10_000)
+            if i.started_at.timestamp() >= since
+        ]
         return sorted(out, key=lambda e: e.started_at)
 
     async def read(self, ex: Execution) -> IncidentState:
         """The incident as its queries show it now; with its report once it has closed."""
-        handle = self.client.get_workflow_handle(
-            ex.id, run_id=ex.run_id, result_type=IncidentReport
-        )
+        handle = self.incidents.handle(ex.id, ex.run_id)
         desc = await handle.describe()
-        running = desc.status == WorkflowExecutionStatus.RUNNING
-        ex = Execution(ex.id, ex.run_id, ex.started_at, running)
+        ex = Execution(
+            ex.id, ex.run_id, ex.started_at, desc.status == WorkflowExecutionStatus.RUNNING
+        )
         try:
-            status = await handle.query("status", result_type=IncidentStatus)
-            rca = await handle.query("rca", result_type=RcaReport | None)  # type: ignore[arg-type]
-            plan = await handle.query("plan", result_type=RemediationPlan | None)  # type: ignore[arg-type]
-            pending = await handle.query("pending_approval", result_type=ApprovalRequest | None)  # type: ignore[arg-type]
-            audit = await handle.query("audit", result_type=list[AuditEntry])
-            actions = await handle.query("actions", result_type=list[dict[str, Any]])
-        except (RPCError, WorkflowQueryFailedError):  # a run that failed early may not answer
-            status, rca, plan, pending, audit, actions = None, None, None, None, [], []
+            live = await self.incidents.state(ex.id, ex.run_id)
+        except IncidentError:  # a run that failed early may not answer
+            live = None
+        status = live.status if live else None
+        rca, plan = (live.rca, live.plan) if live else (None, None)
+        audit = live.audit if live else []
         report = None
         if desc.status == WorkflowExecutionStatus.COMPLETED:
             report = await handle.result()
             status, rca, plan, audit = report.status, report.rca, report.plan, report.audit
         return IncidentState(
-            ex, status, await self._entities(ex), rca, plan, pending, audit, actions, report
+            ex,
+            status,
+            await self._entities(ex, live.joined if live else []),
+            rca,
+            plan,
+            live.pending if live else None,
+            audit,
+            live.actions if live else [],
+            report,
         )
 
-    async def _entities(self, ex: Execution) -> tuple[str, ...]:
-        """The entities of the anomalies that opened the incident (from its start event) and of
-        those that joined it later."""
-        from workflows.incident import IncidentInput
-
-        handle = self.client.get_workflow_handle(ex.id, run_id=ex.run_id)
-        found: list[str] = []
-        async for event in handle.fetch_history_events():
-            attrs = event.workflow_execution_started_event_attributes
-            payloads = list(attrs.input.payloads) if attrs and attrs.input else []
-            if payloads:
-                [inp] = await self.client.data_converter.decode(payloads[:1], [IncidentInput])
-                found += [a.entity for a in inp.incident.anomalies]
-            break
-        with contextlib.suppress(RPCError, WorkflowQueryFailedError):
-            joined = await handle.query("joined_anomalies", result_type=list[Anomaly])
-            found += [a.entity for a in joined]
+    async def _entities(self, ex: Execution, joined: Sequence[Anomaly]) -> tuple[str, ...]:
+        """The entities of the anomalies that opened the incident and of those that joined."""
+        try:
+            incident, anomalies = await read_anomalies(self.incidents, ex.id, ex.run_id)
+        except IncidentError:
+            return tuple(dict.fromkeys(a.entity for a in joined))
+        found = [a.entity for a in incident.anomalies] + [a.entity for a in anomalies]
         return tuple(dict.fromkeys(found))
 
     async def detection_passes(self) -> int:
         """Passes the detection loop has completed in its current run."""
-        from aiops.intake import DETECTION_LOOP_ID
-        from workflows.detection import LoopStatus
+        from workflows.detection import DetectionLoopWorkflow
 
-        handle = self.client.get_workflow_handle(DETECTION_LOOP_ID)
+        handle = self.client.get_workflow_handle_for(DetectionLoopWorkflow.run, DETECTION_LOOP_ID)
         try:
-            status = await handle.query("loop_status", result_type=LoopStatus)
-        except (RPCError, WorkflowQueryFailedError):
+            status = await handle.query(DetectionLoopWorkflow.loop_status)
+        except RPCError:
             return 0
         return int(status.passes)
 
@@ -278,44 +314,37 @@ class LiveLab:
             await asyncio.sleep(1.0)
         return await self.terminate_running(reason)
 
-    async def approve(
-        self, incident_id: str, identities: Sequence[str], channel: str = "policy"
-    ) -> list[str]:
-        """Approve the pending plan as each of `identities` the policy names as an approver,
-        until no more approvals are needed. The workflow's validator checks every one."""
+    async def approve(self, incident_id: str, signers: Mapping[str, DecisionSigner]) -> list[str]:
+        """Approve the pending plan as each approver of `signers` (identity -> key) the policy
+        names, until no more approvals are needed. The workflow's validator checks every one."""
         messages: list[str] = []
-        for identity in identities:
-            state = await self.read_pending(incident_id)
-            if state is None:
+        for identity, signer in signers.items():
+            state = await self.incidents.show(incident_id)
+            pending = state.pending
+            if pending is None:
                 break
-            if identity not in state.decision.approvers or identity in state.approved_by:
+            if identity not in pending.decision.approvers or identity in pending.approved_by:
                 continue
-            messages.append(
-                await decide(
-                    self.client,
+            try:
+                outcome = await self.incidents.decide(
                     incident_id,
+                    signer,
                     approve=True,
-                    identity=identity,
-                    channel=channel,
-                    plan_hash=state.plan_hash,
+                    plan_hash=pending.plan_hash,
                     reason="approved by the demo/evaluation policy",
                 )
-            )
+            except (AlreadyApprovedError, NotAnApproverError):
+                continue
+            messages.append(outcome.message)
+            if outcome.result.approvals_needed == 0:
+                break
         return messages
-
-    async def read_pending(self, incident_id: str) -> ApprovalRequest | None:
-        handle = self.client.get_workflow_handle(incident_id)
-        pending: ApprovalRequest | None = await handle.query(
-            "pending_approval",
-            result_type=ApprovalRequest | None,  # type: ignore[arg-type]
-        )
-        return pending
 
     async def terminate_running(self, reason: str) -> list[str]:
         ended = []
         for ex in await self.executions():
             if ex.running:
-                handle = self.client.get_workflow_handle(ex.id, run_id=ex.run_id)
+                handle = self.incidents.handle(ex.id, ex.run_id)
                 with contextlib.suppress(RPCError):  # it closed in the meantime
                     await handle.terminate(reason=reason)
                     ended.append(ex.id)

@@ -24,7 +24,7 @@ per fault `duration` (default: until remediated) and the kind's own magnitude pa
 pattern:
 
     traffic: {rps: 30, pattern: steady, bursts: {multiplier: [2, 3], seconds: [10, 60],
-              every: 180s, chance: 0.5}}
+              every: 180s, chance: 0.5, after: 90s}}
 
 Everyday operations as noise (aiops_lab.sim.operators), each acting through the lab's
 Kubernetes API the way a person or a controller does:
@@ -32,6 +32,7 @@ Kubernetes API the way a person or a controller does:
     - {at: 5m, kind: node_drain, target: node-b, duration: 10m}    # cordon, move pods, uncordon
     - {at: 0s, kind: autoscale, target: frontend, magnitude: 0.5}  # an HPA at 50 % CPU
     - {at: 2m, kind: cronjob, target: shippingservice, every: 10m, duration: 60s, magnitude: 2.5}
+    - {at: 0s, kind: scale, target: frontend, magnitude: 5}        # kubectl scale --replicas=5
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class BurstSpec(_Strict):
     seconds: tuple[Duration, Duration] = (10.0, 30.0)
     every: Duration = 120.0
     chance: float = Field(default=0.5, ge=0, le=1)
+    after: Duration = 0.0  # seconds after the scenario starts (not after its warmup)
 
     @model_validator(mode="after")
     def _check(self) -> BurstSpec:
@@ -184,7 +186,12 @@ class FaultSpec(BaseModel):
 
 
 #: Noise kinds that act on a deployment or a node (the rest act on the traffic).
-_ON_DEPLOYMENT = {NoiseKind.BENIGN_ROLLOUT, NoiseKind.AUTOSCALE, NoiseKind.CRONJOB}
+_ON_DEPLOYMENT = {
+    NoiseKind.BENIGN_ROLLOUT,
+    NoiseKind.AUTOSCALE,
+    NoiseKind.CRONJOB,
+    NoiseKind.SCALE,
+}
 
 
 class NoiseSpec(_Strict):
@@ -208,6 +215,10 @@ class NoiseSpec(_Strict):
             )
         if self.kind is NoiseKind.AUTOSCALE and (self.magnitude or 0.5) > 1:
             raise ValueError("autoscale's magnitude is the target CPU utilisation, in (0, 1]")
+        if self.kind is NoiseKind.SCALE and (
+            self.magnitude is None or self.magnitude != round(self.magnitude)
+        ):
+            raise ValueError("scale needs a whole number of replicas as its magnitude")
         if self.every is not None and self.kind is not NoiseKind.CRONJOB:
             raise ValueError(f"every is a cronjob's schedule; {self.kind.value} has none")
         if self.kind is NoiseKind.CRONJOB and (self.duration or 60.0) > (self.every or 600.0):

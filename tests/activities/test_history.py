@@ -13,14 +13,12 @@ from temporalio.client import (
     QueryWorkflowInput,
 )
 
-from aiops.activities.history import TemporalHistory
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
-from aiops.domain import Decision
+from aiops.incidents.history import TemporalHistory
 from aiops.playbooks.loader import PlaybookSet
-from aiops.worker import Rules
-from tests.incident_fixtures import approve, pending, start
+from tests.incident_fixtures import approve, pending, reject, start
 from tests.servers import MetricsTarget
-from workflows import IncidentWorkflow
 
 
 class CountQueries(Interceptor):
@@ -42,7 +40,7 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> None:
     acted = await start(temporal_client, task_queue, rules)
@@ -50,17 +48,14 @@ async def test_only_incidents_that_may_have_acted_are_asked(
     await acted.result()
     rejected = await start(temporal_client, task_queue, rules)
     request = await pending(rejected)
-    await rejected.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"),
-    )
+    await reject(rejected, "bob", request)
     await rejected.result()
     waiting = await start(temporal_client, task_queue, rules)
     await pending(waiting)
     unindexed = await start(temporal_client, task_queue, rules, index=False)
     await approve(unindexed, "alice", await pending(unindexed))
     await unindexed.result()
-    no_playbooks = Rules(policy=rules.policy, playbooks=PlaybookSet(playbooks={}))
+    no_playbooks = RulesSnapshot(policy=rules.policy, playbooks=PlaybookSet(playbooks={}))
     escalated = await start(temporal_client, task_queue, no_playbooks)
     assert (await escalated.result()).plan.is_escalation
 

@@ -18,11 +18,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from aiops.activities.contracts import InvestigateInput, ObserveInput
-from aiops.activities.history import TemporalHistory
 from aiops.activities.incident import AgentInvestigator, IncidentActivities
 from aiops.agent import AgentDeps
 from aiops.config import PrometheusSettings
 from aiops.domain import FaultType, Hypothesis, RcaReport
+from aiops.incidents.history import TemporalHistory
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from tests.faultproxy import Delay, FaultProxy, anything

@@ -13,6 +13,9 @@ path, hence the (apiGroup, resource, verb) RBAC must allow. Who makes which call
 
 Files: the MCP tools that read playbooks or the policy (`b.playbooks()`, `b.policy()`), and the
 processes that load the rules at start (`load_rules`, `load_policy`).
+
+Decision keys: the front-door keys (`settings.signing.<door>_key`) a process's sources sign with;
+a person's own key (`cli_key`) never belongs in a pod.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -39,6 +42,13 @@ READER_SOURCE = "integrations/kubernetes/readers.py"
 READER_CLASS = "KubernetesReader"
 AGENT_PORT = ("agent/ports.py", "ClusterReader")
 MCP_SOURCES = "mcp/*.py"
+# Where each process's code lives, for the decision keys it signs with.
+PROCESS_SOURCES = {
+    "aiops-worker": ("worker.py", "activities/*.py", "incidents/*.py"),
+    "aiops-mcp": (MCP_SOURCES,),
+    "aiops-webhook": ("webhook.py",),
+    "aiops-slack": ("approvals/slack/*.py",),
+}
 HTTP_VERBS = {
     "POST": "create",
     "PATCH": "patch",
@@ -54,6 +64,7 @@ class Needs:
     grants: frozenset[Grant] = frozenset()
     files: frozenset[str] = frozenset()  # settings fields: playbooks_dir, policies_dir, state_dir
     why: dict[Grant, set[str]] = field(default_factory=dict, compare=False, hash=False)
+    keys: frozenset[str] = frozenset()  # signing settings: mcp_key, slack_key
 
 
 @cache
@@ -236,13 +247,23 @@ def mcp_needs() -> Needs:
     return Needs(frozenset(grants), frozenset(files), why)
 
 
+def signing_keys(name: str) -> frozenset[str]:
+    """The front-door keys the process's code reads (`signing.mcp_key`, ...)."""
+    found: set[str] = set()
+    for pattern in PROCESS_SOURCES[name]:
+        for path in _files(pattern):
+            found |= set(re.findall(r"\bsigning\.(\w+_key)\b", path.read_text()))
+    return frozenset(found - {"cli_key"})
+
+
 def process_needs() -> dict[str, Needs]:
     """ServiceAccount/Deployment name -> what its process needs."""
-    return {
+    needs = {
         "aiops-worker": worker_needs(),
         "aiops-mcp": mcp_needs(),
         # load_rules at start: incidents open with the rules in force.
         "aiops-webhook": Needs(files=frozenset({"playbooks_dir", "policies_dir"})),
-        # load_policy at start: who may approve.
-        "aiops-slack": Needs(files=frozenset({"policies_dir"})),
+        # Who may approve is the workflow's to say: the app reads no policy.
+        "aiops-slack": Needs(),
     }
+    return {name: replace(n, keys=signing_keys(name)) for name, n in needs.items()}

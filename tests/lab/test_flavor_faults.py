@@ -50,7 +50,8 @@ FAULTS: dict[str, Fault] = {
 SYMPTOMS: dict[str, tuple[str, str, str]] = {
     "bad_rollout": ("error_ratio", "cartservice", "+0.2"),
     "unserved": ("error_ratio", "productcatalogservice", "+0.9"),  # its callers' view
-    "latency": ("latency_p99", "productcatalogservice", "+0.1"),
+    # a slow network into the catalog: its own proxy sees nothing, its caller waits
+    "latency": ("latency_p99", "frontend", "+0.1"),
     "packet_loss": ("error_ratio", "currencyservice", "+0.2"),
     "traffic_surge": ("request_rate", "frontend", "x2"),
     "node_pressure": ("latency_p99", "frontend", "x2"),

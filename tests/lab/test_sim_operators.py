@@ -146,3 +146,19 @@ def test_bursts_on_any_pattern_and_bad_operation_specs_are_refused() -> None:
                 traffic="{rps: 30, bursts: {seconds: [10s, 90s], every: 60s}}",
             )
         )
+
+
+def test_a_person_scales_a_deployment_and_bursts_wait_for_their_start() -> None:
+    lab = Lab(
+        _scenario(
+            "{at: 0s, kind: scale, target: frontend, magnitude: 4}",
+            traffic="{rps: 50, bursts: {multiplier: [3, 3], seconds: [50s, 50s], every: 60s, "
+            "chance: 1, after: 1h}}",
+        )
+    )
+    lab.run(10)
+    assert lab.service("frontend").desired == 4
+    assert lab.service("frontend").ready == 4
+    assert max(lab.shop.traffic.rate(lab.t + s) for s in range(120)) < 60  # no burst yet
+    with pytest.raises(ScenarioError, match="whole number of replicas"):
+        parse_scenario(_scenario("{kind: scale, target: frontend, magnitude: 2.5}"))

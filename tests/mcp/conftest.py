@@ -4,6 +4,7 @@ policy whose people have MCP tokens, and settings pointing at all of it."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +19,11 @@ from aiops.config import (
     McpSettings,
     PrometheusSettings,
     Settings,
+    SigningSettings,
     TemporalSettings,
 )
 from tests.incident_fixtures import policy_yaml
+from tests.keys import write_key
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "boutique"
@@ -40,12 +43,19 @@ TOKENS = {
 ALICE, BOB, CAROL, VIEWER = TOKENS
 
 
+MCP_SERVER = "mcp-server"  # the front door's name; its key is tests.keys.signer(MCP_SERVER)
+KEYS = tempfile.TemporaryDirectory(prefix="aiops-mcp-keys-")  # removed when the tests end
+
+
 def mcp_policy_yaml() -> str:
-    """The incident tests' policy, with each person's MCP name."""
-    text = policy_yaml()
-    text = text.replace("alice: {cli: [alice]}", "alice: {cli: [alice], mcp: [alice@example.com]}")
-    text = text.replace("bob: {cli: [bob]}", "bob: {cli: [bob], mcp: [bob@example.com]}")
-    return text + "    carol: {mcp: [carol@example.com]}\n"
+    """The incident tests' policy, with each person's MCP name and this server as the trusted
+    MCP front door."""
+    names = {
+        "alice": {"mcp": ["alice@example.com"]},
+        "bob": {"mcp": ["bob@example.com"]},
+        "carol": {"mcp": ["carol@example.com"]},
+    }
+    return policy_yaml(names=names, doors={MCP_SERVER: "mcp"})
 
 
 @pytest.fixture(scope="session")
@@ -99,16 +109,21 @@ def make_settings(
     kubeconfig: str | None = None,
     policies: Path | None = None,
     write: bool = False,
-    cli_identity: str | None = "alice",
+    local_user: str | None = "alice",
 ) -> Settings:
+    """`local_user` is who runs a stdio server: the holder of that person's key file."""
+    keys = Path(KEYS.name)
+    local_key = write_key(local_user, keys / local_user) if local_user else keys / "nobody"
     return Settings(
         temporal=TemporalSettings(address=temporal),
         prometheus=PrometheusSettings(url=prometheus, timeout_s=5),
         kubernetes=KubernetesSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None),
         playbooks_dir=REPO / "playbooks",
         policies_dir=policies or REPO / "policies",
-        cli_identity=cli_identity,
         mcp=McpSettings(enable_write_tools=write, tokens=dict(TOKENS)),
+        signing=SigningSettings(
+            cli_key=local_key, mcp_key=write_key(MCP_SERVER, keys / MCP_SERVER)
+        ),
     )
 
 

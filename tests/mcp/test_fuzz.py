@@ -108,7 +108,7 @@ def fuzz_settings(temporal_env: WorkflowEnvironment, lab: LabInfo, policies_dir:
         kubeconfig=lab.kubeconfig,
         policies=policies_dir,
         write=True,
-        cli_identity="mallory",
+        local_user="mallory",
     )
     s.prometheus.bearer_token = SecretStr(PROM_SECRET)
     return s

@@ -22,15 +22,20 @@ from mcp.client.streamable_http import streamable_http_client
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
+from aiops.activities.kill_switch import KillSwitchActivities
+from aiops.activities.notify import NotifyActivities
 from aiops.config import PrometheusSettings, Settings
 from aiops.domain import Anomaly, Direction, IncidentReport, IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.mcp.server import create_server
-from aiops.worker import Rules, build_worker
+from aiops.policy.loader import parse_policy
+from aiops.policy.models import Policy
+from aiops.worker import build_worker
 from tests.incident_fixtures import FixedInvestigator, pending, start
-from tests.mcp.conftest import ALICE, CAROL, VIEWER, make_settings
+from tests.mcp.conftest import ALICE, CAROL, VIEWER, make_settings, mcp_policy_yaml
 from tests.servers import MetricsTarget, PrometheusServer
 from workflows import IncidentWorkflow
 from workflows.incident import AnomalyBatch
@@ -49,7 +54,11 @@ async def acts(
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
         verify_poll_s=0.5,
     )
-    async with build_worker(temporal_client, task_queue, activities.all()):
+    switch = KillSwitchActivities(lambda: Policy())
+    silent = NotifyActivities(None)
+    async with build_worker(
+        temporal_client, task_queue, [*activities.all(), *switch.all(), *silent.all()]
+    ):
         yield activities
 
 
@@ -58,10 +67,11 @@ async def handle(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentReport]:
-    h = await start(temporal_client, task_queue, rules)
+    mcp_rules = RulesSnapshot(policy=parse_policy(mcp_policy_yaml()), playbooks=rules.playbooks)
+    h = await start(temporal_client, task_queue, mcp_rules)
     await pending(h)
     return h
 
@@ -79,7 +89,7 @@ def settings_for(
         prometheus=prometheus.url,
         policies=policies,
         write=write,
-        cli_identity=local_user,
+        local_user=local_user,
     )
 
 
@@ -192,7 +202,7 @@ async def test_approve_over_http_as_the_token_holder(
             trail = await alice.call_tool("get_audit_trail", {"incident_id": handle.id})
             assert f"approved plan {request.plan_hash} via mcp" in text_of(trail)
             again = await alice.call_tool("approve_remediation", {"incident_id": handle.id})
-            assert "there is no plan awaiting a decision" in text_of(again)
+            assert "already closed (resolved); nothing to decide" in text_of(again)
 
 
 async def test_reject_over_stdio_identity_needs_a_reason(

@@ -10,24 +10,26 @@ import pytest
 from aiops.domain import PolicyDecision, RemediationPlan, RiskLevel, TimeoutAction
 from aiops.policy import PolicyContext, evaluate, parse_policy
 from aiops.policy.advice import hold_to_evidence
+from tests.keys import public
 
 from .builders import NOW, plan, step
 
+PEOPLE = ("alice", "bob", "carol", "dave")
+IDENTITIES = ", ".join(f"{p}: {{cli: ['{public(p)}']}}" for p in PEOPLE)
 POLICY = parse_policy(
-    """
+    f"""
 allow:
-  - {name: shop, namespaces: [boutique], actions: [k8s.rollout_restart, k8s.rollout_undo]}
-  - {name: nodes, actions: [k8s.cordon, k8s.drain]}
+  - {{name: shop, namespaces: [boutique], actions: [k8s.rollout_restart, k8s.rollout_undo]}}
+  - {{name: nodes, actions: [k8s.cordon, k8s.drain]}}
 approvals:
   timeout: 15m
   default_approvers: [group:oncall]
   rules:
-    - {name: medium, risk_at_least: medium, approvals: 1, approvers: [group:sre]}
-    - {name: high, risk_at_least: high, approvals: 2, approvers: [group:sre], timeout: 30m,
-       on_timeout: escalate}
-  groups: {sre: [alice, bob, carol], oncall: [dave]}
-  identities: {alice: {cli: [alice]}, bob: {cli: [bob]}, carol: {cli: [carol]},
-               dave: {cli: [dave]}}
+    - {{name: medium, risk_at_least: medium, approvals: 1, approvers: [group:sre]}}
+    - {{name: high, risk_at_least: high, approvals: 2, approvers: [group:sre], timeout: 30m,
+       on_timeout: escalate}}
+  groups: {{sre: [alice, bob, carol], oncall: [dave]}}
+  identities: {{{IDENTITIES}}}
 """,
     "advice.yaml",
 )

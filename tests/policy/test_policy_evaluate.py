@@ -17,6 +17,8 @@ from aiops.policy import (
     parse_policy,
     resolve_identity,
 )
+from aiops.policy.identities import fingerprint
+from tests.keys import public
 
 from .builders import NOW, plan, step
 
@@ -346,7 +348,7 @@ maintenance_windows:
   - {name: sunday-db, cron: "0 2 * * sun", duration: 3h, namespaces: [boutique]}
 approvals:
   default_approvers: [alice]
-  identities: {alice: {cli: [alice]}}
+  identities: {alice: {slack: [UA]}}
 """
 
 
@@ -375,20 +377,20 @@ def test_window_scoped_to_namespaces_skips_node_actions() -> None:
     assert evaluate(plan(step("k8s.cordon", name="n1")), ctx(now=now), policy(WINDOWS)).allowed
 
 
-APPROVALS = """
+APPROVALS = f"""
 approvals:
   timeout: 10m
   on_timeout: reject
   rules:
-    - {name: medium, risk_at_least: medium, approvers: [group:sre]}
-    - {name: drains, actions: [k8s.drain], approvals: 2, approvers: [alice, bob, dave],
-       timeout: 30m, on_timeout: escalate}
-  groups: {sre: [alice, bob, carol]}
+    - {{name: medium, risk_at_least: medium, approvers: [group:sre]}}
+    - {{name: drains, actions: [k8s.drain], approvals: 2, approvers: [alice, bob, dave],
+       timeout: 30m, on_timeout: escalate}}
+  groups: {{sre: [alice, bob, carol]}}
   identities:
-    alice: {slack: [UA], mcp: [alice@corp], cli: [alice]}
-    bob: {slack: [UB], cli: [bob]}
-    carol: {slack: [UC]}
-    dave: {cli: [dave]}
+    alice: {{slack: [UA], mcp: [alice@corp], cli: ["{public("alice")}"]}}
+    bob: {{slack: [UB], cli: ["{fingerprint(public("bob"))}"]}}
+    carol: {{slack: [UC]}}
+    dave: {{cli: ["{public("dave")}"]}}
 """
 
 
@@ -439,7 +441,9 @@ def test_identities_resolve_from_every_channel() -> None:
     pol = policy(APPROVALS)
     assert resolve_identity(pol, "slack", "UA") == "alice"
     assert resolve_identity(pol, "mcp", "alice@corp") == "alice"
-    assert resolve_identity(pol, "cli", "bob") == "bob"
+    assert resolve_identity(pol, "cli", public("alice")) == "alice"
+    assert resolve_identity(pol, "cli", public("bob")) == "bob", "listed by its fingerprint"
+    assert resolve_identity(pol, "cli", "bob") is None, "a name is no key"
     assert resolve_identity(pol, "slack", "UNKNOWN") is None
     assert resolve_identity(pol, "mcp", "bob") is None
 

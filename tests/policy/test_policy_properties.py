@@ -21,6 +21,7 @@ from aiops.policy.models import (
     LabelSelector,
     Rule,
 )
+from tests.keys import public
 
 from .builders import NOW
 
@@ -69,7 +70,7 @@ def rules(draw: st.DrawFn, prefix: str) -> list[Rule]:
 
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
-    people = {name: Identity(cli=[name]) for name in ("alice", "bob", "carol")}
+    people = {name: Identity(cli=[public(name)]) for name in ("alice", "bob", "carol")}
     approval_rules = [
         ApprovalRule(
             name=f"r{i}",

@@ -162,6 +162,24 @@ def test_a_user_profile_named_like_a_shipped_one_replaces_it(tmp_path: Path) -> 
             "signals.queue_depth.labels",
             "labels maps 'pod', which namespace signals do not have",
         ),
+        (
+            ("    direction: up\n", "    direction: up\n    persists: down\n"),
+            8,
+            "signals.queue_depth.persists",
+            "persists 'down' is not a bad direction of this signal",
+        ),
+        (
+            ("    direction: up\n", "    direction: up\n    load: follows\n"),
+            8,
+            "signals.queue_depth.load",
+            "load 'follows' needs a signal about a workload or pod",
+        ),
+        (
+            ("    direction: up\n", "    direction: up\n    load: sometimes\n"),
+            8,
+            "signals.queue_depth.load",
+            "'measures' or 'follows'",
+        ),
     ],
 )
 def test_a_bad_profile_names_its_file_line_and_field(

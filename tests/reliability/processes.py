@@ -65,16 +65,16 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def fixed_rca(cls, env: dict[str, str], log: Path) -> WorkerProcess:
-        """The shipped worker whose investigations find "cartservice leaks memory" (the
-        default of tests/reliability/worker_main.py)."""
-        return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
+    def fixed_rca(cls, env: dict[str, str], log: Path, *args: str) -> WorkerProcess:
+        """The shipped worker whose investigations find "cartservice leaks memory"
+        (tests/reliability/worker_main.py; `args`: its options, e.g. --start-detection)."""
+        return cls([sys.executable, "-m", "tests.reliability.worker_main", *args], env, log)
 
     @classmethod
     def labelled(cls, env: dict[str, str], log: Path) -> WorkerProcess:
         """The shipped worker whose investigations read the root cause off the incident's
-        anomaly labels (tests/reliability/worker_main.py)."""
-        return cls([sys.executable, "-m", "tests.reliability.worker_main"], env, log)
+        anomaly labels (tests/reliability/worker_main.py --labelled)."""
+        return cls([sys.executable, "-m", "tests.reliability.worker_main", "--labelled"], env, log)
 
     @classmethod
     def cli(cls, env: dict[str, str], log: Path, *args: str) -> WorkerProcess:

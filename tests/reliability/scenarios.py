@@ -7,13 +7,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import Anomaly, Direction, Incident
 from aiops.playbooks.loader import PlaybookSet
 from aiops.playbooks.models import VerificationSpec
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules
 from tests.incident_fixtures import NS
-from workflows.incident import RulesSnapshot
 
 POLICY = f"""
 allow:
@@ -51,7 +50,7 @@ def incident(target: str, fault: str, *, node: bool = False) -> Incident:
 
 
 def only(
-    rules: Rules,
+    rules: RulesSnapshot,
     playbook: str,
     verification: VerificationSpec = HOLDS,
     *,

@@ -17,15 +17,17 @@ import pytest
 from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
+from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.config import PrometheusSettings
 from aiops.domain import IncidentReport, IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
-from aiops.worker import Rules, build_worker
+from aiops.worker import build_worker
 from tests.faultproxy import Answer, AnswerAfter, BlackHole, Fault, FaultProxy, on
-from tests.incident_fixtures import NS
+from tests.incident_fixtures import NS, KillSwitch
 from tests.reliability.scenarios import incident, only
 from tests.reliability.worker_main import LabelledInvestigator
 from tests.servers import PrometheusServer
@@ -98,6 +100,7 @@ async def faulty_worker(
     task_queue: str,
     lab_api: LabApiServer,
     prometheus: PrometheusServer,
+    kill_switch: KillSwitch,
     tmp_path: Path,
 ) -> AsyncIterator[FaultProxy]:
     with FaultProxy(lab_api.url) as proxy:
@@ -111,7 +114,8 @@ async def faulty_worker(
             prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
             verify_poll_s=0.5,
         )
-        acts = [*activities.all(), *NotifyActivities(None).all()]
+        switch = KillSwitchActivities(kill_switch.policy)  # off: read before every step
+        acts = [*activities.all(), *NotifyActivities(None).all(), *switch.all()]
         async with build_worker(temporal_client, task_queue, acts):
             yield proxy
 
@@ -120,7 +124,7 @@ async def test_api_faults_end_every_incident_with_its_reason_and_nothing_twice(
     temporal_client: Client,
     task_queue: str,
     faulty_worker: FaultProxy,
-    rules: Rules,
+    rules: RulesSnapshot,
     lab_api: LabApiServer,
 ) -> None:
     proxy = faulty_worker

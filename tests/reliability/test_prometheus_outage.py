@@ -17,7 +17,7 @@ from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client
 
 from aiops.activities.detection import DETECT_ANOMALIES, DetectAnomaliesResult, SignalReport
-from aiops.intake import DETECTION_LOOP_ID
+from aiops.incidents.intake import DETECTION_LOOP_ID
 from tests.detect.test_pass_prometheus import RATE_WINDOW_S, IstioTarget, istio_prometheus
 from tests.reliability.processes import DevServer, WorkerProcess, worker_env
 from tests.workflows.recording import activity_events

@@ -10,9 +10,9 @@ from pathlib import Path
 from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
-from aiops.worker import Rules
 from tests.incident_fixtures import approve, key_of, pending, restarted_by, start
 from tests.reliability.processes import DevServer, WorkerProcess, wait_for_pollers, worker_env
 from tests.servers import MetricsTarget, PrometheusServer
@@ -23,7 +23,7 @@ async def test_approval_wait_survives_a_temporal_restart(
     dev_server: tuple[DevServer, Client],
     lab_api: LabApiServer,
     executor: KubernetesExecutor,
-    rules: Rules,
+    rules: RulesSnapshot,
     prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
     tmp_path: Path,

@@ -10,8 +10,8 @@ from pathlib import Path
 from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.client import Client, WorkflowHistory
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import IncidentStatus
-from aiops.worker import Rules
 from tests.incident_fixtures import approve, pending, start
 from tests.reliability.processes import (
     DevServer,
@@ -36,7 +36,7 @@ def worked_on_since(history: WorkflowHistory, since: float) -> set[str]:
 async def test_two_workers_share_incidents_and_losing_one_loses_none(
     dev_server: tuple[DevServer, Client],
     lab_api: LabApiServer,
-    rules: Rules,
+    rules: RulesSnapshot,
     prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
     tmp_path: Path,

@@ -16,10 +16,10 @@ from aiops_lab.kubeapi.server import LabApiServer, write_kubeconfig
 from temporalio.api.enums.v1 import TimeoutType
 from temporalio.client import Client, WorkflowHandle
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.domain import IncidentReport, IncidentStatus
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.playbooks.models import VerificationSpec
-from aiops.worker import Rules
 from tests.faultproxy import FaultProxy, Hold, Match, Rule, on
 from tests.incident_fixtures import NS
 from tests.reliability.processes import (
@@ -39,7 +39,7 @@ DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
 Handle = WorkflowHandle[IncidentWorkflow, IncidentReport]
 
 
-async def open_incident(client: Client, queue: str, rules: Rules, case: Case) -> Handle:
+async def open_incident(client: Client, queue: str, rules: RulesSnapshot, case: Case) -> Handle:
     inc = incident(case.target, case.fault, node=case.node)
     return await client.start_workflow(
         IncidentWorkflow.run,
@@ -132,7 +132,7 @@ async def test_a_worker_killed_mid_step_for_every_action_does_each_once(
     dev_server: tuple[DevServer, Client],
     lab_api: LabApiServer,
     executor: KubernetesExecutor,
-    rules: Rules,
+    rules: RulesSnapshot,
     prometheus: PrometheusServer,
     metrics_target: MetricsTarget,
     tmp_path: Path,

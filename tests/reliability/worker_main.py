@@ -1,18 +1,21 @@
 """The shipped worker (`aiops.worker.run_worker`, what `aiops worker` runs) in its own process,
-with one substitution: the investigation reads the root cause off the incident's anomaly (the
-`workload` or `node` label, and a `fault` label; by default "cartservice leaks memory").
+with one substitution: the investigation answers "cartservice leaks memory", or, with
+`--labelled`, reads the root cause off the incident's anomaly (the `workload` or `node` label,
+and a `fault` label; by default "cartservice leaks memory").
 
 Without an LLM the investigation agent ranks services from Prometheus history, which the test
 Prometheus does not have; the reliability tests need incidents that reach a remediation.
 Everything else is the real composition: settings from `AIOPS_*`, the executor on the kubeconfig,
 Prometheus, TemporalHistory, notifications, detection and intake activities, signal handling.
 
-Run as `python -m tests.reliability.worker_main` from the repository root.
+Run as `python -m tests.reliability.worker_main [--labelled] [--start-detection]` from the
+repository root.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from aiops import worker
@@ -34,11 +37,13 @@ class LabelledInvestigator:
 
 
 def main() -> None:
-    def labelled(_deps: Any, **_options: Any) -> LabelledInvestigator:
-        return LabelledInvestigator()
+    args = sys.argv[1:]
 
-    worker.AgentInvestigator = labelled  # type: ignore[assignment,misc]
-    asyncio.run(worker.run_worker(load_settings()))
+    def investigator(_deps: Any, **_options: Any) -> FixedInvestigator | LabelledInvestigator:
+        return LabelledInvestigator() if "--labelled" in args else FixedInvestigator()
+
+    worker.AgentInvestigator = investigator  # type: ignore[assignment,misc]
+    asyncio.run(worker.run_worker(load_settings(), start_detection="--start-detection" in args))
 
 
 if __name__ == "__main__":

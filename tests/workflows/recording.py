@@ -7,8 +7,9 @@ as `histories/<name>.json`, which `test_replay.py` replays from then on. Regener
 
     AIOPS_RECORD_HISTORIES=1 python3 -m uv run pytest tests/workflows -q
 
-and commit the files. Histories recorded by older code (`incident-approved-restart*.json`) are
-never regenerated: they prove that workflows already running keep replaying after an upgrade.
+and commit the files. Histories recorded by older code (`incident-approved-restart*.json`,
+`pre-signing-*.json`) are never regenerated: they prove that workflows already running keep
+replaying after an upgrade.
 """
 
 from __future__ import annotations

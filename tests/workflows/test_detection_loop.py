@@ -20,10 +20,12 @@ from aiops.activities.intake_contracts import OPEN_INCIDENTS
 from aiops.activities.notify import NotifyActivities
 from aiops.config import DetectionSettings, PrometheusSettings, Settings
 from aiops.domain import Anomaly, IncidentStatus
-from aiops.intake import snapshot
+from aiops.incidents.client import IncidentClient
+from aiops.incidents.intake import AnomalyIntake
+from aiops.incidents.rules import RulesSource
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
-from aiops.worker import Rules, build_worker
+from aiops.worker import build_worker
 from tests.detect.test_pass_prometheus import IstioTarget, prometheus_with_history
 from tests.incident_fixtures import FixedInvestigator
 from tests.servers import MetricsTarget, PrometheusServer
@@ -49,7 +51,7 @@ async def test_a_burst_opens_one_incident_and_the_next_joins_it(
     task_queue: str,
     istio: tuple[IstioTarget, str],
     tmp_path: Path,
-    rules: Rules,
+    rules_files: RulesSource,
     executor: KubernetesExecutor,
     prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
@@ -70,12 +72,14 @@ async def test_a_burst_opens_one_incident_and_the_next_joins_it(
         *incidents.all(),
         *NotifyActivities(None).all(),
         *DetectionActivities(settings).all(),
-        *IntakeActivities(temporal_client, task_queue).all(),
+        *IntakeActivities(
+            AnomalyIntake(IncidentClient(temporal_client, task_queue), rules_files)
+        ).all(),
     ]
     async with build_worker(temporal_client, task_queue, activities):  # type: ignore[arg-type]
         loop = await temporal_client.start_workflow(
             DetectionLoopWorkflow.run,
-            DetectionLoopInput(rules=snapshot(rules), stream="t", interval_s=1, passes_per_run=5),
+            DetectionLoopInput(stream="t", interval_s=1, passes_per_run=5),
             id=f"loop-{task_queue}",
             task_queue=task_queue,
         )

@@ -13,14 +13,14 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from aiops.activities.contracts import EXECUTE_STEP
+from aiops.activities.contracts import EXECUTE_STEP, RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.config import PrometheusSettings
-from aiops.domain import Decision, FaultType, Incident, IncidentStatus, RcaReport
+from aiops.domain import FaultType, Incident, IncidentStatus, RcaReport
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules, build_worker
+from aiops.worker import build_worker
 from tests.incident_fixtures import (
     NS,
     FixedInvestigator,
@@ -28,21 +28,23 @@ from tests.incident_fixtures import (
     key_of,
     make_incident,
     pending,
+    reject,
     restarted_by,
     start,
     with_verification_timeout,
 )
+from tests.keys import signed
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
 from tests.workflows.recording import activity_events, replay_and_record
 from workflows import IncidentWorkflow
-from workflows.incident import IncidentInput, RulesSnapshot
+from workflows.incident import IncidentInput
 
 
 async def test_approved_restart_runs_once_on_the_cluster_and_is_verified(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -71,7 +73,7 @@ async def test_the_next_incident_with_the_same_id_acts_again(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -115,7 +117,7 @@ async def test_an_escalation_on_young_evidence_looks_again_once_it_settles(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -149,7 +151,7 @@ async def test_a_plan_the_executor_refuses_in_its_dry_run_escalates(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     lab_api: LabApiServer,
 ) -> None:
@@ -180,7 +182,7 @@ async def test_failed_verification_escalates(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     prometheus: PrometheusServer,
 ) -> None:
@@ -215,7 +217,7 @@ async def test_failed_verification_runs_the_compensation_on_the_cluster(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -243,7 +245,7 @@ async def test_failed_verification_runs_the_compensation_on_the_cluster(
 @pytest.mark.parametrize(
     ("identity", "plan_hash", "error"),
     [
-        ("mallory", None, "may not decide"),
+        ("mallory", None, "is not mapped to a person"),
         ("alice", "0000000000000000", "does not match the pending plan"),
     ],
 )
@@ -251,7 +253,7 @@ async def test_decide_validator_refuses_and_nothing_runs(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     identity: str,
     plan_hash: str | None,
@@ -262,7 +264,7 @@ async def test_decide_validator_refuses_and_nothing_runs(
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
             IncidentWorkflow.decide,
-            Decision(approve=True, plan_hash=plan_hash or request.plan_hash, identity=identity),
+            await signed(handle, identity, plan_hash or request.plan_hash),
         )
     assert error in str(refused.value.cause)
     assert await handle.query(IncidentWorkflow.status) is IncidentStatus.AWAITING_APPROVAL
@@ -275,15 +277,12 @@ async def test_rejection_closes_without_running_anything(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules)
     request = await pending(handle)
-    await handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"),
-    )
+    await reject(handle, "bob", request)
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
     assert report.steps == []
@@ -294,16 +293,13 @@ async def test_two_person_rule_needs_two_distinct_approvers(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
 ) -> None:
     handle = await start(temporal_client, task_queue, rules, approvals=2)
     request = await pending(handle)
     assert request.decision.approvals_required == 2
-    first = await handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=True, plan_hash=request.plan_hash, identity="alice"),
-    )
+    first = await approve(handle, "alice", request)
     assert first.approvals_needed == 1
     with pytest.raises(WorkflowUpdateFailedError):
         await approve(handle, "alice", request)
@@ -320,7 +316,7 @@ async def test_approval_after_expiry_is_refused_and_nothing_runs(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -345,7 +341,7 @@ async def test_approval_after_expiry_is_refused_and_nothing_runs(
 async def test_timeout_escalates_when_policy_says_so(
     time_skipping_env: WorkflowEnvironment,
     executor: KubernetesExecutor,
-    rules: Rules,
+    rules: RulesSnapshot,
     prometheus: PrometheusServer,
     healthy_cart: MetricsTarget,
 ) -> None:
@@ -372,10 +368,10 @@ async def test_policy_denial_escalates_without_asking_anyone(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
 ) -> None:
     incident = make_incident()
-    denied = Rules(policy=parse_policy("allow: []\n"), playbooks=rules.playbooks)
+    denied = RulesSnapshot(policy=parse_policy("allow: []\n"), playbooks=rules.playbooks)
     handle = await temporal_client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
 from aiops.domain import (
-    Decision,
     Evidence,
     FaultType,
     Hypothesis,
@@ -20,11 +20,10 @@ from aiops.domain import (
 )
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules
-from tests.incident_fixtures import NS, pending, start
+from tests.incident_fixtures import NS, pending, reject, start
+from tests.keys import public
 from tests.servers import MetricsTarget, PrometheusServer, scraped, wait_until
 from tests.workflows.recording import replay_and_record
-from workflows import IncidentWorkflow
 
 POLICY = f"""
 allow:
@@ -32,7 +31,7 @@ allow:
 approvals:
   rules:
     - {{name: medium-needs-one, risk_at_least: medium, approvals: 1, approvers: [alice, bob]}}
-  identities: {{alice: {{cli: [alice]}}, bob: {{cli: [bob]}}}}
+  identities: {{alice: {{cli: ['{public("alice")}']}}, bob: {{cli: ['{public("bob")}']}}}}
 """
 
 
@@ -69,7 +68,7 @@ async def test_the_models_restart_waits_for_the_approval_the_rollback_needed(
     temporal_client: Client,
     task_queue: str,
     acts: IncidentActivities,
-    rules: Rules,
+    rules: RulesSnapshot,
     executor: KubernetesExecutor,
     prometheus: PrometheusServer,
     metrics_target: MetricsTarget,
@@ -79,7 +78,9 @@ async def test_the_models_restart_waits_for_the_approval_the_rollback_needed(
     metrics_target.values[series] = 1
     wait_until(lambda: scraped(prometheus.url, series), 15, f"a scrape of {series}")
     acts.investigator = AdvisedInvestigator()
-    advised_rules = Rules(policy=parse_policy(POLICY, "advice.yaml"), playbooks=rules.playbooks)
+    advised_rules = RulesSnapshot(
+        policy=parse_policy(POLICY, "advice.yaml"), playbooks=rules.playbooks
+    )
     generation = executor.apps.read_namespaced_deployment("adservice", NS).metadata.generation
 
     handle = await start(temporal_client, task_queue, advised_rules)
@@ -89,10 +90,7 @@ async def test_the_models_restart_waits_for_the_approval_the_rollback_needed(
     assert any(
         "re-ranking chose restart-deployment on adservice" in r for r in request.decision.reasons
     )
-    await handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not this"),
-    )
+    await reject(handle, "bob", request, reason="not this")
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED and report.steps == []
     after = executor.apps.read_namespaced_deployment("adservice", NS).metadata.generation

@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 
 from aiops.activities.contracts import EXECUTE_STEP
 from aiops.activities.intake_contracts import OPEN_INCIDENTS
+from aiops.activities.kill_switch import CHECK_KILL_SWITCH
 from tests.workflows.recording import HISTORIES, activity_events, replayer
 from workflows import ALL_WORKFLOWS
 
@@ -92,13 +93,41 @@ PATHS: dict[str, Callable[[WorkflowHistory], bool]] = {
     "incident-signal-with-start": lambda h: has(
         h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ),
+    "incident-kill-switch-stopped": lambda h: (
+        result(h)["status"] == "escalated"
+        and len(result(h)["decisions"]) == 1
+        and bool(activity_events(h, CHECK_KILL_SWITCH))
+        and steps(h) == 0
+    ),
+    "incident-approve-and-reject-together": lambda h: (
+        result(h)["status"] == "rejected"
+        and [d["approve"] for d in result(h)["decisions"]] == [True, False]
+        and steps(h) == 0
+    ),
+    "incident-clock-bounded": lambda h: (
+        result(h)["status"] == "escalated" and has(h, EventType.EVENT_TYPE_TIMER_FIRED)
+    ),
+    "incident-late-anomaly-follow-up": lambda h: (
+        result(h)["status"] == "resolved" and bool(activity_events(h, OPEN_INCIDENTS))
+    ),
     "detection-loop-continue-as-new": lambda h: has(
         h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     ),
     "detection-loop-signal-with-start": lambda h: bool(activity_events(h, OPEN_INCIDENTS)),
 }
 # Recorded by older workflow code and never regenerated: running workflows survive upgrades.
-LEGACY = ["incident-approved-restart", "incident-approved-restart-notify"]
+# The pre-signing-* ones were recorded before decisions were signed, the kill switch was read
+# before each step, the detection loop stopped carrying rules, and late anomalies were looked at.
+LEGACY = [
+    "incident-approved-restart",
+    "incident-approved-restart-notify",
+    "pre-signing-detection-loop-signal-with-start",
+    "pre-signing-incident-approval-expired",
+    "pre-signing-incident-rejected",
+    "pre-signing-incident-signal-with-start",
+    "pre-signing-incident-two-approvers",
+    "pre-signing-incident-verification-failed-compensated",
+]
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)

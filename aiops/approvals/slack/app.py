@@ -15,10 +15,9 @@ from aiops.approvals.slack.notifier import web_client
 from aiops.approvals.slack.socket_mode import SocketModeApp
 from aiops.config import ConfigError, Settings, load_settings
 from aiops.domain.yamlsource import LoadError
+from aiops.incidents import DecisionSigner, IncidentClient, KeyFileError
 from aiops.integrations.temporal import TemporalUnavailableError, connect
 from aiops.logs import get_logger
-from aiops.policy.loader import load_policy
-from aiops.policy.models import Policy
 from aiops.telemetry.process import ProcessTelemetry
 
 log = get_logger(__name__)
@@ -63,12 +62,21 @@ async def serve(
         raise SlackSetupError("Socket Mode needs AIOPS_SLACK__APP_TOKEN (xapp-...)")
     if mode == "http" and slack.signing_secret is None:
         raise SlackSetupError("HTTP mode needs AIOPS_SLACK__SIGNING_SECRET")
-    policy = load_policy(settings.policies_dir)
+    if settings.signing.slack_key is None:
+        raise SlackSetupError(
+            "set AIOPS_SIGNING__SLACK_KEY to the app's front-door key (`aiops key generate "
+            "--file ...`) and list its public key under approvals.front_doors (channel: slack): "
+            "without it no click in Slack can prove who decided"
+        )
+    try:
+        signer = DecisionSigner.front_door(settings.signing.slack_key, "slack")
+    except KeyFileError as exc:
+        raise SlackSetupError(str(exc)) from exc
     telemetry = ProcessTelemetry.start(settings, "slack")
     try:
         temporal = await connect(settings.temporal)
         async with telemetry.beside(temporal):
-            await _serve(settings, temporal, policy, mode, host, port, stop, telemetry)
+            await _serve(settings, temporal, signer, mode, host, port, stop, telemetry)
     finally:
         telemetry.stop()
 
@@ -76,7 +84,7 @@ async def serve(
 async def _serve(
     settings: Settings,
     temporal: Client,
-    policy: Policy,
+    signer: DecisionSigner,
     mode: str,
     host: str,
     port: int,
@@ -86,7 +94,8 @@ async def _serve(
     slack = settings.slack
     assert slack.bot_token is not None
     client = web_client(slack.bot_token.get_secret_value(), slack.api_url)
-    handler = ApprovalHandler(temporal, policy, client)
+    incidents = IncidentClient(temporal, settings.temporal.task_queue)
+    handler = ApprovalHandler(incidents, signer, client)
     stop = stop or _stop_on_signals()
     if mode == "socket":
         assert slack.app_token is not None

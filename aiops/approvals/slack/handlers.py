@@ -1,24 +1,22 @@
 """What happens when someone clicks Approve or Reject, whichever transport brought the click.
 
-Pre-checks here only turn the common refusals into a clear ephemeral message before anything is
-sent; the workflow's `decide` validator stays the authority (identity, plan hash, expiry). A click
-that is refused changes nothing: no update is sent and the message keeps its buttons.
+Slack authenticated the user (signed request or Socket Mode); this app vouches for that user id
+by signing the decision with its front-door key and sends it through the incident client. The
+workflow's `decide` validator alone decides whether it counts (mapping to a person, approver,
+plan hash, expiry); its refusal becomes an ephemeral message and changes nothing, and the
+message everybody sees shows only what the workflow answered.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client
 
-from aiops.approvals.incidents import IncidentError, decide, show_incident
 from aiops.approvals.slack.blocks import (
     APPROVE,
     REJECT,
@@ -29,9 +27,9 @@ from aiops.approvals.slack.blocks import (
     outcome_text,
     with_status,
 )
+from aiops.domain import ApprovalRequest, IncidentStatus
+from aiops.incidents import DecisionSigner, IncidentClient, IncidentError
 from aiops.logs import get_logger
-from aiops.policy import resolve_identity
-from aiops.policy.models import Policy
 
 log = get_logger(__name__)
 
@@ -87,16 +85,11 @@ class Outcome:
 
 class ApprovalHandler:
     def __init__(
-        self,
-        temporal: Client,
-        policy: Policy,
-        web: AsyncWebClient,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        self, incidents: IncidentClient, signer: DecisionSigner, web: AsyncWebClient
     ) -> None:
-        self.temporal = temporal
-        self.policy = policy
+        self.incidents = incidents
+        self.signer = signer  # the app's front-door key, trusted by the policy for Slack
         self.web = web
-        self.clock = clock
         # Slack re-delivers a click when the ack is late, and people double-click: the same
         # (user, action_ts) is handled once.
         self._seen: OrderedDict[tuple[str, str, str], float] = OrderedDict()
@@ -138,101 +131,40 @@ class ApprovalHandler:
         except ButtonValueError as exc:
             return await self._refuse(click, f"This button is not a valid aiops approval ({exc}).")
         approve = click.action_id == APPROVE
-        identity = resolve_identity(self.policy, "slack", click.user_id)
-        if identity is None:
-            return await self._refuse(
-                click,
-                (
-                    f"Your Slack user <@{click.user_id}> ({click.user_id}) is not mapped to any "
-                    "identity in the aiops policy, so it cannot decide. "
-                    "Ask an admin to add it under "
-                    "`approvals.identities.<name>.slack`."
-                ),
-            )
-        # Refusals never touch the shared message: only a decision the workflow accepted (or
-        # the workflow's own notify activity) changes what everybody sees.
-        if self.clock() >= button.expires_at:
-            return await self._refuse(
-                click,
-                (
-                    f"The approval request for {button.incident_id} expired at "
-                    f"{button.expires_at.isoformat()}; nothing was decided."
-                ),
-            )
         try:
-            view = await show_incident(self.temporal, button.incident_id)
-        except IncidentError as exc:
-            return await self._refuse(click, str(exc))
-        pending = view.pending
-        if pending is None:
-            state = view.status.value if view.status else view.execution.lower()
-            return await self._refuse(
-                click,
-                (
-                    f"Incident {button.incident_id} is {state.replace('_', ' ')}; there is no plan "
-                    "awaiting a decision."
-                ),
-            )
-        if pending.plan_hash != button.plan_hash:
-            return await self._refuse(
-                click,
-                (
-                    f"This button is for plan {button.plan_hash}, but the plan awaiting a decision "
-                    f"is {pending.plan_hash}; decide on the newest message."
-                ),
-            )
-        approvers = pending.decision.approvers
-        if identity not in approvers:
-            return await self._refuse(
-                click,
-                (
-                    f"{identity} may not decide on {button.incident_id}; the policy allows: "
-                    f"{', '.join(approvers) or 'nobody'}."
-                ),
-            )
-        if approve and identity in pending.approved_by:
-            return await self._refuse(
-                click,
-                (
-                    f"You ({identity}) have already approved; "
-                    + approvals_status(
-                        pending.approved_by, pending.decision.approvals_required, approvers
-                    ).split(" ", 1)[1]
-                ),
-            )
-        try:
-            said = await decide(
-                self.temporal,
+            outcome = await self.incidents.decide(
                 button.incident_id,
+                self.signer,
                 approve=approve,
-                identity=identity,
-                channel="slack",
+                principal=click.user_id,
                 plan_hash=button.plan_hash,
-                reason="" if approve else f"rejected in Slack by {identity}",
+                reason="" if approve else "rejected in Slack",
             )
         except IncidentError as exc:
-            return await self._refuse(click, str(exc))
-        approved_by = [*pending.approved_by, identity] if approve else list(pending.approved_by)
-        if not approve:
-            status = outcome_text("rejected", [], f"by {identity}")
+            # Refusals never touch the shared message: only a decision the workflow accepted
+            # (or the workflow's own notify activity) changes what everybody sees.
+            return await self._refuse(click, f"{exc}")
+        result = outcome.result
+        if result.status is IncidentStatus.AWAITING_APPROVAL:
+            after = await self._pending_after(button.incident_id)
+            required = after.decision.approvals_required if after else len(result.approved_by) + 1
+            approvers = after.decision.approvers if after else []
+            status, buttons = approvals_status(result.approved_by, required, approvers), True
+        elif result.status is IncidentStatus.REJECTED:
+            status, buttons = outcome_text("rejected", [], f"by {result.rejected_by}"), False
+        elif result.status is IncidentStatus.EXECUTING:
+            status = outcome_text("approved", result.approved_by, "running the plan")
             buttons = False
         else:
-            after = await self._pending_after(button.incident_id)
-            if after is not None and after.plan_hash == button.plan_hash:
-                status = approvals_status(
-                    after.approved_by, after.decision.approvals_required, after.decision.approvers
-                )
-                buttons = True
-            else:
-                status = outcome_text("approved", approved_by, "running the plan")
-                buttons = False
+            status, buttons = outcome_text(result.status, result.approved_by), False
         await self._set_status(click, status, buttons=buttons)
-        await self._thread(click, f"{identity} ({'<@' + click.user_id + '>'}): {said}")
-        return Outcome(True, said)
+        who = f"{result.decided_by} (<@{click.user_id}>)"
+        await self._thread(click, f"{who}: {outcome.message}")
+        return Outcome(True, outcome.message)
 
-    async def _pending_after(self, incident_id: str) -> Any:
+    async def _pending_after(self, incident_id: str) -> ApprovalRequest | None:
         try:
-            return (await show_incident(self.temporal, incident_id)).pending
+            return (await self.incidents.show(incident_id)).pending
         except IncidentError:
             return None
 

@@ -153,3 +153,8 @@ def merge_conditions(old: list[Obj] | None, new: list[Obj]) -> list[Obj]:
                 cond["lastUpdateTime"] = before.get("lastUpdateTime", cond["lastUpdateTime"])
         merged.append(cond)
     return merged
+
+
+def deep_copy(obj: Obj) -> Obj:
+    """A copy the caller may change: stored objects never leave the store's lock by reference."""
+    return copy.deepcopy(obj)

@@ -5,13 +5,19 @@
   Kubernetes schema (containers by name, env by name, ...) are merged element by element, and the
   `$patch` / `$setElementOrder` / `$retainKeys` / `$deleteFromPrimitiveList` directives kubectl
   sends are understood. The merge keys are those of the fields the lab serves.
-- JSON patch (RFC 6902): add, remove, replace, move, copy, test.
+- JSON patch (RFC 6902): add, remove, replace, move, copy, test, applied by `jsonpatch`; its
+  errors become the apiserver's (400 for a malformed patch, 422 when it does not apply).
+
+The two merge patches are ours: no library in the lock does either with these semantics.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+import jsonpatch
+import jsonpointer
 
 from aiops_lab.cluster.errors import BadRequestError, InvalidError, UnsupportedMediaTypeError
 
@@ -142,102 +148,52 @@ def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
     return result
 
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise BadRequestError(f"JSON patch path {path!r} must start with '/'")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _parent(doc: Any, parts: list[str], path: str) -> Any:
-    node = doc
-    for part in parts[:-1]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise InvalidError(f"JSON patch: the path {path!r} does not exist")
-    return node
-
-
-def _get(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return doc
-    parent = _parent(doc, parts, path)
-    last = parts[-1]
-    if isinstance(parent, dict) and last in parent:
-        return parent[last]
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        return parent[int(last)]
-    raise InvalidError(f"JSON patch: the path {path!r} does not exist")
-
-
-def _remove(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    parent = _parent(doc, parts, path)
-    last = parts[-1]
-    if isinstance(parent, dict) and last in parent:
-        return parent.pop(last)
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        return parent.pop(int(last))
-    raise InvalidError(f"JSON patch: cannot remove {path!r}: it does not exist")
-
-
-def _add(doc: Any, path: str, value: Any, replace: bool) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    parent = _parent(doc, parts, path)
-    last = parts[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise InvalidError(f"JSON patch: cannot replace {path!r}: it does not exist")
-        parent[last] = value
-    elif isinstance(parent, list):
-        if last == "-" and not replace:
-            parent.append(value)
-        elif last.isdigit() and int(last) <= len(parent) - (1 if replace else 0):
-            if replace:
-                parent[int(last)] = value
-            else:
-                parent.insert(int(last), value)
-        else:
-            raise InvalidError(f"JSON patch: index in {path!r} is out of range")
-    else:
-        raise InvalidError(f"JSON patch: the parent of {path!r} is not an object or a list")
-    return doc
-
-
 def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
+    """Apply a JSON patch with `jsonpatch`, answering as the apiserver does: a malformed patch is
+    400 (nothing applied), an operation that cannot apply to this object is 422."""
+    patches = [_parse_operation(number, op) for number, op in enumerate(ops)]
     doc: Any = copy.deepcopy(target)
-    for number, op in enumerate(ops):
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise BadRequestError(f"JSON patch operation {number} needs 'op' and 'path'")
-        kind, path = op["op"], op["path"]
-        if kind in ("add", "replace"):
-            if "value" not in op:
-                raise BadRequestError(
-                    f"JSON patch operation {number} ({kind} {path}) needs a 'value'"
-                )
-            doc = _add(doc, path, copy.deepcopy(op["value"]), replace=kind == "replace")
-        elif kind == "remove":
-            _remove(doc, path)
-        elif kind in ("move", "copy"):
-            value = _get(doc, op.get("from", ""))
-            if kind == "move":
-                _remove(doc, op["from"])
-            doc = _add(doc, path, copy.deepcopy(value), replace=False)
-        elif kind == "test":
-            if _get(doc, path) != op.get("value"):
-                raise InvalidError(f"JSON patch test failed at {path!r}")
-        else:
-            raise BadRequestError(
-                f"unknown JSON patch operation {kind!r} (use add, remove, replace, move, copy or "
-                "test)"
-            )
+    for number, (op, patch) in enumerate(zip(ops, patches, strict=True)):
+        try:
+            doc = patch.apply(doc, in_place=True)
+        except jsonpatch.InvalidJsonPatch as exc:  # e.g. no 'value': found only when applied
+            raise BadRequestError(f"JSON patch operation {number} is invalid: {exc}") from exc
+        except jsonpatch.JsonPatchTestFailed as exc:
+            # Not the library's text: it prints both values, which may be whole objects.
+            raise InvalidError(
+                f"JSON patch test failed at {op['path']!r} (operation {number})"
+            ) from exc
+        except (jsonpatch.JsonPatchPathNotFound, jsonpatch.JsonPointerException) as exc:
+            # jsonpointer's text would print the whole document it searched.
+            raise InvalidError(
+                f"JSON patch operation {number} ({_describe(op)}): the path does not exist"
+            ) from exc
+        except jsonpatch.JsonPatchConflict as exc:
+            raise InvalidError(f"JSON patch operation {number} ({_describe(op)}): {exc}") from exc
     if not isinstance(doc, dict):
         raise BadRequestError("the JSON patch did not produce an object")
     return doc
+
+
+def _parse_operation(number: int, op: Any) -> jsonpatch.JsonPatch:
+    """One operation, checked before any is applied; `from` too (jsonpatch parses it late)."""
+    try:
+        patch = jsonpatch.JsonPatch([op])
+        if op["op"] in ("move", "copy") and isinstance(op.get("from"), str):
+            jsonpointer.JsonPointer(op["from"])
+    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException) as exc:
+        kind = op.get("op") if isinstance(op, dict) else None
+        if isinstance(kind, str) and kind not in jsonpatch.JsonPatch.operations:
+            *others, last = sorted(jsonpatch.JsonPatch.operations)
+            raise BadRequestError(
+                f"unknown JSON patch operation {kind!r} in operation {number} "
+                f"(use {', '.join(others)} or {last})"
+            ) from exc
+        raise BadRequestError(f"JSON patch operation {number} is invalid: {exc}") from exc
+    return patch
+
+
+def _describe(op: dict[str, Any]) -> str:
+    if "from" in op:
+        return f"{op['op']} from {op['from']} to {op['path']}"
+    return f"{op['op']} {op['path']}"

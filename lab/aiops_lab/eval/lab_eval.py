@@ -1,8 +1,9 @@
 """`aiops lab eval --scenarios DIR`: every scenario file in DIR, one after another, in one lab,
 through the whole live system — the lab's real Prometheus, the Temporal dev server, the lab
 Kubernetes API and the daemon as shipped (detection loop, IncidentWorkflow, playbooks, policy).
-Plans are approved through the workflow's `decide` update by the identities an evaluation policy
-names (policies/demo.yaml by default), so the approval gate and its validator are exercised.
+Plans are approved through the workflow's `decide` update, signed with ephemeral keys of the
+identities an evaluation policy names (policies/demo.yaml by default; the keys' public halves go
+into the evaluation's copy of it), so the approval gate and its validator are exercised.
 
 Per scenario: reset the lab (terminate leftover incidents, end the faults, roll back faulty
 revisions, scale back, uncordon), wait for the shop to be healthy, play the scenario, watch the
@@ -21,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -44,6 +45,7 @@ from aiops_lab.scenario import Scenario, ScenarioError, load_all
 from aiops_lab.sim.faults import FaultKind
 
 if TYPE_CHECKING:
+    from aiops.incidents import DecisionSigner
     from aiops_lab.live import IncidentState, LiveLab
 
 EVAL_IDENTITIES = ("aiops-demo", "aiops-demo-reviewer")
@@ -118,10 +120,7 @@ def playbook_actions(settings: Settings) -> dict[str, frozenset[str]]:
 
 
 def seen(state: IncidentState) -> SeenIncident:
-    acts = tuple(
-        ExecutedAction(str(a.get("action")), str(a.get("target")), a.get("outcome") != "failed")
-        for a in state.actions
-    )
+    acts = tuple(ExecutedAction(a.action, a.target, a.outcome != "failed") for a in state.actions)
     if state.report is not None:
         acts = tuple(
             ExecutedAction(s.action, s.target, s.ok) for s in state.report.steps if not s.dry_run
@@ -139,10 +138,17 @@ def seen(state: IncidentState) -> SeenIncident:
 
 
 class Evaluation:
-    def __init__(self, live: LiveLab, opts: EvalOptions, books: dict[str, frozenset[str]]) -> None:
+    def __init__(
+        self,
+        live: LiveLab,
+        opts: EvalOptions,
+        books: dict[str, frozenset[str]],
+        signers: Mapping[str, DecisionSigner],
+    ) -> None:
         self.live = live
         self.opts = opts
         self.books = books
+        self.signers = signers  # the evaluation policy's approvers, with ephemeral keys
         self.baseline: dict[str, dict[str, Any]] = {}
         self.replicas: dict[str, int] = {}
         self.resets = 0
@@ -228,7 +234,7 @@ class Evaluation:
                 key = f"{ex.run_id}:{st.pending.plan_hash}" if st.pending else ""
                 if st.pending is not None and key not in approved:
                     approved.add(key)
-                    for message in await live.approve(ex.id, EVAL_IDENTITIES):
+                    for message in await live.approve(ex.id, self.signers):
                         o.log(f"{s.name}: {message}")
             return open_
 
@@ -278,7 +284,7 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     from aiops.devstack import with_free_ports
     from aiops_lab import commands as lab_commands
     from aiops_lab.demo import policy_path
-    from aiops_lab.live import lab_settings
+    from aiops_lab.live import approvers, lab_settings
 
     scenarios = load_dir(opts.scenarios)
     policy = policy_path(settings, opts.policy)
@@ -286,16 +292,17 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aiops-lab-eval-") as tmp:
         state_dir = Path(tmp)
-        settings, notes = with_free_ports(settings, mcp=False)
+        settings, notes = with_free_ports(settings, mcp=False, fresh=True)
         for note in notes:
             opts.log(note)
         opts.log(f"starting the lab and the daemon for {len(scenarios)} scenario(s)")
         proc, lab = lab_commands.start(state_dir, timeout_s=300.0, metrics=opts.metrics)
         try:
+            keys = approvers(policy, EVAL_IDENTITIES, state_dir / "policy.yaml")
             daemon = lab_settings(
-                settings, lab, state_dir=state_dir, policy=policy, interval_s=opts.interval_s
+                settings, lab, state_dir=state_dir, policy=keys.policy, interval_s=opts.interval_s
             )
-            scores = asyncio.run(_evaluate(daemon, lab, scenarios, opts, books))
+            scores = asyncio.run(_evaluate(daemon, lab, scenarios, opts, books, keys.signers))
         finally:
             lab_commands.stop(proc)
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -308,11 +315,12 @@ async def _evaluate(
     scenarios: list[Scenario],
     opts: EvalOptions,
     books: dict[str, frozenset[str]],
+    signers: Mapping[str, DecisionSigner],
 ) -> list[ScenarioScore]:
     from aiops_lab.live import live_lab
 
     async with live_lab(settings, lab) as live:
-        ev = Evaluation(live, opts, books)
+        ev = Evaluation(live, opts, books, signers)
         await ev.start()
         scores = []
         for i, scenario in enumerate(scenarios):

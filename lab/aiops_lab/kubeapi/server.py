@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from aiops_lab.cluster import ApiError, Cluster
-from aiops_lab.cluster.cluster import format_log
 from aiops_lab.cluster.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from aiops_lab.cluster.resources import RESOURCES, ResourceType
+from aiops_lab.cluster.subresources import format_log
 from aiops_lab.kubeapi import discovery, tables
 
 log = logging.getLogger(__name__)

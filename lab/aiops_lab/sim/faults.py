@@ -25,11 +25,12 @@ class NoiseKind(StrEnum):
     BENIGN_ROLLOUT = "benign_rollout"
     TRAFFIC_SEASONALITY = "traffic_seasonality"
     SHORT_SPIKE = "short_spike"
-    # Everyday operations (aiops_lab.sim.operators): a person draining a node, an autoscaler,
-    # a CronJob calling a backend on its schedule.
+    # Everyday operations (aiops_lab.sim.operators): a person draining a node or scaling a
+    # deployment, an autoscaler, a CronJob calling a backend on its schedule.
     NODE_DRAIN = "node_drain"
     AUTOSCALE = "autoscale"
     CRONJOB = "cronjob"
+    SCALE = "scale"  # a person sets a deployment's replicas (magnitude), e.g. before a sale
 
 
 class Severity(StrEnum):

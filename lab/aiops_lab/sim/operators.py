@@ -1,5 +1,5 @@
-"""Everyday operations a real cluster has that are not faults: a person draining a node, a
-HorizontalPodAutoscaler, a CronJob calling a backend on its schedule.
+"""Everyday operations a real cluster has that are not faults: a person draining a node or
+scaling a deployment, a HorizontalPodAutoscaler, a CronJob calling a backend on its schedule.
 
 They act through the lab's Kubernetes API (the cluster port) the way kubectl and the controllers
 do, so the monitoring sees what it would see in a real cluster: pods evicted and rescheduled,
@@ -159,6 +159,24 @@ class CronJob:
         self.running_until = None
 
 
+@dataclass
+class Scale:
+    """`kubectl scale deployment/NAME --replicas=N`, once."""
+
+    shop: Shop
+    deployment: str
+    replicas: int
+    done: bool = False
+
+    def step(self, now: float) -> None:
+        if not self.done:
+            self.done = True
+            self.shop.cluster.scale_deployment(self.shop.namespace, self.deployment, self.replicas)
+
+    def stop(self, now: float) -> None:
+        self.done = True
+
+
 def start(
     shop: Shop,
     kind: NoiseKind,
@@ -189,7 +207,13 @@ def start(
             magnitude if magnitude is not None else 2.0,
             next_run=now,
         )
+    if kind is NoiseKind.SCALE:
+        if magnitude is None:
+            raise ValueError("scale needs a magnitude: the replicas to scale to")
+        return Scale(shop, target, round(magnitude))
     raise ValueError(f"{kind.value} is not an everyday operation")
 
 
-OPERATIONS = frozenset({NoiseKind.NODE_DRAIN, NoiseKind.AUTOSCALE, NoiseKind.CRONJOB})
+OPERATIONS = frozenset(
+    {NoiseKind.NODE_DRAIN, NoiseKind.AUTOSCALE, NoiseKind.CRONJOB, NoiseKind.SCALE}
+)

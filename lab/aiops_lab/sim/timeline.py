@@ -36,6 +36,7 @@ class ScenarioTimeline:
                 period=old.period,
                 amplitude=old.amplitude,
                 bursts=None if s.traffic.bursts is None else s.traffic.bursts.to_bursts(),
+                bursts_from=self.started_at + (s.traffic.bursts.after if s.traffic.bursts else 0),
             )
         self._faults = sorted(s.faults, key=lambda f: f.at)
         self._noise = sorted(s.noise, key=lambda n: n.at)

@@ -68,8 +68,10 @@ class Traffic:
     seasonality_start: float = 0.0
     seasonality_period: float = 600.0
     spikes: list[Spike] = field(default_factory=list)
-    # Random bursts on top of the pattern (the spiky pattern has SPIKY_BURSTS when None).
+    # Random bursts on top of the pattern (the spiky pattern has SPIKY_BURSTS when None),
+    # from `bursts_from` (unix seconds) on.
     bursts: Bursts | None = None
+    bursts_from: float = 0.0
     # Multiplicative jitter, deterministic per second of time.
     jitter: float = 0.03
 
@@ -82,7 +84,7 @@ class Traffic:
                 2 * math.pi * (t - self.seasonality_start) / self.seasonality_period
             )
         bursts = self.bursts or (SPIKY_BURSTS if self.pattern is Pattern.SPIKY else None)
-        if bursts is not None:
+        if bursts is not None and t >= self.bursts_from:
             r *= self._burst(t, bursts)
         for s in self.spikes:
             if s.start <= t < s.start + s.duration:

@@ -10,7 +10,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
+from aiops.activities.kill_switch import KillSwitchActivities
 from aiops.activities.notify import NotifyActivities
 from aiops.approvals.slack.blocks import temporal_ui_link
 from aiops.approvals.slack.notifier import MessageStore, SlackNotifier, web_client
@@ -18,7 +20,8 @@ from aiops.config import PrometheusSettings
 from aiops.integrations.kubernetes import KubernetesExecutor
 from aiops.integrations.prometheus import Prometheus
 from aiops.policy.loader import parse_policy
-from aiops.worker import Rules, build_worker
+from aiops.policy.models import Policy
+from aiops.worker import build_worker
 from tests.approvals.slack.stub import BOT_TOKEN, CHANNEL, SlackStub
 from tests.incident_fixtures import FixedInvestigator, policy_yaml
 from tests.servers import PrometheusServer
@@ -26,20 +29,19 @@ from tests.servers import PrometheusServer
 ALICE, BOB, CAROL, STRANGER = "U0ALICE", "U0BOB", "U0CAROL", "U0STRANGER"
 
 
+SLACK_APP = "slack-app"  # the front door's name; its key is tests.keys.signer(SLACK_APP)
+
+
 def slack_policy(**kwargs: object) -> str:
-    """The incident tests' policy, with Slack users: alice and bob approve, carol is known to
-    the policy but is no approver, and nobody maps U0STRANGER."""
-    text = policy_yaml(**kwargs)  # type: ignore[arg-type]
-    return (
-        text.replace("alice: {cli: [alice]}", f"alice: {{cli: [alice], slack: [{ALICE}]}}").replace(
-            "bob: {cli: [bob]}", f"bob: {{cli: [bob], slack: [{BOB}]}}"
-        )
-        + f"    carol: {{slack: [{CAROL}]}}\n"
-    )
+    """The incident tests' policy, with Slack users and the Slack app as a trusted front door:
+    alice and bob approve, carol is known to the policy but is no approver, and nobody maps
+    U0STRANGER."""
+    names = {"alice": {"slack": [ALICE]}, "bob": {"slack": [BOB]}, "carol": {"slack": [CAROL]}}
+    return policy_yaml(names=names, doors={SLACK_APP: "slack"}, **kwargs)  # type: ignore[arg-type]
 
 
-def slack_rules(rules: Rules, **kwargs: object) -> Rules:
-    return Rules(policy=parse_policy(slack_policy(**kwargs)), playbooks=rules.playbooks)
+def slack_rules(rules: RulesSnapshot, **kwargs: object) -> RulesSnapshot:
+    return RulesSnapshot(policy=parse_policy(slack_policy(**kwargs)), playbooks=rules.playbooks)
 
 
 @pytest.fixture
@@ -79,5 +81,8 @@ async def worker(
         prometheus=Prometheus(PrometheusSettings(url=prometheus.url)),
         verify_poll_s=0.5,
     )
-    async with build_worker(temporal_client, task_queue, [*activities.all(), *notify.all()]):
+    switch = KillSwitchActivities(lambda: Policy())
+    async with build_worker(
+        temporal_client, task_queue, [*activities.all(), *notify.all(), *switch.all()]
+    ):
         yield

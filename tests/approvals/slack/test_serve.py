@@ -9,20 +9,23 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.notify import NotifyActivities
 from aiops.approvals.slack.app import SlackSetupError, serve
 from aiops.approvals.slack.blocks import APPROVE
-from aiops.config import Settings, SlackSettings, TemporalSettings
-from aiops.worker import Rules
-from tests.approvals.slack.conftest import ALICE, slack_policy
+from aiops.config import Settings, SigningSettings, SlackSettings, TemporalSettings
+from tests.approvals.slack.conftest import ALICE, SLACK_APP, slack_policy
 from tests.approvals.slack.stub import APP_TOKEN, BOT_TOKEN, CHANNEL, SlackStub, click_payload
 from tests.approvals.slack.test_slack_approvals import ask
 from tests.incident_fixtures import start
+from tests.keys import write_key
 from tests.servers import MetricsTarget
 from workflows import IncidentWorkflow
 
 
-def settings(tmp_path: Path, temporal: Client, slack: SlackStub, **slack_kw: object) -> Settings:
+def settings(
+    tmp_path: Path, temporal: Client, slack: SlackStub, key: bool = True, **slack_kw: object
+) -> Settings:
     (tmp_path / "policies").mkdir(exist_ok=True)
     (tmp_path / "policies" / "default.yaml").write_text(slack_policy())
     return Settings(
@@ -30,6 +33,9 @@ def settings(tmp_path: Path, temporal: Client, slack: SlackStub, **slack_kw: obj
         policies_dir=tmp_path / "policies",
         temporal=TemporalSettings(address=temporal.service_client.config.target_host),
         slack=SlackSettings(channel=CHANNEL, api_url=slack.api_url, **slack_kw),  # type: ignore[arg-type]
+        signing=SigningSettings(
+            slack_key=write_key(SLACK_APP, tmp_path / "slack.key") if key else None
+        ),
     )
 
 
@@ -37,7 +43,7 @@ async def test_socket_mode_app_from_settings_decides(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,
@@ -57,7 +63,7 @@ async def test_socket_mode_app_from_settings_decides(
         handle = await start(
             temporal_client,
             task_queue,
-            Rules(policy=(await _policy(conf)), playbooks=rules.playbooks),
+            RulesSnapshot(policy=(await _policy(conf)), playbooks=rules.playbooks),
         )
         msg = await ask(slack, handle)
         await slack.send_envelope("env-serve", click_payload(msg, ALICE, APPROVE))
@@ -80,6 +86,9 @@ async def test_missing_settings_are_named(
         await serve(
             settings(tmp_path, temporal_client, slack, bot_token=SecretStr(BOT_TOKEN), mode="http")
         )
+    tokens = {"bot_token": SecretStr(BOT_TOKEN), "app_token": SecretStr(APP_TOKEN)}
+    with pytest.raises(SlackSetupError, match="AIOPS_SIGNING__SLACK_KEY"):
+        await serve(settings(tmp_path, temporal_client, slack, key=False, **tokens))
 
 
 async def _policy(conf: Settings):  # type: ignore[no-untyped-def]

@@ -15,16 +15,18 @@ from aiohttp import web as aioweb
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client, WorkflowHandle
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.notify import NotifyActivities
 from aiops.approvals.slack.blocks import ACTIONS_BLOCK, APPROVE, REJECT, ButtonValue
 from aiops.approvals.slack.handlers import ApprovalHandler
 from aiops.approvals.slack.http_mode import PATH, InteractionEndpoint, RequestVerifier, sign
 from aiops.approvals.slack.socket_mode import SocketModeApp
-from aiops.domain import Decision, IncidentReport, IncidentStatus
-from aiops.worker import Rules
-from tests.approvals.slack.conftest import ALICE, BOB, CAROL, STRANGER, slack_rules
+from aiops.domain import IncidentReport, IncidentStatus
+from aiops.incidents import IncidentClient
+from tests.approvals.slack.conftest import ALICE, BOB, CAROL, SLACK_APP, STRANGER, slack_rules
 from tests.approvals.slack.stub import APP_TOKEN, BOT_TOKEN, Message, SlackStub, click_payload
-from tests.incident_fixtures import pending, start
+from tests.incident_fixtures import pending, reject, start
+from tests.keys import signer
 from tests.servers import MetricsTarget
 from workflows import IncidentWorkflow
 
@@ -38,9 +40,8 @@ async def socket_app(
     slack: SlackStub,
     web: AsyncWebClient,
     temporal_client: Client,
-    rules: Rules,
 ) -> AsyncIterator[SocketModeApp]:
-    handler = ApprovalHandler(temporal_client, slack_rules(rules).policy, web)
+    handler = ApprovalHandler(IncidentClient(temporal_client), signer(SLACK_APP, "slack"), web)
     # Its own client, as in production: Socket Mode asks apps.connections.open with the app
     # token for the websocket URL, which the stub answers with its own ws:// address.
     app = SocketModeApp(handler, APP_TOKEN, AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url))
@@ -97,7 +98,7 @@ async def test_two_people_approve_in_slack_and_the_plan_runs(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,
@@ -145,7 +146,7 @@ async def test_clicks_that_must_be_refused_change_nothing(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,
@@ -162,11 +163,11 @@ async def test_clicks_that_must_be_refused_change_nothing(
     await click(slack, socket_app, click_payload(msg, ALICE, APPROVE, value=other_plan.encode()))
     await click(slack, socket_app, click_payload(msg, ALICE, APPROVE, value="forged"))
 
-    assert "is not mapped to any identity" in ephemerals(slack, STRANGER)[0]
+    assert f"slack user '{STRANGER}' is not mapped to a person" in ephemerals(slack, STRANGER)[0]
     assert "carol may not decide" in ephemerals(slack, CAROL)[0]
     assert "the policy allows: alice, bob" in ephemerals(slack, CAROL)[0]
     alice = ephemerals(slack, ALICE)
-    assert "for plan deadbeefdeadbeef" in alice[0] and request.plan_hash in alice[0]
+    assert "plan hash deadbeefdeadbeef" in alice[0] and request.plan_hash in alice[0]
     assert "not a valid aiops approval" in alice[1]
     assert (await pending(handle)).approved_by == []
     assert await handle.query(IncidentWorkflow.actions) == []
@@ -176,7 +177,7 @@ async def test_clicks_that_must_be_refused_change_nothing(
     report = await handle.result()
     assert report.status is IncidentStatus.REJECTED
     assert [(d.identity, d.approve, d.reason) for d in report.decisions] == [
-        ("bob", False, "rejected in Slack by bob")
+        ("bob", False, "rejected in Slack")
     ]
     assert report.steps == []
     assert not has_buttons(msg) and "*rejected*: by bob" in repr(msg.blocks)
@@ -186,7 +187,7 @@ async def test_an_expired_request_cannot_be_approved(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,
@@ -201,7 +202,7 @@ async def test_an_expired_request_cannot_be_approved(
     assert "expired" in repr(msg.blocks)
     updates = len(slack.of("chat.update"))
     await click(slack, socket_app, late)
-    assert "expired" in ephemerals(slack, ALICE)[0]
+    assert "already closed (rejected)" in ephemerals(slack, ALICE)[0]
     assert len(slack.of("chat.update")) == updates  # the workflow's notify closes the message
     assert (await handle.result()).decisions == []
 
@@ -210,7 +211,7 @@ async def test_a_closed_incident_cannot_be_decided(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,
@@ -221,13 +222,10 @@ async def test_a_closed_incident_cannot_be_decided(
     msg = await ask(slack, handle)
     late = click_payload(msg, ALICE, APPROVE)
     request = await pending(handle)
-    await handle.execute_update(
-        IncidentWorkflow.decide,
-        Decision(approve=False, plan_hash=request.plan_hash, identity="bob", reason="not now"),
-    )
+    await reject(handle, "bob", request)
     await handle.result()
     await click(slack, socket_app, late)
-    assert "is rejected; there is no plan awaiting a decision" in ephemerals(slack, ALICE)[0]
+    assert "already closed (rejected); nothing to decide" in ephemerals(slack, ALICE)[0]
     assert [d.identity for d in (await handle.result()).decisions] == ["bob"]
 
 
@@ -238,9 +236,8 @@ async def test_a_closed_incident_cannot_be_decided(
 async def endpoint(
     web: AsyncWebClient,
     temporal_client: Client,
-    rules: Rules,
 ) -> AsyncIterator[tuple[str, InteractionEndpoint]]:
-    handler = ApprovalHandler(temporal_client, slack_rules(rules).policy, web)
+    handler = ApprovalHandler(IncidentClient(temporal_client), signer(SLACK_APP, "slack"), web)
     ep = InteractionEndpoint(handler, RequestVerifier(SECRET))
     runner = aioweb.AppRunner(ep.app)
     await runner.setup()
@@ -273,7 +270,7 @@ async def test_signed_http_clicks_decide_and_bad_requests_do_nothing(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
     notify: NotifyActivities,

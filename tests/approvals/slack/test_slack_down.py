@@ -12,11 +12,11 @@ from fastmcp import Client as McpClient
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.notify import NotifyActivities, NotifyApprovalInput
 from aiops.config import Settings, TemporalSettings
 from aiops.domain import IncidentStatus
 from aiops.mcp.server import create_server
-from aiops.worker import Rules
 from tests.approvals.slack.conftest import slack_rules
 from tests.approvals.slack.stub import SlackStub
 from tests.approvals.slack.test_blocks import REPORT, request
@@ -50,7 +50,7 @@ async def test_the_request_waits_on_the_other_channels_and_says_so(
     temporal_client: Client,
     task_queue: str,
     worker: None,
-    rules: Rules,
+    rules: RulesSnapshot,
     healthy_cart: MetricsTarget,
     slack: SlackStub,
 ) -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from aiops.domain import IncidentStatus
+from aiops.incidents.client import IncidentClient
 from aiops.policy.evaluate import ActionRecord
 
 # The workflow sets these before any step runs, and a rejection closes it before any step ran.
@@ -50,6 +51,7 @@ class TemporalHistory:
         unindexed_after: timedelta = UNINDEXED_AFTER,
     ) -> None:
         self.client = client
+        self.incidents = IncidentClient(client)
         self.limit = limit
         self.parallel = parallel
         self.unindexed_after = unindexed_after
@@ -69,15 +71,11 @@ class TemporalHistory:
         limit = asyncio.Semaphore(self.parallel)
 
         async def actions_of(workflow_id: str, run_id: str | None) -> list[ActionRecord]:
-            handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
             async with limit:
                 try:
-                    answer: list[ActionRecord] = await handle.query(
-                        "actions", result_type=list[ActionRecord]
-                    )
-                except RPCError:
+                    return await self.incidents.actions(workflow_id, run_id)
+                except (RPCError, WorkflowQueryFailedError):
                     return []  # an incident from an older worker version without the query
-            return answer
 
         answers = await asyncio.gather(*(actions_of(wid, rid) for wid, rid in found))
         return [r for found_actions in answers for r in found_actions if r.at >= since]
