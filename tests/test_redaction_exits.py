@@ -48,7 +48,7 @@ def report_quoting_a_log_line() -> RcaReport:
 async def test_the_report_stored_in_history_is_redacted() -> None:
     investigator = AgentInvestigator(AgentDeps(metrics=None, cluster=None, llm=None))  # type: ignore[arg-type]
 
-    async def investigate(incident: Incident, deps: AgentDeps) -> RcaReport:
+    async def investigate(incident: Incident, deps: AgentDeps, **_options: object) -> RcaReport:
         return report_quoting_a_log_line()
 
     import aiops.activities.incident as activities
