@@ -14,10 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 MAX_LINES = 8
 _SHADE = "#ffb74d"
 _MARK = "#d32f2f"
@@ -51,6 +47,12 @@ def line_chart(
     drawn = [ln for ln in lines[:MAX_LINES] if any(math.isfinite(v) for v in ln.values)]
     if not drawn:
         raise NothingToDrawError("no finite values to plot")
+    # matplotlib on first use: it takes about a second to import, which every `aiops` command
+    # (the CLI builds its parser from modules that import this one) would pay otherwise.
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
