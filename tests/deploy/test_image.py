@@ -29,12 +29,9 @@ import pytest
 from aiops_lab import commands
 from aiops_lab.runner import LabInfo
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from aiops.domain import IncidentStatus, RcaReport
-from aiops.temporal_setup import SEARCH_ATTRIBUTES
 from tests.deploy.image import (
     BUILD_SCRIPT,
     container_pid,
@@ -42,7 +39,7 @@ from tests.deploy.image import (
     image_tag,
     run_argv,
 )
-from tests.servers import free_port, wait_until
+from tests.servers import free_port, temporal_dev_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,19 +105,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"),
-        ip="127.0.0.1",
-        port=free_port(),
-        ui=False,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-    )
-    try:
+    async with temporal_dev_server(shutil.which("temporal") or "temporal") as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 def _env(temporal: WorkflowEnvironment, lab: LabInfo, **extra: str) -> dict[str, str]:

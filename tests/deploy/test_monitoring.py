@@ -19,12 +19,15 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from aiops.temporal_setup import SEARCH_ATTRIBUTES
-from tests.servers import PrometheusProcess, free_port, prometheus_binary, wait_until
+from tests.servers import (
+    PrometheusProcess,
+    free_port,
+    prometheus_binary,
+    temporal_dev_server,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "deploy" / "kubernetes" / "monitoring"
@@ -87,19 +90,8 @@ def test_the_rules_pass_promtool_check_and_unit_tests(rules_file: Path, tmp_path
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of its own: the detection loop's workflow id is one per namespace."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).with_name("temporal")),
-        ip="127.0.0.1",
-        port=free_port(),
-        ui=False,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-    )
-    try:
+    async with temporal_dev_server(str(Path(sys.executable).with_name("temporal"))) as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 def _get(url: str) -> httpx.Response | None:
