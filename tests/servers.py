@@ -124,6 +124,32 @@ class PrometheusProcess:
 
 
 @contextlib.contextmanager
+def backfilled_prometheus(source: Path) -> Iterator[PrometheusProcess]:
+    """Prometheus on the samples of the OpenMetrics file `source` (backfilled with promtool into
+    a TSDB beside it), scraping nothing; stopped on leaving."""
+    folder = source.parent
+    subprocess.run(
+        [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(source),
+            str(folder / "data"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
+    prom = PrometheusProcess(folder)
+    try:
+        prom.start()
+        yield prom
+    finally:
+        prom.stop()
+
+
+@contextlib.contextmanager
 def run_prometheus(
     scrape_targets: list[str], interval_s: float = 1.0
 ) -> Iterator[PrometheusServer]:

@@ -8,7 +8,6 @@ the README's side-by-side evaluation run the live system on the OpenTelemetry fl
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from aiops.config import PrometheusSettings
 from aiops.integrations.prometheus import Prometheus
 from aiops.profiles import builtin_assembly
 from tests.lab.fake_cluster import FakeCluster
-from tests.servers import PrometheusProcess
+from tests.servers import backfilled_prometheus
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="Debian package prometheus not installed"
@@ -102,25 +101,8 @@ def recorded() -> Iterator[Recorded]:
                 for seed, fault in enumerate(["control", *FAULTS]):
                     out.write(record(flavor, fault, seed, start))
             out.write("# EOF\n")
-        subprocess.run(
-            [
-                "promtool",
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                str(source),
-                str(folder / "data"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
-        prom = PrometheusProcess(folder)
-        try:
-            prom.start()
+        with backfilled_prometheus(source) as prom:
             yield Recorded(Prometheus(PrometheusSettings(url=prom.url)), start + WARM_S + FAULT_S)
-        finally:
-            prom.stop()
 
 
 @pytest.mark.parametrize("fault", sorted(SYMPTOMS))

@@ -3,7 +3,6 @@ namespace named after the profile), backfilled with promtool; shared by the test
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 from aiops.config import PrometheusSettings
 from aiops.integrations.prometheus import Prometheus
 from tests.profiles.exporters import REQUEST_EXPORTERS, Calls, Writer, kube_state
-from tests.servers import PrometheusProcess
+from tests.servers import backfilled_prometheus
 
 STEP = 15.0
 HISTORY_S = 45 * 60
@@ -81,22 +80,5 @@ def states() -> Iterator[States]:
         folder = Path(tmp)
         source = folder / "states.om"
         source.write_text(openmetrics(end))
-        subprocess.run(
-            [
-                "promtool",
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                str(source),
-                str(folder / "data"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
-        prom = PrometheusProcess(folder)
-        try:
-            prom.start()
+        with backfilled_prometheus(source) as prom:
             yield States(url=prom.url, end=end)
-        finally:
-            prom.stop()
