@@ -17,8 +17,8 @@ with workflow.unsafe.imports_passed_through():
         OpenIncidentsInput,
         OpenIncidentsResult,
     )
-    from aiops.domain import Anomaly, Incident, RcaReport
-    from workflows.incident_messages import READ_RETRY, AnomalyBatch, anomaly_key
+    from aiops.domain import Anomaly, FaultType, Hypothesis, Incident, RcaReport
+    from workflows.incident_messages import READ_RETRY, SYMPTOM_PATCH, AnomalyBatch, anomaly_key
     from workflows.steps import Note, cause_of
 
 
@@ -99,6 +99,15 @@ class Arrivals:
                 f"{cause}, nothing beyond what this incident handles",
             )
             return
+        if ours is not None and _symptoms_of(ours, late) and workflow.patched(SYMPTOM_PATCH):
+            self.note(
+                "aiops",
+                f"{len(others)} anomalies that joined later ({_names(others)}) investigated: "
+                f"{theirs.target} shows {theirs.fault.value} with no cause of its own, and the "
+                f"next suspect is {ours.target}, the root cause this incident handles: its "
+                "symptoms, no follow-up incident",
+            )
+            return
         why = f"point to another root cause, {theirs.target} ({theirs.fault.value})"
         await self._follow_up(incident, others, why, index)
 
@@ -128,6 +137,30 @@ class Arrivals:
         self.note(
             "aiops", f"{said}: follow-up incident {', '.join(opened.incident_ids)} opened for them"
         )
+
+
+#: Fault types that say what is seen, not what causes it: a service with only these has no
+#: remedy of its own and is often a caller of the real fault.
+_SYMPTOM_FAULTS = frozenset(
+    {FaultType.ERRORS, FaultType.LATENCY, FaultType.DEPENDENCY, FaultType.UNKNOWN}
+)
+
+
+def _symptoms_of(ours: Hypothesis, late: RcaReport) -> bool:
+    """The late anomalies' investigation finds no cause of their own (its top suspect only shows
+    errors or latency) and names this incident's root cause next. Why: the callers of a fault
+    join late (their rates over windows move after the faulty service's own), and once that
+    fault is remedied their investigation sees a caller with errors and, next to it, the
+    service that caused them; paging a person for it would be noise. A second fault with a
+    cause of its own (a rollout, a leak, a hog, the network), or one whose investigation does
+    not lead back to this root cause, still opens a follow-up."""
+    if len(late.hypotheses) < 2:
+        return False
+    top, runner_up = late.hypotheses[:2]
+    return top.fault in _SYMPTOM_FAULTS and (runner_up.target, runner_up.namespace) == (
+        ours.target,
+        ours.namespace,
+    )
 
 
 def _names(anomalies: list[Anomaly]) -> str:

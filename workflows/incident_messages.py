@@ -63,6 +63,8 @@ OUTCOME_PATCH = "decide-outcome-v1"  # `decide` answers with what the workflow m
 KILL_SWITCH_PATCH = "kill-switch-v1"  # the policy's kill switch is read before every step
 LATE_PATCH = "late-anomalies-v1"  # anomalies that join after planning are investigated
 ADVICE_PATCH = "advice-floor-v1"  # the model's plan needs what the deterministic plan needed
+# late anomalies whose investigation names no cause of their own and ours next are its symptoms
+SYMPTOM_PATCH = "late-symptoms-v1"
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -147,3 +147,62 @@ async def test_a_second_fault_that_joins_after_planning_opens_a_follow_up(
     assert sum(own in w for w in whats) == 2, whats  # one while waiting, one before closing
     assert whats[-1] == "incident closed: resolved"
     await replay_and_record(handle, "incident-late-anomaly-follow-up")
+
+
+class CallerInvestigator(EntityInvestigator):
+    """The late anomalies' investigation as the lab shows it: a caller with errors first and,
+    next, the service its errors come from."""
+
+    NEXT = {"frontend": "cartservice", "emailservice": "paymentservice"}
+
+    async def investigate(self, incident: Incident) -> RcaReport:
+        report = await super().investigate(incident)
+        nxt = self.NEXT.get(self.target)
+        if report.top is None or nxt is None:
+            return report
+        second = report.top.model_copy(update={"target": nxt, "confidence": 0.5})
+        return report.model_copy(update={"hypotheses": [report.top, second]})
+
+
+async def test_callers_that_join_late_with_errors_from_the_root_cause_open_no_follow_up(
+    temporal_client: Client,
+    task_queue: str,
+    acts: IncidentActivities,
+    rules: RulesSnapshot,
+    healthy_cart: MetricsTarget,
+) -> None:
+    """The callers' error ratio of a bad cart joins after planning: their investigation finds
+    errors with no cause of their own and cartservice next, so no one is paged for them; a
+    caller whose errors lead elsewhere still opens a follow-up."""
+    acts.investigator = CallerInvestigator()
+    handle = await start(temporal_client, task_queue, rules)
+    request = await pending(handle)
+    assert request.plan.target == "cartservice"
+    follow_up = f"{handle.id}-f{str(handle.result_run_id)[:8]}"
+    incidents = IncidentClient(temporal_client, task_queue)
+
+    await handle.signal(IncidentWorkflow.add_anomalies, batch("frontend"))
+    symptoms = "frontend shows errors with no cause of its own, and the next suspect is cartservice"
+    for _ in range(120):
+        audit = [e.what for e in await handle.query(IncidentWorkflow.audit)]
+        if any(symptoms in a for a in audit):
+            break
+        await asyncio.sleep(0.25)
+    else:
+        raise AssertionError(f"the late callers were not judged symptoms: {audit}")
+    with pytest.raises(IncidentNotFoundError):
+        await read_anomalies(incidents, follow_up)
+
+    await handle.signal(IncidentWorkflow.add_anomalies, batch("emailservice"))
+    for _ in range(120):
+        with contextlib.suppress(IncidentNotFoundError):
+            opened, _ = await read_anomalies(incidents, follow_up)
+            break
+        await asyncio.sleep(0.25)
+    else:
+        raise AssertionError(f"no follow-up incident: {await handle.query(IncidentWorkflow.audit)}")
+    assert {a.entity for a in opened.anomalies} == {"emailservice"}
+    await approve(handle, "alice", request)
+    report = await handle.result()
+    assert report.status is IncidentStatus.RESOLVED
+    await replay_and_record(handle, "incident-late-symptoms")
