@@ -79,11 +79,9 @@ class SignalTracker:
     index: dict[SeriesKey, int] = field(default_factory=dict)
     open_quiet: dict[int, int] = field(default_factory=dict)  # column -> quiet steps so far
     epoch: int = 0  # changes whenever the columns do (added, or renumbered by an eviction)
-    # Columns with no sample yet, to seed at their first (-1: not counted, as after a restore).
-    unseen: int = field(default=-1, init=False)
-    _groups: tuple[int, int, npt.NDArray[np.int64]] | None = field(
-        default=None, init=False, repr=False
-    )
+    # Columns with no sample yet (to seed at their first), valid for one column epoch.
+    _fresh: tuple[int, npt.NDArray[np.int64]] | None = field(default=None, init=False, repr=False)
+    _groups: tuple[int, npt.NDArray[np.int64]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Only the bad direction counts: a falling error ratio is good news, and scoring it
@@ -108,33 +106,34 @@ class SignalTracker:
         for i, key in enumerate(keys):
             self.index[key] = first + i
         self.detector.grow(len(keys), self.period)
-        self.unseen = len(keys) if self.unseen < 0 else self.unseen + len(keys)
 
     def seed_first_samples(self, row: npt.NDArray[np.float64]) -> None:
         """Series whose first sample this row holds, of a workload with other warm pods
         (running now, or replaced earlier and not yet evicted), start from their normal range,
         so a new pod (a rollout, a crash-looping revision, a pod younger than the primed
         history) is watched from its first sample instead of after the detector's warm-up."""
-        if self.unseen == 0:
+        if self._fresh is None or self._fresh[0] != self.epoch:
+            self._fresh = (self.epoch, np.flatnonzero(self.detector.state.count == 0))
+        fresh = self._fresh[1]
+        if not fresh.size:
             return
-        s = self.detector.state
-        never = s.count == 0
-        first = np.flatnonzero(never & np.isfinite(row))
-        self.unseen = int(np.count_nonzero(never)) - first.size
-        if first.size and self.signal.seed_new_series:
-            self._seed(first)
+        seen = np.isfinite(row[fresh])
+        if not seen.any():
+            return
+        self._fresh = (self.epoch, fresh[~seen])
+        if self.signal.seed_new_series:
+            self._seed(fresh[seen])
 
     def _sibling_groups(self) -> npt.NDArray[np.int64]:
         """Per column, an id shared by the pods of one workload (-1: not a workload's pod)."""
-        n = self.detector.n_series
-        if self._groups is not None and self._groups[:2] == (self.epoch, n):
-            return self._groups[2]
+        if self._groups is not None and self._groups[0] == self.epoch:
+            return self._groups[1]
         ids: dict[SeriesKey, int] = {}
-        groups = np.full(n, -1, np.int64)
+        groups = np.full(self.detector.n_series, -1, np.int64)
         for key, col in self.index.items():
             if (k := _sibling_key(key)) is not None:
                 groups[col] = ids.setdefault(k, len(ids))
-        self._groups = (self.epoch, n, groups)
+        self._groups = (self.epoch, groups)
         return groups
 
     def _seed(self, cols: npt.NDArray[np.int64]) -> None:
