@@ -13,7 +13,10 @@ Three rules keep the alarms to the ones worth an incident:
   alarms on any new high, however small;
 - a new pod's series starts from the normal range of its workload's other pods (running, or
   replaced earlier and not yet evicted), so a rollout or a crash-looping revision is watched
-  from its first sample rather than after the detector's warm-up.
+  from its first sample rather than after the detector's warm-up. That is decided at the
+  series' first sample, not when its column is made: a priming answer makes every column
+  before it scores its first grid time, and a pod that began within the primed hour has warm
+  siblings only by the time its own samples start.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +79,9 @@ class SignalTracker:
     index: dict[SeriesKey, int] = field(default_factory=dict)
     open_quiet: dict[int, int] = field(default_factory=dict)  # column -> quiet steps so far
     epoch: int = 0  # changes whenever the columns do (added, or renumbered by an eviction)
+    # Columns with no sample yet (to seed at their first), valid for one column epoch.
+    _fresh: tuple[int, npt.NDArray[np.int64]] | None = field(default=None, init=False, repr=False)
+    _groups: tuple[int, npt.NDArray[np.int64]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Only the bad direction counts: a falling error ratio is good news, and scoring it
@@ -92,10 +97,8 @@ class SignalTracker:
         return self.signal.persists in (direction, Direction.BOTH)
 
     def add_series(self, keys: Sequence[SeriesKey]) -> None:
-        """Columns for series never seen before. A pod's series whose workload has other warm
-        pods (running now, or replaced earlier and not yet evicted) starts from their normal
-        range, so a new pod (a rollout, a crash-looping revision) is watched from its first
-        sample instead of after the detector's warm-up."""
+        """Columns for series never seen before; each is seeded at its first sample
+        (`seed_first_samples`)."""
         if not keys:
             return
         first = self.detector.n_series
@@ -103,34 +106,59 @@ class SignalTracker:
         for i, key in enumerate(keys):
             self.index[key] = first + i
         self.detector.grow(len(keys), self.period)
-        if self.signal.seed_new_series:
-            self._seed(keys, first)
 
-    def _seed(self, keys: Sequence[SeriesKey], first: int) -> None:
-        wanted = {i: k for i, key in enumerate(keys) if (k := _sibling_key(key)) is not None}
-        if not wanted:
+    def seed_first_samples(self, row: npt.NDArray[np.float64]) -> None:
+        """Series whose first sample this row holds, of a workload with other warm pods
+        (running now, or replaced earlier and not yet evicted), start from their normal range,
+        so a new pod (a rollout, a crash-looping revision, a pod younger than the primed
+        history) is watched from its first sample instead of after the detector's warm-up."""
+        if self._fresh is None or self._fresh[0] != self.epoch:
+            self._fresh = (self.epoch, np.flatnonzero(self.detector.state.count == 0))
+        fresh = self._fresh[1]
+        if not fresh.size:
             return
-        s = self.detector.state
-        warm = s.count >= self.detector.config.warmup
-        siblings: dict[SeriesKey, list[int]] = defaultdict(list)
-        targets = set(wanted.values())
+        seen = np.isfinite(row[fresh])
+        if not seen.any():
+            return
+        self._fresh = (self.epoch, fresh[~seen])
+        if self.signal.seed_new_series:
+            self._seed(fresh[seen])
+
+    def _sibling_groups(self) -> npt.NDArray[np.int64]:
+        """Per column, an id shared by the pods of one workload (-1: not a workload's pod)."""
+        if self._groups is not None and self._groups[0] == self.epoch:
+            return self._groups[1]
+        ids: dict[SeriesKey, int] = {}
+        groups = np.full(self.detector.n_series, -1, np.int64)
         for key, col in self.index.items():
-            if col < first and warm[col] and (k := _sibling_key(key)) in targets:
-                siblings[k].append(col)
-        for i, k in wanted.items():
-            sib = siblings.get(k)
-            if not sib:
-                continue
-            col = first + i
+            if (k := _sibling_key(key)) is not None:
+                groups[col] = ids.setdefault(k, len(ids))
+        self._groups = (self.epoch, groups)
+        return groups
+
+    def _seed(self, cols: npt.NDArray[np.int64]) -> None:
+        s = self.detector.state
+        warmup = self.detector.config.warmup
+        warm = s.count >= warmup
+        if not warm.any():
+            return
+        groups = self._sibling_groups()
+        wanted = np.unique(groups[cols])
+        wanted = wanted[wanted >= 0]
+        # The warm pods of these workloads only: a rollout of many pods stays cheap.
+        warm_cols = np.flatnonzero(warm & np.isin(groups, wanted))
+        for g in np.unique(groups[warm_cols]).tolist():
+            sib = warm_cols[groups[warm_cols] == g]
+            new = cols[groups[cols] == g]
             with warnings.catch_warnings():  # features no sibling has yet stay unknown (NaN)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                s.lo[:, col] = np.nanmin(s.lo[:, sib], axis=1)
-                s.hi[:, col] = np.nanmax(s.hi[:, sib], axis=1)
-                s.center[:, col] = np.nanmedian(s.center[:, sib], axis=1)
+                s.lo[:, new] = np.nanmin(s.lo[:, sib], axis=1)[:, None]
+                s.hi[:, new] = np.nanmax(s.hi[:, sib], axis=1)[:, None]
+                s.center[:, new] = np.nanmedian(s.center[:, sib], axis=1)[:, None]
                 for name in ("smooth", "slow", "vol"):
-                    getattr(s, name)[col] = np.nanmedian(getattr(s, name)[sib])
-            s.feature_count[:, col] = s.feature_count[:, sib].max(axis=1)
-            s.count[col] = self.detector.config.warmup
+                    getattr(s, name)[new] = np.nanmedian(getattr(s, name)[sib])
+            s.feature_count[:, new] = s.feature_count[:, sib].max(axis=1)[:, None]
+            s.count[new] = warmup
 
     def practical(
         self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
@@ -165,6 +193,7 @@ class SignalTracker:
         """Score one row; returns the scores and the normal levels before this row.
         `explained` (per series): a short departure has a known cause (aiops.detect.load),
         so only one that persists counts."""
+        self.seed_first_samples(row)
         normal = self.detector.state.center[0].copy()
         allowed = self.practical(row, explained)
         return self.detector.step(row, allowed=allowed, persist=explained), normal
