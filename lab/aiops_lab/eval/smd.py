@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aiops.detect.multivariate import MultivariateDetector
+from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector
 from aiops.detect.presets import MULTIVARIATE_CONFIG, MULTIVARIATE_GRID, MULTIVARIATE_WIDE_GRID
 from aiops_lab.eval.datasets_io import DatasetError
 from aiops_lab.eval.smd_cv import CvResult, cross_validate
@@ -35,8 +35,8 @@ METRICS = ("precision", "recall", "f1", "f1_pa", "auprc", "hitrate_100", "hitrat
 def evaluate_entity(ent: Entity, seed: int = 0) -> dict[str, Any]:
     det = MultivariateDetector(MULTIVARIATE_CONFIG)
     det.fit(ent.train)
-    scores, blame = det.score(ent.test)
-    pred = scores >= det.threshold
+    found = det.detect(ent.test)
+    scores, blame, pred = found.scores, found.blame, found.alarms
     p, r, f = prf(pred, ent.labels)
     _, _, f_pa = prf(point_adjust(pred, ent.labels), ent.labels)
     oracle_f1, _ = best_f1(scores, ent.labels)
@@ -49,7 +49,7 @@ def evaluate_entity(ent: Entity, seed: int = 0) -> dict[str, Any]:
         "hitrate_100": hit_rate(blame, ent.segments, 100),
         "hitrate_150": hit_rate(blame, ent.segments, 150),
         "oracle_best_f1": oracle_f1,
-        "threshold": det.threshold,
+        "threshold": det.model.threshold if det.model else float("nan"),
     }
     rnd_scores = np.random.default_rng(seed).random(len(ent.test))
     rf1, rthr = best_f1(rnd_scores, ent.labels)
@@ -104,13 +104,30 @@ def evaluate_folder(
         "entities": per,
         "mean": mean,
         "interpretation_ranges": "inclusive" if incl else "end-exclusive",
-        "threshold_rule": "per entity from train scores only: max(1.2, 1.2 x 98th percentile "
-        "of the detector's scores on train); constants frozen on smd-dev in "
-        "aiops.detect.presets.MULTIVARIATE_CONFIG; no test labels",
+        "threshold_rule": _rule_text(MULTIVARIATE_CONFIG),
         "random_rule": "U(0,1) scores with oracle thresholds (best F1; best F1_PA on a 0.01 "
         "grid); HitRate = expected value of a uniformly random ranking",
         "hitrate_segments": "all interpretation segments",
     }
+
+
+def _rule_text(c: MultivariateConfig) -> str:
+    if c.threshold_rule == "spot":
+        source = f"a GPD tail at risk {c.risk} over the detector's scores on train"
+    elif c.calibration_rows:
+        source = (
+            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of the detector's last "
+            f"{c.calibration_rows} scores under the threshold (train's last, then test's, "
+            "causally)"
+        )
+    else:
+        source = (
+            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of its scores on train"
+        )
+    return (
+        f"per entity, no test labels: max({c.threshold}, {source}); constants frozen on smd-dev "
+        "in aiops.detect.presets.MULTIVARIATE_CONFIG"
+    )
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:

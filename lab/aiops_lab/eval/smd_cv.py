@@ -9,7 +9,8 @@ ships.
 
 Cheap by construction: the detector's scores do not depend on the threshold rule, so each
 entity is scored once per combination of the settings that shape its scores; every threshold
-rule is then applied to the recorded training scores.
+rule is then replayed over the recorded scores (training scores, then the test scores in order,
+as the detector's calibration would have seen them).
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector, alarm_threshold
+from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector, replay_thresholds
 from aiops_lab.eval.smd_io import Entity
 from aiops_lab.eval.smd_metrics import prf
 
 FloatArray = npt.NDArray[np.float64]
 #: Settings of the threshold rule: they act on the recorded scores; the rest shape the scores.
 RULE_SETTINGS = frozenset(
-    {"threshold", "threshold_quantile", "threshold_margin", "threshold_rule", "risk", "spot_level"}
+    {
+        "threshold",
+        "threshold_quantile",
+        "threshold_margin",
+        "threshold_rule",
+        "risk",
+        "spot_level",
+        "calibration_rows",
+    }
 )
 
 
@@ -62,7 +71,7 @@ def rule_combinations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]
     out = []
     for r in rules:
         unused = (
-            {"threshold_quantile", "threshold_margin"}
+            {"threshold_quantile", "threshold_margin", "calibration_rows"}
             if r.get("threshold_rule") == "spot"
             else {"risk", "spot_level"}
         )
@@ -91,7 +100,7 @@ def cross_validate(
         for rule in rule_combinations(grid):
             chosen = dataclasses.replace(config, **rule)
             f1 = [
-                prf(test >= alarm_threshold(train, chosen), ent.labels)[2]
+                prf(test >= replay_thresholds(train, test, chosen), ent.labels)[2]
                 for ent, (train, test) in zip(entities, scored, strict=True)
             ]
             choices.append({**shape, **rule})

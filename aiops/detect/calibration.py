@@ -1,0 +1,65 @@
+"""A multivariate detector's alarm threshold, re-calibrated on its own recent quiet scores.
+
+The threshold is a margin over a high quantile of a calibration set (floored). The set starts as
+the detector's scores on its last training rows and then slides over the scores it gives live,
+so a group whose normal drifts away from its training stretch (a daily load that grew, a metric
+that settled at a new level) is judged against what is normal for it now. A score at or past
+the threshold never joins the set: while the group alarms the calibration is frozen, so an
+incident, however long, is not learnt as normal (the baseline of the detector is frozen the
+same way).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Iterable
+
+
+class RollingCalibration:
+    """max(floor, margin x quantile) of the last `window` scores that stayed under the bar."""
+
+    def __init__(
+        self, initial: Iterable[float], window: int, quantile: float, margin: float, floor: float
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"calibration window must be at least 1 score, got {window}")
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"calibration quantile must be within [0, 1], got {quantile}")
+        self._window = window
+        self._quantile = quantile
+        self._margin = margin
+        self._floor = floor
+        # Arrival order (to drop the oldest) beside a sorted copy (for the quantile): with a
+        # few thousand scores, bisect's insert and delete move a few kilobytes, microseconds.
+        self._fifo: deque[float] = deque()
+        self._sorted: list[float] = []
+        for score in list(initial)[-window:]:
+            if math.isfinite(score):
+                self._add(score)
+        self.threshold = self._compute()
+
+    def observe(self, score: float) -> None:
+        """Take a score the detector just gave; a score at or past the bar is not learnt."""
+        if not math.isfinite(score) or score >= self.threshold:
+            return
+        self._add(score)
+        self.threshold = self._compute()
+
+    def _add(self, score: float) -> None:
+        if len(self._fifo) == self._window:
+            oldest = self._fifo.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, oldest)]
+        self._fifo.append(score)
+        bisect.insort(self._sorted, score)
+
+    def _compute(self) -> float:
+        if not self._sorted:
+            return self._floor
+        # numpy's default ("linear") quantile, so the first threshold equals the training rule's
+        pos = self._quantile * (len(self._sorted) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(self._sorted) - 1)
+        value = self._sorted[lo] + (self._sorted[hi] - self._sorted[lo]) * (pos - lo)
+        return max(self._floor, self._margin * value)
