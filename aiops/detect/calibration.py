@@ -4,9 +4,10 @@ The threshold is a margin over a high quantile of a calibration set (floored). T
 the detector's scores on its last training rows and then slides over the scores it gives live,
 so a group whose normal drifts away from its training stretch (a daily load that grew, a metric
 that settled at a new level) is judged against what is normal for it now. A score at or past
-the threshold never joins the set: while the group alarms the calibration is frozen, so an
-incident, however long, is not learnt as normal (the baseline of the detector is frozen the
-same way).
+the threshold never joins the set, nor does any score in the `guard` rows after one: while the
+group alarms, and for a while after (an incident's score flickers around the bar, and its rows
+just under it are the incident still), the calibration is frozen, so an incident, however long,
+is not learnt as normal.
 """
 
 from __future__ import annotations
@@ -18,19 +19,30 @@ from collections.abc import Iterable
 
 
 class RollingCalibration:
-    """max(floor, margin x quantile) of the last `window` scores that stayed under the bar."""
+    """max(floor, margin x quantile) of the last `window` quiet scores (under the bar, and not
+    within `guard` rows after a score that was not)."""
 
     def __init__(
-        self, initial: Iterable[float], window: int, quantile: float, margin: float, floor: float
+        self,
+        initial: Iterable[float],
+        window: int,
+        quantile: float,
+        margin: float,
+        floor: float,
+        guard: int = 0,
     ) -> None:
         if window < 1:
             raise ValueError(f"calibration window must be at least 1 score, got {window}")
         if not 0.0 <= quantile <= 1.0:
             raise ValueError(f"calibration quantile must be within [0, 1], got {quantile}")
+        if guard < 0:
+            raise ValueError(f"calibration guard must be 0 or more rows, got {guard}")
         self._window = window
         self._quantile = quantile
         self._margin = margin
         self._floor = floor
+        self._guard = guard
+        self._since_alarm = guard  # rows since the last score at or past the bar
         # Arrival order (to drop the oldest) beside a sorted copy (for the quantile): with a
         # few thousand scores, bisect's insert and delete move a few kilobytes, microseconds.
         self._fifo: deque[float] = deque()
@@ -41,8 +53,14 @@ class RollingCalibration:
         self.threshold = self._compute()
 
     def observe(self, score: float) -> None:
-        """Take a score the detector just gave; a score at or past the bar is not learnt."""
-        if not math.isfinite(score) or score >= self.threshold:
+        """Take a score the detector just gave; only a quiet one is learnt."""
+        if not math.isfinite(score):
+            return
+        if score >= self.threshold:
+            self._since_alarm = 0
+            return
+        if self._since_alarm < self._guard:
+            self._since_alarm += 1
             return
         self._add(score)
         self.threshold = self._compute()

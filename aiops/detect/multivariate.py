@@ -68,6 +68,8 @@ class MultivariateConfig:
     # under the threshold, sliding over the live scores (0: the training scores, never updated).
     # The SPOT rule always reads the training scores.
     calibration_rows: int = 4320
+    # Nor are the scores this many rows after a score at or past the threshold learnt.
+    calibration_guard: int = 60
 
 
 @dataclass
@@ -252,6 +254,7 @@ def _calibration(train_scores: FloatArray, c: MultivariateConfig) -> RollingCali
         c.threshold_quantile,
         c.threshold_margin,
         c.threshold,
+        c.calibration_guard,
     )
 
 

@@ -66,3 +66,19 @@ def test_without_a_window_the_training_threshold_stays() -> None:
     train, test = quiet(2000, 1.0, 6), quiet(500, 5.0, 7)
     thresholds = replay_thresholds(train, test, c)
     assert np.all(thresholds == alarm_threshold(train, c))
+
+
+def test_the_rows_just_after_an_alarm_are_not_learnt() -> None:
+    # bar = 2 x the smallest of the last three quiet scores
+    cal = RollingCalibration(
+        [0.5, 0.6, 0.7], window=3, quantile=0.0, margin=2.0, floor=0.0, guard=5
+    )
+    assert cal.threshold == 1.0
+    cal.observe(1.5)  # an alarm
+    for _ in range(5):  # the incident's rows just under the bar
+        cal.observe(0.9)
+    assert cal.threshold == 1.0
+    cal.observe(0.9)  # the sixth row after the alarm is quiet again: 0.5 leaves the window
+    assert cal.threshold == 1.2
+    with pytest.raises(ValueError, match="guard"):
+        RollingCalibration([1.0], window=10, quantile=0.9, margin=1.0, floor=0.0, guard=-1)

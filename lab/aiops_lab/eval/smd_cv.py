@@ -56,6 +56,7 @@ class CvResult:
     cv_f1: float  # mean held-out F1
     full_choice: dict[str, Any]
     full_f1: float
+    full_by_entity: dict[str, float]  # each entity's F1 with the full-split choice
     grid: dict[str, tuple[Any, ...]]
 
 
@@ -84,8 +85,14 @@ def rule_combinations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]
 
 
 def cross_validate(
-    entities: Sequence[Entity], base: MultivariateConfig, grid: Mapping[str, Sequence[Any]]
+    entities: Sequence[Entity],
+    base: MultivariateConfig,
+    grid: Mapping[str, Sequence[Any]],
+    weights: Sequence[float] | None = None,
 ) -> CvResult:
+    """Leave each entity out in turn; `weights` weigh the entities' F1 when choosing (each
+    corpus as much as another, when several are pooled), the figures are plain means."""
+    w = np.ones(len(entities)) if weights is None else np.asarray(weights, dtype=np.float64)
     shape_grid = {k: v for k, v in grid.items() if k not in RULE_SETTINGS}
     choices: list[dict[str, Any]] = []
     rows: list[FloatArray] = []  # per choice, per entity F1
@@ -109,13 +116,14 @@ def cross_validate(
     folds = []
     for i, ent in enumerate(entities):
         others = [j for j in range(len(entities)) if j != i]
-        best = int(np.argmax(table[:, others].mean(axis=1)))  # first of ties: grid order
+        best = int(np.argmax(table[:, others] @ w[others]))  # first of ties: grid order
         folds.append(Fold(ent.name, choices[best], float(table[best, i])))
-    full = int(np.argmax(table.mean(axis=1)))
+    full = int(np.argmax(table @ w))
     return CvResult(
         folds=folds,
         cv_f1=float(np.mean([f.f1 for f in folds])),
         full_choice=choices[full],
         full_f1=float(table[full].mean()),
+        full_by_entity={e.name: float(f) for e, f in zip(entities, table[full], strict=True)},
         grid={k: tuple(v) for k, v in grid.items()},
     )
