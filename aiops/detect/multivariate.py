@@ -14,6 +14,12 @@ Why this shape (chosen on SMD dev, see README):
 * the row score is the mean of the k largest such distances: one broken metric is enough, but
   two or three agreeing ones count more than one noisy outlier;
 * the score is smoothed (EWMA), because incidents last minutes, not one sample;
+* the alarm threshold is re-calibrated on the detector's own recent scores
+  (aiops.detect.calibration): a margin over a high quantile of its last few days of quiet
+  scores, starting from its scores on the training rows. SMD's test halves drift from their
+  training halves (a machine's normal after an incident is not its normal before), and a
+  threshold frozen at training time alarms on that drift for days or misses what is small
+  against it;
 * blame multiplies a dimension's distance from training with its distance from its own recent
   baseline: the dimensions that *changed now* and are *unusual* are the causes, whereas a metric
   that has sat at an unusual level for days is context.
@@ -28,6 +34,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from aiops.detect.calibration import RollingCalibration
 from aiops.detect.spot import PeaksState, spot_threshold
 
 FloatArray = npt.NDArray[np.float64]
@@ -45,18 +52,24 @@ class MultivariateConfig:
     # While the group is alarming, its baselines learn this much slower, so a long incident is
     # not absorbed into "normal" halfway through.
     freeze_factor: float = 1.0
-    # Alarm threshold, from training data only: the larger of a floor (in training-99th-percentile
-    # units) and a margin over a high quantile of the detector's own scores on the training rows
-    # (a group that is restless even in training needs a higher bar).
-    threshold: float = 1.2
-    threshold_quantile: float = 0.98
-    threshold_margin: float = 1.2
+    # Alarm threshold, no labels: the larger of a floor (in training-99th-percentile units) and a
+    # margin over a high quantile of the detector's own recent quiet scores (a group that is
+    # restless even when nothing is wrong needs a higher bar); see `calibration_rows`.
+    threshold: float = 1.0
+    threshold_quantile: float = 0.95
+    threshold_margin: float = 1.5
     # "quantile" is the rule above; "spot" puts the threshold where a training score would
     # exceed it with probability `risk`, from a GPD fitted to the training scores over their
     # `spot_level` quantile (peaks over threshold, aiops.detect.spot), floored at `threshold`.
     threshold_rule: Literal["quantile", "spot"] = "quantile"
     risk: float = 1e-3
     spot_level: float = 0.98
+    # The quantile rule's calibration set: the detector's last this-many scores that stayed
+    # under the threshold, sliding over the live scores (0: the training scores, never updated).
+    # The SPOT rule always reads the training scores.
+    calibration_rows: int = 4320
+    # Nor are the scores this many rows after a score at or past the threshold learnt.
+    calibration_guard: int = 60
 
 
 @dataclass
@@ -76,6 +89,20 @@ class MultivariateState:
     smooth: float = 0.0
     baseline: FloatArray = field(default_factory=lambda: np.zeros(0))
     count: int = 0
+    calibration: RollingCalibration | None = None  # None: the threshold is the model's
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Scores of rows in order, the threshold each row was judged by, and the blame."""
+
+    scores: FloatArray
+    thresholds: FloatArray
+    blame: FloatArray
+
+    @property
+    def alarms(self) -> npt.NDArray[np.bool_]:
+        return self.scores >= self.thresholds
 
 
 @dataclass
@@ -110,24 +137,36 @@ class MultivariateDetector:
             np.nan_to_num(median, nan=0.0), scale, change_scale, mean, std, c.threshold
         )
         # Run over the training rows once: scoring continues with warm baselines, and the
-        # detector's own training scores set the threshold.
+        # detector's own training scores set the threshold and start its calibration.
+        self.train_scores = np.zeros(0)
         self.reset()
-        self.train_scores, _ = self.score(x)
-        self.model.threshold = alarm_threshold(self.train_scores, c)
+        train_scores, _ = self.score(x)
+        self.train_scores = train_scores
+        self.model.threshold = alarm_threshold(train_scores, c)
+        self.state.calibration = _calibration(train_scores, c)
         return self.model
 
     def reset(self) -> None:
+        """Start scoring afresh: cold baselines, calibration back to the training scores."""
         d = 0 if self.model is None else self.model.median.shape[0]
-        self.state = MultivariateState(0.0, np.full(d, np.nan), 0)
+        calibration = _calibration(self.train_scores, self.config)
+        self.state = MultivariateState(0.0, np.full(d, np.nan), 0, calibration)
 
     def score(self, rows: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Score rows [T, dims] in order; returns (scores [T], blame [T, dims])."""
+        found = self.detect(rows)
+        return found.scores, found.blame
+
+    def detect(self, rows: npt.ArrayLike) -> Detection:
+        """Score rows [T, dims] in order, each against the threshold in force when it came."""
         x = np.asarray(rows, dtype=np.float64)
         scores = np.empty(x.shape[0])
+        thresholds = np.empty(x.shape[0])
         blame = np.empty(x.shape)
         for t in range(x.shape[0]):
+            thresholds[t] = self.threshold
             scores[t], blame[t] = self.step(x[t])
-        return scores, blame
+        return Detection(scores, thresholds, blame)
 
     def step(self, row: npt.ArrayLike) -> tuple[float, FloatArray]:
         if self.model is None:
@@ -147,18 +186,28 @@ class MultivariateDetector:
             s.smooth = raw if s.count == 0 else s.smooth + c.smooth_alpha * (raw - s.smooth)
         blame = (changed / m.std) * (np.abs(xs - m.mean) / m.std)
         blame = np.where(ok, blame, 0.0)
-        a = c.baseline_alpha * (c.freeze_factor if s.smooth >= m.threshold else 1.0)
+        a = c.baseline_alpha * (c.freeze_factor if s.smooth >= self.threshold else 1.0)
         s.baseline = np.where(ok, base + a * (xs - base), s.baseline)
         s.count += int(ok.any())
+        if s.calibration is not None and ok.any():
+            s.calibration.observe(s.smooth)
         return s.smooth, blame
 
     @property
     def threshold(self) -> float:
-        return np.inf if self.model is None else self.model.threshold
+        """The threshold the next row's score is judged by."""
+        if self.model is None:
+            return np.inf
+        cal = self.state.calibration
+        return self.model.threshold if cal is None else cal.threshold
 
 
 def alarm_threshold(train_scores: FloatArray, c: MultivariateConfig) -> float:
-    """The alarm threshold from the detector's own scores on its training rows (no labels)."""
+    """The alarm threshold from the detector's own scores on its training rows (no labels).
+
+    With a calibration window the quantile rule reads only the last `calibration_rows` of them,
+    where the sliding calibration starts (so the two agree on the first live row).
+    """
     if c.threshold_rule == "spot":
         level = float(np.quantile(train_scores, c.spot_level))
         excess = train_scores[train_scores > level] - level
@@ -172,8 +221,41 @@ def alarm_threshold(train_scores: FloatArray, c: MultivariateConfig) -> float:
         # the (1 - risk) quantile of the training scores, from the tail fitted over `level`
         tail = float(spot_threshold(peaks, c.risk, min_peaks=10)[0])
         return max(c.threshold, level + tail)
-    train_q = float(np.quantile(train_scores, c.threshold_quantile))
+    recent = train_scores[-c.calibration_rows :] if c.calibration_rows else train_scores
+    train_q = float(np.quantile(recent, c.threshold_quantile))
     return max(c.threshold, float(c.threshold_margin * train_q))
+
+
+def replay_thresholds(
+    train_scores: FloatArray, scores: FloatArray, c: MultivariateConfig
+) -> FloatArray:
+    """The threshold each of `scores` met, had the detector given them after its training.
+
+    For choosing threshold rules on recorded scores (`aiops eval smd --cv`); the same as
+    `detect(...).thresholds` when the baselines do not depend on the threshold
+    (freeze_factor 1).
+    """
+    cal = _calibration(train_scores, c)
+    if cal is None:
+        return np.full(len(scores), alarm_threshold(train_scores, c))
+    out = np.empty(len(scores))
+    for t, score in enumerate(scores):
+        out[t] = cal.threshold
+        cal.observe(float(score))
+    return out
+
+
+def _calibration(train_scores: FloatArray, c: MultivariateConfig) -> RollingCalibration | None:
+    if c.threshold_rule != "quantile" or c.calibration_rows == 0 or len(train_scores) == 0:
+        return None
+    return RollingCalibration(
+        train_scores.tolist(),
+        c.calibration_rows,
+        c.threshold_quantile,
+        c.threshold_margin,
+        c.threshold,
+        c.calibration_guard,
+    )
 
 
 def _causal_change(x: FloatArray, alpha: float) -> FloatArray:

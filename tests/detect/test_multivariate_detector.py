@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from aiops.detect.multivariate import MultivariateDetector
+from aiops.detect.multivariate import MultivariateDetector, replay_thresholds
 from aiops.detect.presets import MULTIVARIATE_CONFIG
 
 
@@ -24,8 +26,8 @@ def test_injected_fault_is_detected_and_its_metrics_blamed() -> None:
     test[1200:1260, [2, 6]] += 0.4
     det = MultivariateDetector(MULTIVARIATE_CONFIG)
     det.fit(train)
-    scores, blame = det.score(test)
-    alarm = scores >= det.threshold
+    found = det.detect(test)
+    alarm, blame = found.alarms, found.blame
     assert alarm[1200:1260].mean() > 0.8
     assert alarm[:1150].mean() < 0.01
     top2 = set(np.argsort(-blame[1200:1260].mean(axis=0))[:2].tolist())
@@ -51,12 +53,44 @@ def test_missing_values_do_not_crash_or_alarm() -> None:
     test[400, 3] = np.inf
     det = MultivariateDetector(MULTIVARIATE_CONFIG)
     det.fit(train)
-    scores, blame = det.score(test)
-    assert np.all(np.isfinite(scores))
-    assert np.all(np.isfinite(blame))
-    assert not np.any(scores >= det.threshold)
+    found = det.detect(test)
+    assert np.all(np.isfinite(found.scores))
+    assert np.all(np.isfinite(found.blame))
+    assert not np.any(found.alarms)
 
 
 def test_scoring_before_fit_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         MultivariateDetector().step(np.zeros(3))
+
+
+def test_a_machine_whose_normal_got_noisier_recalibrates_and_still_sees_a_fault() -> None:
+    train = machine(3000, 7)
+    test = machine(6000, 8)
+    # the quiet metrics swing twice as wide as in training, for good
+    test[:, 4:] = np.random.default_rng(9).uniform(0.15, 0.35, (6000, 4))
+    test[5000:5060, [1, 5]] += 0.5
+    fixed = MultivariateDetector(dataclasses.replace(MULTIVARIATE_CONFIG, calibration_rows=0))
+    fixed.fit(train)
+    frozen_at_training = fixed.detect(test).alarms
+    det = MultivariateDetector(MULTIVARIATE_CONFIG)
+    det.fit(train)
+    found = det.detect(test)
+    assert frozen_at_training[1000:4900].mean() > 0.05  # the drift alone alarms
+    assert found.alarms[1000:4900].mean() < 0.01
+    assert found.alarms[5000:5060].mean() > 0.8
+    assert found.thresholds[4900] > found.thresholds[0]
+
+
+def test_thresholds_replayed_on_recorded_scores_are_the_detectors() -> None:
+    train, test = machine(2000, 10), machine(3000, 11)
+    test[:, :4] += np.random.default_rng(12).normal(0, 0.03, (3000, 4))
+    test[2000:2040, 2] += 0.4
+    det = MultivariateDetector(MULTIVARIATE_CONFIG)
+    det.fit(train)
+    found = det.detect(test)
+    replayed = replay_thresholds(det.train_scores, found.scores, MULTIVARIATE_CONFIG)
+    np.testing.assert_array_equal(found.thresholds, replayed)
+    det.reset()  # the calibration starts over from the training scores
+    assert det.model is not None
+    assert det.threshold == det.model.threshold == found.thresholds[0]

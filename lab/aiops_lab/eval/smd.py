@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aiops.detect.multivariate import MultivariateDetector
+from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector
 from aiops.detect.presets import MULTIVARIATE_CONFIG, MULTIVARIATE_GRID, MULTIVARIATE_WIDE_GRID
 from aiops_lab.eval.datasets_io import DatasetError
 from aiops_lab.eval.smd_cv import CvResult, cross_validate
@@ -35,8 +35,8 @@ METRICS = ("precision", "recall", "f1", "f1_pa", "auprc", "hitrate_100", "hitrat
 def evaluate_entity(ent: Entity, seed: int = 0) -> dict[str, Any]:
     det = MultivariateDetector(MULTIVARIATE_CONFIG)
     det.fit(ent.train)
-    scores, blame = det.score(ent.test)
-    pred = scores >= det.threshold
+    found = det.detect(ent.test)
+    scores, blame, pred = found.scores, found.blame, found.alarms
     p, r, f = prf(pred, ent.labels)
     _, _, f_pa = prf(point_adjust(pred, ent.labels), ent.labels)
     oracle_f1, _ = best_f1(scores, ent.labels)
@@ -49,7 +49,7 @@ def evaluate_entity(ent: Entity, seed: int = 0) -> dict[str, Any]:
         "hitrate_100": hit_rate(blame, ent.segments, 100),
         "hitrate_150": hit_rate(blame, ent.segments, 150),
         "oracle_best_f1": oracle_f1,
-        "threshold": det.threshold,
+        "threshold": det.model.threshold if det.model else float("nan"),
     }
     rnd_scores = np.random.default_rng(seed).random(len(ent.test))
     rf1, rthr = best_f1(rnd_scores, ent.labels)
@@ -104,13 +104,30 @@ def evaluate_folder(
         "entities": per,
         "mean": mean,
         "interpretation_ranges": "inclusive" if incl else "end-exclusive",
-        "threshold_rule": "per entity from train scores only: max(1.2, 1.2 x 98th percentile "
-        "of the detector's scores on train); constants frozen on smd-dev in "
-        "aiops.detect.presets.MULTIVARIATE_CONFIG; no test labels",
+        "threshold_rule": _rule_text(MULTIVARIATE_CONFIG),
         "random_rule": "U(0,1) scores with oracle thresholds (best F1; best F1_PA on a 0.01 "
         "grid); HitRate = expected value of a uniformly random ranking",
         "hitrate_segments": "all interpretation segments",
     }
+
+
+def _rule_text(c: MultivariateConfig) -> str:
+    if c.threshold_rule == "spot":
+        source = f"a GPD tail at risk {c.risk} over the detector's scores on train"
+    elif c.calibration_rows:
+        source = (
+            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of the detector's last "
+            f"{c.calibration_rows} scores under the threshold (train's last, then test's, "
+            "causally)"
+        )
+    else:
+        source = (
+            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of its scores on train"
+        )
+    return (
+        f"per entity, no test labels: max({c.threshold}, {source}); constants frozen on smd-dev "
+        "in aiops.detect.presets.MULTIVARIATE_CONFIG"
+    )
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -139,6 +156,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="with --cv: the wide grid (MULTIVARIATE_WIDE_GRID, the scoring too; ~10 min)",
     )
     p.add_argument(
+        "--pool",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --cv: choose the settings on this corpus's entities too (repeatable; each "
+        "corpus weighs as much as --data's; its entities are held out in turn as well)",
+    )
+    p.add_argument(
         "--ranges",
         choices=("auto", "inclusive", "exclusive"),
         default="auto",
@@ -151,7 +176,9 @@ def run(args: argparse.Namespace) -> int:
     incl = None if args.ranges == "auto" else args.ranges == "inclusive"
     try:
         res = evaluate_folder(args.data, incl, args.entity)
-        cv = _cross_validate(args.data, incl, args.entity, args.wide) if args.cv else None
+        cv = (
+            _cross_validate(args.data, args.pool, incl, args.entity, args.wide) if args.cv else None
+        )
     except DatasetError as exc:
         print(f"error: {exc}")
         return 2
@@ -176,29 +203,39 @@ def run(args: argparse.Namespace) -> int:
         f"{res['mean']['detector']['oracle_best_f1']:.3f})"
     )
     if cv is not None:
-        _print_cv(cv)
+        _print_cv(cv, [e["entity"] for e in res["entities"]])
     print(f"SMD point-wise F1: {res['mean']['detector']['f1']:.4f}")
     return 0
 
 
 def _cross_validate(
-    root: Path, inclusive: bool | None, only: list[str] | None, wide: bool
+    root: Path, pool: list[Path], inclusive: bool | None, only: list[str] | None, wide: bool
 ) -> CvResult:
-    names = [n for n in entity_names(root) if not only or n in only]
-    incl = ranges_are_inclusive(root) if inclusive is None else inclusive
-    entities = [load_entity(root, n, incl) for n in names]
+    entities: list[Entity] = []
+    weights: list[float] = []
+    for i, corpus in enumerate([root, *pool]):
+        names = [n for n in entity_names(corpus) if i > 0 or not only or n in only]
+        taken = {e.name for e in entities} & set(names)
+        if taken:
+            raise DatasetError(corpus / "train", f"entity {sorted(taken)[0]} is in two corpora")
+        incl = ranges_are_inclusive(corpus) if inclusive is None else inclusive
+        entities += [load_entity(corpus, n, incl) for n in names]
+        weights += [1.0 / len(names)] * len(names)
     grid = MULTIVARIATE_WIDE_GRID if wide else MULTIVARIATE_GRID
-    return cross_validate(entities, MULTIVARIATE_CONFIG, grid)
+    return cross_validate(entities, MULTIVARIATE_CONFIG, grid, weights)
 
 
-def _print_cv(cv: CvResult) -> None:
+def _print_cv(cv: CvResult, reported: list[str]) -> None:
     print("leave one entity out (settings chosen on the other entities):")
     print(f"{'held-out entity':16s} {'F1':>6s}  chosen")
     for f in cv.folds:
         chosen = ", ".join(f"{k}={v}" for k, v in f.choice.items())
         print(f"{f.entity:16s} {f.f1:6.3f}  {chosen}")
     full = ", ".join(f"{k}={v}" for k, v in cv.full_choice.items())
+    held = np.mean([f.f1 for f in cv.folds if f.entity in reported])
     print(
-        f"point-wise F1, leave-one-entity-out: {cv.cv_f1:.4f} "
-        f"(full split {cv.full_f1:.4f} with {full})"
+        f"point-wise F1, leave-one-entity-out: {held:.4f} "
+        f"(full split {np.mean([cv.full_by_entity[n] for n in reported]):.4f} with {full})"
     )
+    if len(cv.folds) > len(reported):
+        print(f"(every pooled entity held out in turn: {cv.cv_f1:.4f})")

@@ -9,7 +9,8 @@ ships.
 
 Cheap by construction: the detector's scores do not depend on the threshold rule, so each
 entity is scored once per combination of the settings that shape its scores; every threshold
-rule is then applied to the recorded training scores.
+rule is then replayed over the recorded scores (training scores, then the test scores in order,
+as the detector's calibration would have seen them).
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector, alarm_threshold
+from aiops.detect.multivariate import MultivariateConfig, MultivariateDetector, replay_thresholds
 from aiops_lab.eval.smd_io import Entity
 from aiops_lab.eval.smd_metrics import prf
 
 FloatArray = npt.NDArray[np.float64]
 #: Settings of the threshold rule: they act on the recorded scores; the rest shape the scores.
 RULE_SETTINGS = frozenset(
-    {"threshold", "threshold_quantile", "threshold_margin", "threshold_rule", "risk", "spot_level"}
+    {
+        "threshold",
+        "threshold_quantile",
+        "threshold_margin",
+        "threshold_rule",
+        "risk",
+        "spot_level",
+        "calibration_rows",
+    }
 )
 
 
@@ -47,6 +56,7 @@ class CvResult:
     cv_f1: float  # mean held-out F1
     full_choice: dict[str, Any]
     full_f1: float
+    full_by_entity: dict[str, float]  # each entity's F1 with the full-split choice
     grid: dict[str, tuple[Any, ...]]
 
 
@@ -62,7 +72,7 @@ def rule_combinations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]
     out = []
     for r in rules:
         unused = (
-            {"threshold_quantile", "threshold_margin"}
+            {"threshold_quantile", "threshold_margin", "calibration_rows"}
             if r.get("threshold_rule") == "spot"
             else {"risk", "spot_level"}
         )
@@ -75,8 +85,14 @@ def rule_combinations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]
 
 
 def cross_validate(
-    entities: Sequence[Entity], base: MultivariateConfig, grid: Mapping[str, Sequence[Any]]
+    entities: Sequence[Entity],
+    base: MultivariateConfig,
+    grid: Mapping[str, Sequence[Any]],
+    weights: Sequence[float] | None = None,
 ) -> CvResult:
+    """Leave each entity out in turn; `weights` weigh the entities' F1 when choosing (each
+    corpus as much as another, when several are pooled), the figures are plain means."""
+    w = np.ones(len(entities)) if weights is None else np.asarray(weights, dtype=np.float64)
     shape_grid = {k: v for k, v in grid.items() if k not in RULE_SETTINGS}
     choices: list[dict[str, Any]] = []
     rows: list[FloatArray] = []  # per choice, per entity F1
@@ -91,7 +107,7 @@ def cross_validate(
         for rule in rule_combinations(grid):
             chosen = dataclasses.replace(config, **rule)
             f1 = [
-                prf(test >= alarm_threshold(train, chosen), ent.labels)[2]
+                prf(test >= replay_thresholds(train, test, chosen), ent.labels)[2]
                 for ent, (train, test) in zip(entities, scored, strict=True)
             ]
             choices.append({**shape, **rule})
@@ -100,13 +116,14 @@ def cross_validate(
     folds = []
     for i, ent in enumerate(entities):
         others = [j for j in range(len(entities)) if j != i]
-        best = int(np.argmax(table[:, others].mean(axis=1)))  # first of ties: grid order
+        best = int(np.argmax(table[:, others] @ w[others]))  # first of ties: grid order
         folds.append(Fold(ent.name, choices[best], float(table[best, i])))
-    full = int(np.argmax(table.mean(axis=1)))
+    full = int(np.argmax(table @ w))
     return CvResult(
         folds=folds,
         cv_f1=float(np.mean([f.f1 for f in folds])),
         full_choice=choices[full],
         full_f1=float(table[full].mean()),
+        full_by_entity={e.name: float(f) for e, f in zip(entities, table[full], strict=True)},
         grid={k: tuple(v) for k, v in grid.items()},
     )
