@@ -10,8 +10,8 @@ Usage:
 The scenarios are split into `--groups` groups; each group runs in its own worker process with
 its own lab (simulated cluster + real Prometheus with 2 days of backfilled history and the
 alerting rules), one scenario after another: the detector warms up on live data for `--settle`
-seconds first (per-pod series are new at lab start; the detector is silent for its first 200
-samples), then each scenario is played with its warmup shortened to `--warmup` and observed
+seconds first (per-pod series are new at lab start: they start from their workload's warm pods'
+range, and the settle keeps start-up noise out of the figures), then each scenario is played with its warmup shortened to `--warmup` and observed
 `--hold` seconds from the fault on; the no-fault controls run `--control-minutes` (their
 seasonal swing stretched to the end). Between scenarios the bench ends the faults (POST
 /lab/clear), rolls back revision faults through the lab's Kubernetes API, and waits
