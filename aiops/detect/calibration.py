@@ -52,11 +52,12 @@ class RollingCalibration:
                 self._add(score)
         self.threshold = self._compute()
 
-    def observe(self, score: float) -> None:
-        """Take a score the detector just gave; only a quiet one is learnt."""
+    def observe(self, score: float, bar: float | None = None) -> None:
+        """Take a score the detector just gave, judged by `bar` (by default this threshold);
+        only a quiet one is learnt."""
         if not math.isfinite(score):
             return
-        if score >= self.threshold:
+        if score >= (self.threshold if bar is None else bar):
             self._since_alarm = 0
             return
         if self._since_alarm < self._guard:
