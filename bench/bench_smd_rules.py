@@ -29,6 +29,7 @@ from aiops_lab.eval.smd_metrics import prf
 
 from aiops.detect.calibration import RollingCalibration
 from aiops.detect.multivariate import (
+    MultivariateConfig,
     MultivariateDetector,
     alarm_threshold,
     replay_thresholds,
@@ -63,17 +64,20 @@ def held_out(
     return statistics.fmean(folds), float(table.mean(axis=1).max()), folds
 
 
-def training_rule(
-    tr: np.ndarray, te: np.ndarray, threshold: float, q: float, m: float
-) -> np.ndarray:
-    c = dataclasses.replace(
+def quantile_rule(threshold: float, q: float, m: float, rows: int) -> MultivariateConfig:
+    return dataclasses.replace(
         MULTIVARIATE_CONFIG,
         threshold=threshold,
         threshold_quantile=q,
         threshold_margin=m,
-        calibration_rows=0,
+        calibration_rows=rows,
     )
-    return np.full(len(te), alarm_threshold(tr, c))
+
+
+def training_rule(
+    tr: np.ndarray, te: np.ndarray, threshold: float, q: float, m: float
+) -> np.ndarray:
+    return np.full(len(te), alarm_threshold(tr, quantile_rule(threshold, q, m, 0)))
 
 
 def peak_envelope(te: np.ndarray, tau: float) -> np.ndarray:
@@ -94,14 +98,7 @@ def lower_only(
     tr: np.ndarray, te: np.ndarray, threshold: float, q: float, m: float, rows: int
 ) -> np.ndarray:
     """The shipped rule: recent quiet scores may lower the training threshold, never raise it."""
-    c = dataclasses.replace(
-        MULTIVARIATE_CONFIG,
-        threshold=threshold,
-        threshold_quantile=q,
-        threshold_margin=m,
-        calibration_rows=rows,
-    )
-    return replay_thresholds(tr, te, c)
+    return replay_thresholds(tr, te, quantile_rule(threshold, q, m, rows))
 
 
 def replace(
@@ -166,10 +163,10 @@ def main() -> None:
         ("recent quiet scores replace the training rule", cal, replace),
     ]
     names = " ".join(e.name.removeprefix("machine-") for e in entities)
-    print(f"{'rule family':55s} {'held out':>8s} {'full':>6s}  per machine ({names})")
+    print(f"{'rule family':58s} {'held out':>8s} {'full':>6s}  per machine ({names})")
     for label, grid, rule in families:
         cv, full, folds = held_out(entities, scored, grid, rule)
-        print(f"{label:55s} {cv:8.3f} {full:6.3f}  " + " ".join(f"{f:.3f}" for f in folds))
+        print(f"{label:58s} {cv:8.3f} {full:6.3f}  " + " ".join(f"{f:.3f}" for f in folds))
 
 
 if __name__ == "__main__":

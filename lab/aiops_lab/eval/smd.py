@@ -114,16 +114,15 @@ def evaluate_folder(
 def _rule_text(c: MultivariateConfig) -> str:
     if c.threshold_rule == "spot":
         source = f"a GPD tail at risk {c.risk} over the detector's scores on train"
-    elif c.calibration_rows:
-        source = (
-            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of the detector's last "
-            f"{c.calibration_rows} scores under the threshold (train's last, then test's, "
-            "causally)"
-        )
     else:
         source = (
             f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of its scores on train"
         )
+        if c.calibration_rows:
+            source += (
+                f", or, when lower, the same of its last {c.calibration_rows} quiet scores "
+                "(train's last, then test's, causally)"
+            )
     return (
         f"per entity, no test labels: max({c.threshold}, {source}); constants frozen on smd-dev "
         "in aiops.detect.presets.MULTIVARIATE_CONFIG"
