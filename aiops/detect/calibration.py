@@ -2,8 +2,9 @@
 
 The threshold is a margin over a high quantile of a calibration set (floored). The set starts as
 the detector's scores on its last training rows and then slides over the scores it gives live,
-so a group whose normal drifts away from its training stretch (a daily load that grew, a metric
-that settled at a new level) is judged against what is normal for it now. A score at or past
+so it says what is normal for the group now. (The multivariate detector holds the lower of this
+and its training threshold: a group quieter now than in its training stretch, which held
+incidents and restless days, gets a lower bar; see aiops.detect.multivariate.) A score at or past
 the threshold never joins the set, nor does any score in the `guard` rows after one: while the
 group alarms, and for a while after (an incident's score flickers around the bar, and its rows
 just under it are the incident still), the calibration is frozen, so an incident, however long,

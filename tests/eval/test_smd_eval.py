@@ -91,6 +91,16 @@ def test_plain_txt_layout_works_too(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "SMD point-wise F1" in capsys.readouterr().out
 
 
+def test_pool_names_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_corpus(tmp_path / "smd")
+    assert run(["--data", str(root), "--pool", str(root)]) == 2
+    assert "add --cv" in capsys.readouterr().out
+    assert run(["--data", str(root), "--pool", str(root), "--cv"]) == 2
+    assert "m-1 is in two corpora" in capsys.readouterr().out
+    assert run(["--data", str(root), "--pool", str(tmp_path / "nowhere"), "--cv"]) == 2
+    assert "nowhere" in capsys.readouterr().out
+
+
 def test_malformed_row_names_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -172,6 +172,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pool and not args.cv:
+        print("error: --pool only adds corpora to the cross-validation; add --cv")
+        return 2
     incl = None if args.ranges == "auto" else args.ranges == "inclusive"
     try:
         res = evaluate_folder(args.data, incl, args.entity)
