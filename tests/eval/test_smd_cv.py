@@ -4,7 +4,7 @@ alike."""
 from __future__ import annotations
 
 import numpy as np
-from aiops_lab.eval.smd_cv import cross_validate
+from aiops_lab.eval.smd_cv import cross_validate, rule_combinations
 from aiops_lab.eval.smd_io import Entity
 
 from aiops.detect.presets import MULTIVARIATE_CONFIG
@@ -40,3 +40,18 @@ def test_weights_make_a_small_corpus_count_as_much_as_a_large_one() -> None:
     only_c = cross_validate(ents[2:], MULTIVARIATE_CONFIG, GRID)
     assert weighed.full_choice == only_c.full_choice
     assert plain.full_f1 >= weighed.full_f1
+
+
+def test_settings_a_rule_does_not_read_are_not_multiplied() -> None:
+    rules = rule_combinations(
+        {
+            "threshold_rule": ("quantile",),
+            "calibration_rows": (4320, 0),
+            "calibration_guard": (60, 0),
+        }
+    )
+    assert rules == [
+        {"threshold_rule": "quantile", "calibration_rows": 4320, "calibration_guard": 60},
+        {"threshold_rule": "quantile", "calibration_rows": 4320, "calibration_guard": 0},
+        {"threshold_rule": "quantile", "calibration_rows": 0},
+    ]
