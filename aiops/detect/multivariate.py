@@ -229,7 +229,7 @@ def replay_thresholds(
 
     For choosing threshold rules on recorded scores (`aiops eval smd --cv`); the same as
     `detect(...).thresholds` when the baselines do not depend on the threshold
-    (freeze_factor 1).
+    (freeze_factor 1) and every row has a value (a row without one is not learnt).
     """
     trained = alarm_threshold(train_scores, c)
     cal = _calibration(train_scores, c)
