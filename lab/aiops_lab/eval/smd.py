@@ -152,7 +152,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wide",
         action="store_true",
-        help="with --cv: the wide grid (MULTIVARIATE_WIDE_GRID, the scoring too; ~10 min)",
+        help="with --cv: the wide grid (MULTIVARIATE_WIDE_GRID, the scoring too: every machine "
+        "scored 9 times, each replayed under every rule; long)",
     )
     p.add_argument(
         "--pool",
