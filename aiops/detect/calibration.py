@@ -2,8 +2,9 @@
 
 The threshold is a margin over a high quantile of a calibration set (floored). The set starts as
 the detector's scores on its last training rows and then slides over the scores it gives live,
-so a group whose normal drifts away from its training stretch (a daily load that grew, a metric
-that settled at a new level) is judged against what is normal for it now. A score at or past
+so it says what is normal for the group now. (The multivariate detector holds the lower of this
+and its training threshold: a group quieter now than in its training stretch, which held
+incidents and restless days, gets a lower bar; see aiops.detect.multivariate.) A score at or past
 the threshold never joins the set, nor does any score in the `guard` rows after one: while the
 group alarms, and for a while after (an incident's score flickers around the bar, and its rows
 just under it are the incident still), the calibration is frozen, so an incident, however long,
@@ -52,11 +53,12 @@ class RollingCalibration:
                 self._add(score)
         self.threshold = self._compute()
 
-    def observe(self, score: float) -> None:
-        """Take a score the detector just gave; only a quiet one is learnt."""
+    def observe(self, score: float, bar: float | None = None) -> None:
+        """Take a score the detector just gave, judged by `bar` (by default this threshold);
+        only a quiet one is learnt."""
         if not math.isfinite(score):
             return
-        if score >= self.threshold:
+        if score >= (self.threshold if bar is None else bar):
             self._since_alarm = 0
             return
         if self._since_alarm < self._guard:

@@ -14,12 +14,11 @@ Why this shape (chosen on SMD dev, see README):
 * the row score is the mean of the k largest such distances: one broken metric is enough, but
   two or three agreeing ones count more than one noisy outlier;
 * the score is smoothed (EWMA), because incidents last minutes, not one sample;
-* the alarm threshold is re-calibrated on the detector's own recent scores
-  (aiops.detect.calibration): a margin over a high quantile of its last few days of quiet
-  scores, starting from its scores on the training rows. SMD's test halves drift from their
-  training halves (a machine's normal after an incident is not its normal before), and a
-  threshold frozen at training time alarms on that drift for days or misses what is small
-  against it;
+* the alarm threshold comes from the detector's own scores: a margin over a high quantile of
+  its scores on the training rows, lowered when its last few days of quiet scores give a lower
+  one (aiops.detect.calibration). Training stretches hold incidents and restless days (SMD's
+  do), so a bar from training alone is too high for a machine that is quiet now; it is never
+  raised by recent scores, because a slow incident under the bar would raise it too;
 * blame multiplies a dimension's distance from training with its distance from its own recent
   baseline: the dimensions that *changed now* and are *unusual* are the causes, whereas a metric
   that has sat at an unusual level for days is context.
@@ -53,22 +52,23 @@ class MultivariateConfig:
     # not absorbed into "normal" halfway through.
     freeze_factor: float = 1.0
     # Alarm threshold, no labels: the larger of a floor (in training-99th-percentile units) and a
-    # margin over a high quantile of the detector's own recent quiet scores (a group that is
-    # restless even when nothing is wrong needs a higher bar); see `calibration_rows`.
-    threshold: float = 1.0
-    threshold_quantile: float = 0.95
-    threshold_margin: float = 1.5
+    # margin over a high quantile of the detector's own scores on the training rows (a group that
+    # is restless even when nothing is wrong needs a higher bar); lowered by the same rule on its
+    # recent quiet scores, see `calibration_rows`.
+    threshold: float = 0.8
+    threshold_quantile: float = 0.99
+    threshold_margin: float = 1.2
     # "quantile" is the rule above; "spot" puts the threshold where a training score would
     # exceed it with probability `risk`, from a GPD fitted to the training scores over their
     # `spot_level` quantile (peaks over threshold, aiops.detect.spot), floored at `threshold`.
     threshold_rule: Literal["quantile", "spot"] = "quantile"
     risk: float = 1e-3
     spot_level: float = 0.98
-    # The quantile rule's calibration set: the detector's last this-many scores that stayed
-    # under the threshold, sliding over the live scores (0: the training scores, never updated).
-    # The SPOT rule always reads the training scores.
+    # The quantile rule applied to the detector's last this-many quiet scores too (the last
+    # training rows', then the live ones'); the lower of the two thresholds holds (0: the
+    # training threshold only). Quiet: under the threshold and more than `calibration_guard`
+    # rows after the last score that was not. The SPOT rule reads the training scores only.
     calibration_rows: int = 4320
-    # Nor are the scores this many rows after a score at or past the threshold learnt.
     calibration_guard: int = 60
 
 
@@ -186,11 +186,12 @@ class MultivariateDetector:
             s.smooth = raw if s.count == 0 else s.smooth + c.smooth_alpha * (raw - s.smooth)
         blame = (changed / m.std) * (np.abs(xs - m.mean) / m.std)
         blame = np.where(ok, blame, 0.0)
-        a = c.baseline_alpha * (c.freeze_factor if s.smooth >= self.threshold else 1.0)
+        bar = self.threshold  # the one this row is judged by
+        a = c.baseline_alpha * (c.freeze_factor if s.smooth >= bar else 1.0)
         s.baseline = np.where(ok, base + a * (xs - base), s.baseline)
         s.count += int(ok.any())
         if s.calibration is not None and ok.any():
-            s.calibration.observe(s.smooth)
+            s.calibration.observe(s.smooth, bar)
         return s.smooth, blame
 
     @property
@@ -199,15 +200,11 @@ class MultivariateDetector:
         if self.model is None:
             return np.inf
         cal = self.state.calibration
-        return self.model.threshold if cal is None else cal.threshold
+        return self.model.threshold if cal is None else min(self.model.threshold, cal.threshold)
 
 
 def alarm_threshold(train_scores: FloatArray, c: MultivariateConfig) -> float:
-    """The alarm threshold from the detector's own scores on its training rows (no labels).
-
-    With a calibration window the quantile rule reads only the last `calibration_rows` of them,
-    where the sliding calibration starts (so the two agree on the first live row).
-    """
+    """The alarm threshold from the detector's own scores on its training rows (no labels)."""
     if c.threshold_rule == "spot":
         level = float(np.quantile(train_scores, c.spot_level))
         excess = train_scores[train_scores > level] - level
@@ -221,8 +218,7 @@ def alarm_threshold(train_scores: FloatArray, c: MultivariateConfig) -> float:
         # the (1 - risk) quantile of the training scores, from the tail fitted over `level`
         tail = float(spot_threshold(peaks, c.risk, min_peaks=10)[0])
         return max(c.threshold, level + tail)
-    recent = train_scores[-c.calibration_rows :] if c.calibration_rows else train_scores
-    train_q = float(np.quantile(recent, c.threshold_quantile))
+    train_q = float(np.quantile(train_scores, c.threshold_quantile))
     return max(c.threshold, float(c.threshold_margin * train_q))
 
 
@@ -233,15 +229,16 @@ def replay_thresholds(
 
     For choosing threshold rules on recorded scores (`aiops eval smd --cv`); the same as
     `detect(...).thresholds` when the baselines do not depend on the threshold
-    (freeze_factor 1).
+    (freeze_factor 1) and every row has a value (a row without one is not learnt).
     """
+    trained = alarm_threshold(train_scores, c)
     cal = _calibration(train_scores, c)
     if cal is None:
-        return np.full(len(scores), alarm_threshold(train_scores, c))
+        return np.full(len(scores), trained)
     out = np.empty(len(scores))
     for t, score in enumerate(scores):
-        out[t] = cal.threshold
-        cal.observe(float(score))
+        out[t] = min(trained, cal.threshold)
+        cal.observe(float(score), out[t])
     return out
 
 

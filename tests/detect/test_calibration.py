@@ -22,10 +22,11 @@ def test_first_threshold_is_the_training_rule_on_the_last_rows() -> None:
     cal = RollingCalibration(
         train, c.calibration_rows, c.threshold_quantile, c.threshold_margin, c.threshold
     )
-    assert cal.threshold == pytest.approx(alarm_threshold(train, c))
-    assert cal.threshold == pytest.approx(
-        max(c.threshold, c.threshold_margin * float(np.quantile(train[-4320:], 0.95)))
-    )
+    recent = dataclasses.replace(c, calibration_rows=0)
+    assert cal.threshold == pytest.approx(alarm_threshold(train[-4320:], recent))
+    # the detector holds the lower of this and the rule on all its training scores
+    assert replay_thresholds(train, quiet(3, 0.1, 3), c)[0] == pytest.approx(cal.threshold)
+    assert alarm_threshold(train, c) > cal.threshold
 
 
 def test_a_drifting_normal_recalibrates_and_old_scores_leave_the_window() -> None:
@@ -82,3 +83,17 @@ def test_the_rows_just_after_an_alarm_are_not_learnt() -> None:
     assert cal.threshold == 1.2
     with pytest.raises(ValueError, match="guard"):
         RollingCalibration([1.0], window=10, quantile=0.9, margin=1.0, floor=0.0, guard=-1)
+
+
+def test_recent_quiet_scores_lower_the_detectors_bar_and_never_raise_it() -> None:
+    c = MULTIVARIATE_CONFIG
+    train = np.r_[quiet(3000, 3.0, 9), quiet(6000, 0.6, 10)]  # restless, then quiet
+    trained = alarm_threshold(train, dataclasses.replace(c, calibration_rows=0))
+    test = quiet(6000, 0.6, 11)
+    test[5000:5060] = 0.7 * trained  # a fault the training bar would miss
+    bars = replay_thresholds(train, test, c)
+    assert bars.max() <= trained
+    assert np.all(test[5000:5060] >= bars[5000:5060])
+    assert not np.any(test[:5000] >= bars[:5000])
+    louder = replay_thresholds(train, quiet(6000, 5.0, 12), c)
+    assert louder.max() <= trained

@@ -1,10 +1,10 @@
 """`aiops eval smd --cv`: each held-out entity's rule is chosen without it; pooled corpora weigh
-alike; the calibrated thresholds are replayed, not frozen at training."""
+alike."""
 
 from __future__ import annotations
 
 import numpy as np
-from aiops_lab.eval.smd_cv import cross_validate
+from aiops_lab.eval.smd_cv import cross_validate, rule_combinations
 from aiops_lab.eval.smd_io import Entity
 
 from aiops.detect.presets import MULTIVARIATE_CONFIG
@@ -23,10 +23,9 @@ def entity(name: str, seed: int, drift: float) -> Entity:
     return Entity(name, train, test, labels, [])
 
 
-def test_folds_choose_without_the_held_out_entity_and_drift_picks_calibration() -> None:
+def test_folds_choose_without_the_held_out_entity() -> None:
     ents = [entity("a", 1, 0.2), entity("b", 2, 0.2), entity("c", 3, 0.1)]
     cv = cross_validate(ents, MULTIVARIATE_CONFIG, GRID)
-    assert cv.full_choice["calibration_rows"] == 500  # drifting machines want it
     for i, fold in enumerate(cv.folds):
         alone = cross_validate(ents[:i] + ents[i + 1 :], MULTIVARIATE_CONFIG, GRID)
         assert fold.choice == alone.full_choice
@@ -41,3 +40,18 @@ def test_weights_make_a_small_corpus_count_as_much_as_a_large_one() -> None:
     only_c = cross_validate(ents[2:], MULTIVARIATE_CONFIG, GRID)
     assert weighed.full_choice == only_c.full_choice
     assert plain.full_f1 >= weighed.full_f1
+
+
+def test_settings_a_rule_does_not_read_are_not_multiplied() -> None:
+    rules = rule_combinations(
+        {
+            "threshold_rule": ("quantile",),
+            "calibration_rows": (4320, 0),
+            "calibration_guard": (60, 0),
+        }
+    )
+    assert rules == [
+        {"threshold_rule": "quantile", "calibration_rows": 4320, "calibration_guard": 60},
+        {"threshold_rule": "quantile", "calibration_rows": 4320, "calibration_guard": 0},
+        {"threshold_rule": "quantile", "calibration_rows": 0},
+    ]

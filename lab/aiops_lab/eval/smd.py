@@ -114,16 +114,15 @@ def evaluate_folder(
 def _rule_text(c: MultivariateConfig) -> str:
     if c.threshold_rule == "spot":
         source = f"a GPD tail at risk {c.risk} over the detector's scores on train"
-    elif c.calibration_rows:
-        source = (
-            f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of the detector's last "
-            f"{c.calibration_rows} scores under the threshold (train's last, then test's, "
-            "causally)"
-        )
     else:
         source = (
             f"{c.threshold_margin} x {c.threshold_quantile:.0%} quantile of its scores on train"
         )
+        if c.calibration_rows:
+            source += (
+                f", or, when lower, the same of its last {c.calibration_rows} quiet scores "
+                "(train's last, then test's, causally)"
+            )
     return (
         f"per entity, no test labels: max({c.threshold}, {source}); constants frozen on smd-dev "
         "in aiops.detect.presets.MULTIVARIATE_CONFIG"
@@ -153,7 +152,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wide",
         action="store_true",
-        help="with --cv: the wide grid (MULTIVARIATE_WIDE_GRID, the scoring too; ~10 min)",
+        help="with --cv: the wide grid (MULTIVARIATE_WIDE_GRID, the scoring too: every machine "
+        "scored 9 times, each replayed under every rule; long)",
     )
     p.add_argument(
         "--pool",
@@ -173,6 +173,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pool and not args.cv:
+        print("error: --pool only adds corpora to the cross-validation; add --cv")
+        return 2
     incl = None if args.ranges == "auto" else args.ranges == "inclusive"
     try:
         res = evaluate_folder(args.data, incl, args.entity)

@@ -39,6 +39,7 @@ RULE_SETTINGS = frozenset(
         "risk",
         "spot_level",
         "calibration_rows",
+        "calibration_guard",
     }
 )
 
@@ -72,10 +73,12 @@ def rule_combinations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]
     out = []
     for r in rules:
         unused = (
-            {"threshold_quantile", "threshold_margin", "calibration_rows"}
+            {"threshold_quantile", "threshold_margin", "calibration_rows", "calibration_guard"}
             if r.get("threshold_rule") == "spot"
             else {"risk", "spot_level"}
         )
+        if r.get("calibration_rows") == 0:
+            unused = unused | {"calibration_guard"}
         used = {k: v for k, v in r.items() if k not in unused}
         key = tuple(sorted(used.items()))
         if key not in seen:
