@@ -7,17 +7,17 @@ Usage:
         [--hold 150] [--cooldown 40] [--settle 240] [--control-minutes 10] \
         [--rate-window 15s] [--settle-seconds 0] [--keep DIR] [--json out.json]
 
-The scenarios are split into `--groups` groups; each group runs in its own worker process with
-its own lab (simulated cluster + real Prometheus with 2 days of backfilled history and the
-alerting rules), one scenario after another: the detector warms up on live data for `--settle`
-seconds first (per-pod series are new at lab start: they start from their workload's warm pods'
-range, and the settle keeps start-up noise out of the figures), then each scenario is played with its warmup shortened to `--warmup` and observed
-`--hold` seconds from the fault on; the no-fault controls run `--control-minutes` (their
-seasonal swing stretched to the end). Between scenarios the bench ends the faults (POST
-/lab/clear), rolls back revision faults through the lab's Kubernetes API, and waits
+The scenarios are split into `--groups` groups; each group runs in its own worker process with its
+own lab (simulated cluster + real Prometheus with 2 days of backfilled history and the alerting
+rules), one scenario after another: the detector warms up on live data for `--settle` seconds first
+(per-pod series are new at lab start: they start from their workload's warm pods' range, and the
+settle keeps start-up noise out of the figures), then each scenario is played with its warmup
+shortened to `--warmup` and observed `--hold` seconds from the fault on; the no-fault controls run
+`--control-minutes` (their seasonal swing stretched to the end). Between scenarios the bench ends
+the faults (POST /lab/clear), rolls back revision faults through the lab's Kubernetes API, and waits
 `--cooldown` seconds. The detector and the alert rules use the same queries, with the same
-`--rate-window` (15 s: 15 samples at the 1 s scrape). `--keep DIR` keeps each lab's Prometheus
-data; bench/replay_lab_detection.py then scores any detector setting on that recording offline.
+`--rate-window` (15 s: 15 samples at the 1 s scrape). `--keep DIR` keeps each lab's Prometheus data;
+bench/replay_lab_detection.py then scores any detector setting on that recording offline.
 
 TTD: from the fault's injection (the simulation acts on its next tick, up to 1 s after the
 scheduled time; /lab/status tells when) to the moment the bench saw the anomaly (a pass
