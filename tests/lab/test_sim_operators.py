@@ -11,7 +11,7 @@ from aiops_lab.cluster.cluster import Cluster
 from aiops_lab.cluster.state import ClusterConfig
 from aiops_lab.scenario import ScenarioError, parse_scenario
 from aiops_lab.sim.faults import Fault, FaultKind
-from aiops_lab.sim.operators import CRONJOB_SOURCE
+from aiops_lab.sim.operators import CRONJOB_SOURCE, RESTARTED_AT
 from aiops_lab.sim.shop import Shop
 from aiops_lab.sim.timeline import ScenarioTimeline
 from aiops_lab.sim.traffic import Traffic
@@ -73,6 +73,16 @@ def test_a_drain_moves_every_pod_off_the_node_and_uncordons_it_later() -> None:
     lab.run(40)
     node = next(n for n in lab.cluster.snapshot().nodes if n.name == "node-b")
     assert not node.unschedulable
+    # What the person changed, for `aiops lab eval` to tell it from aiops' actions: the node
+    # and every deployment that had a pod there (restarted), nothing else.
+    assert lab.timeline is not None
+    restarted = {
+        f"Deployment/boutique/{d.name}"
+        for d in lab.cluster.snapshot().deployments
+        if d.template_annotations.get(RESTARTED_AT)
+    }
+    assert restarted
+    assert lab.timeline.operated == {"Node/node-b", *restarted}
 
 
 def test_the_autoscaler_adds_replicas_under_load_and_removes_them_after_its_window() -> None:
@@ -86,6 +96,7 @@ def test_the_autoscaler_adds_replicas_under_load_and_removes_them_after_its_wind
     assert lab.service("frontend").desired == grown  # the 5-minute stabilisation window
     lab.run(200)
     assert lab.service("frontend").desired < grown
+    assert lab.timeline is not None and lab.timeline.operated == {"Deployment/boutique/frontend"}
 
 
 def test_a_cronjob_calls_its_backend_on_schedule_and_the_sidecar_counts_it() -> None:

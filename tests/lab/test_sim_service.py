@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+from aiops_lab.eval.lab_eval import operated_by
 from aiops_lab.scenario import SCENARIO_DIR
 from aiops_lab.sim.service import ShopService
 
@@ -38,6 +39,7 @@ def test_status_scenario_and_clear_over_http() -> None:
             time.sleep(0.05)
         status = httpx.get(f"{base}/lab/status", timeout=5).json()
         assert status["scenario"]["expect"]["playbook"] == "escalate"
+        assert operated_by(status) == set()  # no everyday operation in this scenario
         assert [f["kind"] for f in status["faults"]] == ["latency"]
 
         assert httpx.post(f"{base}/lab/clear", timeout=5).status_code == 200

@@ -109,6 +109,13 @@ def own_targets(scenario: Scenario) -> set[str]:
     return out
 
 
+def operated_by(status: Mapping[str, Any]) -> set[str]:
+    """Objects the scenario's everyday operations changed, as the lab reports them (a person
+    draining a node restarts every deployment with a pod there: not aiops' doing)."""
+    scenario = status.get("scenario") or {}
+    return set(scenario.get("operated", []))
+
+
 def playbook_actions(settings: Settings) -> dict[str, frozenset[str]]:
     from aiops.playbooks.loader import load_playbooks
 
@@ -257,7 +264,7 @@ class Evaluation:
             await asyncio.sleep(1.0)
         ended = time.time()
         after = await live.objects()
-        mine = own_targets(s)
+        mine = own_targets(s) | operated_by(await live.status())
         changes = [
             ObjectChange(*_split(t), what="spec changed")
             for t in sorted(after)

@@ -31,6 +31,11 @@ CRONJOB_SOURCE = "batch-report"
 
 
 class Operator(Protocol):
+    #: The objects it changed, as `aiops lab eval` names them ("Deployment/<ns>/<name>",
+    #: "Node/<name>"), so the evaluation tells a person's or a controller's changes from
+    #: anything else that changed the cluster.
+    changed: set[str]
+
     def step(self, now: float) -> None: ...
 
     def stop(self, now: float) -> None: ...
@@ -51,12 +56,14 @@ class NodeDrain:
     cordoned: bool = False
     restarted: bool = False
     next_try: float = 0.0
+    changed: set[str] = field(default_factory=set)
 
     def step(self, now: float) -> None:
         cluster = self.shop.cluster
         if not self.cordoned:
             cluster.set_unschedulable(self.node, True)
             self.cordoned = True
+            self.changed.add(f"Node/{self.node}")
         if self.until is not None and now >= self.until:
             self.stop(now)
             return
@@ -68,6 +75,7 @@ class NodeDrain:
             for d in snap.deployments:
                 if (d.namespace, d.name) in on_node:
                     cluster.rollout(d.namespace, d.name, d.image, {RESTARTED_AT: f"{now:.0f}"})
+                    self.changed.add(f"Deployment/{d.namespace}/{d.name}")
             return
         if now < self.next_try:
             return
@@ -97,6 +105,7 @@ class Autoscaler:
     minimum: int = 0
     next_sync: float = 0.0
     recommendations: deque[tuple[float, int]] = field(default_factory=deque)
+    changed: set[str] = field(default_factory=set)
 
     def step(self, now: float) -> None:
         if self.until is not None and now >= self.until:
@@ -121,6 +130,7 @@ class Autoscaler:
             want = max(r for _, r in self.recommendations)
         if want != status.desired:
             self.shop.cluster.scale_deployment(self.shop.namespace, self.deployment, want)
+            self.changed.add(f"Deployment/{self.shop.namespace}/{self.deployment}")
 
     def stop(self, now: float) -> None:
         self.next_sync = math.inf  # the autoscaler is removed; replicas stay where they are
@@ -138,6 +148,7 @@ class CronJob:
     multiplier: float
     next_run: float
     running_until: float | None = None
+    changed: set[str] = field(default_factory=set)  # calls a backend; changes no object
 
     def step(self, now: float) -> None:
         key = (CRONJOB_SOURCE, self.target)
@@ -167,11 +178,13 @@ class Scale:
     deployment: str
     replicas: int
     done: bool = False
+    changed: set[str] = field(default_factory=set)
 
     def step(self, now: float) -> None:
         if not self.done:
             self.done = True
             self.shop.cluster.scale_deployment(self.shop.namespace, self.deployment, self.replicas)
+            self.changed.add(f"Deployment/{self.shop.namespace}/{self.deployment}")
 
     def stop(self, now: float) -> None:
         self.done = True

@@ -147,6 +147,7 @@ class ShopService:
                 "faults_at": tl.fault_start,
                 "ends_at": tl.ends_at,
                 "done": tl.done(now),
+                "operated": sorted(tl.operated),
                 "expect": tl.scenario.expect.model_dump(mode="json"),
             },
             "errors": list(self.runner.errors) if self.runner else [],

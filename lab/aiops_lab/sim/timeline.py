@@ -49,6 +49,12 @@ class ScenarioTimeline:
     def ends_at(self) -> float:
         return self.started_at + self.scenario.duration
 
+    @property
+    def operated(self) -> set[str]:
+        """The objects the scenario's everyday operations changed (a drain's restarts, an
+        autoscaler's or a person's scaling)."""
+        return set().union(*(op.changed for op in self.running))
+
     def done(self, now: float) -> bool:
         return now >= self.ends_at
 
