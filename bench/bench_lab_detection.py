@@ -77,8 +77,8 @@ from aiops_lab.eval.lab_detection import (  # noqa: E402
 )
 from aiops_lab.scenario import EVERYDAY_DIR, SCENARIO_DIR, Scenario, load_all  # noqa: E402
 
+from aiops.activities.detection import build_signals  # noqa: E402
 from aiops.config import PrometheusSettings  # noqa: E402
-from aiops.detect.catalog import BUILTIN_SIGNALS  # noqa: E402
 from aiops.detect.detection_pass import DetectionState, PassConfig  # noqa: E402
 from aiops.integrations.prometheus import Prometheus, RangeQuery  # noqa: E402
 
@@ -168,7 +168,9 @@ def pass_config(args: argparse.Namespace) -> PassConfig:
 
 
 def detection_loop(prom_url: str, rec: Recorder, stop: threading.Event, config: PassConfig) -> None:
-    state = DetectionState(list(BUILTIN_SIGNALS), config)
+    # What the daemon watches: the signals marked `detect`, with their floors (the edges, pods
+    # pending and the like are for investigation and verification only).
+    state = DetectionState(build_signals([], []), config)
     prom = Prometheus(PrometheusSettings(url=prom_url, timeout_s=10.0))
     try:
         while not stop.is_set():
@@ -269,7 +271,7 @@ def run_group(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
         else tempfile.TemporaryDirectory(prefix="aiops-labdetect-")
     ) as tmp:
         rules = Path(tmp) / "alerts.yml"
-        rule_file = alert_rules(list(BUILTIN_SIGNALS), window=args.rate_window)
+        rule_file = alert_rules(build_signals([], []), window=args.rate_window)
         rules.write_text(yaml.safe_dump(rule_file, sort_keys=False))
         ctx = mp.get_context("spawn")
         lab = ctx.Process(target=_lab, args=(tmp, str(rules)), daemon=True)
