@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
@@ -98,6 +99,18 @@ def batch(workload: str) -> AnomalyBatch:
     return AnomalyBatch(anomalies=[workload_anomaly(workload)])
 
 
+async def opened_follow_up(
+    handle: WorkflowHandle[Any, Any], incidents: IncidentClient, follow_up: str
+) -> Incident:
+    """The follow-up incident `handle` opened, once it is there (30 s at most)."""
+    for _ in range(120):
+        with contextlib.suppress(IncidentNotFoundError):
+            opened, _ = await read_anomalies(incidents, follow_up)
+            return opened
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"no follow-up incident: {await handle.query(IncidentWorkflow.audit)}")
+
+
 async def test_a_second_fault_that_joins_after_planning_opens_a_follow_up(
     temporal_client: Client,
     task_queue: str,
@@ -116,13 +129,7 @@ async def test_a_second_fault_that_joins_after_planning_opens_a_follow_up(
     await handle.signal(IncidentWorkflow.add_anomalies, batch("checkoutservice"))
     follow_up = f"{handle.id}-f{str(handle.result_run_id)[:8]}"
     incidents = IncidentClient(temporal_client, task_queue)
-    for _ in range(120):
-        with contextlib.suppress(IncidentNotFoundError):
-            opened, _ = await read_anomalies(incidents, follow_up)
-            break
-        await asyncio.sleep(0.25)
-    else:
-        raise AssertionError(f"no follow-up incident: {await handle.query(IncidentWorkflow.audit)}")
+    opened = await opened_follow_up(handle, incidents, follow_up)
     assert {a.entity for a in opened.anomalies} == {"checkoutservice"}
     audit = [e.what for e in await handle.query(IncidentWorkflow.audit)]
     assert any(
@@ -194,13 +201,7 @@ async def test_callers_that_join_late_with_errors_from_the_root_cause_open_no_fo
         await read_anomalies(incidents, follow_up)
 
     await handle.signal(IncidentWorkflow.add_anomalies, batch("emailservice"))
-    for _ in range(120):
-        with contextlib.suppress(IncidentNotFoundError):
-            opened, _ = await read_anomalies(incidents, follow_up)
-            break
-        await asyncio.sleep(0.25)
-    else:
-        raise AssertionError(f"no follow-up incident: {await handle.query(IncidentWorkflow.audit)}")
+    opened = await opened_follow_up(handle, incidents, follow_up)
     assert {a.entity for a in opened.anomalies} == {"emailservice"}
     await approve(handle, "alice", request)
     report = await handle.result()
