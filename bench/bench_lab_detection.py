@@ -41,6 +41,15 @@ change: traffic spikes in the controls move memory up to 6.2 pp), i.e. ~20 s at 
 control anomaly (paymentservice p99 of ~30 requests in a 15 s window). Before this change
 (2026-11-24 code, 1m window, 10-minute controls): 9 of 11 detected (catalog-crashloop and
 checkout-bad-rollout missed), median 4.3 s, controls 64 and 41 anomalies.
+
+Again at commit 487d36b (the daemon's signals only, seeded new pods, load rules; beside a CI
+run): 11 of 11 detected, median TTD 1.9 s against 61.9 s (ratio 36.1x); the first anomaly of
+catalog-latency is its caller's latency (the fault acts on the callers' side), so 10 of 11 on
+the root cause; control-benign-rollout 0 anomalies, control-seasonal-traffic 1 (frontend p99
+3.6x its normal at the top of the stretched swing). TTD per scenario: node-a-pressure,
+catalog-cpu-hog, catalog-latency, frontend-traffic-surge 1; currency-packet-loss, redis-down 2;
+cart-bad-rollout, catalog-crashloop, checkout-bad-rollout 5; ad-memory-leak-fast 10;
+cart-memory-leak 19.
 """
 
 from __future__ import annotations
