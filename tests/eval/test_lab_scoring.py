@@ -145,6 +145,9 @@ def test_a_wrong_top_cause_fails_even_when_something_recovered() -> None:
     s = score(record([incident(T0 + 40, rep)]))
     assert s.detected and s.rca_rank == 2 and not s.passed
     assert "ranked 2" in s.why
+    # the score names who came first and why, so a failed run explains itself
+    assert [line.split()[0] for line in s.suspects] == ["frontend", "cartservice"]
+    assert s.suspects[0].startswith("frontend bad_rollout 0.50")
 
 
 def test_escalation_is_the_right_answer_for_faults_without_a_remedy() -> None:

@@ -131,6 +131,9 @@ class ScenarioScore:
     off_target_actions: list[str] = field(default_factory=list)
     # every closed incident's seconds from workflow start to its first root-cause report
     report_s: list[float] = field(default_factory=list)
+    # the first incident's leading hypotheses with their strongest evidence: why it ranked so
+    suspects: list[str] = field(default_factory=list)
+    opened_on: list[str] = field(default_factory=list)  # the first incident's anomalous entities
     passed: bool = False
     why: str = ""
 
@@ -181,6 +184,19 @@ def rca_rank(report: IncidentReport | None, root_cause: str) -> int | None:
         if h.target == root_cause:
             return rank
     return None
+
+
+def suspects(report: IncidentReport | None, n: int = 5, evidence: int = 3) -> list[str]:
+    """The report's first `n` hypotheses, each with its `evidence` heaviest facts, one line
+    each: what a person reads first when a scenario fails on its ranking."""
+    if report is None or report.rca is None:
+        return []
+    lines = []
+    for h in report.rca.hypotheses[:n]:
+        facts = sorted(h.evidence, key=lambda e: -e.weight)[:evidence]
+        why = "; ".join(f"{e.summary} (weight {e.weight:.2f})" for e in facts)
+        lines.append(f"{h.target} {h.fault.value} {h.confidence:.2f}: {why}")
+    return lines
 
 
 def report_latency_s(incident: SeenIncident) -> float | None:
@@ -290,6 +306,8 @@ def score(rec: ScenarioRecord) -> ScenarioScore:
         top = first.report.rca.top if first.report and first.report.rca else None
         s.rca_top = top.target if top else None
         s.rca_fault = top.fault.value if top else None
+        s.suspects = suspects(first.report)
+        s.opened_on = list(first.entities)
         plan = first.report.plan if first.report else None
         s.playbook = plan.playbook_id if plan else None
         s.plan_rationale = plan.rationale if plan else None
