@@ -102,6 +102,8 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
             "5",
             "--metrics",
             "otel",
+            "--keep",
+            str(tmp_path / "kept"),
         ],
         cwd=REPO,
         env=_env(tmp_path / "eval-state"),
@@ -154,6 +156,9 @@ def test_demo_and_lab_eval_heal_a_bad_rollout_end_to_end(tmp_path: Path) -> None
     assert cart["unsafe_actions"] == []
     assert figures["summary"]["passed"] == figures["summary"]["total"] == 2
     assert cart["report_s"] and figures["summary"]["report_p95_s"] == max(cart["report_s"])
+    assert cart["suspects"][0].startswith("cartservice bad_rollout")
+    # --keep leaves the run's state for a post-mortem: every incident's history is in it
+    assert (tmp_path / "kept" / "temporal.db").stat().st_size > 0
 
     still = [
         p

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -69,6 +69,9 @@ class EvalOptions:
     interval_s: float = 1.0
     policy: Path | None = None
     metrics: str = "istio"  # the lab's request-metrics flavour: istio, otel or linkerd
+    # keep the run's state here (Temporal's database, Prometheus' data, the logs) for a
+    # post-mortem, instead of a temporary directory removed at the end
+    keep: Path | None = None
     log: Callable[[str], None] = field(default=lambda _: None)
     # called with the scores so far after each scenario (partial figures survive a stop)
     progress: Callable[[list[ScenarioScore]], None] = field(default=lambda _: None)
@@ -297,8 +300,7 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
     policy = policy_path(settings, opts.policy)
     books = playbook_actions(settings)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="aiops-lab-eval-") as tmp:
-        state_dir = Path(tmp)
+    with _state_dir(opts.keep) as state_dir:
         settings, notes = with_free_ports(settings, mcp=False, fresh=True)
         for note in notes:
             opts.log(note)
@@ -312,8 +314,27 @@ def run_eval(settings: Settings, opts: EvalOptions) -> tuple[list[ScenarioScore]
             scores = asyncio.run(_evaluate(daemon, lab, scenarios, opts, books, keys.signers))
         finally:
             lab_commands.stop(proc)
-            shutil.rmtree(state_dir, ignore_errors=True)
+    if opts.keep is not None:
+        opts.log(f"kept the run's state in {opts.keep} (temporal.db, the lab's Prometheus, logs)")
     return scores, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _state_dir(keep: Path | None) -> Iterator[Path]:
+    """The run's state directory: `keep` (made here, left behind) or a temporary one."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(
+            prefix="aiops-lab-eval-", ignore_cleanup_errors=True
+        ) as tmp:
+            yield Path(tmp)
+        return
+    if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise LabEvalError(
+            f"--keep {keep}: not an empty directory; name a new or empty one "
+            "(a run's state would mix with another's)"
+        )
+    keep.mkdir(parents=True, exist_ok=True)
+    yield keep.resolve()
 
 
 async def _evaluate(
@@ -416,6 +437,15 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="evaluation policy (default: policies/demo.yaml)",
     )
     p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the run's state in DIR (new or empty) for a post-mortem: Temporal's "
+        "database (every incident's and the detection loop's history), the lab's Prometheus "
+        "data and logs",
+    )
+    p.add_argument(
         "--metrics",
         choices=METRICS_FLAVORS,
         default="istio",
@@ -444,6 +474,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log=log,
         progress=save,
         metrics=args.metrics,
+        keep=args.keep,
     )
     scores, wall = run_eval(settings, opts)
     save(scores)
