@@ -97,6 +97,12 @@ class NoveltyState:
     pre_hi: FloatArray
     pre_center: FloatArray
     pre_age: IntArray  # samples since that alarm
+    # the SPOT tail before that alarm (peak count, sum, sum of squares, largest): restored
+    # with the range, so the episode's records do not become the series' own tail
+    pre_peak_count: IntArray
+    pre_peak_total: FloatArray
+    pre_peak_squares: FloatArray
+    pre_peak_largest: FloatArray
     # SPOT statistics of the novelty (aiops.detect.spot.PeaksState, one array each)
     peak_samples: IntArray
     peak_count: IntArray
@@ -128,6 +134,10 @@ class NoveltyState:
             pre_hi=np.full((N_FEATURES, n), np.nan),
             pre_center=np.full((N_FEATURES, n), np.nan),
             pre_age=np.zeros(n, np.int64),
+            pre_peak_count=np.zeros(n, np.int64),
+            pre_peak_total=np.zeros(n),
+            pre_peak_squares=np.zeros(n),
+            pre_peak_largest=np.zeros(n),
             peak_samples=np.zeros(n, np.int64),
             peak_count=np.zeros(n, np.int64),
             peak_total=np.zeros(n),
@@ -297,8 +307,12 @@ class NoveltyDetector:
         self.blame = nov
         raw = nov.max(axis=0)
         warm = ok & (s.count >= c.warmup)
+        tail_before = None
         if c.risk > 0:
             peaks = s.peaks
+            if c.recover:
+                tail_before = (peaks.peaks.copy(), peaks.total.copy(), peaks.squares.copy(),
+                               peaks.largest.copy())  # fmt: skip
             z = np.maximum(spot_threshold(peaks, c.risk, c.min_peaks), c.min_novelty)
             if c.step_floor:
                 z = np.maximum(z, np.nan_to_num(usual_move / rng[0], nan=0.0))
@@ -319,7 +333,7 @@ class NoveltyDetector:
             s.quiet = np.where(score >= c.alarm_threshold, c.refractory, np.maximum(s.quiet - 1, 0))
 
         if c.recover:
-            self._recover(x, ok, score)
+            self._recover(x, ok, score, tail_before)
         # Update the known range after scoring (causal), then let it forget a little. What a
         # known cause drives (`persist`) is not what the series does by itself: its fast
         # features do not widen their range then, so a later rise without that cause is
@@ -349,9 +363,20 @@ class NoveltyDetector:
         s.t += 1
         return score
 
-    def _recover(self, x: FloatArray, ok: npt.NDArray[np.bool_], score: FloatArray) -> None:
-        """Remember the range at an episode's first alarm; restore it once the value is back
-        within it (before this sample widens the range); forget it after `recover` samples."""
+    def _recover(
+        self,
+        x: FloatArray,
+        ok: npt.NDArray[np.bool_],
+        score: FloatArray,
+        tail_before: tuple[IntArray, FloatArray, FloatArray, FloatArray] | None,
+    ) -> None:
+        """Remember the range (and the SPOT tail, as it was before this sample) at an
+        episode's first alarm; restore both once the value is back within that range (before
+        this sample widens it); forget them after `recover` samples. The episode's records
+        are learned while it lasts (one incident, one alarm: its plateau's wobbles are not
+        news), but an incident is not the series' normal: kept, a climb of errors from 0 to
+        0.7 raised the next threshold a thousandfold and a later fault that climbed to 0.8
+        opened nothing."""
         c, s = self.config, self.state
         held = np.isfinite(s.pre_lo[0])
         with np.errstate(invalid="ignore"):
@@ -363,6 +388,11 @@ class NoveltyDetector:
         s.lo = np.where(back, s.pre_lo, s.lo)
         s.hi = np.where(back, s.pre_hi, s.hi)
         s.center = np.where(back, s.pre_center, s.center)
+        if tail_before is not None:
+            s.peak_count = np.where(back, s.pre_peak_count, s.peak_count)
+            s.peak_total = np.where(back, s.pre_peak_total, s.peak_total)
+            s.peak_squares = np.where(back, s.pre_peak_squares, s.peak_squares)
+            s.peak_largest = np.where(back, s.pre_peak_largest, s.peak_largest)
         s.pre_age = np.where(held, s.pre_age + 1, 0)
         done = back | (held & (s.pre_age > c.recover))
         start = ~held & (score >= c.alarm_threshold)
@@ -370,6 +400,12 @@ class NoveltyDetector:
         s.pre_hi = np.where(done, np.nan, np.where(start, s.hi, s.pre_hi))
         s.pre_center = np.where(done, np.nan, np.where(start, s.center, s.pre_center))
         s.pre_age = np.where(done | start, 0, s.pre_age)
+        if tail_before is not None:
+            count, total, squares, largest = tail_before
+            s.pre_peak_count = np.where(start, count, s.pre_peak_count)
+            s.pre_peak_total = np.where(start, total, s.pre_peak_total)
+            s.pre_peak_squares = np.where(start, squares, s.pre_peak_squares)
+            s.pre_peak_largest = np.where(start, largest, s.pre_peak_largest)
 
 
 def _counter_increase(x: FloatArray, s: NoveltyState) -> FloatArray:

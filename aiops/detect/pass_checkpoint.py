@@ -19,7 +19,8 @@ from aiops.detect.pass_types import Held, PassConfig, SignalState
 from aiops.detect.tracker import SeriesKey, SignalTracker
 from aiops.domain.models import Anomaly
 
-FORMAT_VERSION = 3  # 2: the detector remembers pre-alarm ranges; 3: SPOT statistics
+FORMAT_VERSION = 4  # 2: the detector remembers pre-alarm ranges; 3: SPOT statistics; 4: and the
+# SPOT tail before an alarm
 
 
 class CheckpointError(Exception):

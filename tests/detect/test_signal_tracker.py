@@ -7,13 +7,20 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from aiops.detect.catalog import build_catalog
+from aiops.detect.pass_types import PassConfig
 from aiops.detect.tracker import SignalTracker
 from aiops.domain.models import Direction
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def feed(tracker: SignalTracker, matrix: np.ndarray, names: list[str], start: int = 0):
+def feed(
+    tracker: SignalTracker,
+    matrix: np.ndarray,
+    names: list[str],
+    start: int = 0,
+    seconds: float = 15,
+):
     found = []
     for t, row in enumerate(matrix):
         pts = [
@@ -21,7 +28,7 @@ def feed(tracker: SignalTracker, matrix: np.ndarray, names: list[str], start: in
             for n, v in zip(names, row, strict=True)
             if not np.isnan(v)
         ]
-        found += tracker.observe(T0 + timedelta(seconds=15 * (t + start)), pts)
+        found += tracker.observe(T0 + timedelta(seconds=seconds * (t + start)), pts)
     return found
 
 
@@ -159,3 +166,29 @@ def test_after_an_incident_a_smaller_one_on_the_same_series_is_still_news() -> N
     y = np.zeros((1500, 1))
     y[300:, 0] = 0.9
     assert len(feed(SignalTracker(build_catalog()["error_ratio"]), y, ["cart"])) == 1
+
+
+def test_an_incident_that_builds_up_does_not_blind_the_series_to_the_next_one() -> None:
+    # As the lab recorded it at one-second passes: a CPU hog elsewhere makes checkout's errors
+    # climb over a minute (its rate window filling) to 0.7 and drain away once fixed; three
+    # minutes later its own bad release makes them climb to 0.8. The first incident's climb,
+    # learned as the series' own tail, put its threshold a thousandfold up and the release
+    # opened no incident. The episode is forgotten once the series is back, tail and range.
+    rng = np.random.default_rng(7)
+    x = np.zeros((900, 1))
+    # The first climb starts with a jump (the first failed requests in the window), the
+    # second with samples too small to matter (under the signal's minimum change, 0.01).
+    climb = np.linspace(0.0, 1.0, 60) ** 2
+    x[300:360, 0] = 0.03 + 0.67 * climb
+    x[360:420, 0] = 0.7 + rng.uniform(-0.05, 0.05, 60)
+    x[420:480, 0] = 0.7 * climb[::-1]
+    x[700:760, 0] = 0.8 * climb
+    x[760:, 0] = 0.8 + rng.uniform(-0.03, 0.03, 140)
+    one_second = PassConfig(step_seconds=1.0)
+    tracker = SignalTracker(
+        build_catalog()["error_ratio"], step_seconds=1.0, config=one_second.step_detector()
+    )
+    found = [a.start for a in feed(tracker, x, ["checkout"], seconds=1)]
+    # one alarm per incident, each at its first sample past the minimum change
+    first_past = 700 + int(np.argmax(0.8 * climb > 0.01))
+    assert [(t - T0).total_seconds() for t in found] == [300, first_past]
