@@ -165,17 +165,19 @@ class SignalTracker:
     ) -> npt.NDArray[np.bool_]:
         """Series whose value is far enough from their normal level to matter (the signal's
         min_delta and min_ratio); NaN where there is no normal level yet counts as far.
-        Where `explained` (per series) is True the departure must persist like a persistent
-        signal's."""
+        Where `explained` (per series) is True, none: extra load explains the rise for as long
+        as it lasts, however long (a surge of minutes made every pod's CPU an anomaly once its
+        two-minute level showed it, and a follow-up incident drained the node they ran on); a
+        rise that outlasts its load is judged once the load is back (its fast features did not
+        learn the rise meanwhile, aiops.detect.novelty's `persist`)."""
         sig = self.signal
         normal = self.detector.state.center[0]
         known = np.isfinite(normal)
         # A persistent departure is as large as its slow level has come (that level is
         # updated with this row in the detector's step; the previous one is close enough).
         slow = self.detector.state.slow
-        waits = np.zeros(len(row), bool) if explained is None else explained
-        high = np.where(waits | self._persists(Direction.UP), np.fmin(row, slow), row)
-        low = np.where(waits | self._persists(Direction.DOWN), np.fmax(row, slow), row)
+        high = np.fmin(row, slow) if self._persists(Direction.UP) else row
+        low = np.fmax(row, slow) if self._persists(Direction.DOWN) else row
         with np.errstate(invalid="ignore"):
             up = (high - normal >= sig.min_delta) & (high >= normal * sig.min_ratio)
             down = (normal - low >= sig.min_delta) & (low * sig.min_ratio <= normal)
@@ -185,14 +187,17 @@ class SignalTracker:
             far = down
         else:
             far = up | down
-        return np.asarray(far | ~known, dtype=bool)
+        far = far | ~known
+        if explained is not None:
+            far &= ~explained
+        return np.asarray(far, dtype=bool)
 
     def score(
         self, row: npt.NDArray[np.float64], explained: npt.NDArray[np.bool_] | None = None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Score one row; returns the scores and the normal levels before this row.
-        `explained` (per series): a short departure has a known cause (aiops.detect.load),
-        so only one that persists counts."""
+        `explained` (per series): the departure has a known cause, extra load
+        (aiops.detect.load), so it counts only once it outlasts that load."""
         self.seed_first_samples(row)
         normal = self.detector.state.center[0].copy()
         allowed = self.practical(row, explained)

@@ -200,3 +200,19 @@ def test_the_load_rules_are_the_vocabulary_s_and_a_user_signal_can_take_them() -
     ctx.record(5.0, requests, np.array([30.0, 10.0]), np.array([10.0, 10.0]))  # cart 3x
     ctx.record(5.0, jobs, np.array([4.0]), np.array([1.0]))  # ads: 4x the jobs
     assert ctx.explained(5.0, wait).tolist() == [True, True]  # either load explains a rise
+
+
+def test_cpu_that_follows_a_surge_of_minutes_is_traffic_while_the_surge_lasts() -> None:
+    # A campaign: 2.5x the requests for a quarter of an hour. The pods' CPU follows the load
+    # the whole time; that is the surge's doing (an incident about the request rate), not a
+    # fault of every pod. CPU that stays up once the load is back outlasted its cause.
+    rng = np.random.default_rng(6)
+    rps = BASE * (1 + 0.03 * rng.standard_normal(2 * HOUR))
+    cpu = 0.002 * rps * (1 + 0.02 * rng.standard_normal(2 * HOUR))
+    rps[HOUR + 600 : HOUR + 1500] *= 2.5
+    cpu[HOUR + 600 : HOUR + 2400] *= 2.5  # ...and a leak keeps it there after the campaign
+    load = ({**LABELS, "workload": "catalog"}, rate(rps))
+    pod = {"namespace": "shop", "pod": "catalog-7d4f8b9c6d-x2x9q", "container": "server"}
+    found = anomalies(rate(cpu), HOUR, "cpu_usage", pod, also={"request_rate": load})
+    assert [t for t, _ in found if t < HOUR + 1500] == []
+    assert found and HOUR + 1500 <= found[0][0] < HOUR + 1500 + 120
