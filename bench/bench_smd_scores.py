@@ -27,6 +27,7 @@ import dataclasses
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from aiops_lab.eval.smd_cv import rule_combinations
@@ -51,7 +52,7 @@ def smoothed(x: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-def shipped(**changes: float) -> Family:
+def shipped(**changes: Any) -> Family:
     """The shipped score (optionally with other scoring settings), as `aiops eval smd` makes it."""
 
     def family(e: Entity) -> Scores:
@@ -87,7 +88,7 @@ def pca_error(variance: float, alpha: float = MULTIVARIATE_CONFIG.smooth_alpha) 
 
         def err(x: np.ndarray) -> np.ndarray:
             z = x - mean
-            return np.sum(np.square(z - z @ axes @ axes.T), axis=1)
+            return np.asarray(np.sum(np.square(z - z @ axes @ axes.T), axis=1))
 
         return _train_then_test(e, err, alpha)
 
@@ -102,7 +103,7 @@ def on_pca_residuals(variance: float) -> Family:
 
         def residual(x: np.ndarray) -> np.ndarray:
             z = x - mean
-            return z - z @ axes @ axes.T
+            return np.asarray(z - z @ axes @ axes.T)
 
         res = dataclasses.replace(e, train=residual(e.train), test=residual(e.test))
         return shipped()(res)
@@ -122,7 +123,7 @@ def robust_z(top_k: int) -> Family:
         scale = np.maximum(np.maximum(mad, np.quantile(dist, 0.99, axis=0) / 3), 0.01)
 
         def z(x: np.ndarray) -> np.ndarray:
-            return np.sort(np.abs(x - median) / scale, axis=1)[:, -top_k:].mean(axis=1)
+            return np.asarray(np.sort(np.abs(x - median) / scale, axis=1)[:, -top_k:].mean(axis=1))
 
         return _train_then_test(e, z, MULTIVARIATE_CONFIG.smooth_alpha)
 
@@ -143,11 +144,12 @@ def normalised(family: Family) -> Family:
 
 def combined(how: str, a: Family, b: Family) -> Family:
     """Two scores, each in units of its own 99th training percentile, combined row by row."""
-    op: Callable[[np.ndarray, np.ndarray], np.ndarray] = {
+    ops: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
         "max": np.maximum,
         "mean": lambda x, y: (x + y) / 2,
         "min": np.minimum,
-    }[how]
+    }
+    op = ops[how]
 
     def family(e: Entity) -> Scores:
         (atr, ate), (btr, bte) = normalised(a)(e), normalised(b)(e)
@@ -255,7 +257,7 @@ def main() -> None:
     print("shipped rule, baselines slowed (or sped) while alarming (freeze_factor), full split:")
     for factor in (0.5, 0.1, 2.0):
         config = dataclasses.replace(MULTIVARIATE_CONFIG, freeze_factor=factor)
-        f1 = {}
+        f1: dict[str, list[float]] = {}
         for corpus, entities in (("SMD", smd), ("ASD", asd)):
             f1[corpus] = []
             for e in entities:
