@@ -11,7 +11,7 @@ shipped score. The calibration guard stays at the shipped hour: so the grid repl
 other than the shipped scoring is divided by its own 99th percentile on the training rows, so the
 grid's floors mean the same for all, and two combined share a scale. Columns: held out, full
 split (the rule chosen on all machines), oracle best-F1 (labels; reference only), ASD under the
-rule chosen on SMD, ASD's own leave-one-entity-out. Figures only, not a test (~20 min on one
+rule chosen on SMD, ASD's own leave-one-entity-out. Figures only, not a test (~12 min on one
 core; with --cache a second run reuses the F1 tables).
 """
 
