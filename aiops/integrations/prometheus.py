@@ -3,8 +3,8 @@ agent's, the MCP tools', doctor's) goes through `Prometheus`, on one requests se
 
 Queries (instant and range) are POSTed and their answers parsed here with orjson; the series
 metadata calls go through prometheus-api-client. The library parses with the standard json module
-and hands back dicts the caller copies again: over 100,000 series that is about a second of a
-detection pass that must take two (bench/bench_detect_pass.py).
+and hands back dicts the caller copies again: over 100,000 series that costs a detection pass
+about half a second more (bench/bench_detect_pass.py, the two side by side).
 
 Queries are POSTed as a form (`_FormSession`), so a long PromQL expression never meets a URL
 length limit; each carries Prometheus' own `timeout` so a heavy query frees the server too, and
@@ -182,8 +182,13 @@ class Prometheus:
             "end": _unix(q.end),
             "step": repr(float(q.step_s)),
         }
-        data = self._query("/api/v1/query_range", q.promql, form, limits)
-        return [_range_series(item) for item in _vector(data, q.promql)]
+        return self._query(
+            "/api/v1/query_range",
+            q.promql,
+            form,
+            limits,
+            lambda data: [_range_series(item) for item in _vector(data)],
+        )
 
     def fetch_chunked(self, q: RangeQuery, budget_s: float | None = None) -> list[Series]:
         """A range query as consecutive queries over parts of its time range, newest first,
@@ -254,15 +259,23 @@ class Prometheus:
             return fn()
 
     def _instant(self, promql: str, params: dict[str, str], limits: Limits) -> list[Series]:
-        data = self._query("/api/v1/query", promql, params, limits)
-        if data.get("resultType") in ("scalar", "string"):  # [ts, "value"]
-            return [_instant_series({"metric": {}, "value": data["result"]})]
-        return [_instant_series(item) for item in _vector(data, promql)]
+        def series(data: dict[str, Any]) -> list[Series]:
+            if data.get("resultType") in ("scalar", "string"):  # [ts, "value"]
+                return [_instant_series({"metric": {}, "value": data["result"]})]
+            return [_instant_series(item) for item in _vector(data)]
+
+        return self._query("/api/v1/query", promql, params, limits, series)
 
     def _query(
-        self, path: str, promql: str, params: dict[str, str], limits: Limits
-    ) -> dict[str, Any]:
-        """POST one query; its `data` object, or a PrometheusError naming the query."""
+        self,
+        path: str,
+        promql: str,
+        params: dict[str, str],
+        limits: Limits,
+        series: Callable[[dict[str, Any]], list[Series]],
+    ) -> list[Series]:
+        """POST one query and read its `data` into series, or raise a PrometheusError naming
+        the query (an answer of another shape too)."""
         timeout = limits.timeout_s or self._timeout
         with self._bounded(promql, limits) as extra:
             response = self._session.post(
@@ -279,8 +292,7 @@ class Prometheus:
                     f"Prometheus at {self.url} refused the query {promql!r}: "
                     f"{body.get('errorType', 'error')}: {body.get('error', 'no reason given')}"
                 )
-            data: dict[str, Any] = body["data"]
-            return data
+            return series(body["data"])
 
     @contextmanager
     def _bounded(self, promql: str, limits: Limits) -> Iterator[dict[str, str]]:
@@ -307,7 +319,13 @@ class Prometheus:
             raise PrometheusError(
                 f"Prometheus at {self.url} refused the query {promql!r}: {_library_refusal(exc)}"
             ) from exc
-        except (requests.exceptions.InvalidJSONError, ValueError, KeyError, TypeError) as exc:
+        except (
+            requests.exceptions.InvalidJSONError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,  # JSON of another shape: a list where an object belongs
+        ) as exc:
             raise PrometheusError(
                 f"Prometheus at {self.url} did not answer JSON for {promql!r}; check "
                 "AIOPS_PROMETHEUS__URL points at the Prometheus server"
@@ -348,10 +366,10 @@ def _library_refusal(exc: PrometheusApiClientException) -> str:
         return text[:300]
 
 
-def _vector(data: dict[str, Any], promql: str) -> list[dict[str, Any]]:
+def _vector(data: dict[str, Any]) -> list[dict[str, Any]]:
     result = data["result"]
     if not isinstance(result, list):
-        raise TypeError(f"result of {promql!r} is {type(result).__name__}, not a list")
+        raise TypeError(f"the result is {type(result).__name__}, not a list")
     return result
 
 

@@ -111,7 +111,13 @@ class _NotPrometheus(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status, body = (502, b"Bad Gateway") if "gateway" in self.path else (200, b"<html>")
+        status, body = {
+            "/gateway": (502, b"Bad Gateway"),
+            "/array": (200, b"[1, 2]"),  # JSON, but not Prometheus' answer
+        }.get(
+            self.path.removesuffix("/api/v1/query_range").removesuffix("/api/v1/query"),
+            (200, b"<html>"),
+        )
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -129,14 +135,16 @@ def test_answers_that_are_not_prometheus_name_the_query_and_the_setting() -> Non
         url = f"http://127.0.0.1:{server.server_address[1]}"
         now = datetime.now(UTC)
         q = RangeQuery("up", now - timedelta(seconds=10), now, 1.0)
-        [page, gateway] = [
+        [page, gateway, array] = [
             Prometheus(PrometheusSettings(url=base, timeout_s=2)).fetch_many([q], chunked=True)[0]
-            for base in (url, url + "/gateway")
+            for base in (url, url + "/gateway", url + "/array")
         ]
         assert isinstance(page, PrometheusError) and isinstance(gateway, PrometheusError)
+        assert isinstance(array, PrometheusError)
         assert "did not answer JSON for 'up'" in str(page)
+        assert "did not answer JSON for 'up'" in str(array)
         assert "refused the query 'up': HTTP 502 (Bad Gateway)" in str(gateway)
-        assert all("AIOPS_PROMETHEUS__URL" in str(e) for e in (page, gateway))
+        assert all("AIOPS_PROMETHEUS__URL" in str(e) for e in (page, gateway, array))
     finally:
         server.shutdown()
         server.server_close()
