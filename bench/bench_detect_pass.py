@@ -278,8 +278,10 @@ def run(url: str, tmp: Path, start: int, prime_steps: int, passes: int) -> None:
     # Steady passes through the activity, alternating the product's query path with the
     # former one through prometheus-api-client, so both meet the same load on a shared machine.
     ref = cold.checkpoint
-    paths: dict[str, Any] = {"product (orjson)": prom, "prometheus-api-client": None}
-    paths["prometheus-api-client"] = _LibraryQueries(prom)
+    paths: dict[str, Any] = {
+        "product (orjson)": prom,
+        "prometheus-api-client": _LibraryQueries(prom),
+    }
     parts: dict[str, dict[str, list[float]]] = {
         name: {"pass": [], "queries": [], "checkpoint": []} for name in paths
     }
