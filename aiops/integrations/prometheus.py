@@ -195,24 +195,29 @@ class Prometheus:
         the series merged as one query returns them. Prometheus' time grows with series x
         steps (100,000 series x 60 steps: over 30 s on two busy cores) and the series count is
         not known before, so the first part is `_FIRST_CHUNK` steps and each next one is sized
-        from the time the last took, to take about a quarter of the timeout. Past `budget_s`
-        no older part is asked for: the answer then covers the newest steps only."""
+        from the time the last took, to take about a quarter of the timeout, and no more than
+        what still fits `budget_s` at the last part's pace: past it the answer covers the
+        newest steps only."""
         steps = round((q.end - q.start).total_seconds() / q.step_s) + 1
         per_part = self._timeout / 4
         deadline = math.inf if budget_s is None else time.monotonic() + budget_s
         parts: dict[tuple[tuple[str, str], ...], list[Series]] = {}
-        done, size = 0, _FIRST_CHUNK
-        while done < steps and time.monotonic() < deadline:
+        done, size, per_step = 0, _FIRST_CHUNK, 0.0
+        while done < steps:
             size = min(size, steps - done)
+            if per_step and deadline < math.inf:  # no larger than what still fits the budget
+                size = min(size, int((deadline - time.monotonic()) / per_step))
+                if size < 1:
+                    break
             end = q.end - timedelta(seconds=done * q.step_s)
             start = end - timedelta(seconds=(size - 1) * q.step_s)
             began = time.monotonic()
             for s in self.fetch(RangeQuery(q.promql, start, end, q.step_s)):
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
-            spent = time.monotonic() - began
+            per_step = (time.monotonic() - began) / size
             done += size
             # At most four times larger: one quick part is a poor estimate.
-            size = max(1, min(4 * size, int(size * per_part / max(spent, 1e-3))))
+            size = max(1, min(4 * size, int(per_part / max(per_step, 1e-3))))
         return [
             Series(
                 labels=got[0].labels,

@@ -98,6 +98,10 @@ def test_a_range_in_parts_is_the_range_in_one(
     whole, parts = prom.fetch(q), prom.fetch_chunked(q)  # 14 steps: 4, then larger parts
     assert len(whole) == 3 and len({len(s.values) for s in whole}) > 1
     assert _rows(parts) == _rows(whole)
+    # No time left after the first part: the newest steps only.
+    newest = prom.fetch_chunked(q, budget_s=0)
+    assert newest and all(s.timestamps[0] >= end.timestamp() - 3 for s in newest)
+    assert max(len(s.values) for s in newest) == 4
     [ok, bad] = prom.fetch_many([q, RangeQuery("rate(up[", q.start, q.end, 1.0)], chunked=True)
     assert isinstance(ok, list) and len(ok) == 3 and isinstance(bad, PrometheusError)
 
