@@ -1,4 +1,5 @@
-"""The bulk query path of the detection pass (httpx, POST, concurrent) against real Prometheus."""
+"""The bulk query path of the detection pass (POSTed form, orjson, concurrent, ranges in parts)
+against real Prometheus."""
 
 from __future__ import annotations
 
