@@ -352,7 +352,11 @@ def _refusal(status: int, content: bytes) -> str:
     """Prometheus' errorType and error from an answer other than 200, or its first bytes."""
     try:
         body = orjson.loads(content)
-        return f"{body.get('errorType', status)}: {body.get('error', 'no reason given')}"
+        kind = body.get("errorType", status)
+        why = f"{kind}: {body.get('error', 'no reason given')}"
+        if kind == "timeout":  # Prometheus' own evaluation timeout (the `timeout` we send)
+            why += "; raise AIOPS_PROMETHEUS__TIMEOUT_S or lighten the query"
+        return why
     except (ValueError, AttributeError):
         text = content[:300].decode(errors="replace")
         return (

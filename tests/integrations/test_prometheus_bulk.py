@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiops.config import PrometheusSettings
-from aiops.integrations.prometheus import Prometheus, PrometheusError, RangeQuery, Series
+from aiops.integrations.prometheus import (
+    Prometheus,
+    PrometheusError,
+    RangeQuery,
+    Series,
+    _refusal,
+)
 from tests.servers import MetricsTarget, PrometheusServer, free_port, scraped, wait_until
 
 
@@ -153,3 +159,12 @@ def test_answers_that_are_not_prometheus_name_the_query_and_the_setting() -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_prometheus_timing_out_a_query_says_which_setting_to_raise() -> None:
+    # As Prometheus answers a query that ran past the `timeout` we send (503); its evaluation
+    # time cannot be pinned between our read timeout and its own in a test.
+    body = b'{"status":"error","errorType":"timeout","error":"query timed out in evaluation"}'
+    why = _refusal(503, body)
+    assert why.startswith("timeout: query timed out") and "AIOPS_PROMETHEUS__TIMEOUT_S" in why
+    assert "AIOPS_PROMETHEUS__TIMEOUT_S" not in _refusal(400, b'{"errorType":"bad_data"}')
