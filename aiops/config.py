@@ -228,6 +228,12 @@ class DetectionSettings(_Section):
         "README's Metric profiles); a name already in the catalog replaces that signal",
     )
     parallel_queries: int = Field(default=4, ge=1, le=32)
+    checkpoint_every_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="write the detector state file at most this often (0: every pass); a "
+        "worker that restarts re-reads the passes since from Prometheus",
+    )
 
 
 def default_cli_key() -> Path:

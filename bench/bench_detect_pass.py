@@ -7,9 +7,13 @@ runs passes at successive 15 s grid times inside that history: first the cold st
 query per signal, priming the detectors), then steady passes (one instant query per signal).
 
 Run: uv run python bench/bench_detect_pass.py [--workloads 2000] [--containers 3000]
-     [--prime-min 15] [--passes 10]
-The steady passes alternate between the product's client (prometheus-api-client) and the former
-httpx bulk path, `--passes` each, so the two are compared under the same load.
+     [--prime-min 15] [--passes 10] [--keep DIR]
+The passes run in a fresh process of their own (history writing and backfilling stay in this
+one), so its peak resident memory is the pass's. The steady passes alternate between the
+product's query path (POSTed form, orjson) and the former one through prometheus-api-client,
+`--passes` each, so the two are compared under the same load; each pass is split into queries,
+scoring and checkpoint. `--keep DIR` keeps the backfilled history there and reuses it next time
+(same sizes), which saves minutes when measuring one change after another.
 Prints figures only; it is not a test.
 """
 
@@ -18,15 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ import httpx
 import numpy as np
 
 from aiops.activities.detection import DetectAnomaliesInput, DetectionActivities
-from aiops.config import DetectionSettings, PrometheusSettings, Settings
+from aiops.config import DetectionSettings, ProfileSettings, PrometheusSettings, Settings
 from aiops.detect.catalog import BUILTIN_SIGNALS
 from aiops.detect.detection_pass import DetectionState
 from aiops.integrations.prometheus import Prometheus, RangeQuery
@@ -98,39 +100,51 @@ def free_port() -> int:
         return port
 
 
-class _HttpxBulk:
-    """The detection pass's former client (httpx, POSTed form, json.loads), for comparison."""
+class _LibraryQueries:
+    """The detection pass's former query path: prometheus-api-client's custom_query (its
+    requests, its json parse, then our copy into Series), for comparison."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=8))
+    def __init__(self, prom: Prometheus) -> None:
+        self.prom = prom
 
-    def fetch_many(self, queries: list[RangeQuery], parallel: int = 4) -> list[Any]:
+    def fetch_many(self, queries: list[RangeQuery], parallel: int = 4, **_: Any) -> list[Any]:
         from concurrent.futures import ThreadPoolExecutor
 
-        from aiops.integrations.prometheus import _instant_series
+        from aiops.integrations.prometheus import Series
 
-        def one(q: RangeQuery) -> Any:
-            form = {"query": q.promql, "time": f"{q.end.timestamp():.3f}", "timeout": "10s"}
-            body = json.loads(self.http.post(self.url + "/api/v1/query", data=form).content)
-            return [_instant_series(item) for item in body["data"]["result"]]
+        def one(q: RangeQuery) -> list[Series]:
+            form = {"time": f"{q.end.timestamp():.3f}", "timeout": "30s"}
+            result = self.prom._conn.custom_query(q.promql, params=form, timeout=30)
+            return [
+                Series(
+                    labels=dict(item["metric"]),
+                    timestamps=[float(item["value"][0])],
+                    values=[float(item["value"][1])],
+                )
+                for item in result
+            ]
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             return list(pool.map(one, queries))
 
 
-def _httpx_fetch(url: str, queries: list[RangeQuery]) -> list[object]:
-    """The detection pass's former HTTP path (httpx, POSTed form, json.loads), for comparison."""
-    from concurrent.futures import ThreadPoolExecutor
+class _Timed:
+    """Seconds spent in one method of an object, per call (the bench's own instrument)."""
 
-    with httpx.Client(timeout=10) as http:
+    def __init__(self, obj: Any, name: str) -> None:
+        self.spent: list[float] = []
+        self.last: Any = None
+        inner = getattr(obj, name)
 
-        def one(q: RangeQuery) -> object:
-            form = {"query": q.promql, "time": f"{q.end.timestamp():.3f}"}
-            return json.loads(http.post(url + "/api/v1/query", data=form).content)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                self.last = inner(*args, **kwargs)
+                return self.last
+            finally:
+                self.spent.append(time.perf_counter() - t)
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(one, queries))
+        setattr(obj, name, timed)
 
 
 def main() -> None:
@@ -139,30 +153,25 @@ def main() -> None:
     ap.add_argument("--containers", type=int, default=3000)
     ap.add_argument("--prime-min", type=float, default=15)
     ap.add_argument("--passes", type=int, default=10)
+    ap.add_argument("--keep", type=Path, help="keep the backfilled history here and reuse it")
+    ap.add_argument(
+        "--run", nargs=3, metavar=("URL", "START", "PRIME_STEPS"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
+    if args.run:  # the child: the passes alone, in a process of their own
+        url, first, prime = args.run
+        with tempfile.TemporaryDirectory(prefix="aiops-bench-state-") as tmp:
+            run(url, Path(tmp), int(first), int(prime), args.passes)
+        return
     promtool, prometheus = shutil.which("promtool"), shutil.which("prometheus")
     if promtool is None or prometheus is None:
         raise SystemExit("install prometheus (it brings promtool): apt-get install prometheus")
 
     prime_steps = int(args.prime_min * 60 / STEP)
-    points = prime_steps + 2 * args.passes + 10  # the steady passes alternate two clients
-    now = int(time.time()) // STEP * STEP - 5 * 60
-    start = now - STEP * (points - 1)
+    points = prime_steps + 2 * args.passes + 10  # the steady passes alternate two paths
     with tempfile.TemporaryDirectory(prefix="aiops-bench-") as tmp:
-        om, data = Path(tmp) / "history.om", Path(tmp) / "data"
-        t0 = time.perf_counter()
-        samples = write_history(om, args.workloads, args.containers, start, points)
-        t1 = time.perf_counter()
-        subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
-            check=True,
-            capture_output=True,
-        )
-        om.unlink()
-        print(
-            f"history: {samples:,} samples ({points} x 15 s) written in {t1 - t0:.1f}s, "
-            f"backfilled by promtool in {time.perf_counter() - t1:.1f}s"
-        )
+        home = args.keep or Path(tmp)
+        start = history(home, promtool, args.workloads, args.containers, points)
         config = Path(tmp) / "prometheus.yml"
         config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
         port = free_port()
@@ -172,7 +181,8 @@ def main() -> None:
                 [
                     prometheus,
                     f"--config.file={config}",
-                    f"--storage.tsdb.path={data}",
+                    f"--storage.tsdb.path={home / 'data'}",
+                    "--storage.tsdb.retention.time=10y",
                     f"--web.listen-address=127.0.0.1:{port}",
                 ],
                 stdout=log,
@@ -187,16 +197,50 @@ def main() -> None:
                     except httpx.HTTPError:
                         pass
                     time.sleep(0.2)
-                run(url, Path(tmp), start, points, prime_steps, args.passes)
+                child = [sys.executable, __file__, "--passes", str(args.passes)]
+                subprocess.run([*child, "--run", url, str(start), str(prime_steps)], check=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
 
 
-def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: int) -> None:
+def history(home: Path, promtool: str, workloads: int, containers: int, points: int) -> int:
+    """Backfill the history into home/data (or reuse the one kept there); its first time."""
+    meta_file = home / "history.json"
+    meta = {"workloads": workloads, "containers": containers, "points": points}
+    if meta_file.exists():
+        kept = json.loads(meta_file.read_text())
+        if {k: kept[k] for k in meta} == meta:
+            print(f"history: reused from {home}")
+            return int(kept["start"])
+        shutil.rmtree(home / "data", ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    now = int(time.time()) // STEP * STEP - 5 * 60
+    start = now - STEP * (points - 1)
+    om = home / "history.om"
+    t0 = time.perf_counter()
+    samples = write_history(om, workloads, containers, start, points)
+    t1 = time.perf_counter()
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(home / "data")],
+        check=True,
+        capture_output=True,
+    )
+    om.unlink()
+    print(
+        f"history: {samples:,} samples ({points} x 15 s) written in {t1 - t0:.1f}s, "
+        f"backfilled by promtool in {time.perf_counter() - t1:.1f}s"
+    )
+    meta_file.write_text(json.dumps(meta | {"start": start}))
+    return start
+
+
+def run(url: str, tmp: Path, start: int, prime_steps: int, passes: int) -> None:
     settings = Settings(
         state_dir=tmp / "state",
         prometheus=PrometheusSettings(url=url, timeout_s=30),
+        # The families count as live however old the history kept with --keep is.
+        profiles=ProfileSettings(lookback_s=30 * 86400),
         detection=DetectionSettings(
             interval_s=STEP,
             prime_s=prime_steps * STEP,
@@ -204,111 +248,110 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
         ),
     )
     acts = DetectionActivities(settings)
+    assert {s.name for s in acts.signals} == USED, [s.name for s in acts.signals]
     # Grid times inside the backfilled history (settle_seconds puts the grid 2 s behind `at`).
     first_at = start + STEP * (prime_steps + 6) + 3
 
     def at(k: int) -> datetime:
         return datetime.fromtimestamp(first_at + STEP * k, UTC)
 
-    prom = Prometheus(settings.prometheus)
-    # The cold start split into its parts (pure pass), then as the activity runs it.
-    probe = DetectionState(acts.signals, acts.config)
-    plans = probe.plan(at(0))
-    t = time.perf_counter()
-    answers = prom.fetch_many(
-        [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans], parallel=4
-    )
-    t_fetch = time.perf_counter() - t
-    t = time.perf_counter()
-    probe.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
-    t_score = time.perf_counter() - t
-    del probe, answers
+    prom = acts.prometheus
+    # The cold start as the activity runs it, split into queries, scoring and checkpoint.
+    fetch = _Timed(prom, "fetch_many")
+    save = _Timed(acts, "_save")
     t = time.perf_counter()
     cold = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(0)))
     cold_s = time.perf_counter() - t
-    series = cold.checkpoint.series
+    failed = {s.signal: s.error for s in cold.signals if s.status == "failed"}
+    primed = [
+        max((len(x.values) for x in got), default=0)
+        for got in fetch.last
+        if not isinstance(got, Exception)
+    ]
     print(
-        f"cold start: {series:,} series, {prime_steps} steps primed per signal in "
-        f"{cold_s:.2f}s (activity; range queries and parsing {t_fetch:.2f}s, scoring "
-        f"{t_score:.2f}s)"
+        f"cold start: {cold.checkpoint.series:,} series, {prime_steps} steps primed per signal "
+        f"in {cold_s:.2f}s (queries and parsing {fetch.spent[-1]:.2f}s, checkpoint "
+        f"{save.spent[-1]:.2f}s, scoring the rest); steps fetched per signal within the "
+        f"activity's budget: {primed}; failed: {failed or 'none'}"
     )
 
-    # Steady passes through the activity (queries, scoring, checkpoint file), alternating the
-    # product's client (prometheus-api-client) with the former httpx bulk path, so both meet
-    # the same load on a shared machine.
+    # Steady passes through the activity, alternating the product's query path with the
+    # former one through prometheus-api-client, so both meet the same load on a shared machine.
     ref = cold.checkpoint
-    clients: dict[str, Any] = {"prometheus-api-client": prom, "former httpx": _HttpxBulk(url)}
-    times: dict[str, list[float]] = {name: [] for name in clients}
-    for k in range(1, 2 * passes + 1):
-        name = list(clients)[k % 2]
-        acts.prometheus = clients[name]
+    paths: dict[str, Any] = {
+        "product (orjson)": prom,
+        "prometheus-api-client": _LibraryQueries(prom),
+    }
+    parts: dict[str, dict[str, list[float]]] = {
+        name: {"pass": [], "queries": [], "checkpoint": []} for name in paths
+    }
+    k = 1
+    for _ in range(3):  # the signals that failed to prime catch up first
+        if not any(o.status == "failed" for o in cold.signals):
+            break
+        cold = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(k), checkpoint=ref))
+        ref, k = cold.checkpoint, k + 1
+        print(f"catch-up pass {k - 1}: {cold.seconds:.2f}s")
+    cold_peak = _peak_rss_mib(reset=True)  # from here on: the steady passes' own peak
+    for i in range(2 * passes):
+        name = list(paths)[i % 2]
+        client = paths[name]
+        fetch = _Timed(client, "fetch_many")
+        acts.prometheus = client
+        save = _Timed(acts, "_save")
         t = time.perf_counter()
-        out = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(k), checkpoint=ref))
-        times[name].append(time.perf_counter() - t)
+        out = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(k + i), checkpoint=ref))
+        parts[name]["pass"].append(time.perf_counter() - t)
+        parts[name]["queries"].append(fetch.spent[-1])
+        parts[name]["checkpoint"].append(save.spent[-1])
+        del client.fetch_many, acts._save  # the instruments off again
         ref = out.checkpoint
         assert all(s.status == "ok" for s in out.signals), out.signals
+    steady_peak = _peak_rss_mib()
     acts.prometheus = prom
-    for name, spent in times.items():
+    series = ref.series
+    for name, p in parts.items():
+        med = {part: statistics.median(v) * 1e3 for part, v in p.items()}
         print(
             f"steady pass via {name} (activity: {len(USED)} instant queries, {series:,} series "
-            f"scored, checkpoint written): median {statistics.median(spent) * 1e3:.0f} ms, "
-            f"max {max(spent) * 1e3:.0f} ms over {len(spent)} passes"
+            f"scored, checkpoint): median {med['pass']:.0f} ms, max {max(p['pass']) * 1e3:.0f} "
+            f"ms over {len(p['pass'])} passes; medians: queries {med['queries']:.0f} ms, "
+            f"checkpoint {med['checkpoint']:.0f} ms, scoring and the rest "
+            f"{med['pass'] - med['queries'] - med['checkpoint']:.0f} ms"
         )
-    passes = 2 * passes
 
-    # Where the time goes, and the memory, on the pure pass.
-    data = (settings.state_dir / "detection" / ref.file).read_bytes()
-    state = DetectionState.from_bytes(data, acts.signals, acts.config)
-    k = passes + 1
-    plans = state.plan(at(k))
-    queries = [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans]
-    methods = {
-        "prometheus-api-client sequential": lambda: prom.fetch_many(queries, parallel=1),
-        "prometheus-api-client 4 parallel": lambda: prom.fetch_many(queries, parallel=4),
-        "raw httpx 4 parallel (the former bulk path)": lambda: _httpx_fetch(url, queries),
-    }
-    spent: dict[str, list[float]] = {name: [] for name in methods}
-    for r in range(5):  # interleaved rounds: Prometheus' page cache warms for all alike
-        for name in list(methods)[r % 3 :] + list(methods)[: r % 3]:
-            t = time.perf_counter()
-            methods[name]()
-            spent[name].append(time.perf_counter() - t)
-    par = prom.fetch_many(queries, parallel=4)
-
-    twin = DetectionState.from_bytes(data, acts.signals, acts.config)
-    fetched = {p.signal: a for p, a in zip(plans, par, strict=True)}
-    t = time.perf_counter()
-    result = state.apply(plans, fetched)
-    score_s = time.perf_counter() - t
-    tracemalloc.start()  # (slows Python down: measured on a twin, not timed)
-    twin.apply(plans, fetched)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
-    twin = DetectionState.from_bytes(data, acts.signals, acts.config)
-    base, _ = tracemalloc.get_traced_memory()
-    twin.apply(
-        plans,
-        {p.signal: a for p, a in zip(plans, prom.fetch_many(queries, parallel=4), strict=True)},
+    # Prometheus' own share: each query alone, with its evaluation time as Prometheus reports it.
+    own = []
+    for sig in acts.signals:
+        form = {"query": sig.render(window=acts.config.rate_window), "stats": "all"}
+        form["time"] = f"{ref.at.timestamp():.3f}"
+        t = time.perf_counter()
+        body = httpx.post(url + "/api/v1/query", data=form, timeout=60).json()
+        wall = time.perf_counter() - t
+        own.append((sig.name, body["data"]["stats"]["timings"]["execTotalTime"], wall))
+    print(
+        "each query alone, Prometheus' evaluation (stats=all execTotalTime) / wall: "
+        + ", ".join(f"{n} {e * 1e3:.0f} / {w * 1e3:.0f} ms" for n, e, w in own)
+        + f"; evaluation in all {sum(e for _, e, _ in own) * 1e3:.0f} ms"
     )
-    _, peak_all = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    peak_all -= base
-    assert not result.failed, result.failed
+
+    # The checkpoint's cost, and the memory, on the pure pass.
+    state = acts._cache["bench"][1]
     t = time.perf_counter()
     blob = state.to_bytes()
     save_s = time.perf_counter() - t
     t = time.perf_counter()
     DetectionState.from_bytes(blob, acts.signals, acts.config)
     load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    acts._save("bench", "written", state, ref.at, write=True)  # as a pass that writes does
+    write_s = time.perf_counter() - t
+    every = settings.detection.checkpoint_every_s / STEP
     print(
-        f"queries for {series:,} series (median of 5): "
-        + ", ".join(f"{name} {statistics.median(v) * 1e3:.0f} ms" for name, v in spent.items())
+        f"checkpoint of {series:,} series: {len(blob) / 2**20:.1f} MiB, to_bytes "
+        f"{save_s * 1e3:.0f} ms, from_bytes {load_s * 1e3:.0f} ms; a pass that writes it "
+        f"(1 in {every:.0f} here) adds {write_s * 1e3:.0f} ms (serialise, sha256, write)"
     )
-    print(
-        f"scoring {series:,} series (one step, all signals): {score_s * 1e3:.0f} ms; "
-        f"checkpoint to_bytes {save_s * 1e3:.0f} ms, from_bytes {load_s * 1e3:.0f} ms"
-    )
-    per10k = 10_000 / series
     state_bytes = sum(
         a.nbytes
         for st in state._states.values()
@@ -316,22 +359,23 @@ def run(url: str, tmp: Path, start: int, points: int, prime_steps: int, passes: 
         if isinstance(a, np.ndarray)
     )
     print(
-        f"memory per 10,000 series: detector arrays {state_bytes * per10k / 2**20:.2f} MiB, "
-        f"checkpoint file {len(blob) * per10k / 2**20:.2f} MiB, peak traced while scoring a "
-        f"pass {peak * per10k / 2**20:.1f} MiB (with fetching and parsing the answers "
-        f"{peak_all * per10k / 2**20:.1f} MiB)"
+        f"peak resident memory of the process running the passes: {cold_peak:.0f} MiB through "
+        f"the cold start, {steady_peak:.0f} MiB through the steady passes; detector arrays for "
+        f"all {series:,} series {state_bytes / 2**20:.1f} MiB"
     )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     print(
-        f"peak resident memory of this process (history writing included): {rss:.0f} MiB; "
-        f"detector arrays for all {series:,} series {state_bytes / 2**20:.1f} MiB, checkpoint "
-        f"{len(blob) / 2**20:.1f} MiB"
-    )
-    by_signal = Counter(a.signal for a in result.anomalies)
-    print(
-        f"anomalies in the synthetic history: {dict(by_signal) or 0} in the last pass; "
+        f"anomalies in the synthetic history: {len(out.anomalies)} in the last pass; "
         f"checkpoint reference in the workflow history: {len(ref.model_dump_json())} bytes"
     )
+
+
+def _peak_rss_mib(reset: bool = False) -> float:
+    """This process's peak resident memory (VmHWM); `reset` starts a new peak (Linux)."""
+    status = Path("/proc/self/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    return peak / 1024
 
 
 if __name__ == "__main__":

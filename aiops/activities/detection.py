@@ -6,8 +6,17 @@ named by the pass id, and the activity returns only a small reference (`Detectio
 file, sha256, size). The file is a cache, not the truth: when it is missing (another worker host,
 a wiped volume) or does not match its hash, the pass starts cold and primes the detectors from
 Prometheus' own history, so detection resumes at once and the result says why (`cold_start`,
-`checkpoint_note`). A retried pass with the same input rewrites the same file with the same
-content: the activity is idempotent. Only the newest few files per stream are kept.
+`checkpoint_note`). Only the newest few files per stream are kept.
+
+The worker keeps the state in memory between passes, and writes the file only every
+`checkpoint_every_s` (and after a cold start): at 100,000 series the file is 45 MiB, whose
+writing every 15 s would cost each pass a third of a second and the disk 3 MB/s. A pass that does
+not write returns the reference of the last file written, with its own pass id, series and time.
+What a crash loses: the passes since that file. The pass after it (on this worker restarted, or
+on another) reads the file and, as after a failed query, asks Prometheus for every grid time
+since in one range query (within `prime_s`), so no sample is lost; an anomaly found in those
+passes may be found again, and then joins the incident it opened. A retried pass with the same
+input reads the same file and scores the same grid times: the activity is idempotent.
 
 Workflows import this module for the name and the models only; heavy modules (numpy, the
 Prometheus client) load when the activity object is built on the worker.
@@ -133,8 +142,12 @@ class DetectionActivities:
         )
         self.parallel = d.parallel_queries
         self.root = settings.state_dir / "detection"
-        # The state a worker left in memory, by stream: saves reading the file back each pass.
-        self._cache: dict[str, tuple[str, DetectionState]] = {}
+        # The state a worker left in memory, by stream, under its reference's (pass id, sha256):
+        # saves reading the file back each pass; newer than the file when the write was skipped.
+        self._cache: dict[str, tuple[tuple[str, str], DetectionState]] = {}
+        self.checkpoint_every_s = d.checkpoint_every_s
+        self._written: dict[str, DetectionCheckpoint] = {}  # by stream: the last file written
+        self._kept: set[str] = set()  # streams whose pass carries on the state in memory
         self._lock = threading.Lock()
 
     @activity.defn(name=DETECT_ANOMALIES)
@@ -163,19 +176,27 @@ class DetectionActivities:
         answers = self.prometheus.fetch_many(
             [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans],
             parallel=self.parallel,
+            # A cold start's history in parts, none near Prometheus' timeout, and within half
+            # the activity's timeout (DetectionLoopWorkflow: max(60 s, 4 intervals)) in all.
+            chunked=True,
+            budget_s=max(30.0, 2 * self.settings.interval_s),
         )
         if activity.in_activity():
             activity.heartbeat("scoring")
         result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
         grid = state.grid_time(now)
         pass_id = inp.pass_id or grid.strftime("%Y%m%dT%H%M%SZ")
-        checkpoint = self._save(inp.stream, pass_id, state, max(result.at, grid))
+        cold = any(o.cold for o in result.outcomes)
+        # A state read from a file (another worker's, a restart) is written anew: the files
+        # this worker wrote may be gone.
+        write = cold or inp.stream not in self._kept
+        checkpoint = self._save(inp.stream, pass_id, state, max(result.at, grid), write=write)
         out = _result(
             pass_id,
             result,
             checkpoint,
             note,
-            cold=any(o.cold for o in result.outcomes),
+            cold=cold,
             seconds=time.perf_counter() - started,
         )
         get_logger(__name__).info(
@@ -198,11 +219,13 @@ class DetectionActivities:
     ) -> tuple[DetectionState, str | None]:
         from aiops.detect.detection_pass import CheckpointError, DetectionState
 
+        self._kept.discard(stream)
         if ref is None:
             return DetectionState(self.signals, self.config), None
         with self._lock:
             cached = self._cache.pop(stream, None)  # popped: a failed pass must not reuse it
-        if cached is not None and cached[0] == ref.sha256:
+        if cached is not None and cached[0] == (ref.pass_id, ref.sha256):
+            self._kept.add(stream)
             return self._with_current_signals(cached[1]), None
         path = self.root / ref.file
         try:
@@ -237,8 +260,20 @@ class DetectionActivities:
         return DetectionState.from_bytes(state.to_bytes(), self.signals, self.config)
 
     def _save(
-        self, stream: str, pass_id: str, state: DetectionState, at: datetime
+        self, stream: str, pass_id: str, state: DetectionState, at: datetime, *, write: bool
     ) -> DetectionCheckpoint:
+        """The reference to this pass's state: a new file when `write`, when none was written
+        here yet or the last is `checkpoint_every_s` old; else the last file's (module doc)."""
+        last = self._written.get(stream)
+        if (
+            not write
+            and last is not None
+            and (at - last.at).total_seconds() < self.checkpoint_every_s
+        ):
+            ref = last.model_copy(update={"pass_id": pass_id, "series": state.n_series, "at": at})
+            with self._lock:
+                self._cache[stream] = ((ref.pass_id, ref.sha256), state)
+            return ref
         data = state.to_bytes()
         sha = hashlib.sha256(data).hexdigest()
         folder = self.root / stream
@@ -248,9 +283,7 @@ class DetectionActivities:
         tmp.write_bytes(data)
         os.replace(tmp, path)  # readers never see half a file
         _prune(folder, keep=path)
-        with self._lock:
-            self._cache[stream] = (sha, state)
-        return DetectionCheckpoint(
+        ref = DetectionCheckpoint(
             stream=stream,
             pass_id=pass_id,
             file=f"{stream}/{path.name}",
@@ -259,6 +292,10 @@ class DetectionActivities:
             series=state.n_series,
             at=at,
         )
+        with self._lock:
+            self._cache[stream] = ((pass_id, sha), state)
+            self._written[stream] = ref
+        return ref
 
 
 def build_signals(

@@ -1,5 +1,10 @@
-"""Prometheus over its HTTP API, through prometheus-api-client: every call of the daemon (the
-detection pass's bulk queries, the agent's, the MCP tools', doctor's) goes through `Prometheus`.
+"""Prometheus over its HTTP API: every call of the daemon (the detection pass's bulk queries, the
+agent's, the MCP tools', doctor's) goes through `Prometheus`, on one requests session.
+
+Queries (instant and range) are POSTed and their answers parsed here with orjson; the series
+metadata calls go through prometheus-api-client. The library parses with the standard json module
+and hands back dicts the caller copies again: over 100,000 series that costs a detection pass
+about half a second more (bench/bench_detect_pass.py, the two side by side).
 
 Queries are POSTed as a form (`_FormSession`), so a long PromQL expression never meets a URL
 length limit; each carries Prometheus' own `timeout` so a heavy query frees the server too, and
@@ -12,15 +17,16 @@ from __future__ import annotations
 
 import ast
 import contextvars
-import json
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -31,6 +37,7 @@ from aiops.config import PrometheusSettings
 
 T = TypeVar("T")
 _CHUNK = 1 << 20
+_FIRST_CHUNK = 4  # steps of a chunked range query's first part (Prometheus.fetch_chunked)
 _POOL = 16  # connections kept to Prometheus: fetch_many's threads plus the other callers
 
 
@@ -170,30 +177,74 @@ class Prometheus:
         limits = limits or Limits()
         if q.start == q.end:
             return self._instant(q.promql, {"time": _unix(q.end)}, limits)
-        # Exact times as parameters: the library would round them to whole seconds.
-        params = {"start": _unix(q.start), "end": _unix(q.end), "step": repr(float(q.step_s))}
-        with self._bounded(q.promql, limits) as extra:
-            result = self._conn.custom_query_range(
-                q.promql,
-                start_time=q.start,
-                end_time=q.end,
-                step=params["step"],
-                params=params | extra,
-                timeout=limits.timeout_s or self._timeout,
+        form = {
+            "start": _unix(q.start),
+            "end": _unix(q.end),
+            "step": repr(float(q.step_s)),
+        }
+        return self._query(
+            "/api/v1/query_range",
+            q.promql,
+            form,
+            limits,
+            lambda data: [_range_series(item) for item in _vector(data)],
+        )
+
+    def fetch_chunked(self, q: RangeQuery, budget_s: float | None = None) -> list[Series]:
+        """A range query as consecutive queries over parts of its time range, newest first,
+        the series merged as one query returns them. Prometheus' time grows with series x
+        steps (100,000 series x 60 steps: over 30 s on two busy cores) and the series count is
+        not known before, so the first part is `_FIRST_CHUNK` steps and each next one is sized
+        from the time the last took, to take about a quarter of the timeout, and no more than
+        what still fits `budget_s` at the last part's pace: past it the answer covers the
+        newest steps only."""
+        steps = round((q.end - q.start).total_seconds() / q.step_s) + 1
+        per_part = self._timeout / 4
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
+        parts: dict[tuple[tuple[str, str], ...], list[Series]] = {}
+        done, size, per_step = 0, _FIRST_CHUNK, 0.0
+        while done < steps:
+            size = min(size, steps - done)
+            if per_step and deadline < math.inf:  # no larger than what still fits the budget
+                size = min(size, int((deadline - time.monotonic()) / per_step))
+                if size < 1:
+                    break
+            end = q.end - timedelta(seconds=done * q.step_s)
+            start = end - timedelta(seconds=(size - 1) * q.step_s)
+            began = time.monotonic()
+            for s in self.fetch(RangeQuery(q.promql, start, end, q.step_s)):
+                parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+            per_step = (time.monotonic() - began) / size
+            done += size
+            # At most four times larger: one quick part is a poor estimate.
+            size = max(1, min(4 * size, int(per_part / max(per_step, 1e-3))))
+        return [
+            Series(
+                labels=got[0].labels,
+                timestamps=[t for s in reversed(got) for t in s.timestamps],
+                values=[v for s in reversed(got) for v in s.values],
             )
-        return [_range_series(item) for item in result]
+            for got in parts.values()
+        ]
 
     def fetch_many(
-        self, queries: Sequence[RangeQuery], parallel: int = 4
+        self,
+        queries: Sequence[RangeQuery],
+        parallel: int = 4,
+        *,
+        chunked: bool = False,
+        budget_s: float | None = None,
     ) -> list[list[Series] | PrometheusError]:
         """Run queries concurrently (Prometheus evaluates them on several cores); each slot
         holds the series or the error of that query, in order, so one failure spoils nothing
-        else."""
+        else. `chunked`: range queries in parts (`fetch_chunked`, within `budget_s` each)."""
         if not queries:
             return []
 
         def one(q: RangeQuery) -> list[Series] | PrometheusError:
             try:
+                if chunked and q.start != q.end:
+                    return self.fetch_chunked(q, budget_s)
                 return self.fetch(q)
             except PrometheusError as exc:
                 return exc
@@ -213,15 +264,40 @@ class Prometheus:
             return fn()
 
     def _instant(self, promql: str, params: dict[str, str], limits: Limits) -> list[Series]:
+        def series(data: dict[str, Any]) -> list[Series]:
+            if data.get("resultType") in ("scalar", "string"):  # [ts, "value"]
+                return [_instant_series({"metric": {}, "value": data["result"]})]
+            return [_instant_series(item) for item in _vector(data)]
+
+        return self._query("/api/v1/query", promql, params, limits, series)
+
+    def _query(
+        self,
+        path: str,
+        promql: str,
+        params: dict[str, str],
+        limits: Limits,
+        series: Callable[[dict[str, Any]], list[Series]],
+    ) -> list[Series]:
+        """POST one query and read its `data` into series, or raise a PrometheusError naming
+        the query (an answer of another shape too)."""
+        timeout = limits.timeout_s or self._timeout
         with self._bounded(promql, limits) as extra:
-            result: Any = self._conn.custom_query(
-                promql,
-                params=params | extra,
-                timeout=limits.timeout_s or self._timeout,
+            response = self._session.post(
+                self.url + path, data={"query": promql} | params | extra, timeout=timeout
             )
-        if result and not isinstance(result[0], dict):  # a scalar: [ts, "value"]
-            return [_instant_series({"metric": {}, "value": result})]
-        return [_instant_series(item) for item in result]
+            if response.status_code != 200:
+                raise PrometheusError(
+                    f"Prometheus at {self.url} refused the query {promql!r}: "
+                    f"{_refusal(response.status_code, response.content)}"
+                )
+            body = orjson.loads(response.content)
+            if body.get("status") != "success":
+                raise PrometheusError(
+                    f"Prometheus at {self.url} refused the query {promql!r}: "
+                    f"{body.get('errorType', 'error')}: {body.get('error', 'no reason given')}"
+                )
+            return series(body["data"])
 
     @contextmanager
     def _bounded(self, promql: str, limits: Limits) -> Iterator[dict[str, str]]:
@@ -246,9 +322,15 @@ class Prometheus:
             ) from exc
         except PrometheusApiClientException as exc:
             raise PrometheusError(
-                f"Prometheus at {self.url} refused the query {promql!r}: {_refusal(exc)}"
+                f"Prometheus at {self.url} refused the query {promql!r}: {_library_refusal(exc)}"
             ) from exc
-        except (requests.exceptions.InvalidJSONError, ValueError, KeyError, TypeError) as exc:
+        except (
+            requests.exceptions.InvalidJSONError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,  # JSON of another shape: a list where an object belongs
+        ) as exc:
             raise PrometheusError(
                 f"Prometheus at {self.url} did not answer JSON for {promql!r}; check "
                 "AIOPS_PROMETHEUS__URL points at the Prometheus server"
@@ -266,15 +348,38 @@ class Prometheus:
         )
 
 
-def _refusal(exc: PrometheusApiClientException) -> str:
-    """Prometheus' errorType and error from the library's "HTTP Status Code N (b'...')"."""
-    text = str(exc)
-    status, _, rest = text.partition(" (")
+def _refusal(status: int, content: bytes) -> str:
+    """Prometheus' errorType and error from an answer other than 200, or its first bytes."""
     try:
-        body = json.loads(ast.literal_eval(rest.removesuffix(")")))
-        return f"{body.get('errorType', status)}: {body.get('error', 'no reason given')}"
-    except (ValueError, SyntaxError, TypeError, AttributeError):
+        body = orjson.loads(content)
+        kind = body.get("errorType", status)
+        why = f"{kind}: {body.get('error', 'no reason given')}"
+        if kind == "timeout":  # Prometheus' own evaluation timeout (the `timeout` we send)
+            why += "; raise AIOPS_PROMETHEUS__TIMEOUT_S or lighten the query"
+        return why
+    except (ValueError, AttributeError):
+        text = content[:300].decode(errors="replace")
+        return (
+            f"HTTP {status} ({text}); check AIOPS_PROMETHEUS__URL points at the Prometheus server"
+        )
+
+
+def _library_refusal(exc: PrometheusApiClientException) -> str:
+    """The refusal in prometheus-api-client's "HTTP Status Code N (b'...')"."""
+    text = str(exc)
+    head, _, rest = text.partition(" (")
+    try:
+        content = ast.literal_eval(rest.removesuffix(")"))
+        return _refusal(int(head.rsplit(" ", 1)[-1]), content)
+    except (ValueError, SyntaxError, TypeError):
         return text[:300]
+
+
+def _vector(data: dict[str, Any]) -> list[dict[str, Any]]:
+    result = data["result"]
+    if not isinstance(result, list):
+        raise TypeError(f"the result is {type(result).__name__}, not a list")
+    return result
 
 
 def _unix(at: datetime) -> str:
@@ -285,22 +390,21 @@ def _unix(at: datetime) -> str:
 
 def _number(raw: object) -> float:
     try:
-        return float(str(raw))
-    except ValueError:
+        return float(raw)  # type: ignore[arg-type]  # strings as Prometheus sends them
+    except (ValueError, TypeError):
         return math.nan
 
 
 def _instant_series(item: dict[str, Any]) -> Series:
     ts, raw = item.get("value", [math.nan, "NaN"])
-    return Series(
-        labels=dict(item.get("metric", {})), timestamps=[float(ts)], values=[_number(raw)]
-    )
+    # Labels as parsed: a fresh dict per answer, no need to copy it.
+    return Series(labels=item.get("metric", {}), timestamps=[float(ts)], values=[_number(raw)])
 
 
 def _range_series(item: dict[str, Any]) -> Series:
     points = item.get("values", [])
     return Series(
-        labels=dict(item.get("metric", {})),
+        labels=item.get("metric", {}),
         timestamps=[float(ts) for ts, _ in points],
         values=[_number(v) for _, v in points],
     )

@@ -53,7 +53,7 @@ def url(prometheus: PrometheusServer, metrics_target: MetricsTarget) -> str:
 
 def test_passes_hand_over_a_small_reference_to_a_state_file(url: str, tmp_path: Path) -> None:
     env = ActivityEnvironment()
-    acts = DetectionActivities(settings(url, tmp_path))
+    acts = DetectionActivities(settings(url, tmp_path, checkpoint_every_s=0))  # a file a pass
     assert acts.detect_anomalies.__temporal_activity_definition.name == DETECT_ANOMALIES  # type: ignore[attr-defined]
     t0 = datetime.now(UTC) + timedelta(seconds=3)  # grid time (2 s behind) after the scrape
     first: DetectAnomaliesResult = env.run(acts.detect_anomalies, DetectAnomaliesInput(at=t0))
@@ -105,6 +105,49 @@ def test_passes_hand_over_a_small_reference_to_a_state_file(url: str, tmp_path: 
             DetectAnomaliesInput(at=t0 + timedelta(seconds=k), checkpoint=ref),
         ).checkpoint
     assert len(list((tmp_path / "detection" / "default").glob("*.npz"))) == KEEP_CHECKPOINTS
+
+
+def test_the_state_file_is_written_every_interval_and_a_restart_catches_up(
+    url: str, tmp_path: Path
+) -> None:
+    env = ActivityEnvironment()
+    acts = DetectionActivities(settings(url, tmp_path, checkpoint_every_s=3))
+    t0 = datetime.now(UTC) + timedelta(seconds=3)
+    first = env.run(acts.detect_anomalies, DetectAnomaliesInput(at=t0))  # cold: written
+    ref, refs = first.checkpoint, []
+    for k in (1, 2):
+        out = env.run(
+            acts.detect_anomalies,
+            DetectAnomaliesInput(at=t0 + timedelta(seconds=k), checkpoint=ref),
+        )
+        assert out.signals[0].steps == 1 and not out.cold_start  # carried on in memory
+        ref = out.checkpoint
+        refs.append(ref)
+    # Within the interval no file is written: the reference is the last file's, with this
+    # pass's id, time and series.
+    assert {(r.file, r.sha256) for r in refs} == {(first.checkpoint.file, first.checkpoint.sha256)}
+    assert len({first.checkpoint.pass_id, *(r.pass_id for r in refs)}) == 3
+    assert refs[-1].at > first.checkpoint.at
+    assert len(list((tmp_path / "detection" / "default").glob("*.npz"))) == 1
+
+    # The worker restarts (or another one takes the stream): it reads the last file and asks
+    # Prometheus for the grid times since, the two passes the crash lost included.
+    restarted = DetectionActivities(settings(url, tmp_path, checkpoint_every_s=3))
+    after = env.run(
+        restarted.detect_anomalies,
+        DetectAnomaliesInput(at=t0 + timedelta(seconds=3), checkpoint=refs[-1]),
+    )
+    assert not after.cold_start and after.checkpoint_note is None
+    assert after.signals[0].status == "ok" and after.signals[0].steps == 3
+    assert after.checkpoint.file != first.checkpoint.file  # read from a file: written anew
+
+    # The first worker writes again once its last file is the interval old.
+    later = env.run(
+        acts.detect_anomalies,
+        DetectAnomaliesInput(at=t0 + timedelta(seconds=4), checkpoint=refs[-1]),
+    )
+    assert later.signals[0].steps == 2 and later.checkpoint.pass_id == later.pass_id
+    assert (tmp_path / "detection" / later.checkpoint.file).is_file()
 
 
 def test_prometheus_down_fails_every_signal_but_not_the_pass(tmp_path: Path) -> None:

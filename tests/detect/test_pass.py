@@ -101,6 +101,17 @@ def test_cold_start_primes_from_history_and_reports_one_anomaly_per_episode() ->
         assert later.anomalies == []
 
 
+def test_series_answered_in_another_order_keep_their_own_columns() -> None:
+    state = DetectionState(SIGNALS, config())
+    high = {"cart": 1000.0}  # cart's normal level is far from the others'
+    run(state, NOW, override=high)
+    run(state, NOW + timedelta(seconds=STEP), override=high)  # the same order: columns reused
+    plans = state.plan(NOW + timedelta(seconds=2 * STEP))
+    turned = {p.signal: answer(p, override=high) for p in plans}
+    result = state.apply(plans, {name: got[1:] + got[:1] for name, got in turned.items()})
+    assert not result.failed and result.anomalies == []  # each value met its own series' past
+
+
 def test_a_pass_within_the_same_step_does_nothing() -> None:
     state = DetectionState(SIGNALS, config())
     run(state, NOW)

@@ -1,16 +1,26 @@
-"""The bulk query path of the detection pass (httpx, POST, concurrent) against real Prometheus."""
+"""The bulk query path of the detection pass (POSTed form, orjson, concurrent, ranges in parts)
+against real Prometheus."""
 
 from __future__ import annotations
 
+import http.server
 import math
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from aiops.config import PrometheusSettings
-from aiops.integrations.prometheus import Prometheus, PrometheusError, RangeQuery
+from aiops.integrations.prometheus import (
+    Prometheus,
+    PrometheusError,
+    RangeQuery,
+    Series,
+    _refusal,
+)
 from tests.servers import MetricsTarget, PrometheusServer, free_port, scraped, wait_until
 
 
@@ -79,3 +89,82 @@ def test_a_silent_server_times_out_with_the_setting_to_change() -> None:
         with pytest.raises(PrometheusError, match=r"did not answer within 0\.3s") as err:
             prom.fetch(RangeQuery("up", now, now, 1.0))
         assert "AIOPS_PROMETHEUS__TIMEOUT_S" in str(err.value)
+
+
+def test_a_range_in_parts_is_the_range_in_one(
+    prom: Prometheus, prometheus: PrometheusServer, metrics_target: MetricsTarget
+) -> None:
+    metrics_target.values['aiops_test_parts{shard="a"}'] = 1.0
+    wait_until(lambda: scraped(prometheus.url, 'aiops_test_parts{shard="a"}'), 15, "a scrape")
+    metrics_target.values['aiops_test_parts{shard="b"}'] = 2.0  # fewer points: series vary
+    wait_until(lambda: scraped(prometheus.url, 'aiops_test_parts{shard="b"}'), 15, "a scrape")
+    time.sleep(2.5)
+    # Ends a second ago, so a scrape in flight cannot add a point between the two reads.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    q = RangeQuery("aiops_test_parts or aiops_test_up", end - timedelta(seconds=13), end, 1.0)
+    whole, parts = prom.fetch(q), prom.fetch_chunked(q)  # 14 steps: 4, then larger parts
+    assert len(whole) == 3 and len({len(s.values) for s in whole}) > 1
+    assert _rows(parts) == _rows(whole)
+    # No time left after the first part: the newest steps only.
+    newest = prom.fetch_chunked(q, budget_s=0)
+    assert newest and all(s.timestamps[0] >= end.timestamp() - 3 for s in newest)
+    assert max(len(s.values) for s in newest) == 4
+    [ok, bad] = prom.fetch_many([q, RangeQuery("rate(up[", q.start, q.end, 1.0)], chunked=True)
+    assert isinstance(ok, list) and len(ok) == 3 and isinstance(bad, PrometheusError)
+
+
+def _rows(series: list[Series]) -> list[tuple[list[tuple[str, str]], list[float], list[float]]]:
+    return sorted((sorted(s.labels.items()), s.timestamps, s.values) for s in series)
+
+
+class _NotPrometheus(http.server.BaseHTTPRequestHandler):
+    """What a wrong AIOPS_PROMETHEUS__URL may point at: a web page, a proxy's error."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, body = {
+            "/gateway": (502, b"Bad Gateway"),
+            "/array": (200, b"[1, 2]"),  # JSON, but not Prometheus' answer
+        }.get(
+            self.path.removesuffix("/api/v1/query_range").removesuffix("/api/v1/query"),
+            (200, b"<html>"),
+        )
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_answers_that_are_not_prometheus_name_the_query_and_the_setting() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotPrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        now = datetime.now(UTC)
+        q = RangeQuery("up", now - timedelta(seconds=10), now, 1.0)
+        [page, gateway, array] = [
+            Prometheus(PrometheusSettings(url=base, timeout_s=2)).fetch_many([q], chunked=True)[0]
+            for base in (url, url + "/gateway", url + "/array")
+        ]
+        assert isinstance(page, PrometheusError) and isinstance(gateway, PrometheusError)
+        assert isinstance(array, PrometheusError)
+        assert "did not answer JSON for 'up'" in str(page)
+        assert "did not answer JSON for 'up'" in str(array)
+        assert "refused the query 'up': HTTP 502 (Bad Gateway)" in str(gateway)
+        assert all("AIOPS_PROMETHEUS__URL" in str(e) for e in (page, gateway, array))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_prometheus_timing_out_a_query_says_which_setting_to_raise() -> None:
+    # As Prometheus answers a query that ran past the `timeout` we send (503); its evaluation
+    # time cannot be pinned between our read timeout and its own in a test.
+    body = b'{"status":"error","errorType":"timeout","error":"query timed out in evaluation"}'
+    why = _refusal(503, body)
+    assert why.startswith("timeout: query timed out") and "AIOPS_PROMETHEUS__TIMEOUT_S" in why
+    assert "AIOPS_PROMETHEUS__TIMEOUT_S" not in _refusal(400, b'{"errorType":"bad_data"}')
