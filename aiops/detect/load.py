@@ -4,9 +4,11 @@ A burst of requests makes the workload's latency and CPU rise for as long as it 
 fault anywhere: that is traffic. So while a workload's load (a signal with `load: measures` in
 the vocabulary, aiops/profiles/builtin/signals.yaml: the request rate) is well above its normal
 level, rises of the signals that follow load (`load: follows`: latency, saturation, its nodes)
-are judged the way persistent signals are (aiops.detect.tracker): only a rise that its slow
-level shows counts, one that outlasts the burst that explains it. A rise with no extra load
-behind it (a CPU hog, a slow dependency) is judged at once.
+are no anomaly, however long the load lasts, and their fast features do not learn them
+(aiops.detect.tracker, aiops.detect.novelty's `persist`): a rise counts once it outlasts the
+load that explains it. A lasting surge is news through the load signal itself (the request
+rate, `persists`), not through every pod and node that works harder for it. A rise with no
+extra load behind it (a CPU hog, a slow dependency) is judged at once.
 
 Which load explains which series: a workload's own load explains its series (its latency, the
 CPU of its pods, `<workload>-<hash>-<id>`, its deployment); the load of the whole cluster
