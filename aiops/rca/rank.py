@@ -283,6 +283,23 @@ def rank(
 _SYMPTOMS = frozenset({Family.ERRORS, Family.LATENCY})
 # A callee's request rate follows its callers (a failing caller calls less): no explanation.
 _NOT_A_CAUSE = frozenset({Family.TRAFFIC, Family.OTHER})
+# What rises with a service's load (the vocabulary's `load: follows`): its latency, CPU, memory
+# and its node. A callee serving this many times its normal request rate (the detector's
+# LOAD_EXPLAINS, aiops.detect.load) is working harder for its callers, not failing them, so
+# these rises of it explain nothing of their trouble: a surge into the frontend raised its
+# callee's p99 by a third and the frontend's own latency and errors were discounted for it.
+LOAD_EXPLAINS = 1.25
+_FOLLOWS_LOAD = frozenset({Family.LATENCY, Family.CPU, Family.MEMORY, Family.NODE})
+
+
+def _loaded(svc: str, columns: Sequence[str], scores: MetricScores, idx: Sequence[int]) -> bool:
+    """The service's request rate is LOAD_EXPLAINS times its normal level or more."""
+    return any(
+        family_of(metric_of(columns[j])) is Family.TRAFFIC
+        and scores.baseline[j] > 0
+        and scores.value[j] >= LOAD_EXPLAINS * scores.baseline[j]
+        for j in idx
+    )
 
 
 def explained_by_callees(
@@ -297,7 +314,8 @@ def explained_by_callees(
     `explained_slack_s` after the caller's first departure. Where the edge itself was measured
     (`callee_slow`), it decides: a callee that spent no more time on the caller's calls, returned
     no more failures, and whose end of the edge is not blamed, explains nothing of the caller's
-    trouble."""
+    trouble. A callee under extra load (LOAD_EXPLAINS) explains its callers' trouble only by
+    what load does not explain (errors, restarts, ...)."""
     z = cfg.scoring.onset_z
 
     def first_departure(svc: str, families: frozenset[Family] | None) -> float | None:
@@ -314,6 +332,7 @@ def explained_by_callees(
         return min(times) if times else None
 
     causes = frozenset(Family) - _NOT_A_CAUSE
+    loaded = {s for s, idx in by_service.items() if _loaded(s, columns, scores, idx)}
     out: dict[str, list[str]] = {}
     for caller, callee in edges:
         if caller == callee or caller not in by_service or callee not in by_service:
@@ -321,7 +340,7 @@ def explained_by_callees(
         if callee_slow is not None and not callee_slow.get((caller, callee), True):
             continue
         mine = first_departure(caller, _SYMPTOMS)
-        theirs = first_departure(callee, causes)
+        theirs = first_departure(callee, causes - _FOLLOWS_LOAD if callee in loaded else causes)
         if mine is not None and theirs is not None and theirs <= mine + cfg.explained_slack_s:
             out.setdefault(caller, []).append(callee)
     return {k: sorted(set(v)) for k, v in out.items()}

@@ -341,6 +341,34 @@ def test_a_callee_whose_traffic_merely_dropped_explains_nothing() -> None:
     assert frontend(result) == pytest.approx(frontend(off))
 
 
+def test_a_callee_that_slows_under_the_load_its_caller_passes_on_explains_nothing() -> None:
+    # A surge into the frontend: it serves 2.7x its requests, its p90 and errors climb; it
+    # calls every backend 2.7x as often, and cart's latency and CPU rise by a third with that
+    # load. Cart is working harder for its caller, not failing it: the frontend stays first.
+    # Had cart's latency risen with no extra load behind it, it would explain the frontend's.
+    def surge(cart_load: float) -> RcaRanking:
+        times, series = base_series(13)
+        noise = np.random.default_rng(4).standard_normal((len(SERVICES), N_BEFORE + N_AFTER))
+        for i, svc in enumerate(SERVICES):
+            series[f"{svc}_requests"] = 100.0 * (1 + 0.02 * noise[i])
+            shift(series, f"{svc}_requests", cart_load if svc == "cart" else 2.7)
+        for column, factor in (
+            ("frontend_latency_p90", 8.0),
+            ("frontend_success_rate", 0.8),
+            ("cart_latency_p90", 1.35),
+            ("cart_cpu_usage", 1.4),
+        ):
+            shift(series, column, factor)
+        graph = [("frontend", s) for s in SERVICES if s != "frontend"]
+        return rank(matrix(times, series), ANOMALY, call_graph=graph)
+
+    loaded = surge(cart_load=2.7)
+    assert not any("frontend discounted" in n for n in loaded.notes), loaded.notes
+    assert loaded.ranked[0].service == "frontend"
+    alone = surge(cart_load=1.0)
+    assert any("frontend discounted" in n and "cart" in n for n in alone.notes)
+
+
 def test_errors_that_fell_are_no_evidence_against_a_service() -> None:
     # Payment recovers from an earlier incident (its success rate climbs back) while email's
     # CPU departs: the recovery, however many sigmas, does not make payment a suspect.
