@@ -68,13 +68,15 @@ def node_suspect(
             )
     hosts = list(placement.get(top.service, []))
     degraded = [s for s in ranking.ranked[:5] if departed(s)]
-    if top.fault is FaultType.NODE and hosts:
-        sick = [n for n in hosts if n in unhealthy]
-        node = (
-            sick[0]
-            if sick
-            else max(hosts, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
-        )
+    # The top service's own metrics stand out less than its node's: the node is to blame only
+    # when it is unhealthy or its utilisation rose materially (NODE_MIN_RISE). A quiet service
+    # on a node whose CPU went from 9 % to 11 % is no node fault: blamed as one, a latency
+    # blip during a traffic spike cordoned and drained a healthy node.
+    suspects = [n for n in hosts if n in unhealthy] or [
+        n for n in hosts if n in _moved_nodes(nodes, ranking.anomaly_time, scoring)
+    ]
+    if top.fault is FaultType.NODE and suspects:
+        node = max(suspects, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
         return NodeSuspect(
             node, [s.service for s in degraded if node in placement.get(s.service, ())]
         )

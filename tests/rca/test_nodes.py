@@ -82,3 +82,22 @@ def test_every_node_busier_singles_none_out_and_a_condition_comes_first() -> Non
     )
     assert [b.node for b in blames[:2]] == ["node-c", "node-b"]
     assert blames[0].why == "MemoryPressure=True"
+
+
+def test_a_quiet_service_on_a_node_that_barely_moved_does_not_blame_the_node() -> None:
+    # A latency blip of shippingservice during a traffic spike: its own metrics stand out less
+    # than its node's CPU, which went from 9 % to 11 % (its robust z is large: the node is
+    # quiet). The service's fault reads "node", but the node neither departed materially nor
+    # is unhealthy: blamed, it was cordoned and drained on a control. A node that is busy, or
+    # unhealthy, is still the suspect.
+    from aiops.domain import FaultType
+    from aiops.rca.nodes import node_suspect
+
+    shipping = service("shipping", latency_peer=1.0).model_copy(update={"fault": FaultType.NODE})
+    placement = {"shipping": ["node-c"], "frontend": ["node-b"]}
+    quiet = busy({"node-b": (0.09, 0.09), "node-c": (0.093, 0.113)})
+    hot = busy({"node-b": (0.09, 0.09), "node-c": (0.093, 0.6)})
+    assert node_suspect(ranking(shipping), placement, {}, quiet, SCORING) is None
+    assert node_suspect(ranking(shipping), placement, {}, hot, SCORING).node == "node-c"
+    sick = node_suspect(ranking(shipping), placement, {"node-c": "NotReady"}, quiet, SCORING)
+    assert sick is not None and sick.node == "node-c"
