@@ -5,9 +5,15 @@ the workflow's history as it was, and the decider hears what the workflow actual
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from aiops.activities.contracts import RulesSnapshot
 from aiops.activities.incident import IncidentActivities
@@ -63,6 +69,33 @@ async def quiet(handle: Handle) -> int:
         seen = now
         await asyncio.sleep(0.5)
     return seen
+
+
+async def admitted(client: Client, handle: Handle, update_id: str) -> None:
+    """Until the server has admitted the update (no worker need run): a fixed sleep was not
+    enough on a loaded machine, and the two decisions reached the workflow in another order.
+    The SDK does not wait for this stage itself, so ask the service."""
+    request = PollWorkflowExecutionUpdateRequest(
+        namespace=client.namespace,
+        update_ref=UpdateRef(
+            workflow_execution=WorkflowExecution(workflow_id=handle.id), update_id=update_id
+        ),
+        identity=client.identity,
+        wait_policy=WaitPolicy(
+            lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+        ),
+    )
+    for _ in range(300):
+        try:
+            await client.workflow_service.poll_workflow_execution_update(
+                request, timeout=timedelta(seconds=5)
+            )
+            return
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"update {update_id} was never admitted")
 
 
 async def refusal(handle: Handle, decision: Decision) -> str:
@@ -167,11 +200,13 @@ async def test_reject_and_approve_together_reject_wins_and_both_hear_it(
     yes = await signed(handle, "alice", request.plan_hash)
     no = await signed(handle, "bob", request.plan_hash, approve=False, reason="not now")
     decided = []
-    for decision in (yes, no):  # in this order: the approval is admitted first
+    for n, decision in enumerate((yes, no)):  # in this order: the approval is admitted first
         decided.append(
-            asyncio.create_task(handle.execute_update(IncidentWorkflow.decide, decision))
+            asyncio.create_task(
+                handle.execute_update(IncidentWorkflow.decide, decision, id=f"decision-{n}")
+            )
         )
-        await asyncio.sleep(1)  # admitted, it waits for a worker
+        await admitted(temporal_client, handle, f"decision-{n}")  # it waits for a worker
     async with build_worker(temporal_client, task_queue, acts):
         approved, rejected = await asyncio.wait_for(asyncio.gather(*decided), 60)
         report = await handle.result()
