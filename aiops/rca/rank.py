@@ -292,7 +292,7 @@ LOAD_EXPLAINS = 1.25
 _FOLLOWS_LOAD = frozenset({Family.LATENCY, Family.CPU, Family.MEMORY, Family.NODE})
 
 
-def _loaded(svc: str, columns: Sequence[str], scores: MetricScores, idx: Sequence[int]) -> bool:
+def _loaded(columns: Sequence[str], scores: MetricScores, idx: Sequence[int]) -> bool:
     """The service's request rate is LOAD_EXPLAINS times its normal level or more."""
     return any(
         family_of(metric_of(columns[j])) is Family.TRAFFIC
@@ -332,7 +332,7 @@ def explained_by_callees(
         return min(times) if times else None
 
     causes = frozenset(Family) - _NOT_A_CAUSE
-    loaded = {s for s, idx in by_service.items() if _loaded(s, columns, scores, idx)}
+    loaded = {s for s, idx in by_service.items() if _loaded(columns, scores, idx)}
     out: dict[str, list[str]] = {}
     for caller, callee in edges:
         if caller == callee or caller not in by_service or callee not in by_service:
