@@ -72,9 +72,8 @@ def node_suspect(
     # when it is unhealthy or its utilisation rose materially (NODE_MIN_RISE). A quiet service
     # on a node whose CPU went from 9 % to 11 % is no node fault: blamed as one, a latency
     # blip during a traffic spike cordoned and drained a healthy node.
-    suspects = [n for n in hosts if n in unhealthy] or [
-        n for n in hosts if n in _moved_nodes(nodes, ranking.anomaly_time, scoring)
-    ]
+    moved = _moved_nodes(nodes, ranking.anomaly_time, scoring)  # scored once, used twice
+    suspects = [n for n in hosts if n in unhealthy] or [n for n in hosts if n in moved]
     if top.fault is FaultType.NODE and suspects:
         node = max(suspects, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
         return NodeSuspect(
@@ -83,9 +82,8 @@ def node_suspect(
     # A release or a crash loop of the top service explains its own symptoms; its new pods
     # starting up may well warm the node they land on.
     released = top.fault in (FaultType.BAD_ROLLOUT, FaultType.CRASHLOOP)
-    hot = None if released else hot_node(nodes, ranking.anomaly_time, scoring)
-    if hot is not None:
-        node = hot[0]
+    if not released and len(moved) == 1:  # hot_node: one node departed alone
+        node = next(iter(moved))
         on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]
         if any(departed(s) for s in on_node) and not any(hog(s) for s in on_node):
             return NodeSuspect(node, [s.service for s in on_node if departed(s)])
