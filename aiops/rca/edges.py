@@ -33,6 +33,11 @@ from aiops.rca.models import RcaInputError
 
 FloatArray = npt.NDArray[np.float64]
 
+#: The smallest latency change that is a change at all, in log space (1 %): latencies read off
+#: histogram buckets or divided timers are no finer, and a graph whose every edge is steadier
+#: than that (a synthetic or idle one) would otherwise call a 0.01 % wobble "slower".
+RESOLUTION = math.log(1.01)
+
 
 @dataclass(frozen=True)
 class EdgeConfig:
@@ -145,9 +150,11 @@ def measure_edges(
         if m is not None
     ]
     # An edge's own spread from a handful of bins is unreliable: no edge is believed to be
-    # quieter than the typical edge of the same graph.
-    client_floor = _typical([m.client.noise for m in measured])
-    server_floor = _typical([m.server.noise for m in measured if m.server is not None])
+    # quieter than the typical edge of the same graph, nor than latency can be read at all.
+    client_floor = max(_typical([m.client.noise for m in measured]), RESOLUTION)
+    server_floor = max(
+        _typical([m.server.noise for m in measured if m.server is not None]), RESOLUTION
+    )
     return [
         replace(
             m,
