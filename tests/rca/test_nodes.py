@@ -101,3 +101,100 @@ def test_a_quiet_service_on_a_node_that_barely_moved_does_not_blame_the_node() -
     assert node_suspect(ranking(shipping), placement, {}, hot, SCORING).node == "node-c"
     sick = node_suspect(ranking(shipping), placement, {"node-c": "NotReady"}, quiet, SCORING)
     assert sick is not None and sick.node == "node-c"
+
+
+def _metric(svc: str, metric: str, before: float, after: float, score: float) -> MetricEvidence:
+    return MetricEvidence(
+        column=f"{svc}_{metric}",
+        metric=metric,
+        score=score,
+        direction=1,
+        baseline=before,
+        scale=0.01,
+        value=after,
+        peer_score=2.0,
+    )
+
+
+def test_busier_services_after_a_surge_do_not_blame_the_node_they_share() -> None:
+    """Seen live (frontend-traffic-surge, the late anomalies' investigation): the services
+    downstream of the surge served 1.5x their requests, four of them on node-c, whose CPU went
+    from 12 % to 17 %; one had been rolled back earlier. More requests counted as "degraded",
+    the small rise of their node as its evidence: node-c was cordoned and drained. Busier is
+    not degraded, a loaded service's node rise is its load's, and 5 points of CPU are no node
+    fault. The same services truly degraded on a node that truly rose still blame it."""
+    from aiops.domain import FaultType
+    from aiops.rca import ChangeEvidence
+    from aiops.rca.models import ChangeKind
+    from aiops.rca.nodes import node_suspect
+
+    def svc(name: str, *metrics: MetricEvidence, changed: bool = False) -> ServiceScore:
+        changes = (
+            [
+                ChangeEvidence(
+                    kind=ChangeKind.ROLLOUT,
+                    at=AT - 600,
+                    source=f"Deployment/{name}",
+                    detail="scale",
+                    bonus=0.4,
+                )
+            ]
+            if changed
+            else []
+        )
+        return ServiceScore(
+            service=name, score=1.0, confidence=0.04, evidence=list(metrics), changes=changes
+        )
+
+    def node_of(name: str, before: float, after: float) -> MetricEvidence:
+        return _metric(name, "node_cpu_busy", before, after, 10.0)
+
+    frontend = ServiceScore(
+        service="frontend",
+        score=9.0,
+        confidence=0.76,
+        fault=FaultType.TRAFFIC_SURGE,
+        evidence=[
+            _metric("frontend", "requests_rate", 49.9, 76.0, 10.5),
+            _metric("frontend", "latency_p99", 0.098, 0.98, 8.0),
+        ],
+    )
+    busier = ranking(
+        frontend,
+        svc(
+            "adservice",
+            _metric("adservice", "requests_rate", 25, 38.5, 10.9),
+            node_of("adservice", 0.117, 0.175),
+        ),
+        svc("checkoutservice", changed=True),
+        svc(
+            "redis-cart",
+            _metric("redis-cart", "requests_rate", 35, 54, 10.6),
+            node_of("redis-cart", 0.093, 0.214),
+        ),
+        svc("shippingservice", _metric("shippingservice", "requests_rate", 17, 26, 10.0)),
+    )
+    placement = {
+        "frontend": ["node-a", "node-c"],
+        "adservice": ["node-c"],
+        "checkoutservice": ["node-c"],
+        "redis-cart": ["node-c"],
+        "shippingservice": ["node-c"],
+        "currencyservice": ["node-a"],
+    }
+    nodes = busy({"node-a": (0.1, 0.13), "node-b": (0.1, 0.1), "node-c": (0.117, 0.175)})
+    assert node_suspect(busier, placement, {}, nodes, SCORING) is None
+
+    def slow(name: str, node_after: float) -> ServiceScore:
+        return svc(
+            name,
+            _metric(name, "latency_p99", 0.02, 0.2, 12.0),
+            node_of(name, 0.1, node_after),
+        )
+
+    pressured = ranking(
+        slow("adservice", 0.6), slow("redis-cart", 0.6), slow("shippingservice", 0.6)
+    )
+    hot = busy({"node-a": (0.1, 0.1), "node-b": (0.1, 0.1), "node-c": (0.1, 0.6)})
+    suspect = node_suspect(pressured, placement, {}, hot, SCORING)
+    assert suspect is not None and suspect.node == "node-c"
