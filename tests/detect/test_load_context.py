@@ -216,3 +216,38 @@ def test_cpu_that_follows_a_surge_of_minutes_is_traffic_while_the_surge_lasts() 
     found = anomalies(rate(cpu), HOUR, "cpu_usage", pod, also={"request_rate": load})
     assert [t for t, _ in found if t < HOUR + 1500] == []
     assert found and HOUR + 1500 <= found[0][0] < HOUR + 1500 + 120
+
+
+def test_latency_while_the_window_holds_a_short_burst_is_traffic_and_without_one_is_news() -> None:
+    """Seen in CI (control-short): a 15 s burst at 1.7x lifted the frontend's one-minute request
+    rate by only 17 %, below the 1.25x that makes load extra, while its p99 over that minute
+    held the burst's slow requests (2.51x, over the signal's 2.5x) and opened an incident. The
+    rate's climb while the burst lasts gives the burst's height; the latency counts again once
+    the window has let the burst go. The same latency rise with no burst behind it is a fault,
+    and so is one on a quiet low-rate workload whose rate only jitters."""
+    seconds = HOUR + 900
+    rng = np.random.default_rng(7)
+
+    def p99(burst_at: int | None, slow_at: int) -> np.ndarray:
+        lat = 0.1 * (1 + 0.03 * rng.standard_normal(seconds))
+        if burst_at is not None:
+            lat[burst_at : burst_at + 15 + 60] *= 2.6  # the window holds the burst's requests
+        lat[slow_at : slow_at + 120] *= 2.6  # a slow dependency, no extra load
+        return lat
+
+    for base in (BASE, 2.0):  # a busy frontend, a quiet low-rate backend
+        rps = (
+            base * (1 + 0.03 * rng.standard_normal(seconds))
+            if base == BASE
+            else (rng.poisson(base, seconds).astype(float))
+        )
+        burst_at, slow_at = HOUR + 300, HOUR + 600
+        rps[burst_at : burst_at + 15] *= 1.7
+        x = rate(rps)
+        assert x[burst_at + 15] < 1.25 * base  # the windowed rate hardly shows it
+        load = ({**LABELS, "workload": "frontend"}, x)
+        front = {"namespace": "shop", "workload": "frontend"}
+        with_burst = p99(burst_at if base == BASE else None, slow_at)
+        found = anomalies(with_burst, HOUR, "latency_p99", front, also={"request_rate": load})
+        assert [t for t, _ in found if t < slow_at] == [], base
+        assert found and slow_at <= found[0][0] < slow_at + 10, (base, found)
