@@ -84,9 +84,7 @@ class DetectionState:
         self.config = config or PassConfig()
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
         self._states: dict[str, SignalState] = {}
-        self.load = LoadContext(
-            duration_seconds(self.config.rate_window), self.config.step_seconds
-        )
+        self.load = LoadContext(duration_seconds(self.config.rate_window), self.config.step_seconds)
         # By signal: the last answer's labels and their columns, valid for that tracker and
         # column epoch (`_columns_of`).
         self._columns: dict[
