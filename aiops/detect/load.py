@@ -119,7 +119,13 @@ class LoadContext:
         flags[hit] = True
         total, usual = row[known].sum(), normal[known].sum()
         flags[0] = bool(usual > 0 and total >= LOAD_EXPLAINS * usual)
-        burst = self._burst(at, tracker, row, normal, known)
+        burst = self._burst(
+            at,
+            tracker,
+            np.append(np.where(known, row, np.nan), total),
+            np.append(np.where(known, normal, np.nan), usual),
+            known,
+        )
         flags[ids[(ids > 0) & burst[:-1]]] = True
         flags[0] |= bool(burst[-1])
         earlier = self._elevated.get(at)
@@ -131,19 +137,18 @@ class LoadContext:
         self,
         at: float,
         tracker: SignalTracker,
-        row: npt.NDArray[np.float64],
-        normal: npt.NDArray[np.float64],
+        values: npt.NDArray[np.float64],
+        usual: npt.NDArray[np.float64],
         known: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.bool_]:
-        """Per column and for the cluster's total (last): whether the rate window still holds
-        a burst of LOAD_EXPLAINS times the normal load (the module's docstring)."""
+        """Per column and for the cluster's total (last, in `values` and `usual` alike):
+        whether the rate window still holds a burst of LOAD_EXPLAINS times the normal load
+        (the module's docstring)."""
         name = tracker.signal.name
         mem = self._bursts.get(name)
         if mem is None or mem.epoch != tracker.epoch:  # columns renumbered: start afresh
             mem = self._bursts[name] = _Bursts(tracker.epoch)
         vol = tracker.detector.state.vol
-        values = np.append(np.where(known, row, np.nan), row[known].sum())
-        usual = np.append(np.where(known, normal, np.nan), normal[known].sum())
         spread = np.append(vol, math.sqrt(float(np.nansum(np.where(known, vol, 0.0) ** 2))))
         if mem.last_burst is None:
             mem.last_burst = np.full(values.size, -np.inf)

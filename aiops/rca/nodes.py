@@ -76,9 +76,9 @@ def node_suspect(
     moved = _moved_nodes(nodes, ranking.anomaly_time, scoring)  # scored once, used twice
     # A service serving LOAD_EXPLAINS times its normal load warms its node itself: only the
     # node's health can blame the node then.
-    suspects = [n for n in hosts if n in unhealthy] or [
-        n for n in hosts if n in moved and not loaded(top)
-    ]
+    suspects = [n for n in hosts if n in unhealthy] or (
+        [] if loaded(top) else [n for n in hosts if n in moved]
+    )
     if top.fault is FaultType.NODE and suspects:
         node = max(suspects, key=lambda n: sum(n in placement.get(s.service, ()) for s in degraded))
         return NodeSuspect(
@@ -87,8 +87,9 @@ def node_suspect(
     # A release or a crash loop of the top service explains its own symptoms; its new pods
     # starting up may well warm the node they land on.
     released = top.fault in (FaultType.BAD_ROLLOUT, FaultType.CRASHLOOP)
-    if not released and len(moved) == 1:  # hot_node: one node departed alone
-        node = next(iter(moved))
+    hot = None if released else _alone(moved)
+    if hot is not None:
+        node = hot[0]
         on_node = [s for s in ranking.ranked if node in placement.get(s.service, ())]
         if any(departed(s) for s in on_node) and not any(hog(s) for s in on_node):
             return NodeSuspect(node, [s.service for s in on_node if departed(s)])
@@ -127,11 +128,15 @@ def hot_node(
 ) -> tuple[str, list[str]] | None:
     """The one node whose own utilisation (node_* metrics) departed upwards at `at` while every
     other node stayed put, with the metrics that did; None when none or several did."""
-    moved = _moved_nodes(nodes, at, scoring)
-    if len(moved) != 1:
-        return None
-    node, evidence = next(iter(moved.items()))
-    return node, [e.metric for e in evidence]
+    hot = _alone(_moved_nodes(nodes, at, scoring))
+    return None if hot is None else (hot[0], [e.metric for e in hot[1]])
+
+
+def _alone(
+    moved: dict[str, list[MetricEvidence]],
+) -> tuple[str, list[MetricEvidence]] | None:
+    """The node that moved, when it moved alone."""
+    return next(iter(moved.items())) if len(moved) == 1 else None
 
 
 def _moved_nodes(
