@@ -9,17 +9,21 @@ query per signal, priming the detectors), then steady passes (one instant query 
 Run: uv run python bench/bench_detect_pass.py [--workloads 2000] [--containers 3000]
      [--prime-min 15] [--passes 10] [--keep DIR]
 The passes run in a fresh process of their own (history writing and backfilling stay in this
-one), so its peak resident memory is the pass's. The steady passes alternate between the
-product's query path (POSTed form, orjson) and the former one through prometheus-api-client,
-`--passes` each, so the two are compared under the same load; each pass is split into queries,
-scoring and checkpoint. `--keep DIR` keeps the backfilled history there and reuses it next time
-(same sizes), which saves minutes when measuring one change after another.
+one), so its peak resident memory is the pass's. The steady passes alternate between the pass
+as shipped and the same pass with the garbage collector running through it (as before
+aiops/detect/gc_pause.py), `--passes` each, so the two are compared under the same load; each
+pass is split into queries, scoring and checkpoint. Then each query alone, in the pass's form
+(request signals split out of one shared answer, labels renamed in Python) and as the signals'
+own PromQL, and the two whole fetches side by side. `--keep DIR` keeps the backfilled history
+there and reuses it next time (same sizes), which saves minutes when measuring one change after
+another.
 Prints figures only; it is not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -38,9 +42,11 @@ import numpy as np
 
 from aiops.activities.detection import DetectAnomaliesInput, DetectionActivities
 from aiops.config import DetectionSettings, ProfileSettings, PrometheusSettings, Settings
+from aiops.detect import gc_pause
 from aiops.detect.catalog import BUILTIN_SIGNALS
-from aiops.detect.detection_pass import DetectionState
-from aiops.integrations.prometheus import Prometheus, RangeQuery
+from aiops.detect.detection_pass import DetectionState, QueryPlan
+from aiops.detect.pass_answers import read_answer
+from aiops.integrations.prometheus import RangeQuery
 
 STEP = 15
 USED = {"request_rate", "error_ratio", "cpu_usage", "memory_vs_limit"}
@@ -100,38 +106,11 @@ def free_port() -> int:
         return port
 
 
-class _LibraryQueries:
-    """The detection pass's former query path: prometheus-api-client's custom_query (its
-    requests, its json parse, then our copy into Series), for comparison."""
-
-    def __init__(self, prom: Prometheus) -> None:
-        self.prom = prom
-
-    def fetch_many(self, queries: list[RangeQuery], parallel: int = 4, **_: Any) -> list[Any]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from aiops.integrations.prometheus import Series
-
-        def one(q: RangeQuery) -> list[Series]:
-            form = {"time": f"{q.end.timestamp():.3f}", "timeout": "30s"}
-            result = self.prom._conn.custom_query(q.promql, params=form, timeout=30)
-            return [
-                Series(
-                    labels=dict(item["metric"]),
-                    timestamps=[float(item["value"][0])],
-                    values=[float(item["value"][1])],
-                )
-                for item in result
-            ]
-
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            return list(pool.map(one, queries))
-
-
 class _Timed:
-    """Seconds spent in one method of an object, per call (the bench's own instrument)."""
+    """Seconds spent in one method of an object, per call (the bench's own instrument); `keep`:
+    hold on to the last result (off where it would count in the pass's memory)."""
 
-    def __init__(self, obj: Any, name: str) -> None:
+    def __init__(self, obj: Any, name: str, keep: bool = True) -> None:
         self.spent: list[float] = []
         self.last: Any = None
         inner = getattr(obj, name)
@@ -139,8 +118,10 @@ class _Timed:
         def timed(*args: Any, **kwargs: Any) -> Any:
             t = time.perf_counter()
             try:
-                self.last = inner(*args, **kwargs)
-                return self.last
+                result = inner(*args, **kwargs)
+                if keep:
+                    self.last = result
+                return result
             finally:
                 self.spent.append(time.perf_counter() - t)
 
@@ -268,6 +249,7 @@ def run(url: str, tmp: Path, start: int, prime_steps: int, passes: int) -> None:
         for got in fetch.last
         if not isinstance(got, Exception)
     ]
+    fetch.last = None  # the cold start's answers: not part of the steady passes' memory
     print(
         f"cold start: {cold.checkpoint.series:,} series, {prime_steps} steps primed per signal "
         f"in {cold_s:.2f}s (queries and parsing {fetch.spent[-1]:.2f}s, checkpoint "
@@ -275,12 +257,12 @@ def run(url: str, tmp: Path, start: int, prime_steps: int, passes: int) -> None:
         f"activity's budget: {primed}; failed: {failed or 'none'}"
     )
 
-    # Steady passes through the activity, alternating the product's query path with the
-    # former one through prometheus-api-client, so both meet the same load on a shared machine.
+    # Steady passes through the activity, alternating the pass as shipped with the same pass
+    # with the collector running through it, so both meet the same load on a shared machine.
     ref = cold.checkpoint
     paths: dict[str, Any] = {
-        "product (orjson)": prom,
-        "prometheus-api-client": _LibraryQueries(prom),
+        "the pass as shipped": gc_pause.gc_paused,
+        "the collector running through it": contextlib.nullcontext,
     }
     parts: dict[str, dict[str, list[float]]] = {
         name: {"pass": [], "queries": [], "checkpoint": []} for name in paths
@@ -295,44 +277,82 @@ def run(url: str, tmp: Path, start: int, prime_steps: int, passes: int) -> None:
     cold_peak = _peak_rss_mib(reset=True)  # from here on: the steady passes' own peak
     for i in range(2 * passes):
         name = list(paths)[i % 2]
-        client = paths[name]
-        fetch = _Timed(client, "fetch_many")
-        acts.prometheus = client
+        gc_pause.gc_paused = paths[name]
+        fetch = _Timed(prom, "fetch_many", keep=False)
         save = _Timed(acts, "_save")
         t = time.perf_counter()
         out = acts.run_pass(DetectAnomaliesInput(stream="bench", at=at(k + i), checkpoint=ref))
         parts[name]["pass"].append(time.perf_counter() - t)
         parts[name]["queries"].append(fetch.spent[-1])
         parts[name]["checkpoint"].append(save.spent[-1])
-        del client.fetch_many, acts._save  # the instruments off again
+        del prom.fetch_many, acts._save  # the instruments off again
         ref = out.checkpoint
         assert all(s.status == "ok" for s in out.signals), out.signals
     steady_peak = _peak_rss_mib()
-    acts.prometheus = prom
+    gc_pause.gc_paused = paths["the pass as shipped"]
     series = ref.series
     for name, p in parts.items():
         med = {part: statistics.median(v) * 1e3 for part, v in p.items()}
         print(
-            f"steady pass via {name} (activity: {len(USED)} instant queries, {series:,} series "
+            f"steady pass, {name} (activity: {len(USED)} instant queries, {series:,} series "
             f"scored, checkpoint): median {med['pass']:.0f} ms, max {max(p['pass']) * 1e3:.0f} "
             f"ms over {len(p['pass'])} passes; medians: queries {med['queries']:.0f} ms, "
             f"checkpoint {med['checkpoint']:.0f} ms, scoring and the rest "
             f"{med['pass'] - med['queries'] - med['checkpoint']:.0f} ms"
         )
 
-    # Prometheus' own share: each query alone, with its evaluation time as Prometheus reports it.
-    own = []
-    for sig in acts.signals:
-        form = {"query": sig.render(window=acts.config.rate_window), "stats": "all"}
-        form["time"] = f"{ref.at.timestamp():.3f}"
+    # Prometheus' own share: each query alone, with its evaluation time as Prometheus reports it,
+    # in the pass's form (shared answers, renames in Python) and as the signals' own PromQL.
+    when = ref.at
+    forms = {sig.name: sig.pass_query(acts.config.rate_window) for sig in acts.signals}
+    own = {sig.name: sig.render(window=acts.config.rate_window) for sig in acts.signals}
+
+    def evaluation(promql: str) -> tuple[float, float]:
+        form = {"query": promql, "stats": "all", "time": f"{when.timestamp():.3f}"}
         t = time.perf_counter()
         body = httpx.post(url + "/api/v1/query", data=form, timeout=60).json()
-        wall = time.perf_counter() - t
-        own.append((sig.name, body["data"]["stats"]["timings"]["execTotalTime"], wall))
+        return body["data"]["stats"]["timings"]["execTotalTime"], time.perf_counter() - t
+
+    shared = {
+        q: "+".join(n for n, f in forms.items() if f.promql == q)
+        for q in dict.fromkeys(f.promql for f in forms.values())
+    }
+    for title, queries in (
+        ("the pass's form", shared),
+        ("the signals' own PromQL", {q: n for n, q in own.items()}),
+    ):
+        timed = {
+            name: statistics.median([evaluation(q)[0] for _ in range(3)])
+            for q, name in queries.items()
+        }
+        print(
+            f"each query alone, {title}: Prometheus' evaluation (stats=all execTotalTime, "
+            "median of 3): "
+            + ", ".join(f"{n} {e * 1e3:.0f} ms" for n, e in timed.items())
+            + f"; in all {sum(timed.values()) * 1e3:.0f} ms"
+        )
+    # The whole fetch, side by side under the same load: the pass's queries (read into the
+    # signals' series) against the signals' own PromQL.
+    plans = [QueryPlan(n, f.promql, when, when, STEP, False, f) for n, f in forms.items()]
+    side: dict[str, list[float]] = {"pass form": [], "own PromQL": []}
+    for _ in range(passes):
+        t = time.perf_counter()
+        with gc_pause.gc_paused():  # as the pass fetches
+            got = prom.fetch_many([RangeQuery(q.promql, when, when, STEP) for q in plans])
+            for plan, g in zip(plans, got, strict=True):
+                assert isinstance(g, list), g
+                read_answer(plan, g)
+        side["pass form"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with gc_pause.gc_paused():
+            prom.fetch_many([RangeQuery(q, when, when, STEP) for q in own.values()])
+        side["own PromQL"].append(time.perf_counter() - t)
     print(
-        "each query alone, Prometheus' evaluation (stats=all execTotalTime) / wall: "
-        + ", ".join(f"{n} {e * 1e3:.0f} / {w * 1e3:.0f} ms" for n, e, w in own)
-        + f"; evaluation in all {sum(e for _, e, _ in own) * 1e3:.0f} ms"
+        "the pass's queries, fetched and read, side by side over "
+        f"{passes} rounds (median / max): "
+        + ", ".join(
+            f"{k} {statistics.median(v) * 1e3:.0f} / {max(v) * 1e3:.0f} ms" for k, v in side.items()
+        )
     )
 
     # The checkpoint's cost, and the memory, on the pure pass.

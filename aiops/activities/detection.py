@@ -163,6 +163,7 @@ class DetectionActivities:
         return build_signals(d.signals, d.disabled, d.min_change, base=live)
 
     def run_pass(self, inp: DetectAnomaliesInput) -> DetectAnomaliesResult:
+        from aiops.detect.gc_pause import gc_paused
         from aiops.integrations.prometheus import RangeQuery
         from aiops.logs import get_logger
 
@@ -173,17 +174,20 @@ class DetectionActivities:
         self.signals = self._live_signals()
         state, note = self._load(inp.stream, inp.checkpoint)
         plans = state.plan(now)
-        answers = self.prometheus.fetch_many(
-            [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans],
-            parallel=self.parallel,
-            # A cold start's history in parts, none near Prometheus' timeout, and within half
-            # the activity's timeout (DetectionLoopWorkflow: max(60 s, 4 intervals)) in all.
-            chunked=True,
-            budget_s=max(30.0, 2 * self.settings.interval_s),
-        )
-        if activity.in_activity():
-            activity.heartbeat("scoring")
-        result = state.apply(plans, {p.signal: a for p, a in zip(plans, answers, strict=True)})
+        with gc_paused():  # the answers are 100,000s of short-lived objects (gc_pause.py)
+            answers = self.prometheus.fetch_many(
+                [RangeQuery(p.promql, p.start, p.end, p.step_seconds) for p in plans],
+                parallel=self.parallel,
+                # A cold start's history in parts, none near Prometheus' timeout, and within
+                # half the activity's timeout (DetectionLoopWorkflow: max(60 s, 4 intervals)).
+                chunked=True,
+                budget_s=max(30.0, 2 * self.settings.interval_s),
+            )
+            if activity.in_activity():
+                activity.heartbeat("scoring")
+            fetched = {p.signal: a for p, a in zip(plans, answers, strict=True)}
+            result = state.apply(plans, fetched)
+            del answers, fetched
         grid = state.grid_time(now)
         pass_id = inp.pass_id or grid.strftime("%Y%m%dT%H%M%SZ")
         cold = any(o.cold for o in result.outcomes)

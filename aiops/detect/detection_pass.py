@@ -46,6 +46,7 @@ from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
 from aiops.detect.load import LoadContext, follows_load, is_load
 from aiops.detect.novelty import NoveltyState
+from aiops.detect.pass_answers import read_answer
 from aiops.detect.pass_checkpoint import CheckpointError
 from aiops.detect.pass_types import (
     Held,
@@ -112,8 +113,8 @@ class DetectionState:
         plans = []
         for name, signal in self.signals.items():
             st = self._states.get(name)
-            promql = signal.render(window=c.rate_window)
-            if st is not None and st.query != promql:
+            form = signal.pass_query(c.rate_window)
+            if st is not None and st.query != form.key:
                 st = None  # the signal was redefined: its old state describes another query
             if st is not None and st.last_at is not None and st.last_at >= end:
                 continue
@@ -121,7 +122,9 @@ class DetectionState:
             cold = last is None
             # After a failed or missed pass, catch up on every grid time since (within reach).
             start = earliest if last is None else max(earliest, last + c.step_seconds)
-            plans.append(QueryPlan(name, promql, utc(start), utc(end), c.step_seconds, cold))
+            plans.append(
+                QueryPlan(name, form.promql, utc(start), utc(end), c.step_seconds, cold, form)
+            )
         return plans
 
     def apply(
@@ -144,7 +147,7 @@ class DetectionState:
                 outcomes.append(SignalOutcome(plan.signal, "failed", error=error, cold=plan.cold))
                 continue
             try:
-                found, n_series = self._feed(plan, got)
+                found, n_series = self._feed(plan, read_answer(plan, got))
             except Exception as exc:  # one signal's odd answer must not stop the others
                 self._states.pop(plan.signal, None)  # half-fed state: start this one cold
                 outcomes.append(
@@ -184,7 +187,7 @@ class DetectionState:
     def _feed(self, plan: QueryPlan, series: Sequence[SeriesLike]) -> tuple[list[Anomaly], int]:
         c = self.config
         st = self._states.get(plan.signal)
-        if st is None or st.query != plan.promql or plan.cold:
+        if st is None or st.query != plan.key or plan.cold:
             tracker = SignalTracker(
                 self.signals[plan.signal],
                 step_seconds=c.step_seconds,
@@ -192,7 +195,7 @@ class DetectionState:
                 config=c.step_detector(),
                 window=c.rate_window,
             )
-            st = SignalState(tracker, plan.promql)
+            st = SignalState(tracker, plan.key)
             self._states[plan.signal] = st
         tracker = st.tracker
         start, steps = epoch(plan.start), plan.steps

@@ -24,6 +24,7 @@ from aiops.detect.presets import (
 )
 from aiops.detect.tracker import SignalTracker
 from aiops.domain.models import Anomaly
+from aiops.profiles.signal import PassForm
 
 
 class SeriesLike(Protocol):
@@ -91,6 +92,14 @@ class QueryPlan:
     end: datetime
     step_seconds: float
     cold: bool  # the signal has no tracker state yet: this is the priming query
+    # How to read the answer: its labels renamed, the signal split out of a shared answer
+    # (aiops.detect.pass_answers); `form.promql` is `promql`.
+    form: PassForm | None = None
+
+    @property
+    def key(self) -> str:
+        """What the signal's tracker state is valid for (a new one starts it cold)."""
+        return self.promql if self.form is None else self.form.key
 
     @property
     def instant(self) -> bool:

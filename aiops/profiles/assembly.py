@@ -126,6 +126,7 @@ def _part(profile: Profile, part: ProfilePart, guard: SignalPart | None) -> Sign
         labels=dict(part.labels),
         needs=part.need_groups(),
         guard=guard,
+        shared=part.shared,
     )
 
 

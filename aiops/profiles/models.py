@@ -21,6 +21,7 @@ from aiops.profiles.signal import (
     Entity,
     Group,
     Load,
+    SharedQuery,
     check_template,
     load_fits_entity,
     parse_need,
@@ -109,6 +110,11 @@ class ProfilePart(_Strict):
         description="canonical label -> the exporter's label; unlisted ones are the same",
     )
     view: str = Field(default="", description="what this part sees, e.g. the callers' side")
+    shared: SharedQuery | None = Field(
+        default=None,
+        description="the detection pass's cheaper form: a request signal split out of one "
+        "answer shared with the others (aiops.profiles.signal.SharedQuery)",
+    )
 
     @field_validator("query")
     @classmethod
@@ -120,12 +126,14 @@ class ProfilePart(_Strict):
         for need in self.flat_needs():
             parse_need(need)
         declared = {parse_need(n)[0] for n in self.flat_needs()}
-        for metric in _METRIC.findall(self.query):
-            if metric not in declared and family_of(metric) not in declared:
-                raise ValueError(
-                    f"the query reads {metric}, which needs does not list; add "
-                    f"{family_of(metric)} to needs"
-                )
+        shared = self.shared.query if self.shared is not None else ""
+        for which, query in (("query", self.query), ("shared query", shared)):
+            for metric in _METRIC.findall(query):
+                if metric not in declared and family_of(metric) not in declared:
+                    raise ValueError(
+                        f"the {which} reads {metric}, which needs does not list; add "
+                        f"{family_of(metric)} to needs"
+                    )
         return self
 
     def flat_needs(self) -> list[str]:

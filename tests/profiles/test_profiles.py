@@ -180,6 +180,18 @@ def test_a_user_profile_named_like_a_shipped_one_replaces_it(tmp_path: Path) -> 
             "signals.queue_depth.load",
             "'measures' or 'follows'",
         ),
+        (  # the pass's shared form reads what `needs` lists too
+            ("{$filter})\n", "{$filter})\n    shared: {query: 'sum(rabbitmq_other{$filter})'}\n"),
+            5,
+            "signals.queue_depth",
+            "the shared query reads rabbitmq_other, which needs does not list",
+        ),
+        (
+            ("{$filter})\n", "{$filter})\n    shared: {query: x, worst: reporter}\n"),
+            11,
+            "signals.queue_depth.shared.worst",
+            "unknown field: remove it or check its spelling",
+        ),
     ],
 )
 def test_a_bad_profile_names_its_file_line_and_field(
