@@ -137,7 +137,7 @@ def split_shared(
     for entity, end in zip(entities, ends, strict=True):
         out.append(
             Renamed(
-                {c: v for c, v in zip(names, entity, strict=False) if v},
+                {c: v for c, v in zip(names, entity, strict=True) if v},
                 flat_t[start:end],
                 flat_v[start:end],
             )

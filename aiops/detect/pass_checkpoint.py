@@ -86,7 +86,7 @@ def restore(
                 signal = signals.get(name)
                 if signal is None:
                     continue
-                if meta["query"] != signal.render(window=config.rate_window):
+                if meta["query"] != signal.pass_query(config.rate_window).key:
                     continue
                 states[name] = _restore_signal(config, signal, meta, npz)
     except CheckpointError:

@@ -302,3 +302,33 @@ def test_a_pod_younger_than_the_primed_history_starts_from_its_predecessors_rang
     leak_start = state.grid_time(NOW)
     assert leak_start + timedelta(seconds=STEP * 4) <= a.start
     assert a.start <= leak_start + timedelta(seconds=STEP * 5)
+
+
+def test_a_checkpoint_keeps_the_signals_read_from_a_shared_or_renamed_answer() -> None:
+    """Istio alone: request_rate and error_ratio from one shared answer, latency_p99 renamed in
+    Python. Their state is stored under the pass's form and restored under it (it was compared
+    with the signals' own PromQL, so each restart primed them afresh)."""
+    one = [
+        CATALOG[n].model_copy(
+            update={"parts": tuple(p for p in CATALOG[n].parts if p.profile == "istio")}
+        )
+        for n in ("request_rate", "error_ratio", "latency_p99")
+    ]
+    forms = {s.name: s.pass_query("1m") for s in one}
+    assert forms["request_rate"].promql == forms["error_ratio"].promql  # one answer for both
+    assert forms["latency_p99"].shared is None and forms["latency_p99"].labels
+    a = DetectionState(one, config())
+    plans = a.plan(NOW)
+    times = [plans[0].start.timestamp() + k * STEP for k in range(plans[0].steps)]
+    shared = [
+        S(labels(w) | {"reporter": r} | failed, times, [1.0 if failed else 99.0] * len(times))
+        for w in WORKLOADS
+        for r in ("source", "destination")
+        for failed in ({}, {"aiops_failed": "1"})
+    ]
+    p99 = [S(labels(w), times, [0.05] * len(times)) for w in WORKLOADS]
+    got = a.apply(plans, {p.signal: p99 if p.signal == "latency_p99" else shared for p in plans})
+    assert all(o.status == "ok" and o.series == 3 for o in got.outcomes), got.outcomes
+    b = DetectionState.from_bytes(a.to_bytes(), one, config())
+    assert b.n_series == a.n_series == 9
+    assert not any(p.cold for p in b.plan(NOW + timedelta(seconds=STEP)))
