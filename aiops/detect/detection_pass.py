@@ -46,7 +46,7 @@ from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
 from aiops.detect.load import LoadContext, follows_load, is_load
 from aiops.detect.novelty import NoveltyState
-from aiops.detect.pass_answers import read_answer
+from aiops.detect.pass_answers import AnswerReader
 from aiops.detect.pass_checkpoint import CheckpointError
 from aiops.detect.pass_types import (
     Held,
@@ -86,6 +86,7 @@ class DetectionState:
         self.signals: dict[str, Signal] = {s.name: s for s in signals}
         self._states: dict[str, SignalState] = {}
         self.load = LoadContext(duration_seconds(self.config.rate_window), self.config.step_seconds)
+        self._reader = AnswerReader()  # how last pass's shared answers split (pass_answers.py)
         # By signal: the last answer's labels and their columns, valid for that tracker and
         # column epoch (`_columns_of`).
         self._columns: dict[
@@ -147,7 +148,7 @@ class DetectionState:
                 outcomes.append(SignalOutcome(plan.signal, "failed", error=error, cold=plan.cold))
                 continue
             try:
-                found, n_series = self._feed(plan, read_answer(plan, got))
+                found, n_series = self._feed(plan, self._reader.read(plan, got))
             except Exception as exc:  # one signal's odd answer must not stop the others
                 self._states.pop(plan.signal, None)  # half-fed state: start this one cold
                 outcomes.append(
