@@ -186,8 +186,8 @@ class DetectionActivities:
             if activity.in_activity():
                 activity.heartbeat("scoring")
             fetched = {p.signal: a for p, a in zip(plans, answers, strict=True)}
-            result = state.apply(plans, fetched)
-            del answers, fetched
+            del answers  # `fetched` holds them alone: apply frees each once fed
+            result = state.apply(plans, fetched, consume=True)
         grid = state.grid_time(now)
         pass_id = inp.pass_id or grid.strftime("%Y%m%dT%H%M%SZ")
         cold = any(o.cold for o in result.outcomes)

@@ -46,7 +46,7 @@ from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
 from aiops.detect.load import LoadContext, follows_load, is_load
 from aiops.detect.novelty import NoveltyState
-from aiops.detect.pass_answers import AnswerReader
+from aiops.detect.pass_answers import AnswerReader, Columns
 from aiops.detect.pass_checkpoint import CheckpointError
 from aiops.detect.pass_types import (
     Held,
@@ -132,8 +132,12 @@ class DetectionState:
         self,
         plans: Sequence[QueryPlan],
         fetched: Mapping[str, Sequence[SeriesLike] | BaseException | str],
+        *,
+        consume: bool = False,
     ) -> PassResult:
-        """Feed each plan's fetched series to its tracker; a missing or failed fetch skips it."""
+        """Feed each plan's fetched series to its tracker; a missing or failed fetch skips it.
+        `consume` (a dict the caller holds nothing else of): each answer is dropped from it once
+        fed, so a cold start's answers are freed one by one instead of all at the end."""
         anomalies: list[Anomaly] = []
         outcomes: list[SignalOutcome] = []
         history = 0
@@ -148,7 +152,11 @@ class DetectionState:
                 outcomes.append(SignalOutcome(plan.signal, "failed", error=error, cold=plan.cold))
                 continue
             try:
-                found, n_series = self._feed(plan, self._reader.read(plan, got))
+                series = self._reader.read(plan, got)
+                if consume and isinstance(fetched, dict):
+                    del fetched[plan.signal], got
+                found, n_series = self._feed(plan, series)
+                del series
             except Exception as exc:  # one signal's odd answer must not stop the others
                 self._states.pop(plan.signal, None)  # half-fed state: start this one cold
                 outcomes.append(
@@ -207,36 +215,34 @@ class DetectionState:
         settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
         # Columns once per block, not once per grid time: priming scores hundreds of times.
-        cols = self._columns_of(plan.signal, tracker, [s.labels for s in series])
+        flat = series.flat() if isinstance(series, Columns) else None
+        names: list[Mapping[str, str]] = (
+            list(series.labels) if isinstance(series, Columns) else [s.labels for s in series]
+        )
+        cols = self._columns_of(plan.signal, tracker, names)
         n = tracker.detector.n_series
-        labels_of = _ColumnLabels(series, cols, n)
+        labels_of = _ColumnLabels(names, cols, n)
         if st.last_seen.size < n:
             fill = np.full(n - st.last_seen.size, epoch(plan.end))
             st.last_seen = np.concatenate([st.last_seen, fill])
             new = np.zeros(n - st.since_gap.size, np.int64)
             st.since_gap = np.concatenate([st.since_gap, new])
 
-        # All points of all series at once (10,000 series: no per-series numpy calls), through
-        # map and attrgetter rather than generators: no Python frame per series.
+        # All points of all series at once (`_points`, or the split's own flat arrays).
         m = len(series)
-        times, values = list(map(_TIMES, series)), list(map(_VALUES, series))
-        lens = np.fromiter(map(len, times), np.int64, m)
-        vlens = np.fromiter(map(len, values), np.int64, m)
-        if not np.array_equal(lens, vlens):
-            j = int(np.flatnonzero(lens != vlens)[0])
-            raise ValueError(
-                f"series {dict(series[j].labels)} has {lens[j]} timestamps but {vlens[j]} values"
-            )
-        total = int(lens.sum())
-        ts = np.fromiter(chain.from_iterable(times), np.float64, total)
-        vs = np.fromiter(chain.from_iterable(values), np.float64, total)
+        lens, ts, vs = flat if flat is not None else _points(series)
         owner = np.repeat(np.arange(m), lens)
         idx = np.rint((ts - start) / c.step_seconds).astype(np.int64)
+        del ts, flat  # a cold start's block is the pass's largest: hold one copy
         ok = (idx >= 0) & (idx < steps)
+        if not ok.all():  # points outside the plan's grid (a shared answer's longer range)
+            idx, owner, vs = idx[ok], owner[ok], vs[ok]
         block = np.full((steps, m), np.nan)
-        block[idx[ok], owner[ok]] = vs[ok]
+        block[idx, owner] = vs
+        del vs
         # Returned at all (even as NaN) means the series still exists.
-        np.maximum.at(st.last_seen, cols[owner[ok]], start + idx[ok] * c.step_seconds)
+        np.maximum.at(st.last_seen, cols[owner], start + idx * c.step_seconds)
+        del idx, owner
         # NaN, +-Inf (a ratio over zero traffic, a dead exporter) are gaps: never scored.
         finite = np.isfinite(block)
         block[~finite] = np.nan
@@ -340,12 +346,35 @@ class DetectionState:
         return state
 
 
+def _points(
+    series: Sequence[SeriesLike],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Points per series, then every series' times and values one after another: all at once
+    (10,000 series: no per-series numpy calls), through map and attrgetter rather than
+    generators (no Python frame per series)."""
+    m = len(series)
+    times, values = list(map(_TIMES, series)), list(map(_VALUES, series))
+    lens = np.fromiter(map(len, times), np.int64, m)
+    vlens = np.fromiter(map(len, values), np.int64, m)
+    if not np.array_equal(lens, vlens):
+        j = int(np.flatnonzero(lens != vlens)[0])
+        raise ValueError(
+            f"series {dict(series[j].labels)} has {lens[j]} timestamps but {vlens[j]} values"
+        )
+    total = int(lens.sum())
+    ts = np.fromiter(chain.from_iterable(times), np.float64, total)
+    vs = np.fromiter(chain.from_iterable(values), np.float64, total)
+    return lens, ts, vs
+
+
 class _ColumnLabels(Mapping[int, Mapping[str, str]]):
     """The labels of this answer's series by detector column, looked up only for the few
     columns that alarm (a dict of 100,000 entries per pass would cost a quarter second)."""
 
-    def __init__(self, series: Sequence[SeriesLike], cols: npt.NDArray[np.int64], n: int) -> None:
-        self._series = series
+    def __init__(
+        self, labels: Sequence[Mapping[str, str]], cols: npt.NDArray[np.int64], n: int
+    ) -> None:
+        self._labels = labels
         self._pos = np.full(n, -1, np.int64)
         self._pos[cols] = np.arange(len(cols))
 
@@ -353,7 +382,7 @@ class _ColumnLabels(Mapping[int, Mapping[str, str]]):
         pos = int(self._pos[col]) if 0 <= col < len(self._pos) else -1
         if pos < 0:
             raise KeyError(col)
-        return self._series[pos].labels
+        return self._labels[pos]
 
     def __iter__(self) -> Iterator[int]:
         return iter(np.flatnonzero(self._pos >= 0).tolist())
