@@ -215,7 +215,11 @@ def classify(
             else (FaultType.LATENCY)
         )
     # Nothing clear-cut: go by the strongest metric's family (an error metric that improved is no
-    # evidence of errors, hence absent here).
+    # evidence of errors, hence absent here). Every family left is bad only when it rises: a
+    # request rate, CPU or latency that fell is no surge, hog or slowdown (a dip of requests
+    # after another service's restart was read as a surge and scaled a healthy service).
+    if evidence[0].direction < 0:
+        return FaultType.UNKNOWN
     fam = family_of(evidence[0].metric)
     return {
         Family.CPU: FaultType.CPU,

@@ -164,3 +164,13 @@ def test_a_release_long_before_the_departure_does_not_set_the_fault_type() -> No
     assert classify(leak(1060.0), [release]) is FaultType.BAD_ROLLOUT
     # Departing six minutes after a release that changed nothing at the time: a leak.
     assert classify(leak(1360.0), [release]) is FaultType.MEMORY
+
+
+def test_a_metric_that_fell_is_no_fault_of_its_kind() -> None:
+    """Live (OpenTelemetry, cart-memory-leak): paymentservice's request rate dipped x0.81 after
+    cartservice's restart, alone and not far; read as a traffic surge, a follow-up incident
+    scaled the healthy paymentservice."""
+    dip = [ev("requests_rate", 3, direction=-1, ratio=0.81)]
+    assert classify(dip) is FaultType.UNKNOWN
+    assert classify([ev("latency_p99", 3, direction=-1, ratio=0.5)]) is FaultType.UNKNOWN
+    assert classify([ev("requests_rate", 3, direction=+1, ratio=1.2)]) is FaultType.TRAFFIC_SURGE
