@@ -36,8 +36,6 @@ import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import chain
-from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +44,7 @@ from aiops.detect import pass_checkpoint
 from aiops.detect.catalog import Signal
 from aiops.detect.load import LoadContext, follows_load, is_load
 from aiops.detect.novelty import NoveltyState
-from aiops.detect.pass_answers import AnswerReader, Columns
+from aiops.detect.pass_answers import AnswerReader, Columns, flat_points
 from aiops.detect.pass_checkpoint import CheckpointError
 from aiops.detect.pass_types import (
     Held,
@@ -73,7 +71,6 @@ __all__ = [
     "SignalOutcome",
 ]
 
-_TIMES, _VALUES = attrgetter("timestamps"), attrgetter("values")
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 10_000
 
@@ -215,10 +212,12 @@ class DetectionState:
         settle = self.window_steps if windowed and signal.direction is not Direction.UP else 1
 
         # Columns once per block, not once per grid time: priming scores hundreds of times.
-        flat = series.flat() if isinstance(series, Columns) else None
-        names: list[Mapping[str, str]] = (
-            list(series.labels) if isinstance(series, Columns) else [s.labels for s in series]
-        )
+        if isinstance(series, Columns):
+            names: list[Mapping[str, str]] = list(series.labels)
+            lens, ts, vs = series.flat()
+        else:
+            names = [s.labels for s in series]
+            lens, ts, vs = flat_points(series)
         cols = self._columns_of(plan.signal, tracker, names)
         n = tracker.detector.n_series
         labels_of = _ColumnLabels(names, cols, n)
@@ -228,12 +227,11 @@ class DetectionState:
             new = np.zeros(n - st.since_gap.size, np.int64)
             st.since_gap = np.concatenate([st.since_gap, new])
 
-        # All points of all series at once (`_points`, or the split's own flat arrays).
+        # All points of all series at once (`flat_points`, or the split's own flat arrays).
         m = len(series)
-        lens, ts, vs = flat if flat is not None else _points(series)
         owner = np.repeat(np.arange(m), lens)
         idx = np.rint((ts - start) / c.step_seconds).astype(np.int64)
-        del ts, flat  # a cold start's block is the pass's largest: hold one copy
+        del ts  # a cold start's block is the pass's largest: hold one copy
         ok = (idx >= 0) & (idx < steps)
         if not ok.all():  # points outside the plan's grid (a shared answer's longer range)
             idx, owner, vs = idx[ok], owner[ok], vs[ok]
@@ -344,27 +342,6 @@ class DetectionState:
         state = cls(signals, config)
         state._states = pass_checkpoint.restore(data, state.signals, state.config)
         return state
-
-
-def _points(
-    series: Sequence[SeriesLike],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Points per series, then every series' times and values one after another: all at once
-    (10,000 series: no per-series numpy calls), through map and attrgetter rather than
-    generators (no Python frame per series)."""
-    m = len(series)
-    times, values = list(map(_TIMES, series)), list(map(_VALUES, series))
-    lens = np.fromiter(map(len, times), np.int64, m)
-    vlens = np.fromiter(map(len, values), np.int64, m)
-    if not np.array_equal(lens, vlens):
-        j = int(np.flatnonzero(lens != vlens)[0])
-        raise ValueError(
-            f"series {dict(series[j].labels)} has {lens[j]} timestamps but {vlens[j]} values"
-        )
-    total = int(lens.sum())
-    ts = np.fromiter(chain.from_iterable(times), np.float64, total)
-    vs = np.fromiter(chain.from_iterable(values), np.float64, total)
-    return lens, ts, vs
 
 
 class _ColumnLabels(Mapping[int, Mapping[str, str]]):
